@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages struprune-dist needs (idempotent, quiet, as root), then
+# configures and builds with a CMake preset.  usage: launch/setup.sh [PRESET]   (default: default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset="${1:-default}"
+
+pkgs=(build-essential cmake ninja-build pkg-config git
+      libopenmpi-dev openmpi-bin libhdf5-dev libboost-program-options-dev
+      libfmt-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libeigen3-dev libpcre2-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+jobs="${STRUPRUNE_JOBS:-$(nproc)}"
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$jobs"

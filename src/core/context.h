@@ -1,0 +1,34 @@
+#pragma once
+// Execution context: everything a kernel needs besides its operands, passed explicitly (never
+// global): the device, and for CUDA the stream and the cuBLAS / cuSOLVER handles and workspace.
+// The CUDA state is opaque here; kernels/cuda reads it through core/cuda_state.h.
+#include <memory>
+
+#include "core/device.h"
+
+namespace sp {
+
+struct CudaState;  // core/cuda_state.h (CUDA build only)
+
+// Compute precision of the matrix products: Exact32 = fp32 operands and accumulation, no TF32
+// (the reference mode); BF16 / F16 = half operands, fp32 accumulation (the production mode).
+enum class Precision { Exact32, BF16, F16 };
+
+class ExecContext {
+ public:
+  explicit ExecContext(Device d);
+  ~ExecContext();
+  ExecContext(const ExecContext&) = delete;
+  ExecContext& operator=(const ExecContext&) = delete;
+
+  Device device() const { return device_; }
+  bool is_cuda() const { return device_.is_cuda(); }
+  void synchronize();
+  CudaState& cuda() const;  // only on a CUDA context
+
+ private:
+  Device device_;
+  CudaState* cuda_ = nullptr;
+};
+
+}  // namespace sp

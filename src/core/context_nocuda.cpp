@@ -1,0 +1,13 @@
+#include "core/context.h"
+#include "core/error.h"
+
+namespace sp {
+
+ExecContext::ExecContext(Device d) : device_(d) {
+  SP_REQUIRE(d.is_cpu(), "this binary was built without CUDA (-DSTRUPRUNE_CUDA=OFF); use device: cpu");
+}
+ExecContext::~ExecContext() = default;
+void ExecContext::synchronize() {}
+CudaState& ExecContext::cuda() const { SP_CHECK(false, "no CUDA state in a CPU-only build"); }
+
+}  // namespace sp

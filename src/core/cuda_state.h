@@ -1,0 +1,47 @@
+#pragma once
+// CUDA state behind an ExecContext. Included only by the device layer and src/kernels/cuda.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+#include <string>
+
+#include "core/error.h"
+
+namespace sp {
+
+struct CudaState {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cusolverDnHandle_t cusolver = nullptr;
+  void* workspace = nullptr;  // cuBLAS workspace
+  size_t workspace_bytes = 0;
+};
+
+[[noreturn]] void throw_cuda(const char* stmt, const char* file, int line, const std::string& msg);
+
+}  // namespace sp
+
+#define SP_CUDA_CHECK(stmt)                                                          \
+  do {                                                                               \
+    cudaError_t e_ = (stmt);                                                         \
+    if (e_ != cudaSuccess) ::sp::throw_cuda(#stmt, __FILE__, __LINE__, cudaGetErrorString(e_)); \
+  } while (0)
+
+#define SP_CUBLAS_CHECK(stmt)                                                         \
+  do {                                                                                \
+    cublasStatus_t s_ = (stmt);                                                       \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                  \
+      ::sp::throw_cuda(#stmt, __FILE__, __LINE__, cublasGetStatusString(s_));         \
+  } while (0)
+
+#define SP_CUSOLVER_CHECK(stmt)                                                                \
+  do {                                                                                         \
+    cusolverStatus_t s_ = (stmt);                                                              \
+    if (s_ != CUSOLVER_STATUS_SUCCESS)                                                         \
+      ::sp::throw_cuda(#stmt, __FILE__, __LINE__, "cusolver status " + std::to_string(int(s_))); \
+  } while (0)
+
+// After a kernel launch: surfaces launch-configuration errors at the launch site.
+#define SP_CUDA_CHECK_LAUNCH() SP_CUDA_CHECK(cudaGetLastError())

@@ -1,0 +1,42 @@
+#pragma once
+// A Hugging Face model folder's weights: model.safetensors, or shards listed in
+// model.safetensors.index.json ("weight_map": name -> shard file). Lazy: opening maps the files
+// and validates headers; a tensor's bytes are read only when it is loaded, so one decoder layer
+// can be brought in without touching the rest. Tracks which tensors were used so the loader can
+// report any tensor that was neither used nor explicitly ignored.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/safetensors.h"
+
+namespace sp::io {
+
+class Checkpoint {
+ public:
+  static std::unique_ptr<Checkpoint> open(const std::string& model_dir);
+
+  const std::string& dir() const { return dir_; }
+  bool has(const std::string& name) const;
+  // Throws InputError naming the tensor and the folder (and the shard, if the index names one
+  // that does not contain it).
+  const TensorEntry& info(const std::string& name) const;
+  // Loads a tensor converted to `dtype` on `device`. If `expect` is non-empty the shape must match
+  // it exactly (error names tensor, file, expected and actual shape). Marks the tensor used.
+  Tensor load(const std::string& name, DType dtype, Device device, const Shape& expect = {});
+  std::vector<std::string> names() const;
+  void mark_ignored(const std::string& name);
+  std::vector<std::string> unused() const;  // neither loaded nor ignored
+  std::string file_of(const std::string& name) const;
+
+ private:
+  std::string dir_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<size_t, const TensorEntry*>> where_;
+  std::set<std::string> used_;
+};
+
+}  // namespace sp::io

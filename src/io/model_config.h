@@ -1,0 +1,53 @@
+#pragma once
+// config.json of a Hugging Face checkpoint, parsed into one architecture-neutral description.
+// Unknown model_type, or a configuration this engine cannot run exactly, is rejected with a
+// message naming config.json and the field. Per-layer shapes are first-class because pruned
+// checkpoints differ per layer; they are written to / read from config.json under
+// "struprune_layers": [{"num_attention_heads": h, "num_key_value_heads": kv, "intermediate_size": f}, ...].
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace sp::io {
+
+enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 are the Llama family
+
+struct LayerShape {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int intermediate = 0;
+  bool operator==(const LayerShape&) const = default;
+};
+
+struct ModelConfig {
+  std::string model_type;  // "llama", "mistral", "qwen2", "opt"
+  ArchFamily family = ArchFamily::Llama;
+  int hidden = 0;
+  int n_layers = 0;
+  int vocab = 0;
+  int head_dim = 0;
+  int max_positions = 0;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.f;     // Llama family
+  bool qkv_bias = false;          // q/k/v projections have biases (qwen2, attention_bias, opt)
+  bool o_bias = false;            // o_proj / out_proj bias (attention_bias, opt)
+  bool mlp_bias = false;          // gate/up/down or fc1/fc2 biases
+  bool tie_embeddings = false;
+  int bos_token_id = -1;
+  int eos_token_id = -1;
+  DType weight_dtype = DType::F32;  // "torch_dtype" / "dtype" (informational)
+  std::vector<LayerShape> layers;   // one per decoder layer
+  nlohmann::json raw;               // the parsed file, kept to write pruned configs
+
+  bool uniform() const;  // every layer has the same shape
+};
+
+ModelConfig load_model_config(const std::string& config_json_path);
+ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label);
+// Writes a config.json for (possibly pruned) layer shapes; uniform shapes keep stock HF fields.
+nlohmann::json model_config_to_json(const ModelConfig& c);
+
+}  // namespace sp::io

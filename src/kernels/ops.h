@@ -1,0 +1,63 @@
+#pragma once
+// Op front ends: one per operation. Each checks shapes / dtypes / devices, sizes the output and
+// dispatches once to its CPU body (kernels/cpu) or CUDA body (kernels/cuda). Callers (model,
+// prune) never see CUDA. Tensor layout contract: core/tensor.h.
+//
+// dtypes: every float operand of one op shares one dtype (the compute dtype): F32 everywhere;
+// BF16 / F16 on CUDA (fp32 accumulation inside). Norm weights and biases follow the activation
+// dtype too. Integer inputs (ids, positions, targets) are I32 on the op's device.
+#include "core/context.h"
+#include "core/tensor.h"
+
+namespace sp::ops {
+
+// out[t, :] = table[ids[t], :]. table: [V, H]; ids: [T] I32 -> [T, H], dtype of table.
+Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids);
+
+// y = x w^T + bias. x: [M, K]; w: [N, K]; bias: [N] or undefined -> [M, N].
+// precision picks the product's arithmetic (Exact32 requires F32 operands: no TF32).
+Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias,
+              Precision precision);
+
+// RMSNorm (LLaMA): y = x / sqrt(mean(x^2) + eps) * w, statistics in fp32. x: [M, H]; w: [H].
+Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
+
+// LayerNorm (OPT): y = (x - mean) / sqrt(var + eps) * w + b, fp32 statistics. x: [M, H].
+Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps);
+
+// Rotate-half RoPE (Hugging Face layout), in place. x: [T, heads * head_dim]; positions: [T] I32.
+// inv_freq_i = theta^(-2i/head_dim), angle = pos * inv_freq_i in fp32 (as transformers does).
+void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, float theta);
+
+// Causal grouped-query attention, softmax in fp32, never materialising [q_len, kv_len] per head in
+// device memory for long windows (tiled / online softmax).
+//   q: [batch * q_len, n_heads * head_dim]
+//   k, v: [batch * kv_stride, n_kv_heads * head_dim]; rows [b*kv_stride, b*kv_stride + kv_len) are
+//         window b's keys (kv_stride >= kv_len lets a KV cache with spare capacity be passed as is)
+//   query i (0-based in its window) sees keys j <= i + q_offset (q_offset = kv_len - q_len for a
+//   cache; 0 for a plain window).
+// -> [batch * q_len, n_heads * head_dim]
+struct AttentionShape {
+  int batch = 1, q_len = 0, kv_len = 0, kv_stride = 0, q_offset = 0;
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 0.f;  // usually 1/sqrt(head_dim)
+};
+Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& s);
+
+// SwiGLU: silu(gate) * up, elementwise. -> shape of gate.
+Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up);
+// x = max(x, 0), in place.
+void relu_(ExecContext& ctx, Tensor& x);
+// x += y, in place (residual stream). Same shape and dtype.
+void add_(ExecContext& ctx, Tensor& x, const Tensor& y);
+
+// Per-row negative log-likelihood of targets under softmax(logits), fp32 math.
+// logits: [M, V]; targets: [M] I32 -> [M] F32.
+Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets);
+// Index of the largest logit per row (lowest index on ties). logits: [M, V] -> [M] I32.
+Tensor argmax_rows(ExecContext& ctx, const Tensor& logits);
+
+// Element type conversion between F32 / BF16 / F16 (rounding to nearest even). -> new tensor.
+Tensor convert(ExecContext& ctx, const Tensor& x, DType to);
+
+}  // namespace sp::ops
