@@ -1,0 +1,76 @@
+// CPU bodies of the elementwise and output-side ops (F32; convert handles F32 / BF16 / F16).
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace sp::cpu {
+
+void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
+  const float* g = gate.data<float>();
+  const float* u = up.data<float>();
+  float* o = out.data<float>();
+  for (int64_t i = 0; i < gate.numel(); ++i) o[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+}
+
+void relu(Tensor& x) {
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] = p[i] > 0.f ? p[i] : 0.f;
+}
+
+void add(Tensor& x, const Tensor& y) {
+  float* a = x.data<float>();
+  const float* b = y.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) a[i] += b[i];
+}
+
+void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out) {
+  const int64_t m = logits.dim(0), v = logits.dim(1);
+  const int32_t* t = targets.data<int32_t>();
+  for (int64_t r = 0; r < m; ++r) {
+    const float* z = logits.data<float>() + r * v;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < v; ++j) mx = std::max(mx, z[j]);
+    double sum = 0.0;  // double: 50k terms summed without fp32 drift
+    for (int64_t j = 0; j < v; ++j) sum += std::exp(double(z[j] - mx));
+    out.data<float>()[r] = float(std::log(sum) + double(mx) - double(z[t[r]]));
+  }
+}
+
+void argmax_rows(const Tensor& logits, Tensor& out) {
+  const int64_t m = logits.dim(0), v = logits.dim(1);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* z = logits.data<float>() + r * v;
+    int64_t best = 0;
+    for (int64_t j = 1; j < v; ++j)
+      if (z[j] > z[best]) best = j;  // strict: the lowest index wins ties
+    out.data<int32_t>()[r] = int32_t(best);
+  }
+}
+
+namespace {
+float load(const Tensor& x, int64_t i) {
+  switch (x.dtype()) {
+    case DType::BF16: return bf16_to_f32(x.data<uint16_t>()[i]);
+    case DType::F16: return f16_to_f32(x.data<uint16_t>()[i]);
+    default: return x.data<float>()[i];
+  }
+}
+}  // namespace
+
+void convert(const Tensor& x, Tensor& out) {
+  const int64_t n = x.numel();
+  switch (out.dtype()) {
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_bf16(load(x, i));
+      break;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_f16(load(x, i));
+      break;
+    default:
+      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = load(x, i);
+      break;
+  }
+}
+
+}  // namespace sp::cpu

@@ -1,0 +1,71 @@
+// Front ends of the attention ops: rotate-half RoPE and causal grouped-query attention.
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
+#include "kernels/ops_common.h"
+#if STRUPRUNE_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace sp::ops {
+
+using namespace detail;
+
+void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, float theta) {
+  require_float(ctx, x, "rope", "x");
+  require_ndim(x, 2, "rope", "x");
+  require_on(ctx, positions, "rope", "positions");
+  require_dtype(positions, DType::I32, "rope", "positions");
+  require_shape(positions, {x.dim(0)}, "rope", "positions");
+  SP_REQUIRE(heads > 0 && head_dim > 0 && head_dim % 2 == 0, "ops::rope: heads {} and head_dim {} (must be even)",
+             heads, head_dim);
+  SP_REQUIRE(x.dim(1) == int64_t(heads) * head_dim, "ops::rope: x {} is not [T, {} heads x {}]", x.desc(), heads,
+             head_dim);
+  SP_REQUIRE(theta > 0.f, "ops::rope: theta {} must be > 0", theta);
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::rope(ctx, x, positions, heads, head_dim, theta);
+#else
+    no_cuda_backend("rope");
+#endif
+  } else {
+    cpu::rope(x, positions, heads, head_dim, theta);
+  }
+}
+
+Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& shape) {
+  AttentionShape s = shape;
+  SP_REQUIRE(s.batch > 0 && s.q_len > 0 && s.kv_len > 0 && s.n_heads > 0 && s.n_kv_heads > 0 && s.head_dim > 0,
+             "ops::attention: batch {}, q_len {}, kv_len {}, heads {}, kv heads {}, head_dim {} must be positive",
+             s.batch, s.q_len, s.kv_len, s.n_heads, s.n_kv_heads, s.head_dim);
+  SP_REQUIRE(s.n_heads % s.n_kv_heads == 0, "ops::attention: {} query heads are not a multiple of {} KV heads",
+             s.n_heads, s.n_kv_heads);
+  if (s.kv_stride == 0) s.kv_stride = s.kv_len;
+  SP_REQUIRE(s.kv_stride >= s.kv_len, "ops::attention: kv_stride {} < kv_len {}", s.kv_stride, s.kv_len);
+  SP_REQUIRE(s.q_offset >= 0 && s.q_offset + s.q_len <= s.kv_len,
+             "ops::attention: q_offset {} + q_len {} must lie within kv_len {}", s.q_offset, s.q_len, s.kv_len);
+  if (s.scale == 0.f) s.scale = 1.f / std::sqrt(float(s.head_dim));
+  require_float(ctx, q, "attention", "q");
+  require_float(ctx, k, "attention", "k");
+  require_float(ctx, v, "attention", "v");
+  require_same_dtype(q, k, "attention", "q", "k");
+  require_same_dtype(q, v, "attention", "q", "v");
+  require_shape(q, {int64_t(s.batch) * s.q_len, int64_t(s.n_heads) * s.head_dim}, "attention", "q");
+  require_shape(k, {int64_t(s.batch) * s.kv_stride, int64_t(s.n_kv_heads) * s.head_dim}, "attention", "k");
+  require_shape(v, k.shape(), "attention", "v");
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::attention(ctx, q, k, v, s, out);
+#else
+    no_cuda_backend("attention");
+#endif
+  } else {
+    cpu::attention(q, k, v, s, out);
+  }
+  return out;
+}
+
+}  // namespace sp::ops

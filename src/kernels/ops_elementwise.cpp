@@ -1,0 +1,81 @@
+// Front ends of the elementwise ops: SwiGLU, ReLU, residual add, dtype conversion.
+#include "core/error.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
+#include "kernels/ops_common.h"
+#if STRUPRUNE_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace sp::ops {
+
+using namespace detail;
+
+Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up) {
+  require_float(ctx, gate, "silu_mul", "gate");
+  require_float(ctx, up, "silu_mul", "up");
+  require_same_dtype(gate, up, "silu_mul", "gate", "up");
+  require_shape(up, gate.shape(), "silu_mul", "up");
+  Tensor out = Tensor::empty(gate.shape(), gate.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::silu_mul(ctx, gate, up, out);
+#else
+    no_cuda_backend("silu_mul");
+#endif
+  } else {
+    cpu::silu_mul(gate, up, out);
+  }
+  return out;
+}
+
+void relu_(ExecContext& ctx, Tensor& x) {
+  require_float(ctx, x, "relu", "x");
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::relu(ctx, x);
+#else
+    no_cuda_backend("relu");
+#endif
+  } else {
+    cpu::relu(x);
+  }
+}
+
+void add_(ExecContext& ctx, Tensor& x, const Tensor& y) {
+  require_float(ctx, x, "add", "x");
+  require_float(ctx, y, "add", "y");
+  require_same_dtype(x, y, "add", "x", "y");
+  require_shape(y, x.shape(), "add", "y");
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::add(ctx, x, y);
+#else
+    no_cuda_backend("add");
+#endif
+  } else {
+    cpu::add(x, y);
+  }
+}
+
+Tensor convert(ExecContext& ctx, const Tensor& x, DType to) {
+  require_on(ctx, x, "convert", "x");
+  auto is_float = [](DType d) { return d == DType::F32 || d == DType::BF16 || d == DType::F16; };
+  SP_REQUIRE(is_float(x.dtype()) && is_float(to), "ops::convert: {} -> {}: only F32, BF16 and F16 convert",
+             x.desc(), dtype_name(to));
+  Tensor out = Tensor::empty(x.shape(), to, ctx.device());
+  if (x.dtype() == to) {
+    out.copy_from(x);
+  } else if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::convert(ctx, x, out);
+#else
+    no_cuda_backend("convert");
+#endif
+  } else {
+    cpu::convert(x, out);
+  }
+  return out;
+}
+
+}  // namespace sp::ops

@@ -1,0 +1,55 @@
+// Front ends of the output-side ops: per-token NLL and greedy argmax.
+#include "core/error.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
+#include "kernels/ops_common.h"
+#if STRUPRUNE_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace sp::ops {
+
+using namespace detail;
+
+Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets) {
+  require_float(ctx, logits, "token_nll", "logits");
+  require_ndim(logits, 2, "token_nll", "logits");
+  require_on(ctx, targets, "token_nll", "targets");
+  require_dtype(targets, DType::I32, "token_nll", "targets");
+  require_shape(targets, {logits.dim(0)}, "token_nll", "targets");
+  SP_REQUIRE(logits.dim(1) > 0, "ops::token_nll: logits {} have no columns", logits.desc());
+  Tensor out = Tensor::empty({logits.dim(0)}, DType::F32, ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::token_nll(ctx, logits, targets, out);
+#else
+    no_cuda_backend("token_nll");
+#endif
+  } else {
+    const int32_t* t = targets.data<int32_t>();
+    for (int64_t i = 0; i < targets.numel(); ++i)
+      SP_REQUIRE(t[i] >= 0 && t[i] < logits.dim(1), "ops::token_nll: target {} at row {} is outside [0, {})", t[i],
+                 i, logits.dim(1));
+    cpu::token_nll(logits, targets, out);
+  }
+  return out;
+}
+
+Tensor argmax_rows(ExecContext& ctx, const Tensor& logits) {
+  require_float(ctx, logits, "argmax_rows", "logits");
+  require_ndim(logits, 2, "argmax_rows", "logits");
+  SP_REQUIRE(logits.dim(1) > 0, "ops::argmax_rows: logits {} have no columns", logits.desc());
+  Tensor out = Tensor::empty({logits.dim(0)}, DType::I32, ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::argmax_rows(ctx, logits, out);
+#else
+    no_cuda_backend("argmax_rows");
+#endif
+  } else {
+    cpu::argmax_rows(logits, out);
+  }
+  return out;
+}
+
+}  // namespace sp::ops

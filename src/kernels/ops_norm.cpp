@@ -1,0 +1,57 @@
+// Front ends of the normalisations: RMSNorm (LLaMA family) and LayerNorm (OPT).
+#include "core/error.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
+#include "kernels/ops_common.h"
+#if STRUPRUNE_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace sp::ops {
+
+using namespace detail;
+
+Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps) {
+  require_float(ctx, x, "rms_norm", "x");
+  require_ndim(x, 2, "rms_norm", "x");
+  require_on(ctx, w, "rms_norm", "w");
+  require_same_dtype(x, w, "rms_norm", "x", "w");
+  require_shape(w, {x.dim(1)}, "rms_norm", "w");
+  SP_REQUIRE(eps >= 0.f, "ops::rms_norm: eps {} must be >= 0", eps);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::rms_norm(ctx, x, w, eps, y);
+#else
+    no_cuda_backend("rms_norm");
+#endif
+  } else {
+    cpu::rms_norm(x, w, eps, y);
+  }
+  return y;
+}
+
+Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
+  require_float(ctx, x, "layer_norm", "x");
+  require_ndim(x, 2, "layer_norm", "x");
+  require_on(ctx, w, "layer_norm", "w");
+  require_same_dtype(x, w, "layer_norm", "x", "w");
+  require_shape(w, {x.dim(1)}, "layer_norm", "w");
+  require_on(ctx, b, "layer_norm", "b");
+  require_same_dtype(x, b, "layer_norm", "x", "b");
+  require_shape(b, {x.dim(1)}, "layer_norm", "b");
+  SP_REQUIRE(eps >= 0.f, "ops::layer_norm: eps {} must be >= 0", eps);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+#if STRUPRUNE_WITH_CUDA
+    cuda::layer_norm(ctx, x, w, b, eps, y);
+#else
+    no_cuda_backend("layer_norm");
+#endif
+  } else {
+    cpu::layer_norm(x, w, b, eps, y);
+  }
+  return y;
+}
+
+}  // namespace sp::ops
