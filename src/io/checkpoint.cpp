@@ -1,0 +1,219 @@
+#include "io/checkpoint.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace sp::io {
+namespace {
+
+// Element codecs for the float dtypes: bytes may be unaligned in an mmap'd file, hence memcpy.
+struct F32Codec {
+  using V = float;
+  static constexpr size_t kSize = 4;
+  static float get(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  static void put(uint8_t* p, float f) { std::memcpy(p, &f, 4); }
+};
+struct F64Codec {
+  using V = double;
+  static constexpr size_t kSize = 8;
+  static double get(const uint8_t* p) {
+    double f;
+    std::memcpy(&f, p, 8);
+    return f;
+  }
+  static void put(uint8_t* p, double f) { std::memcpy(p, &f, 8); }
+};
+struct BF16Codec {
+  using V = float;
+  static constexpr size_t kSize = 2;
+  static float get(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return bf16_to_f32(h);
+  }
+  static void put(uint8_t* p, float f) {
+    const uint16_t h = f32_to_bf16(f);
+    std::memcpy(p, &h, 2);
+  }
+};
+struct F16Codec {
+  using V = float;
+  static constexpr size_t kSize = 2;
+  static float get(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return f16_to_f32(h);
+  }
+  static void put(uint8_t* p, float f) {
+    const uint16_t h = f32_to_f16(f);
+    std::memcpy(p, &h, 2);
+  }
+};
+
+// Converts n elements; returns the index of the first element that is not finite after the
+// conversion (a NaN/Inf on disk, or an F64 value out of the target's range), or n.
+template <typename S, typename D>
+size_t convert(const uint8_t* src, uint8_t* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const auto v = static_cast<typename D::V>(S::get(src + i * S::kSize));
+    D::put(dst + i * D::kSize, v);
+    if (!std::isfinite(v)) return i;
+  }
+  return n;
+}
+
+template <typename S>
+size_t convert_from(const uint8_t* src, uint8_t* dst, size_t n, DType to) {
+  switch (to) {
+    case DType::F32: return convert<S, F32Codec>(src, dst, n);
+    case DType::BF16: return convert<S, BF16Codec>(src, dst, n);
+    case DType::F16: return convert<S, F16Codec>(src, dst, n);
+    case DType::F64: return convert<S, F64Codec>(src, dst, n);
+    default: break;
+  }
+  SP_CHECK(false, "convert_from: {} is not a float dtype", dtype_name(to));
+  return 0;
+}
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16 || t == DType::F64; }
+
+size_t convert_any(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t n) {
+  switch (from) {
+    case DType::F32: return convert_from<F32Codec>(src, dst, n, to);
+    case DType::BF16: return convert_from<BF16Codec>(src, dst, n, to);
+    case DType::F16: return convert_from<F16Codec>(src, dst, n, to);
+    case DType::F64: return convert_from<F64Codec>(src, dst, n, to);
+    default: break;
+  }
+  SP_CHECK(false, "convert_any: {} is not a float dtype", dtype_name(from));
+  return 0;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SP_REQUIRE(in.good(), "{}: cannot open", path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& ex) {
+    throw_input("{}: not valid JSON: {}", path, ex.what());
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
+  SP_REQUIRE(fs::is_directory(model_dir), "{}: model folder does not exist or is not a folder", model_dir);
+  auto ck = std::unique_ptr<Checkpoint>(new Checkpoint());
+  ck->dir_ = model_dir;
+  const fs::path dir(model_dir);
+  const fs::path single = dir / "model.safetensors";
+  const fs::path index = dir / "model.safetensors.index.json";
+
+  // Same preference as transformers: the single file first, then the index.
+  if (fs::exists(single)) {
+    ck->files_.push_back(SafetensorsFile::open(single.string()));
+  } else if (fs::exists(index)) {
+    const std::string ipath = index.string();
+    const nlohmann::json j = read_json_file(ipath);
+    SP_REQUIRE(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
+               "{}: missing 'weight_map' object", ipath);
+    std::map<std::string, size_t> shard_idx;
+    for (const auto& [name, shard_v] : j["weight_map"].items()) {
+      SP_REQUIRE(shard_v.is_string(), "{}: weight_map['{}'] must be a shard file name", ipath, name);
+      const std::string shard = shard_v.get<std::string>();
+      auto it = shard_idx.find(shard);
+      if (it == shard_idx.end()) {
+        const fs::path sp = dir / shard;
+        SP_REQUIRE(fs::is_regular_file(sp), "{}: shard file '{}' (named for tensor '{}') does not exist in {}", ipath,
+                   shard, name, model_dir);
+        ck->files_.push_back(SafetensorsFile::open(sp.string()));
+        it = shard_idx.emplace(shard, ck->files_.size() - 1).first;
+      }
+      const TensorEntry* e = ck->files_[it->second]->find(name);
+      SP_REQUIRE(e != nullptr, "{}: tensor '{}' is mapped to shard '{}', which does not contain it", ipath, name,
+                 shard);
+      ck->where_[name] = {it->second, e};
+    }
+    SP_REQUIRE(!ck->files_.empty(), "{}: empty 'weight_map'", ipath);
+  } else {
+    throw_input("{}: no model.safetensors or model.safetensors.index.json in the model folder", model_dir);
+  }
+  // Tensors present in a file but absent from the index still count, so unused() reports them.
+  for (size_t f = 0; f < ck->files_.size(); ++f)
+    for (const auto& e : ck->files_[f]->entries()) ck->where_.emplace(e.name, std::make_pair(f, &e));
+  return ck;
+}
+
+bool Checkpoint::has(const std::string& name) const { return where_.count(name) != 0; }
+
+const TensorEntry& Checkpoint::info(const std::string& name) const {
+  auto it = where_.find(name);
+  SP_REQUIRE(it != where_.end(), "{}: tensor '{}' not found in the checkpoint", dir_, name);
+  return *it->second.second;
+}
+
+std::string Checkpoint::file_of(const std::string& name) const {
+  auto it = where_.find(name);
+  SP_REQUIRE(it != where_.end(), "{}: tensor '{}' not found in the checkpoint", dir_, name);
+  return files_[it->second.first]->path();
+}
+
+Tensor Checkpoint::load(const std::string& name, DType dtype, Device device, const Shape& expect) {
+  const TensorEntry& e = info(name);
+  const SafetensorsFile& f = *files_[where_.at(name).first];
+  SP_REQUIRE(expect.empty() || expect == e.shape, "{}: tensor '{}': expected shape {}, found {}", f.path(), name,
+             shape_str(expect), shape_str(e.shape));
+  Tensor host = Tensor::empty(e.shape, dtype, Device::cpu());
+  const size_t n = size_t(shape_numel(e.shape));
+  if (is_float(e.dtype)) {
+    SP_REQUIRE(is_float(dtype), "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
+               dtype_name(e.dtype), dtype_name(dtype));
+    const size_t bad = convert_any(f.bytes(e), e.dtype, static_cast<uint8_t*>(host.raw()), dtype, n);
+    if (bad < n) {
+      uint8_t raw[8];
+      convert_any(f.bytes(e) + bad * dtype_size(e.dtype), e.dtype, raw, DType::F64, 1);
+      const double v = F64Codec::get(raw);
+      if (std::isfinite(v))
+        throw_input("{}: tensor '{}': value {} at flat index {} overflows {}", f.path(), name, v, bad,
+                    dtype_name(dtype));
+      throw_input("{}: tensor '{}' holds a non-finite value ({}) at flat index {}", f.path(), name, v, bad);
+    }
+  } else {
+    SP_REQUIRE(dtype == e.dtype, "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
+               dtype_name(e.dtype), dtype_name(dtype));
+    if (n > 0) std::memcpy(host.raw(), f.bytes(e), e.end - e.begin);
+  }
+  used_.insert(name);
+  return device.is_cpu() ? host : host.to(device);
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> out;
+  out.reserve(where_.size());
+  for (const auto& [name, w] : where_) out.push_back(name);
+  return out;
+}
+
+void Checkpoint::mark_ignored(const std::string& name) { ignored_.insert(name); }
+
+std::vector<std::string> Checkpoint::unused() const {
+  std::vector<std::string> out;
+  for (const auto& [name, w] : where_)
+    if (!used_.count(name) && !ignored_.count(name)) out.push_back(name);
+  return out;
+}
+
+}  // namespace sp::io

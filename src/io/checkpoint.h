@@ -26,8 +26,10 @@ class Checkpoint {
   const TensorEntry& info(const std::string& name) const;
   // Loads a tensor converted to `dtype` on `device`. If `expect` is non-empty the shape must match
   // it exactly (error names tensor, file, expected and actual shape). Marks the tensor used.
+  // Float tensors (BF16/F16/F32/F64 on disk) convert to any float dtype and must be finite (a
+  // NaN/Inf is an InputError naming tensor and file); integer tensors load only as stored.
   Tensor load(const std::string& name, DType dtype, Device device, const Shape& expect = {});
-  std::vector<std::string> names() const;
+  std::vector<std::string> names() const;  // sorted
   void mark_ignored(const std::string& name);
   std::vector<std::string> unused() const;  // neither loaded nor ignored
   std::string file_of(const std::string& name) const;
@@ -35,8 +37,18 @@ class Checkpoint {
  private:
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
-  std::map<std::string, std::pair<size_t, const TensorEntry*>> where_;
+  std::map<std::string, std::pair<size_t, const TensorEntry*>> where_;  // name -> (files_ index, entry)
   std::set<std::string> used_;
+  std::set<std::string> ignored_;
 };
+
+// Writes `tensors` (any device) into model_dir as Hugging Face does: one model.safetensors when
+// everything fits in max_shard_bytes, else model-0000i-of-0000n.safetensors shards (filled in
+// order, a tensor larger than the limit gets a shard of its own) and model.safetensors.index.json
+// {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Every file is written
+// atomically; the index last. Creates model_dir if needed. Returns the files written.
+std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
+                                                  const std::vector<std::pair<std::string, Tensor>>& tensors,
+                                                  size_t max_shard_bytes);
 
 }  // namespace sp::io

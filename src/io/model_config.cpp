@@ -1,0 +1,317 @@
+#include "io/model_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace sp::io {
+namespace {
+
+using nlohmann::json;
+
+// Field readers: a missing or null field gives the default (or an error when required); a
+// present field of the wrong type is always an error naming the file and the field.
+const json* field(const json& j, const char* name) {
+  auto it = j.find(name);
+  return (it == j.end() || it->is_null()) ? nullptr : &*it;
+}
+
+int get_int(const json& j, const char* name, const std::string& label, const int* dflt = nullptr) {
+  const json* v = field(j, name);
+  if (!v) {
+    SP_REQUIRE(dflt != nullptr, "{}: missing required field '{}'", label, name);
+    return *dflt;
+  }
+  SP_REQUIRE(v->is_number_integer() || (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()),
+             "{}: field '{}' must be an integer, got {}", label, name, v->dump());
+  const double d = v->get<double>();
+  SP_REQUIRE(d >= -2147483648.0 && d <= 2147483647.0, "{}: field '{}' is out of range: {}", label, name, v->dump());
+  return int(d);
+}
+
+int get_int(const json& j, const char* name, const std::string& label, int dflt) { return get_int(j, name, label, &dflt); }
+
+int get_positive(const json& j, const char* name, const std::string& label, const int* dflt = nullptr) {
+  const int v = get_int(j, name, label, dflt);
+  SP_REQUIRE(v > 0, "{}: field '{}' must be positive, got {}", label, name, v);
+  return v;
+}
+
+double get_number(const json& j, const char* name, const std::string& label, double dflt) {
+  const json* v = field(j, name);
+  if (!v) return dflt;
+  SP_REQUIRE(v->is_number(), "{}: field '{}' must be a number, got {}", label, name, v->dump());
+  return v->get<double>();
+}
+
+bool get_bool(const json& j, const char* name, const std::string& label, bool dflt) {
+  const json* v = field(j, name);
+  if (!v) return dflt;
+  SP_REQUIRE(v->is_boolean(), "{}: field '{}' must be true or false, got {}", label, name, v->dump());
+  return v->get<bool>();
+}
+
+std::string get_string(const json& j, const char* name, const std::string& label, const std::string& dflt) {
+  const json* v = field(j, name);
+  if (!v) return dflt;
+  SP_REQUIRE(v->is_string(), "{}: field '{}' must be a string, got {}", label, name, v->dump());
+  return v->get<std::string>();
+}
+
+// bos/eos: an int, a list (the first id is used), or null/absent (-1).
+int get_token_id(const json& j, const char* name, const std::string& label) {
+  const json* v = field(j, name);
+  if (!v) return -1;
+  if (v->is_array()) {
+    if (v->empty()) return -1;
+    json one = {{name, (*v)[0]}};
+    return get_int(one, name, label, -1);
+  }
+  return get_int(j, name, label, -1);
+}
+
+DType weight_dtype(const json& j, const std::string& label) {
+  std::string s = get_string(j, "dtype", label, "");
+  if (s.empty()) s = get_string(j, "torch_dtype", label, "float32");
+  if (s == "bfloat16") return DType::BF16;
+  if (s == "float16") return DType::F16;
+  if (s == "float64") return DType::F64;
+  return DType::F32;  // informational only: the tensors' own dtypes decide
+}
+
+void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
+  SP_REQUIRE(field(j, "rope_scaling") == nullptr, "{}: field 'rope_scaling' is set: RoPE scaling is not supported yet",
+             label);
+  double theta = get_number(j, "rope_theta", label, 10000.0);
+  if (const json* rp = field(j, "rope_parameters")) {
+    SP_REQUIRE(rp->is_object(), "{}: field 'rope_parameters' must be an object", label);
+    const std::string type = get_string(*rp, "rope_type", label + " rope_parameters", "default");
+    SP_REQUIRE(type == "default",
+               "{}: field 'rope_parameters.rope_type' is '{}': only 'default' RoPE is supported (scaling not supported "
+               "yet)",
+               label, type);
+    theta = get_number(*rp, "rope_theta", label + " rope_parameters", theta);
+  }
+  SP_REQUIRE(theta > 0, "{}: field 'rope_theta' must be positive, got {}", label, theta);
+  c.rope_theta = float(theta);
+}
+
+void parse_llama_family(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
+  const std::string& mt = c.model_type;
+  c.family = ArchFamily::Llama;
+  c.hidden = get_positive(j, "hidden_size", label);
+  c.n_layers = get_positive(j, "num_hidden_layers", label);
+  c.vocab = get_positive(j, "vocab_size", label);
+  c.max_positions = get_positive(j, "max_position_embeddings", label);
+  *heads = get_positive(j, "num_attention_heads", label);
+  *kv = get_positive(j, "num_key_value_heads", label, heads);
+  *inter = get_positive(j, "intermediate_size", label);
+  if (field(j, "head_dim")) {
+    c.head_dim = get_positive(j, "head_dim", label);
+  } else {
+    SP_REQUIRE(c.hidden % *heads == 0,
+               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent", label,
+               *heads, c.hidden);
+    c.head_dim = c.hidden / *heads;
+  }
+  c.hidden_act = get_string(j, "hidden_act", label, "silu");
+  SP_REQUIRE(c.hidden_act == "silu", "{}: field 'hidden_act' is '{}': only 'silu' is supported for {}", label,
+             c.hidden_act, mt);
+  c.norm_eps = float(get_number(j, "rms_norm_eps", label, 1e-6));
+  SP_REQUIRE(c.norm_eps > 0, "{}: field 'rms_norm_eps' must be positive", label);
+  parse_rope(j, label, c);
+  c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, false);
+  c.norm_before = true;
+  c.position_offset = 0;
+  if (mt == "qwen2") {
+    // Qwen2 always has q/k/v biases and no o_proj/MLP biases (attention_bias is not read).
+    c.qkv_bias = true;
+    c.o_bias = false;
+    c.mlp_bias = false;
+    SP_REQUIRE(!get_bool(j, "use_sliding_window", label, false),
+               "{}: field 'use_sliding_window' is true: sliding-window attention is not supported for qwen2", label);
+  } else {
+    const bool ab = get_bool(j, "attention_bias", label, false);
+    c.qkv_bias = ab;
+    c.o_bias = ab;
+    c.mlp_bias = get_bool(j, "mlp_bias", label, false);
+  }
+  if (mt == "mistral") {
+    // transformers' MistralConfig defaults sliding_window to 4096 when the field is absent.
+    const json* sw = j.find("sliding_window") == j.end() ? nullptr : &j["sliding_window"];
+    int w = 0;
+    if (!sw)
+      w = 4096;
+    else if (!sw->is_null())
+      w = get_positive(j, "sliding_window", label);
+    c.sliding_window = (w == 0 || w >= c.max_positions) ? 0 : w;
+  }
+}
+
+void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
+  c.family = ArchFamily::Opt;
+  c.hidden = get_positive(j, "hidden_size", label);
+  c.n_layers = get_positive(j, "num_hidden_layers", label);
+  c.vocab = get_positive(j, "vocab_size", label);
+  c.max_positions = get_positive(j, "max_position_embeddings", label);
+  *heads = get_positive(j, "num_attention_heads", label);
+  *kv = *heads;
+  if (field(j, "num_key_value_heads"))
+    SP_REQUIRE(get_int(j, "num_key_value_heads", label) == *heads,
+               "{}: field 'num_key_value_heads' must equal 'num_attention_heads' for opt", label);
+  *inter = get_positive(j, "ffn_dim", label);
+  if (field(j, "head_dim")) {  // written by struprune for pruned OPT checkpoints
+    c.head_dim = get_positive(j, "head_dim", label);
+  } else {
+    SP_REQUIRE(c.hidden % *heads == 0, "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})",
+               label, *heads, c.hidden);
+    c.head_dim = c.hidden / *heads;
+  }
+  c.hidden_act = get_string(j, "activation_function", label, "relu");
+  SP_REQUIRE(c.hidden_act == "relu", "{}: field 'activation_function' is '{}': only 'relu' is supported for opt",
+             label, c.hidden_act);
+  const int proj = get_int(j, "word_embed_proj_dim", label, c.hidden);
+  SP_REQUIRE(proj == c.hidden,
+             "{}: field 'word_embed_proj_dim' ({}) differs from 'hidden_size' ({}): embedding projections are not "
+             "supported",
+             label, proj, c.hidden);
+  SP_REQUIRE(!get_bool(j, "_remove_final_layer_norm", label, false),
+             "{}: field '_remove_final_layer_norm' must be false", label);
+  SP_REQUIRE(get_bool(j, "layer_norm_elementwise_affine", label, true),
+             "{}: field 'layer_norm_elementwise_affine' must be true", label);
+  c.norm_before = get_bool(j, "do_layer_norm_before", label, true);
+  c.position_offset = 2;
+  c.norm_eps = 1e-5f;  // nn.LayerNorm default, as transformers' OPT uses
+  const bool bias = get_bool(j, "enable_bias", label, true);
+  c.qkv_bias = c.o_bias = c.mlp_bias = bias;
+  c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, true);
+}
+
+void check_layer(const LayerShape& s, const std::string& where, const std::string& label, bool opt) {
+  SP_REQUIRE(s.n_heads >= 0 && s.n_kv_heads >= 0 && s.intermediate >= 0, "{}: {}: sizes must be non-negative", label,
+             where);
+  SP_REQUIRE((s.n_heads == 0) == (s.n_kv_heads == 0),
+             "{}: {}: 'num_attention_heads' ({}) and 'num_key_value_heads' ({}) must both be zero or both positive",
+             label, where, s.n_heads, s.n_kv_heads);
+  SP_REQUIRE(s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads == 0,
+             "{}: {}: 'num_attention_heads' ({}) is not a multiple of 'num_key_value_heads' ({})", label, where,
+             s.n_heads, s.n_kv_heads);
+  SP_REQUIRE(!opt || s.n_heads == s.n_kv_heads, "{}: {}: 'num_key_value_heads' must equal 'num_attention_heads' for opt",
+             label, where);
+}
+
+}  // namespace
+
+bool ModelConfig::uniform() const {
+  return std::all_of(layers.begin(), layers.end(), [&](const LayerShape& s) { return s == layers.front(); });
+}
+
+LayerShape ModelConfig::max_layer() const {
+  LayerShape m;
+  for (const auto& s : layers) {
+    m.n_heads = std::max(m.n_heads, s.n_heads);
+    m.n_kv_heads = std::max(m.n_kv_heads, s.n_kv_heads);
+    m.intermediate = std::max(m.intermediate, s.intermediate);
+  }
+  return m;
+}
+
+ModelConfig parse_model_config(const json& j, const std::string& label) {
+  SP_REQUIRE(j.is_object(), "{}: must be a JSON object", label);
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = get_string(j, "model_type", label, "");
+  SP_REQUIRE(!c.model_type.empty(), "{}: missing required field 'model_type'", label);
+  int heads = 0, kv = 0, inter = 0;
+  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2")
+    parse_llama_family(j, label, c, &heads, &kv, &inter);
+  else if (c.model_type == "opt")
+    parse_opt(j, label, c, &heads, &kv, &inter);
+  else
+    throw_input("{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, opt)",
+                label, c.model_type);
+  c.bos_token_id = get_token_id(j, "bos_token_id", label);
+  c.eos_token_id = get_token_id(j, "eos_token_id", label);
+  c.weight_dtype = weight_dtype(j, label);
+  const bool opt = c.family == ArchFamily::Opt;
+
+  if (const json* per = field(j, "struprune_layers")) {
+    SP_REQUIRE(per->is_array(), "{}: field 'struprune_layers' must be an array", label);
+    SP_REQUIRE(int(per->size()) == c.n_layers, "{}: field 'struprune_layers' has {} entries, 'num_hidden_layers' is {}",
+               label, per->size(), c.n_layers);
+    for (size_t i = 0; i < per->size(); ++i) {
+      const json& e = (*per)[i];
+      const std::string where = fmt::format("struprune_layers[{}]", i);
+      SP_REQUIRE(e.is_object(), "{}: field '{}' must be an object", label, where);
+      const std::string elabel = label + " " + where;
+      LayerShape s;
+      s.n_heads = get_int(e, "num_attention_heads", elabel);
+      s.n_kv_heads = get_int(e, "num_key_value_heads", elabel, opt ? &s.n_heads : nullptr);
+      s.intermediate = get_int(e, "intermediate_size", elabel);
+      check_layer(s, where, label, opt);
+      c.layers.push_back(s);
+    }
+  } else {
+    SP_REQUIRE(heads % kv == 0, "{}: field 'num_attention_heads' ({}) is not a multiple of 'num_key_value_heads' ({})",
+               label, heads, kv);
+    c.layers.assign(size_t(c.n_layers), LayerShape{heads, kv, inter});
+  }
+  return c;
+}
+
+ModelConfig load_model_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SP_REQUIRE(in.good(), "{}: cannot open", path);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& ex) {
+    throw_input("{}: not valid JSON: {}", path, ex.what());
+  }
+  return parse_model_config(j, path);
+}
+
+json model_config_to_json(const ModelConfig& c) {
+  json j = c.raw.is_object() ? c.raw : json::object();
+  const bool opt = c.family == ArchFamily::Opt;
+  const LayerShape m = c.max_layer();
+  j["model_type"] = c.model_type;
+  j["hidden_size"] = c.hidden;
+  j["num_hidden_layers"] = c.n_layers;
+  j["vocab_size"] = c.vocab;
+  j["max_position_embeddings"] = c.max_positions;
+  j["num_attention_heads"] = m.n_heads;
+  if (opt) {
+    j["ffn_dim"] = m.intermediate;
+    j.erase("num_key_value_heads");
+    // Stock OPT derives head_dim = hidden / heads; record it when pruning broke that.
+    if (m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
+  } else {
+    j["num_key_value_heads"] = m.n_kv_heads;
+    j["intermediate_size"] = m.intermediate;
+    if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
+  }
+  if (c.uniform()) {
+    j.erase("struprune_layers");
+  } else {
+    json per = json::array();
+    for (const auto& s : c.layers) {
+      json e = {{"num_attention_heads", s.n_heads}, {"intermediate_size", s.intermediate}};
+      e["num_key_value_heads"] = s.n_kv_heads;
+      per.push_back(e);
+    }
+    j["struprune_layers"] = per;
+  }
+  return j;
+}
+
+void save_model_config(const ModelConfig& c, const std::string& path) {
+  write_file_atomic(path, model_config_to_json(c).dump(2) + "\n");
+}
+
+}  // namespace sp::io

@@ -32,6 +32,11 @@ struct ModelConfig {
   int max_positions = 0;
   float norm_eps = 1e-5f;
   float rope_theta = 10000.f;     // Llama family
+  std::string hidden_act;         // "silu" (Llama family) or "relu" (OPT)
+  bool norm_before = true;        // OPT do_layer_norm_before (pre-LN); always true for Llama family
+  int position_offset = 0;        // OPT learned positions: row = position + 2
+  int sliding_window = 0;         // mistral: window in tokens, 0 = full attention (engine rejects > 0
+                                  // when a sequence would exceed it)
   bool qkv_bias = false;          // q/k/v projections have biases (qwen2, attention_bias, opt)
   bool o_bias = false;            // o_proj / out_proj bias (attention_bias, opt)
   bool mlp_bias = false;          // gate/up/down or fc1/fc2 biases
@@ -43,11 +48,18 @@ struct ModelConfig {
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
   bool uniform() const;  // every layer has the same shape
+  // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
+  LayerShape max_layer() const;
 };
 
 ModelConfig load_model_config(const std::string& config_json_path);
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label);
-// Writes a config.json for (possibly pruned) layer shapes; uniform shapes keep stock HF fields.
+// A config.json for (possibly pruned) layer shapes, built from c.raw with the size fields
+// replaced. Uniform shapes give stock HF fields only (head_dim written when it no longer equals
+// hidden/heads); non-uniform shapes also write "struprune_layers", with the stock fields set to the
+// per-layer maximum. parse_model_config(model_config_to_json(c)) gives back c's shapes.
 nlohmann::json model_config_to_json(const ModelConfig& c);
+// Writes model_config_to_json(c) to path atomically (2-space indent).
+void save_model_config(const ModelConfig& c, const std::string& path);
 
 }  // namespace sp::io

@@ -1,0 +1,256 @@
+// config.json parsing: the three real configs (values as written in their config.json), the
+// supported variants, every rejection naming the file and the field, and the write-back.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/model_config.h"
+#include "test_util.h"
+
+namespace sp::io {
+namespace {
+
+using nlohmann::json;
+
+const char* kLabel = "/models/x/config.json";
+
+// Parses j and expects an InputError whose message names the file and `field`.
+void expect_reject(const json& j, const std::string& field) {
+  try {
+    parse_model_config(j, kLabel);
+    ADD_FAILURE() << "accepted a config that should fail on '" << field << "': " << j.dump();
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(kLabel), std::string::npos) << m;
+    EXPECT_NE(m.find(field), std::string::npos) << "field '" << field << "' not named in: " << m;
+  }
+}
+
+json llama_base() {
+  return json{{"model_type", "llama"},       {"hidden_size", 256},         {"num_hidden_layers", 2},
+              {"num_attention_heads", 8},    {"num_key_value_heads", 2},   {"intermediate_size", 512},
+              {"vocab_size", 1000},          {"max_position_embeddings", 128}, {"rms_norm_eps", 1e-5},
+              {"hidden_act", "silu"}};
+}
+
+json opt_base() {
+  return json{{"model_type", "opt"},       {"hidden_size", 256},  {"num_hidden_layers", 2},
+              {"num_attention_heads", 8},  {"ffn_dim", 1024},     {"vocab_size", 1000},
+              {"max_position_embeddings", 128}, {"activation_function", "relu"}, {"word_embed_proj_dim", 256}};
+}
+
+TEST(ModelConfig, RefLlama) {
+  SP_REQUIRE_SHARED(path, "models/ref-llama/config.json");
+  const ModelConfig c = load_model_config(path);
+  EXPECT_EQ(c.model_type, "llama");
+  EXPECT_EQ(c.family, ArchFamily::Llama);
+  EXPECT_EQ(c.hidden, 384);
+  EXPECT_EQ(c.n_layers, 8);
+  EXPECT_EQ(c.vocab, 32000);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.max_positions, 1024);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.f);  // from rope_parameters
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_FALSE(c.qkv_bias || c.o_bias || c.mlp_bias);
+  EXPECT_EQ(c.bos_token_id, 1);
+  EXPECT_EQ(c.eos_token_id, 2);
+  EXPECT_EQ(c.weight_dtype, DType::BF16);
+  EXPECT_EQ(c.hidden_act, "silu");
+  EXPECT_EQ(c.sliding_window, 0);
+  ASSERT_EQ(c.layers.size(), 8u);
+  EXPECT_TRUE(c.uniform());
+  EXPECT_EQ(c.layers[3], (LayerShape{12, 4, 1024}));
+}
+
+TEST(ModelConfig, RefOpt) {
+  SP_REQUIRE_SHARED(path, "models/ref-opt/config.json");
+  const ModelConfig c = load_model_config(path);
+  EXPECT_EQ(c.family, ArchFamily::Opt);
+  EXPECT_EQ(c.hidden, 256);
+  EXPECT_EQ(c.n_layers, 8);
+  EXPECT_EQ(c.vocab, 50272);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.layers[0], (LayerShape{8, 8, 1024}));
+  EXPECT_TRUE(c.norm_before);
+  EXPECT_EQ(c.position_offset, 2);
+  EXPECT_TRUE(c.qkv_bias && c.o_bias && c.mlp_bias);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.hidden_act, "relu");
+  EXPECT_EQ(c.bos_token_id, 50256);
+  EXPECT_EQ(c.eos_token_id, 50256);
+}
+
+TEST(ModelConfig, Stories260k) {
+  SP_REQUIRE_SHARED(path, "models/stories260K-hf/config.json");
+  const ModelConfig c = load_model_config(path);
+  EXPECT_EQ(c.hidden, 64);
+  EXPECT_EQ(c.head_dim, 8);  // hidden / heads, no head_dim field
+  EXPECT_EQ(c.layers[4], (LayerShape{8, 4, 172}));
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.f);  // top-level rope_theta
+  EXPECT_EQ(c.max_positions, 512);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.weight_dtype, DType::F32);  // torch_dtype
+}
+
+TEST(ModelConfig, LlamaVariants) {
+  json j = llama_base();
+  ModelConfig c = parse_model_config(j, kLabel);
+  EXPECT_FALSE(c.tie_embeddings);  // llama default
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.f);
+  EXPECT_EQ(c.head_dim, 32);
+  j["rope_theta"] = 500000.0;
+  j["attention_bias"] = true;
+  j["mlp_bias"] = true;
+  j["head_dim"] = 64;
+  j["eos_token_id"] = json::array({128001, 128009});
+  j["num_key_value_heads"] = nullptr;  // absent/null -> MHA
+  c = parse_model_config(j, kLabel);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.f);
+  EXPECT_TRUE(c.qkv_bias && c.o_bias && c.mlp_bias);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.eos_token_id, 128001);
+  EXPECT_EQ(c.layers[0].n_kv_heads, 8);
+  j["rope_parameters"] = {{"rope_theta", 1e6}, {"rope_type", "default"}};
+  EXPECT_FLOAT_EQ(parse_model_config(j, kLabel).rope_theta, 1e6f);
+}
+
+TEST(ModelConfig, MistralAndQwen2) {
+  json j = llama_base();
+  j["model_type"] = "mistral";
+  j["sliding_window"] = nullptr;
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
+  j["sliding_window"] = 4096;  // >= max positions: full attention
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
+  j["sliding_window"] = 64;
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 64);
+  j.erase("sliding_window");  // transformers default 4096 >= 128
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
+
+  json q = llama_base();
+  q["model_type"] = "qwen2";
+  q["tie_word_embeddings"] = true;
+  q["use_sliding_window"] = false;
+  q["sliding_window"] = 32;  // ignored while use_sliding_window is false
+  const ModelConfig c = parse_model_config(q, kLabel);
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_FALSE(c.o_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.sliding_window, 0);
+  q["use_sliding_window"] = true;
+  expect_reject(q, "use_sliding_window");
+}
+
+TEST(ModelConfig, OptVariants) {
+  json j = opt_base();
+  j["do_layer_norm_before"] = false;  // OPT-350m style post-LN
+  j["enable_bias"] = false;
+  j["tie_word_embeddings"] = nullptr;
+  const ModelConfig c = parse_model_config(j, kLabel);
+  EXPECT_FALSE(c.norm_before);
+  EXPECT_FALSE(c.qkv_bias || c.o_bias || c.mlp_bias);
+  EXPECT_TRUE(c.tie_embeddings);  // OPT default
+  EXPECT_EQ(c.layers[1], (LayerShape{8, 8, 1024}));
+}
+
+TEST(ModelConfig, Rejections) {
+  json j = llama_base();
+  j["model_type"] = "gpt_neox";
+  expect_reject(j, "model_type");
+  try {
+    parse_model_config(j, kLabel);
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("llama, mistral, qwen2, opt"), std::string::npos);
+  }
+  j = llama_base(); j.erase("model_type"); expect_reject(j, "model_type");
+  j = llama_base(); j["hidden_act"] = "gelu"; expect_reject(j, "hidden_act");
+  j = llama_base(); j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; expect_reject(j, "rope_scaling");
+  j = llama_base(); j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e4}};
+  expect_reject(j, "rope_type");
+  j = llama_base(); j.erase("intermediate_size"); expect_reject(j, "intermediate_size");
+  j = llama_base(); j.erase("hidden_size"); expect_reject(j, "hidden_size");
+  j = llama_base(); j["num_hidden_layers"] = 0; expect_reject(j, "num_hidden_layers");
+  j = llama_base(); j["vocab_size"] = -5; expect_reject(j, "vocab_size");
+  j = llama_base(); j["hidden_size"] = "256"; expect_reject(j, "hidden_size");
+  j = llama_base(); j["num_attention_heads"] = 7; expect_reject(j, "num_attention_heads");
+  j = llama_base(); j["num_key_value_heads"] = 3; expect_reject(j, "num_key_value_heads");
+  j = llama_base(); j["tie_word_embeddings"] = "yes"; expect_reject(j, "tie_word_embeddings");
+  j = llama_base(); j["model_type"] = "mistral"; j["sliding_window"] = 0; expect_reject(j, "sliding_window");
+
+  j = opt_base(); j["activation_function"] = "gelu"; expect_reject(j, "activation_function");
+  j = opt_base(); j["word_embed_proj_dim"] = 128; expect_reject(j, "word_embed_proj_dim");
+  j = opt_base(); j["_remove_final_layer_norm"] = true; expect_reject(j, "_remove_final_layer_norm");
+  j = opt_base(); j.erase("ffn_dim"); expect_reject(j, "ffn_dim");
+  j = opt_base(); j["num_attention_heads"] = 6; expect_reject(j, "num_attention_heads");
+
+  j = llama_base(); j["struprune_layers"] = json::array({{{"num_attention_heads", 8}, {"num_key_value_heads", 2},
+                                                          {"intermediate_size", 512}}});
+  expect_reject(j, "struprune_layers");  // 1 entry for 2 layers
+  j["struprune_layers"].push_back({{"num_attention_heads", 6}, {"num_key_value_heads", 4}, {"intermediate_size", 8}});
+  expect_reject(j, "struprune_layers[1]");
+}
+
+TEST(ModelConfig, LoadErrorsNameTheFile) {
+  const std::string dir = ::testing::TempDir() + "/sp_cfg_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/config.json";
+  { std::ofstream(path) << "{\"model_type\": \"llama\", "; }
+  try {
+    load_model_config(path);
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_model_config(dir + "/missing.json"), InputError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ModelConfig, PerLayerRoundTrip) {
+  ModelConfig c = parse_model_config(llama_base(), kLabel);
+  // Uniform pruning: stock fields only, head_dim recorded since heads * head_dim != hidden now.
+  c.layers.assign(2, LayerShape{4, 2, 300});
+  json u = model_config_to_json(c);
+  EXPECT_FALSE(u.contains("struprune_layers"));
+  EXPECT_EQ(u["num_attention_heads"], 4);
+  EXPECT_EQ(u["num_key_value_heads"], 2);
+  EXPECT_EQ(u["intermediate_size"], 300);
+  EXPECT_EQ(u["head_dim"], 32);
+  EXPECT_EQ(u["hidden_act"], "silu");  // other fields kept
+  ModelConfig back = parse_model_config(u, kLabel);
+  EXPECT_EQ(back.layers, c.layers);
+  EXPECT_EQ(back.head_dim, 32);
+
+  // Non-uniform: struprune_layers, stock fields = per-layer max.
+  c.layers = {LayerShape{8, 2, 100}, LayerShape{4, 1, 512}};
+  json n = model_config_to_json(c);
+  ASSERT_TRUE(n.contains("struprune_layers"));
+  EXPECT_EQ(n["struprune_layers"].size(), 2u);
+  EXPECT_EQ(n["num_attention_heads"], 8);
+  EXPECT_EQ(n["num_key_value_heads"], 2);
+  EXPECT_EQ(n["intermediate_size"], 512);
+  back = parse_model_config(n, kLabel);
+  EXPECT_EQ(back.layers, c.layers);
+  EXPECT_FALSE(back.uniform());
+
+  // OPT: ffn_dim, no KV field; head_dim recorded once heads were pruned.
+  ModelConfig o = parse_model_config(opt_base(), kLabel);
+  o.layers = {LayerShape{6, 6, 700}, LayerShape{8, 8, 1024}};
+  json oj = model_config_to_json(o);
+  EXPECT_EQ(oj["ffn_dim"], 1024);
+  EXPECT_FALSE(oj.contains("num_key_value_heads"));
+  EXPECT_FALSE(oj.contains("head_dim"));  // max heads 8 still gives 256 / 8
+  back = parse_model_config(oj, kLabel);
+  EXPECT_EQ(back.layers, o.layers);
+  o.layers = {LayerShape{6, 6, 700}, LayerShape{6, 6, 700}};
+  oj = model_config_to_json(o);
+  EXPECT_EQ(oj["head_dim"], 32);
+  EXPECT_EQ(parse_model_config(oj, kLabel).head_dim, 32);
+}
+
+}  // namespace
+}  // namespace sp::io
