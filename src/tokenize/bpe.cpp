@@ -1,0 +1,155 @@
+#include "tokenize/bpe.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <queue>
+
+#include "core/error.h"
+#include "tokenize/unicode.h"
+
+namespace sp::tok {
+
+BpeModel::BpeModel(std::vector<std::string> pieces, BpeOptions opts, const std::string& where)
+    : pieces_(std::move(pieces)), opts_(opts), where_(where) {
+  ids_.reserve(pieces_.size());
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    // First id wins for duplicate spellings (llama2.c's sorted lookup is unspecified there).
+    if (!pieces_[i].empty()) ids_.emplace(pieces_[i], static_cast<int32_t>(i));
+  }
+  for (int b = 0; b < 256; ++b) {
+    const auto byte = static_cast<uint8_t>(b);
+    byte_ids_[b] = opts_.byte_level ? find(byte_level_map().encode_byte(byte)) : find(fmt::format("<0x{:02X}>", b));
+    SP_REQUIRE(!opts_.byte_level || byte_ids_[b] >= 0, "{}: byte-level vocabulary lacks the piece for byte 0x{:02X}",
+               where_, b);
+  }
+  SP_REQUIRE(opts_.unk_id < static_cast<int32_t>(pieces_.size()), "{}: unk id {} out of the vocabulary", where_,
+             opts_.unk_id);
+}
+
+int32_t BpeModel::find(std::string_view piece) const {
+  const auto it = ids_.find(piece);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+void BpeModel::add_merge(int32_t left, int32_t right, int32_t rank, int32_t merged) {
+  merges_[pair_key(left, right)] = Merge{rank, merged};
+}
+
+void BpeModel::add_merges_by_rank(const std::vector<std::pair<std::string, std::string>>& merges) {
+  merges_.reserve(merges.size());
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const auto& [a, b] = merges[r];
+    const int32_t ia = find(a), ib = find(b), im = find(a + b);
+    SP_REQUIRE(ia >= 0 && ib >= 0, "{}: merge {} '{} {}' uses a piece missing from the vocabulary", where_, r, a, b);
+    SP_REQUIRE(im >= 0, "{}: merge {} '{} {}' makes '{}{}', missing from the vocabulary", where_, r, a, b, a, b);
+    add_merge(ia, ib, static_cast<int32_t>(r), im);
+  }
+}
+
+void BpeModel::add_merges_by_score(const std::vector<float>& scores) {
+  SP_REQUIRE(scores.size() == pieces_.size(), "{}: {} scores for {} pieces", where_, scores.size(), pieces_.size());
+  // Rank = position of the score among the distinct scores, highest first.
+  std::vector<float> distinct(scores);
+  std::sort(distinct.begin(), distinct.end(), std::greater<>());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  for (size_t id = 0; id < pieces_.size(); ++id) {
+    if (!(scores[id] > -1e10f) || find(pieces_[id]) != static_cast<int32_t>(id)) continue;
+    const auto rank = static_cast<int32_t>(
+        std::lower_bound(distinct.begin(), distinct.end(), scores[id], std::greater<>()) - distinct.begin());
+    const std::string_view p = pieces_[id];
+    for (size_t cut = 1; cut < p.size(); ++cut) {
+      const int32_t a = find(p.substr(0, cut)), b = find(p.substr(cut));
+      if (a >= 0 && b >= 0) add_merge(a, b, rank, static_cast<int32_t>(id));
+    }
+  }
+}
+
+void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& ids) const {
+  if (opts_.byte_level) {
+    for (const char c : word) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+    return;
+  }
+  // Hugging Face BPE::merge_word: char piece, else byte fallback, else (fused) unk.
+  bool pending_unk = false;
+  for (size_t i = 0; i < word.size();) {
+    const size_t n = utf8_char_len(word, i);
+    const std::string_view ch = word.substr(i, n);
+    i += n;
+    if (const int32_t id = find(ch); id >= 0) {
+      if (pending_unk) ids.push_back(opts_.unk_id);
+      pending_unk = false;
+      ids.push_back(id);
+      continue;
+    }
+    if (opts_.byte_fallback &&
+        std::all_of(ch.begin(), ch.end(), [&](char c) { return byte_ids_[static_cast<uint8_t>(c)] >= 0; })) {
+      // HF leaves a pending unk open across byte-fallback chars (they do not flush it).
+      for (const char c : ch) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+      continue;
+    }
+    if (opts_.unk_id < 0) continue;
+    if (pending_unk && !opts_.fuse_unk) ids.push_back(opts_.unk_id);
+    pending_unk = true;
+  }
+  if (pending_unk) ids.push_back(opts_.unk_id);
+}
+
+void BpeModel::merge_all(std::vector<int32_t>& ids) const {
+  const auto n = static_cast<int32_t>(ids.size());
+  if (n < 2) return;
+  struct Cand {
+    int32_t rank, pos, merged;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::vector<int32_t> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+  std::vector<Cand> heap_storage;
+  heap_storage.reserve(static_cast<size_t>(n));
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap(std::greater<>(), std::move(heap_storage));
+  auto push_pair = [&](int32_t pos, int32_t right) {
+    const auto it = merges_.find(pair_key(ids[static_cast<size_t>(pos)], ids[static_cast<size_t>(right)]));
+    if (it != merges_.end()) heap.push(Cand{it->second.rank, pos, it->second.merged});
+  };
+  for (int32_t i = 0; i < n; ++i) {
+    prev[static_cast<size_t>(i)] = i - 1;
+    next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
+  }
+  for (int32_t i = 0; i + 1 < n; ++i) push_pair(i, i + 1);
+  constexpr int32_t kRemoved = -1;
+  while (!heap.empty()) {
+    const Cand top = heap.top();
+    heap.pop();
+    const auto p = static_cast<size_t>(top.pos);
+    if (ids[p] == kRemoved || next[p] < 0) continue;
+    const auto r = static_cast<size_t>(next[p]);
+    // Stale entry: the pair at this position changed since it was queued.
+    const auto it = merges_.find(pair_key(ids[p], ids[r]));
+    if (it == merges_.end() || it->second.merged != top.merged) continue;
+    ids[p] = top.merged;
+    ids[r] = kRemoved;
+    next[p] = next[r];
+    if (next[p] >= 0) prev[static_cast<size_t>(next[p])] = top.pos;
+    if (prev[p] >= 0) push_pair(prev[p], top.pos);
+    if (next[p] >= 0) push_pair(top.pos, next[p]);
+  }
+  std::erase(ids, kRemoved);
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (opts_.ignore_merges) {
+    const int32_t id = opts_.byte_level ? find(byte_level_map().encode(word)) : find(word);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(word.size());
+  initial_symbols(word, ids);
+  merge_all(ids);
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+}  // namespace sp::tok

@@ -1,0 +1,70 @@
+#pragma once
+// The BPE model shared by every tokenizer format: a vocabulary, a table of pair merges with a
+// rank (lower merges first) and the merge loop. Two input alphabets:
+//  * byte-level (GPT-2 family): a word is raw bytes, each byte starts as its own token;
+//  * char-level (SentencePiece family, llama2.c): each UTF-8 char starts as its token, else
+//    <0xHH> byte tokens (byte fallback), else <unk> (optionally fused).
+// The merge loop is Hugging Face's: a min-heap of (rank, position) over adjacent pairs on a
+// linked list, so equal ranks merge leftmost first and a word of n chars costs O(n log n).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace sp::tok {
+
+struct BpeOptions {
+  bool byte_level = false;     // word = raw bytes, pieces spelled in the GPT-2 byte map
+  bool byte_fallback = false;  // unknown char -> its <0xHH> tokens
+  bool fuse_unk = false;       // consecutive unknown chars -> one <unk>
+  bool ignore_merges = false;  // a word that is itself a piece is emitted whole (LLaMA-3)
+  int32_t unk_id = -1;         // -1: unknown chars are dropped (as HF does without unk_token)
+};
+
+class BpeModel {
+ public:
+  // pieces: id -> spelling as written in the tokenizer file ("" for holes in the id range).
+  BpeModel(std::vector<std::string> pieces, BpeOptions opts, const std::string& where);
+
+  // Merge of (left, right) into `merged` with priority `rank`; a later add of the same pair wins.
+  void add_merge(int32_t left, int32_t right, int32_t rank, int32_t merged);
+  // Hugging Face merges: rank = index in `merges`; each pair's concatenation must be a piece.
+  void add_merges_by_rank(const std::vector<std::pair<std::string, std::string>>& merges);
+  // llama2.c / SentencePiece scores: every piece that splits into two pieces is a merge whose
+  // priority is the piece's score (higher first; equal scores merge leftmost first). Pieces with
+  // score <= -1e10 never merge (llama2.c's initial best score).
+  void add_merges_by_score(const std::vector<float>& scores);
+
+  int32_t find(std::string_view piece) const;  // -1 if absent
+  const std::string& piece(int32_t id) const { return pieces_[static_cast<size_t>(id)]; }
+  int32_t size() const { return static_cast<int32_t>(pieces_.size()); }
+  const BpeOptions& options() const { return opts_; }
+
+  // Appends the ids of one pre-tokenized word.
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Merge {
+    int32_t rank;
+    int32_t merged;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  void initial_symbols(std::string_view word, std::vector<int32_t>& ids) const;
+  void merge_all(std::vector<int32_t>& ids) const;
+
+  std::vector<std::string> pieces_;
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  BpeOptions opts_;
+  int32_t byte_ids_[256];  // byte-level: the token of each byte; char-level: <0xHH> (-1 if absent)
+  std::string where_;
+};
+
+}  // namespace sp::tok

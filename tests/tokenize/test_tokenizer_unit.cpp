@@ -1,0 +1,154 @@
+// Pieces of the tokenizers against independent references: the Unicode Standard's U+FFFD
+// substitution example, GPT-2's published byte map, a naive O(n^2) merge loop written here,
+// and ids known from Hugging Face's GPT-2 / LLaMA-2 tokenizers.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <random>
+
+#include "core/error.h"
+#include "test_util.h"
+#include "tokenize/bpe.h"
+#include "tokenize/tokenizer.h"
+#include "tokenize/tokenizer_hf.h"
+#include "tokenize/unicode.h"
+
+namespace sp::tok {
+namespace {
+
+TEST(TokenizerUnicode, LossyDecodingFollowsUnicodeMaximalSubparts) {
+  // The Unicode Standard, ch. 3 "U+FFFD Substitution of Maximal Subparts" (Table 3-8).
+  const std::string bytes = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(utf8_lossy(bytes), "a" + fffd + fffd + fffd + "b" + fffd + "c" + fffd + fffd + "d");
+  EXPECT_EQ(utf8_lossy("\xC0\xAF"), fffd + fffd);  // overlong: each byte alone
+  EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), fffd + fffd + fffd);  // surrogate
+  EXPECT_EQ(utf8_lossy("h\xC3\xA9"), "h\xC3\xA9");
+}
+
+TEST(TokenizerUnicode, Gpt2ByteMap) {
+  const auto& m = byte_level_map();
+  EXPECT_EQ(m.encode_byte(' '), "\xC4\xA0");    // U+0120 'Ġ'
+  EXPECT_EQ(m.encode_byte('\n'), "\xC4\x8A");   // U+010A 'Ċ'
+  EXPECT_EQ(m.encode_byte(0x00), "\xC4\x80");   // U+0100
+  EXPECT_EQ(m.encode_byte(0xAD), "\xC5\x83");   // U+0143 (soft hyphen is the last unprintable)
+  EXPECT_EQ(m.encode_byte('a'), "a");
+  std::string all, back;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  ASSERT_TRUE(m.decode(m.encode(all), back));
+  EXPECT_EQ(back, all);
+}
+
+// The textbook BPE loop: repeatedly merge the lowest-rank adjacent pair, leftmost on ties.
+std::vector<int32_t> naive_bpe(std::vector<int32_t> ids, const std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>>& merges) {
+  for (;;) {
+    int32_t best_rank = INT32_MAX;
+    size_t best = 0;
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      const auto it = merges.find({ids[i], ids[i + 1]});
+      if (it != merges.end() && it->second.first < best_rank) {
+        best_rank = it->second.first;
+        best = i;
+      }
+    }
+    if (best_rank == INT32_MAX) return ids;
+    ids[best] = merges.at({ids[best], ids[best + 1]}).second;
+    ids.erase(ids.begin() + static_cast<ptrdiff_t>(best) + 1);
+  }
+}
+
+TEST(TokenizerBpe, HeapMergeLoopEqualsNaiveLoop) {
+  // Alphabet a..d; random merges of existing pieces, some sharing a rank (score-style ties).
+  std::mt19937 rng(7);
+  std::vector<std::string> pieces{"a", "b", "c", "d"};
+  std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>> merges;
+  std::map<std::string, int32_t> index{{"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}};
+  std::vector<std::tuple<int32_t, int32_t, int32_t, int32_t>> list;
+  for (int k = 0; k < 60; ++k) {
+    const auto l = static_cast<int32_t>(rng() % pieces.size()), r = static_cast<int32_t>(rng() % pieces.size());
+    if (merges.count({l, r})) continue;
+    const std::string m = pieces[static_cast<size_t>(l)] + pieces[static_cast<size_t>(r)];
+    int32_t id;
+    if (auto it = index.find(m); it != index.end()) {
+      id = it->second;
+    } else {
+      id = static_cast<int32_t>(pieces.size());
+      pieces.push_back(m);
+      index[m] = id;
+    }
+    const int32_t rank = k / 3;
+    merges[{l, r}] = {rank, id};
+    list.emplace_back(l, r, rank, id);
+  }
+  BpeModel model(pieces, BpeOptions{}, "test");
+  for (const auto& [l, r, rank, id] : list) model.add_merge(l, r, rank, id);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::string word;
+    const size_t n = 1 + rng() % 2000;
+    for (size_t i = 0; i < n; ++i) word += static_cast<char>('a' + rng() % 4);
+    std::vector<int32_t> init;
+    for (const char c : word) init.push_back(c - 'a');
+    std::vector<int32_t> got;
+    model.encode_word(word, got);
+    ASSERT_EQ(got, naive_bpe(init, merges)) << "trial " << trial;
+  }
+}
+
+TEST(TokenizerBpe, LongWordsAreNotQuadratic) {
+  SP_REQUIRE_SHARED(llama, "data/tokenizers/llama2/tokenizer.json");
+  SP_REQUIRE_SHARED(vocab, "data/tokenizers/gpt2/encoder.json");
+  SP_REQUIRE_SHARED(merges, "data/tokenizers/gpt2/vocab.bpe");
+  std::mt19937 rng(1);
+  std::string word;  // 100k letters, no space: one pre-tokenized word for both models
+  for (int i = 0; i < 100000; ++i) word += static_cast<char>('a' + rng() % 26);
+  for (const auto& tok : {Tokenizer::from_tokenizer_json(llama), Tokenizer::from_vocab_merges(vocab, merges)}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ids = tok->encode(word);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(s, 5.0) << "a quadratic merge loop takes minutes here";
+    EXPECT_EQ(tok->decode(ids), word);
+  }
+}
+
+TEST(TokenizerAdded, SpecialTokensSplitTheText) {
+  SP_REQUIRE_SHARED(llama, "data/tokenizers/llama2/tokenizer.json");
+  SP_REQUIRE_SHARED(vocab, "data/tokenizers/gpt2/encoder.json");
+  SP_REQUIRE_SHARED(merges, "data/tokenizers/gpt2/vocab.bpe");
+  SP_REQUIRE_SHARED(opt, "models/ref-opt/tokenizer.json");
+  // LLaMA-2: each text segment gets its own "▁" prefix (the Prepend normalizer runs per segment).
+  const auto l = Tokenizer::from_tokenizer_json(llama);
+  EXPECT_EQ(l->encode("Hello<s>world</s>"), (std::vector<int32_t>{15043, 1, 3186, 2}));
+  EXPECT_EQ(l->decode(std::vector<int32_t>{1, 15043, 3186, 2}), "Hello world");  // specials skipped
+  // GPT-2 files: <|endoftext|> is GPT2TokenizerFast's special token ('a' = 64, 'b' = 65).
+  const auto g = Tokenizer::from_vocab_merges(vocab, merges);
+  EXPECT_EQ(g->encode("a<|endoftext|>b"), (std::vector<int32_t>{64, 50256, 65}));
+  // ref-opt's tokenizer.json declares no added tokens: the same spelling is plain text.
+  const auto o = Tokenizer::from_tokenizer_json(opt);
+  EXPECT_EQ(o->encode("<|endoftext|>"), (std::vector<int32_t>{27, 91, 437, 1659, 5239, 91, 29}));
+}
+
+TEST(TokenizerDecode, ByteFallbackRunsAndInvalidBytes) {
+  SP_REQUIRE_SHARED(llama, "data/tokenizers/llama2/tokenizer.json");
+  const auto l = Tokenizer::from_tokenizer_json(llama);
+  auto byte = [](int b) { return static_cast<int32_t>(b + 3); };  // <0x00> is id 3
+  EXPECT_EQ(l->decode(std::vector<int32_t>{byte(0xE2), byte(0x82), byte(0xAC)}), "\xE2\x82\xAC");  // "€"
+  EXPECT_EQ(l->decode(std::vector<int32_t>{byte(0xE2), byte(0x82)}), "\xEF\xBF\xBD\xEF\xBF\xBD");  // one U+FFFD per byte
+}
+
+TEST(TokenizerErrors, UnsupportedPartsNameTheFile) {
+  const std::string unigram = R"({"model": {"type": "Unigram", "vocab": []}})";
+  try {
+    HfTokenizer::from_json_text(unigram, "some/tokenizer.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("some/tokenizer.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Unigram"), std::string::npos) << e.what();
+  }
+  const std::string nfc = R"({"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})";
+  EXPECT_THROW(HfTokenizer::from_json_text(nfc, "x.json"), InputError);
+  EXPECT_THROW(Tokenizer::from_model_dir("/nonexistent/dir"), InputError);
+}
+
+}  // namespace
+}  // namespace sp::tok

@@ -1,0 +1,42 @@
+#pragma once
+// Small helpers for the tokenizer tests (file reading, id lists from JSON / llama.cpp .out lines).
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sp::test {
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+inline std::vector<int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
+
+// make_reference.py's wikitext_eval_string: rows = lines of the raw file with their line ends
+// (Python splitlines(True); the file holds no line break but "\n", no "\r"), a row whose strip()
+// is empty becomes "", rows joined by "\n\n". The file's whitespace is ASCII, so ASCII isspace
+// is Python's strip() here.
+inline std::string wikitext_eval_string(const std::string& raw) {
+  std::string out;
+  bool first = true;
+  for (size_t pos = 0; pos < raw.size();) {
+    size_t end = raw.find('\n', pos);
+    end = end == std::string::npos ? raw.size() : end + 1;
+    const std::string_view row(raw.data() + pos, end - pos);
+    pos = end;
+    bool blank = true;
+    for (const char c : row) blank = blank && std::isspace(static_cast<unsigned char>(c));
+    if (!first) out += "\n\n";
+    first = false;
+    if (!blank) out += row;
+  }
+  return out;
+}
+
+}  // namespace sp::test
