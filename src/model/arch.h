@@ -1,0 +1,71 @@
+#pragma once
+// Architectures are data: per model family, a table from tensor role to Hugging Face tensor name
+// and expected shape (from ModelConfig and the layer's own LayerShape, so pruned per-layer shapes
+// are first-class), plus the family's decoder-layer forward. One file per family (arch_llama.cpp,
+// arch_opt.cpp); arch_for() is the registry keyed by io::ArchFamily.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/context.h"
+#include "core/tensor.h"
+#include "io/model_config.h"
+#include "model/layer_weights.h"
+
+namespace sp::model {
+
+struct TensorSpec {
+  Role role;
+  std::string name;  // Hugging Face name, e.g. "model.layers.3.self_attn.q_proj.weight"
+  Shape shape;
+};
+
+// Observer of the activations that feed Linear layers, named where they are produced:
+// "attn_in" (input of q/k/v), "attn_o_in" (input of o_proj / out_proj), "mlp_in" (input of
+// gate/up or fc1), "mlp_down_in" (input of down_proj / fc2), "layer_out". x: [batch*seq, width],
+// compute dtype, context device; valid only during the call.
+using Tap = std::function<void(int layer, std::string_view name, const Tensor& x)>;
+
+// Keys and values of one layer for incremental decoding. k, v: [batch * capacity, n_kv * head_dim]
+// compute dtype, device; rows [b*capacity, b*capacity + len) hold window b's past tokens.
+struct LayerKvCache {
+  Tensor k, v;
+  int capacity = 0;
+  int len = 0;
+};
+
+// Everything one decoder-layer forward needs. hidden: [batch*seqlen, hidden] compute dtype,
+// updated in place; positions: [batch*seqlen] I32 device (token positions, 0-based).
+struct LayerCall {
+  ExecContext& ctx;
+  const io::ModelConfig& cfg;
+  Precision precision;
+  int layer;
+  const LayerWeights& w;
+  Tensor& hidden;
+  const Tensor& positions;
+  int batch;
+  int seqlen;
+  const Tap* tap;        // may be null
+  LayerKvCache* cache;   // null: plain causal windows
+};
+
+struct Arch {
+  io::ArchFamily family;
+  const char* name;  // "llama", "opt"
+  std::vector<TensorSpec> (*global_specs)(const io::ModelConfig& c);
+  std::vector<TensorSpec> (*layer_specs)(const io::ModelConfig& c, int layer);
+  // Name suffixes a checkpoint may hold that the engine deliberately does not use.
+  std::vector<std::string> ignored_suffixes;
+  void (*forward_layer)(const LayerCall& call);
+  // Token (+ learned position) embedding. ids, positions: [T] I32 device -> [T, hidden].
+  Tensor (*embed)(ExecContext& ctx, const io::ModelConfig& c, const GlobalWeights& g, const Tensor& ids,
+                  const Tensor& positions);
+};
+
+const Arch& llama_arch();
+const Arch& opt_arch();
+const Arch& arch_for(const io::ModelConfig& c);  // throws InputError naming model_type if none
+
+}  // namespace sp::model

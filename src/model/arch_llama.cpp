@@ -1,0 +1,100 @@
+// LLaMA family (llama, mistral, qwen2): tensor table and decoder-layer forward.
+//   RMSNorm -> q, k, v (+bias) -> RoPE -> causal GQA attention -> o_proj -> residual
+//   RMSNorm -> silu(gate) * up -> down -> residual
+#include <fmt/format.h>
+
+#include "kernels/ops.h"
+#include "model/arch.h"
+#include "model/forward_common.h"
+
+namespace sp::model {
+namespace {
+
+std::vector<TensorSpec> global_specs(const io::ModelConfig& c) {
+  const int64_t h = c.hidden, v = c.vocab;
+  std::vector<TensorSpec> s = {
+      {Role::TokenEmbed, "model.embed_tokens.weight", {v, h}},
+      {Role::FinalNormWeight, "model.norm.weight", {h}},
+  };
+  if (!c.tie_embeddings) s.push_back({Role::LmHead, "lm_head.weight", {v, h}});
+  return s;
+}
+
+std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
+  const io::LayerShape& l = c.layers.at(size_t(i));
+  const int64_t h = c.hidden, q = int64_t(l.n_heads) * c.head_dim, kv = int64_t(l.n_kv_heads) * c.head_dim,
+                f = l.intermediate;
+  auto n = [i](const char* suffix) { return fmt::format("model.layers.{}.{}", i, suffix); };
+  std::vector<TensorSpec> s = {
+      {Role::AttnNormWeight, n("input_layernorm.weight"), {h}},
+      {Role::MlpNormWeight, n("post_attention_layernorm.weight"), {h}},
+  };
+  // A layer pruned to zero heads / neurons has no attention / MLP matrices at all.
+  if (l.n_heads > 0) {
+    s.push_back({Role::QWeight, n("self_attn.q_proj.weight"), {q, h}});
+    s.push_back({Role::KWeight, n("self_attn.k_proj.weight"), {kv, h}});
+    s.push_back({Role::VWeight, n("self_attn.v_proj.weight"), {kv, h}});
+    s.push_back({Role::OWeight, n("self_attn.o_proj.weight"), {h, q}});
+    if (c.qkv_bias) {
+      s.push_back({Role::QBias, n("self_attn.q_proj.bias"), {q}});
+      s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
+      s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
+    }
+  }
+  if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});
+  if (f > 0) {
+    s.push_back({Role::GateWeight, n("mlp.gate_proj.weight"), {f, h}});
+    s.push_back({Role::UpWeight, n("mlp.up_proj.weight"), {f, h}});
+    s.push_back({Role::DownWeight, n("mlp.down_proj.weight"), {h, f}});
+    if (c.mlp_bias) {
+      s.push_back({Role::GateBias, n("mlp.gate_proj.bias"), {f}});
+      s.push_back({Role::UpBias, n("mlp.up_proj.bias"), {f}});
+    }
+  }
+  if (c.mlp_bias) s.push_back({Role::DownBias, n("mlp.down_proj.bias"), {h}});
+  return s;
+}
+
+void forward_layer(const LayerCall& c) {
+  const LayerWeights& w = c.w;
+  Tensor& x = c.hidden;
+  {
+    Tensor h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
+    tap(c, "attn_in", h);
+    if (w.shape.n_heads > 0) {
+      Tensor a = self_attention(c, h, /*rotary=*/true);
+      tap(c, "attn_o_in", a);
+      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.o_w, w.o_b, c.precision));
+    } else if (w.o_b.defined()) {
+      add_bias_rows(c.ctx, x, w.o_b);
+    }
+  }
+  {
+    Tensor h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
+    tap(c, "mlp_in", h);
+    if (w.shape.intermediate > 0) {
+      Tensor g = ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision);
+      Tensor u = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
+      Tensor a = ops::silu_mul(c.ctx, g, u);
+      tap(c, "mlp_down_in", a);
+      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.down_w, w.down_b, c.precision));
+    } else if (w.down_b.defined()) {
+      add_bias_rows(c.ctx, x, w.down_b);
+    }
+  }
+  tap(c, "layer_out", x);
+}
+
+Tensor embed(ExecContext& ctx, const io::ModelConfig&, const GlobalWeights& g, const Tensor& ids, const Tensor&) {
+  return ops::embedding(ctx, g.token_embed, ids);
+}
+
+}  // namespace
+
+const Arch& llama_arch() {
+  static const Arch a{io::ArchFamily::Llama, "llama", global_specs, layer_specs, {"rotary_emb.inv_freq"},
+                      forward_layer, embed};
+  return a;
+}
+
+}  // namespace sp::model

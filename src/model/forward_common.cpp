@@ -1,0 +1,65 @@
+#include "model/forward_common.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace sp::model {
+
+void tap(const LayerCall& c, std::string_view name, const Tensor& x) {
+  if (c.tap && *c.tap) (*c.tap)(c.layer, name, x);
+}
+
+Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
+  const io::LayerShape& ls = c.w.shape;
+  const int hd = c.cfg.head_dim;
+  Tensor q = ops::linear(c.ctx, h, c.w.q_w, c.w.q_b, c.precision);
+  Tensor k = ops::linear(c.ctx, h, c.w.k_w, c.w.k_b, c.precision);
+  Tensor v = ops::linear(c.ctx, h, c.w.v_w, c.w.v_b, c.precision);
+  if (rotary) {
+    ops::rope_(c.ctx, q, c.positions, ls.n_heads, hd, c.cfg.rope_theta);
+    ops::rope_(c.ctx, k, c.positions, ls.n_kv_heads, hd, c.cfg.rope_theta);
+  }
+  ops::AttentionShape s;
+  s.batch = c.batch;
+  s.q_len = c.seqlen;
+  s.n_heads = ls.n_heads;
+  s.n_kv_heads = ls.n_kv_heads;
+  s.head_dim = hd;
+  s.scale = 1.f / std::sqrt(float(hd));
+  if (c.cache == nullptr) {
+    s.kv_len = s.kv_stride = c.seqlen;
+    s.q_offset = 0;
+  } else {
+    LayerKvCache& kv = *c.cache;
+    SP_REQUIRE(kv.len + c.seqlen <= kv.capacity, "KV cache of layer {} is full: {} + {} tokens > capacity {}", c.layer,
+               kv.len, c.seqlen, kv.capacity);
+    for (int b = 0; b < c.batch; ++b) {
+      const int64_t dst = int64_t(b) * kv.capacity + kv.len, src = int64_t(b) * c.seqlen;
+      kv.k.slice_rows(dst, dst + c.seqlen).copy_from(k.slice_rows(src, src + c.seqlen));
+      kv.v.slice_rows(dst, dst + c.seqlen).copy_from(v.slice_rows(src, src + c.seqlen));
+    }
+    s.kv_len = kv.len + c.seqlen;
+    s.kv_stride = kv.capacity;
+    s.q_offset = kv.len;
+    k = kv.k;
+    v = kv.v;
+  }
+  if (c.cfg.sliding_window > 0)
+    SP_REQUIRE(s.kv_len <= c.cfg.sliding_window,
+               "config.json: sliding_window is {} but a sequence reaches {} tokens; sliding-window attention is not "
+               "supported (use a shorter seqlen)",
+               c.cfg.sliding_window, s.kv_len);
+  Tensor out = ops::attention(c.ctx, q, k, v, s);
+  if (c.cache) c.cache->len += c.seqlen;
+  return out;
+}
+
+void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias) {
+  // Broadcast by gathering row 0 of a one-row table M times: no extra op needed.
+  Tensor rows = ops::embedding(ctx, bias.reshape({1, bias.dim(0)}), Tensor::zeros({x.dim(0)}, DType::I32, ctx.device()));
+  ops::add_(ctx, x, rows);
+}
+
+}  // namespace sp::model

@@ -1,0 +1,65 @@
+#pragma once
+// Weights of the model, by role. A LayerWeights holds ONE decoder layer (the unit that is resident
+// at a time); GlobalWeights the embeddings, final norm and LM head. Tensors are in the compute dtype
+// on the context device; roles a family does not have stay undefined (OPT has no gate; LLaMA has
+// no norm biases; biases only where the config says so).
+#include "core/tensor.h"
+#include "io/model_config.h"
+
+namespace sp::model {
+
+enum class Role {
+  // global
+  TokenEmbed,
+  PositionEmbed,
+  FinalNormWeight,
+  FinalNormBias,
+  LmHead,
+  // per layer
+  AttnNormWeight,
+  AttnNormBias,
+  QWeight,
+  QBias,
+  KWeight,
+  KBias,
+  VWeight,
+  VBias,
+  OWeight,
+  OBias,
+  MlpNormWeight,
+  MlpNormBias,
+  GateWeight,
+  GateBias,
+  UpWeight,  // OPT fc1
+  UpBias,
+  DownWeight,  // OPT fc2
+  DownBias,
+};
+
+const char* role_name(Role r);  // "q_weight", ...
+bool role_is_norm_weight(Role r);
+bool role_is_bias(Role r);  // linear or norm bias
+
+struct LayerWeights {
+  int layer = -1;
+  io::LayerShape shape;
+  Tensor attn_norm_w, attn_norm_b;
+  Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+  Tensor mlp_norm_w, mlp_norm_b;
+  Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
+
+  Tensor& at(Role r);  // SP_CHECK on a global role
+  const Tensor& at(Role r) const { return const_cast<LayerWeights*>(this)->at(r); }
+  size_t nbytes() const;
+};
+
+struct GlobalWeights {
+  Tensor token_embed;     // [vocab, hidden]
+  Tensor position_embed;  // OPT: [max_positions + 2, hidden]
+  Tensor final_norm_w, final_norm_b;
+  Tensor lm_head;         // [vocab, hidden]; the token embedding itself when tied
+
+  Tensor& at(Role r);
+};
+
+}  // namespace sp::model

@@ -1,0 +1,70 @@
+#pragma once
+// A decoder-only language model: its config, architecture table, weight source and the resident
+// global weights (embeddings, final norm, LM head). Decoder layers are NOT resident: load_layer()
+// brings one in and forward_layer() runs it, the ONE forward used by evaluation, calibration and
+// pruning. The model never mentions the backend: the ExecContext decides where things run.
+#include <memory>
+#include <span>
+
+#include "core/context.h"
+#include "core/tensor.h"
+#include "model/arch.h"
+#include "model/layer_weights.h"
+#include "model/weight_source.h"
+
+namespace sp::model {
+
+// The activation / weight dtype of a precision: F32 for Exact32, else BF16 / F16.
+DType compute_dtype(Precision p);
+
+class Model {
+ public:
+  // Validates the source against the architecture table (every tensor present with its shape,
+  // nothing unexpected) and loads the global weights on ctx's device. The CPU backend supports
+  // Precision::Exact32 only.
+  Model(std::unique_ptr<WeightSource> source, ExecContext& ctx, Precision precision);
+
+  const io::ModelConfig& config() const { return source_->config(); }
+  const Arch& arch() const { return *arch_; }
+  WeightSource& source() { return *source_; }
+  Precision precision() const { return precision_; }
+  DType dtype() const { return compute_dtype(precision_); }
+  int n_layers() const { return config().n_layers; }
+  const GlobalWeights& globals() const { return globals_; }
+
+  // The specs of layer i (names, roles, shapes): what load_layer reads, what a writer writes.
+  std::vector<TensorSpec> layer_specs(int layer) const { return arch_->layer_specs(config(), layer); }
+  // Decoder layer `layer` in the compute dtype on ctx's device.
+  LayerWeights load_layer(ExecContext& ctx, int layer);
+
+  // ids, positions: [T] I32 on ctx's device -> hidden [T, hidden].
+  Tensor embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const;
+  // hidden: [batch*seqlen, hidden] updated in place; positions: [batch*seqlen] I32 device. With a
+  // cache, the seqlen new tokens of each window attend to the cache's past plus themselves.
+  void forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Tensor& hidden, const Tensor& positions,
+                     int batch, int seqlen, const Tap* tap = nullptr, LayerKvCache* cache = nullptr) const;
+  // The final norm (identity for post-LN OPT). hidden: [M, hidden] -> [M, hidden].
+  Tensor final_norm(ExecContext& ctx, const Tensor& hidden) const;
+  // LM head. normed: [M, hidden] -> logits [M, vocab], compute dtype.
+  Tensor logits(ExecContext& ctx, const Tensor& normed) const;
+
+  // An empty cache for `batch` windows of up to `capacity` tokens for layer `layer`.
+  LayerKvCache make_kv_cache(ExecContext& ctx, int layer, int batch, int capacity) const;
+  // Logs (warn) the checkpoint tensors that were never loaded nor ignored; returns them.
+  std::vector<std::string> report_unused() const;
+
+ private:
+  void require_ctx(const ExecContext& ctx) const;
+
+  std::unique_ptr<WeightSource> source_;
+  const Arch* arch_;
+  Precision precision_;
+  Device device_;
+  GlobalWeights globals_;
+};
+
+// Token ids / positions on a device. positions: window-major, seqlen each, starting at `start`.
+Tensor ids_tensor(ExecContext& ctx, std::span<const int32_t> ids);
+Tensor positions_tensor(ExecContext& ctx, int batch, int seqlen, int start = 0);
+
+}  // namespace sp::model

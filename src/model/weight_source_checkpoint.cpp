@@ -1,0 +1,72 @@
+// WeightSource over a Hugging Face checkpoint folder.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <set>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "model/weight_source.h"
+
+namespace sp::model {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+class CheckpointSource final : public WeightSource {
+ public:
+  explicit CheckpointSource(const std::string& dir)
+      : config_(io::load_model_config(dir + "/config.json")), ckpt_(io::Checkpoint::open(dir)) {}
+
+  const io::ModelConfig& config() const override { return config_; }
+  std::string describe() const override { return fmt::format("checkpoint {}", ckpt_->dir()); }
+  bool synthetic() const override { return false; }
+
+  void validate(const std::vector<TensorSpec>& specs, const std::vector<std::string>& ignored_suffixes) override {
+    std::set<std::string> wanted;
+    for (const TensorSpec& s : specs) {
+      SP_REQUIRE(ckpt_->has(s.name), "{}: tensor '{}' ({}, expected shape {}) is missing from the checkpoint",
+                 ckpt_->dir(), s.name, role_name(s.role), shape_str(s.shape));
+      const io::TensorEntry& e = ckpt_->info(s.name);
+      SP_REQUIRE(e.shape == s.shape, "{}: tensor '{}' in {} has shape {}; config.json implies {}", ckpt_->dir(), s.name,
+                 ckpt_->file_of(s.name), shape_str(e.shape), shape_str(s.shape));
+      wanted.insert(s.name);
+    }
+    std::vector<std::string> unexpected;
+    for (const std::string& n : ckpt_->names()) {
+      if (wanted.count(n)) continue;
+      bool ignored = false;
+      for (const std::string& suf : ignored_suffixes) ignored = ignored || ends_with(n, suf);
+      // A tied model may still store lm_head.weight (a copy of the embedding): transformers ignores it.
+      ignored = ignored || (config_.tie_embeddings && n == "lm_head.weight");
+      if (ignored)
+        ckpt_->mark_ignored(n);
+      else
+        unexpected.push_back(n);
+    }
+    SP_REQUIRE(unexpected.empty(),
+               "{}: {} tensor(s) are not used by the {} architecture with this config.json (a variant the engine does "
+               "not implement, or a config that does not match the weights): {}",
+               ckpt_->dir(), unexpected.size(), config_.model_type, fmt::join(unexpected, ", "));
+  }
+
+  Tensor load(const TensorSpec& spec, DType dtype, Device device) override {
+    return ckpt_->load(spec.name, dtype, device, spec.shape);
+  }
+
+  std::vector<std::string> unused() const override { return ckpt_->unused(); }
+
+ private:
+  io::ModelConfig config_;
+  std::unique_ptr<io::Checkpoint> ckpt_;
+};
+
+}  // namespace
+
+std::unique_ptr<WeightSource> open_checkpoint_source(const std::string& model_dir) {
+  return std::make_unique<CheckpointSource>(model_dir);
+}
+
+}  // namespace sp::model

@@ -1,0 +1,90 @@
+// The engine against INDEPENDENT references: llama2.c's greedy output for stories260K, and values
+// computed by Hugging Face transformers (fp32 over the bf16 files) in reference.json for ref-llama
+// and ref-opt. Runs on the CPU, and on CUDA too when a GPU is visible (same assertions, fp32).
+#include <gtest/gtest.h>
+
+#include "core/context.h"
+#include "model/evaluate.h"
+#include "model/model.h"
+#include "model_test_util.h"
+
+namespace sp {
+namespace {
+
+using test::json_ids;
+using test::max_abs_diff;
+
+class ModelReference : public ::testing::TestWithParam<Device> {
+ protected:
+  ExecContext ctx{GetParam()};
+  std::unique_ptr<model::Model> open(const std::string& dir) {
+    return std::make_unique<model::Model>(model::open_checkpoint_source(dir), ctx, Precision::Exact32);
+  }
+};
+
+TEST_P(ModelReference, Stories260kGreedyMatchesLlama2c) {
+  SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
+  const auto expected = test::read_json(dir + "/expected_greedy.json");
+  const auto start = json_ids(expected["start_ids"]);
+  const auto want = json_ids(expected["generated_ids"]);
+  ASSERT_EQ(want.size(), 200u);
+  auto m = open(dir);
+  const auto got = model::generate_greedy(*m, ctx, start, int(want.size()));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "first mismatch at generated id " << i;
+  EXPECT_TRUE(m->report_unused().empty());
+}
+
+
+void check_first_window(model::Model& m, ExecContext& ctx, const nlohmann::json& ref) {
+  const auto ids = json_ids(ref["wikitext2_first_ids"]);
+  const auto want = ref["wikitext2_first_window_nll_fp32"].get<std::vector<double>>();
+  const int seqlen = ref["eval_seqlen"].get<int>();
+  ASSERT_EQ(int(ids.size()), seqlen);
+  const auto r = model::perplexity(m, ctx, ids, seqlen, 1);
+  ASSERT_EQ(r.first_window_nll.size(), want.size());
+  const double diff = max_abs_diff(r.first_window_nll, want);
+  ::testing::Test::RecordProperty("first_window_nll_max_abs_diff", std::to_string(diff));
+  std::printf("  first-window NLL: max abs diff %.3g over %zu tokens (%.2f s)\n", diff, want.size(), r.seconds);
+  EXPECT_LT(diff, 1e-3);
+}
+
+void check_prompt(model::Model& m, ExecContext& ctx, const nlohmann::json& ref) {
+  const auto prompt = json_ids(ref["prompt_ids"]);
+  const auto want = ref["prompt_last_logits_fp32"].get<std::vector<double>>();
+  const auto got = model::prompt_last_logits(m, ctx, prompt);
+  ASSERT_EQ(got.size(), want.size());
+  const double diff = max_abs_diff(got, want);
+  std::printf("  prompt last logits: max abs diff %.3g over %zu logits\n", diff, want.size());
+  EXPECT_LT(diff, 1e-3);
+
+  const auto cont = json_ids(ref["greedy_continuation_ids"]);
+  ASSERT_GT(cont.size(), prompt.size());
+  ASSERT_TRUE(std::equal(prompt.begin(), prompt.end(), cont.begin()));
+  const auto gen = model::generate_greedy(m, ctx, prompt, int(cont.size() - prompt.size()), m.config().eos_token_id);
+  std::vector<int32_t> full(prompt.begin(), prompt.end());
+  full.insert(full.end(), gen.begin(), gen.end());
+  EXPECT_EQ(full, cont);
+}
+
+TEST_P(ModelReference, RefLlamaMatchesTransformersFp32) {
+  SP_REQUIRE_SHARED(dir, "models/ref-llama");
+  const auto ref = test::read_json(dir + "/reference.json");
+  auto m = open(dir);
+  check_first_window(*m, ctx, ref);
+  check_prompt(*m, ctx, ref);
+}
+
+TEST_P(ModelReference, RefOptMatchesTransformersFp32) {
+  SP_REQUIRE_SHARED(dir, "models/ref-opt");
+  const auto ref = test::read_json(dir + "/reference.json");
+  auto m = open(dir);
+  check_first_window(*m, ctx, ref);
+  check_prompt(*m, ctx, ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, ModelReference, ::testing::ValuesIn(test::model_test_devices()),
+                         test::device_param_name);
+
+}  // namespace
+}  // namespace sp
