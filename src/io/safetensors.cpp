@@ -140,12 +140,26 @@ Tensor SafetensorsFile::view(const TensorEntry& e) const {
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  // Larger elements first (stable, as the reference writer does) so every tensor stays aligned
-  // to its element size once the header is padded to 8 bytes.
+  // The reference writer's order: dtype rank descending (I64, F64, F32, I32, BF16, F16, U8), then
+  // name. Every tensor then stays aligned to its element size once the header is padded to 8
+  // bytes, and the same tensors give a byte-identical file to Hugging Face's.
+  auto rank = [](DType t) {
+    switch (t) {
+      case DType::I64: return 7;
+      case DType::F64: return 6;
+      case DType::F32: return 5;
+      case DType::I32: return 4;
+      case DType::BF16: return 3;
+      case DType::F16: return 2;
+      case DType::U8: return 1;
+    }
+    return 0;
+  };
   std::vector<size_t> order(tensors.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return dtype_size(tensors[a].second.dtype()) > dtype_size(tensors[b].second.dtype());
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const int ra = rank(tensors[a].second.dtype()), rb = rank(tensors[b].second.dtype());
+    return ra != rb ? ra > rb : tensors[a].first < tensors[b].first;
   });
 
   nlohmann::ordered_json header = nlohmann::ordered_json::object();

@@ -44,6 +44,8 @@ class SafetensorsFile {
 };
 
 // Writes one file atomically (temporary name, fsync, rename). Tensors may live on any device.
+// Layout as Hugging Face's serializer: tensors ordered by dtype then name, header padded with
+// spaces to a multiple of 8 bytes, so equal inputs give byte-identical files.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
