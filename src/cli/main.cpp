@@ -1,11 +1,54 @@
-// struprune-dist entry point (skeleton; the CLI issue fills in config, subcommands, dry-run).
+// struprune-dist entry point: MPI, logging with the rank, the command line and the config, then
+// one subcommand. Two error kinds, one exit: InputError -> exit 2, anything else -> exit 1; with
+// more than one rank the job ends through MPI_Abort so that no peer hangs in a collective.
 #include <cstdio>
+#include <exception>
 
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/config_schema.h"
+#include "core/error.h"
+#include "core/log.h"
 #include "dist/mpi_communicator.h"
 #include "struprune/version.h"
 
+namespace {
+
+int run(int argc, char** argv, sp::Communicator& comm) {
+  using namespace sp::cli;
+  const Args args = parse_args(argc, argv);
+  if (args.help || args.version) {
+    if (comm.is_root()) {
+      if (args.version) std::printf("struprune-dist %s\n", STRUPRUNE_VERSION);
+      if (args.help) std::fputs(args.help_text.c_str(), stdout);
+    }
+    return kExitOk;
+  }
+  const Config cfg = load_config(args.config, args.overrides);
+  sp::log_init(comm.rank(), comm.size(), sp::parse_log_level(cfg.logging.level), cfg.logging.all_ranks);
+  return run_command(args, cfg, comm);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   sp::dist::MpiRuntime mpi(&argc, &argv);
-  std::printf("struprune-dist %s\n", STRUPRUNE_VERSION);
-  return 0;
+  auto comm = sp::dist::make_mpi_communicator();
+  sp::log_init(comm->rank(), comm->size(), sp::LogLevel::Info);
+  int code = sp::cli::kExitOk;
+  try {
+    code = run(argc, argv, *comm);
+  } catch (const sp::InputError& e) {
+    SP_LOG_ERROR("error: {}", e.what());
+    code = sp::cli::kExitInputError;
+  } catch (const std::exception& e) {
+    SP_LOG_ERROR("failure: {}", e.what());
+    code = sp::cli::kExitFailure;
+  }
+  if ((code == sp::cli::kExitInputError || code == sp::cli::kExitFailure) && comm->size() > 1) {
+    sp::logger().flush();
+    std::fflush(stdout);
+    comm->abort(code);
+  }
+  return code;
 }

@@ -1,0 +1,29 @@
+#pragma once
+// Command line: struprune-dist [prune|eval|generate] CONFIG.yaml [--set k=v]... [--dry-run] [--resume]
+//               [--prompt TEXT] [--max-new-tokens N] [--version] [--help]
+// Parsed with Boost.Program_options. This and main.cpp are the only places that read argv.
+#include <string>
+#include <vector>
+
+namespace sp::cli {
+
+enum class Command { Prune, Eval, Generate };
+
+struct Args {
+  Command command = Command::Prune;
+  std::string config;
+  std::vector<std::string> overrides;  // "key.path=value", in order
+  bool dry_run = false;
+  bool resume = false;
+  bool version = false;
+  bool help = false;
+  std::string prompt = "Once upon a time";  // generate
+  int max_new_tokens = 32;                  // generate
+  std::string help_text;                    // filled for --help and for usage errors
+};
+
+// Throws InputError for a bad command line (unknown option, missing CONFIG, extra positional).
+Args parse_args(int argc, const char* const* argv);
+const char* to_string(Command c);
+
+}  // namespace sp::cli

@@ -1,0 +1,17 @@
+#pragma once
+// The subcommands. Each returns the process exit code (0 ok, 3 not implemented yet); errors are
+// thrown (InputError -> 2, anything else -> 1, see main.cpp).
+#include "cli/args.h"
+#include "cli/config_schema.h"
+#include "core/communicator.h"
+
+namespace sp::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitInputError = 2;
+inline constexpr int kExitNotImplemented = 3;
+
+int run_command(const Args& args, const Config& cfg, Communicator& comm);
+
+}  // namespace sp::cli

@@ -1,0 +1,241 @@
+// The schema table: every configuration key, its type, default, allowed values and doc.
+// Loading and validation live in config_load.cpp; this file is the single source of truth.
+#include "cli/config_schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace sp::cli {
+namespace {
+
+using V = const ConfigValue&;
+const std::vector<std::string> kDTypes = {"auto", "bf16", "fp16", "fp32"};
+const std::vector<std::string> kFormats = {"auto", "text", "jsonl", "wikitext", "ids"};
+const std::vector<std::string> kMethods = {"structprune", "wanda-sp", "flap", "magnitude"};
+const std::vector<std::string> kAttention = {"heads", "kv_groups", "query_per_group", "none"};
+const std::vector<std::string> kMetrics = {"wanda", "magnitude", "wifv"};
+const std::vector<std::string> kAllocations = {"admm", "softmax", "uniform", "global"};
+const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
+const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
+const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
+const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+
+// Shorthands for table rows; ranges are std::optional<double>.
+constexpr std::optional<double> kNone = std::nullopt;
+
+KeySpec key(std::string path, ValueKind kind, std::string def, std::string doc,
+            std::function<void(Config&, V)> set) {
+  KeySpec k;
+  k.path = std::move(path);
+  k.kind = kind;
+  k.default_yaml = std::move(def);
+  k.doc = std::move(doc);
+  k.set = std::move(set);
+  return k;
+}
+KeySpec ranged(KeySpec k, std::optional<double> min, std::optional<double> max, bool min_open = false,
+               bool max_open = false) {
+  k.min = min;
+  k.max = max;
+  k.min_open = min_open;
+  k.max_open = max_open;
+  return k;
+}
+KeySpec choice(KeySpec k, const std::vector<std::string>& choices) {
+  k.choices = choices;
+  return k;
+}
+
+std::vector<KeySpec> build_schema() {
+  using K = ValueKind;
+  std::vector<KeySpec> s;
+  // ---- model
+  s.push_back(key("model.path", K::Path, "\"\"", "Hugging Face model folder (config.json, safetensors, tokenizer.json)",
+                  [](Config& c, V v) { c.model.path = v.s; }));
+  s.push_back(choice(key("model.dtype", K::Enum, "auto", "dtype the checkpoint is expected in (auto: as stored)",
+                         [](Config& c, V v) { c.model.dtype = ModelDType(v.index); }), kDTypes));
+  s.push_back(key("model.synthetic", K::Bool, "false",
+                  "use random weights with the shape of model.path/config.json (no safetensors read)",
+                  [](Config& c, V v) { c.model.synthetic = v.b; }));
+  s.push_back(ranged(key("model.synthetic_seed", K::Int, "0", "seed of the synthetic weights",
+                         [](Config& c, V v) { c.model.synthetic_seed = v.i; }), 0, kNone));
+  // ---- calibration
+  s.push_back(key("calibration.path", K::Path, "\"\"", "calibration data file (required by prune)",
+                  [](Config& c, V v) { c.calibration.path = v.s; }));
+  s.push_back(choice(key("calibration.format", K::Enum, "auto",
+                         "text, jsonl (C4 style), wikitext (raw file) or ids (pre-tokenized); auto: by extension",
+                         [](Config& c, V v) { c.calibration.format = DataFormat(v.index); }), kFormats));
+  s.push_back(key("calibration.text_field", K::String, "text", "JSON field holding the text (jsonl only)",
+                  [](Config& c, V v) { c.calibration.text_field = v.s; }));
+  s.push_back(ranged(key("calibration.nsamples", K::Int, "128", "number of random calibration windows",
+                         [](Config& c, V v) { c.calibration.nsamples = v.i; }), 1, kNone));
+  s.push_back(ranged(key("calibration.seqlen", K::Int, "0",
+                         "tokens per window; 0: min(2048, the model's max_position_embeddings)",
+                         [](Config& c, V v) { c.calibration.seqlen = v.i; }), 0, kNone));
+  s.push_back(ranged(key("calibration.seed", K::Int, "0", "seed of the window sampler (same windows for any rank count)",
+                         [](Config& c, V v) { c.calibration.seed = v.i; }), 0, kNone));
+  // ---- prune
+  s.push_back(choice(key("prune.method", K::Enum, "structprune", "pruning method (structprune = global ADMM allocation)",
+                         [](Config& c, V v) { c.prune.method = PruneMethod(v.index); }), kMethods));
+  s.push_back(ranged(key("prune.sparsity", K::Float, "0.5", "target fraction of prunable parameters to remove",
+                         [](Config& c, V v) { c.prune.sparsity = v.f; }), 0.0, 1.0, false, true));
+  s.push_back(choice(key("prune.structures.attention", K::Enum, "kv_groups",
+                         "attention unit: heads (MHA), kv_groups (a KV head with its queries), "
+                         "query_per_group (one query head per KV group), none",
+                         [](Config& c, V v) { c.prune.structures.attention = AttentionUnit(v.index); }), kAttention));
+  s.push_back(key("prune.structures.mlp", K::Bool, "true", "prune MLP neurons",
+                  [](Config& c, V v) { c.prune.structures.mlp = v.b; }));
+  s.push_back(choice(key("prune.metric", K::Enum, "wanda", "group importance: wanda (|W| * ||X||), magnitude, wifv (FLAP)",
+                         [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }), kMetrics));
+  s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
+                         [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }), kAllocations));
+  s.push_back(ranged(key("prune.temperature", K::Float, "1.0", "softmax allocation temperature tau (large: uniform)",
+                         [](Config& c, V v) { c.prune.temperature = v.f; }), 0.0, kNone, true));
+  s.push_back(ranged(key("prune.s_min", K::Float, "0.0", "lowest sparsity of any layer",
+                         [](Config& c, V v) { c.prune.s_min = v.f; }), 0.0, 1.0, false, true));
+  s.push_back(ranged(key("prune.s_max", K::Float, "0.95", "highest sparsity of any layer",
+                         [](Config& c, V v) { c.prune.s_max = v.f; }), 0.0, 1.0, false, false));
+  s.push_back(ranged(key("prune.admm.rho", K::Float, "1.0", "ADMM penalty rho",
+                         [](Config& c, V v) { c.prune.admm.rho = v.f; }), 0.0, kNone, true));
+  s.push_back(ranged(key("prune.admm.max_iters", K::Int, "200", "ADMM iteration limit",
+                         [](Config& c, V v) { c.prune.admm.max_iters = v.i; }), 1, kNone));
+  s.push_back(ranged(key("prune.admm.tol_primal", K::Float, "1e-4", "ADMM primal residual tolerance (relative)",
+                         [](Config& c, V v) { c.prune.admm.tol_primal = v.f; }), 0.0, kNone, true));
+  s.push_back(ranged(key("prune.admm.tol_dual", K::Float, "1e-4", "ADMM dual residual tolerance (relative)",
+                         [](Config& c, V v) { c.prune.admm.tol_dual = v.f; }), 0.0, kNone, true));
+  s.push_back(key("prune.reconstruct", K::Bool, "true", "refit o_proj / down_proj by least squares after pruning",
+                  [](Config& c, V v) { c.prune.reconstruct = v.b; }));
+  s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
+                         [](Config& c, V v) { c.prune.damping = v.f; }), 0.0, kNone, true));
+  // ---- runtime
+  s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",
+                         [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }), kDevices));
+  s.push_back(choice(key("runtime.precision", K::Enum, "fp32", "compute dtype of weights and activations",
+                         [](Config& c, V v) { c.runtime.precision = Precision(v.index); }), kPrecisions));
+  s.push_back(ranged(key("runtime.memory_budget_gb", K::Float, "0", "device memory per rank in GiB; 0: no budget",
+                         [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }), 0.0, kNone));
+  s.push_back(key("runtime.spill_to_host", K::Bool, "true", "keep calibration hidden states in host memory when over budget",
+                  [](Config& c, V v) { c.runtime.spill_to_host = v.b; }));
+  s.push_back(ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank; 0: all cores",
+                         [](Config& c, V v) { c.runtime.threads = v.i; }), 0, kNone));
+  // ---- output
+  s.push_back(key("output.dir", K::Path, "out", "output folder (created; rank 0 writes)",
+                  [](Config& c, V v) { c.output.dir = v.s; }));
+  s.push_back(key("output.masks", K::String, "masks.h5", "HDF5 masks file name inside output.dir",
+                  [](Config& c, V v) { c.output.masks = v.s; }));
+  s.push_back(choice(key("output.checkpoint", K::Enum, "compact",
+                         "pruned checkpoint: compact (smaller tensors), dense (masked zeros, stock shapes), none",
+                         [](Config& c, V v) { c.output.checkpoint = CheckpointKind(v.index); }), kCheckpoints));
+  s.push_back(key("output.report", K::String, "report.json", "JSON report file name inside output.dir",
+                  [](Config& c, V v) { c.output.report = v.s; }));
+  s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
+                  [](Config& c, V v) { c.output.overwrite = v.b; }));
+  // ---- eval
+  s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
+                  [](Config& c, V v) { c.eval.datasets = v.datasets; }));
+  s.push_back(ranged(key("eval.seqlen", K::Int, "0", "perplexity window length; 0: the model's max_position_embeddings",
+                         [](Config& c, V v) { c.eval.seqlen = v.i; }), 0, kNone));
+  s.push_back(ranged(key("eval.max_windows", K::Int, "0", "evaluate at most this many windows; 0: all",
+                         [](Config& c, V v) { c.eval.max_windows = v.i; }), 0, kNone));
+  s.push_back(ranged(key("eval.batch", K::Int, "1", "windows per forward pass",
+                         [](Config& c, V v) { c.eval.batch = v.i; }), 1, kNone));
+  // ---- logging
+  s.push_back(choice(key("logging.level", K::Enum, "info", "log level",
+                         [](Config& c, V v) { c.logging.level = v.s; }), kLevels));
+  s.push_back(key("logging.all_ranks", K::Bool, "false", "every rank logs INFO (default: rank 0 only)",
+                  [](Config& c, V v) { c.logging.all_ranks = v.b; }));
+  return s;
+}
+
+std::vector<KeySpec> build_item_schema() {
+  using K = ValueKind;
+  // Setters are unused for items (the list is assembled by the loader); docs and types are used.
+  auto none = [](Config&, V) {};
+  std::vector<KeySpec> s;
+  s.push_back(key("name", K::String, "", "label in the report (required, unique)", none));
+  s.push_back(key("path", K::Path, "", "data file (required)", none));
+  s.push_back(choice(key("format", K::Enum, "auto", "text, jsonl, wikitext, ids; auto: by extension", none), kFormats));
+  s.push_back(key("text_field", K::String, "text", "JSON field holding the text (jsonl only)", none));
+  return s;
+}
+
+std::string fmt_bound(double v) { return fmt::format("{}", v); }
+
+template <typename E>
+const char* enum_name(const std::vector<std::string>& names, E v) {
+  const auto i = static_cast<size_t>(v);
+  return i < names.size() ? names[i].c_str() : "?";
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& config_schema() {
+  static const std::vector<KeySpec> s = build_schema();
+  return s;
+}
+
+const std::vector<KeySpec>& dataset_item_schema() {
+  static const std::vector<KeySpec> s = build_item_schema();
+  return s;
+}
+
+std::string describe_type(const KeySpec& k) {
+  switch (k.kind) {
+    case ValueKind::Bool: return "bool";
+    case ValueKind::String: return "string";
+    case ValueKind::Path: return "path";
+    case ValueKind::DatasetList: return "list of {name, path, format, text_field}";
+    case ValueKind::Enum: return fmt::format("one of: {}", fmt::join(k.choices, "|"));
+    case ValueKind::Int:
+    case ValueKind::Float: {
+      const char* base = k.kind == ValueKind::Int ? "int" : "float";
+      if (k.min && k.max)
+        return fmt::format("{} in {}{}, {}{}", base, k.min_open ? "(" : "[", fmt_bound(*k.min), fmt_bound(*k.max),
+                           k.max_open ? ")" : "]");
+      if (k.min) return fmt::format("{} {} {}", base, k.min_open ? ">" : ">=", fmt_bound(*k.min));
+      if (k.max) return fmt::format("{} {} {}", base, k.max_open ? "<" : "<=", fmt_bound(*k.max));
+      return base;
+    }
+  }
+  return "?";
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(key, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+const char* to_string(PruneMethod v) { return enum_name(kMethods, v); }
+const char* to_string(AttentionUnit v) { return enum_name(kAttention, v); }
+const char* to_string(Allocation v) { return enum_name(kAllocations, v); }
+const char* to_string(Precision v) { return enum_name(kPrecisions, v); }
+const char* to_string(DataFormat v) { return enum_name(kFormats, v); }
+const char* to_string(RuntimeDevice v) { return enum_name(kDevices, v); }
+const char* to_string(ModelDType v) { return enum_name(kDTypes, v); }
+const char* to_string(CheckpointKind v) { return enum_name(kCheckpoints, v); }
+const char* to_string(ScoreMetric v) { return enum_name(kMetrics, v); }
+
+}  // namespace sp::cli

@@ -1,0 +1,149 @@
+#pragma once
+// The run configuration: a typed Config and its schema, in ONE place. Every key of the YAML file
+// has a schema entry (type, default, allowed values or range, one-line doc) in config_schema.cpp;
+// the loader, the `--set` overrides, the docs test and the effective-config dump all read that
+// table, so a key cannot exist in one and be missing from another.
+//
+// Rules: unknown keys are errors naming the file, the full key path and the nearest valid key;
+// wrong types / out-of-range values are errors naming the key, the expected type and the value.
+// Relative paths in the file resolve against the config file's folder; relative paths given with
+// `--set` resolve against the current directory (where the user typed them).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sp::cli {
+
+enum class ModelDType { Auto, BF16, FP16, FP32 };
+enum class DataFormat { Auto, Text, Jsonl, Wikitext, Ids };
+enum class PruneMethod { StructPrune, WandaSp, Flap, Magnitude };
+enum class AttentionUnit { Heads, KvGroups, QueryPerGroup, None };
+enum class ScoreMetric { Wanda, Magnitude, Wifv };
+enum class Allocation { Admm, Softmax, Uniform, Global };
+enum class RuntimeDevice { Auto, Cpu, Cuda };
+enum class Precision { FP32, BF16, FP16 };
+enum class CheckpointKind { Compact, Dense, None };
+
+struct EvalDataset {
+  std::string name;  // label in the report ("wikitext2", "heldout")
+  std::string path;  // resolved file path
+  DataFormat format = DataFormat::Auto;
+  std::string text_field = "text";  // jsonl only
+};
+
+struct Config {
+  struct Model {
+    std::string path;  // Hugging Face folder
+    ModelDType dtype;
+    bool synthetic;
+    int64_t synthetic_seed;
+  } model;
+  struct Calibration {
+    std::string path;
+    DataFormat format;
+    std::string text_field;
+    int64_t nsamples;
+    int64_t seqlen;  // 0: min(2048, the model's max_position_embeddings)
+    int64_t seed;
+  } calibration;
+  struct Prune {
+    PruneMethod method;
+    double sparsity;
+    struct Structures {
+      AttentionUnit attention;
+      bool mlp;
+    } structures;
+    ScoreMetric metric;
+    Allocation allocation;
+    double temperature;
+    double s_min, s_max;
+    struct Admm {
+      double rho;
+      int64_t max_iters;
+      double tol_primal, tol_dual;
+    } admm;
+    bool reconstruct;
+    double damping;
+  } prune;
+  struct Runtime {
+    RuntimeDevice device;
+    Precision precision;
+    double memory_budget_gb;  // 0: no budget
+    bool spill_to_host;
+    int64_t threads;  // 0: all cores
+  } runtime;
+  struct Output {
+    std::string dir;
+    std::string masks, report;  // file names inside dir
+    CheckpointKind checkpoint;
+    bool overwrite;
+  } output;
+  struct Eval {
+    std::vector<EvalDataset> datasets;
+    int64_t seqlen;       // 0: the model's max_position_embeddings
+    int64_t max_windows;  // 0: all windows
+    int64_t batch;
+  } eval;
+  struct Logging {
+    std::string level;
+    bool all_ranks;
+  } logging;
+
+  std::string source;     // the config file (absolute), "" when built from defaults only
+  std::string effective;  // the resolved configuration as YAML (for reports and masks.h5)
+};
+
+// One parsed value handed to a key's setter. `index` is the position in `choices` for enums.
+struct ConfigValue {
+  bool b = false;
+  int64_t i = 0;
+  double f = 0.0;
+  std::string s;
+  int index = -1;
+  std::vector<EvalDataset> datasets;
+};
+
+enum class ValueKind { Bool, Int, Float, String, Path, Enum, DatasetList };
+
+struct KeySpec {
+  std::string path;           // full dotted path, e.g. "prune.admm.rho"
+  ValueKind kind;
+  std::string default_yaml;   // default as YAML text
+  std::vector<std::string> choices;  // Enum only, in the order of the C++ enum
+  std::optional<double> min, max;    // Int / Float range
+  bool min_open = false, max_open = false;  // exclusive bounds
+  std::string doc;
+  std::function<void(Config&, const ConfigValue&)> set;
+};
+
+const std::vector<KeySpec>& config_schema();
+// Sub-keys of one eval.datasets item, documented as "eval.datasets[].name" etc.
+const std::vector<KeySpec>& dataset_item_schema();
+// "bool", "int >= 1", "float in [0, 1)", "one of: a|b|c", ... for messages and docs.
+std::string describe_type(const KeySpec& k);
+
+Config default_config();
+// Loads a YAML file, then applies `--set key.path=value` overrides, then cross-key checks.
+Config load_config(const std::string& yaml_path, const std::vector<std::string>& overrides = {});
+// Same from YAML text; `label` names it in errors, `base_dir` resolves its relative paths.
+Config load_config_text(const std::string& yaml_text, const std::string& label, const std::string& base_dir,
+                        const std::vector<std::string>& overrides = {});
+
+// Closest candidate by Levenshtein distance (ties: first in order); "" if candidates is empty.
+std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates);
+size_t edit_distance(const std::string& a, const std::string& b);
+
+// Enum names as written in YAML ("structprune", "kv_groups", ...).
+const char* to_string(PruneMethod v);
+const char* to_string(AttentionUnit v);
+const char* to_string(Allocation v);
+const char* to_string(Precision v);
+const char* to_string(DataFormat v);
+const char* to_string(RuntimeDevice v);
+const char* to_string(ModelDType v);
+const char* to_string(CheckpointKind v);
+const char* to_string(ScoreMetric v);
+
+}  // namespace sp::cli

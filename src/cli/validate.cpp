@@ -1,0 +1,73 @@
+#include "cli/validate.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "io/checkpoint.h"
+
+namespace sp::cli {
+namespace fs = std::filesystem;
+namespace {
+
+void require_file(const std::string& path, const char* key) {
+  SP_REQUIRE(!path.empty(), "{} is required (set it in the config or with --set {}=PATH)", key, key);
+  std::error_code ec;
+  SP_REQUIRE(fs::is_regular_file(path, ec), "{}: file not found ({})", path, key);
+}
+
+bool has_tokenizer(const std::string& dir) {
+  for (const char* f : {"tokenizer.json", "vocab.json"})
+    if (fs::is_regular_file(fs::path(dir) / f)) return true;
+  return false;
+}
+
+void check_dtype(const io::Checkpoint& ck, ModelDType want) {
+  if (want == ModelDType::Auto) return;
+  const DType d = want == ModelDType::BF16 ? DType::BF16 : want == ModelDType::FP16 ? DType::F16 : DType::F32;
+  for (const auto& name : ck.names()) {
+    const auto& e = ck.info(name);
+    const bool floating = e.dtype == DType::F32 || e.dtype == DType::F16 || e.dtype == DType::BF16;
+    SP_REQUIRE(!floating || e.dtype == d, "{}: tensor '{}' is {}, but model.dtype = {}", ck.file_of(name), name,
+               dtype_name(e.dtype), to_string(want));
+  }
+}
+
+}  // namespace
+
+Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
+  Inputs in;
+  const std::string& dir = cfg.model.path;
+  SP_REQUIRE(!dir.empty(), "{}: model.path is required", cfg.source.empty() ? "config" : cfg.source);
+  std::error_code ec;
+  SP_REQUIRE(fs::is_directory(dir, ec), "{}: model folder not found (model.path)", dir);
+  in.model = io::load_model_config((fs::path(dir) / "config.json").string());
+  if (!cfg.model.synthetic) {
+    auto ck = io::Checkpoint::open(dir);
+    in.checkpoint_tensors = int64_t(ck->names().size());
+    check_dtype(*ck, cfg.model.dtype);
+  }
+
+  const bool needs_text = (command == Command::Prune && cfg.calibration.format != DataFormat::Ids) ||
+                          command == Command::Generate || command == Command::Eval;
+  SP_REQUIRE(!needs_text || has_tokenizer(dir), "{}: no tokenizer.json (or llama2.c vocab.json) in the model folder",
+             dir);
+
+  if (command == Command::Prune) require_file(cfg.calibration.path, "calibration.path");
+  if (command == Command::Prune || command == Command::Eval)
+    for (const auto& d : cfg.eval.datasets) require_file(d.path, ("eval.datasets." + d.name).c_str());
+  if (command == Command::Eval)
+    SP_REQUIRE(!cfg.eval.datasets.empty(), "{}: eval.datasets is empty: nothing to evaluate",
+               cfg.source.empty() ? "config" : cfg.source);
+
+  // Refuse to clobber a finished pruning run (its masks) unless asked; --resume continues it. The
+  // report is not checked: `eval` writes one into the same folder before a run.
+  if (command == Command::Prune && !cfg.output.overwrite && !resume) {
+    const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
+    SP_REQUIRE(!fs::exists(p, ec), "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
+               "output.dir", p.string());
+  }
+  return in;
+}
+
+}  // namespace sp::cli

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# End-to-end check of a command: exit code and output patterns.
+# usage: expect.sh [--shared] [--write-config TEXT] [--corrupt-model] [--rc N|nonzero] [--out REGEX]... -- CMD...
+#   --shared         skip (exit 77) without the shared models; @SHARED@ in CMD becomes their folder
+#   --write-config   write TEXT (printf escapes) to a fresh YAML file; @CONFIG@ in CMD becomes its path
+#   --corrupt-model  a model folder with a truncated model.safetensors and a config using it (@CONFIG@)
+# Environment: SP_WORK (scratch folder), SP_REPO (source tree), STRUPRUNE_SHARED_DIR[_DEFAULT].
+set -uo pipefail
+want_rc=0; patterns=(); shared=""; config=""
+mkdir -p "$SP_WORK"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rc) want_rc="$2"; shift 2 ;;
+    --out) patterns+=("$2"); shift 2 ;;
+    --shared)
+      shared="${STRUPRUNE_SHARED_DIR:-$STRUPRUNE_SHARED_DIR_DEFAULT}"
+      if [ ! -d "$shared/models" ]; then echo "SKIP: shared models not found in $shared (set STRUPRUNE_SHARED_DIR)"; exit 77; fi
+      shift ;;
+    --write-config)
+      config="$(mktemp "$SP_WORK/config-XXXXXX.yaml")"; printf "$2" > "$config"; shift 2 ;;
+    --corrupt-model)
+      dir="$(mktemp -d "$SP_WORK/corrupt-XXXXXX")"
+      cp "$SP_REPO/examples/stories260K/config.json" "$SP_REPO/examples/stories260K/vocab.json" "$dir/"
+      src="$SP_REPO/examples/stories260K/model.safetensors"
+      head -c $(( $(stat -c %s "$src") / 2 )) "$src" > "$dir/model.safetensors"
+      config="$dir/run.yaml"
+      printf "model: {path: .}\ncalibration: {path: %s/examples/calib.txt}\n" "$SP_REPO" > "$config"
+      shift ;;
+    --) shift; break ;;
+    *) echo "expect.sh: unknown option $1"; exit 64 ;;
+  esac
+done
+cmd=()
+for a in "$@"; do a="${a//@SHARED@/$shared}"; cmd+=("${a//@CONFIG@/$config}"); done
+
+echo "+ ${cmd[*]}"
+out="$("${cmd[@]}" 2>&1)"; rc=$?
+echo "$out"
+echo "exit code: $rc (expected $want_rc)"
+if [ "$want_rc" = nonzero ]; then [ $rc -ne 0 ] || { echo "FAIL: expected a non-zero exit code"; exit 1; }
+elif [ $rc -ne "$want_rc" ]; then echo "FAIL: exit code"; exit 1; fi
+for p in "${patterns[@]}"; do
+  grep -Eq -- "$p" <<<"$out" || { echo "FAIL: output does not match /$p/"; exit 1; }
+done
+echo "PASS"

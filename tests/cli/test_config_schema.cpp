@@ -1,0 +1,235 @@
+// Config schema and loader: defaults, unknown keys with suggestions, types, ranges, --set
+// overrides, the eval.datasets list, path resolution, and every shipped config / documented key.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/config_schema.h"
+#include "core/error.h"
+#include "test_util.h"
+
+namespace sp::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// The InputError message of loading `yaml` (with `sets`), or "" when it loads.
+std::string load_error(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+  try {
+    load_config_text(yaml, "run.yaml", "/cfgdir", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
+  const Config c = default_config();
+  EXPECT_EQ(c.model.dtype, ModelDType::Auto);
+  EXPECT_FALSE(c.model.synthetic);
+  EXPECT_EQ(c.calibration.format, DataFormat::Auto);
+  EXPECT_EQ(c.calibration.text_field, "text");
+  EXPECT_EQ(c.calibration.nsamples, 128);
+  EXPECT_EQ(c.calibration.seqlen, 0);  // 0 = min(2048, model context)
+  EXPECT_EQ(c.calibration.seed, 0);
+  EXPECT_EQ(c.prune.method, PruneMethod::StructPrune);
+  EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.5);
+  EXPECT_EQ(c.prune.structures.attention, AttentionUnit::KvGroups);
+  EXPECT_TRUE(c.prune.structures.mlp);
+  EXPECT_EQ(c.prune.metric, ScoreMetric::Wanda);
+  EXPECT_EQ(c.prune.allocation, Allocation::Admm);
+  EXPECT_DOUBLE_EQ(c.prune.damping, 0.01);
+  EXPECT_TRUE(c.prune.reconstruct);
+  EXPECT_EQ(c.runtime.device, RuntimeDevice::Auto);
+  EXPECT_EQ(c.runtime.precision, Precision::FP32);
+  EXPECT_EQ(c.output.masks, "masks.h5");
+  EXPECT_EQ(c.output.report, "report.json");
+  EXPECT_EQ(c.output.checkpoint, CheckpointKind::Compact);
+  EXPECT_FALSE(c.output.overwrite);
+  EXPECT_TRUE(c.eval.datasets.empty());
+  EXPECT_EQ(c.logging.level, "info");
+}
+
+TEST(ConfigSchema, EveryKeyHasDocAndAValidDefault) {
+  for (const auto& k : config_schema()) {
+    EXPECT_FALSE(k.doc.empty()) << k.path;
+    if (k.kind == ValueKind::Enum) {
+      EXPECT_FALSE(k.choices.empty()) << k.path;
+    }
+  }
+  // Each default goes through the same validation as a user's value (default_config would throw).
+  EXPECT_NO_THROW(default_config());
+}
+
+TEST(ConfigSchema, ValuesFromTheFileAreTyped) {
+  const Config c = load_config_text(
+      "model: {path: ../models/m, dtype: bf16}\n"
+      "calibration: {path: /data/c4.jsonl, format: jsonl, nsamples: 64, seqlen: 512}\n"
+      "prune:\n  method: wanda-sp\n  sparsity: 0.3\n  structures: {attention: query_per_group, mlp: false}\n"
+      "  admm: {rho: 2.5, max_iters: 7}\n"
+      "runtime: {device: cpu, precision: bf16, memory_budget_gb: 40}\n",
+      "run.yaml", "/cfgdir");
+  EXPECT_EQ(c.model.path, "/models/m");  // relative to the config's folder
+  EXPECT_EQ(c.model.dtype, ModelDType::BF16);
+  EXPECT_EQ(c.calibration.path, "/data/c4.jsonl");
+  EXPECT_EQ(c.calibration.format, DataFormat::Jsonl);
+  EXPECT_EQ(c.calibration.nsamples, 64);
+  EXPECT_EQ(c.prune.method, PruneMethod::WandaSp);
+  EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.3);
+  EXPECT_EQ(c.prune.structures.attention, AttentionUnit::QueryPerGroup);
+  EXPECT_FALSE(c.prune.structures.mlp);
+  EXPECT_DOUBLE_EQ(c.prune.admm.rho, 2.5);
+  EXPECT_EQ(c.prune.admm.max_iters, 7);
+  EXPECT_EQ(c.runtime.device, RuntimeDevice::Cpu);
+  EXPECT_EQ(c.runtime.precision, Precision::BF16);
+  EXPECT_DOUBLE_EQ(c.runtime.memory_budget_gb, 40.0);
+}
+
+TEST(ConfigSchema, UnknownKeyNamesFileKeyAndSuggestion) {
+  const std::string e = load_error("prune:\n  sparsty: 0.3\n");
+  EXPECT_NE(e.find("run.yaml:2:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'prune.sparsty'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean prune.sparsity?"), std::string::npos) << e;
+
+  const std::string deep = load_error("prune:\n  admm:\n    rhoo: 1\n");
+  EXPECT_NE(deep.find("prune.admm.rhoo"), std::string::npos) << deep;
+  EXPECT_NE(deep.find("did you mean prune.admm.rho?"), std::string::npos) << deep;
+
+  const std::string section = load_error("prnue:\n  sparsity: 0.3\n");
+  EXPECT_NE(section.find("unknown key 'prnue'"), std::string::npos) << section;
+  EXPECT_NE(section.find("did you mean prune?"), std::string::npos) << section;
+}
+
+TEST(ConfigSchema, WrongTypeNamesKeyTypeAndValue) {
+  const std::string e = load_error("prune: {sparsity: abc}\n");
+  EXPECT_NE(e.find("prune.sparsity"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected float in [0, 1)"), std::string::npos) << e;
+  EXPECT_NE(e.find("'abc'"), std::string::npos) << e;
+
+  const std::string i = load_error("calibration: {nsamples: 1.5}\n");
+  EXPECT_NE(i.find("calibration.nsamples: expected int >= 1, got '1.5'"), std::string::npos) << i;
+
+  const std::string b = load_error("output: {overwrite: maybe}\n");
+  EXPECT_NE(b.find("output.overwrite: expected bool"), std::string::npos) << b;
+
+  const std::string en = load_error("prune: {method: structprun}\n");
+  EXPECT_NE(en.find("one of: structprune|wanda-sp|flap|magnitude"), std::string::npos) << en;
+  EXPECT_NE(en.find("did you mean structprune?"), std::string::npos) << en;
+
+  const std::string sec = load_error("prune: 0.5\n");
+  EXPECT_NE(sec.find("prune is a section"), std::string::npos) << sec;
+
+  const std::string list = load_error("prune: {sparsity: [0.1, 0.2]}\n");
+  EXPECT_NE(list.find("prune.sparsity: expected float"), std::string::npos) << list;
+}
+
+TEST(ConfigSchema, RangesAreEnforced) {
+  EXPECT_NE(load_error("prune: {sparsity: 1.0}\n").find("prune.sparsity"), std::string::npos);
+  EXPECT_NE(load_error("prune: {sparsity: -0.1}\n").find("prune.sparsity"), std::string::npos);
+  EXPECT_EQ(load_error("prune: {sparsity: 0.0}\n"), "");
+  EXPECT_NE(load_error("prune: {temperature: 0}\n").find("prune.temperature: expected float > 0"),
+            std::string::npos);
+  EXPECT_NE(load_error("calibration: {nsamples: 0}\n").find("calibration.nsamples"), std::string::npos);
+  EXPECT_NE(load_error("prune: {damping: .nan}\n").find("prune.damping"), std::string::npos);
+  // Cross-key: the target must lie inside [s_min, s_max].
+  EXPECT_NE(load_error("prune: {sparsity: 0.5, s_max: 0.4}\n").find("prune.s_max"), std::string::npos);
+  EXPECT_NE(load_error("prune: {structures: {attention: none, mlp: false}}\n").find("nothing can be pruned"),
+            std::string::npos);
+}
+
+TEST(ConfigSchema, SetOverridesGoThroughTheSameValidation) {
+  const Config c = load_config_text("prune: {sparsity: 0.5}\n", "run.yaml", "/cfgdir",
+                                    {"prune.sparsity=0.3", "prune.structures.attention=none", "runtime.threads=4",
+                                     "model.path=rel/model", "prune.admm={rho: 3}"});
+  EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.3);
+  EXPECT_EQ(c.prune.structures.attention, AttentionUnit::None);
+  EXPECT_EQ(c.runtime.threads, 4);
+  EXPECT_DOUBLE_EQ(c.prune.admm.rho, 3.0);
+  // --set paths are relative to where the user typed them, not to the config file.
+  EXPECT_EQ(c.model.path, (fs::current_path() / "rel/model").lexically_normal().string());
+
+  const std::string unknown = load_error("", {"prune.sparsty=0.3"});
+  EXPECT_NE(unknown.find("--set prune.sparsty=0.3"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("did you mean prune.sparsity?"), std::string::npos) << unknown;
+  const std::string bad = load_error("", {"prune.sparsity=2"});
+  EXPECT_NE(bad.find("--set prune.sparsity=2"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("expected float in [0, 1)"), std::string::npos) << bad;
+  EXPECT_NE(load_error("", {"prune.sparsity"}).find("expected key.path=value"), std::string::npos);
+}
+
+TEST(ConfigSchema, EvalDatasetsIsATypedList) {
+  const Config c = load_config_text(
+      "eval:\n  datasets:\n    - {name: wikitext2, path: data/wiki.test.raw, format: wikitext}\n"
+      "    - name: c4\n      path: /abs/c4.jsonl\n      text_field: body\n",
+      "run.yaml", "/cfgdir", {});
+  ASSERT_EQ(c.eval.datasets.size(), 2u);
+  EXPECT_EQ(c.eval.datasets[0].name, "wikitext2");
+  EXPECT_EQ(c.eval.datasets[0].path, "/cfgdir/data/wiki.test.raw");
+  EXPECT_EQ(c.eval.datasets[0].format, DataFormat::Wikitext);
+  EXPECT_EQ(c.eval.datasets[1].format, DataFormat::Auto);
+  EXPECT_EQ(c.eval.datasets[1].text_field, "body");
+
+  const std::string e = load_error("eval:\n  datasets:\n    - {name: a, path: x, fromat: text}\n");
+  EXPECT_NE(e.find("eval.datasets[0].fromat"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean eval.datasets[0].format?"), std::string::npos) << e;
+  EXPECT_NE(load_error("eval: {datasets: [{path: x}]}\n").find("eval.datasets[0].name is required"),
+            std::string::npos);
+  EXPECT_NE(load_error("eval: {datasets: [{name: a, path: x}, {name: a, path: y}]}\n").find("used twice"),
+            std::string::npos);
+  EXPECT_NE(load_error("eval: {datasets: wiki}\n").find("eval.datasets: expected list"), std::string::npos);
+  const Config s = load_config_text("", "run.yaml", "/cfgdir", {"eval.datasets=[{name: h, path: /e.txt}]"});
+  ASSERT_EQ(s.eval.datasets.size(), 1u);
+  EXPECT_EQ(s.eval.datasets[0].path, "/e.txt");
+}
+
+TEST(ConfigSchema, BadYamlNamesFileAndLine) {
+  const std::string e = load_error("prune:\n  sparsity: [0.1\n");
+  EXPECT_NE(e.find("run.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
+  EXPECT_NE(load_error("- a\n- b\n").find("expected a YAML map"), std::string::npos);
+}
+
+TEST(ConfigSchema, NearestKeyByEditDistance) {
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(nearest_key("prune.sparsty", {"prune.s_min", "prune.sparsity", "prune.method"}), "prune.sparsity");
+}
+
+// The effective config is complete YAML: loading it again yields the same values.
+TEST(ConfigSchema, EffectiveConfigRoundTrips) {
+  const Config a = load_config_text("prune: {sparsity: 0.25, method: flap}\neval: {datasets: [{name: e, path: x}]}\n",
+                                    "run.yaml", "/cfgdir", {});
+  const Config b = load_config_text(a.effective, "effective.yaml", "/elsewhere", {});
+  EXPECT_EQ(a.effective, b.effective);
+  EXPECT_DOUBLE_EQ(b.prune.sparsity, 0.25);
+  EXPECT_EQ(b.eval.datasets.at(0).path, "/cfgdir/x");
+}
+
+// Every key of the schema (and of a dataset item) is documented in docs/config.md.
+TEST(ConfigSchema, EveryKeyIsInDocsConfigMd) {
+  const fs::path doc = fs::path(test::source_dir()) / "docs/config.md";
+  std::ifstream f(doc);
+  ASSERT_TRUE(f.good()) << doc;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  for (const auto& k : config_schema())
+    EXPECT_NE(text.find("`" + k.path + "`"), std::string::npos) << k.path << " is missing from " << doc;
+  for (const auto& k : dataset_item_schema())
+    EXPECT_NE(text.find("`eval.datasets[]." + k.path + "`"), std::string::npos) << k.path;
+}
+
+// Every shipped example config is valid against the schema.
+TEST(ConfigSchema, ShippedConfigsLoad) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(test::source_dir()) / "configs")) {
+    if (e.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(load_config(e.path().string())) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 7);
+}
+
+}  // namespace
+}  // namespace sp::cli

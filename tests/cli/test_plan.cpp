@@ -1,0 +1,158 @@
+// Dry-run plan: layer shards, parameter counts (against the published counts of real models and
+// the shared checkpoints' own index metadata), group counts and the memory estimate formula.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cli/plan.h"
+#include "core/error.h"
+#include "io/model_config.h"
+#include "test_util.h"
+
+namespace sp::cli {
+namespace {
+
+io::ModelConfig llama_like(const char* type, int hidden, int layers, int heads, int kv, int ff, int vocab,
+                           int ctx, bool tied, bool qkv_bias) {
+  io::ModelConfig m;
+  m.model_type = type;
+  m.family = io::ArchFamily::Llama;
+  m.hidden = hidden;
+  m.n_layers = layers;
+  m.vocab = vocab;
+  m.head_dim = hidden / heads;
+  m.max_positions = ctx;
+  m.tie_embeddings = tied;
+  m.qkv_bias = qkv_bias;
+  m.layers.assign(size_t(layers), io::LayerShape{heads, kv, ff});
+  return m;
+}
+
+io::ModelConfig opt_1_3b() {
+  io::ModelConfig m = llama_like("opt", 2048, 24, 32, 32, 8192, 50272, 2048, true, true);
+  m.family = io::ArchFamily::Opt;
+  m.position_offset = 2;
+  m.o_bias = m.mlp_bias = true;
+  return m;
+}
+
+TEST(Plan, ShardsAreContiguousBalancedAndCoverEveryLayerOnce) {
+  for (int layers = 1; layers <= 40; ++layers) {
+    for (int ranks = 1; ranks <= 9; ++ranks) {
+      const auto s = shard_layers(layers, ranks);
+      ASSERT_EQ(int(s.size()), ranks);
+      int next = 0, lo = layers, hi = 0;
+      for (const auto& [first, n] : s) {
+        EXPECT_EQ(first, next) << layers << " layers, " << ranks << " ranks";
+        next += n;
+        lo = std::min(lo, n);
+        hi = std::max(hi, n);
+      }
+      EXPECT_EQ(next, layers);
+      EXPECT_LE(hi - lo, 1);
+    }
+  }
+  EXPECT_EQ(shard_layers(8, 3), (std::vector<std::pair<int, int>>{{0, 3}, {3, 3}, {6, 2}}));
+}
+
+// Published parameter counts (Hugging Face num_parameters() of the released checkpoints).
+TEST(Plan, ParameterCountsMatchPublishedModels) {
+  EXPECT_EQ(count_model_params(llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false)),
+            6'738'415'616);  // meta-llama/Llama-2-7b-hf
+  EXPECT_EQ(count_model_params(llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false)),
+            7'241'732'096);  // mistralai/Mistral-7B-v0.1
+  EXPECT_EQ(count_model_params(llama_like("qwen2", 3584, 28, 28, 4, 18944, 152064, 32768, false, true)),
+            7'615'616'512);  // Qwen/Qwen2-7B
+  EXPECT_EQ(count_model_params(opt_1_3b()), 1'315'758'080);  // facebook/opt-1.3b
+}
+
+// The shared checkpoints record their size in model.safetensors.index.json.
+TEST(Plan, ParameterCountsMatchSharedCheckpoints) {
+  for (const char* name : {"ref-llama", "ref-opt"}) {
+    SP_REQUIRE_SHARED(dir, std::string("models/") + name);
+    const auto m = io::load_model_config(dir + "/config.json");
+    const auto idx = test::read_json(dir + "/model.safetensors.index.json");
+    EXPECT_EQ(count_model_params(m), idx["metadata"]["total_parameters"].get<int64_t>()) << name;
+  }
+}
+
+TEST(Plan, GroupsPerAttentionUnit) {
+  const auto mistral = llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false);
+  const auto kv = layer_groups(mistral, 0, AttentionUnit::KvGroups, true);
+  EXPECT_EQ(kv.attention_units, 8);
+  EXPECT_EQ(kv.params_per_attention_unit, (2 * 4 + 2) * 128 * 4096);  // 4 q + o heads, k, v
+  EXPECT_EQ(kv.mlp_units, 14336);
+  EXPECT_EQ(kv.params_per_mlp_unit, 3 * 4096);
+  const auto q = layer_groups(mistral, 0, AttentionUnit::QueryPerGroup, false);
+  EXPECT_EQ(q.attention_units, 4);
+  EXPECT_EQ(q.params_per_attention_unit, 8 * 2 * 128 * 4096);
+  EXPECT_EQ(q.mlp_units, 0);
+  // Units of a full removal add up to the attention block minus o_proj's bias (none here).
+  EXPECT_EQ(int64_t(kv.attention_units) * kv.params_per_attention_unit,
+            int64_t(q.attention_units) * q.params_per_attention_unit + 2 * 8 * 128 * 4096);
+  EXPECT_THROW(layer_groups(mistral, 0, AttentionUnit::Heads, true), InputError);
+
+  const auto opt = opt_1_3b();
+  const auto h = layer_groups(opt, 0, AttentionUnit::Heads, true);
+  EXPECT_EQ(h.attention_units, 32);
+  EXPECT_EQ(h.params_per_attention_unit, 4 * 64 * 2048 + 3 * 64);
+  EXPECT_EQ(h.params_per_mlp_unit, 2 * 2048 + 1);
+  EXPECT_THROW(layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
+}
+
+// Memory formula on LLaMA-2-7B, fp16, 128 x 2048 calibration tokens, 4 ranks, computed by hand:
+// layer 202,383,360 params x 2 B; hidden 128*2048*4096*2 B x2; Gram 11008^2 x 4 B; logits 4096*32000*4 B.
+TEST(Plan, MemoryEstimateFormula) {
+  Config cfg = default_config();
+  cfg.runtime.precision = Precision::FP16;
+  cfg.prune.structures.attention = AttentionUnit::Heads;
+  const auto m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
+  const Plan p = make_plan(cfg, m, 4);
+  EXPECT_EQ(p.calib_seqlen, 2048);
+  EXPECT_EQ(p.eval_seqlen, 4096);
+  ASSERT_EQ(p.shards.size(), 4u);
+  for (const auto& s : p.shards) {
+    EXPECT_EQ(s.n_layers, 8);
+    EXPECT_EQ(s.memory.layer_weights, 404'766'720);
+    EXPECT_EQ(s.memory.hidden_states, 4'294'967'296);
+    EXPECT_EQ(s.memory.gram, 484'704'256);
+    EXPECT_EQ(s.memory.logits, 524'288'000);
+    EXPECT_EQ(s.memory.device_total(), 404'766'720 + 4'294'967'296 + 484'704'256 + 524'288'000);
+  }
+  // prunable: 32 layers x (32 heads x 4*128*4096 + 11008 neurons x 3*4096); target = half.
+  EXPECT_EQ(p.prunable_params, 32ll * (32ll * 4 * 128 * 4096 + 11008ll * 3 * 4096));
+  EXPECT_EQ(p.target_remove, p.prunable_params / 2);
+
+  // A 5 GiB budget fits only with the hidden states on the host; 1 GiB does not fit at all.
+  cfg.runtime.memory_budget_gb = 5.0;
+  const Plan spilled = make_plan(cfg, m, 4);
+  EXPECT_TRUE(spilled.shards[0].memory.hidden_on_host);
+  EXPECT_FALSE(spilled.warnings.empty());
+  cfg.runtime.memory_budget_gb = 1.0;
+  EXPECT_THROW(make_plan(cfg, m, 4), InputError);
+  cfg.runtime.memory_budget_gb = 5.0;
+  cfg.runtime.spill_to_host = false;
+  EXPECT_THROW(make_plan(cfg, m, 4), InputError);
+}
+
+TEST(Plan, SeqlenFollowsTheModelContext) {
+  Config cfg = default_config();
+  const auto small = llama_like("llama", 64, 5, 8, 4, 172, 512, 512, true, false);
+  const Plan p = make_plan(cfg, small, 1);
+  EXPECT_EQ(p.calib_seqlen, 512);  // 0 -> min(2048, context)
+  cfg.calibration.seqlen = 1024;
+  EXPECT_THROW(make_plan(cfg, small, 1), InputError);
+}
+
+TEST(Plan, MoreRanksThanLayersLeavesEmptyShards) {
+  const auto small = llama_like("llama", 64, 5, 8, 4, 172, 512, 512, true, false);
+  const Plan p = make_plan(default_config(), small, 8);
+  ASSERT_EQ(p.shards.size(), 8u);
+  EXPECT_EQ(p.shards[7].n_layers, 0);
+  EXPECT_EQ(p.shards[7].memory.device_total(), 0);
+  EXPECT_FALSE(p.warnings.empty());
+  EXPECT_NE(format_plan(p).find("rank"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sp::cli
