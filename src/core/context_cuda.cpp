@@ -1,9 +1,19 @@
-// CUDA device layer: allocation, copies, and the per-context stream and library handles.
+// CUDA device layer: allocation, copies, and the per-context library handles.
+//
+// Memory: every allocation of a device comes from its default memory pool through cudaMallocAsync
+// on that device's one shared stream, with the pool's release threshold set to "never", so freed
+// blocks are kept and reused: the engine allocates an output per op, and a cudaMalloc/cudaFree per
+// op would synchronise the device each time. All kernels of the device run on the same stream, so
+// the stream order alone makes reuse safe.
 #include "core/context.h"
 #include "core/cuda_state.h"
 #include "core/device.h"
 
 #include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
+#include <mutex>
 
 namespace sp {
 
@@ -22,33 +32,80 @@ int cuda_device_count() {
   return n;
 }
 
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+struct DeviceSlot {
+  std::once_flag once;
+  cudaStream_t stream = nullptr;
+  bool pooled = false;  // cudaMallocAsync available (memory pools supported)
+};
+std::array<DeviceSlot, kMaxDevices> g_slots;
+
+DeviceSlot& slot(int index) {
+  SP_CHECK(index >= 0 && index < kMaxDevices, "CUDA device index {} out of range", index);
+  DeviceSlot& s = g_slots[size_t(index)];
+  std::call_once(s.once, [&] {
+    SP_CUDA_CHECK(cudaSetDevice(index));
+    // Streams are deliberately never destroyed: they live as long as the process (tensors freed
+    // during static destruction still enqueue their frees on them).
+    SP_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    int pools = 0;
+    SP_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, index));
+    if (pools) {
+      cudaMemPool_t pool;
+      SP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index));
+      uint64_t keep_all = UINT64_MAX;
+      SP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all));
+      s.pooled = true;
+    }
+  });
+  return s;
+}
+
+}  // namespace
+
+cudaStream_t device_stream(int device) { return slot(device).stream; }
+
 void* cuda_malloc_impl(int index, size_t bytes) {
+  DeviceSlot& s = slot(index);
   SP_CUDA_CHECK(cudaSetDevice(index));
   void* p = nullptr;
-  const cudaError_t e = cudaMalloc(&p, bytes);
-  if (e != cudaSuccess)
-    throw RuntimeFailure(fmt::format("cudaMalloc of {:.1f} MiB on cuda:{} failed: {}", double(bytes) / 1048576.0,
-                                     index, cudaGetErrorString(e)));
+  const cudaError_t e = s.pooled ? cudaMallocAsync(&p, bytes, s.stream) : cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw RuntimeFailure(fmt::format("allocation of {:.1f} MiB on cuda:{} failed: {} ({:.1f} of {:.1f} MiB free)",
+                                     double(bytes) / 1048576.0, index, cudaGetErrorString(e),
+                                     double(free_b) / 1048576.0, double(total_b) / 1048576.0));
+  }
   return p;
 }
 
 void cuda_free_impl(int index, void* p) noexcept {
+  DeviceSlot& s = g_slots[size_t(index)];
   cudaSetDevice(index);
-  cudaFree(p);
+  if (s.pooled)
+    cudaFreeAsync(p, s.stream);  // back to the pool, in stream order
+  else
+    cudaFree(p);
 }
 
 void cuda_copy_impl(void* dst, Device dd, const void* src, Device sd, size_t bytes) {
-  if (dd.is_cuda()) SP_CUDA_CHECK(cudaSetDevice(dd.index));
-  else SP_CUDA_CHECK(cudaSetDevice(sd.index));
-  // Synchronous: the legacy default stream orders it after the work already queued there;
-  // kernels run on per-context streams, so callers synchronize their context first.
-  SP_CUDA_CHECK(cudaDeviceSynchronize());
-  SP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  const int index = dd.is_cuda() ? dd.index : sd.index;
+  const cudaStream_t stream = device_stream(index);
+  SP_CUDA_CHECK(cudaSetDevice(index));
+  // Synchronous for the caller: queued behind the device's work on its stream, then waited for.
+  SP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  SP_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void cuda_memset0_impl(int index, void* p, size_t bytes) {
+  const cudaStream_t stream = device_stream(index);
   SP_CUDA_CHECK(cudaSetDevice(index));
-  SP_CUDA_CHECK(cudaMemset(p, 0, bytes));
+  SP_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
 }
 
 ExecContext::ExecContext(Device d) : device_(d) {
@@ -58,11 +115,12 @@ ExecContext::ExecContext(Device d) : device_(d) {
   cuda_ = new CudaState();
   cuda_->device = d.index;
   SP_CUDA_CHECK(cudaSetDevice(d.index));
-  SP_CUDA_CHECK(cudaStreamCreateWithFlags(&cuda_->stream, cudaStreamNonBlocking));
+  cuda_->stream = device_stream(d.index);
   SP_CUBLAS_CHECK(cublasCreate(&cuda_->cublas));
   SP_CUBLAS_CHECK(cublasSetStream(cuda_->cublas, cuda_->stream));
-  // Reference precision: never let cuBLAS switch fp32 products to TF32.
-  SP_CUBLAS_CHECK(cublasSetMathMode(cuda_->cublas, CUBLAS_PEDANTIC_MATH));
+  // Exact32 products ask for CUBLAS_COMPUTE_32F_PEDANTIC per call (never TF32, whatever
+  // NVIDIA_TF32_OVERRIDE says); the handle keeps the default math so bf16/f16 use tensor cores.
+  SP_CUBLAS_CHECK(cublasSetMathMode(cuda_->cublas, CUBLAS_DEFAULT_MATH));
   cuda_->workspace_bytes = size_t(32) << 20;
   SP_CUDA_CHECK(cudaMalloc(&cuda_->workspace, cuda_->workspace_bytes));
   SP_CUBLAS_CHECK(cublasSetWorkspace(cuda_->cublas, cuda_->workspace, cuda_->workspace_bytes));
@@ -77,7 +135,6 @@ ExecContext::~ExecContext() {
   if (cuda_->cusolver) cusolverDnDestroy(cuda_->cusolver);
   if (cuda_->cublas) cublasDestroy(cuda_->cublas);
   if (cuda_->workspace) cudaFree(cuda_->workspace);
-  if (cuda_->stream) cudaStreamDestroy(cuda_->stream);
   delete cuda_;
 }
 

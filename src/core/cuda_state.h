@@ -12,12 +12,17 @@ namespace sp {
 
 struct CudaState {
   int device = 0;
-  cudaStream_t stream = nullptr;
+  cudaStream_t stream = nullptr;  // the device's shared work stream (device_stream), not owned
   cublasHandle_t cublas = nullptr;
   cusolverDnHandle_t cusolver = nullptr;
   void* workspace = nullptr;  // cuBLAS workspace
   size_t workspace_bytes = 0;
 };
+
+// One non-blocking stream per device, created on first use and shared by every ExecContext and by
+// the allocator of that device: allocations are stream-ordered (cudaMallocAsync from a pool that
+// keeps freed memory), so a free followed by an allocation on the same stream is safe and cheap.
+cudaStream_t device_stream(int device);
 
 [[noreturn]] void throw_cuda(const char* stmt, const char* file, int line, const std::string& msg);
 

@@ -1,3 +1,341 @@
+// Every CUDA body against the CPU body (the oracle, itself tested against float64 math in
+// test_ops_cpu), one parameterised test per op over the dtypes F32 / BF16 / F16.
+//
+// Inputs are fresh random values rounded to the dtype first; the CPU body gets fp32 copies of the
+// same rounded values, so the only differences are the GPU's arithmetic and its output rounding.
+// Outputs are poisoned with NaN (all-ones bytes) before each launch, so an unwritten element fails.
+// Skips without a GPU; in a CPU-only build it is a single skipped test.
 #include <gtest/gtest.h>
-// placeholder: replaced by the kernels work
-TEST(Placeholder, test_ops_gpu) { GTEST_SKIP() << "not written yet"; }
+
+#if STRUPRUNE_WITH_CUDA
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "core/dtype.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
+#include "test_util.h"
+
+namespace sp {
+namespace {
+
+// A random operand: fp32 host copy (values exactly representable in dt) + the device tensor in dt.
+struct Operand {
+  Tensor host;  // F32, cpu
+  Tensor dev;   // dt, cuda:0
+};
+
+uint16_t to_half_bits(float f, DType dt) { return dt == DType::BF16 ? f32_to_bf16(f) : f32_to_f16(f); }
+float from_half_bits(uint16_t h, DType dt) { return dt == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+
+Operand upload(std::vector<float> v, const Shape& shape, DType dt) {
+  Operand o;
+  if (dt == DType::F32) {
+    o.host = Tensor::from_f32(v, shape);
+    o.dev = o.host.to(Device::cuda(0));
+    return o;
+  }
+  Tensor bits = Tensor::empty(shape, dt);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = to_half_bits(v[i], dt);
+    bits.data<uint16_t>()[i] = h;
+    v[i] = from_half_bits(h, dt);
+  }
+  o.host = Tensor::from_f32(v, shape);
+  o.dev = bits.to(Device::cuda(0));
+  return o;
+}
+
+Operand random_operand(std::mt19937& g, const Shape& shape, DType dt, float scale = 1.f, float mean = 0.f) {
+  std::normal_distribution<float> n(mean, scale);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (auto& x : v) x = n(g);
+  return upload(std::move(v), shape, dt);
+}
+
+Tensor ids_on_device(const std::vector<int32_t>& ids) {
+  return Tensor::from_i32(ids, {int64_t(ids.size())}).to(Device::cuda(0));
+}
+
+// Device tensor whose every byte is 0xFF: NaN in F32 / BF16 / F16, -1 in I32.
+Tensor poisoned(const Shape& shape, DType dt) {
+  Tensor h = Tensor::empty(shape, dt);
+  std::memset(h.raw(), 0xFF, h.nbytes());
+  return h.to(Device::cuda(0));
+}
+
+struct Tol {
+  double rel_l2;
+};
+Tol tol_for(DType dt) {
+  switch (dt) {
+    case DType::F32: return {1e-5};
+    case DType::BF16: return {1e-2};
+    default: return {2e-3};
+  }
+}
+
+// Relative L2 distance of the GPU result from the CPU result; every element must be finite
+// (where the oracle is) so poisoned, unwritten outputs fail.
+void expect_close(const Tensor& gpu, const Tensor& cpu, DType dt, const std::string& what) {
+  const std::vector<double> g = gpu.to_f64_vector(), c = cpu.to_f64_vector();
+  ASSERT_EQ(g.size(), c.size()) << what;
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isfinite(c[i])) {
+      ASSERT_TRUE(std::isfinite(g[i])) << what << ": element " << i << " not written / not finite";
+    }
+    num += (g[i] - c[i]) * (g[i] - c[i]);
+    den += c[i] * c[i];
+  }
+  const double rel = std::sqrt(num / std::max(den, 1e-300));
+  EXPECT_LE(rel, tol_for(dt).rel_l2) << what << " (" << dtype_name(dt) << "): relative L2 error " << rel;
+  ::testing::Test::RecordProperty(what + "_" + dtype_name(dt), std::to_string(rel));
+}
+
+Tensor empty_f32(const Shape& s) { return Tensor::empty(s, DType::F32); }
+
+Precision precision_for(DType dt) {
+  return dt == DType::F32 ? Precision::Exact32 : dt == DType::BF16 ? Precision::BF16 : Precision::F16;
+}
+
+class OpsGpu : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override {
+    if (::sp::test::gpu_count() == 0) GTEST_SKIP() << "no CUDA GPU visible (or CPU-only build)";
+    ctx_ = std::make_unique<ExecContext>(Device::cuda(0));
+  }
+  ExecContext& ctx() { return *ctx_; }
+  DType dt() const { return GetParam(); }
+  std::unique_ptr<ExecContext> ctx_;
+  std::mt19937 rng_{std::random_device{}()};  // fresh inputs every run
+};
+
+TEST_P(OpsGpu, Embedding) {
+  const int64_t vocab = 101, hidden = 72, tokens = 33;
+  Operand table = random_operand(rng_, {vocab, hidden}, dt());
+  std::uniform_int_distribution<int32_t> u(0, int32_t(vocab - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(tokens));
+  for (auto& i : ids) i = u(rng_);
+  Tensor out = poisoned({tokens, hidden}, dt());
+  cuda::embedding(ctx(), table.dev, ids_on_device(ids), out);
+  Tensor ref = empty_f32({tokens, hidden});
+  cpu::embedding(table.host, Tensor::from_i32(ids, {tokens}), ref);
+  const auto g = out.to_f64_vector(), c = ref.to_f64_vector();
+  EXPECT_EQ(g, c) << "a gather must be exact";
+}
+
+TEST_P(OpsGpu, Linear) {
+  struct Case {
+    int64_t m, k, n;
+    bool bias;
+  };
+  for (const Case cs : {Case{37, 96, 50, true}, Case{1, 64, 33, false}, Case{256, 512, 384, false},
+                        Case{130, 200, 70, true}}) {
+    Operand x = random_operand(rng_, {cs.m, cs.k}, dt());
+    Operand w = random_operand(rng_, {cs.n, cs.k}, dt(), 0.1f);
+    Operand b = random_operand(rng_, {cs.n}, dt());
+    Tensor y = poisoned({cs.m, cs.n}, dt());
+    cuda::linear(ctx(), x.dev, w.dev, cs.bias ? b.dev : Tensor(), precision_for(dt()), y);
+    Tensor ref = empty_f32({cs.m, cs.n});
+    cpu::linear(x.host, w.host, cs.bias ? b.host : Tensor(), ref);
+    expect_close(y, ref, dt(),
+                 "linear_" + std::to_string(cs.m) + "x" + std::to_string(cs.k) + "x" + std::to_string(cs.n));
+  }
+}
+
+TEST_P(OpsGpu, RmsNorm) {
+  for (const int64_t h : {int64_t(96), int64_t(100), int64_t(4096)}) {
+    Operand x = random_operand(rng_, {17, h}, dt(), 2.f, 0.5f);
+    Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f);
+    Tensor y = poisoned({17, h}, dt());
+    cuda::rms_norm(ctx(), x.dev, w.dev, 1e-5f, y);
+    Tensor ref = empty_f32({17, h});
+    cpu::rms_norm(x.host, w.host, 1e-5f, ref);
+    expect_close(y, ref, dt(), "rms_norm_h" + std::to_string(h));
+  }
+}
+
+TEST_P(OpsGpu, LayerNorm) {
+  for (const int64_t h : {int64_t(96), int64_t(100), int64_t(2048)}) {
+    Operand x = random_operand(rng_, {19, h}, dt(), 2.f, 3.f);  // a mean far from 0 tests the two-pass variance
+    Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f);
+    Operand b = random_operand(rng_, {h}, dt(), 0.2f);
+    Tensor y = poisoned({19, h}, dt());
+    cuda::layer_norm(ctx(), x.dev, w.dev, b.dev, 1e-5f, y);
+    Tensor ref = empty_f32({19, h});
+    cpu::layer_norm(x.host, w.host, b.host, 1e-5f, ref);
+    expect_close(y, ref, dt(), "layer_norm_h" + std::to_string(h));
+  }
+}
+
+TEST_P(OpsGpu, Rope) {
+  struct Case {
+    int heads, head_dim;
+    float theta;
+  };
+  for (const Case cs : {Case{6, 8, 10000.f}, Case{4, 64, 10000.f}, Case{3, 128, 500000.f}}) {
+    const int64_t tokens = 29;
+    Operand x = random_operand(rng_, {tokens, int64_t(cs.heads) * cs.head_dim}, dt());
+    std::uniform_int_distribution<int32_t> u(0, 4095);
+    std::vector<int32_t> pos(static_cast<size_t>(tokens));
+    for (auto& p : pos) p = u(rng_);
+    Tensor xd = x.dev;  // rotated in place
+    cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, cs.theta);
+    Tensor ref = x.host.clone();
+    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, cs.theta);
+    expect_close(xd, ref, dt(), "rope_d" + std::to_string(cs.head_dim));
+  }
+}
+
+TEST_P(OpsGpu, Attention) {
+  struct Case {
+    int batch, q_len, kv_len, kv_stride, q_offset, heads, kv_heads, head_dim;
+  };
+  const Case cases[] = {
+      {2, 37, 37, 37, 0, 4, 2, 8},        // stories260K-like head_dim, odd length
+      {2, 130, 130, 130, 0, 4, 1, 32},    // several tiles, GQA 4:1
+      {1, 300, 300, 300, 0, 2, 2, 64},    // MHA, partial last tiles
+      {2, 96, 96, 96, 0, 4, 2, 128},      // LLaMA-2 head_dim
+      {2, 5, 70, 80, 65, 4, 2, 64},       // KV cache: q_offset, spare capacity in kv_stride
+      {3, 1, 129, 200, 128, 8, 2, 128},   // decode step: q_len = 1
+      {1, 1, 1, 4, 0, 2, 1, 8},           // first decode step of a tiny cache
+  };
+  for (const Case& c : cases) {
+    ops::AttentionShape s;
+    s.batch = c.batch;
+    s.q_len = c.q_len;
+    s.kv_len = c.kv_len;
+    s.kv_stride = c.kv_stride;
+    s.q_offset = c.q_offset;
+    s.n_heads = c.heads;
+    s.n_kv_heads = c.kv_heads;
+    s.head_dim = c.head_dim;
+    s.scale = 1.f / std::sqrt(float(c.head_dim));
+    Operand q = random_operand(rng_, {int64_t(c.batch) * c.q_len, int64_t(c.heads) * c.head_dim}, dt());
+    // Keys / values with NaN in the spare rows of every window: they must never be read.
+    const Shape kv_shape{int64_t(c.batch) * c.kv_stride, int64_t(c.kv_heads) * c.head_dim};
+    auto kv = [&](float scale) {
+      std::normal_distribution<float> n(0.f, scale);
+      std::vector<float> v(static_cast<size_t>(shape_numel(kv_shape)));
+      const int64_t row = kv_shape[1];
+      for (int64_t r = 0; r < kv_shape[0]; ++r)
+        for (int64_t j = 0; j < row; ++j)
+          v[size_t(r * row + j)] = (r % c.kv_stride) < c.kv_len ? n(rng_) : NAN;
+      return upload(std::move(v), kv_shape, dt());
+    };
+    Operand k = kv(2.f), v = kv(1.f);
+    Tensor out = poisoned({int64_t(c.batch) * c.q_len, int64_t(c.heads) * c.head_dim}, dt());
+    cuda::attention(ctx(), q.dev, k.dev, v.dev, s, out);
+    Tensor ref = empty_f32(out.shape());
+    cpu::attention(q.host, k.host, v.host, s, ref);
+    expect_close(out, ref, dt(),
+                 "attention_b" + std::to_string(c.batch) + "_q" + std::to_string(c.q_len) + "_kv" +
+                     std::to_string(c.kv_len) + "_d" + std::to_string(c.head_dim));
+  }
+}
+
+TEST_P(OpsGpu, SiluMul) {
+  Operand g = random_operand(rng_, {33, 250}, dt(), 3.f), u = random_operand(rng_, {33, 250}, dt());
+  Tensor out = poisoned({33, 250}, dt());
+  cuda::silu_mul(ctx(), g.dev, u.dev, out);
+  Tensor ref = empty_f32({33, 250});
+  cpu::silu_mul(g.host, u.host, ref);
+  expect_close(out, ref, dt(), "silu_mul");
+  // Odd element count: the scalar path.
+  Operand g2 = random_operand(rng_, {7, 13}, dt(), 3.f), u2 = random_operand(rng_, {7, 13}, dt());
+  Tensor out2 = poisoned({7, 13}, dt());
+  cuda::silu_mul(ctx(), g2.dev, u2.dev, out2);
+  Tensor ref2 = empty_f32({7, 13});
+  cpu::silu_mul(g2.host, u2.host, ref2);
+  expect_close(out2, ref2, dt(), "silu_mul_odd");
+}
+
+TEST_P(OpsGpu, Relu) {
+  Operand x = random_operand(rng_, {41, 129}, dt());
+  Tensor xd = x.dev;
+  cuda::relu(ctx(), xd);
+  Tensor ref = x.host.clone();
+  cpu::relu(ref);
+  expect_close(xd, ref, dt(), "relu");
+}
+
+TEST_P(OpsGpu, Add) {
+  for (const Shape& shape : {Shape{16, 256}, Shape{5, 37}}) {
+    Operand x = random_operand(rng_, shape, dt()), y = random_operand(rng_, shape, dt());
+    Tensor xd = x.dev;
+    cuda::add(ctx(), xd, y.dev);
+    Tensor ref = x.host.clone();
+    cpu::add(ref, y.host);
+    expect_close(xd, ref, dt(), "add_" + std::to_string(shape[1]));
+  }
+}
+
+TEST_P(OpsGpu, TokenNll) {
+  const int64_t rows = 9, vocab = 5003;
+  Operand logits = random_operand(rng_, {rows, vocab}, dt(), 4.f);
+  std::uniform_int_distribution<int32_t> u(0, int32_t(vocab - 1));
+  std::vector<int32_t> t(static_cast<size_t>(rows));
+  for (auto& x : t) x = u(rng_);
+  Tensor out = poisoned({rows}, DType::F32);
+  cuda::token_nll(ctx(), logits.dev, ids_on_device(t), out);
+  Tensor ref = empty_f32({rows});
+  cpu::token_nll(logits.host, Tensor::from_i32(t, {rows}), ref);
+  expect_close(out, ref, DType::F32, std::string("token_nll_") + dtype_name(dt()));
+}
+
+TEST_P(OpsGpu, ArgmaxRows) {
+  const int64_t rows = 12, vocab = 3001;
+  std::normal_distribution<float> n(0.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(rows * vocab));
+  for (auto& x : v) x = n(rng_);
+  // Ties: row 0 has its maximum twice (the lower index must win); row 1 at the last column.
+  v[100] = v[2000] = 50.f;
+  v[size_t(vocab + vocab - 1)] = 60.f;
+  Operand logits = upload(std::move(v), {rows, vocab}, dt());
+  Tensor out = poisoned({rows}, DType::I32);
+  cuda::argmax_rows(ctx(), logits.dev, out);
+  Tensor ref = Tensor::empty({rows}, DType::I32);
+  cpu::argmax_rows(logits.host, ref);
+  EXPECT_EQ(out.to_f64_vector(), ref.to_f64_vector());
+}
+
+TEST_P(OpsGpu, Convert) {
+  // Values spanning bf16 / f16 rounding cases, subnormals and the f16 overflow to inf.
+  std::normal_distribution<float> n(0.f, 100.f);
+  std::vector<float> v(2053);
+  for (auto& x : v) x = n(rng_);
+  v[0] = 1e-6f;
+  v[1] = -3e-8f;
+  v[2] = 70000.f;
+  v[3] = 1.f + 1.f / 512.f;  // ties-to-even in bf16
+  Operand x = upload(v, {int64_t(v.size())}, DType::F32);
+  // F32 -> dt, then dt -> F32: each direction against the CPU conversion, bit for bit.
+  Tensor half = poisoned({int64_t(v.size())}, dt());
+  cuda::convert(ctx(), x.dev, half);
+  Tensor ref_half = Tensor::empty({int64_t(v.size())}, dt());
+  cpu::convert(x.host, ref_half);
+  Tensor back = poisoned({int64_t(v.size())}, DType::F32);
+  cuda::convert(ctx(), half, back);
+  Tensor ref_back = empty_f32({int64_t(v.size())});
+  cpu::convert(ref_half, ref_back);
+  const auto a = half.to(Device::cpu()), b = ref_half;
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes())) << "F32 -> " << dtype_name(dt()) << " differs";
+  EXPECT_EQ(back.to_f64_vector(), ref_back.to_f64_vector());
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, OpsGpu, ::testing::Values(DType::F32, DType::BF16, DType::F16),
+                         [](const ::testing::TestParamInfo<DType>& i) { return std::string(dtype_name(i.param)); });
+
+}  // namespace
+}  // namespace sp
+
+#else  // CPU-only build: the CUDA bodies do not exist.
+TEST(OpsGpu, CpuOnlyBuild) { GTEST_SKIP() << "built without CUDA (-DSTRUPRUNE_CUDA=OFF)"; }
+#endif

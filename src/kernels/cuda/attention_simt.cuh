@@ -1,0 +1,128 @@
+#pragma once
+// Flash-style causal GQA attention on the CUDA cores: any float dtype, fp32 arithmetic throughout
+// (the Exact32 path, and small head_dim such as stories260K's 8).
+//
+// A block handles kBQ queries of one (window, head). Each query is owned by kTPQ adjacent threads,
+// each holding a kDPT-wide slice of q and of the output accumulator in registers. K/V tiles of kBK
+// keys are staged in shared memory as fp32, one slice per owner thread padded by 16 bytes so the
+// kTPQ slices of a key sit in different banks. Softmax is online (running max and sum per query):
+// no [q_len, kv_len] matrix exists anywhere.
+#include "kernels/cuda/common.cuh"
+
+namespace sp::cuda {
+
+struct AttnArgs {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  int q_len, kv_len, kv_stride, q_offset;
+  int n_heads, group;  // group = n_heads / n_kv_heads
+  int64_t q_row, kv_row;  // row lengths in elements (n_heads * D, n_kv_heads * D)
+  float scale;
+};
+
+template <typename T, int D>
+struct SimtCfg {
+  static constexpr int kDPT = D < 32 ? D : 32;  // dims per thread
+  static constexpr int kTPQ = D / kDPT;         // threads per query
+  static constexpr int kBQ = 64;                // queries per block
+  static constexpr int kBK = 32;                // keys per tile
+  static constexpr int kThreads = kBQ * kTPQ;
+  static constexpr int kSeg = kDPT + 4;         // padded slice, floats
+  static constexpr int kKeyStride = kTPQ * kSeg;
+  static constexpr size_t kSmem = size_t(2) * kBK * kKeyStride * sizeof(float);
+};
+
+template <typename T, int D>
+__global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel(const AttnArgs a) {
+  using C = SimtCfg<T, D>;
+  constexpr int kDPT = C::kDPT, kTPQ = C::kTPQ, kBQ = C::kBQ, kBK = C::kBK;
+  extern __shared__ float4 smem4[];
+  float* ks = reinterpret_cast<float*>(smem4);
+  float* vs = ks + kBK * C::kKeyStride;
+
+  const int b = blockIdx.z, h = blockIdx.y, kvh = h / a.group;
+  const int q0 = blockIdx.x * kBQ;
+  const int qi = q0 + int(threadIdx.x) / kTPQ, seg = int(threadIdx.x) % kTPQ;
+  const bool q_valid = qi < a.q_len;
+
+  const T* qp = static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + (q_valid ? qi : 0)) * a.q_row + int64_t(h) * D +
+                seg * kDPT;
+  float q[kDPT], o[kDPT];
+#pragma unroll
+  for (int d = 0; d < kDPT; ++d) {
+    q[d] = q_valid ? to_f32(qp[d]) : 0.f;
+    o[d] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+
+  const int q_last = min(q0 + kBQ, a.q_len) - 1;
+  const int kv_end = min(a.kv_len, q_last + a.q_offset + 1);
+  const int my_last_key = qi + a.q_offset;  // keys j <= my_last_key are visible
+  const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
+  const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
+
+  for (int kv0 = 0; kv0 < kv_end; kv0 += kBK) {
+    __syncthreads();  // previous tile fully consumed
+    for (int e = threadIdx.x; e < kBK * D; e += C::kThreads) {
+      const int kk = e / D, d = e % D, j = kv0 + kk;
+      const int at = kk * C::kKeyStride + (d / kDPT) * C::kSeg + d % kDPT;
+      const bool in = j < a.kv_len;
+      ks[at] = in ? to_f32(kbase[int64_t(j) * a.kv_row + d]) : 0.f;
+      vs[at] = in ? to_f32(vbase[int64_t(j) * a.kv_row + d]) : 0.f;
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int kk = 0; kk < kBK; kk += 8) {
+      float s[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const float* kr = ks + (kk + u) * C::kKeyStride + seg * C::kSeg;
+        float acc = 0.f;
+#pragma unroll
+        for (int d = 0; d < kDPT; d += 4) {
+          const float4 k4 = *reinterpret_cast<const float4*>(kr + d);
+          acc = fmaf(q[d], k4.x, acc);
+          acc = fmaf(q[d + 1], k4.y, acc);
+          acc = fmaf(q[d + 2], k4.z, acc);
+          acc = fmaf(q[d + 3], k4.w, acc);
+        }
+#pragma unroll
+        for (int off = 1; off < kTPQ; off <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+        const int j = kv0 + kk + u;
+        s[u] = (j <= my_last_key && j < a.kv_len) ? acc * a.scale : -INFINITY;
+      }
+      float mx = m;
+#pragma unroll
+      for (int u = 0; u < 8; ++u) mx = fmaxf(mx, s[u]);
+      if (mx == -INFINITY) continue;  // nothing visible yet for this query
+      const float corr = expf(m - mx);
+      m = mx;
+      l *= corr;
+#pragma unroll
+      for (int d = 0; d < kDPT; ++d) o[d] *= corr;
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const float p = expf(s[u] - mx);
+        l += p;
+        const float* vr = vs + (kk + u) * C::kKeyStride + seg * C::kSeg;
+#pragma unroll
+        for (int d = 0; d < kDPT; d += 4) {
+          const float4 v4 = *reinterpret_cast<const float4*>(vr + d);
+          o[d] = fmaf(p, v4.x, o[d]);
+          o[d + 1] = fmaf(p, v4.y, o[d + 1]);
+          o[d + 2] = fmaf(p, v4.z, o[d + 2]);
+          o[d + 3] = fmaf(p, v4.w, o[d + 3]);
+        }
+      }
+    }
+  }
+  if (!q_valid) return;
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+  T* op = static_cast<T*>(a.out) + (int64_t(b) * a.q_len + qi) * a.q_row + int64_t(h) * D + seg * kDPT;
+#pragma unroll
+  for (int d = 0; d < kDPT; ++d) op[d] = from_f32<T>(o[d] * inv);
+}
+
+}  // namespace sp::cuda

@@ -1,0 +1,145 @@
+// Elementwise bodies: embedding gather, SwiGLU, ReLU, residual add, dtype conversion.
+// Memory-bound: 16-byte loads and stores when sizes and pointers allow, fp32 arithmetic.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace sp::cuda {
+namespace {
+
+// out[t, :] = table[ids[t], :]; an id outside [0, V) yields a NaN row (the front end validates
+// ids on the host where it can; NaN makes a slip visible instead of reading out of bounds).
+template <typename T, bool kWide>
+__global__ void embedding_kernel(const T* __restrict__ table, const int32_t* __restrict__ ids, T* __restrict__ out,
+                                 int64_t vocab, int64_t hidden) {
+  const int64_t t = blockIdx.x;
+  const int32_t id = ids[t];
+  T* dst = out + t * hidden;
+  if (id < 0 || id >= vocab) {
+    for (int64_t h = threadIdx.x; h < hidden; h += blockDim.x) dst[h] = from_f32<T>(NAN);
+    return;
+  }
+  const T* src = table + int64_t(id) * hidden;
+  if constexpr (kWide) {
+    using V = Vec16<T>;
+    const int64_t nv = hidden / V::kN;
+    for (int64_t i = threadIdx.x; i < nv; i += blockDim.x)
+      reinterpret_cast<V*>(dst)[i] = reinterpret_cast<const V*>(src)[i];
+  } else {
+    for (int64_t h = threadIdx.x; h < hidden; h += blockDim.x) dst[h] = src[h];
+  }
+}
+
+struct SiluMul {
+  __device__ float operator()(float g, float u) const { return g / (1.f + __expf(-g)) * u; }
+};
+struct Plus {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+
+// out[i] = op(a[i], b[i]) (out may alias a).
+template <typename T, typename Op, bool kWide>
+__global__ void binary_kernel(const T* a, const T* b, T* out, int64_t n, Op op) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if constexpr (kWide) {
+    using V = Vec16<T>;
+    for (; i < n / V::kN; i += stride) {
+      V va = reinterpret_cast<const V*>(a)[i], vb = reinterpret_cast<const V*>(b)[i], vo;
+#pragma unroll
+      for (int k = 0; k < V::kN; ++k) vo.v[k] = from_f32<T>(op(to_f32(va.v[k]), to_f32(vb.v[k])));
+      reinterpret_cast<V*>(out)[i] = vo;
+    }
+  } else {
+    for (; i < n; i += stride) out[i] = from_f32<T>(op(to_f32(a[i]), to_f32(b[i])));
+  }
+}
+
+template <typename T>
+__global__ void relu_kernel(T* x, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float v = to_f32(x[i]);
+    x[i] = from_f32<T>(v < 0.f ? 0.f : v);  // NaN stays NaN, as torch.relu
+  }
+}
+
+template <typename TI, typename TO>
+__global__ void convert_kernel(const TI* __restrict__ x, TO* __restrict__ out, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = from_f32<TO>(to_f32(x[i]));
+}
+
+template <typename T, typename Op>
+void launch_binary(ExecContext& ctx, const Tensor& a, const Tensor& b, Tensor& out, Op op) {
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  const bool wide = n % Vec16<T>::kN == 0 && aligned16(a.raw()) && aligned16(b.raw()) && aligned16(out.raw());
+  if (wide) {
+    binary_kernel<T, Op, true><<<blocks_for(n / Vec16<T>::kN, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        a.data<T>(), b.data<T>(), out.data<T>(), n, op);
+  } else {
+    binary_kernel<T, Op, false>
+        <<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(a.data<T>(), b.data<T>(), out.data<T>(), n, op);
+  }
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor& out) {
+  const int64_t rows = ids.numel(), vocab = table.dim(0), hidden = table.dim(1);
+  if (rows == 0) return;
+  dispatch_float(table.dtype(), "embedding", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const bool wide = hidden % Vec16<T>::kN == 0 && aligned16(table.raw()) && aligned16(out.raw());
+    const int threads = 256;
+    if (wide)
+      embedding_kernel<T, true><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(
+          table.data<T>(), ids.data<int32_t>(), out.data<T>(), vocab, hidden);
+    else
+      embedding_kernel<T, false><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(
+          table.data<T>(), ids.data<int32_t>(), out.data<T>(), vocab, hidden);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up, Tensor& out) {
+  dispatch_float(gate.dtype(), "silu_mul", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    launch_binary<T>(ctx, gate, up, out, SiluMul{});
+  });
+}
+
+void add(ExecContext& ctx, Tensor& x, const Tensor& y) {
+  dispatch_float(x.dtype(), "add", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    launch_binary<T>(ctx, x, y, x, Plus{});
+  });
+}
+
+void relu(ExecContext& ctx, Tensor& x) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x.dtype(), "relu", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    relu_kernel<T><<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<T>(), n);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void convert(ExecContext& ctx, const Tensor& x, Tensor& out) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x.dtype(), "convert", [&](auto tag_TI) {
+    using TI = typename decltype(tag_TI)::type;
+    dispatch_float(out.dtype(), "convert", [&](auto tag_TO) {
+      using TO = typename decltype(tag_TO)::type;
+      convert_kernel<TI, TO><<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<TI>(), out.data<TO>(), n);
+      SP_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+}  // namespace sp::cuda

@@ -1,0 +1,59 @@
+// Rotate-half RoPE in place (Hugging Face layout: the first and second halves of each head form
+// the pairs). inv_freq is computed on the host exactly as transformers does (fp32 pow on the CPU)
+// and passed by value, so the CPU and CUDA bodies rotate by the same frequencies.
+#include <cmath>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace sp::cuda {
+namespace {
+
+constexpr int kMaxHalf = 256;  // head_dim up to 512
+
+struct InvFreq {
+  float v[kMaxHalf];
+};
+
+// One block per token row; threads walk the (head, i) pairs of the row.
+template <typename T>
+__global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ pos, int heads, int half, int64_t row_len,
+                            const InvFreq inv) {
+  const int64_t t = blockIdx.x;
+  const float p = float(pos[t]);
+  T* row = x + t * row_len;
+  for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
+    const int h = j / half, i = j - h * half;
+    const float angle = p * inv.v[i];
+    float s, c;
+    sincosf(angle, &s, &c);
+    T* head = row + int64_t(h) * 2 * half;
+    const float a = to_f32(head[i]), b = to_f32(head[i + half]);
+    head[i] = from_f32<T>(a * c - b * s);         // x1*cos + (-x2)*sin
+    head[i + half] = from_f32<T>(b * c + a * s);  // x2*cos + x1*sin
+  }
+}
+
+}  // namespace
+
+void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, float theta) {
+  const int64_t rows = x.dim(0);
+  if (rows == 0) return;
+  const int half = head_dim / 2;
+  if (head_dim % 2 != 0 || half > kMaxHalf)
+    fail_input("rope: head_dim " + std::to_string(head_dim) + " must be even and at most " +
+               std::to_string(2 * kMaxHalf));
+  InvFreq inv{};
+  for (int i = 0; i < half; ++i)
+    inv.v[i] = 1.0f / std::pow(theta, float(2 * i) / float(head_dim));  // torch: base ** (arange.float() / dim)
+  const int pairs = heads * half;
+  const int threads = pairs >= 256 ? 256 : (pairs + 31) / 32 * 32;
+  dispatch_float(x.dtype(), "rope", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    rope_kernel<T><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), positions.data<int32_t>(), heads,
+                                                                   half, x.dim(1), inv);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace sp::cuda
