@@ -18,11 +18,26 @@ BpeModel::BpeModel(std::vector<std::string> pieces, BpeOptions opts, const std::
     // First id wins for duplicate spellings (llama2.c's sorted lookup is unspecified there).
     if (!pieces_[i].empty()) ids_.emplace(pieces_[i], static_cast<int32_t>(i));
   }
+  for (int c = 0; c < 128; ++c) ascii_ids_[c] = find(std::string(1, static_cast<char>(c)));
   for (int b = 0; b < 256; ++b) {
     const auto byte = static_cast<uint8_t>(b);
     byte_ids_[b] = opts_.byte_level ? find(byte_level_map().encode_byte(byte)) : find(fmt::format("<0x{:02X}>", b));
     SP_REQUIRE(!opts_.byte_level || byte_ids_[b] >= 0, "{}: byte-level vocabulary lacks the piece for byte 0x{:02X}",
                where_, b);
+  }
+  if (!opts_.byte_level) {
+    for (const std::string sep : {"\xE2\x96\x81", " "}) {
+      if (find(sep) < 0) continue;
+      const bool clean = std::none_of(pieces_.begin(), pieces_.end(), [&](const std::string& p) {
+        size_t b = 0;
+        while (p.compare(b, sep.size(), sep) == 0) b += sep.size();
+        return p.find(sep, b) != std::string::npos;
+      });
+      if (clean) {
+        chunk_sep_ = sep;
+        break;
+      }
+    }
   }
   SP_REQUIRE(opts_.unk_id < static_cast<int32_t>(pieces_.size()), "{}: unk id {} out of the vocabulary", where_,
              opts_.unk_id);
@@ -34,7 +49,7 @@ int32_t BpeModel::find(std::string_view piece) const {
 }
 
 void BpeModel::add_merge(int32_t left, int32_t right, int32_t rank, int32_t merged) {
-  merges_[pair_key(left, right)] = Merge{rank, merged};
+  merges_.set(BpePairMap::key(left, right), BpeMerge{rank, merged});
 }
 
 void BpeModel::add_merges_by_rank(const std::vector<std::pair<std::string, std::string>>& merges) {
@@ -74,10 +89,11 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& ids)
   // Hugging Face BPE::merge_word: char piece, else byte fallback, else (fused) unk.
   bool pending_unk = false;
   for (size_t i = 0; i < word.size();) {
-    const size_t n = utf8_char_len(word, i);
+    const auto b0 = static_cast<uint8_t>(word[i]);
+    const size_t n = b0 < 0x80 ? 1 : utf8_char_len(word, i);
     const std::string_view ch = word.substr(i, n);
     i += n;
-    if (const int32_t id = find(ch); id >= 0) {
+    if (const int32_t id = b0 < 0x80 ? ascii_ids_[b0] : find(ch); id >= 0) {
       if (pending_unk) ids.push_back(opts_.unk_id);
       pending_unk = false;
       ids.push_back(id);
@@ -99,39 +115,46 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& ids)
 void BpeModel::merge_all(std::vector<int32_t>& ids) const {
   const auto n = static_cast<int32_t>(ids.size());
   if (n < 2) return;
-  struct Cand {
-    int32_t rank, pos, merged;
-    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  // Heap entries pack (rank, position) into one uint64 so the min is the lowest rank, leftmost:
+  // HF's Merge ordering, in half the bytes (the heap is as long as the word).
+  auto key = [](int32_t rank, int32_t pos) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(rank)) << 32) | static_cast<uint32_t>(pos);
   };
   std::vector<int32_t> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
-  std::vector<Cand> heap_storage;
-  heap_storage.reserve(static_cast<size_t>(n));
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap(std::greater<>(), std::move(heap_storage));
-  auto push_pair = [&](int32_t pos, int32_t right) {
-    const auto it = merges_.find(pair_key(ids[static_cast<size_t>(pos)], ids[static_cast<size_t>(right)]));
-    if (it != merges_.end()) heap.push(Cand{it->second.rank, pos, it->second.merged});
-  };
+  std::vector<uint64_t> initial;
+  initial.reserve(static_cast<size_t>(n));
   for (int32_t i = 0; i < n; ++i) {
     prev[static_cast<size_t>(i)] = i - 1;
     next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
+    if (i + 1 < n) {
+      if (const BpeMerge* m = merges_.find(BpePairMap::key(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(i) + 1])))
+        initial.push_back(key(m->rank, i));
+    }
   }
-  for (int32_t i = 0; i + 1 < n; ++i) push_pair(i, i + 1);
+  std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<>> heap(std::greater<>(), std::move(initial));
+  auto push_pair = [&](int32_t pos, int32_t right) {
+    if (const BpeMerge* m = merges_.find(BpePairMap::key(ids[static_cast<size_t>(pos)], ids[static_cast<size_t>(right)])))
+      heap.push(key(m->rank, pos));
+  };
   constexpr int32_t kRemoved = -1;
   while (!heap.empty()) {
-    const Cand top = heap.top();
+    const uint64_t top = heap.top();
     heap.pop();
-    const auto p = static_cast<size_t>(top.pos);
+    const auto rank = static_cast<int32_t>(top >> 32);
+    const auto pos = static_cast<int32_t>(top & 0xFFFFFFFFu);
+    const auto p = static_cast<size_t>(pos);
     if (ids[p] == kRemoved || next[p] < 0) continue;
     const auto r = static_cast<size_t>(next[p]);
-    // Stale entry: the pair at this position changed since it was queued.
-    const auto it = merges_.find(pair_key(ids[p], ids[r]));
-    if (it == merges_.end() || it->second.merged != top.merged) continue;
-    ids[p] = top.merged;
+    // Stale entry: the pair here changed since it was queued. (A changed pair has another merged
+    // piece; if it has the same rank its own entry has this very key, so merging now is the same.)
+    const BpeMerge* m = merges_.find(BpePairMap::key(ids[p], ids[r]));
+    if (m == nullptr || m->rank != rank) continue;
+    ids[p] = m->merged;
     ids[r] = kRemoved;
     next[p] = next[r];
-    if (next[p] >= 0) prev[static_cast<size_t>(next[p])] = top.pos;
-    if (prev[p] >= 0) push_pair(prev[p], top.pos);
-    if (next[p] >= 0) push_pair(top.pos, next[p]);
+    if (next[p] >= 0) prev[static_cast<size_t>(next[p])] = pos;
+    if (prev[p] >= 0) push_pair(prev[p], pos);
+    if (next[p] >= 0) push_pair(pos, next[p]);
   }
   std::erase(ids, kRemoved);
 }
@@ -150,6 +173,35 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   initial_symbols(word, ids);
   merge_all(ids);
   out.insert(out.end(), ids.begin(), ids.end());
+}
+
+void BpeModel::encode_word_cached(std::string_view word, WordCache& cache, std::vector<int32_t>& out) const {
+  constexpr size_t kMaxCached = 256;
+  auto encode_chunk = [&](std::string_view chunk) {
+    if (chunk.size() > kMaxCached) {
+      encode_word(chunk, out);
+      return;
+    }
+    auto it = cache.find(chunk);
+    if (it == cache.end()) {
+      it = cache.emplace(std::string(chunk), std::vector<int32_t>{}).first;
+      encode_word(chunk, it->second);
+    }
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  };
+  if (chunk_sep_.empty() || word.size() <= kMaxCached || opts_.ignore_merges) {
+    encode_chunk(word);
+    return;
+  }
+  const std::string_view sep = chunk_sep_;
+  size_t begin = 0;
+  for (size_t hit = word.find(sep, 1); hit != std::string_view::npos; hit = word.find(sep, hit + sep.size())) {
+    const bool after_sep = hit >= sep.size() && word.compare(hit - sep.size(), sep.size(), sep) == 0;
+    if (after_sep || hit == begin) continue;
+    encode_chunk(word.substr(begin, hit - begin));
+    begin = hit;
+  }
+  encode_chunk(word.substr(begin));
 }
 
 }  // namespace sp::tok

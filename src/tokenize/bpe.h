@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenize/bpe_pair_map.h"
+
 namespace sp::tok {
 
 struct BpeOptions {
@@ -44,27 +46,32 @@ class BpeModel {
   // Appends the ids of one pre-tokenized word.
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
- private:
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  struct Merge {
-    int32_t rank;
-    int32_t merged;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
+  // Ids of words already encoded during one encode() call (natural text repeats its words).
+  using WordCache = std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>>;
+  // Same ids as encode_word, faster: the word is cut where no merge can cross (see chunk_sep_)
+  // and short chunks go through `cache`.
+  void encode_word_cached(std::string_view word, WordCache& cache, std::vector<int32_t>& out) const;
+
+ private:
   void initial_symbols(std::string_view word, std::vector<int32_t>& ids) const;
   void merge_all(std::vector<int32_t>& ids) const;
 
   std::vector<std::string> pieces_;
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  BpePairMap merges_;
   BpeOptions opts_;
+  int32_t ascii_ids_[128];  // char-level: the piece of each ASCII char (-1 if absent)
   int32_t byte_ids_[256];  // byte-level: the token of each byte; char-level: <0xHH> (-1 if absent)
   std::string where_;
+  // Char-level only: a piece spelling ("▁" or " ") that no other piece holds except in a leading
+  // run. Then no token can span "x▁" (x not the separator), so the word can be cut before such a
+  // separator and the parts merged independently with exactly the same result. SentencePiece
+  // vocabularies have this property; a whole LLaMA-2 text is otherwise one 1.3 MB "word".
+  std::string chunk_sep_;
 };
 
 }  // namespace sp::tok

@@ -299,7 +299,7 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 8);
   // Words repeat a lot in natural text: remember short words' ids for this call.
-  std::unordered_map<std::string, std::vector<int32_t>> cache;
+  BpeModel::WordCache cache;
   std::vector<std::string> words;
   const auto segments = added_.empty() ? std::vector<AddedTokens::Segment>{{text, -1, true}} : added_.split(text);
   for (const auto& seg : segments) {
@@ -309,15 +309,7 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
     }
     words.clear();
     pre_tokenize(pre_tokenizer_, normalize(normalizer_, std::string(seg.text)), seg.at_start, words);
-    for (const auto& w : words) {
-      if (w.size() > 64) {
-        model_->encode_word(w, out);
-        continue;
-      }
-      auto [it, fresh] = cache.try_emplace(w);
-      if (fresh) model_->encode_word(w, it->second);
-      out.insert(out.end(), it->second.begin(), it->second.end());
-    }
+    for (const auto& w : words) model_->encode_word_cached(w, cache, out);
   }
   return out;
 }

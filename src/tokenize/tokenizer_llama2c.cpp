@@ -45,7 +45,8 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text) const {
   word.reserve(text.size() + 1);
   word += ' ';
   word += text;
-  model_->encode_word(word, out);
+  BpeModel::WordCache cache;
+  model_->encode_word_cached(word, cache, out);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "test_tokenizer_util.h"
 #include "test_util.h"
 #include "tokenize/bpe.h"
 #include "tokenize/tokenizer.h"
@@ -109,6 +110,39 @@ TEST(TokenizerBpe, LongWordsAreNotQuadratic) {
     EXPECT_LT(s, 5.0) << "a quadratic merge loop takes minutes here";
     EXPECT_EQ(tok->decode(ids), word);
   }
+}
+
+// The chunked + cached path cuts SentencePiece text before "▁" runs; it must equal merging the
+// whole text as one word (what tokenizers does when there is no pre-tokenizer).
+TEST(TokenizerBpe, ChunkedEncodingEqualsWholeWord) {
+  SP_REQUIRE_SHARED(llama, "data/tokenizers/llama2/tokenizer.json");
+  SP_REQUIRE_SHARED(wiki, "data/wikitext-2-raw/wiki.test.raw");
+  const auto j = test::read_json(llama);
+  std::vector<std::string> pieces(32000);
+  for (const auto& [p, id] : j["model"]["vocab"].items()) pieces[id.get<size_t>()] = p;
+  BpeOptions opts;
+  opts.byte_fallback = true;
+  opts.fuse_unk = true;
+  opts.unk_id = 0;
+  BpeModel model(pieces, opts, llama);
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (const auto& m : j["model"]["merges"]) {
+    if (m.is_array()) {
+      merges.emplace_back(m[0], m[1]);
+    } else {
+      const auto s = m.get<std::string>();
+      merges.emplace_back(s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1));
+    }
+  }
+  model.add_merges_by_rank(merges);
+  std::string text = "\xE2\x96\x81" + test::read_text(wiki).substr(0, 200000);
+  for (size_t p = 0; (p = text.find(' ', p)) != std::string::npos;) text.replace(p, 1, "\xE2\x96\x81");
+  std::vector<int32_t> whole, chunked;
+  model.encode_word(text, whole);
+  BpeModel::WordCache cache;
+  model.encode_word_cached(text, cache, chunked);
+  EXPECT_GT(cache.size(), 1000u);  // the text really was cut
+  EXPECT_EQ(whole, chunked);
 }
 
 TEST(TokenizerAdded, SpecialTokensSplitTheText) {
