@@ -28,8 +28,10 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids) {
     // Ids come from tokenizers / files: a bad one is the user's input, checked here once.
     const int32_t* p = ids.data<int32_t>();
     for (int64_t i = 0; i < ids.numel(); ++i)
-      SP_REQUIRE(p[i] >= 0 && p[i] < table.dim(0), "ops::embedding: token id {} at position {} is outside the "
-                 "vocabulary [0, {})", p[i], i, table.dim(0));
+      SP_REQUIRE(p[i] >= 0 && p[i] < table.dim(0),
+                 "ops::embedding: token id {} at position {} is outside the "
+                 "vocabulary [0, {})",
+                 p[i], i, table.dim(0));
     cpu::embedding(table, ids, out);
   }
   return out;
@@ -41,8 +43,8 @@ Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& 
   require_ndim(x, 2, "linear", "x");
   require_ndim(w, 2, "linear", "w");
   require_same_dtype(x, w, "linear", "x", "w");
-  SP_REQUIRE(x.dim(1) == w.dim(1), "ops::linear: x {} and w {} disagree on in_features ({} vs {})", x.desc(),
-             w.desc(), x.dim(1), w.dim(1));
+  SP_REQUIRE(x.dim(1) == w.dim(1), "ops::linear: x {} and w {} disagree on in_features ({} vs {})", x.desc(), w.desc(),
+             x.dim(1), w.dim(1));
   if (bias.defined()) {
     require_on(ctx, bias, "linear", "bias");
     require_same_dtype(x, bias, "linear", "x", "bias");

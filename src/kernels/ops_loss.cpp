@@ -28,8 +28,8 @@ Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets) 
   } else {
     const int32_t* t = targets.data<int32_t>();
     for (int64_t i = 0; i < targets.numel(); ++i)
-      SP_REQUIRE(t[i] >= 0 && t[i] < logits.dim(1), "ops::token_nll: target {} at row {} is outside [0, {})", t[i],
-                 i, logits.dim(1));
+      SP_REQUIRE(t[i] >= 0 && t[i] < logits.dim(1), "ops::token_nll: target {} at row {} is outside [0, {})", t[i], i,
+                 logits.dim(1));
     cpu::token_nll(logits, targets, out);
   }
   return out;

@@ -47,8 +47,8 @@ struct LayerCall {
   const Tensor& positions;
   int batch;
   int seqlen;
-  const Tap* tap;        // may be null
-  LayerKvCache* cache;   // null: plain causal windows
+  const Tap* tap;       // may be null
+  LayerKvCache* cache;  // null: plain causal windows
 };
 
 struct Arch {

@@ -92,8 +92,8 @@ Tensor embed(ExecContext& ctx, const io::ModelConfig&, const GlobalWeights& g, c
 }  // namespace
 
 const Arch& llama_arch() {
-  static const Arch a{io::ArchFamily::Llama, "llama", global_specs, layer_specs, {"rotary_emb.inv_freq"},
-                      forward_layer, embed};
+  static const Arch a{io::ArchFamily::Llama,   "llama",       global_specs, layer_specs,
+                      {"rotary_emb.inv_freq"}, forward_layer, embed};
   return a;
 }
 

@@ -13,7 +13,7 @@ struct PerplexityResult {
   double ppl = 0.0;
   double mean_nll = 0.0;
   int64_t windows = 0;
-  int64_t tokens = 0;                  // scored tokens: windows * (seqlen - 1)
+  int64_t tokens = 0;                   // scored tokens: windows * (seqlen - 1)
   std::vector<float> first_window_nll;  // per-token NLL of window 0, seqlen - 1 values
   double seconds = 0.0;
 };

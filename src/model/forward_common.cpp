@@ -58,7 +58,8 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
 
 void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias) {
   // Broadcast by gathering row 0 of a one-row table M times: no extra op needed.
-  Tensor rows = ops::embedding(ctx, bias.reshape({1, bias.dim(0)}), Tensor::zeros({x.dim(0)}, DType::I32, ctx.device()));
+  Tensor rows =
+      ops::embedding(ctx, bias.reshape({1, bias.dim(0)}), Tensor::zeros({x.dim(0)}, DType::I32, ctx.device()));
   ops::add_(ctx, x, rows);
 }
 

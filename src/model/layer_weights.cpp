@@ -6,29 +6,52 @@ namespace sp::model {
 
 const char* role_name(Role r) {
   switch (r) {
-    case Role::TokenEmbed: return "token_embed";
-    case Role::PositionEmbed: return "position_embed";
-    case Role::FinalNormWeight: return "final_norm_weight";
-    case Role::FinalNormBias: return "final_norm_bias";
-    case Role::LmHead: return "lm_head";
-    case Role::AttnNormWeight: return "attn_norm_weight";
-    case Role::AttnNormBias: return "attn_norm_bias";
-    case Role::QWeight: return "q_weight";
-    case Role::QBias: return "q_bias";
-    case Role::KWeight: return "k_weight";
-    case Role::KBias: return "k_bias";
-    case Role::VWeight: return "v_weight";
-    case Role::VBias: return "v_bias";
-    case Role::OWeight: return "o_weight";
-    case Role::OBias: return "o_bias";
-    case Role::MlpNormWeight: return "mlp_norm_weight";
-    case Role::MlpNormBias: return "mlp_norm_bias";
-    case Role::GateWeight: return "gate_weight";
-    case Role::GateBias: return "gate_bias";
-    case Role::UpWeight: return "up_weight";
-    case Role::UpBias: return "up_bias";
-    case Role::DownWeight: return "down_weight";
-    case Role::DownBias: return "down_bias";
+    case Role::TokenEmbed:
+      return "token_embed";
+    case Role::PositionEmbed:
+      return "position_embed";
+    case Role::FinalNormWeight:
+      return "final_norm_weight";
+    case Role::FinalNormBias:
+      return "final_norm_bias";
+    case Role::LmHead:
+      return "lm_head";
+    case Role::AttnNormWeight:
+      return "attn_norm_weight";
+    case Role::AttnNormBias:
+      return "attn_norm_bias";
+    case Role::QWeight:
+      return "q_weight";
+    case Role::QBias:
+      return "q_bias";
+    case Role::KWeight:
+      return "k_weight";
+    case Role::KBias:
+      return "k_bias";
+    case Role::VWeight:
+      return "v_weight";
+    case Role::VBias:
+      return "v_bias";
+    case Role::OWeight:
+      return "o_weight";
+    case Role::OBias:
+      return "o_bias";
+    case Role::MlpNormWeight:
+      return "mlp_norm_weight";
+    case Role::MlpNormBias:
+      return "mlp_norm_bias";
+    case Role::GateWeight:
+      return "gate_weight";
+    case Role::GateBias:
+      return "gate_bias";
+    case Role::UpWeight:
+      return "up_weight";
+    case Role::UpBias:
+      return "up_bias";
+    case Role::DownWeight:
+      return "down_weight";
+    case Role::DownBias:
+      return "down_bias";
   }
   return "?";
 }
@@ -48,32 +71,53 @@ bool role_is_bias(Role r) {
     case Role::MlpNormBias:
     case Role::GateBias:
     case Role::UpBias:
-    case Role::DownBias: return true;
-    default: return false;
+    case Role::DownBias:
+      return true;
+    default:
+      return false;
   }
 }
 
 Tensor& LayerWeights::at(Role r) {
   switch (r) {
-    case Role::AttnNormWeight: return attn_norm_w;
-    case Role::AttnNormBias: return attn_norm_b;
-    case Role::QWeight: return q_w;
-    case Role::QBias: return q_b;
-    case Role::KWeight: return k_w;
-    case Role::KBias: return k_b;
-    case Role::VWeight: return v_w;
-    case Role::VBias: return v_b;
-    case Role::OWeight: return o_w;
-    case Role::OBias: return o_b;
-    case Role::MlpNormWeight: return mlp_norm_w;
-    case Role::MlpNormBias: return mlp_norm_b;
-    case Role::GateWeight: return gate_w;
-    case Role::GateBias: return gate_b;
-    case Role::UpWeight: return up_w;
-    case Role::UpBias: return up_b;
-    case Role::DownWeight: return down_w;
-    case Role::DownBias: return down_b;
-    default: break;
+    case Role::AttnNormWeight:
+      return attn_norm_w;
+    case Role::AttnNormBias:
+      return attn_norm_b;
+    case Role::QWeight:
+      return q_w;
+    case Role::QBias:
+      return q_b;
+    case Role::KWeight:
+      return k_w;
+    case Role::KBias:
+      return k_b;
+    case Role::VWeight:
+      return v_w;
+    case Role::VBias:
+      return v_b;
+    case Role::OWeight:
+      return o_w;
+    case Role::OBias:
+      return o_b;
+    case Role::MlpNormWeight:
+      return mlp_norm_w;
+    case Role::MlpNormBias:
+      return mlp_norm_b;
+    case Role::GateWeight:
+      return gate_w;
+    case Role::GateBias:
+      return gate_b;
+    case Role::UpWeight:
+      return up_w;
+    case Role::UpBias:
+      return up_b;
+    case Role::DownWeight:
+      return down_w;
+    case Role::DownBias:
+      return down_b;
+    default:
+      break;
   }
   SP_CHECK(false, "role {} is not a decoder-layer role", role_name(r));
   __builtin_unreachable();
@@ -89,12 +133,18 @@ size_t LayerWeights::nbytes() const {
 
 Tensor& GlobalWeights::at(Role r) {
   switch (r) {
-    case Role::TokenEmbed: return token_embed;
-    case Role::PositionEmbed: return position_embed;
-    case Role::FinalNormWeight: return final_norm_w;
-    case Role::FinalNormBias: return final_norm_b;
-    case Role::LmHead: return lm_head;
-    default: break;
+    case Role::TokenEmbed:
+      return token_embed;
+    case Role::PositionEmbed:
+      return position_embed;
+    case Role::FinalNormWeight:
+      return final_norm_w;
+    case Role::FinalNormBias:
+      return final_norm_b;
+    case Role::LmHead:
+      return lm_head;
+    default:
+      break;
   }
   SP_CHECK(false, "role {} is not a global role", role_name(r));
   __builtin_unreachable();

@@ -57,7 +57,7 @@ struct GlobalWeights {
   Tensor token_embed;     // [vocab, hidden]
   Tensor position_embed;  // OPT: [max_positions + 2, hidden]
   Tensor final_norm_w, final_norm_b;
-  Tensor lm_head;         // [vocab, hidden]; the token embedding itself when tied
+  Tensor lm_head;  // [vocab, hidden]; the token embedding itself when tied
 
   Tensor& at(Role r);
 };

@@ -12,9 +12,12 @@ namespace sp::model {
 
 DType compute_dtype(Precision p) {
   switch (p) {
-    case Precision::Exact32: return DType::F32;
-    case Precision::BF16: return DType::BF16;
-    case Precision::F16: return DType::F16;
+    case Precision::Exact32:
+      return DType::F32;
+    case Precision::BF16:
+      return DType::BF16;
+    case Precision::F16:
+      return DType::F16;
   }
   return DType::F32;
 }

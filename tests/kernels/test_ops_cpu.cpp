@@ -43,8 +43,8 @@ void expect_close(const Tensor& got, const Vec& want, double atol, double rtol, 
     const double r = e / (atol + rtol * std::abs(want[i]));
     if (r > worst) worst = r, at = i;
   }
-  EXPECT_LE(worst, 1.0) << what << ": element " << at << " got " << g[at] << " want " << want[at]
-                        << " (max abs diff " << max_abs << ")";
+  EXPECT_LE(worst, 1.0) << what << ": element " << at << " got " << g[at] << " want " << want[at] << " (max abs diff "
+                        << max_abs << ")";
 }
 
 class OpsCpu : public ::testing::Test {

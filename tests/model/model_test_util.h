@@ -2,10 +2,10 @@
 // Helpers of the model tests: the devices every test runs on (CPU always, CUDA when visible, so the
 // same tests run on the GPU machine) and reading id lists from the reference JSON files.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

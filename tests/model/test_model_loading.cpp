@@ -2,12 +2,11 @@
 // unexpected tensors), and precisions the CPU backend does not have. Uses stories260K's real
 // weights with edited copies of its config.json in a temporary folder.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 #include "core/context.h"
 #include "core/error.h"

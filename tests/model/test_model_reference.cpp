@@ -35,7 +35,6 @@ TEST_P(ModelReference, Stories260kGreedyMatchesLlama2c) {
   EXPECT_TRUE(m->report_unused().empty());
 }
 
-
 void check_first_window(model::Model& m, ExecContext& ctx, const nlohmann::json& ref) {
   const auto ids = json_ids(ref["wikitext2_first_ids"]);
   const auto want = ref["wikitext2_first_window_nll_fp32"].get<std::vector<double>>();

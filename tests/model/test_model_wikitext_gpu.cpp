@@ -43,8 +43,8 @@ TEST_P(WikitextPpl, MatchesTransformers) {
   const auto r = model::perplexity(m, ctx, ids, seqlen, 8);
   const double want = ref[c.ref_key].get<double>();
   const double rel = std::abs(r.ppl - want) / want;
-  std::printf("  %s %s: ppl %.4f vs %.4f (rel diff %.2e), %lld windows, %.2f s\n", c.model, c.ref_key, r.ppl, want,
-              rel, static_cast<long long>(r.windows), r.seconds);
+  std::printf("  %s %s: ppl %.4f vs %.4f (rel diff %.2e), %lld windows, %.2f s\n", c.model, c.ref_key, r.ppl, want, rel,
+              static_cast<long long>(r.windows), r.seconds);
   EXPECT_EQ(r.windows, ref["wikitext2_windows"].get<int64_t>());
   EXPECT_LT(rel, c.rel_tol);
 }

@@ -51,9 +51,12 @@ void argmax_rows(const Tensor& logits, Tensor& out) {
 namespace {
 float load(const Tensor& x, int64_t i) {
   switch (x.dtype()) {
-    case DType::BF16: return bf16_to_f32(x.data<uint16_t>()[i]);
-    case DType::F16: return f16_to_f32(x.data<uint16_t>()[i]);
-    default: return x.data<float>()[i];
+    case DType::BF16:
+      return bf16_to_f32(x.data<uint16_t>()[i]);
+    case DType::F16:
+      return f16_to_f32(x.data<uint16_t>()[i]);
+    default:
+      return x.data<float>()[i];
   }
 }
 }  // namespace
