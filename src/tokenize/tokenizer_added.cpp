@@ -18,6 +18,7 @@ bool is_word_byte(char c) {
 AddedTokens::AddedTokens(std::vector<AddedToken> tokens) : tokens_(std::move(tokens)) {
   for (size_t i = 0; i < tokens_.size(); ++i) {
     by_id_[tokens_[i].id] = i;
+    any_normalized_ = any_normalized_ || tokens_[i].normalized;
     if (!tokens_[i].content.empty()) by_first_byte_[static_cast<uint8_t>(tokens_[i].content[0])].push_back(i);
   }
   for (auto& v : by_first_byte_)
@@ -41,14 +42,14 @@ const AddedToken* AddedTokens::by_content(std::string_view content) const {
   return nullptr;
 }
 
-std::vector<AddedTokens::Segment> AddedTokens::split(std::string_view text) const {
+std::vector<AddedTokens::Segment> AddedTokens::split(std::string_view text, bool normalized) const {
   std::vector<Segment> out;
   size_t seg_begin = 0;  // start of the pending text segment
   for (size_t pos = 0; pos < text.size();) {
     const AddedToken* hit = nullptr;
     for (const size_t i : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
       const AddedToken& t = tokens_[i];
-      if (text.compare(pos, t.content.size(), t.content) != 0) continue;
+      if (t.normalized != normalized || text.compare(pos, t.content.size(), t.content) != 0) continue;
       const size_t end = pos + t.content.size();
       if (t.single_word && ((pos > 0 && is_word_byte(text[pos - 1])) || (end < text.size() && is_word_byte(text[end]))))
         continue;

@@ -18,6 +18,7 @@ struct AddedToken {
   bool lstrip = false;       // swallow whitespace before the match
   bool rstrip = false;       // swallow whitespace after it
   bool single_word = false;  // only match when not inside a word
+  bool normalized = false;   // matched in the normalized text instead of the raw input
 };
 
 class AddedTokens {
@@ -30,9 +31,12 @@ class AddedTokens {
     int32_t id;             // the added token's id, or -1
     bool at_start;          // the segment starts at offset 0 of the input
   };
-  std::vector<Segment> split(std::string_view text) const;
+  // tokenizers splits twice: the raw input on tokens with normalized = false, then each
+  // normalized text segment on tokens with normalized = true.
+  std::vector<Segment> split(std::string_view text, bool normalized) const;
 
   bool empty() const { return tokens_.empty(); }
+  bool any_normalized() const { return any_normalized_; }
   bool is_special(int32_t id) const;
   const AddedToken* by_id(int32_t id) const;
   const AddedToken* by_content(std::string_view content) const;
@@ -42,6 +46,7 @@ class AddedTokens {
   std::vector<AddedToken> tokens_;
   std::unordered_map<int32_t, size_t> by_id_;
   std::array<std::vector<size_t>, 256> by_first_byte_;  // candidates, longest first
+  bool any_normalized_ = false;
 };
 
 }  // namespace sp::tok

@@ -243,6 +243,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
       at.lstrip = a.value("lstrip", false);
       at.rstrip = a.value("rstrip", false);
       at.single_word = a.value("single_word", false);
+      at.normalized = a.value("normalized", !at.special);
       SP_REQUIRE(at.id >= 0 && !at.content.empty(), "{}: added token '{}' has a bad id or is empty", where,
                  at.content);
       added.push_back(std::move(at));
@@ -289,7 +290,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges_text(std::string_vie
   }
   t->model_->add_merges_by_rank(merges);
   if (const int32_t eot = t->model_->find("<|endoftext|>"); eot >= 0) {
-    t->added_ = AddedTokens({AddedToken{"<|endoftext|>", eot, true, false, false, false}});
+    t->added_ = AddedTokens({AddedToken{"<|endoftext|>", eot, true, false, false, false, false}});
     t->bos_ = t->eos_ = eot;
   }
   return t;
@@ -301,15 +302,25 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
   // Words repeat a lot in natural text: remember short words' ids for this call.
   BpeModel::WordCache cache;
   std::vector<std::string> words;
-  const auto segments = added_.empty() ? std::vector<AddedTokens::Segment>{{text, -1, true}} : added_.split(text);
+  const auto segments =
+      added_.empty() ? std::vector<AddedTokens::Segment>{{text, -1, true}} : added_.split(text, false);
   for (const auto& seg : segments) {
     if (seg.id >= 0) {
       out.push_back(seg.id);
       continue;
     }
-    words.clear();
-    pre_tokenize(pre_tokenizer_, normalize(normalizer_, std::string(seg.text)), seg.at_start, words);
-    for (const auto& w : words) model_->encode_word_cached(w, cache, out);
+    const std::string norm = normalize(normalizer_, std::string(seg.text));
+    const auto parts = added_.any_normalized() ? added_.split(norm, true)
+                                               : std::vector<AddedTokens::Segment>{{norm, -1, true}};
+    for (const auto& part : parts) {
+      if (part.id >= 0) {
+        out.push_back(part.id);
+        continue;
+      }
+      words.clear();
+      pre_tokenize(pre_tokenizer_, std::string(part.text), seg.at_start && part.at_start, words);
+      for (const auto& w : words) model_->encode_word_cached(w, cache, out);
+    }
   }
   return out;
 }

@@ -39,4 +39,30 @@ inline std::string wikitext_eval_string(const std::string& raw) {
   return out;
 }
 
+struct VocabCase {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// llama.cpp vocab test files: see test_tokenizer_vectors.cpp for the convention.
+inline std::vector<VocabCase> read_vocab_cases(const std::string& inp_path, const std::string& out_path) {
+  const std::string inp = read_text(inp_path), outs = read_text(out_path);
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<VocabCase> cases;
+  for (size_t pos = 0; pos < inp.size();) {
+    const size_t end = inp.find(sep, pos);
+    if (end == std::string::npos) break;
+    cases.push_back({inp.substr(pos, end - pos), {}});
+    pos = end + sep.size();
+  }
+  std::istringstream lines(outs);
+  std::string line;
+  for (auto& c : cases) {
+    if (!std::getline(lines, line)) line.clear();  // too few lines: the case fails on its ids
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) c.ids.push_back(id);
+  }
+  return cases;
+}
+
 }  // namespace sp::test

@@ -7,8 +7,6 @@
 // space-separated ids per case (an empty line for the empty input).
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include "test_tokenizer_util.h"
 #include "test_util.h"
 #include "tokenize/tokenizer.h"
@@ -16,32 +14,7 @@
 namespace sp::tok {
 namespace {
 
-struct Case {
-  std::string text;
-  std::vector<int32_t> ids;
-};
-
-std::vector<Case> read_cases(const std::string& inp_path, const std::string& out_path) {
-  const std::string inp = test::read_text(inp_path), outs = test::read_text(out_path);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<Case> cases;
-  for (size_t pos = 0; pos < inp.size();) {
-    const size_t end = inp.find(sep, pos);
-    if (end == std::string::npos) break;
-    cases.push_back({inp.substr(pos, end - pos), {}});
-    pos = end + sep.size();
-  }
-  std::istringstream lines(outs);
-  std::string line;
-  for (auto& c : cases) {
-    EXPECT_TRUE(static_cast<bool>(std::getline(lines, line))) << "fewer .out lines than cases";
-    std::istringstream ids(line);
-    for (int32_t id; ids >> id;) c.ids.push_back(id);
-  }
-  return cases;
-}
-
-void check_all(const Tokenizer& tok, const std::vector<Case>& cases) {
+void check_all(const Tokenizer& tok, const std::vector<test::VocabCase>& cases) {
   ASSERT_GT(cases.size(), 40u);
   for (const auto& c : cases) {
     EXPECT_EQ(tok.encode(c.text), c.ids) << "input: '" << c.text << "'";
@@ -58,7 +31,7 @@ TEST(TokenizerVectors, Gpt2ByteLevelFromVocabMerges) {
   const auto tok = Tokenizer::from_vocab_merges(vocab, merges);
   EXPECT_EQ(tok->vocab_size(), 50257);
   EXPECT_EQ(tok->bos_id(), 50256);
-  check_all(*tok, read_cases(inp, out));
+  check_all(*tok, test::read_vocab_cases(inp, out));
 }
 
 TEST(TokenizerVectors, LlamaSentencePieceFromTokenizerJson) {
@@ -69,7 +42,7 @@ TEST(TokenizerVectors, LlamaSentencePieceFromTokenizerJson) {
   EXPECT_EQ(tok->vocab_size(), 32000);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
-  check_all(*tok, read_cases(inp, out));
+  check_all(*tok, test::read_vocab_cases(inp, out));
 }
 
 }  // namespace
