@@ -31,7 +31,9 @@ class SafetensorsFile {
   const std::vector<TensorEntry>& entries() const { return entries_; }
   const TensorEntry* find(const std::string& name) const;  // nullptr when absent
   const uint8_t* bytes(const TensorEntry& e) const { return data_begin_ + e.begin; }
-  // Host view of a tensor's bytes (no copy); valid while this file is alive.
+  // Host view of a tensor's bytes (no copy); valid while this file is alive. Aligned to the
+  // element size only when the writer padded the header (Hugging Face and write_safetensors do);
+  // Checkpoint::load copies with memcpy and has no such requirement.
   Tensor view(const TensorEntry& e) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
