@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# GPU CI on the device machine (one H200, Ubuntu 24.04 image): build with CUDA for sm_90, run every
+# test binary that touches the GPU (op tests vs the CPU bodies, NCCL communicator under mpirun,
+# model tests on cpu + cuda, WikiText-2 perplexity), then bench_forward. Everything it produces
+# goes under $OUT (env.txt, build.log, tests.log, summary.txt, bench_forward.{txt,json}).
+#
+#   launch/device/ci_gpu.sh [BENCH_ITERS]      (from the repository root; needs devdata/, .debs/)
+#
+# devdata/ holds the shared models/data the tests read (STRUPRUNE_SHARED_DIR); what is absent
+# makes the corresponding tests skip. Phases are time-boxed so the command ends inside its lease.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-$PWD/out/device}"
+mkdir -p "$OUT"
+ITERS="${1:-10}"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1  # never NVLink multicast
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export STRUPRUNE_SHARED_DIR="$PWD/devdata"
+T0=$(date +%s)
+say() { echo "[ci_gpu +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
+
+{
+  nvidia-smi -L
+  nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
+  nvcc --version | tail -2
+  cmake --version | head -1
+  g++ --version | head -1
+  mpirun --version 2>&1 | head -1
+  ls /usr/include/nccl.h /usr/local/cuda/include/nccl.h 2>&1
+  nproc
+} >"$OUT/env.txt" 2>&1
+
+# The image lacks pcre2.h: unpack Debian's dev package (carried in .debs/) beside the system library.
+PCRE=()
+if [ ! -f /usr/include/pcre2.h ]; then
+  dpkg -x .debs/libpcre2-dev_*.deb /tmp/pcre2 &&
+    ln -sf /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /tmp/pcre2/usr/lib/x86_64-linux-gnu/libpcre2-8.so
+  PCRE=(-DPCRE2_ROOT=/tmp/pcre2/usr)
+fi
+
+B=build/device
+# -Werror off here: the image's newer g++ may warn where CI's does not; CI keeps warnings as errors.
+if ! cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTRUPRUNE_WERROR=OFF \
+  "${PCRE[@]}" >"$OUT/build.log" 2>&1; then
+  say "configure FAILED"
+  tail -40 "$OUT/build.log"
+  exit 1
+fi
+MODEL_TESTS=$(grep -o 'sp_test(test_model[a-z_]*' tests/model/CMakeLists.txt | cut -c9-)
+TARGETS="test_ops_gpu test_ops_cpu test_nccl bench_forward $MODEL_TESTS"
+timeout 330 ninja -C $B -j16 -k 0 $TARGETS >>"$OUT/build.log" 2>&1
+say "build rc=$? ($TARGETS)"
+grep -E "^FAILED|error:" "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
+
+# Test binaries, run directly (one log; gtest's own summary per binary).
+run_test() {  # name timeout cmd...
+  local name=$1 limit=$2
+  shift 2
+  echo "===== $name =====" >>"$OUT/tests.log"
+  timeout "$limit" "$@" >>"$OUT/tests.log" 2>&1
+  local rc=$?
+  say "$name rc=$rc"
+}
+[ -x $B/tests/kernels/test_ops_gpu ] && run_test test_ops_gpu 120 $B/tests/kernels/test_ops_gpu
+[ -x $B/tests/kernels/test_ops_cpu ] && run_test test_ops_cpu 60 $B/tests/kernels/test_ops_cpu
+if [ -x $B/tests/dist/test_nccl ]; then
+  run_test test_nccl_np1 60 mpirun --allow-run-as-root -np 1 $B/tests/dist/test_nccl
+  run_test test_nccl_np2 60 mpirun --allow-run-as-root --oversubscribe -np 2 $B/tests/dist/test_nccl
+fi
+for t in $MODEL_TESTS; do
+  [ -x $B/tests/model/$t ] && run_test "$t" 240 $B/tests/model/$t
+done
+grep -E "^\[  FAILED  \]|^\[  PASSED  \]|^=====|tests? ran|SKIPPED \] [0-9]" "$OUT/tests.log" | tee -a "$OUT/summary.txt"
+
+# Benchmark: ref models' shapes and LLaMA-2-7B layer shapes, bf16, synthetic weights.
+BENCH=(--model llama2-7b:bench/configs/llama2-7b.json:2048:1,4)
+[ -f devdata/models/ref-llama/config.json ] && BENCH+=(--model ref-llama:devdata/models/ref-llama/config.json:1024:1,8)
+[ -f devdata/bench/ref-opt-config.json ] && BENCH+=(--model ref-opt:devdata/bench/ref-opt-config.json:1024:1,8)
+if [ -x $B/bench/bench_forward ]; then
+  echo "command: $B/bench/bench_forward --iters $ITERS ${BENCH[*]} --json bench_forward.json" >"$OUT/bench_forward.txt"
+  timeout 150 $B/bench/bench_forward --iters "$ITERS" "${BENCH[@]}" --json "$OUT/bench_forward.json" \
+    >>"$OUT/bench_forward.txt" 2>&1
+  say "bench_forward rc=$?"
+  cat "$OUT/bench_forward.txt"
+fi
+say "done"

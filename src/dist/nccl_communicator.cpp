@@ -1,0 +1,177 @@
+// NCCL communicator. Sums are reproducible: the ranks' contributions are all-gathered and folded
+// in rank order on every rank (as the MPI communicator does), so the result is bitwise identical
+// on every rank and does not depend on NCCL's ring / tree choice or on timing. Max is
+// order-independent and uses ncclAllReduce directly. Every collective ends with a stream sync:
+// the interface is synchronous on host spans.
+#include "dist/nccl_communicator.h"
+
+#include <mpi.h>
+#include <nccl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "core/cuda_state.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "dist/mpi_communicator.h"
+
+namespace sp::dist {
+namespace {
+
+void nccl_check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess)
+    throw RuntimeFailure(
+        fmt::format("NCCL call failed: {}: {} ({})", what, ncclGetErrorString(r), ncclGetLastError(nullptr)));
+}
+#define SP_NCCL_CHECK(stmt) nccl_check((stmt), #stmt)
+
+struct CommDeleter {
+  void operator()(ncclComm* c) const noexcept { ncclCommDestroy(c); }
+};
+using CommPtr = std::unique_ptr<ncclComm, CommDeleter>;
+
+struct DeviceFree {
+  int device;
+  void operator()(void* p) const noexcept {
+    cudaSetDevice(device);
+    cudaFree(p);
+  }
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(int rank, int size, int device, const ncclUniqueId& id)
+      : rank_(rank), size_(size), device_(device), stream_(device_stream(device)), staging_(nullptr, {device}) {
+    SP_CUDA_CHECK(cudaSetDevice(device_));
+    ncclComm_t c = nullptr;
+    SP_NCCL_CHECK(ncclCommInitRank(&c, size_, id, rank_));
+    comm_.reset(c);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "nccl"; }
+
+  void allreduce_sum(std::span<double> d) override { fixed_order_sum(d, ncclFloat64); }
+  void allreduce_sum(std::span<int64_t> d) override { fixed_order_sum(d, ncclInt64); }
+
+  void allreduce_max(std::span<double> d) override {
+    if (d.empty()) return;
+    void* buf = stage(d.size_bytes());
+    upload(buf, d.data(), d.size_bytes());
+    SP_NCCL_CHECK(ncclAllReduce(buf, buf, d.size(), ncclFloat64, ncclMax, comm_.get(), stream_));
+    download(d.data(), buf, d.size_bytes());
+  }
+
+  void broadcast(std::span<uint8_t> d, int root) override {
+    SP_REQUIRE(root >= 0 && root < size_, "broadcast: root {} is not a rank of {}", root, size_);
+    if (d.empty()) return;
+    void* buf = stage(d.size_bytes());
+    if (rank_ == root) upload(buf, d.data(), d.size_bytes());
+    SP_NCCL_CHECK(ncclBroadcast(buf, buf, d.size(), ncclUint8, root, comm_.get(), stream_));
+    download(d.data(), buf, d.size_bytes());
+  }
+
+  std::vector<std::string> allgather(const std::string& mine) override {
+    // Lengths first, then every string padded to the longest.
+    std::vector<int64_t> lens(static_cast<size_t>(size_));
+    {
+      int64_t* dev = static_cast<int64_t*>(stage(sizeof(int64_t) * size_t(size_)));
+      const int64_t n = int64_t(mine.size());
+      upload(dev + rank_, &n, sizeof n);
+      SP_NCCL_CHECK(ncclAllGather(dev + rank_, dev, 1, ncclInt64, comm_.get(), stream_));
+      download(lens.data(), dev, sizeof(int64_t) * size_t(size_));
+    }
+    const size_t width = size_t(std::max<int64_t>(1, *std::max_element(lens.begin(), lens.end())));
+    std::string padded = mine;
+    padded.resize(width, '\0');
+    char* dev = static_cast<char*>(stage(width * size_t(size_)));
+    upload(dev + width * size_t(rank_), padded.data(), width);
+    SP_NCCL_CHECK(ncclAllGather(dev + width * size_t(rank_), dev, width, ncclUint8, comm_.get(), stream_));
+    std::string all(width * size_t(size_), '\0');
+    download(all.data(), dev, all.size());
+    std::vector<std::string> out;
+    for (int r = 0; r < size_; ++r) out.push_back(all.substr(width * size_t(r), size_t(lens[size_t(r)])));
+    return out;
+  }
+
+  void barrier() override {
+    SP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) throw RuntimeFailure("MPI_Barrier failed");
+  }
+
+  [[noreturn]] void abort(int code) override {
+    ncclCommAbort(comm_.release());  // do not wait for peers that may be gone
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  template <typename T>
+  void fixed_order_sum(std::span<T> d, ncclDataType_t type) {
+    if (d.empty() || size_ == 1) return;
+    const size_t n = d.size();
+    T* dev = static_cast<T*>(stage(sizeof(T) * n * size_t(size_)));
+    upload(dev + n * size_t(rank_), d.data(), d.size_bytes());
+    SP_NCCL_CHECK(ncclAllGather(dev + n * size_t(rank_), dev, n, type, comm_.get(), stream_));
+    std::vector<T> all(n * size_t(size_));
+    download(all.data(), dev, sizeof(T) * all.size());
+    for (size_t i = 0; i < n; ++i) {
+      T acc = all[i];
+      for (int r = 1; r < size_; ++r) acc += all[size_t(r) * n + i];
+      d[i] = acc;
+    }
+  }
+
+  // Device staging buffer of at least `bytes`, grown geometrically.
+  void* stage(size_t bytes) {
+    if (bytes > staging_bytes_) {
+      SP_CUDA_CHECK(cudaSetDevice(device_));
+      SP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      staging_.reset();
+      const size_t want = std::max(bytes, staging_bytes_ * 2);
+      void* p = nullptr;
+      SP_CUDA_CHECK(cudaMalloc(&p, want));
+      staging_.reset(p);
+      staging_bytes_ = want;
+    }
+    return staging_.get();
+  }
+  void upload(void* dst, const void* src, size_t bytes) {
+    SP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  }
+  void download(void* dst, const void* src, size_t bytes) {
+    SP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    SP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  int rank_, size_, device_;
+  cudaStream_t stream_;
+  CommPtr comm_;
+  std::unique_ptr<void, DeviceFree> staging_;
+  size_t staging_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator() {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int local = local_rank();
+  const int gpus = cuda_device_count();
+  // Decided collectively so that no rank is left waiting in the bootstrap below.
+  int ok = local < gpus ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  SP_REQUIRE(ok == 1, "nccl communicator: a node has more ranks than GPUs (this rank {}: local rank {}, {} visible "
+             "GPU(s)); start at most one rank per GPU or use the mpi backend", rank, local, gpus);
+  ncclUniqueId id;
+  if (rank == 0) SP_NCCL_CHECK(ncclGetUniqueId(&id));
+  if (MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    throw RuntimeFailure("MPI_Bcast of the NCCL unique id failed");
+  return std::make_unique<NcclCommunicator>(rank, size, local, id);
+}
+
+}  // namespace sp::dist
