@@ -46,7 +46,9 @@ class Checkpoint {
 // everything fits in max_shard_bytes, else model-0000i-of-0000n.safetensors shards (filled in
 // order, a tensor larger than the limit gets a shard of its own) and model.safetensors.index.json
 // {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Every file is written
-// atomically; the index last. Creates model_dir if needed. Returns the files written.
+// atomically; the index last. Creates model_dir if needed; weight files of an earlier write there
+// (model.safetensors, the index, model-*-of-*.safetensors) that the new layout does not use are
+// removed. Returns the files written.
 std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
                                                   const std::vector<std::pair<std::string, Tensor>>& tensors,
                                                   size_t max_shard_bytes);

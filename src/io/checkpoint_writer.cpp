@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <system_error>
 
 #include "core/error.h"
@@ -13,6 +15,27 @@
 namespace fs = std::filesystem;
 
 namespace sp::io {
+namespace {
+
+bool is_weight_file(const std::string& name) {
+  static const std::regex kShard(R"(model-\d{5}-of-\d{5}\.safetensors)");
+  return name == "model.safetensors" || name == "model.safetensors.index.json" || std::regex_match(name, kShard);
+}
+
+// Removes weight files of an earlier write into the same folder that are not in `keep`, so a
+// reader never mixes an old layout with the new one.
+void remove_stale(const std::string& dir, const std::set<std::string>& keep) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && is_weight_file(name) && !keep.count(name)) {
+      std::error_code ec;
+      fs::remove(e.path(), ec);
+      SP_REQUIRE(!ec, "{}: cannot remove stale weight file: {}", e.path().string(), ec.message());
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
                                                   const std::vector<std::pair<std::string, Tensor>>& tensors,
@@ -43,10 +66,15 @@ std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
   std::vector<std::string> written;
   if (shards.size() == 1) {
     const std::string path = (fs::path(model_dir) / "model.safetensors").string();
-    write_safetensors(path, tensors, meta);
+    write_safetensors(path, tensors, meta);  // readers prefer it over any old index at once
     written.push_back(path);
+    remove_stale(model_dir, {"model.safetensors"});
     return written;
   }
+  // An old single file would shadow the new index: remove it first. Until the new index lands, a
+  // reader sees either the old complete set or no loadable layout, never a mix.
+  if (fs::is_regular_file(fs::path(model_dir) / "model.safetensors"))
+    remove_stale(model_dir, {"model.safetensors.index.json"});
   nlohmann::json weight_map = nlohmann::json::object();
   for (size_t s = 0; s < shards.size(); ++s) {
     const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, shards.size());
@@ -66,6 +94,9 @@ std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
   const std::string ipath = (fs::path(model_dir) / "model.safetensors.index.json").string();
   write_file_atomic(ipath, index.dump(2) + "\n");
   written.push_back(ipath);
+  std::set<std::string> keep;
+  for (const auto& w : written) keep.insert(fs::path(w).filename().string());
+  remove_stale(model_dir, keep);
   return written;
 }
 

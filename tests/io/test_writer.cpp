@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -125,6 +127,26 @@ TEST(ShardedWrite, SingleFileWhenItFits) {
   EXPECT_EQ(listing(d / "out/nested"), (std::vector<std::string>{"model.safetensors"}));
   auto back = Checkpoint::open(d / "out/nested");
   expect_same_tensors(*ck, *back);
+}
+
+TEST(ShardedWrite, RewriteReplacesEarlierLayout) {
+  ScratchDir d;
+  std::vector<std::pair<std::string, Tensor>> ts;
+  for (int i = 0; i < 5; ++i) ts.emplace_back(fmt::format("t{}", i), Tensor::from_f32({float(i), 1.f}, {2}));
+  test::write_bytes(d / "tokenizer.json", {'{', '}'});  // not a weight file: kept
+  write_sharded_checkpoint(d.str(), ts, 1 << 20);
+  EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model.safetensors", "tokenizer.json"}));
+  write_sharded_checkpoint(d.str(), ts, 16);  // 2 tensors per shard
+  EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model-00001-of-00003.safetensors",
+                                                        "model-00002-of-00003.safetensors",
+                                                        "model-00003-of-00003.safetensors",
+                                                        "model.safetensors.index.json", "tokenizer.json"}));
+  write_sharded_checkpoint(d.str(), ts, 8);  // 1 per shard: the of-00003 files go
+  EXPECT_EQ(listing(d.str()).size(), 5u + 2u);
+  EXPECT_EQ(Checkpoint::open(d.str())->load("t4", DType::F32, Device::cpu()).to_f32_vector(),
+            (std::vector<float>{4.f, 1.f}));
+  write_sharded_checkpoint(d.str(), ts, 1 << 20);
+  EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model.safetensors", "tokenizer.json"}));
 }
 
 TEST(AtomicWrite, FailureLeavesNoFileUnderFinalName) {
