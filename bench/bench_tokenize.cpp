@@ -3,19 +3,18 @@
 // Goal: < 1 s per tokenizer.
 // Usage: bench_tokenize [shared_dir (default $STRUPRUNE_SHARED_DIR or ../shared)] [out.json]
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <time.h>
 
 #include "tokenize/tokenizer.h"
 
@@ -71,8 +70,7 @@ int main(int argc, char** argv) {
   };
 
   nlohmann::json results = nlohmann::json::array();
-  fmt::print("{:<44} {:>8} {:>11} {:>10} {:>9} {:>8}\n", "tokenizer", "load s", "encode s", "cpu s", "tokens",
-             "MB/s");
+  fmt::print("{:<44} {:>8} {:>11} {:>10} {:>9} {:>8}\n", "tokenizer", "load s", "encode s", "cpu s", "tokens", "MB/s");
   for (const auto& k : kinds) {
     auto t0 = std::chrono::steady_clock::now();
     const auto tok = k.load();
@@ -91,14 +89,20 @@ int main(int argc, char** argv) {
     const double median = runs[1];
     const double mbps = static_cast<double>(text.size()) / 1e6 / median;
     fmt::print("{:<44} {:>8.3f} {:>11.3f} {:>10.3f} {:>9} {:>8.2f}\n", k.name, load_s, median, cpu[1], n_tokens, mbps);
-    results.push_back({{"tokenizer", k.name}, {"load_s", load_s}, {"encode_s_median_of_3", median},
-                       {"encode_s_runs", runs}, {"encode_cpu_s_median_of_3", cpu[1]}, {"tokens", n_tokens}, {"bytes", text.size()}, {"mb_per_s", mbps},
-                       {"goal_s", 1.0}, {"meets_goal", median < 1.0}});
+    results.push_back({{"tokenizer", k.name},
+                       {"load_s", load_s},
+                       {"encode_s_median_of_3", median},
+                       {"encode_s_runs", runs},
+                       {"encode_cpu_s_median_of_3", cpu[1]},
+                       {"tokens", n_tokens},
+                       {"bytes", text.size()},
+                       {"mb_per_s", mbps},
+                       {"goal_s", 1.0},
+                       {"meets_goal", median < 1.0}});
   }
-  std::ofstream(out_path) << nlohmann::json{{"bench", "tokenize"}, {"input", wiki_path}, {"threads", 1},
-                                            {"results", results}}
-                                 .dump(1)
-                          << "\n";
+  std::ofstream(out_path)
+      << nlohmann::json{{"bench", "tokenize"}, {"input", wiki_path}, {"threads", 1}, {"results", results}}.dump(1)
+      << "\n";
   fmt::print("wrote {}\n", out_path);
   return 0;
 }

@@ -127,13 +127,15 @@ void BpeModel::merge_all(std::vector<int32_t>& ids) const {
     prev[static_cast<size_t>(i)] = i - 1;
     next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
     if (i + 1 < n) {
-      if (const BpeMerge* m = merges_.find(BpePairMap::key(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(i) + 1])))
+      if (const BpeMerge* m =
+              merges_.find(BpePairMap::key(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(i) + 1])))
         initial.push_back(key(m->rank, i));
     }
   }
   std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<>> heap(std::greater<>(), std::move(initial));
   auto push_pair = [&](int32_t pos, int32_t right) {
-    if (const BpeMerge* m = merges_.find(BpePairMap::key(ids[static_cast<size_t>(pos)], ids[static_cast<size_t>(right)])))
+    if (const BpeMerge* m =
+            merges_.find(BpePairMap::key(ids[static_cast<size_t>(pos)], ids[static_cast<size_t>(right)])))
       heap.push(key(m->rank, pos));
   };
   constexpr int32_t kRemoved = -1;

@@ -65,7 +65,7 @@ class BpeModel {
   BpePairMap merges_;
   BpeOptions opts_;
   int32_t ascii_ids_[128];  // char-level: the piece of each ASCII char (-1 if absent)
-  int32_t byte_ids_[256];  // byte-level: the token of each byte; char-level: <0xHH> (-1 if absent)
+  int32_t byte_ids_[256];   // byte-level: the token of each byte; char-level: <0xHH> (-1 if absent)
   std::string where_;
   // Char-level only: a piece spelling ("▁" or " ") that no other piece holds except in a leading
   // run. Then no token can span "x▁" (x not the separator), so the word can be cut before such a

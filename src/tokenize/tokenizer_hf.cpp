@@ -1,7 +1,6 @@
 #include "tokenize/tokenizer_hf.h"
 
 #include <nlohmann/json.hpp>
-
 #include <unordered_map>
 
 #include "core/error.h"
@@ -244,8 +243,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
       at.rstrip = a.value("rstrip", false);
       at.single_word = a.value("single_word", false);
       at.normalized = a.value("normalized", !at.special);
-      SP_REQUIRE(at.id >= 0 && !at.content.empty(), "{}: added token '{}' has a bad id or is empty", where,
-                 at.content);
+      SP_REQUIRE(at.id >= 0 && !at.content.empty(), "{}: added token '{}' has a bad id or is empty", where, at.content);
       added.push_back(std::move(at));
     }
     t->added_ = AddedTokens(std::move(added));
@@ -310,8 +308,8 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
       continue;
     }
     const std::string norm = normalize(normalizer_, std::string(seg.text));
-    const auto parts = added_.any_normalized() ? added_.split(norm, true)
-                                               : std::vector<AddedTokens::Segment>{{norm, -1, true}};
+    const auto parts =
+        added_.any_normalized() ? added_.split(norm, true) : std::vector<AddedTokens::Segment>{{norm, -1, true}};
     for (const auto& part : parts) {
       if (part.id >= 0) {
         out.push_back(part.id);

@@ -1,8 +1,7 @@
 #include "tokenize/tokenizer_llama2c.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 

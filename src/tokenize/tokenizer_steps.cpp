@@ -33,7 +33,8 @@ std::vector<Span> find_matches(const PreTokenizerStep& step, std::string_view te
   if (step.regex) {
     hits = step.regex->find_all(text);
   } else if (!step.literal.empty()) {
-    for (size_t p = text.find(step.literal); p != std::string_view::npos; p = text.find(step.literal, p + step.literal.size()))
+    for (size_t p = text.find(step.literal); p != std::string_view::npos;
+         p = text.find(step.literal, p + step.literal.size()))
       hits.emplace_back(p, p + step.literal.size());
   }
   std::vector<Span> spans;
@@ -109,8 +110,8 @@ void apply_step(const PreTokenizerStep& step, std::string word, bool at_start, s
     case PreTokenizerStep::Kind::kMetaspace: {
       replace_all(word, " ", step.replacement);
       const bool starts = word.compare(0, step.replacement.size(), step.replacement) == 0;
-      if (!starts && (step.prepend_scheme == PrependScheme::kAlways ||
-                      (step.prepend_scheme == PrependScheme::kFirst && at_start)))
+      if (!starts &&
+          (step.prepend_scheme == PrependScheme::kAlways || (step.prepend_scheme == PrependScheme::kFirst && at_start)))
         word.insert(0, step.replacement);
       if (!step.split) {
         out.push_back(std::move(word));
@@ -253,7 +254,8 @@ std::string decode_tokens(const std::vector<DecoderStep>& steps, bool has_decode
       case DecoderStep::Kind::kStrip:
         for (auto& t : tokens) {
           size_t b = 0, e = t.size();
-          for (size_t k = 0; k < st.start && t.compare(b, st.content.size(), st.content) == 0; ++k) b += st.content.size();
+          for (size_t k = 0; k < st.start && t.compare(b, st.content.size(), st.content) == 0; ++k)
+            b += st.content.size();
           for (size_t k = 0; k < st.stop && e >= b + st.content.size() &&
                              t.compare(e - st.content.size(), st.content.size(), st.content) == 0;
                ++k)

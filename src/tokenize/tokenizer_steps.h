@@ -15,8 +15,8 @@ namespace sp::tok {
 struct NormalizerStep {
   enum class Kind { kPrepend, kReplace };
   Kind kind;
-  std::string text;     // Prepend: prefix; Replace: the literal pattern
-  std::string content;  // Replace: replacement
+  std::string text;                           // Prepend: prefix; Replace: the literal pattern
+  std::string content;                        // Replace: replacement
   std::shared_ptr<const UnicodeRegex> regex;  // Replace with a Regex pattern (else literal)
 };
 
@@ -54,8 +54,8 @@ void pre_tokenize(const std::vector<PreTokenizerStep>& steps, std::string text, 
 struct DecoderStep {
   enum class Kind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip, kMetaspace };
   Kind kind;
-  std::string pattern, content;  // Replace (literal pattern); Strip: content = the char stripped
-  size_t start = 0, stop = 0;    // Strip
+  std::string pattern, content;              // Replace (literal pattern); Strip: content = the char stripped
+  size_t start = 0, stop = 0;                // Strip
   std::string replacement = "\xE2\x96\x81";  // Metaspace
   PrependScheme prepend_scheme = PrependScheme::kAlways;
 };

@@ -7,6 +7,53 @@
 
 namespace sp::tok {
 
+namespace {
+
+// Hugging Face runs these patterns with Oniguruma, whose Unicode \s also matches U+0085 (NEL);
+// PCRE2's UCP \s is \p{Z} plus \t\n\v\f\r only. Rewrite \s and \S so both engines agree.
+// (\S inside a character class is left alone: no tokenizer pattern uses it.)
+std::string onig_compatible(const std::string& pattern) {
+  std::string out;
+  out.reserve(pattern.size() + 16);
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's') {
+        out += in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
+      } else if (e == 'S' && !in_class) {
+        out += "[^\\s\\x{85}]";
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal member, not the end of the class.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {
+      const size_t end = pattern.find(":]", i + 2);  // POSIX class such as [:alpha:]
+      if (end != std::string::npos) {
+        out.append(pattern, i, end + 2 - i);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']') in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 struct UnicodeRegex::Impl {
   pcre2_code* code = nullptr;
   bool jit = false;
@@ -17,7 +64,8 @@ UnicodeRegex::UnicodeRegex(const std::string& pattern, const std::string& where)
   PCRE2_SIZE err_off = 0;
   // NO_UTF_CHECK at match time is not used: the input may hold malformed UTF-8, which
   // MATCH_INVALID_UTF makes PCRE2 treat as non-matching bytes instead of failing.
-  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  const std::string compiled = onig_compatible(pattern);
+  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(compiled.data()), compiled.size(),
                               PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_off, nullptr);
   if (impl_->code == nullptr) {
     PCRE2_UCHAR msg[256];

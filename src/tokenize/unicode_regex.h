@@ -1,7 +1,8 @@
 #pragma once
 // PCRE2 (UTF + UCP, JIT-compiled) for the pre-tokenizer split patterns. PCRE2 comes with the
 // distribution (and the GPU image); with UCP, \s \d \w and \p{..} follow Unicode properties as
-// the Oniguruma engine inside Hugging Face tokenizers does for these patterns.
+// the Oniguruma engine inside Hugging Face tokenizers does for these patterns (\s is rewritten
+// to add U+0085, which Oniguruma counts as space and PCRE2 does not).
 #include <memory>
 #include <string>
 #include <string_view>

@@ -13,6 +13,7 @@
 #include "tokenize/bpe.h"
 #include "tokenize/tokenizer.h"
 #include "tokenize/tokenizer_hf.h"
+#include "tokenize/tokenizer_steps.h"
 #include "tokenize/unicode.h"
 
 namespace sp::tok {
@@ -23,17 +24,17 @@ TEST(TokenizerUnicode, LossyDecodingFollowsUnicodeMaximalSubparts) {
   const std::string bytes = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
   const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(utf8_lossy(bytes), "a" + fffd + fffd + fffd + "b" + fffd + "c" + fffd + fffd + "d");
-  EXPECT_EQ(utf8_lossy("\xC0\xAF"), fffd + fffd);  // overlong: each byte alone
+  EXPECT_EQ(utf8_lossy("\xC0\xAF"), fffd + fffd);             // overlong: each byte alone
   EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), fffd + fffd + fffd);  // surrogate
   EXPECT_EQ(utf8_lossy("h\xC3\xA9"), "h\xC3\xA9");
 }
 
 TEST(TokenizerUnicode, Gpt2ByteMap) {
   const auto& m = byte_level_map();
-  EXPECT_EQ(m.encode_byte(' '), "\xC4\xA0");    // U+0120 'Ġ'
-  EXPECT_EQ(m.encode_byte('\n'), "\xC4\x8A");   // U+010A 'Ċ'
-  EXPECT_EQ(m.encode_byte(0x00), "\xC4\x80");   // U+0100
-  EXPECT_EQ(m.encode_byte(0xAD), "\xC5\x83");   // U+0143 (soft hyphen is the last unprintable)
+  EXPECT_EQ(m.encode_byte(' '), "\xC4\xA0");   // U+0120 'Ġ'
+  EXPECT_EQ(m.encode_byte('\n'), "\xC4\x8A");  // U+010A 'Ċ'
+  EXPECT_EQ(m.encode_byte(0x00), "\xC4\x80");  // U+0100
+  EXPECT_EQ(m.encode_byte(0xAD), "\xC5\x83");  // U+0143 (soft hyphen is the last unprintable)
   EXPECT_EQ(m.encode_byte('a'), "a");
   std::string all, back;
   for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
@@ -41,8 +42,22 @@ TEST(TokenizerUnicode, Gpt2ByteMap) {
   EXPECT_EQ(back, all);
 }
 
+// Oniguruma (tokenizers' regex engine) documents Unicode \s as 0009-000D, 0085, Zl, Zp, Zs. With
+// NEL counted as space, GPT-2's pattern cuts "a NEL NEL b" as \s+(?!\S) then \s+ (PCRE2 alone
+// would take both NELs as one ` ?[^\s\p{L}\p{N}]+` run).
+TEST(TokenizerUnicode, SplitPatternTreatsNelAsSpaceLikeOniguruma) {
+  PreTokenizerStep byte_level;
+  byte_level.kind = PreTokenizerStep::Kind::kByteLevel;
+  byte_level.add_prefix_space = false;
+  std::vector<std::string> words;
+  const std::string nel = "\xC2\x85", nbsp = "\xC2\xA0";
+  pre_tokenize({byte_level}, "a" + nel + nel + "b " + nbsp + "c", true, words);
+  EXPECT_EQ(words, (std::vector<std::string>{"a", nel, nel, "b", " ", nbsp, "c"}));
+}
+
 // The textbook BPE loop: repeatedly merge the lowest-rank adjacent pair, leftmost on ties.
-std::vector<int32_t> naive_bpe(std::vector<int32_t> ids, const std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>>& merges) {
+std::vector<int32_t> naive_bpe(std::vector<int32_t> ids,
+                               const std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>>& merges) {
   for (;;) {
     int32_t best_rank = INT32_MAX;
     size_t best = 0;
@@ -165,9 +180,10 @@ TEST(TokenizerAdded, SpecialTokensSplitTheText) {
 TEST(TokenizerDecode, ByteFallbackRunsAndInvalidBytes) {
   SP_REQUIRE_SHARED(llama, "data/tokenizers/llama2/tokenizer.json");
   const auto l = Tokenizer::from_tokenizer_json(llama);
-  auto byte = [](int b) { return static_cast<int32_t>(b + 3); };  // <0x00> is id 3
+  auto byte = [](int b) { return static_cast<int32_t>(b + 3); };                                   // <0x00> is id 3
   EXPECT_EQ(l->decode(std::vector<int32_t>{byte(0xE2), byte(0x82), byte(0xAC)}), "\xE2\x82\xAC");  // "€"
-  EXPECT_EQ(l->decode(std::vector<int32_t>{byte(0xE2), byte(0x82)}), "\xEF\xBF\xBD\xEF\xBF\xBD");  // one U+FFFD per byte
+  EXPECT_EQ(l->decode(std::vector<int32_t>{byte(0xE2), byte(0x82)}),
+            "\xEF\xBF\xBD\xEF\xBF\xBD");  // one U+FFFD per byte
 }
 
 TEST(TokenizerErrors, UnsupportedPartsNameTheFile) {

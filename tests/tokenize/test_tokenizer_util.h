@@ -1,11 +1,10 @@
 #pragma once
 // Small helpers for the tokenizer tests (file reading, id lists from JSON / llama.cpp .out lines).
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace sp::test {
 
