@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cli/commands_model.h"
 #include "cli/plan.h"
 #include "cli/validate.h"
 #include "core/log.h"
@@ -18,8 +19,11 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
     SP_LOG_DEBUG("effective configuration:\n{}", cfg.effective);
-    std::fputs(format_plan(plan).c_str(), stdout);
-    std::fflush(stdout);
+    // The pruning plan is the output of prune and of any --dry-run; eval / generate only log.
+    if (args.dry_run || args.command == Command::Prune) {
+      std::fputs(format_plan(plan).c_str(), stdout);
+      std::fflush(stdout);
+    }
     SP_LOG_INFO("checked {} (model.path): config.json{}", cfg.model.path,
                 cfg.model.synthetic ? " (synthetic weights)"
                                     : fmt::format(" and {} tensors in the safetensors headers", in.checkpoint_tensors));
@@ -39,29 +43,25 @@ int prune(const Args& args, const Config& cfg, Communicator& comm) {
   return kExitNotImplemented;
 }
 
-int eval(const Args& args, const Config& cfg, Communicator& comm) {
+int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   validate_and_plan(args, cfg, comm);
   if (args.dry_run) return kExitOk;
-  SP_LOG_WARN("eval is not implemented yet (the model engine lands next): inputs validated, nothing computed "
-              "(exit code {})",
-              kExitNotImplemented);
-  return kExitNotImplemented;
+  return run_eval(args, cfg, comm, local_rank);
 }
 
-int generate(const Args& args, const Config& cfg, Communicator& comm) {
+int generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   validate_and_plan(args, cfg, comm);
   if (args.dry_run) return kExitOk;
-  SP_LOG_WARN("generate is not implemented yet (the model engine lands next): exit code {}", kExitNotImplemented);
-  return kExitNotImplemented;
+  return run_generate(args, cfg, comm, local_rank);
 }
 
 }  // namespace
 
-int run_command(const Args& args, const Config& cfg, Communicator& comm) {
+int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   switch (args.command) {
     case Command::Prune: return prune(args, cfg, comm);
-    case Command::Eval: return eval(args, cfg, comm);
-    case Command::Generate: return generate(args, cfg, comm);
+    case Command::Eval: return eval(args, cfg, comm, local_rank);
+    case Command::Generate: return generate(args, cfg, comm, local_rank);
   }
   return kExitFailure;
 }

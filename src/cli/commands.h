@@ -12,6 +12,7 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitInputError = 2;
 inline constexpr int kExitNotImplemented = 3;
 
-int run_command(const Args& args, const Config& cfg, Communicator& comm);
+// local_rank: this process's rank on its node (picks the GPU).
+int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 
 }  // namespace sp::cli

@@ -26,7 +26,7 @@ int run(int argc, char** argv, sp::Communicator& comm) {
   }
   const Config cfg = load_config(args.config, args.overrides);
   sp::log_init(comm.rank(), comm.size(), sp::parse_log_level(cfg.logging.level), cfg.logging.all_ranks);
-  return run_command(args, cfg, comm);
+  return run_command(args, cfg, comm, sp::dist::local_rank());
 }
 
 }  // namespace
