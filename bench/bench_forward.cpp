@@ -7,7 +7,6 @@
 // vocabulary is cut to 1024 and the depth to one layer, since neither changes a decoder layer's cost.
 // Times: CUDA events on the context stream, warm-up first, median of --iters runs; the layer's input
 // is restored before every run so each run sees the same data. Inputs are random, never zeros.
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +15,6 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,7 +28,6 @@
 #include "model/model.h"
 #include "model/weight_source.h"
 
-namespace po = boost::program_options;
 using nlohmann::json;
 
 namespace sp::bench {
@@ -217,22 +214,28 @@ json bench_model(ExecContext& ctx, GpuTimer& timer, const ModelSpec& spec, int i
 
 int main(int argc, char** argv) {
   using namespace sp;
-  po::options_description opts("bench_forward options");
+  // Plain argv parsing: the bench must build where only the GPU toolchain is complete.
   std::vector<std::string> models;
   std::string json_out;
   int iters = 20;
-  opts.add_options()("help,h", "this help")(
-      "model", po::value(&models)->composing(),
-      "NAME:CONFIG_JSON:SEQLEN:WINDOWS (comma-separated window counts); repeatable")(
-      "json", po::value(&json_out), "write the results as JSON here")("iters", po::value(&iters), "timed runs (median)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-    if (vm.count("help") || models.empty()) {
-      std::cout << opts << "\n";
-      return models.empty() && !vm.count("help") ? 2 : 0;
+  const char* usage =
+      "usage: bench_forward --model NAME:CONFIG_JSON:SEQLEN:W1[,W2...] [--model ...] [--json OUT] [--iters N]\n";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--model" && has_value) models.push_back(argv[++i]);
+    else if (a == "--json" && has_value) json_out = argv[++i];
+    else if (a == "--iters" && has_value) iters = std::stoi(argv[++i]);
+    else {
+      std::fputs(usage, a == "-h" || a == "--help" ? stdout : stderr);
+      return a == "-h" || a == "--help" ? 0 : 2;
     }
+  }
+  if (models.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  try {
     SP_REQUIRE(cuda_device_count() > 0, "bench_forward needs a CUDA GPU (none visible)");
     ExecContext ctx(Device::cuda(0));
     bench::GpuTimer timer(ctx);

@@ -30,25 +30,44 @@ say() { echo "[ci_gpu +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; 
   nproc
 } >"$OUT/env.txt" 2>&1
 
-# The image lacks pcre2.h: unpack Debian's dev package (carried in .debs/) beside the system library.
-PCRE=()
-if [ ! -f /usr/include/pcre2.h ]; then
-  dpkg -x .debs/libpcre2-dev_*.deb /tmp/pcre2 &&
-    ln -sf /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /tmp/pcre2/usr/lib/x86_64-linux-gnu/libpcre2-8.so
-  PCRE=(-DPCRE2_ROOT=/tmp/pcre2/usr)
+# The image lacks some -dev packages. Each missing one is unpacked from the Debian 12 .deb carried
+# in .debs/ (apt-get download on the dev machine) into /tmp/deps, found through CMAKE_PREFIX_PATH.
+DEPS=/tmp/deps
+EXTRA=()
+carried() {  # probe-file deb-globs...: unpack the debs when probe-file is absent
+  local probe=$1
+  shift
+  [ -e "$probe" ] && return 0
+  for d in "$@"; do dpkg -x .debs/$d $DEPS || say "cannot unpack $d"; done
+  say "using carried $* (no $probe)"
+}
+carried /usr/include/fmt/core.h "libfmt-dev_*.deb" "libfmt9_*.deb"
+carried /usr/include/spdlog/spdlog.h "libspdlog-dev_*.deb" "libspdlog1.10_*.deb"
+carried /usr/include/yaml-cpp/yaml.h "libyaml-cpp-dev_*.deb" "libyaml-cpp0.7_*.deb"
+carried /usr/include/nlohmann/json.hpp "nlohmann-json3-dev_*.deb"
+carried /usr/include/eigen3/Eigen/Core "libeigen3-dev_*.deb"
+carried /usr/include/gtest/gtest.h "libgtest-dev_*.deb"
+carried /usr/include/pcre2.h "libpcre2-dev_*.deb"
+if [ -d $DEPS/usr/lib/x86_64-linux-gnu ]; then
+  ln -sf /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 $DEPS/usr/lib/x86_64-linux-gnu/libpcre2-8.so
+  export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+[ -d $DEPS/usr ] && EXTRA+=(-DCMAKE_PREFIX_PATH=$DEPS/usr -DPCRE2_ROOT=$DEPS/usr)
+# Boost.Program_options' CMake package is missing (the headers are there): a stub package.
+ls /usr/lib/x86_64-linux-gnu/cmake/boost_program_options-* >/dev/null 2>&1 ||
+  EXTRA+=(-Dboost_program_options_DIR=$PWD/launch/device/cmake)
 
 B=build/device
 # -Werror off here: the image's newer g++ may warn where CI's does not; CI keeps warnings as errors.
 if ! cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTRUPRUNE_WERROR=OFF \
-  "${PCRE[@]}" >"$OUT/build.log" 2>&1; then
+  "${EXTRA[@]}" >"$OUT/build.log" 2>&1; then
   say "configure FAILED"
-  tail -40 "$OUT/build.log"
+  grep -v "^--" "$OUT/build.log" | tail -40
   exit 1
 fi
 MODEL_TESTS=$(grep -o 'sp_test(test_model[a-z_]*' tests/model/CMakeLists.txt | cut -c9-)
 TARGETS="test_ops_gpu test_ops_cpu test_nccl bench_forward $MODEL_TESTS"
-timeout 330 ninja -C $B -j16 -k 0 $TARGETS >>"$OUT/build.log" 2>&1
+timeout 330 ninja -C $B -j"$(nproc)" -k 0 $TARGETS >>"$OUT/build.log" 2>&1
 say "build rc=$? ($TARGETS)"
 grep -E "^FAILED|error:" "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
 
