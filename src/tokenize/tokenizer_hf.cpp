@@ -54,9 +54,11 @@ void read_normalizer(const Json& j, const std::string& where, std::vector<Normal
     NormalizerStep st{NormalizerStep::Kind::kReplace, "", j.at("content").get<std::string>(), nullptr};
     read_pattern(j.at("pattern"), where + " normalizer Replace", &st.text, &st.regex);
     out.push_back(std::move(st));
+  } else if (type == "NFC") {
+    out.push_back({NormalizerStep::Kind::kNfc, "", "", nullptr});
   } else {
-    // NFC/NFKC/Lowercase/... would need Unicode tables; refusing beats silently wrong ids.
-    throw_input("{}: normalizer '{}' is not supported (supported: Sequence, Prepend, Replace)", where, type);
+    // NFKC/NFD/Lowercase/...: refusing beats silently wrong ids.
+    throw_input("{}: normalizer '{}' is not supported (supported: Sequence, Prepend, Replace, NFC)", where, type);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "tokenize/unicode.h"
+#include "tokenize/unicode_nfc.h"
 
 namespace sp::tok {
 
@@ -134,6 +135,9 @@ std::string normalize(const std::vector<NormalizerStep>& steps, std::string text
     switch (st.kind) {
       case NormalizerStep::Kind::kPrepend:
         if (!text.empty()) text.insert(0, st.text);
+        break;
+      case NormalizerStep::Kind::kNfc:
+        text = nfc(text);
         break;
       case NormalizerStep::Kind::kReplace:
         if (st.regex) {

@@ -13,7 +13,7 @@
 namespace sp::tok {
 
 struct NormalizerStep {
-  enum class Kind { kPrepend, kReplace };
+  enum class Kind { kPrepend, kReplace, kNfc };
   Kind kind;
   std::string text;                           // Prepend: prefix; Replace: the literal pattern
   std::string content;                        // Replace: replacement

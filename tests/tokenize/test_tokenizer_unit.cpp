@@ -15,6 +15,7 @@
 #include "tokenize/tokenizer_hf.h"
 #include "tokenize/tokenizer_steps.h"
 #include "tokenize/unicode.h"
+#include "tokenize/unicode_nfc.h"
 
 namespace sp::tok {
 namespace {
@@ -40,6 +41,23 @@ TEST(TokenizerUnicode, Gpt2ByteMap) {
   for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
   ASSERT_TRUE(m.decode(m.encode(all), back));
   EXPECT_EQ(back, all);
+}
+
+// Expected values: CPython's unicodedata.normalize("NFC", ...), an independent implementation.
+TEST(TokenizerUnicode, NfcMatchesPython) {
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                                 // e + U+0301 -> U+00E9
+  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // Hangul L V T -> U+AC01
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                              // Angstrom sign -> U+00C5
+  EXPECT_EQ(nfc("a\xCC\x81\xCC\xA8"), "\xC4\x85\xCC\x81");                 // reordered: U+0105 U+0301
+  EXPECT_EQ(nfc("a\xCC\xA8\xCC\x81"), "\xC4\x85\xCC\x81");
+  EXPECT_EQ(nfc("\xE0\xAD\x87\xE0\xAC\xBE"), "\xE0\xAD\x8B");      // two starters compose
+  EXPECT_EQ(nfc("\xE1\xB8\x8B\xCC\xA3"), "\xE1\xB8\x8D\xCC\x87");  // U+1E0B U+0323
+  EXPECT_EQ(nfc("q\xCC\x87\xCC\xA3"), "q\xCC\xA3\xCC\x87");
+  EXPECT_EQ(nfc("\xEF\xA4\x80x"), "\xE8\xB1\x88x");  // CJK compatibility singleton
+  EXPECT_EQ(nfc("\xCD\x84"), "\xCC\x88\xCC\x81");    // excluded from composition
+  EXPECT_EQ(nfc("A\xCC\x8A\xCC\x81 \xE1\x84\x80\xE1\x85\xA1 \xC3\xA9 \xE0\xA5\x98"),
+            "\xC7\xBA \xEA\xB0\x80 \xC3\xA9 \xE0\xA4\x95\xE0\xA4\xBC");
+  EXPECT_EQ(nfc("plain ASCII \xC3\xA9"), "plain ASCII \xC3\xA9");
 }
 
 // Oniguruma (tokenizers' regex engine) documents Unicode \s as 0009-000D, 0085, Zl, Zp, Zs. With
@@ -195,8 +213,8 @@ TEST(TokenizerErrors, UnsupportedPartsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find("some/tokenizer.json"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("Unigram"), std::string::npos) << e.what();
   }
-  const std::string nfc = R"({"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})";
-  EXPECT_THROW(HfTokenizer::from_json_text(nfc, "x.json"), InputError);
+  const std::string nfkc = R"({"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})";
+  EXPECT_THROW(HfTokenizer::from_json_text(nfkc, "x.json"), InputError);
   EXPECT_THROW(Tokenizer::from_model_dir("/nonexistent/dir"), InputError);
 }
 
