@@ -201,6 +201,18 @@ TEST_F(OpsCpu, AttentionKvCacheOffsetAndStride) {
   }
 }
 
+// Windows longer than the CPU body's query block (64), and a multi-block chunk into a cache.
+TEST_F(OpsCpu, AttentionLongWindowsSpanQueryBlocks) {
+  ops::AttentionShape s;
+  s.batch = 2, s.q_len = 150, s.kv_len = 150, s.kv_stride = 150, s.q_offset = 0;
+  s.n_heads = 4, s.n_kv_heads = 2, s.head_dim = 16, s.scale = 0.25f;
+  Tensor q = rand_f32(rng, {300, 64}), k = rand_f32(rng, {300, 32}), v = rand_f32(rng, {300, 32});
+  expect_close(ops::attention(ctx, q, k, v, s), attention_f64(q, k, v, s), 1e-5, 1e-4, "attention long");
+  s.batch = 1, s.q_len = 70, s.kv_len = 100, s.kv_stride = 128, s.q_offset = 30;
+  Tensor q2 = rand_f32(rng, {70, 64}), k2 = rand_f32(rng, {128, 32}), v2 = rand_f32(rng, {128, 32});
+  expect_close(ops::attention(ctx, q2, k2, v2, s), attention_f64(q2, k2, v2, s), 1e-5, 1e-4, "attention chunk");
+}
+
 TEST_F(OpsCpu, SiluMulReluAdd) {
   Tensor g = rand_f32(rng, {5, 23}, 4.f), u = rand_f32(rng, {5, 23});
   Tensor o = ops::silu_mul(ctx, g, u);

@@ -1,4 +1,5 @@
 // CPU bodies of rotate-half RoPE and causal grouped-query attention (F32).
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -35,42 +36,43 @@ void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, float the
 }
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s, Tensor& out) {
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
+  using StridedOut = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
   const int d = s.head_dim;
   const int group = s.n_heads / s.n_kv_heads;
   const int64_t q_width = int64_t(s.n_heads) * d, kv_width = int64_t(s.n_kv_heads) * d;
-  std::vector<float> p(static_cast<size_t>(s.kv_len));
-  std::vector<float> acc(static_cast<size_t>(d));
+  // Query blocks: scores for a block are a small GEMM against the keys it may see (causal), so
+  // only a [block, kv_len] tile exists at a time and the upper triangle is mostly skipped.
+  constexpr int kBlock = 64;
+  Mat scores;
   for (int b = 0; b < s.batch; ++b) {
     const float* kb = k.data<float>() + int64_t(b) * s.kv_stride * kv_width;
     const float* vb = v.data<float>() + int64_t(b) * s.kv_stride * kv_width;
     for (int h = 0; h < s.n_heads; ++h) {
       const int64_t kv_col = int64_t(h / group) * d;  // GQA: query head h reads KV head h / group
-      for (int i = 0; i < s.q_len; ++i) {
-        const int64_t q_row = int64_t(b) * s.q_len + i;
-        const float* qi = q.data<float>() + q_row * q_width + int64_t(h) * d;
-        const int n_keys = std::min(s.kv_len, i + s.q_offset + 1);  // causal
-        float mx = -INFINITY;
-        for (int j = 0; j < n_keys; ++j) {
-          const float* kj = kb + int64_t(j) * kv_width + kv_col;
-          float dot = 0.f;
-          for (int c = 0; c < d; ++c) dot += qi[c] * kj[c];
-          p[size_t(j)] = dot * s.scale;
-          mx = std::max(mx, p[size_t(j)]);
+      for (int i0 = 0; i0 < s.q_len; i0 += kBlock) {
+        const int nq = std::min(kBlock, s.q_len - i0);
+        const int nk = std::min(s.kv_len, i0 + nq + s.q_offset);  // keys the last query of the block sees
+        const int64_t q_row = int64_t(b) * s.q_len + i0;
+        Strided qm(q.data<float>() + q_row * q_width + int64_t(h) * d, nq, d, Eigen::OuterStride<>(q_width));
+        Strided km(kb + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
+        Strided vm(vb + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
+        scores.resize(nq, nk);
+        scores.noalias() = qm * km.transpose();
+        for (int r = 0; r < nq; ++r) {
+          const int n_keys = std::min(nk, i0 + r + s.q_offset + 1);  // causal
+          float* row = scores.data() + int64_t(r) * nk;
+          float mx = -INFINITY;
+          for (int j = 0; j < n_keys; ++j) mx = std::max(mx, row[j] * s.scale);
+          float sum = 0.f;
+          for (int j = 0; j < n_keys; ++j) sum += (row[j] = std::exp(row[j] * s.scale - mx));
+          const float inv = 1.f / sum;
+          for (int j = 0; j < n_keys; ++j) row[j] *= inv;
+          for (int j = n_keys; j < nk; ++j) row[j] = 0.f;
         }
-        float sum = 0.f;
-        for (int j = 0; j < n_keys; ++j) {
-          p[size_t(j)] = std::exp(p[size_t(j)] - mx);
-          sum += p[size_t(j)];
-        }
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int j = 0; j < n_keys; ++j) {
-          const float* vj = vb + int64_t(j) * kv_width + kv_col;
-          const float pj = p[size_t(j)];
-          for (int c = 0; c < d; ++c) acc[size_t(c)] += pj * vj[c];
-        }
-        float* o = out.data<float>() + q_row * q_width + int64_t(h) * d;
-        const float inv = 1.f / sum;
-        for (int c = 0; c < d; ++c) o[c] = acc[size_t(c)] * inv;
+        StridedOut om(out.data<float>() + q_row * q_width + int64_t(h) * d, nq, d, Eigen::OuterStride<>(q_width));
+        om.noalias() = scores * vm;
       }
     }
   }
