@@ -1,12 +1,12 @@
 #include "io/checkpoint.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -78,11 +78,16 @@ size_t convert(const uint8_t* src, uint8_t* dst, size_t n) {
 template <typename S>
 size_t convert_from(const uint8_t* src, uint8_t* dst, size_t n, DType to) {
   switch (to) {
-    case DType::F32: return convert<S, F32Codec>(src, dst, n);
-    case DType::BF16: return convert<S, BF16Codec>(src, dst, n);
-    case DType::F16: return convert<S, F16Codec>(src, dst, n);
-    case DType::F64: return convert<S, F64Codec>(src, dst, n);
-    default: break;
+    case DType::F32:
+      return convert<S, F32Codec>(src, dst, n);
+    case DType::BF16:
+      return convert<S, BF16Codec>(src, dst, n);
+    case DType::F16:
+      return convert<S, F16Codec>(src, dst, n);
+    case DType::F64:
+      return convert<S, F64Codec>(src, dst, n);
+    default:
+      break;
   }
   SP_CHECK(false, "convert_from: {} is not a float dtype", dtype_name(to));
   return 0;
@@ -92,11 +97,16 @@ bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DTyp
 
 size_t convert_any(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t n) {
   switch (from) {
-    case DType::F32: return convert_from<F32Codec>(src, dst, n, to);
-    case DType::BF16: return convert_from<BF16Codec>(src, dst, n, to);
-    case DType::F16: return convert_from<F16Codec>(src, dst, n, to);
-    case DType::F64: return convert_from<F64Codec>(src, dst, n, to);
-    default: break;
+    case DType::F32:
+      return convert_from<F32Codec>(src, dst, n, to);
+    case DType::BF16:
+      return convert_from<BF16Codec>(src, dst, n, to);
+    case DType::F16:
+      return convert_from<F16Codec>(src, dst, n, to);
+    case DType::F64:
+      return convert_from<F64Codec>(src, dst, n, to);
+    default:
+      break;
   }
   SP_CHECK(false, "convert_any: {} is not a float dtype", dtype_name(from));
   return 0;

@@ -1,9 +1,9 @@
 // Sharded Hugging Face checkpoint writer (see checkpoint.h).
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <system_error>
@@ -81,8 +81,7 @@ std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
     std::vector<std::pair<std::string, Tensor>> part;
     part.reserve(shards[s].size());
     for (size_t i : shards[s]) {
-      SP_REQUIRE(!weight_map.contains(tensors[i].first), "{}: duplicate tensor name '{}'", model_dir,
-                 tensors[i].first);
+      SP_REQUIRE(!weight_map.contains(tensors[i].first), "{}: duplicate tensor name '{}'", model_dir, tensors[i].first);
       part.push_back(tensors[i]);
       weight_map[tensors[i].first] = fname;
     }

@@ -34,7 +34,9 @@ int get_int(const json& j, const char* name, const std::string& label, const int
   return int(d);
 }
 
-int get_int(const json& j, const char* name, const std::string& label, int dflt) { return get_int(j, name, label, &dflt); }
+int get_int(const json& j, const char* name, const std::string& label, int dflt) {
+  return get_int(j, name, label, &dflt);
+}
 
 int get_positive(const json& j, const char* name, const std::string& label, const int* dflt = nullptr) {
   const int v = get_int(j, name, label, dflt);
@@ -115,8 +117,8 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     c.head_dim = get_positive(j, "head_dim", label);
   } else {
     SP_REQUIRE(c.hidden % *heads == 0,
-               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent", label,
-               *heads, c.hidden);
+               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent",
+               label, *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
   c.hidden_act = get_string(j, "hidden_act", label, "silu");
@@ -168,13 +170,13 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
   if (field(j, "head_dim")) {  // written by struprune for pruned OPT checkpoints
     c.head_dim = get_positive(j, "head_dim", label);
   } else {
-    SP_REQUIRE(c.hidden % *heads == 0, "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})",
-               label, *heads, c.hidden);
+    SP_REQUIRE(c.hidden % *heads == 0, "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})", label,
+               *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
   c.hidden_act = get_string(j, "activation_function", label, "relu");
-  SP_REQUIRE(c.hidden_act == "relu", "{}: field 'activation_function' is '{}': only 'relu' is supported for opt",
-             label, c.hidden_act);
+  SP_REQUIRE(c.hidden_act == "relu", "{}: field 'activation_function' is '{}': only 'relu' is supported for opt", label,
+             c.hidden_act);
   const int proj = get_int(j, "word_embed_proj_dim", label, c.hidden);
   SP_REQUIRE(proj == c.hidden,
              "{}: field 'word_embed_proj_dim' ({}) differs from 'hidden_size' ({}): embedding projections are not "
@@ -201,8 +203,8 @@ void check_layer(const LayerShape& s, const std::string& where, const std::strin
   SP_REQUIRE(s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads == 0,
              "{}: {}: 'num_attention_heads' ({}) is not a multiple of 'num_key_value_heads' ({})", label, where,
              s.n_heads, s.n_kv_heads);
-  SP_REQUIRE(!opt || s.n_heads == s.n_kv_heads, "{}: {}: 'num_key_value_heads' must equal 'num_attention_heads' for opt",
-             label, where);
+  SP_REQUIRE(!opt || s.n_heads == s.n_kv_heads,
+             "{}: {}: 'num_key_value_heads' must equal 'num_attention_heads' for opt", label, where);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 // checkpoints differ per layer; they are written to / read from config.json under
 // "struprune_layers": [{"num_attention_heads": h, "num_key_value_heads": kv, "intermediate_size": f}, ...].
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -31,15 +30,15 @@ struct ModelConfig {
   int head_dim = 0;
   int max_positions = 0;
   float norm_eps = 1e-5f;
-  float rope_theta = 10000.f;     // Llama family
-  std::string hidden_act;         // "silu" (Llama family) or "relu" (OPT)
-  bool norm_before = true;        // OPT do_layer_norm_before (pre-LN); always true for Llama family
-  int position_offset = 0;        // OPT learned positions: row = position + 2
-  int sliding_window = 0;         // mistral: window in tokens, 0 = full attention (engine rejects > 0
-                                  // when a sequence would exceed it)
-  bool qkv_bias = false;          // q/k/v projections have biases (qwen2, attention_bias, opt)
-  bool o_bias = false;            // o_proj / out_proj bias (attention_bias, opt)
-  bool mlp_bias = false;          // gate/up/down or fc1/fc2 biases
+  float rope_theta = 10000.f;  // Llama family
+  std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
+  bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
+  int position_offset = 0;     // OPT learned positions: row = position + 2
+  int sliding_window = 0;      // mistral: window in tokens, 0 = full attention (engine rejects > 0
+                               // when a sequence would exceed it)
+  bool qkv_bias = false;       // q/k/v projections have biases (qwen2, attention_bias, opt)
+  bool o_bias = false;         // o_proj / out_proj bias (attention_bias, opt)
+  bool mlp_bias = false;       // gate/up/down or fc1/fc2 biases
   bool tie_embeddings = false;
   int bos_token_id = -1;
   int eos_token_id = -1;

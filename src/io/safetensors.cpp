@@ -1,10 +1,10 @@
 #include "io/safetensors.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -29,7 +29,7 @@ bool supported_dtype(const std::string& s, DType* out) {
 }
 
 size_t json_size(const nlohmann::json& v, const std::string& file, const std::string& tensor, const char* field) {
-  SP_REQUIRE(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), 
+  SP_REQUIRE(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0),
              "{}: tensor '{}': {} must hold non-negative integers, got {}", file, tensor, field, v.dump());
   return v.get<size_t>();
 }
@@ -42,10 +42,8 @@ TensorEntry parse_entry(const std::string& file, const std::string& name, const 
              name);
   const std::string dt = v["dtype"].get<std::string>();
   SP_REQUIRE(supported_dtype(dt, &e.dtype),
-             "{}: tensor '{}': unsupported dtype '{}' (supported: F32, F16, BF16, F64, I32, I64, U8)", file, name,
-             dt);
-  SP_REQUIRE(v.contains("shape") && v["shape"].is_array(), "{}: tensor '{}': missing or non-array 'shape'", file,
-             name);
+             "{}: tensor '{}': unsupported dtype '{}' (supported: F32, F16, BF16, F64, I32, I64, U8)", file, name, dt);
+  SP_REQUIRE(v.contains("shape") && v["shape"].is_array(), "{}: tensor '{}': missing or non-array 'shape'", file, name);
   size_t numel = 1;
   for (const auto& d : v["shape"]) {
     const size_t n = json_size(d, file, name, "shape");
@@ -58,8 +56,7 @@ TensorEntry parse_entry(const std::string& file, const std::string& name, const 
              "{}: tensor '{}': 'data_offsets' must be [begin, end]", file, name);
   e.begin = json_size(v["data_offsets"][0], file, name, "data_offsets");
   e.end = json_size(v["data_offsets"][1], file, name, "data_offsets");
-  SP_REQUIRE(e.begin <= e.end, "{}: tensor '{}': data_offsets [{}, {}] has begin > end", file, name, e.begin,
-             e.end);
+  SP_REQUIRE(e.begin <= e.end, "{}: tensor '{}': data_offsets [{}, {}] has begin > end", file, name, e.begin, e.end);
   const size_t esz = dtype_size(e.dtype);
   SP_REQUIRE(numel <= SIZE_MAX / esz, "{}: tensor '{}': shape {} overflows", file, name, shape_str(e.shape));
   SP_REQUIRE(e.end - e.begin == numel * esz,
@@ -76,12 +73,13 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::parse(std::shared_ptr<ByteSource> src) {
   const std::string& file = src->name();
   const size_t size = src->size();
-  SP_REQUIRE(size >= 8, "{}: truncated safetensors file: {} bytes, shorter than the 8-byte header length", file,
-             size);
+  SP_REQUIRE(size >= 8, "{}: truncated safetensors file: {} bytes, shorter than the 8-byte header length", file, size);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | src->data()[i];  // little endian, whatever the host
-  SP_REQUIRE(n <= size - 8, "{}: header length {} exceeds the file size ({} bytes after the length field; "
-             "truncated or not a safetensors file)", file, n, size - 8);
+  SP_REQUIRE(n <= size - 8,
+             "{}: header length {} exceeds the file size ({} bytes after the length field; "
+             "truncated or not a safetensors file)",
+             file, n, size - 8);
   SP_REQUIRE(n <= kMaxHeaderBytes, "{}: header length {} exceeds the 100 MB limit", file, n);
 
   const char* hbeg = reinterpret_cast<const char*>(src->data() + 8);
@@ -145,13 +143,20 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   // bytes, and the same tensors give a byte-identical file to Hugging Face's.
   auto rank = [](DType t) {
     switch (t) {
-      case DType::I64: return 7;
-      case DType::F64: return 6;
-      case DType::F32: return 5;
-      case DType::I32: return 4;
-      case DType::BF16: return 3;
-      case DType::F16: return 2;
-      case DType::U8: return 1;
+      case DType::I64:
+        return 7;
+      case DType::F64:
+        return 6;
+      case DType::F32:
+        return 5;
+      case DType::I32:
+        return 4;
+      case DType::BF16:
+        return 3;
+      case DType::F16:
+        return 2;
+      case DType::U8:
+        return 1;
     }
     return 0;
   };
@@ -174,7 +179,8 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     SP_REQUIRE(t.defined(), "{}: tensor '{}' is undefined", path, name);
     SP_REQUIRE(name != "__metadata__" && !header.contains(name), "{}: duplicate or reserved tensor name '{}'", path,
                name);
-    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + t.nbytes()}}};
+    header[name] = {
+        {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
   std::string h = header.dump();

@@ -1,12 +1,11 @@
 // Broken model folders and bad tensor values: each is an InputError naming the folder or file
 // and the tensor. Files are hand-built bytes, independent of the writer.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "io/checkpoint.h"
 #include "io_test_util.h"
@@ -27,8 +26,8 @@ std::vector<uint8_t> raw(std::initializer_list<T> v) {
 // One-tensor safetensors file `name`: dtype, shape and raw bytes.
 void write_one(const std::string& path, const std::string& name, const char* dtype, const std::string& shape,
                const std::vector<uint8_t>& data) {
-  const std::string h = fmt::format(R"({{"{}":{{"dtype":"{}","shape":{},"data_offsets":[0,{}]}}}})", name, dtype,
-                                    shape, data.size());
+  const std::string h =
+      fmt::format(R"({{"{}":{{"dtype":"{}","shape":{},"data_offsets":[0,{}]}}}})", name, dtype, shape, data.size());
   test::write_bytes(path, test::st_bytes(h, data));
 }
 
@@ -54,8 +53,9 @@ TEST(CheckpointOpen, IndexPointsToMissingShard) {
   write_one(d / "model-00001-of-00002.safetensors", "a.weight", "F32", "[1]", raw<float>({1.f}));
   std::ofstream(d / "model.safetensors.index.json")
       << R"({"weight_map":{"a.weight":"model-00001-of-00002.safetensors","b.weight":"model-00002-of-00002.safetensors"}})";
-  expect_input_error([&] { Checkpoint::open(d.str()); },
-                     {"model.safetensors.index.json", "model-00002-of-00002.safetensors", "'b.weight'", "does not exist"});
+  expect_input_error(
+      [&] { Checkpoint::open(d.str()); },
+      {"model.safetensors.index.json", "model-00002-of-00002.safetensors", "'b.weight'", "does not exist"});
 }
 
 TEST(CheckpointOpen, BadIndex) {
@@ -70,8 +70,9 @@ TEST(CheckpointOpen, BadIndex) {
 
 TEST(CheckpointOpen, CorruptShardNamesTheShard) {
   ScratchDir d;
-  test::write_bytes(d / "model.safetensors",
-                    test::st_bytes(R"({"x.weight":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", raw<float>({1})));
+  test::write_bytes(
+      d / "model.safetensors",
+      test::st_bytes(R"({"x.weight":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", raw<float>({1})));
   expect_input_error([&] { Checkpoint::open(d.str()); }, {d / "model.safetensors", "'x.weight'"});
 }
 
@@ -111,7 +112,7 @@ TEST(CheckpointLoad, RejectsNanAndInf) {
   const Case cases[] = {
       {"F32", raw<float>({1.f, nan}), DType::F32},
       {"F32", raw<float>({-inf, 1.f}), DType::BF16},
-      {"BF16", raw<uint16_t>({0x3f80, 0x7f80}), DType::F32},  // +inf
+      {"BF16", raw<uint16_t>({0x3f80, 0x7f80}), DType::F32},   // +inf
       {"BF16", raw<uint16_t>({0x7fc0, 0x3f80}), DType::BF16},  // nan, same dtype
       {"F16", raw<uint16_t>({0x3c00, 0x7e00}), DType::F32},    // nan
       {"F64", raw<double>({1.0, 1e300}), DType::F32},          // overflows float
@@ -121,8 +122,7 @@ TEST(CheckpointLoad, RejectsNanAndInf) {
     write_one(d / "model.safetensors", "layers.3.w", c.dtype, "[2]", c.data);
     auto ck = Checkpoint::open(d.str());
     SCOPED_TRACE(c.dtype);
-    expect_input_error([&] { ck->load("layers.3.w", c.to, Device::cpu()); },
-                       {d / "model.safetensors", "'layers.3.w'"});
+    expect_input_error([&] { ck->load("layers.3.w", c.to, Device::cpu()); }, {d / "model.safetensors", "'layers.3.w'"});
   }
 }
 

@@ -1,7 +1,6 @@
 // config.json parsing: the three real configs (values as written in their config.json), the
 // supported variants, every rejection naming the file and the field, and the write-back.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -31,16 +30,23 @@ void expect_reject(const json& j, const std::string& field) {
 }
 
 json llama_base() {
-  return json{{"model_type", "llama"},       {"hidden_size", 256},         {"num_hidden_layers", 2},
-              {"num_attention_heads", 8},    {"num_key_value_heads", 2},   {"intermediate_size", 512},
-              {"vocab_size", 1000},          {"max_position_embeddings", 128}, {"rms_norm_eps", 1e-5},
-              {"hidden_act", "silu"}};
+  return json{{"model_type", "llama"},    {"hidden_size", 256},
+              {"num_hidden_layers", 2},   {"num_attention_heads", 8},
+              {"num_key_value_heads", 2}, {"intermediate_size", 512},
+              {"vocab_size", 1000},       {"max_position_embeddings", 128},
+              {"rms_norm_eps", 1e-5},     {"hidden_act", "silu"}};
 }
 
 json opt_base() {
-  return json{{"model_type", "opt"},       {"hidden_size", 256},  {"num_hidden_layers", 2},
-              {"num_attention_heads", 8},  {"ffn_dim", 1024},     {"vocab_size", 1000},
-              {"max_position_embeddings", 128}, {"activation_function", "relu"}, {"word_embed_proj_dim", 256}};
+  return json{{"model_type", "opt"},
+              {"hidden_size", 256},
+              {"num_hidden_layers", 2},
+              {"num_attention_heads", 8},
+              {"ffn_dim", 1024},
+              {"vocab_size", 1000},
+              {"max_position_embeddings", 128},
+              {"activation_function", "relu"},
+              {"word_embed_proj_dim", 256}};
 }
 
 TEST(ModelConfig, RefLlama) {
@@ -167,29 +173,66 @@ TEST(ModelConfig, Rejections) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("llama, mistral, qwen2, opt"), std::string::npos);
   }
-  j = llama_base(); j.erase("model_type"); expect_reject(j, "model_type");
-  j = llama_base(); j["hidden_act"] = "gelu"; expect_reject(j, "hidden_act");
-  j = llama_base(); j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; expect_reject(j, "rope_scaling");
-  j = llama_base(); j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e4}};
+  j = llama_base();
+  j.erase("model_type");
+  expect_reject(j, "model_type");
+  j = llama_base();
+  j["hidden_act"] = "gelu";
+  expect_reject(j, "hidden_act");
+  j = llama_base();
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  expect_reject(j, "rope_scaling");
+  j = llama_base();
+  j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e4}};
   expect_reject(j, "rope_type");
-  j = llama_base(); j.erase("intermediate_size"); expect_reject(j, "intermediate_size");
-  j = llama_base(); j.erase("hidden_size"); expect_reject(j, "hidden_size");
-  j = llama_base(); j["num_hidden_layers"] = 0; expect_reject(j, "num_hidden_layers");
-  j = llama_base(); j["vocab_size"] = -5; expect_reject(j, "vocab_size");
-  j = llama_base(); j["hidden_size"] = "256"; expect_reject(j, "hidden_size");
-  j = llama_base(); j["num_attention_heads"] = 7; expect_reject(j, "num_attention_heads");
-  j = llama_base(); j["num_key_value_heads"] = 3; expect_reject(j, "num_key_value_heads");
-  j = llama_base(); j["tie_word_embeddings"] = "yes"; expect_reject(j, "tie_word_embeddings");
-  j = llama_base(); j["model_type"] = "mistral"; j["sliding_window"] = 0; expect_reject(j, "sliding_window");
+  j = llama_base();
+  j.erase("intermediate_size");
+  expect_reject(j, "intermediate_size");
+  j = llama_base();
+  j.erase("hidden_size");
+  expect_reject(j, "hidden_size");
+  j = llama_base();
+  j["num_hidden_layers"] = 0;
+  expect_reject(j, "num_hidden_layers");
+  j = llama_base();
+  j["vocab_size"] = -5;
+  expect_reject(j, "vocab_size");
+  j = llama_base();
+  j["hidden_size"] = "256";
+  expect_reject(j, "hidden_size");
+  j = llama_base();
+  j["num_attention_heads"] = 7;
+  expect_reject(j, "num_attention_heads");
+  j = llama_base();
+  j["num_key_value_heads"] = 3;
+  expect_reject(j, "num_key_value_heads");
+  j = llama_base();
+  j["tie_word_embeddings"] = "yes";
+  expect_reject(j, "tie_word_embeddings");
+  j = llama_base();
+  j["model_type"] = "mistral";
+  j["sliding_window"] = 0;
+  expect_reject(j, "sliding_window");
 
-  j = opt_base(); j["activation_function"] = "gelu"; expect_reject(j, "activation_function");
-  j = opt_base(); j["word_embed_proj_dim"] = 128; expect_reject(j, "word_embed_proj_dim");
-  j = opt_base(); j["_remove_final_layer_norm"] = true; expect_reject(j, "_remove_final_layer_norm");
-  j = opt_base(); j.erase("ffn_dim"); expect_reject(j, "ffn_dim");
-  j = opt_base(); j["num_attention_heads"] = 6; expect_reject(j, "num_attention_heads");
+  j = opt_base();
+  j["activation_function"] = "gelu";
+  expect_reject(j, "activation_function");
+  j = opt_base();
+  j["word_embed_proj_dim"] = 128;
+  expect_reject(j, "word_embed_proj_dim");
+  j = opt_base();
+  j["_remove_final_layer_norm"] = true;
+  expect_reject(j, "_remove_final_layer_norm");
+  j = opt_base();
+  j.erase("ffn_dim");
+  expect_reject(j, "ffn_dim");
+  j = opt_base();
+  j["num_attention_heads"] = 6;
+  expect_reject(j, "num_attention_heads");
 
-  j = llama_base(); j["struprune_layers"] = json::array({{{"num_attention_heads", 8}, {"num_key_value_heads", 2},
-                                                          {"intermediate_size", 512}}});
+  j = llama_base();
+  j["struprune_layers"] =
+      json::array({{{"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"intermediate_size", 512}}});
   expect_reject(j, "struprune_layers");  // 1 entry for 2 layers
   j["struprune_layers"].push_back({{"num_attention_heads", 6}, {"num_key_value_heads", 4}, {"intermediate_size", 8}});
   expect_reject(j, "struprune_layers[1]");

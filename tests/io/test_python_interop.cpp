@@ -37,11 +37,12 @@ TEST(PythonInterop, ReadAndRewriteHuggingFaceFile) {
   if (!have_safetensors()) GTEST_SKIP() << python() << " lacks safetensors/numpy";
   test::ScratchDir d;
   const std::string py = d / "w.py", out = d / "py.safetensors", mine = d / "cpp.safetensors";
-  std::ofstream(py) << "import numpy as np\nfrom safetensors.numpy import save_file\n"
-                    << "t = {'w': (np.arange(6, dtype=np.float32).reshape(2, 3) * 0.5 - 1),\n"
-                    << "     'h': np.array([1.5, -2, 65504], dtype=np.float16),\n"
-                    << "     'ids': np.array([[3], [-7]], dtype=np.int64), 'm': np.array([1, 0, 255], dtype=np.uint8)}\n"
-                    << "save_file(t, '" << out << "', metadata={'format': 'pt'})\n";
+  std::ofstream(py)
+      << "import numpy as np\nfrom safetensors.numpy import save_file\n"
+      << "t = {'w': (np.arange(6, dtype=np.float32).reshape(2, 3) * 0.5 - 1),\n"
+      << "     'h': np.array([1.5, -2, 65504], dtype=np.float16),\n"
+      << "     'ids': np.array([[3], [-7]], dtype=np.int64), 'm': np.array([1, 0, 255], dtype=np.uint8)}\n"
+      << "save_file(t, '" << out << "', metadata={'format': 'pt'})\n";
   ASSERT_EQ(run_python(py), 0) << slurp(py + ".log");
   auto f = SafetensorsFile::open(out);
   ASSERT_EQ(f->entries().size(), 4u);

@@ -62,8 +62,8 @@ TEST(SafetensorsParse, TruncatedBeforeLength) {
 }
 
 TEST(SafetensorsParse, HeaderLengthBeyondFile) {
-  expect_bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", f32_bytes({1.f}), {"header length", "exceeds"},
-             1000);
+  expect_bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", f32_bytes({1.f}),
+             {"header length", "exceeds"}, 1000);
 }
 
 TEST(SafetensorsParse, HeaderOver100MB) {
@@ -82,8 +82,9 @@ TEST(SafetensorsParse, InvalidJson) {
 }
 
 TEST(SafetensorsParse, OverlappingOffsets) {
-  expect_bad(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-             f32_bytes({1, 2, 3}), {"'x'", "'y'", "overlapping"});
+  expect_bad(
+      R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+      f32_bytes({1, 2, 3}), {"'x'", "'y'", "overlapping"});
 }
 
 TEST(SafetensorsParse, WrongDtypeForShape) {

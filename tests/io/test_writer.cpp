@@ -1,13 +1,12 @@
 // Writer: exact bytes of a tiny file against the format (as Hugging Face's serializer writes
 // it), sharded round trips of a real checkpoint, and atomicity on failure.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-
-#include <fmt/format.h>
 
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
@@ -137,10 +136,10 @@ TEST(ShardedWrite, RewriteReplacesEarlierLayout) {
   write_sharded_checkpoint(d.str(), ts, 1 << 20);
   EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model.safetensors", "tokenizer.json"}));
   write_sharded_checkpoint(d.str(), ts, 16);  // 2 tensors per shard
-  EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model-00001-of-00003.safetensors",
-                                                        "model-00002-of-00003.safetensors",
-                                                        "model-00003-of-00003.safetensors",
-                                                        "model.safetensors.index.json", "tokenizer.json"}));
+  EXPECT_EQ(
+      listing(d.str()),
+      (std::vector<std::string>{"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                                "model-00003-of-00003.safetensors", "model.safetensors.index.json", "tokenizer.json"}));
   write_sharded_checkpoint(d.str(), ts, 8);  // 1 per shard: the of-00003 files go
   EXPECT_EQ(listing(d.str()).size(), 5u + 2u);
   EXPECT_EQ(Checkpoint::open(d.str())->load("t4", DType::F32, Device::cpu()).to_f32_vector(),
@@ -154,16 +153,22 @@ TEST(AtomicWrite, FailureLeavesNoFileUnderFinalName) {
   // Unwritable destination: its parent is a regular file (chmod does not stop root).
   test::write_bytes(d / "afile", {1});
   test::expect_input_error(
-      [&] { write_safetensors(d / "afile/x.safetensors", {{"t", Tensor::from_f32({1.f}, {1})}}); },
+      [&] {
+        write_safetensors(d / "afile/x.safetensors", {{"t", Tensor::from_f32({1.f}, {1})}});
+      },
       {"afile/x.safetensors"});
   test::expect_input_error(
-      [&] { write_sharded_checkpoint(d / "afile/ckpt", {{"t", Tensor::from_f32({1.f}, {1})}}, 1 << 20); },
+      [&] {
+        write_sharded_checkpoint(d / "afile/ckpt", {{"t", Tensor::from_f32({1.f}, {1})}}, 1 << 20);
+      },
       {"afile/ckpt"});
 
   // The final rename fails (a folder sits under the final name): the temporary is removed.
   fs::create_directories(d / "out/model.safetensors");
   test::expect_input_error(
-      [&] { write_sharded_checkpoint(d / "out", {{"t", Tensor::from_f32({1.f}, {1})}}, 1 << 20); },
+      [&] {
+        write_sharded_checkpoint(d / "out", {{"t", Tensor::from_f32({1.f}, {1})}}, 1 << 20);
+      },
       {"model.safetensors"});
   EXPECT_EQ(listing(d / "out"), (std::vector<std::string>{"model.safetensors"}));
   EXPECT_TRUE(fs::is_directory(d / "out/model.safetensors"));
