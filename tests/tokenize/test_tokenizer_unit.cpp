@@ -143,6 +143,11 @@ TEST(TokenizerBpe, LongWordsAreNotQuadratic) {
     EXPECT_LT(s, 5.0) << "a quadratic merge loop takes minutes here";
     EXPECT_EQ(tok->decode(ids), word);
   }
+  // Long runs the split pattern must take in one match (PCRE2 JIT stack) and BPE in one word.
+  const auto gpt2 = Tokenizer::from_vocab_merges(vocab, merges);
+  for (const std::string& run : {std::string(200000, ' '), std::string(200000, '\n'), std::string(200000, '!') + "x"}) {
+    EXPECT_EQ(gpt2->decode(gpt2->encode(run)), run);
+  }
 }
 
 // The chunked + cached path cuts SentencePiece text before "▁" runs; it must equal merging the
