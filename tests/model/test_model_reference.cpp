@@ -35,6 +35,23 @@ TEST_P(ModelReference, Stories260kGreedyMatchesLlama2c) {
   EXPECT_TRUE(m->report_unused().empty());
 }
 
+// Several windows per batch (4 + a remainder of 2) give what one window at a time gives.
+TEST_P(ModelReference, BatchedWindowsEqualOneAtATime) {
+  SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
+  auto m = open(dir);
+  std::vector<int32_t> ids = {1};
+  for (int32_t t : model::generate_greedy(*m, ctx, ids, 200)) ids.push_back(t);
+  const auto one = model::perplexity(*m, ctx, ids, 32, 1);
+  const auto four = model::perplexity(*m, ctx, ids, 32, 4);
+  EXPECT_EQ(one.windows, 6);
+  EXPECT_EQ(four.windows, 6);
+  EXPECT_EQ(four.tokens, 6 * 31);
+  EXPECT_NEAR(four.mean_nll, one.mean_nll, 1e-6);
+  std::vector<double> f(four.first_window_nll.begin(), four.first_window_nll.end());
+  EXPECT_LT(max_abs_diff(one.first_window_nll, f), 1e-5);
+  EXPECT_EQ(model::perplexity(*m, ctx, ids, 32, 2, 3).windows, 3);
+}
+
 void check_first_window(model::Model& m, ExecContext& ctx, const nlohmann::json& ref) {
   const auto ids = json_ids(ref["wikitext2_first_ids"]);
   const auto want = ref["wikitext2_first_window_nll_fp32"].get<std::vector<double>>();
