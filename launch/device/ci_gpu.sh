@@ -82,6 +82,14 @@ run_test() {  # name timeout cmd...
 }
 [ -x $B/tests/kernels/test_ops_gpu ] && run_test test_ops_gpu 120 $B/tests/kernels/test_ops_gpu
 [ -x $B/tests/kernels/test_ops_cpu ] && run_test test_ops_cpu 60 $B/tests/kernels/test_ops_cpu
+# Out-of-bounds accesses and shared-memory races in the tiled kernels (compute-sanitizer works on
+# the Firecracker machines).
+if command -v compute-sanitizer >/dev/null && [ -x $B/tests/kernels/test_ops_gpu ]; then
+  run_test memcheck_ops 90 compute-sanitizer --tool memcheck --error-exitcode 3 $B/tests/kernels/test_ops_gpu \
+    --gtest_filter='*/BF16:*Attention/F32'
+  run_test racecheck_attention 90 compute-sanitizer --tool racecheck --error-exitcode 3 \
+    $B/tests/kernels/test_ops_gpu --gtest_filter='*Attention/F16'
+fi
 if [ -x $B/tests/dist/test_nccl ]; then
   run_test test_nccl_np1 60 mpirun --allow-run-as-root -np 1 $B/tests/dist/test_nccl
   run_test test_nccl_np2 60 mpirun --allow-run-as-root --oversubscribe -np 2 $B/tests/dist/test_nccl
@@ -93,8 +101,12 @@ grep -E "^\[  FAILED  \]|^\[  PASSED  \]|^=====|tests? ran|SKIPPED \] [0-9]" "$O
 
 # Benchmark: ref models' shapes and LLaMA-2-7B layer shapes, bf16, synthetic weights.
 BENCH=(--model llama2-7b:bench/configs/llama2-7b.json:2048:1,4)
-[ -f devdata/models/ref-llama/config.json ] && BENCH+=(--model ref-llama:devdata/models/ref-llama/config.json:1024:1,8)
-[ -f devdata/bench/ref-opt-config.json ] && BENCH+=(--model ref-opt:devdata/bench/ref-opt-config.json:1024:1,8)
+# The ref models' config.json, from devdata/bench (copied there when the model itself is not carried).
+for m in ref-llama ref-opt; do
+  cfg=devdata/bench/$m-config.json
+  [ -f "$cfg" ] || cfg=devdata/models/$m/config.json
+  [ -f "$cfg" ] && BENCH+=(--model "$m:$cfg:1024:1,8")
+done
 if [ -x $B/bench/bench_forward ]; then
   echo "command: $B/bench/bench_forward --iters $ITERS ${BENCH[*]} --json bench_forward.json" >"$OUT/bench_forward.txt"
   timeout 150 $B/bench/bench_forward --iters "$ITERS" "${BENCH[@]}" --json "$OUT/bench_forward.json" \

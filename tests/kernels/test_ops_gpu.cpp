@@ -206,6 +206,7 @@ TEST_P(OpsGpu, Attention) {
       {2, 5, 70, 80, 65, 4, 2, 64},       // KV cache: q_offset, spare capacity in kv_stride
       {3, 1, 129, 200, 128, 8, 2, 128},   // decode step: q_len = 1
       {1, 1, 1, 4, 0, 2, 1, 8},           // first decode step of a tiny cache
+      {1, 70, 70, 70, 0, 2, 1, 16},       // head_dim 16 (the tensor-core kernel's smallest)
   };
   for (const Case& c : cases) {
     ops::AttentionShape s;

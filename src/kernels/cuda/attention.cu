@@ -22,6 +22,10 @@ void launch_simt(const AttnArgs& a, int batch, cudaStream_t stream) {
 template <typename T, int D>
 void launch_mma(const AttnArgs& a, int batch, cudaStream_t stream) {
   using C = MmaCfg<D>;
+  // Two K/V stages exceed the default 48 KB of dynamic shared memory for head_dim 128. The
+  // attribute is per device: set it on every launch (a cheap host call).
+  SP_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     int(C::kSmem)));
   const dim3 grid(unsigned((a.q_len + C::kBQ - 1) / C::kBQ), unsigned(a.n_heads), unsigned(batch));
   attention_mma_kernel<T, D><<<grid, C::kThreads, C::kSmem, stream>>>(a);
   SP_CUDA_CHECK_LAUNCH();

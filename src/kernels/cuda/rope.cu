@@ -15,18 +15,21 @@ struct InvFreq {
   float v[kMaxHalf];
 };
 
-// One block per token row; threads walk the (head, i) pairs of the row.
+// One block per token row. The row's half cos/sin pairs are computed once into shared memory
+// (accurate sincosf is the expensive part; every head of the row reuses them), then the threads
+// walk the (head, i) pairs of the row.
 template <typename T>
 __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ pos, int heads, int half, int64_t row_len,
                             const InvFreq inv) {
+  __shared__ float cs[kMaxHalf], sn[kMaxHalf];
   const int64_t t = blockIdx.x;
   const float p = float(pos[t]);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) sincosf(p * inv.v[i], &sn[i], &cs[i]);
+  __syncthreads();
   T* row = x + t * row_len;
   for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
     const int h = j / half, i = j - h * half;
-    const float angle = p * inv.v[i];
-    float s, c;
-    sincosf(angle, &s, &c);
+    const float s = sn[i], c = cs[i];
     T* head = row + int64_t(h) * 2 * half;
     const float a = to_f32(head[i]), b = to_f32(head[i + half]);
     head[i] = from_f32<T>(a * c - b * s);         // x1*cos + (-x2)*sin
