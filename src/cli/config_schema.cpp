@@ -53,6 +53,9 @@ std::vector<KeySpec> build_schema() {
   // ---- model
   s.push_back(key("model.path", K::Path, "\"\"", "Hugging Face model folder (config.json, safetensors, tokenizer.json)",
                   [](Config& c, V v) { c.model.path = v.s; }));
+  s.push_back(key("model.tokenizer", K::Path, "\"\"",
+                  "tokenizer.json file, or a folder with one (or llama2.c vocab.json); empty: model.path",
+                  [](Config& c, V v) { c.model.tokenizer = v.s; }));
   s.push_back(choice(key("model.dtype", K::Enum, "auto", "dtype the checkpoint is expected in (auto: as stored)",
                          [](Config& c, V v) { c.model.dtype = ModelDType(v.index); }), kDTypes));
   s.push_back(key("model.synthetic", K::Bool, "false",

@@ -36,6 +36,7 @@ struct EvalDataset {
 struct Config {
   struct Model {
     std::string path;  // Hugging Face folder
+    std::string tokenizer;  // tokenizer.json or a folder holding one; "" = model.path
     ModelDType dtype;
     bool synthetic;
     int64_t synthetic_seed;

@@ -16,9 +16,10 @@ void require_file(const std::string& path, const char* key) {
   SP_REQUIRE(fs::is_regular_file(path, ec), "{}: file not found ({})", path, key);
 }
 
-bool has_tokenizer(const std::string& dir) {
+bool has_tokenizer(const std::string& where) {
+  if (fs::is_regular_file(where)) return true;  // a tokenizer.json named directly
   for (const char* f : {"tokenizer.json", "vocab.json"})
-    if (fs::is_regular_file(fs::path(dir) / f)) return true;
+    if (fs::is_regular_file(fs::path(where) / f)) return true;
   return false;
 }
 
@@ -50,8 +51,9 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
 
   const bool needs_text = (command == Command::Prune && cfg.calibration.format != DataFormat::Ids) ||
                           command == Command::Generate || command == Command::Eval;
-  SP_REQUIRE(!needs_text || has_tokenizer(dir), "{}: no tokenizer.json (or llama2.c vocab.json) in the model folder",
-             dir);
+  const std::string& tok = cfg.model.tokenizer.empty() ? dir : cfg.model.tokenizer;
+  SP_REQUIRE(!needs_text || has_tokenizer(tok), "{}: no tokenizer.json (or llama2.c vocab.json) there ({})", tok,
+             cfg.model.tokenizer.empty() ? "model.path; set model.tokenizer to use another" : "model.tokenizer");
 
   if (command == Command::Prune) require_file(cfg.calibration.path, "calibration.path");
   if (command == Command::Prune || command == Command::Eval)

@@ -4,6 +4,7 @@
 #   --shared         skip (exit 77) without the shared models; @SHARED@ in CMD becomes their folder
 #   --write-config   write TEXT (printf escapes) to a fresh YAML file; @CONFIG@ in CMD becomes its path
 #   --corrupt-model  a model folder with a truncated model.safetensors and a config using it (@CONFIG@)
+#   --repo-shared    skip (exit 77) unless ../shared beside the checkout exists (what configs/ point at)
 # Environment: SP_WORK (scratch folder), SP_REPO (source tree), STRUPRUNE_SHARED_DIR[_DEFAULT].
 set -uo pipefail
 want_rc=0; patterns=(); shared=""; config=""
@@ -15,6 +16,9 @@ while [ $# -gt 0 ]; do
     --shared)
       shared="${STRUPRUNE_SHARED_DIR:-$STRUPRUNE_SHARED_DIR_DEFAULT}"
       if [ ! -d "$shared/models" ]; then echo "SKIP: shared models not found in $shared (set STRUPRUNE_SHARED_DIR)"; exit 77; fi
+      shift ;;
+    --repo-shared)
+      if [ ! -d "$SP_REPO/../shared/models" ]; then echo "SKIP: $SP_REPO/../shared not found (configs/ point there)"; exit 77; fi
       shift ;;
     --write-config)
       config="$(mktemp "$SP_WORK/config-XXXXXX.yaml")"; printf "$2" > "$config"; shift 2 ;;

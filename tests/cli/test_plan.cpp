@@ -66,6 +66,18 @@ TEST(Plan, ParameterCountsMatchPublishedModels) {
   EXPECT_EQ(count_model_params(opt_1_3b()), 1'315'758'080);  // facebook/opt-1.3b
 }
 
+// configs/models/*/config.json (the published architecture files the example configs use) parse
+// and give the published parameter counts.
+TEST(Plan, ShippedArchitectureFilesMatchPublishedCounts) {
+  const std::vector<std::pair<const char*, int64_t>> want = {
+      {"llama-2-7b", 6'738'415'616}, {"mistral-7b-v0.1", 7'241'732'096},
+      {"qwen2-7b", 7'615'616'512},   {"opt-1.3b", 1'315'758'080}};
+  for (const auto& [name, n] : want) {
+    const auto m = io::load_model_config(test::source_dir() + "/configs/models/" + name + "/config.json");
+    EXPECT_EQ(count_model_params(m), n) << name;
+  }
+}
+
 // The shared checkpoints record their size in model.safetensors.index.json.
 TEST(Plan, ParameterCountsMatchSharedCheckpoints) {
   for (const char* name : {"ref-llama", "ref-opt"}) {
