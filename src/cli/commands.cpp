@@ -15,6 +15,10 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
               comm.size());
   const Inputs in = validate_inputs(cfg, args.command, args.resume);
+  if (cfg.model.synthetic && comm.is_root())
+    SP_LOG_WARN("model.synthetic = true: SYNTHETIC random weights with the shapes of {}/config.json (seed {}), "
+                "not a trained model",
+                cfg.model.path, cfg.model.synthetic_seed);
   Plan plan = make_plan(cfg, in.model, comm.size());
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
