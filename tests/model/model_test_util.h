@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,3 +34,8 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<double
 }
 
 }  // namespace sp::test
+
+namespace sp {
+// Readable test-parameter names in gtest / ctest output ("cpu", "cuda:0").
+inline void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
+}  // namespace sp

@@ -110,6 +110,8 @@ const Variant kVariants[] = {
       "word_embed_proj_dim": 32, "activation_function": "relu"})"},
 };
 
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
 class LayerVariants : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {

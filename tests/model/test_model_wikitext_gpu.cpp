@@ -22,6 +22,8 @@ struct WikiCase {
   double rel_tol;
 };
 
+void PrintTo(const WikiCase& c, std::ostream* os) { *os << c.model << " " << c.ref_key; }
+
 class WikitextPpl : public ::testing::TestWithParam<WikiCase> {};
 
 TEST_P(WikitextPpl, MatchesTransformers) {
