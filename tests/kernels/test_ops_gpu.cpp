@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -105,16 +107,29 @@ Precision precision_for(DType dt) {
   return dt == DType::F32 ? Precision::Exact32 : dt == DType::BF16 ? Precision::BF16 : Precision::F16;
 }
 
+// Fresh inputs every run; STRUPRUNE_TEST_SEED=<n> replays the run whose failure printed seed n.
+uint32_t test_seed() {
+  if (const char* e = std::getenv("STRUPRUNE_TEST_SEED"); e && *e) return uint32_t(std::stoul(e));
+  return std::random_device{}();
+}
+
 class OpsGpu : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
     if (::sp::test::gpu_count() == 0) GTEST_SKIP() << "no CUDA GPU visible (or CPU-only build)";
     ctx_ = std::make_unique<ExecContext>(Device::cuda(0));
+    seed_ = test_seed();
+    rng_.seed(seed_);
+    ::testing::Test::RecordProperty("seed", std::to_string(seed_));
+  }
+  void TearDown() override {
+    if (HasFailure()) std::printf("  (inputs from seed %u: rerun with STRUPRUNE_TEST_SEED=%u)\n", seed_, seed_);
   }
   ExecContext& ctx() { return *ctx_; }
   DType dt() const { return GetParam(); }
   std::unique_ptr<ExecContext> ctx_;
-  std::mt19937 rng_{std::random_device{}()};  // fresh inputs every run
+  uint32_t seed_ = 0;
+  std::mt19937 rng_;
 };
 
 TEST_P(OpsGpu, Embedding) {
