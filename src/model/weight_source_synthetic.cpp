@@ -3,8 +3,11 @@
 // whatever was generated before.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -29,6 +32,16 @@ uint64_t fnv1a(const std::string& s) {
 
 // Uniform in (0, 1) from the top 53 bits.
 double unit(uint64_t r) { return (double(r >> 11) + 0.5) * 0x1.0p-53; }
+
+// p[i] ~ normal(0, stddev) for i in [begin, end) (begin even): Box-Muller on two hashed uniforms per pair.
+void fill_normal(float* p, uint64_t key, int64_t begin, int64_t end, float stddev) {
+  for (int64_t i = begin; i < end; i += 2) {
+    const uint64_t r1 = splitmix64(key + uint64_t(i)), r2 = splitmix64(r1 ^ 0x5851f42d4c957f2dull);
+    const double rad = std::sqrt(-2.0 * std::log(unit(r1))) * stddev, ang = 2.0 * std::numbers::pi * unit(r2);
+    p[i] = float(rad * std::cos(ang));
+    if (i + 1 < end) p[i + 1] = float(rad * std::sin(ang));
+  }
+}
 
 class SyntheticSource final : public WeightSource {
  public:
@@ -57,13 +70,18 @@ class SyntheticSource final : public WeightSource {
       for (int64_t i = 0; i < n; ++i) p[i] = 0.f;
     } else {
       const uint64_t key = splitmix64(seed_ ^ splitmix64(fnv1a(spec.name)));
-      // Box-Muller on two hashed uniforms per pair of elements.
-      for (int64_t i = 0; i < n; i += 2) {
-        const uint64_t r1 = splitmix64(key + uint64_t(i)), r2 = splitmix64(r1 ^ 0x5851f42d4c957f2dull);
-        const double rad = std::sqrt(-2.0 * std::log(unit(r1))) * stddev_, ang = 2.0 * std::numbers::pi * unit(r2);
-        p[i] = float(rad * std::cos(ang));
-        if (i + 1 < n) p[i + 1] = float(rad * std::sin(ang));
-      }
+      // Element values depend only on (key, index): threads over even-sized chunks change nothing.
+      const int64_t kChunk = int64_t(1) << 22;
+      const int64_t n_chunks = (n + kChunk - 1) / kChunk;
+      const int n_threads = int(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
+      auto worker = [&](int w) {
+        for (int64_t c = w; c < n_chunks; c += n_threads)
+          fill_normal(p, key, c * kChunk, std::min(n, (c + 1) * kChunk), stddev_);
+      };
+      std::vector<std::thread> pool;
+      for (int w = 1; w < n_threads; ++w) pool.emplace_back(worker, w);
+      worker(0);
+      for (auto& th : pool) th.join();
     }
     if (dtype != DType::F32) {
       ExecContext host(Device::cpu());
