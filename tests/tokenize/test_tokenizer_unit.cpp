@@ -145,7 +145,9 @@ TEST(TokenizerBpe, LongWordsAreNotQuadratic) {
   }
   // Long runs the split pattern must take in one match (PCRE2 JIT stack) and BPE in one word.
   const auto gpt2 = Tokenizer::from_vocab_merges(vocab, merges);
-  for (const std::string& run : {std::string(200000, ' '), std::string(200000, '\n'), std::string(200000, '!') + "x"}) {
+  const std::vector<std::string> runs = {std::string(200000, ' '), std::string(200000, '\n'),
+                                         std::string(200000, '!') + "x"};
+  for (const std::string& run : runs) {
     EXPECT_EQ(gpt2->decode(gpt2->encode(run)), run);
   }
 }
