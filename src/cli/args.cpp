@@ -1,8 +1,8 @@
 #include "cli/args.h"
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 
+#include <boost/program_options.hpp>
 #include <sstream>
 
 #include "core/error.h"
@@ -12,9 +12,12 @@ namespace po = boost::program_options;
 
 const char* to_string(Command c) {
   switch (c) {
-    case Command::Prune: return "prune";
-    case Command::Eval: return "eval";
-    case Command::Generate: return "generate";
+    case Command::Prune:
+      return "prune";
+    case Command::Eval:
+      return "eval";
+    case Command::Generate:
+      return "generate";
   }
   return "?";
 }
@@ -22,15 +25,13 @@ const char* to_string(Command c) {
 Args parse_args(int argc, const char* const* argv) {
   Args a;
   po::options_description opts("options");
-  opts.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("set", po::value<std::vector<std::string>>(&a.overrides)->composing(),
-       "override a config key: --set prune.sparsity=0.3 (value parsed as YAML; repeatable)")
-      ("dry-run", "validate config, model and data, print the plan (shapes, groups, shards, memory); no compute")
-      ("resume", "continue an interrupted run from the state in output.dir")
-      ("prompt", po::value<std::string>(&a.prompt), "generate: the prompt text")
-      ("max-new-tokens", po::value<int>(&a.max_new_tokens), "generate: number of tokens to produce");
+  opts.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "set", po::value<std::vector<std::string>>(&a.overrides)->composing(),
+      "override a config key: --set prune.sparsity=0.3 (value parsed as YAML; repeatable)")(
+      "dry-run", "validate config, model and data, print the plan (shapes, groups, shards, memory); no compute")(
+      "resume", "continue an interrupted run from the state in output.dir")("prompt", po::value<std::string>(&a.prompt),
+                                                                            "generate: the prompt text")(
+      "max-new-tokens", po::value<int>(&a.max_new_tokens), "generate: number of tokens to produce");
   po::options_description hidden;
   hidden.add_options()("positional", po::value<std::vector<std::string>>(), "");
   po::options_description all;

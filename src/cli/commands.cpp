@@ -16,9 +16,10 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
               comm.size());
   const Inputs in = validate_inputs(cfg, args.command, args.resume);
   if (cfg.model.synthetic && comm.is_root())
-    SP_LOG_WARN("model.synthetic = true: SYNTHETIC random weights with the shapes of {}/config.json (seed {}), "
-                "not a trained model",
-                cfg.model.path, cfg.model.synthetic_seed);
+    SP_LOG_WARN(
+        "model.synthetic = true: SYNTHETIC random weights with the shapes of {}/config.json (seed {}), "
+        "not a trained model",
+        cfg.model.path, cfg.model.synthetic_seed);
   Plan plan = make_plan(cfg, in.model, comm.size());
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
@@ -41,9 +42,10 @@ int prune(const Args& args, const Config& cfg, Communicator& comm) {
     SP_LOG_INFO("dry run: everything validated; nothing computed");
     return kExitOk;
   }
-  SP_LOG_WARN("pruning is not implemented yet (next milestone): inputs validated and planned, nothing computed "
-              "(exit code {})",
-              kExitNotImplemented);
+  SP_LOG_WARN(
+      "pruning is not implemented yet (next milestone): inputs validated and planned, nothing computed "
+      "(exit code {})",
+      kExitNotImplemented);
   return kExitNotImplemented;
 }
 
@@ -63,9 +65,12 @@ int generate(const Args& args, const Config& cfg, Communicator& comm, int local_
 
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   switch (args.command) {
-    case Command::Prune: return prune(args, cfg, comm);
-    case Command::Eval: return eval(args, cfg, comm, local_rank);
-    case Command::Generate: return generate(args, cfg, comm, local_rank);
+    case Command::Prune:
+      return prune(args, cfg, comm);
+    case Command::Eval:
+      return eval(args, cfg, comm, local_rank);
+    case Command::Generate:
+      return generate(args, cfg, comm, local_rank);
   }
   return kExitFailure;
 }

@@ -1,10 +1,9 @@
 #include "cli/commands_model.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli/plan.h"
 #include "core/context.h"
@@ -26,32 +25,42 @@ namespace {
 Device pick_device(const Config& cfg, int local_rank) {
   const int gpus = cuda_device_count();
   switch (cfg.runtime.device) {
-    case RuntimeDevice::Cpu: return Device::cpu();
+    case RuntimeDevice::Cpu:
+      return Device::cpu();
     case RuntimeDevice::Cuda:
       SP_REQUIRE(gpus > 0, "runtime.device = cuda, but no CUDA GPU is visible{}",
                  built_with_cuda() ? "" : " (this binary was built without CUDA)");
       return Device::cuda(local_rank % gpus);
-    case RuntimeDevice::Auto: break;
+    case RuntimeDevice::Auto:
+      break;
   }
   return gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
 }
 
 sp::Precision to_precision(cli::Precision p) {
   switch (p) {
-    case cli::Precision::FP32: return sp::Precision::Exact32;
-    case cli::Precision::BF16: return sp::Precision::BF16;
-    case cli::Precision::FP16: return sp::Precision::F16;
+    case cli::Precision::FP32:
+      return sp::Precision::Exact32;
+    case cli::Precision::BF16:
+      return sp::Precision::BF16;
+    case cli::Precision::FP16:
+      return sp::Precision::F16;
   }
   return sp::Precision::Exact32;
 }
 
 data::Format to_data_format(DataFormat f) {
   switch (f) {
-    case DataFormat::Auto: return data::Format::Auto;
-    case DataFormat::Text: return data::Format::Text;
-    case DataFormat::Jsonl: return data::Format::Jsonl;
-    case DataFormat::Wikitext: return data::Format::Wikitext;
-    case DataFormat::Ids: return data::Format::Ids;
+    case DataFormat::Auto:
+      return data::Format::Auto;
+    case DataFormat::Text:
+      return data::Format::Text;
+    case DataFormat::Jsonl:
+      return data::Format::Jsonl;
+    case DataFormat::Wikitext:
+      return data::Format::Wikitext;
+    case DataFormat::Ids:
+      return data::Format::Ids;
   }
   return data::Format::Auto;
 }
@@ -76,7 +85,7 @@ Loaded load(const Config& cfg, int local_rank) {
   l.ctx = std::make_unique<ExecContext>(dev);
   l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
   const std::string& t = cfg.model.tokenizer;
-  l.tokenizer = t.empty() ? tok::Tokenizer::from_model_dir(cfg.model.path)
+  l.tokenizer = t.empty()                ? tok::Tokenizer::from_model_dir(cfg.model.path)
                 : fs::is_regular_file(t) ? tok::Tokenizer::from_tokenizer_json(t)
                                          : tok::Tokenizer::from_model_dir(t);
   // The model's config.json names the BOS the reference protocols put in front (OPT: </s>).
@@ -130,19 +139,22 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
   std::printf("%-16s %8s %10s %12s %12s %9s\n", "dataset", "windows", "tokens", "mean NLL", "perplexity", "seconds");
   nlohmann::json sets = nlohmann::json::object();
   for (const auto& r : rows) {
-    std::printf("%-16s %8lld %10lld %12.6f %12.4f %9.2f\n", r.name.c_str(), (long long)r.windows,
-                (long long)r.tokens, r.mean_nll, r.ppl, r.seconds);
-    sets[r.name] = {{"perplexity", r.ppl}, {"mean_nll", r.mean_nll}, {"windows", r.windows},
-                    {"scored_tokens", r.tokens}, {"seqlen", seqlen}, {"seconds", r.seconds}};
+    std::printf("%-16s %8lld %10lld %12.6f %12.4f %9.2f\n", r.name.c_str(), (long long)r.windows, (long long)r.tokens,
+                r.mean_nll, r.ppl, r.seconds);
+    sets[r.name] = {{"perplexity", r.ppl},       {"mean_nll", r.mean_nll}, {"windows", r.windows},
+                    {"scored_tokens", r.tokens}, {"seqlen", seqlen},       {"seconds", r.seconds}};
   }
   std::fflush(stdout);
   const nlohmann::json report = {
       {"command", "eval"},
       {"version", STRUPRUNE_VERSION},
-      {"model", {{"path", cfg.model.path}, {"source", l.model->source().describe()}, {"model_type", mc.model_type},
-                 {"parameters", count_model_params(mc)}}},
-      {"runtime", {{"ranks", comm.size()}, {"device", l.ctx->device().str()},
-                   {"precision", to_string(cfg.runtime.precision)}}},
+      {"model",
+       {{"path", cfg.model.path},
+        {"source", l.model->source().describe()},
+        {"model_type", mc.model_type},
+        {"parameters", count_model_params(mc)}}},
+      {"runtime",
+       {{"ranks", comm.size()}, {"device", l.ctx->device().str()}, {"precision", to_string(cfg.runtime.precision)}}},
       {"eval", sets},
       {"config", cfg.effective}};
   fs::create_directories(cfg.output.dir);

@@ -116,14 +116,23 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
   const std::string text = n.IsNull() ? std::string() : n.Scalar();
   try {
     switch (k.kind) {
-      case ValueKind::Bool: v.b = n.as<bool>(); break;
-      case ValueKind::Int: v.i = n.as<int64_t>(); v.f = double(v.i); break;
+      case ValueKind::Bool:
+        v.b = n.as<bool>();
+        break;
+      case ValueKind::Int:
+        v.i = n.as<int64_t>();
+        v.f = double(v.i);
+        break;
       case ValueKind::Float:
         v.f = n.as<double>();
         if (!std::isfinite(v.f)) bad_value(o, n, key, k);
         break;
-      case ValueKind::String: v.s = text; break;
-      case ValueKind::Path: v.s = resolve_path(text, o); break;
+      case ValueKind::String:
+        v.s = text;
+        break;
+      case ValueKind::Path:
+        v.s = resolve_path(text, o);
+        break;
       case ValueKind::Enum: {
         const auto it = std::find(k.choices.begin(), k.choices.end(), text);
         if (it == k.choices.end())
@@ -133,7 +142,8 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
         v.s = text;
         break;
       }
-      case ValueKind::DatasetList: break;
+      case ValueKind::DatasetList:
+        break;
     }
   } catch (const YAML::Exception&) {
     bad_value(o, n, key, k);
@@ -206,8 +216,8 @@ class Loader {
     const auto& p = cfg_.prune;
     SP_REQUIRE(p.s_min <= p.s_max, "{}: prune.s_min ({}) must not exceed prune.s_max ({})", label, p.s_min, p.s_max);
     SP_REQUIRE(p.sparsity >= p.s_min && p.sparsity <= p.s_max,
-               "{}: prune.sparsity ({}) must lie in [prune.s_min, prune.s_max] = [{}, {}]", label, p.sparsity,
-               p.s_min, p.s_max);
+               "{}: prune.sparsity ({}) must lie in [prune.s_min, prune.s_max] = [{}, {}]", label, p.sparsity, p.s_min,
+               p.s_max);
     SP_REQUIRE(p.sparsity == 0.0 || p.structures.mlp || p.structures.attention != AttentionUnit::None,
                "{}: prune.structures: attention is 'none' and mlp is false, nothing can be pruned", label);
   }

@@ -24,8 +24,7 @@ const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "err
 // Shorthands for table rows; ranges are std::optional<double>.
 constexpr std::optional<double> kNone = std::nullopt;
 
-KeySpec key(std::string path, ValueKind kind, std::string def, std::string doc,
-            std::function<void(Config&, V)> set) {
+KeySpec key(std::string path, ValueKind kind, std::string def, std::string doc, std::function<void(Config&, V)> set) {
   KeySpec k;
   k.path = std::move(path);
   k.kind = kind;
@@ -57,71 +56,98 @@ std::vector<KeySpec> build_schema() {
                   "tokenizer.json file, or a folder with one (or llama2.c vocab.json); empty: model.path",
                   [](Config& c, V v) { c.model.tokenizer = v.s; }));
   s.push_back(choice(key("model.dtype", K::Enum, "auto", "dtype the checkpoint is expected in (auto: as stored)",
-                         [](Config& c, V v) { c.model.dtype = ModelDType(v.index); }), kDTypes));
+                         [](Config& c, V v) { c.model.dtype = ModelDType(v.index); }),
+                     kDTypes));
   s.push_back(key("model.synthetic", K::Bool, "false",
                   "use random weights with the shape of model.path/config.json (no safetensors read)",
                   [](Config& c, V v) { c.model.synthetic = v.b; }));
   s.push_back(ranged(key("model.synthetic_seed", K::Int, "0", "seed of the synthetic weights",
-                         [](Config& c, V v) { c.model.synthetic_seed = v.i; }), 0, kNone));
+                         [](Config& c, V v) { c.model.synthetic_seed = v.i; }),
+                     0, kNone));
   // ---- calibration
   s.push_back(key("calibration.path", K::Path, "\"\"", "calibration data file (required by prune)",
                   [](Config& c, V v) { c.calibration.path = v.s; }));
   s.push_back(choice(key("calibration.format", K::Enum, "auto",
                          "text, jsonl (C4 style), wikitext (raw file) or ids (pre-tokenized); auto: by extension",
-                         [](Config& c, V v) { c.calibration.format = DataFormat(v.index); }), kFormats));
+                         [](Config& c, V v) { c.calibration.format = DataFormat(v.index); }),
+                     kFormats));
   s.push_back(key("calibration.text_field", K::String, "text", "JSON field holding the text (jsonl only)",
                   [](Config& c, V v) { c.calibration.text_field = v.s; }));
   s.push_back(ranged(key("calibration.nsamples", K::Int, "128", "number of random calibration windows",
-                         [](Config& c, V v) { c.calibration.nsamples = v.i; }), 1, kNone));
-  s.push_back(ranged(key("calibration.seqlen", K::Int, "0",
-                         "tokens per window; 0: min(2048, the model's max_position_embeddings)",
-                         [](Config& c, V v) { c.calibration.seqlen = v.i; }), 0, kNone));
-  s.push_back(ranged(key("calibration.seed", K::Int, "0", "seed of the window sampler (same windows for any rank count)",
-                         [](Config& c, V v) { c.calibration.seed = v.i; }), 0, kNone));
+                         [](Config& c, V v) { c.calibration.nsamples = v.i; }),
+                     1, kNone));
+  s.push_back(ranged(
+      key("calibration.seqlen", K::Int, "0", "tokens per window; 0: min(2048, the model's max_position_embeddings)",
+          [](Config& c, V v) { c.calibration.seqlen = v.i; }),
+      0, kNone));
+  s.push_back(
+      ranged(key("calibration.seed", K::Int, "0", "seed of the window sampler (same windows for any rank count)",
+                 [](Config& c, V v) { c.calibration.seed = v.i; }),
+             0, kNone));
   // ---- prune
-  s.push_back(choice(key("prune.method", K::Enum, "structprune", "pruning method (structprune = global ADMM allocation)",
-                         [](Config& c, V v) { c.prune.method = PruneMethod(v.index); }), kMethods));
+  s.push_back(
+      choice(key("prune.method", K::Enum, "structprune", "pruning method (structprune = global ADMM allocation)",
+                 [](Config& c, V v) { c.prune.method = PruneMethod(v.index); }),
+             kMethods));
   s.push_back(ranged(key("prune.sparsity", K::Float, "0.5", "target fraction of prunable parameters to remove",
-                         [](Config& c, V v) { c.prune.sparsity = v.f; }), 0.0, 1.0, false, true));
+                         [](Config& c, V v) { c.prune.sparsity = v.f; }),
+                     0.0, 1.0, false, true));
   s.push_back(choice(key("prune.structures.attention", K::Enum, "kv_groups",
                          "attention unit: heads (MHA), kv_groups (a KV head with its queries), "
                          "query_per_group (one query head per KV group), none",
-                         [](Config& c, V v) { c.prune.structures.attention = AttentionUnit(v.index); }), kAttention));
+                         [](Config& c, V v) { c.prune.structures.attention = AttentionUnit(v.index); }),
+                     kAttention));
   s.push_back(key("prune.structures.mlp", K::Bool, "true", "prune MLP neurons",
                   [](Config& c, V v) { c.prune.structures.mlp = v.b; }));
-  s.push_back(choice(key("prune.metric", K::Enum, "wanda", "group importance: wanda (|W| * ||X||), magnitude, wifv (FLAP)",
-                         [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }), kMetrics));
+  s.push_back(
+      choice(key("prune.metric", K::Enum, "wanda", "group importance: wanda (|W| * ||X||), magnitude, wifv (FLAP)",
+                 [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }),
+             kMetrics));
   s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
-                         [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }), kAllocations));
+                         [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }),
+                     kAllocations));
   s.push_back(ranged(key("prune.temperature", K::Float, "1.0", "softmax allocation temperature tau (large: uniform)",
-                         [](Config& c, V v) { c.prune.temperature = v.f; }), 0.0, kNone, true));
-  s.push_back(ranged(key("prune.s_min", K::Float, "0.0", "lowest sparsity of any layer",
-                         [](Config& c, V v) { c.prune.s_min = v.f; }), 0.0, 1.0, false, true));
+                         [](Config& c, V v) { c.prune.temperature = v.f; }),
+                     0.0, kNone, true));
+  s.push_back(ranged(
+      key("prune.s_min", K::Float, "0.0", "lowest sparsity of any layer", [](Config& c, V v) { c.prune.s_min = v.f; }),
+      0.0, 1.0, false, true));
   s.push_back(ranged(key("prune.s_max", K::Float, "0.95", "highest sparsity of any layer",
-                         [](Config& c, V v) { c.prune.s_max = v.f; }), 0.0, 1.0, false, false));
-  s.push_back(ranged(key("prune.admm.rho", K::Float, "1.0", "ADMM penalty rho",
-                         [](Config& c, V v) { c.prune.admm.rho = v.f; }), 0.0, kNone, true));
+                         [](Config& c, V v) { c.prune.s_max = v.f; }),
+                     0.0, 1.0, false, false));
+  s.push_back(
+      ranged(key("prune.admm.rho", K::Float, "1.0", "ADMM penalty rho", [](Config& c, V v) { c.prune.admm.rho = v.f; }),
+             0.0, kNone, true));
   s.push_back(ranged(key("prune.admm.max_iters", K::Int, "200", "ADMM iteration limit",
-                         [](Config& c, V v) { c.prune.admm.max_iters = v.i; }), 1, kNone));
+                         [](Config& c, V v) { c.prune.admm.max_iters = v.i; }),
+                     1, kNone));
   s.push_back(ranged(key("prune.admm.tol_primal", K::Float, "1e-4", "ADMM primal residual tolerance (relative)",
-                         [](Config& c, V v) { c.prune.admm.tol_primal = v.f; }), 0.0, kNone, true));
+                         [](Config& c, V v) { c.prune.admm.tol_primal = v.f; }),
+                     0.0, kNone, true));
   s.push_back(ranged(key("prune.admm.tol_dual", K::Float, "1e-4", "ADMM dual residual tolerance (relative)",
-                         [](Config& c, V v) { c.prune.admm.tol_dual = v.f; }), 0.0, kNone, true));
+                         [](Config& c, V v) { c.prune.admm.tol_dual = v.f; }),
+                     0.0, kNone, true));
   s.push_back(key("prune.reconstruct", K::Bool, "true", "refit o_proj / down_proj by least squares after pruning",
                   [](Config& c, V v) { c.prune.reconstruct = v.b; }));
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
-                         [](Config& c, V v) { c.prune.damping = v.f; }), 0.0, kNone, true));
+                         [](Config& c, V v) { c.prune.damping = v.f; }),
+                     0.0, kNone, true));
   // ---- runtime
   s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",
-                         [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }), kDevices));
+                         [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }),
+                     kDevices));
   s.push_back(choice(key("runtime.precision", K::Enum, "fp32", "compute dtype of weights and activations",
-                         [](Config& c, V v) { c.runtime.precision = Precision(v.index); }), kPrecisions));
+                         [](Config& c, V v) { c.runtime.precision = Precision(v.index); }),
+                     kPrecisions));
   s.push_back(ranged(key("runtime.memory_budget_gb", K::Float, "0", "device memory per rank in GiB; 0: no budget",
-                         [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }), 0.0, kNone));
-  s.push_back(key("runtime.spill_to_host", K::Bool, "true", "keep calibration hidden states in host memory when over budget",
+                         [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
+                     0.0, kNone));
+  s.push_back(key("runtime.spill_to_host", K::Bool, "true",
+                  "keep calibration hidden states in host memory when over budget",
                   [](Config& c, V v) { c.runtime.spill_to_host = v.b; }));
   s.push_back(ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank; 0: all cores",
-                         [](Config& c, V v) { c.runtime.threads = v.i; }), 0, kNone));
+                         [](Config& c, V v) { c.runtime.threads = v.i; }),
+                     0, kNone));
   // ---- output
   s.push_back(key("output.dir", K::Path, "out", "output folder (created; rank 0 writes)",
                   [](Config& c, V v) { c.output.dir = v.s; }));
@@ -129,7 +155,8 @@ std::vector<KeySpec> build_schema() {
                   [](Config& c, V v) { c.output.masks = v.s; }));
   s.push_back(choice(key("output.checkpoint", K::Enum, "compact",
                          "pruned checkpoint: compact (smaller tensors), dense (masked zeros, stock shapes), none",
-                         [](Config& c, V v) { c.output.checkpoint = CheckpointKind(v.index); }), kCheckpoints));
+                         [](Config& c, V v) { c.output.checkpoint = CheckpointKind(v.index); }),
+                     kCheckpoints));
   s.push_back(key("output.report", K::String, "report.json", "JSON report file name inside output.dir",
                   [](Config& c, V v) { c.output.report = v.s; }));
   s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
@@ -138,14 +165,17 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
                   [](Config& c, V v) { c.eval.datasets = v.datasets; }));
   s.push_back(ranged(key("eval.seqlen", K::Int, "0", "perplexity window length; 0: the model's max_position_embeddings",
-                         [](Config& c, V v) { c.eval.seqlen = v.i; }), 0, kNone));
+                         [](Config& c, V v) { c.eval.seqlen = v.i; }),
+                     0, kNone));
   s.push_back(ranged(key("eval.max_windows", K::Int, "0", "evaluate at most this many windows; 0: all",
-                         [](Config& c, V v) { c.eval.max_windows = v.i; }), 0, kNone));
-  s.push_back(ranged(key("eval.batch", K::Int, "1", "windows per forward pass",
-                         [](Config& c, V v) { c.eval.batch = v.i; }), 1, kNone));
+                         [](Config& c, V v) { c.eval.max_windows = v.i; }),
+                     0, kNone));
+  s.push_back(
+      ranged(key("eval.batch", K::Int, "1", "windows per forward pass", [](Config& c, V v) { c.eval.batch = v.i; }), 1,
+             kNone));
   // ---- logging
-  s.push_back(choice(key("logging.level", K::Enum, "info", "log level",
-                         [](Config& c, V v) { c.logging.level = v.s; }), kLevels));
+  s.push_back(choice(key("logging.level", K::Enum, "info", "log level", [](Config& c, V v) { c.logging.level = v.s; }),
+                     kLevels));
   s.push_back(key("logging.all_ranks", K::Bool, "false", "every rank logs INFO (default: rank 0 only)",
                   [](Config& c, V v) { c.logging.all_ranks = v.b; }));
   return s;
@@ -185,11 +215,16 @@ const std::vector<KeySpec>& dataset_item_schema() {
 
 std::string describe_type(const KeySpec& k) {
   switch (k.kind) {
-    case ValueKind::Bool: return "bool";
-    case ValueKind::String: return "string";
-    case ValueKind::Path: return "path";
-    case ValueKind::DatasetList: return "list of {name, path, format, text_field}";
-    case ValueKind::Enum: return fmt::format("one of: {}", fmt::join(k.choices, "|"));
+    case ValueKind::Bool:
+      return "bool";
+    case ValueKind::String:
+      return "string";
+    case ValueKind::Path:
+      return "path";
+    case ValueKind::DatasetList:
+      return "list of {name, path, format, text_field}";
+    case ValueKind::Enum:
+      return fmt::format("one of: {}", fmt::join(k.choices, "|"));
     case ValueKind::Int:
     case ValueKind::Float: {
       const char* base = k.kind == ValueKind::Int ? "int" : "float";

@@ -35,7 +35,7 @@ struct EvalDataset {
 
 struct Config {
   struct Model {
-    std::string path;  // Hugging Face folder
+    std::string path;       // Hugging Face folder
     std::string tokenizer;  // tokenizer.json or a folder holding one; "" = model.path
     ModelDType dtype;
     bool synthetic;
@@ -109,11 +109,11 @@ struct ConfigValue {
 enum class ValueKind { Bool, Int, Float, String, Path, Enum, DatasetList };
 
 struct KeySpec {
-  std::string path;           // full dotted path, e.g. "prune.admm.rho"
+  std::string path;  // full dotted path, e.g. "prune.admm.rho"
   ValueKind kind;
-  std::string default_yaml;   // default as YAML text
-  std::vector<std::string> choices;  // Enum only, in the order of the C++ enum
-  std::optional<double> min, max;    // Int / Float range
+  std::string default_yaml;                 // default as YAML text
+  std::vector<std::string> choices;         // Enum only, in the order of the C++ enum
+  std::optional<double> min, max;           // Int / Float range
   bool min_open = false, max_open = false;  // exclusive bounds
   std::string doc;
   std::function<void(Config&, const ConfigValue&)> set;

@@ -29,8 +29,8 @@ std::string count(int64_t n) {
 int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m, const char* key) {
   const int64_t ctx = m.max_positions;
   if (asked == 0) return ctx > 0 ? std::min(fallback, ctx) : fallback;
-  SP_REQUIRE(ctx <= 0 || asked <= ctx, "{} = {} exceeds the model's context (max_position_embeddings = {})", key,
-             asked, ctx);
+  SP_REQUIRE(ctx <= 0 || asked <= ctx, "{} = {} exceeds the model's context (max_position_embeddings = {})", key, asked,
+             ctx);
   return asked;
 }
 
@@ -87,7 +87,8 @@ LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit
       g.attention_units = int(group);
       g.params_per_attention_unit = KV * (2 * hd * h + qb * hd);
       break;
-    case AttentionUnit::None: break;
+    case AttentionUnit::None:
+      break;
   }
   if (mlp) {
     g.mlp_units = int(ff);
@@ -98,10 +99,12 @@ LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit
 
 int64_t count_model_params(const io::ModelConfig& m) {
   const int64_t h = m.hidden;
-  int64_t n = int64_t(m.vocab) * h;                       // token embeddings
-  if (!m.tie_embeddings) n += int64_t(m.vocab) * h;       // lm_head
-  if (is_opt(m)) n += (int64_t(m.max_positions) + m.position_offset) * h + 2 * h;  // learned positions, final LN
-  else n += h;                                            // final RMSNorm
+  int64_t n = int64_t(m.vocab) * h;                  // token embeddings
+  if (!m.tie_embeddings) n += int64_t(m.vocab) * h;  // lm_head
+  if (is_opt(m))
+    n += (int64_t(m.max_positions) + m.position_offset) * h + 2 * h;  // learned positions, final LN
+  else
+    n += h;  // final RMSNorm
   for (int l = 0; l < m.n_layers; ++l) n += layer_groups(m, l, AttentionUnit::None, false).layer_params;
   return n;
 }
@@ -144,16 +147,17 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
       mem.logits = p.eval_seqlen * int64_t(m.vocab) * 4;
       for (int l = s.first_layer; l < s.first_layer + s.n_layers; ++l) {
         const auto& shape = m.layers[size_t(l)];
-        const int64_t widest = std::max({int64_t(shape.intermediate), int64_t(m.hidden),
-                                         int64_t(shape.n_heads) * m.head_dim});
+        const int64_t widest =
+            std::max({int64_t(shape.intermediate), int64_t(m.hidden), int64_t(shape.n_heads) * m.head_dim});
         mem.layer_weights = std::max(mem.layer_weights, p.layers[size_t(l)].layer_params * p.compute_bytes);
         mem.gram = std::max(mem.gram, widest * widest * 4);
       }
       if (p.budget_bytes > 0 && double(mem.device_total()) > p.budget_bytes && cfg.runtime.spill_to_host) {
         mem.hidden_on_host = true;
-        p.warnings.push_back(fmt::format("rank {}: calibration hidden states ({}) are kept in host memory to fit "
-                                         "runtime.memory_budget_gb",
-                                         r, gib(double(mem.hidden_states))));
+        p.warnings.push_back(
+            fmt::format("rank {}: calibration hidden states ({}) are kept in host memory to fit "
+                        "runtime.memory_budget_gb",
+                        r, gib(double(mem.hidden_states))));
       }
       SP_REQUIRE(p.budget_bytes <= 0 || double(mem.device_total()) <= p.budget_bytes,
                  "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}); raise the "
@@ -174,8 +178,8 @@ std::string format_plan(const Plan& p) {
                    p.uniform ? "" : "  (per-layer shapes differ; layer 0 shown)"));
   line(fmt::format("parameters: {} ({})", p.total_params, count(p.total_params)));
   line("prunable groups per layer:");
-  line(fmt::format("  {:>5}  {:>10}  {:>12}  {:>10}  {:>12}  {:>12}", "layer", "attn units", "params/unit",
-                   "mlp units", "params/unit", "prunable"));
+  line(fmt::format("  {:>5}  {:>10}  {:>12}  {:>10}  {:>12}  {:>12}", "layer", "attn units", "params/unit", "mlp units",
+                   "params/unit", "prunable"));
   int64_t attn_units = 0, mlp_units = 0;
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const auto& g = p.layers[l];
@@ -199,9 +203,8 @@ std::string format_plan(const Plan& p) {
     const std::string range =
         s.n_layers > 0 ? fmt::format("{}-{}", s.first_layer, s.first_layer + s.n_layers - 1) : std::string("-");
     line(fmt::format("  {:>4}  {:>9}  {:>12}  {:>12}  {:>14}  {:>12}  {:>12}  {:>12}", s.rank, range,
-                     gib(double(m.layer_weights)), gib(double(m.hidden_states)),
-                     m.hidden_on_host ? "(on host)" : "", gib(double(m.gram)), gib(double(m.logits)),
-                     gib(double(m.device_total()))));
+                     gib(double(m.layer_weights)), gib(double(m.hidden_states)), m.hidden_on_host ? "(on host)" : "",
+                     gib(double(m.gram)), gib(double(m.logits)), gib(double(m.device_total()))));
   }
   for (const auto& w : p.warnings) line("note: " + w);
   return o;

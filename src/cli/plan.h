@@ -13,11 +13,11 @@ namespace sp::cli {
 
 // The prunable structure of one decoder layer under the configured attention unit.
 struct LayerGroups {
-  int attention_units = 0;          // heads, KV groups or query slices (0 when not pruned)
+  int attention_units = 0;  // heads, KV groups or query slices (0 when not pruned)
   int64_t params_per_attention_unit = 0;
-  int mlp_units = 0;                // intermediate neurons (0 when not pruned)
+  int mlp_units = 0;  // intermediate neurons (0 when not pruned)
   int64_t params_per_mlp_unit = 0;
-  int64_t layer_params = 0;         // every parameter of the layer (norms included)
+  int64_t layer_params = 0;  // every parameter of the layer (norms included)
   int64_t prunable_params() const {
     return int64_t(attention_units) * params_per_attention_unit + int64_t(mlp_units) * params_per_mlp_unit;
   }
@@ -25,10 +25,10 @@ struct LayerGroups {
 
 // Peak device memory of one rank, in bytes; the terms follow the streaming design (SPEC section 3).
 struct MemoryEstimate {
-  int64_t layer_weights = 0;  // the largest owned layer, compute dtype
-  int64_t hidden_states = 0;  // nsamples x seqlen x hidden x bytes, inputs and outputs (x2)
-  int64_t gram = 0;           // the largest Gram matrix, fp32 (d_ff^2 for the MLP)
-  int64_t logits = 0;         // one window's logits, seqlen x vocab fp32 (evaluation)
+  int64_t layer_weights = 0;    // the largest owned layer, compute dtype
+  int64_t hidden_states = 0;    // nsamples x seqlen x hidden x bytes, inputs and outputs (x2)
+  int64_t gram = 0;             // the largest Gram matrix, fp32 (d_ff^2 for the MLP)
+  int64_t logits = 0;           // one window's logits, seqlen x vocab fp32 (evaluation)
   bool hidden_on_host = false;  // spilled to host memory to meet the budget
   int64_t device_total() const { return layer_weights + (hidden_on_host ? 0 : hidden_states) + gram + logits; }
 };
@@ -50,7 +50,7 @@ struct Plan {
   int64_t target_remove = 0;  // round(sparsity x prunable_params)
   int64_t calib_seqlen = 0, eval_seqlen = 0;
   int compute_bytes = 4;
-  double budget_bytes = 0;    // 0: no budget
+  double budget_bytes = 0;  // 0: no budget
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
 };

@@ -66,8 +66,10 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
   // report is not checked: `eval` writes one into the same folder before a run.
   if (command == Command::Prune && !cfg.output.overwrite && !resume) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    SP_REQUIRE(!fs::exists(p, ec), "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
-               "output.dir", p.string());
+    SP_REQUIRE(!fs::exists(p, ec),
+               "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
+               "output.dir",
+               p.string());
   }
   return in;
 }

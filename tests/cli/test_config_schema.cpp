@@ -128,8 +128,7 @@ TEST(ConfigSchema, RangesAreEnforced) {
   EXPECT_NE(load_error("prune: {sparsity: 1.0}\n").find("prune.sparsity"), std::string::npos);
   EXPECT_NE(load_error("prune: {sparsity: -0.1}\n").find("prune.sparsity"), std::string::npos);
   EXPECT_EQ(load_error("prune: {sparsity: 0.0}\n"), "");
-  EXPECT_NE(load_error("prune: {temperature: 0}\n").find("prune.temperature: expected float > 0"),
-            std::string::npos);
+  EXPECT_NE(load_error("prune: {temperature: 0}\n").find("prune.temperature: expected float > 0"), std::string::npos);
   EXPECT_NE(load_error("calibration: {nsamples: 0}\n").find("calibration.nsamples"), std::string::npos);
   EXPECT_NE(load_error("prune: {damping: .nan}\n").find("prune.damping"), std::string::npos);
   // Cross-key: the target must lie inside [s_min, s_max].
@@ -173,8 +172,7 @@ TEST(ConfigSchema, EvalDatasetsIsATypedList) {
   const std::string e = load_error("eval:\n  datasets:\n    - {name: a, path: x, fromat: text}\n");
   EXPECT_NE(e.find("eval.datasets[0].fromat"), std::string::npos) << e;
   EXPECT_NE(e.find("did you mean eval.datasets[0].format?"), std::string::npos) << e;
-  EXPECT_NE(load_error("eval: {datasets: [{path: x}]}\n").find("eval.datasets[0].name is required"),
-            std::string::npos);
+  EXPECT_NE(load_error("eval: {datasets: [{path: x}]}\n").find("eval.datasets[0].name is required"), std::string::npos);
   EXPECT_NE(load_error("eval: {datasets: [{name: a, path: x}, {name: a, path: y}]}\n").find("used twice"),
             std::string::npos);
   EXPECT_NE(load_error("eval: {datasets: wiki}\n").find("eval.datasets: expected list"), std::string::npos);

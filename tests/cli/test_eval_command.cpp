@@ -1,11 +1,11 @@
 // `struprune-dist eval` end to end in-process (config -> model -> report.json) on the shared
 // ref-llama, against Hugging Face's first-window NLL in reference.json.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <numeric>
-#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"

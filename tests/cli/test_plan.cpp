@@ -12,8 +12,8 @@
 namespace sp::cli {
 namespace {
 
-io::ModelConfig llama_like(const char* type, int hidden, int layers, int heads, int kv, int ff, int vocab,
-                           int ctx, bool tied, bool qkv_bias) {
+io::ModelConfig llama_like(const char* type, int hidden, int layers, int heads, int kv, int ff, int vocab, int ctx,
+                           bool tied, bool qkv_bias) {
   io::ModelConfig m;
   m.model_type = type;
   m.family = io::ArchFamily::Llama;
@@ -62,16 +62,17 @@ TEST(Plan, ParameterCountsMatchPublishedModels) {
   EXPECT_EQ(count_model_params(llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false)),
             7'241'732'096);  // mistralai/Mistral-7B-v0.1
   EXPECT_EQ(count_model_params(llama_like("qwen2", 3584, 28, 28, 4, 18944, 152064, 32768, false, true)),
-            7'615'616'512);  // Qwen/Qwen2-7B
+            7'615'616'512);                                  // Qwen/Qwen2-7B
   EXPECT_EQ(count_model_params(opt_1_3b()), 1'315'758'080);  // facebook/opt-1.3b
 }
 
 // configs/models/*/config.json (the published architecture files the example configs use) parse
 // and give the published parameter counts.
 TEST(Plan, ShippedArchitectureFilesMatchPublishedCounts) {
-  const std::vector<std::pair<const char*, int64_t>> want = {
-      {"llama-2-7b", 6'738'415'616}, {"mistral-7b-v0.1", 7'241'732'096},
-      {"qwen2-7b", 7'615'616'512},   {"opt-1.3b", 1'315'758'080}};
+  const std::vector<std::pair<const char*, int64_t>> want = {{"llama-2-7b", 6'738'415'616},
+                                                             {"mistral-7b-v0.1", 7'241'732'096},
+                                                             {"qwen2-7b", 7'615'616'512},
+                                                             {"opt-1.3b", 1'315'758'080}};
   for (const auto& [name, n] : want) {
     const auto m = io::load_model_config(test::source_dir() + "/configs/models/" + name + "/config.json");
     EXPECT_EQ(count_model_params(m), n) << name;

@@ -60,7 +60,8 @@ TEST(MpiCommunicator, AllreduceSumIsRankOrderedAndBitwiseIdentical) {
   }
   const std::string mine(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
   const auto all = g_comm->allgather(mine);
-  for (int q = 0; q < P && q < int(all.size()); ++q) EXPECT_EQ(all[size_t(q)], all[0]) << "rank " << q << " differs from rank 0";
+  for (int q = 0; q < P && q < int(all.size()); ++q)
+    EXPECT_EQ(all[size_t(q)], all[0]) << "rank " << q << " differs from rank 0";
 }
 
 TEST(MpiCommunicator, AllreduceMax) {
