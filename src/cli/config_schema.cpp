@@ -145,7 +145,8 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("runtime.spill_to_host", K::Bool, "true",
                   "keep calibration hidden states in host memory when over budget",
                   [](Config& c, V v) { c.runtime.spill_to_host = v.b; }));
-  s.push_back(ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank; 0: all cores",
+  s.push_back(ranged(key("runtime.threads", K::Int, "0",
+                         "CPU threads per rank; 0: all cores (reserved: the CPU kernels run one thread today)",
                          [](Config& c, V v) { c.runtime.threads = v.i; }),
                      0, kNone));
   // ---- output

@@ -212,8 +212,23 @@ TEST(ConfigSchema, EveryKeyIsInDocsConfigMd) {
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string text = ss.str();
-  for (const auto& k : config_schema())
-    EXPECT_NE(text.find("`" + k.path + "`"), std::string::npos) << k.path << " is missing from " << doc;
+  // Markdown table cells escape '|'.
+  auto escaped = [](const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '|') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  for (const auto& k : config_schema()) {
+    const size_t at = text.find("| `" + k.path + "` |");
+    ASSERT_NE(at, std::string::npos) << k.path << " is missing from " << doc;
+    // Its table row states the schema's type and doc line.
+    const std::string row = text.substr(at, text.find('\n', at) - at);
+    EXPECT_NE(row.find(escaped(describe_type(k))), std::string::npos) << row;
+    EXPECT_NE(row.find(escaped(k.doc)), std::string::npos) << row;
+  }
   for (const auto& k : dataset_item_schema())
     EXPECT_NE(text.find("`eval.datasets[]." + k.path + "`"), std::string::npos) << k.path;
 }
