@@ -50,6 +50,8 @@ carried /usr/include/nlohmann/json.hpp "nlohmann-json3-dev_*.deb"
 carried /usr/include/eigen3/Eigen/Core "libeigen3-dev_*.deb"
 carried /usr/include/gtest/gtest.h "libgtest-dev_*.deb"
 carried /usr/include/pcre2.h "libpcre2-dev_*.deb"
+ls /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.* >/dev/null 2>&1 ||
+  carried /nonexistent "libboost-program-options1.74.0_*.deb"
 if [ -d $DEPS/usr/lib/x86_64-linux-gnu ]; then
   ln -sf /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 $DEPS/usr/lib/x86_64-linux-gnu/libpcre2-8.so
   export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

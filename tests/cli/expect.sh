@@ -36,6 +36,12 @@ while [ $# -gt 0 ]; do
 done
 cmd=()
 for a in "$@"; do a="${a//@SHARED@/$shared}"; cmd+=("${a//@CONFIG@/$config}"); done
+# Every shared file the command names must be there (a partial copy, e.g. on the GPU machine, skips).
+if [ -n "$shared" ]; then
+  for p in $(printf '%s\n' "${cmd[@]}" | grep -o "$shared/[^ ,}=]*" | sort -u); do
+    [ -e "$p" ] || { echo "SKIP: shared file not found: $p"; exit 77; }
+  done
+fi
 
 echo "+ ${cmd[*]}"
 out="$("${cmd[@]}" 2>&1)"; rc=$?
