@@ -1,5 +1,5 @@
-// struprune-dist entry point: MPI, logging with the rank, the command line and the config, then
-// one subcommand. Two error kinds, one exit: InputError -> exit 2, anything else -> exit 1; with
+// struprune-dist entry point (struprune::run_command_line, the public API; main() calls it): MPI,
+// logging with the rank, the command line and the config, then one subcommand. Two error kinds, one exit: InputError -> exit 2, anything else -> exit 1; with
 // more than one rank the job ends through MPI_Abort so that no peer hangs in a collective.
 #include <cstdio>
 #include <exception>
@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/mpi_communicator.h"
+#include "struprune/struprune.h"
 #include "struprune/version.h"
 
 namespace {
@@ -31,7 +32,11 @@ int run(int argc, char** argv, sp::Communicator& comm) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace struprune {
+
+const char* version() { return STRUPRUNE_VERSION; }
+
+int run_command_line(int argc, char** argv) {
   sp::dist::MpiRuntime mpi(&argc, &argv);
   auto comm = sp::dist::make_mpi_communicator();
   sp::log_init(comm->rank(), comm->size(), sp::LogLevel::Info);
@@ -52,3 +57,7 @@ int main(int argc, char** argv) {
   }
   return code;
 }
+
+}  // namespace struprune
+
+int main(int argc, char** argv) { return struprune::run_command_line(argc, argv); }

@@ -1,0 +1,18 @@
+#pragma once
+// struprune-dist public API. Only standard headers here: no CUDA, MPI or HDF5 types leak out.
+//
+// The service is driven by its YAML config (docs/config.md) and command line (docs/cli.md);
+// embedding it means calling the same entry point the `struprune-dist` binary calls.
+
+namespace struprune {
+
+// Version string of the library ("MAJOR.MINOR.PATCH").
+const char* version();
+
+// Runs the struprune-dist command line (`[prune|eval|generate] CONFIG.yaml [--set k=v]...`):
+// initialises MPI if needed, runs one subcommand, and returns the process exit code
+// (0 ok, 1 failure, 2 input error, 3 not implemented). With more than one MPI rank an error
+// ends the whole job through MPI_Abort so that no peer waits forever.
+int run_command_line(int argc, char** argv);
+
+}  // namespace struprune
