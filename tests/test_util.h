@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "core/error.h"
+
 namespace sp::test {
 
 // $STRUPRUNE_SHARED_DIR, else the `shared` folder beside the checkout.
@@ -14,6 +16,18 @@ std::string shared_path(const std::string& rel);
 std::string source_dir();  // the repository root
 nlohmann::json read_json(const std::string& path);
 int gpu_count();
+
+// The InputError message `f` throws, or a marker when it throws none (so a test can assert on the
+// file / field the message names).
+template <typename F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "<no InputError thrown>";
+}
 
 }  // namespace sp::test
 

@@ -50,17 +50,6 @@ class TempDir {
   fs::path dir_;
 };
 
-// The InputError message `f` throws, or a marker when it throws none.
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "<no InputError thrown>";
-}
-
 #define EXPECT_CONTAINS(haystack, needle)                                             \
   do {                                                                                \
     const std::string h_ = (haystack);                                                \
@@ -79,9 +68,9 @@ TEST(DataFormat, ResolvesFromTheFileName) {
   EXPECT_EQ(resolve_format({"/d/README"}), Format::Text);
   EXPECT_EQ(resolve_format({"/d/x.jsonl", Format::Text}), Format::Text);
   EXPECT_EQ(parse_format("wikitext"), Format::Wikitext);
-  EXPECT_CONTAINS(input_error([] { parse_format("csv"); }), "'csv'");
+  EXPECT_CONTAINS(sp::test::input_error([] { parse_format("csv"); }), "'csv'");
   EXPECT_EQ(parse_ids_dtype("uint32"), IdsDtype::U32);
-  EXPECT_CONTAINS(input_error([] { parse_ids_dtype("f32"); }), "ids_dtype");
+  EXPECT_CONTAINS(sp::test::input_error([] { parse_ids_dtype("f32"); }), "ids_dtype");
 }
 
 // Expected values written by Python: t.splitlines(True) and the make_reference.py join.
@@ -101,8 +90,8 @@ TEST(DataText, SplitLinesAndBlankRowsFollowPython) {
 TEST(DataText, InvalidUtf8NamesTheFileAndByte) {
   TempDir tmp;
   const std::string p = tmp.write("bad.txt", "ok\xff\xfe");
-  EXPECT_CONTAINS(input_error([&] { read_text_file(p); }), p + ": invalid UTF-8 at byte 2");
-  EXPECT_CONTAINS(input_error([&] { read_text_file(tmp.path("missing.txt")); }), "missing.txt");
+  EXPECT_CONTAINS(sp::test::input_error([&] { read_text_file(p); }), p + ": invalid UTF-8 at byte 2");
+  EXPECT_CONTAINS(sp::test::input_error([&] { read_text_file(tmp.path("missing.txt")); }), "missing.txt");
 }
 
 // Length and FNV-1a of the string computed by make_reference.py's own function in Python.
@@ -141,16 +130,16 @@ TEST(DataJsonl, BadLinesNameTheFileLineAndField) {
   TempDir tmp;
   const std::string good = "{\"text\": \"hello\"}\n";
   const std::string p1 = tmp.write("a.jsonl", good + good + "{\"text\": \"x\",,}\n");
-  EXPECT_CONTAINS(input_error([&] { JsonlDocs::open(p1, "text"); }), p1 + ":3: not valid JSON");
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p1, "text"); }), p1 + ":3: not valid JSON");
   const std::string p2 = tmp.write("b.jsonl", good + "[1, 2]\n");
-  EXPECT_CONTAINS(input_error([&] { JsonlDocs::open(p2, "text"); }), p2 + ":2: expected a JSON object");
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p2, "text"); }), p2 + ":2: expected a JSON object");
   const std::string p3 = tmp.write("c.jsonl", good + "\n" + "{\"body\": \"x\"}\n");
-  EXPECT_CONTAINS(input_error([&] { JsonlDocs::open(p3, "text"); }), p3 + ":3: the object has no \"text\" field");
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p3, "text"); }), p3 + ":3: the object has no \"text\" field");
   const std::string p4 = tmp.write("d.jsonl", "{\"text\": 5}\n");
-  EXPECT_CONTAINS(input_error([&] { JsonlDocs::open(p4, "text"); }), p4 + ":1: field \"text\" is a number");
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p4, "text"); }), p4 + ":1: field \"text\" is a number");
   const std::string p5 = tmp.write("e.jsonl", "\n  \n");
-  EXPECT_CONTAINS(input_error([&] { JsonlDocs::open(p5, "text"); }), p5 + ": no JSON documents");
-  EXPECT_CONTAINS(input_error([&] { Dataset({tmp.path("none.jsonl")}, nullptr, -1); }), "data file not found");
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p5, "text"); }), p5 + ": no JSON documents");
+  EXPECT_CONTAINS(sp::test::input_error([&] { Dataset({tmp.path("none.jsonl")}, nullptr, -1); }), "data file not found");
 }
 
 TEST(DataJsonl, CustomFieldBlankLinesAndCrlf) {
@@ -171,8 +160,8 @@ TEST(DataTextFile, EvalIsBosPlusTheTranslatedText) {
   const std::vector<int32_t> want = {256, 'a', 'b', '\n', 'c', 'd', '\n', 'e'};
   EXPECT_EQ(ids, want);
   const std::string empty = tmp.write("empty.txt", "");
-  EXPECT_CONTAINS(input_error([&] { load_eval_ids({empty}, &tok, 256); }), empty + ": the data file is empty");
-  EXPECT_CONTAINS(input_error([&] { load_eval_ids({p}, nullptr, 256); }), "needs a tokenizer");
+  EXPECT_CONTAINS(sp::test::input_error([&] { load_eval_ids({empty}, &tok, 256); }), empty + ": the data file is empty");
+  EXPECT_CONTAINS(sp::test::input_error([&] { load_eval_ids({p}, nullptr, 256); }), "needs a tokenizer");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // multiple of 64 bytes), and raw .bin files; the reader must return exactly the ids written.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstring>
 #include <fmt/format.h>
 
@@ -57,16 +59,6 @@ std::string le_bytes(const std::vector<int64_t>& values) {
   return out;
 }
 
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "<no InputError thrown>";
-}
-
 const std::vector<int64_t> kIds = {1, 0, 65535, 300, 7, 31999};
 
 TEST(DataNpy, ReadsEverySupportedDtype) {
@@ -99,7 +91,7 @@ TEST(DataNpy, WriterMatchesTheSpecBytes) {
       npy_v1("{'descr': '<u2', 'fortran_order': False, 'shape': (6,), }") + le_bytes<uint16_t>(kIds);
   EXPECT_EQ(read_file(p), want);
   EXPECT_EQ(IdsFile::open(p, IdsDtype::U32).read(0, 6), ids);
-  EXPECT_NE(input_error([&] { write_npy_ids(p, std::vector<int32_t>{70000}, IdsDtype::U16); }).find("does not fit u16"),
+  EXPECT_NE(sp::test::input_error([&] { write_npy_ids(p, std::vector<int32_t>{70000}, IdsDtype::U16); }).find("does not fit u16"),
             std::string::npos);
   fs::remove(p);
 }
@@ -118,7 +110,7 @@ TEST(DataNpy, Version2HeaderAndPython2Longs) {
 TEST(DataNpy, UnsupportedHeadersNameTheFileAndField) {
   const auto err = [](const std::string& dict, const std::string& data) {
     const std::string bytes = npy_v1(dict) + data;
-    return input_error([&] {
+    return sp::test::input_error([&] {
       IdsFile(io::memory_bytes(std::vector<uint8_t>(bytes.begin(), bytes.end()), "x.npy"), IdsDtype::U16, true);
     });
   };
@@ -137,7 +129,7 @@ TEST(DataNpy, UnsupportedHeadersNameTheFileAndField) {
             std::string::npos);
   const std::string p = temp_path("fake.npy");
   write_file(p, "not numpy at all");
-  EXPECT_NE(input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find(p + ": not a .npy file"), std::string::npos);
+  EXPECT_NE(sp::test::input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find(p + ": not a .npy file"), std::string::npos);
   fs::remove(p);
 }
 
@@ -183,17 +175,17 @@ TEST(DataBin, RoundTripsU16AndU32) {
 TEST(DataBin, BadSizesAndValuesNameTheFile) {
   const std::string p = temp_path("odd.bin");
   write_file(p, std::string("\x01\x00\x02", 3));
-  EXPECT_NE(input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find(p + ": size 3 bytes is not a multiple of 2"),
+  EXPECT_NE(sp::test::input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find(p + ": size 3 bytes is not a multiple of 2"),
             std::string::npos);
   write_file(p, le_bytes<uint32_t>({5, 0x80000000LL}));
   const IdsFile f = IdsFile::open(p, IdsDtype::U32);
-  EXPECT_NE(input_error([&] { f.read(0, 2); }).find(p + ": id 2147483648 at position 1"), std::string::npos);
+  EXPECT_NE(sp::test::input_error([&] { f.read(0, 2); }).find(p + ": id 2147483648 at position 1"), std::string::npos);
   write_file(p, le_bytes<uint16_t>({5, 300}));
   test::ByteTokenizer tok;  // vocab 257: id 300 is out of range
-  EXPECT_NE(input_error([&] { load_eval_ids({p}, &tok, -1); }).find("id 300 at position 1 is outside [0, 257)"),
+  EXPECT_NE(sp::test::input_error([&] { load_eval_ids({p}, &tok, -1); }).find("id 300 at position 1 is outside [0, 257)"),
             std::string::npos);
   write_file(p, "");
-  EXPECT_NE(input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find("holds no ids"), std::string::npos);
+  EXPECT_NE(sp::test::input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find("holds no ids"), std::string::npos);
   fs::remove(p);
 }
 

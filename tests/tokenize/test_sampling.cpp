@@ -30,16 +30,6 @@ std::string temp_file(const std::string& name, const std::string& bytes) {
   return p;
 }
 
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "<no InputError thrown>";
-}
-
 std::vector<int64_t> all_indices(const CalibrationPlan& plan) { return rank_share(int64_t(plan.windows.size()), 0, 1); }
 
 TEST(SamplingDraw, EngineIsTheStandardMt19937_64) {
@@ -153,12 +143,12 @@ TEST(SamplingPlan, ImpossibleRequestsNameTheFileAndSeqlen) {
   const std::string p = temp_file("short.txt", "only a few bytes");
   test::ByteTokenizer tok;
   Dataset text({p}, &tok, 256);
-  EXPECT_NE(input_error([&] { plan_windows(text, 4, 64, 0); }).find(p + ": 17 tokens are too few for windows of seqlen = 64"),
+  EXPECT_NE(sp::test::input_error([&] { plan_windows(text, 4, 64, 0); }).find(p + ": 17 tokens are too few for windows of seqlen = 64"),
             std::string::npos);
-  EXPECT_NE(input_error([&] { plan_windows(text, 0, 4, 0); }).find("nsamples"), std::string::npos);
+  EXPECT_NE(sp::test::input_error([&] { plan_windows(text, 0, 4, 0); }).find("nsamples"), std::string::npos);
   const std::string j = temp_file("short.jsonl", "{\"text\": \"abc\"}\n{\"text\": \"defgh\"}\n");
   Dataset docs({j}, &tok, 256);
-  EXPECT_NE(input_error([&] { plan_windows(docs, 2, 8, 0); })
+  EXPECT_NE(sp::test::input_error([&] { plan_windows(docs, 2, 8, 0); })
                 .find(j + ": no document is longer than seqlen = 8 tokens (longest seen: 6 tokens of 2 documents)"),
             std::string::npos);
   fs::remove(p);
