@@ -16,26 +16,19 @@ namespace sp::io {
 namespace {
 
 // Element codecs for the float dtypes: bytes may be unaligned in an mmap'd file, hence memcpy.
-struct F32Codec {
-  using V = float;
-  static constexpr size_t kSize = 4;
-  static float get(const uint8_t* p) {
-    float f;
-    std::memcpy(&f, p, 4);
-    return f;
+template <typename T>
+struct PlainCodec {
+  using V = T;
+  static constexpr size_t kSize = sizeof(T);
+  static T get(const uint8_t* p) {
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
   }
-  static void put(uint8_t* p, float f) { std::memcpy(p, &f, 4); }
+  static void put(uint8_t* p, T v) { std::memcpy(p, &v, sizeof(T)); }
 };
-struct F64Codec {
-  using V = double;
-  static constexpr size_t kSize = 8;
-  static double get(const uint8_t* p) {
-    double f;
-    std::memcpy(&f, p, 8);
-    return f;
-  }
-  static void put(uint8_t* p, double f) { std::memcpy(p, &f, 8); }
-};
+using F32Codec = PlainCodec<float>;
+using F64Codec = PlainCodec<double>;
 struct BF16Codec {
   using V = float;
   static constexpr size_t kSize = 2;
