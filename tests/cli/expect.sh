@@ -3,11 +3,13 @@
 # usage: expect.sh [--shared] [--write-config TEXT] [--corrupt-model] [--rc N|nonzero] [--out REGEX]... -- CMD...
 #   --shared         skip (exit 77) without the shared models; @SHARED@ in CMD becomes their folder
 #   --write-config   write TEXT (printf escapes) to a fresh YAML file; @CONFIG@ in CMD becomes its path
-#   --corrupt-model  a model folder with a truncated model.safetensors and a config using it (@CONFIG@)
+#   --corrupt-model KIND  a broken copy of examples/stories260K (make_corrupt_model.py KIND) and a
+#                    config using it (@CONFIG@); @OUTDIR@ in CMD and patterns becomes a fresh output folder,
+#                    which must still be empty (no partial output) when the command has failed
 #   --repo-shared    skip (exit 77) unless ../shared beside the checkout exists (what configs/ point at)
 # Environment: SP_WORK (scratch folder), SP_REPO (source tree), STRUPRUNE_SHARED_DIR[_DEFAULT].
 set -uo pipefail
-want_rc=0; patterns=(); shared=""; config=""
+want_rc=0; patterns=(); shared=""; config=""; outdir=""
 mkdir -p "$SP_WORK"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,19 +25,18 @@ while [ $# -gt 0 ]; do
     --write-config)
       config="$(mktemp "$SP_WORK/config-XXXXXX.yaml")"; printf "$2" > "$config"; shift 2 ;;
     --corrupt-model)
-      dir="$(mktemp -d "$SP_WORK/corrupt-XXXXXX")"
-      cp "$SP_REPO/examples/stories260K/config.json" "$SP_REPO/examples/stories260K/vocab.json" "$dir/"
-      src="$SP_REPO/examples/stories260K/model.safetensors"
-      head -c $(( $(stat -c %s "$src") / 2 )) "$src" > "$dir/model.safetensors"
-      config="$dir/run.yaml"
+      dir="$(mktemp -d "$SP_WORK/corrupt-$2-XXXXXX")"
+      python3 "$(dirname "$0")/make_corrupt_model.py" "$2" "$SP_REPO/examples/stories260K" "$dir" || exit 1
+      config="$dir/run.yaml"; outdir="$dir/out"
       printf "model: {path: .}\ncalibration: {path: %s/examples/calib.txt}\n" "$SP_REPO" > "$config"
-      shift ;;
+      printf "eval: {datasets: [{name: t, path: %s/examples/calib.txt, format: text}], seqlen: 128}\n" "$SP_REPO" >> "$config"
+      shift 2 ;;
     --) shift; break ;;
     *) echo "expect.sh: unknown option $1"; exit 64 ;;
   esac
 done
 cmd=()
-for a in "$@"; do a="${a//@SHARED@/$shared}"; cmd+=("${a//@CONFIG@/$config}"); done
+for a in "$@"; do a="${a//@SHARED@/$shared}"; a="${a//@OUTDIR@/$outdir}"; cmd+=("${a//@CONFIG@/$config}"); done
 # Every shared file the command names must be there (a partial copy, e.g. on the GPU machine, skips).
 if [ -n "$shared" ]; then
   for p in $(printf '%s\n' "${cmd[@]}" | grep -o "$shared/[^ ,}=]*" | sort -u); do
@@ -52,4 +53,7 @@ elif [ $rc -ne "$want_rc" ]; then echo "FAIL: exit code"; exit 1; fi
 for p in "${patterns[@]}"; do
   grep -Eq -- "$p" <<<"$out" || { echo "FAIL: output does not match /$p/"; exit 1; }
 done
+if [ -n "$outdir" ] && [ $rc -ne 0 ] && [ -n "$(ls -A "$outdir" 2>/dev/null)" ]; then
+  echo "FAIL: a failed run left output in $outdir:"; ls -la "$outdir"; exit 1
+fi
 echo "PASS"
