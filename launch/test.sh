@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Set-up + build + the whole test suite (CPU tests, MPI tests under mpirun -np 2/4; GPU tests
+# Set-up + build + the whole test suite (CPU tests, MPI tests under mpirun -np 1/2/4; GPU tests
 # run when a GPU is visible, otherwise they skip).  usage: launch/test.sh [PRESET]  (default: ci)
+# PRESET asan builds with AddressSanitizer + UBSan; leak checking is on except for the tests that
+# start MPI (labels mpi, cli), where Open MPI's own allocations from MPI_Init would be reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-ci}"
 ./launch/setup.sh "$preset"
 export OMPI_MCA_rmaps_base_oversubscribe=1
-ctest --preset "$preset" -j "${STRUPRUNE_TEST_JOBS:-2}" --timeout 900
+jobs="${STRUPRUNE_TEST_JOBS:-2}"
+if [ "$preset" = asan ]; then
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  ASAN_OPTIONS="detect_leaks=1" ctest --preset asan -j "$jobs" --timeout 900 -LE "mpi|cli"
+  ASAN_OPTIONS="detect_leaks=0" ctest --preset asan -j "$jobs" --timeout 900 -L "mpi|cli"
+else
+  ctest --preset "$preset" -j "$jobs" --timeout 900
+fi
