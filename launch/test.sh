@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-ci}"
 ./launch/setup.sh "$preset"
+# Optional: Python's safetensors + numpy for the interoperability tests (they skip without them).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore safetensors numpy >/dev/null 2>&1 ||
+  echo "test: pip could not install safetensors/numpy; the Python interop tests will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then

@@ -7,6 +7,7 @@
 #
 #   launch/device/ci_gpu.sh [BENCH_ITERS]      (from the repository root; needs devdata/, .debs/)
 #
+# .debs/: made here by launch/device/fetch_debs.sh (Debian 12 -dev packages the image lacks).
 # devdata/ holds the shared models/data the tests read (STRUPRUNE_SHARED_DIR); what is absent
 # makes the corresponding tests skip. Phases are time-boxed so the command ends inside its lease.
 set -uo pipefail
