@@ -32,6 +32,18 @@ __global__ void token_nll_kernel(const T* __restrict__ logits, const int32_t* __
   }
 }
 
+// Warp-wide arg-max: the larger value wins, then the lower index on equal values.
+__device__ __forceinline__ void warp_argmax(float& best, int64_t& idx) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float v2 = __shfl_xor_sync(0xffffffffu, best, o);
+    const int64_t i2 = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (v2 > best || (v2 == best && i2 < idx)) {
+      best = v2;
+      idx = i2;
+    }
+  }
+}
+
 template <typename T>
 __global__ void argmax_kernel(const T* __restrict__ logits, int32_t* __restrict__ out, int64_t vocab) {
   __shared__ float sval[32];
@@ -46,16 +58,7 @@ __global__ void argmax_kernel(const T* __restrict__ logits, int32_t* __restrict_
       idx = i;
     }
   }
-  // (larger value) wins, then (lower index) on equal values.
-  auto better = [](float v1, int64_t i1, float v2, int64_t i2) { return v2 > v1 || (v2 == v1 && i2 < i1); };
-  for (int o = 16; o > 0; o >>= 1) {
-    const float v2 = __shfl_xor_sync(0xffffffffu, best, o);
-    const int64_t i2 = __shfl_xor_sync(0xffffffffu, idx, o);
-    if (better(best, idx, v2, i2)) {
-      best = v2;
-      idx = i2;
-    }
-  }
+  warp_argmax(best, idx);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) {
     sval[warp] = best;
@@ -65,14 +68,7 @@ __global__ void argmax_kernel(const T* __restrict__ logits, int32_t* __restrict_
   if (warp == 0) {
     best = lane < nw ? sval[lane] : -INFINITY;
     idx = lane < nw ? sidx[lane] : vocab;
-    for (int o = 16; o > 0; o >>= 1) {
-      const float v2 = __shfl_xor_sync(0xffffffffu, best, o);
-      const int64_t i2 = __shfl_xor_sync(0xffffffffu, idx, o);
-      if (better(best, idx, v2, i2)) {
-        best = v2;
-        idx = i2;
-      }
-    }
+    warp_argmax(best, idx);
     if (lane == 0) out[blockIdx.x] = int32_t(idx == vocab ? 0 : idx);
   }
 }
