@@ -29,32 +29,16 @@ struct PlainCodec {
 };
 using F32Codec = PlainCodec<float>;
 using F64Codec = PlainCodec<double>;
-struct BF16Codec {
+// 16-bit floats stored as bits; the host conversions live in core/dtype.h.
+template <float (*ToF32)(uint16_t), uint16_t (*FromF32)(float)>
+struct HalfCodec {
   using V = float;
   static constexpr size_t kSize = 2;
-  static float get(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return bf16_to_f32(h);
-  }
-  static void put(uint8_t* p, float f) {
-    const uint16_t h = f32_to_bf16(f);
-    std::memcpy(p, &h, 2);
-  }
+  static float get(const uint8_t* p) { return ToF32(PlainCodec<uint16_t>::get(p)); }
+  static void put(uint8_t* p, float f) { PlainCodec<uint16_t>::put(p, FromF32(f)); }
 };
-struct F16Codec {
-  using V = float;
-  static constexpr size_t kSize = 2;
-  static float get(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return f16_to_f32(h);
-  }
-  static void put(uint8_t* p, float f) {
-    const uint16_t h = f32_to_f16(f);
-    std::memcpy(p, &h, 2);
-  }
-};
+using BF16Codec = HalfCodec<bf16_to_f32, f32_to_bf16>;
+using F16Codec = HalfCodec<f16_to_f32, f32_to_f16>;
 
 // Converts n elements; returns the index of the first element that is not finite after the
 // conversion (a NaN/Inf on disk, or an F64 value out of the target's range), or n.

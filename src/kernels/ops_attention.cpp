@@ -5,9 +5,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#if STRUPRUNE_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#endif
 
 namespace sp::ops {
 
@@ -25,11 +23,7 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
              head_dim);
   SP_REQUIRE(theta > 0.f, "ops::rope: theta {} must be > 0", theta);
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::rope(ctx, x, positions, heads, head_dim, theta);
-#else
-    no_cuda_backend("rope");
-#endif
   } else {
     cpu::rope(x, positions, heads, head_dim, theta);
   }
@@ -57,11 +51,7 @@ Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tenso
   require_shape(v, k.shape(), "attention", "v");
   Tensor out = Tensor::empty(q.shape(), q.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::attention(ctx, q, k, v, s, out);
-#else
-    no_cuda_backend("attention");
-#endif
   } else {
     cpu::attention(q, k, v, s, out);
   }

@@ -3,9 +3,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#if STRUPRUNE_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#endif
 
 namespace sp::ops {
 
@@ -19,11 +17,7 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids) {
   require_ndim(ids, 1, "embedding", "ids");
   Tensor out = Tensor::empty({ids.dim(0), table.dim(1)}, table.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::embedding(ctx, table, ids, out);
-#else
-    no_cuda_backend("embedding");
-#endif
   } else {
     // Ids come from tokenizers / files: a bad one is the user's input, checked here once.
     const int32_t* p = ids.data<int32_t>();
@@ -58,11 +52,7 @@ Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& 
              precision == Precision::Exact32 ? "exact32" : dtype_name(want), dtype_name(want), x.desc());
   Tensor y = Tensor::empty({x.dim(0), w.dim(0)}, x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::linear(ctx, x, w, bias, precision, y);
-#else
-    no_cuda_backend("linear");
-#endif
   } else {
     cpu::linear(x, w, bias, y);
   }

@@ -3,9 +3,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#if STRUPRUNE_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#endif
 
 namespace sp::ops {
 
@@ -18,11 +16,7 @@ Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up) {
   require_shape(up, gate.shape(), "silu_mul", "up");
   Tensor out = Tensor::empty(gate.shape(), gate.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::silu_mul(ctx, gate, up, out);
-#else
-    no_cuda_backend("silu_mul");
-#endif
   } else {
     cpu::silu_mul(gate, up, out);
   }
@@ -32,11 +26,7 @@ Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up) {
 void relu_(ExecContext& ctx, Tensor& x) {
   require_float(ctx, x, "relu", "x");
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::relu(ctx, x);
-#else
-    no_cuda_backend("relu");
-#endif
   } else {
     cpu::relu(x);
   }
@@ -48,11 +38,7 @@ void add_(ExecContext& ctx, Tensor& x, const Tensor& y) {
   require_same_dtype(x, y, "add", "x", "y");
   require_shape(y, x.shape(), "add", "y");
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::add(ctx, x, y);
-#else
-    no_cuda_backend("add");
-#endif
   } else {
     cpu::add(x, y);
   }
@@ -67,11 +53,7 @@ Tensor convert(ExecContext& ctx, const Tensor& x, DType to) {
   if (x.dtype() == to) {
     out.copy_from(x);
   } else if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::convert(ctx, x, out);
-#else
-    no_cuda_backend("convert");
-#endif
   } else {
     cpu::convert(x, out);
   }

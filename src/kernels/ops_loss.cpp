@@ -3,9 +3,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#if STRUPRUNE_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#endif
 
 namespace sp::ops {
 
@@ -20,11 +18,7 @@ Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets) 
   SP_REQUIRE(logits.dim(1) > 0, "ops::token_nll: logits {} have no columns", logits.desc());
   Tensor out = Tensor::empty({logits.dim(0)}, DType::F32, ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::token_nll(ctx, logits, targets, out);
-#else
-    no_cuda_backend("token_nll");
-#endif
   } else {
     const int32_t* t = targets.data<int32_t>();
     for (int64_t i = 0; i < targets.numel(); ++i)
@@ -41,11 +35,7 @@ Tensor argmax_rows(ExecContext& ctx, const Tensor& logits) {
   SP_REQUIRE(logits.dim(1) > 0, "ops::argmax_rows: logits {} have no columns", logits.desc());
   Tensor out = Tensor::empty({logits.dim(0)}, DType::I32, ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::argmax_rows(ctx, logits, out);
-#else
-    no_cuda_backend("argmax_rows");
-#endif
   } else {
     cpu::argmax_rows(logits, out);
   }

@@ -3,9 +3,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#if STRUPRUNE_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#endif
 
 namespace sp::ops {
 
@@ -20,11 +18,7 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps) {
   SP_REQUIRE(eps >= 0.f, "ops::rms_norm: eps {} must be >= 0", eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::rms_norm(ctx, x, w, eps, y);
-#else
-    no_cuda_backend("rms_norm");
-#endif
   } else {
     cpu::rms_norm(x, w, eps, y);
   }
@@ -43,11 +37,7 @@ Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tens
   SP_REQUIRE(eps >= 0.f, "ops::layer_norm: eps {} must be >= 0", eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-#if STRUPRUNE_WITH_CUDA
     cuda::layer_norm(ctx, x, w, b, eps, y);
-#else
-    no_cuda_backend("layer_norm");
-#endif
   } else {
     cpu::layer_norm(x, w, b, eps, y);
   }

@@ -1,0 +1,28 @@
+// CPU-only build (-DSTRUPRUNE_CUDA=OFF): the CUDA bodies the front ends name, as stubs, so the front
+// ends dispatch without #ifdefs. Unreachable in practice: a CUDA ExecContext cannot be created in
+// such a build (core/context_nocuda.cpp), but an error beats a link failure.
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/ops_common.h"
+
+namespace sp::cuda {
+
+using ops::detail::no_cuda_backend;
+
+void embedding(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("embedding"); }
+void linear(ExecContext&, const Tensor&, const Tensor&, const Tensor&, Precision, Tensor&) { no_cuda_backend("linear"); }
+void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, Tensor&) { no_cuda_backend("rms_norm"); }
+void layer_norm(ExecContext&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&) {
+  no_cuda_backend("layer_norm");
+}
+void rope(ExecContext&, Tensor&, const Tensor&, int, int, float) { no_cuda_backend("rope"); }
+void attention(ExecContext&, const Tensor&, const Tensor&, const Tensor&, const ops::AttentionShape&, Tensor&) {
+  no_cuda_backend("attention");
+}
+void silu_mul(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("silu_mul"); }
+void relu(ExecContext&, Tensor&) { no_cuda_backend("relu"); }
+void add(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("add"); }
+void token_nll(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("token_nll"); }
+void argmax_rows(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("argmax_rows"); }
+void convert(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("convert"); }
+
+}  // namespace sp::cuda
