@@ -58,30 +58,18 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
 void forward_layer(const LayerCall& c) {
   const LayerWeights& w = c.w;
   Tensor& x = c.hidden;
-  {
-    Tensor h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
-    tap(c, "attn_in", h);
-    if (w.shape.n_heads > 0) {
-      Tensor a = self_attention(c, h, /*rotary=*/true);
-      tap(c, "attn_o_in", a);
-      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.o_w, w.o_b, c.precision));
-    } else if (w.o_b.defined()) {
-      add_bias_rows(c.ctx, x, w.o_b);
-    }
+  Tensor h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
+  tap(c, "attn_in", h);
+  attention_residual(c, h, /*rotary=*/true);
+
+  h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
+  tap(c, "mlp_in", h);
+  Tensor act;
+  if (w.shape.intermediate > 0) {
+    act = ops::silu_mul(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
+                        ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision));
   }
-  {
-    Tensor h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
-    tap(c, "mlp_in", h);
-    if (w.shape.intermediate > 0) {
-      Tensor g = ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision);
-      Tensor u = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
-      Tensor a = ops::silu_mul(c.ctx, g, u);
-      tap(c, "mlp_down_in", a);
-      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.down_w, w.down_b, c.precision));
-    } else if (w.down_b.defined()) {
-      add_bias_rows(c.ctx, x, w.down_b);
-    }
-  }
+  down_residual(c, act);
   tap(c, "layer_out", x);
 }
 

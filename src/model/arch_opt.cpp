@@ -66,31 +66,20 @@ void forward_layer(const LayerCall& c) {
   const float eps = c.cfg.norm_eps;
   const bool pre = c.cfg.norm_before;
   Tensor& x = c.hidden;
-  {
-    Tensor h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
-    tap(c, "attn_in", h);
-    if (w.shape.n_heads > 0) {
-      Tensor a = self_attention(c, h, /*rotary=*/false);
-      tap(c, "attn_o_in", a);
-      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.o_w, w.o_b, c.precision));
-    } else if (w.o_b.defined()) {
-      add_bias_rows(c.ctx, x, w.o_b);
-    }
-    if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
+  Tensor h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
+  tap(c, "attn_in", h);
+  attention_residual(c, h, /*rotary=*/false);
+  if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
+
+  h = pre ? ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
+  tap(c, "mlp_in", h);
+  Tensor act;
+  if (w.shape.intermediate > 0) {
+    act = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
+    ops::relu_(c.ctx, act);
   }
-  {
-    Tensor h = pre ? ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
-    tap(c, "mlp_in", h);
-    if (w.shape.intermediate > 0) {
-      Tensor a = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
-      ops::relu_(c.ctx, a);
-      tap(c, "mlp_down_in", a);
-      ops::add_(c.ctx, x, ops::linear(c.ctx, a, w.down_w, w.down_b, c.precision));
-    } else if (w.down_b.defined()) {
-      add_bias_rows(c.ctx, x, w.down_b);
-    }
-    if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps));
-  }
+  down_residual(c, act);
+  if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps));
   tap(c, "layer_out", x);
 }
 

@@ -56,6 +56,25 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   return out;
 }
 
+void attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
+  if (c.w.shape.n_heads > 0) {
+    Tensor a = self_attention(c, h, rotary);
+    tap(c, "attn_o_in", a);
+    ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, a, c.w.o_w, c.w.o_b, c.precision));
+  } else if (c.w.o_b.defined()) {
+    add_bias_rows(c.ctx, c.hidden, c.w.o_b);
+  }
+}
+
+void down_residual(const LayerCall& c, const Tensor& act) {
+  if (act.defined()) {
+    tap(c, "mlp_down_in", act);
+    ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, act, c.w.down_w, c.w.down_b, c.precision));
+  } else if (c.w.down_b.defined()) {
+    add_bias_rows(c.ctx, c.hidden, c.w.down_b);
+  }
+}
+
 void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias) {
   // Broadcast by gathering row 0 of a one-row table M times: no extra op needed.
   Tensor rows =

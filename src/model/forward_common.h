@@ -14,6 +14,14 @@ void tap(const LayerCall& c, std::string_view name, const Tensor& x);
 // -> [B*T, n_heads * head_dim], the input of o_proj / out_proj. The layer must have n_heads > 0.
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary);
 
+// The attention half of a residual block: x += o_proj(self_attention(h)), tapping "attn_o_in". A
+// layer pruned to zero heads has no attention; its o_proj bias (if any) is still added.
+void attention_residual(const LayerCall& c, const Tensor& h, bool rotary);
+
+// The MLP output of a residual block: x += down(act), tapping "mlp_down_in" (act: the down /
+// fc2 input, [B*T, intermediate]). Without neurons (act undefined) only down's bias is added.
+void down_residual(const LayerCall& c, const Tensor& act);
+
 // x[r, :] += bias for every row (what a Linear with no inputs left still adds). x: [M, N]; bias: [N].
 void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias);
 
