@@ -20,9 +20,9 @@ struct PerplexityResult {
 
 // SparseGPT / Wanda protocol: n = ids.size() / seqlen non-overlapping windows (capped by
 // max_windows when >= 0); each window scores tokens 1..seqlen-1; ppl = exp(total / (n (seqlen-1))).
-// batch_windows windows are processed together, layer by layer (all of a batch through layer 0,
-// then layer 1, ...), so only one decoder layer is resident; logits are computed in row chunks
-// so [rows, vocab] stays bounded.
+// Windows are processed in groups whose hidden states stay resident (about 1 GiB, at least one
+// batch): each decoder layer is loaded once per group (one resident at a time) and applied
+// batch_windows windows at a time; logits are computed in row chunks so [rows, vocab] stays bounded.
 PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t> ids, int seqlen, int batch_windows,
                             int max_windows = -1);
 

@@ -3,9 +3,12 @@
 // and ref-opt. Runs on the CPU, and on CUDA too when a GPU is visible (same assertions, fp32).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/context.h"
 #include "model/evaluate.h"
 #include "model/model.h"
+#include "model/weight_source.h"
 #include "model_test_util.h"
 
 namespace sp {
@@ -50,6 +53,39 @@ TEST_P(ModelReference, BatchedWindowsEqualOneAtATime) {
   std::vector<double> f(four.first_window_nll.begin(), four.first_window_nll.end());
   EXPECT_LT(max_abs_diff(one.first_window_nll, f), 1e-5);
   EXPECT_EQ(model::perplexity(*m, ctx, ids, 32, 2, 3).windows, 3);
+}
+
+// Streaming reads each layer's weights once per group of resident windows, not once per batch.
+class CountingSource final : public model::WeightSource {
+ public:
+  explicit CountingSource(std::unique_ptr<model::WeightSource> s) : s_(std::move(s)) {}
+  const io::ModelConfig& config() const override { return s_->config(); }
+  std::string describe() const override { return s_->describe(); }
+  bool synthetic() const override { return s_->synthetic(); }
+  void validate(const std::vector<model::TensorSpec>& specs, const std::vector<std::string>& ign) override {
+    s_->validate(specs, ign);
+  }
+  Tensor load(const model::TensorSpec& spec, DType dt, Device d) override {
+    ++loads[spec.name];
+    return s_->load(spec, dt, d);
+  }
+  std::vector<std::string> unused() const override { return s_->unused(); }
+  std::map<std::string, int> loads;
+
+ private:
+  std::unique_ptr<model::WeightSource> s_;
+};
+
+TEST_P(ModelReference, PerplexityLoadsEachLayerOncePerGroup) {
+  SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
+  auto counting = std::make_unique<CountingSource>(model::open_checkpoint_source(dir));
+  CountingSource* c = counting.get();
+  model::Model m(std::move(counting), ctx, Precision::Exact32);
+  std::vector<int32_t> ids(10 * 32, 5);  // 10 windows in batches of 2: one group (a few KiB)
+  EXPECT_EQ(model::perplexity(m, ctx, ids, 32, 2).windows, 10);
+  EXPECT_EQ(c->loads.at("model.layers.0.mlp.down_proj.weight"), 1);
+  EXPECT_EQ(c->loads.at("model.layers.4.self_attn.q_proj.weight"), 1);
+  EXPECT_EQ(c->loads.at("model.embed_tokens.weight"), 1);  // globals: loaded by the constructor
 }
 
 void check_first_window(model::Model& m, ExecContext& ctx, const nlohmann::json& ref) {
