@@ -134,6 +134,10 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
   const int seqlen = int(cfg.eval.seqlen > 0 ? cfg.eval.seqlen : mc.max_positions);
   std::vector<EvalRow> rows;
   for (const auto& d : cfg.eval.datasets) rows.push_back(eval_dataset(l, d, seqlen, cfg, comm));
+  // Peak bytes of tensors each rank held on its compute device (library workspaces excluded).
+  std::vector<int64_t> peaks;
+  for (const std::string& p : comm.allgather(std::to_string(memory_stats(l.ctx->device().type).peak)))
+    peaks.push_back(std::stoll(p));
   if (!comm.is_root()) return 0;
 
   std::printf("%-16s %8s %10s %12s %12s %9s\n", "dataset", "windows", "tokens", "mean NLL", "perplexity", "seconds");
@@ -154,7 +158,10 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
         {"model_type", mc.model_type},
         {"parameters", count_model_params(mc)}}},
       {"runtime",
-       {{"ranks", comm.size()}, {"device", l.ctx->device().str()}, {"precision", to_string(cfg.runtime.precision)}}},
+       {{"ranks", comm.size()},
+        {"device", l.ctx->device().str()},
+        {"precision", to_string(cfg.runtime.precision)},
+        {"peak_memory_bytes_per_rank", peaks}}},
       {"eval", sets},
       {"config", cfg.effective}};
   fs::create_directories(cfg.output.dir);
