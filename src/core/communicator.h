@@ -3,6 +3,7 @@
 // CI) and NCCL (GPU path), bootstrapped the nccl-tests way. Reductions are in a fixed order so
 // that the result does not depend on timing (reproducible masks for 1, 2 or 4 ranks).
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,5 +35,8 @@ class Communicator {
     return v;
   }
 };
+
+// A one-rank communicator (backend "self"): for single-process runs and unit tests.
+std::unique_ptr<Communicator> make_self_communicator();
 
 }  // namespace sp
