@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 preset="${1:-default}"
 
 pkgs=(build-essential cmake ninja-build pkg-config git
-      libopenmpi-dev openmpi-bin libhdf5-dev libboost-program-options-dev
+      libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev
       libfmt-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libeigen3-dev libpcre2-dev)
 missing=()
 for p in "${pkgs[@]}"; do

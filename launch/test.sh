@@ -10,6 +10,9 @@ preset="${1:-ci}"
 # Optional: Python's safetensors + numpy for the interoperability tests (they skip without them).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore safetensors numpy >/dev/null 2>&1 ||
   echo "test: pip could not install safetensors/numpy; the Python interop tests will skip"
+# Optional: h5py, the independent reader of our HDF5 files in tests/io/test_hdf5.cpp (skips without it).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore h5py >/dev/null 2>&1 ||
+  echo "test: pip could not install h5py; the h5py interop tests will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then

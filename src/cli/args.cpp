@@ -26,6 +26,7 @@ Args parse_args(int argc, const char* const* argv) {
   Args a;
   po::options_description opts("options");
   opts.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "config-reference", "print every configuration key (type, default, meaning) as Markdown and exit")(
       "set", po::value<std::vector<std::string>>(&a.overrides)->composing(),
       "override a config key: --set prune.sparsity=0.3 (value parsed as YAML; repeatable)")(
       "dry-run", "validate config, model and data, print the plan (shapes, groups, shards, memory); no compute")(
@@ -41,10 +42,10 @@ Args parse_args(int argc, const char* const* argv) {
 
   std::ostringstream help;
   help << "usage: struprune-dist [prune|eval|generate] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
-       << "  prune     (default) structured pruning of the model in CONFIG (exit 3: pipeline not implemented yet)\n"
+       << "  prune     (default) structured pruning of the model in CONFIG: pruned checkpoint, masks.h5, report.json\n"
        << "  eval      perplexity of the model on eval.datasets, written to output.dir/report.json\n"
        << "  generate  greedy continuation of --prompt\n"
-       << "exit codes: 0 ok, 1 runtime failure, 2 input error, 3 not implemented yet\n\n"
+       << "exit codes: 0 ok, 1 runtime failure, 2 input error\n\n"
        << opts;
   a.help_text = help.str();
 
@@ -57,9 +58,10 @@ Args parse_args(int argc, const char* const* argv) {
   }
   a.help = vm.count("help") > 0;
   a.version = vm.count("version") > 0;
+  a.config_reference = vm.count("config-reference") > 0;
   a.dry_run = vm.count("dry-run") > 0;
   a.resume = vm.count("resume") > 0;
-  if (a.help || a.version) return a;
+  if (a.help || a.version || a.config_reference) return a;
 
   std::vector<std::string> p;
   if (vm.count("positional")) p = vm["positional"].as<std::vector<std::string>>();

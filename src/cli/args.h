@@ -1,6 +1,6 @@
 #pragma once
 // Command line: struprune-dist [prune|eval|generate] CONFIG.yaml [--set k=v]... [--dry-run] [--resume]
-//               [--prompt TEXT] [--max-new-tokens N] [--version] [--help]
+//               [--prompt TEXT] [--max-new-tokens N] [--version] [--help] [--config-reference]
 // Parsed with Boost.Program_options. This and main.cpp are the only places that read argv.
 #include <string>
 #include <vector>
@@ -17,6 +17,7 @@ struct Args {
   bool resume = false;
   bool version = false;
   bool help = false;
+  bool config_reference = false;            // print the configuration keys as Markdown tables
   std::string prompt = "Once upon a time";  // generate
   int max_new_tokens = 32;                  // generate
   std::string help_text;                    // filled for --help and for usage errors

@@ -36,17 +36,13 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   return plan;
 }
 
-int prune(const Args& args, const Config& cfg, Communicator& comm) {
+int prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   validate_and_plan(args, cfg, comm);
   if (args.dry_run) {
     SP_LOG_INFO("dry run: everything validated; nothing computed");
     return kExitOk;
   }
-  SP_LOG_WARN(
-      "pruning is not implemented yet (next milestone): inputs validated and planned, nothing computed "
-      "(exit code {})",
-      kExitNotImplemented);
-  return kExitNotImplemented;
+  return run_prune(args, cfg, comm, local_rank);
 }
 
 int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
@@ -66,7 +62,7 @@ int generate(const Args& args, const Config& cfg, Communicator& comm, int local_
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   switch (args.command) {
     case Command::Prune:
-      return prune(args, cfg, comm);
+      return prune(args, cfg, comm, local_rank);
     case Command::Eval:
       return eval(args, cfg, comm, local_rank);
     case Command::Generate:

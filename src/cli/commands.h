@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands. Each returns the process exit code (0 ok, 3 not implemented yet); errors are
+// The subcommands. Each returns the process exit code (0 ok); errors are
 // thrown (InputError -> 2, anything else -> 1, see main.cpp).
 #include "cli/args.h"
 #include "cli/config_schema.h"
@@ -10,7 +10,6 @@ namespace sp::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitInputError = 2;
-inline constexpr int kExitNotImplemented = 3;
 
 // local_rank: this process's rank on its node (picks the GPU).
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank);

@@ -6,10 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/plan.h"
+#include "cli/session.h"
 #include "core/context.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/ranges.h"
 #include "io/atomic_file.h"
 #include "model/evaluate.h"
 #include "model/model.h"
@@ -21,79 +23,6 @@
 namespace sp::cli {
 namespace fs = std::filesystem;
 namespace {
-
-Device pick_device(const Config& cfg, int local_rank) {
-  const int gpus = cuda_device_count();
-  switch (cfg.runtime.device) {
-    case RuntimeDevice::Cpu:
-      return Device::cpu();
-    case RuntimeDevice::Cuda:
-      SP_REQUIRE(gpus > 0, "runtime.device = cuda, but no CUDA GPU is visible{}",
-                 built_with_cuda() ? "" : " (this binary was built without CUDA)");
-      return Device::cuda(local_rank % gpus);
-    case RuntimeDevice::Auto:
-      break;
-  }
-  return gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
-}
-
-sp::Precision to_precision(cli::Precision p) {
-  switch (p) {
-    case cli::Precision::FP32:
-      return sp::Precision::Exact32;
-    case cli::Precision::BF16:
-      return sp::Precision::BF16;
-    case cli::Precision::FP16:
-      return sp::Precision::F16;
-  }
-  return sp::Precision::Exact32;
-}
-
-data::Format to_data_format(DataFormat f) {
-  switch (f) {
-    case DataFormat::Auto:
-      return data::Format::Auto;
-    case DataFormat::Text:
-      return data::Format::Text;
-    case DataFormat::Jsonl:
-      return data::Format::Jsonl;
-    case DataFormat::Wikitext:
-      return data::Format::Wikitext;
-    case DataFormat::Ids:
-      return data::Format::Ids;
-  }
-  return data::Format::Auto;
-}
-
-std::unique_ptr<model::WeightSource> open_source(const Config& cfg) {
-  if (cfg.model.synthetic)
-    return model::open_synthetic_source((fs::path(cfg.model.path) / "config.json").string(),
-                                        uint64_t(cfg.model.synthetic_seed));
-  return model::open_checkpoint_source(cfg.model.path);
-}
-
-struct Loaded {
-  std::unique_ptr<ExecContext> ctx;
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<tok::Tokenizer> tokenizer;
-  int32_t bos = -1;
-};
-
-Loaded load(const Config& cfg, int local_rank) {
-  Loaded l;
-  const Device dev = pick_device(cfg, local_rank);
-  l.ctx = std::make_unique<ExecContext>(dev);
-  l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
-  const std::string& t = cfg.model.tokenizer;
-  l.tokenizer = t.empty()                ? tok::Tokenizer::from_model_dir(cfg.model.path)
-                : fs::is_regular_file(t) ? tok::Tokenizer::from_tokenizer_json(t)
-                                         : tok::Tokenizer::from_model_dir(t);
-  // The model's config.json names the BOS the reference protocols put in front (OPT: </s>).
-  l.bos = l.model->config().bos_token_id >= 0 ? l.model->config().bos_token_id : l.tokenizer->bos_id();
-  SP_LOG_INFO("loaded {} on {} ({} precision)", l.model->source().describe(), dev.str(),
-              to_string(cfg.runtime.precision));
-  return l;
-}
 
 struct EvalRow {
   std::string name;
@@ -108,7 +37,7 @@ EvalRow eval_dataset(Loaded& l, const EvalDataset& d, int seqlen, const Config& 
   int64_t windows = int64_t(ids.size()) / seqlen;
   if (cfg.eval.max_windows > 0) windows = std::min<int64_t>(windows, cfg.eval.max_windows);
   SP_REQUIRE(windows > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
-  const auto [first, count] = shard_layers(int(windows), comm.size())[size_t(comm.rank())];
+  const auto [first, count] = balanced_ranges(int(windows), comm.size())[size_t(comm.rank())];
   std::vector<double> acc = {0.0, 0.0};  // NLL sum, scored tokens
   double seconds = 0;
   if (count > 0) {
@@ -149,21 +78,20 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
                     {"scored_tokens", r.tokens}, {"seqlen", seqlen},       {"seconds", r.seconds}};
   }
   std::fflush(stdout);
-  const nlohmann::json report = {
-      {"command", "eval"},
-      {"version", STRUPRUNE_VERSION},
-      {"model",
-       {{"path", cfg.model.path},
-        {"source", l.model->source().describe()},
-        {"model_type", mc.model_type},
-        {"parameters", count_model_params(mc)}}},
-      {"runtime",
-       {{"ranks", comm.size()},
-        {"device", l.ctx->device().str()},
-        {"precision", to_string(cfg.runtime.precision)},
-        {"peak_memory_bytes_per_rank", peaks}}},
-      {"eval", sets},
-      {"config", cfg.effective}};
+  const nlohmann::json report = {{"command", "eval"},
+                                 {"version", STRUPRUNE_VERSION},
+                                 {"model",
+                                  {{"path", cfg.model.path},
+                                   {"source", l.model->source().describe()},
+                                   {"model_type", mc.model_type},
+                                   {"parameters", prune::count_model_params(mc)}}},
+                                 {"runtime",
+                                  {{"ranks", comm.size()},
+                                   {"device", l.ctx->device().str()},
+                                   {"precision", to_string(cfg.runtime.precision)},
+                                   {"peak_memory_bytes_per_rank", peaks}}},
+                                 {"eval", sets},
+                                 {"config", cfg.effective}};
   fs::create_directories(cfg.output.dir);
   const std::string path = (fs::path(cfg.output.dir) / cfg.output.report).string();
   io::write_file_atomic(path, report.dump(2) + "\n");

@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands that run the model: eval (perplexity table + report.json) and generate.
+// The subcommands that run the model: prune, eval (perplexity table + report.json) and generate.
 #include "cli/args.h"
 #include "cli/config_schema.h"
 #include "core/communicator.h"
@@ -9,5 +9,7 @@ namespace sp::cli {
 // local_rank: this process's rank on its node (picks the GPU).
 int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
+// commands_prune.cpp
+int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 
 }  // namespace sp::cli

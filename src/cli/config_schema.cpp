@@ -12,10 +12,13 @@ namespace {
 using V = const ConfigValue&;
 const std::vector<std::string> kDTypes = {"auto", "bf16", "fp16", "fp32"};
 const std::vector<std::string> kFormats = {"auto", "text", "jsonl", "wikitext", "ids"};
-const std::vector<std::string> kMethods = {"structprune", "wanda-sp", "flap", "magnitude"};
+const std::vector<std::string> kMethods = {"structprune", "magnitude-sp", "wanda-sp",
+                                           "flap",        "wanda-sp+ls",  "obs-sp+ls"};
 const std::vector<std::string> kAttention = {"heads", "kv_groups", "query_per_group", "none"};
-const std::vector<std::string> kMetrics = {"wanda", "magnitude", "wifv"};
-const std::vector<std::string> kAllocations = {"admm", "softmax", "uniform", "global"};
+const std::vector<std::string> kMetrics = {"wanda", "magnitude", "wifv", "obs"};
+const std::vector<std::string> kNormalize = {"none", "residual", "output", "standardize"};
+const std::vector<std::string> kTargets = {"pruned", "dense"};
+const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "admm"};
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
 const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
@@ -76,6 +79,9 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("calibration.nsamples", K::Int, "128", "number of random calibration windows",
                          [](Config& c, V v) { c.calibration.nsamples = v.i; }),
                      1, kNone));
+  s.push_back(ranged(key("calibration.batch", K::Int, "8", "calibration windows per forward call",
+                         [](Config& c, V v) { c.calibration.batch = v.i; }),
+                     1, kNone));
   s.push_back(ranged(
       key("calibration.seqlen", K::Int, "0", "tokens per window; 0: min(2048, the model's max_position_embeddings)",
           [](Config& c, V v) { c.calibration.seqlen = v.i; }),
@@ -86,7 +92,9 @@ std::vector<KeySpec> build_schema() {
              0, kNone));
   // ---- prune
   s.push_back(
-      choice(key("prune.method", K::Enum, "structprune", "pruning method (structprune = global ADMM allocation)",
+      choice(key("prune.method", K::Enum, "structprune",
+                 "pruning method: structprune (the configured metric, allocation and refit), or a baseline with its "
+                 "published recipe: magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls",
                  [](Config& c, V v) { c.prune.method = PruneMethod(v.index); }),
              kMethods));
   s.push_back(ranged(key("prune.sparsity", K::Float, "0.5", "target fraction of prunable parameters to remove",
@@ -99,16 +107,23 @@ std::vector<KeySpec> build_schema() {
                      kAttention));
   s.push_back(key("prune.structures.mlp", K::Bool, "true", "prune MLP neurons",
                   [](Config& c, V v) { c.prune.structures.mlp = v.b; }));
-  s.push_back(
-      choice(key("prune.metric", K::Enum, "wanda", "group importance: wanda (|W| * ||X||), magnitude, wifv (FLAP)",
-                 [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }),
-             kMetrics));
+  s.push_back(choice(key("prune.metric", K::Enum, "obs",
+                         "group importance: obs (output error left after the least-squares refit), wanda "
+                         "(|W| * ||X||), magnitude, wifv (FLAP's fluctuation)",
+                         [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }),
+                     kMetrics));
+  s.push_back(choice(key("prune.normalize", K::Enum, "residual",
+                         "scale of the removal curves across layers: residual (error relative to the residual "
+                         "stream's energy), output (relative to the module's output), none, standardize (FLAP)",
+                         [](Config& c, V v) { c.prune.normalize = Normalization(v.index); }),
+                     kNormalize));
   s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
                          [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }),
                      kAllocations));
-  s.push_back(ranged(key("prune.temperature", K::Float, "1.0", "softmax allocation temperature tau (large: uniform)",
+  s.push_back(ranged(key("prune.temperature", K::Float, "1.0",
+                         "allocation temperature tau (admm, softmax): 0 = the global rule (admm), large = uniform",
                          [](Config& c, V v) { c.prune.temperature = v.f; }),
-                     0.0, kNone, true));
+                     0.0, kNone));
   s.push_back(ranged(
       key("prune.s_min", K::Float, "0.0", "lowest sparsity of any layer", [](Config& c, V v) { c.prune.s_min = v.f; }),
       0.0, 1.0, false, true));
@@ -129,9 +144,21 @@ std::vector<KeySpec> build_schema() {
                      0.0, kNone, true));
   s.push_back(key("prune.reconstruct", K::Bool, "true", "refit o_proj / down_proj by least squares after pruning",
                   [](Config& c, V v) { c.prune.reconstruct = v.b; }));
+  s.push_back(choice(key("prune.refit_target", K::Enum, "dense",
+                         "least-squares target: dense (the unpruned model's module output) or pruned (the module's "
+                         "own output on the pruned model's inputs)",
+                         [](Config& c, V v) { c.prune.refit_target = RefitTarget(v.index); }),
+                     kTargets));
+  s.push_back(key("prune.bias_compensation", K::Bool, "false",
+                  "add the removed channels' mean contribution to the consumer's bias (FLAP)",
+                  [](Config& c, V v) { c.prune.bias_compensation = v.b; }));
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
                          [](Config& c, V v) { c.prune.damping = v.f; }),
                      0.0, kNone, true));
+  s.push_back(ranged(
+      key("prune.obs_step", K::Int, "0", "groups removed per OBS update (1: exact greedy); 0: automatic, about n/256",
+          [](Config& c, V v) { c.prune.obs_step = v.i; }),
+      0, kNone));
   // ---- runtime
   s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",
                          [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }),
@@ -145,10 +172,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("runtime.spill_to_host", K::Bool, "true",
                   "keep calibration hidden states in host memory when over budget",
                   [](Config& c, V v) { c.runtime.spill_to_host = v.b; }));
-  s.push_back(ranged(key("runtime.threads", K::Int, "0",
-                         "CPU threads per rank; 0: all cores (reserved: the CPU kernels run one thread today)",
-                         [](Config& c, V v) { c.runtime.threads = v.i; }),
-                     0, kNone));
+  s.push_back(
+      ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
+                 [](Config& c, V v) { c.runtime.threads = v.i; }),
+             0, kNone));
   // ---- output
   s.push_back(key("output.dir", K::Path, "out", "output folder (created; rank 0 writes)",
                   [](Config& c, V v) { c.output.dir = v.s; }));
@@ -160,6 +187,16 @@ std::vector<KeySpec> build_schema() {
                      kCheckpoints));
   s.push_back(key("output.report", K::String, "report.json", "JSON report file name inside output.dir",
                   [](Config& c, V v) { c.output.report = v.s; }));
+  s.push_back(key("output.model_dir", K::String, "model", "folder of the pruned checkpoint inside output.dir",
+                  [](Config& c, V v) { c.output.model_dir = v.s; }));
+  s.push_back(choice(key("output.dtype", K::Enum, "auto",
+                         "dtype of the written weights (auto: as the input checkpoint stores them); the reported "
+                         "pruned perplexity is computed on these weights",
+                         [](Config& c, V v) { c.output.dtype = ModelDType(v.index); }),
+                     kDTypes));
+  s.push_back(ranged(key("output.max_shard_gb", K::Float, "2", "largest safetensors shard of the pruned checkpoint",
+                         [](Config& c, V v) { c.output.max_shard_gb = v.f; }),
+                     0.0, kNone, true));
   s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
                   [](Config& c, V v) { c.output.overwrite = v.b; }));
   // ---- eval
@@ -254,6 +291,32 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+std::string config_reference_markdown() {
+  auto cell = [](const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '|') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  std::string o, section;
+  for (const KeySpec& k : config_schema()) {
+    const std::string sec = k.path.substr(0, k.path.find('.'));
+    if (sec != section) {
+      section = sec;
+      o += fmt::format("{}### `{}`\n\n| key | type | default | meaning |\n|---|---|---|---|\n", o.empty() ? "" : "\n",
+                       sec);
+    }
+    o += fmt::format("| `{}` | {} | `{}` | {} |\n", k.path, cell(describe_type(k)), k.default_yaml, cell(k.doc));
+  }
+  o += "\n| item key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const KeySpec& k : dataset_item_schema())
+    o += fmt::format("| `eval.datasets[].{}` | {} | {} | {} |\n", k.path, cell(describe_type(k)),
+                     k.default_yaml.empty() ? "(required)" : "`" + k.default_yaml + "`", cell(k.doc));
+  return o;
+}
+
 std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = SIZE_MAX;
@@ -267,14 +330,10 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
   return best;
 }
 
-const char* to_string(PruneMethod v) { return enum_name(kMethods, v); }
-const char* to_string(AttentionUnit v) { return enum_name(kAttention, v); }
-const char* to_string(Allocation v) { return enum_name(kAllocations, v); }
 const char* to_string(Precision v) { return enum_name(kPrecisions, v); }
 const char* to_string(DataFormat v) { return enum_name(kFormats, v); }
 const char* to_string(RuntimeDevice v) { return enum_name(kDevices, v); }
 const char* to_string(ModelDType v) { return enum_name(kDTypes, v); }
 const char* to_string(CheckpointKind v) { return enum_name(kCheckpoints, v); }
-const char* to_string(ScoreMetric v) { return enum_name(kMetrics, v); }
 
 }  // namespace sp::cli

@@ -14,14 +14,19 @@
 #include <string>
 #include <vector>
 
+#include "prune/groups.h"
+#include "prune/options.h"
+
 namespace sp::cli {
 
 enum class ModelDType { Auto, BF16, FP16, FP32 };
 enum class DataFormat { Auto, Text, Jsonl, Wikitext, Ids };
-enum class PruneMethod { StructPrune, WandaSp, Flap, Magnitude };
-enum class AttentionUnit { Heads, KvGroups, QueryPerGroup, None };
-enum class ScoreMetric { Wanda, Magnitude, Wifv };
-enum class Allocation { Admm, Softmax, Uniform, Global };
+using PruneMethod = prune::Method;         // structprune, magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls
+using prune::AttentionUnit;                // heads, kv_groups, query_per_group, none (prune/groups.h)
+using prune::ScoreMetric;                  // wanda, magnitude, wifv, obs
+using Allocation = prune::AllocationMode;  // uniform, global, softmax, admm
+using prune::Normalization;                // none, residual, output, standardize
+using prune::RefitTarget;                  // pruned, dense
 enum class RuntimeDevice { Auto, Cpu, Cuda };
 enum class Precision { FP32, BF16, FP16 };
 enum class CheckpointKind { Compact, Dense, None };
@@ -46,6 +51,7 @@ struct Config {
     DataFormat format;
     std::string text_field;
     int64_t nsamples;
+    int64_t batch;   // windows per forward call
     int64_t seqlen;  // 0: min(2048, the model's max_position_embeddings)
     int64_t seed;
   } calibration;
@@ -65,8 +71,12 @@ struct Config {
       int64_t max_iters;
       double tol_primal, tol_dual;
     } admm;
+    Normalization normalize;
     bool reconstruct;
+    RefitTarget refit_target;
+    bool bias_compensation;
     double damping;
+    int64_t obs_step;
   } prune;
   struct Runtime {
     RuntimeDevice device;
@@ -78,7 +88,10 @@ struct Config {
   struct Output {
     std::string dir;
     std::string masks, report;  // file names inside dir
+    std::string model_dir;      // folder name of the pruned checkpoint inside dir
     CheckpointKind checkpoint;
+    ModelDType dtype;  // dtype of the written weights (auto: the checkpoint's)
+    double max_shard_gb;
     bool overwrite;
   } output;
   struct Eval {
@@ -126,6 +139,9 @@ const std::vector<KeySpec>& dataset_item_schema();
 std::string describe_type(const KeySpec& k);
 
 Config default_config();
+// Every key as Markdown tables, one per section ("### `prune`" ...), then the dataset item keys:
+// the tables of docs/config.md, generated (struprune-dist --config-reference).
+std::string config_reference_markdown();
 // Loads a YAML file, then applies `--set key.path=value` overrides, then cross-key checks.
 Config load_config(const std::string& yaml_path, const std::vector<std::string>& overrides = {});
 // Same from YAML text; `label` names it in errors, `base_dir` resolves its relative paths.
@@ -137,14 +153,10 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 size_t edit_distance(const std::string& a, const std::string& b);
 
 // Enum names as written in YAML ("structprune", "kv_groups", ...).
-const char* to_string(PruneMethod v);
-const char* to_string(AttentionUnit v);
-const char* to_string(Allocation v);
 const char* to_string(Precision v);
 const char* to_string(DataFormat v);
 const char* to_string(RuntimeDevice v);
 const char* to_string(ModelDType v);
 const char* to_string(CheckpointKind v);
-const char* to_string(ScoreMetric v);
 
 }  // namespace sp::cli

@@ -1,6 +1,7 @@
 // struprune-dist entry point (struprune::run_command_line, the public API; main() calls it): MPI,
-// logging with the rank, the command line and the config, then one subcommand. Two error kinds, one exit: InputError -> exit 2, anything else -> exit 1; with
-// more than one rank the job ends through MPI_Abort so that no peer hangs in a collective.
+// logging with the rank, the command line and the config, then one subcommand. Two error kinds, one exit: InputError ->
+// exit 2, anything else -> exit 1; with more than one rank the job ends through MPI_Abort so that no peer hangs in a
+// collective.
 #include <cstdio>
 #include <exception>
 
@@ -18,10 +19,11 @@ namespace {
 int run(int argc, char** argv, sp::Communicator& comm) {
   using namespace sp::cli;
   const Args args = parse_args(argc, argv);
-  if (args.help || args.version) {
+  if (args.help || args.version || args.config_reference) {
     if (comm.is_root()) {
       if (args.version) std::printf("struprune-dist %s\n", STRUPRUNE_VERSION);
       if (args.help) std::fputs(args.help_text.c_str(), stdout);
+      if (args.config_reference) std::fputs(config_reference_markdown().c_str(), stdout);
     }
     return kExitOk;
   }

@@ -6,11 +6,10 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ranges.h"
 
 namespace sp::cli {
 namespace {
-
-bool is_opt(const io::ModelConfig& m) { return m.family == io::ArchFamily::Opt; }
 
 int precision_bytes(Precision p) { return p == Precision::FP32 ? 4 : 2; }
 
@@ -36,79 +35,6 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 
 }  // namespace
 
-std::vector<std::pair<int, int>> shard_layers(int n_layers, int n_ranks) {
-  SP_CHECK(n_ranks > 0 && n_layers >= 0, "n_layers {} n_ranks {}", n_layers, n_ranks);
-  std::vector<std::pair<int, int>> out;
-  const int base = n_layers / n_ranks, extra = n_layers % n_ranks;
-  int first = 0;
-  for (int r = 0; r < n_ranks; ++r) {
-    const int n = base + (r < extra ? 1 : 0);
-    out.emplace_back(first, n);
-    first += n;
-  }
-  return out;
-}
-
-LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit, bool mlp) {
-  const auto& s = m.layers.at(size_t(layer));
-  const int64_t h = m.hidden, hd = m.head_dim, H = s.n_heads, KV = s.n_kv_heads, ff = s.intermediate;
-  const int64_t qb = m.qkv_bias ? 1 : 0;
-  LayerGroups g;
-  // Attention: q, k, v (+ biases), o (+ bias); MLP: gate/up/down or fc1/fc2 (+ biases); norms.
-  const int64_t attn = h * H * hd + 2 * h * KV * hd + qb * (H + 2 * KV) * hd + H * hd * h + (m.o_bias && H > 0 ? h : 0);
-  const int64_t mlp_mats = is_opt(m) ? 2 : 3;
-  const int64_t mlp_bias = m.mlp_bias && ff > 0 ? (is_opt(m) ? ff + h : 2 * ff + h) : 0;
-  const int64_t norms = is_opt(m) ? 4 * h : 2 * h;
-  g.layer_params = attn + mlp_mats * h * ff + mlp_bias + norms;
-
-  // A pruned checkpoint may have a layer without attention (0 heads): nothing left to prune there.
-  if (H == 0) unit = AttentionUnit::None;
-  SP_REQUIRE(H == 0 || (KV > 0 && H % KV == 0), "config.json: layer {}: {} heads are not a multiple of {} KV heads",
-             layer, H, KV);
-  const int64_t group = H > 0 ? H / KV : 0;  // query heads per KV head
-  switch (unit) {
-    case AttentionUnit::Heads:
-      SP_REQUIRE(group == 1,
-                 "prune.structures.attention = heads needs multi-head attention, but the model has {} query heads "
-                 "sharing {} KV heads (GQA): use kv_groups or query_per_group",
-                 H, KV);
-      g.attention_units = int(H);
-      g.params_per_attention_unit = 4 * hd * h + 3 * qb * hd;
-      break;
-    case AttentionUnit::KvGroups:
-      g.attention_units = int(KV);
-      g.params_per_attention_unit = (2 * group + 2) * hd * h + qb * (group + 2) * hd;
-      break;
-    case AttentionUnit::QueryPerGroup:
-      SP_REQUIRE(group > 1,
-                 "prune.structures.attention = query_per_group needs grouped-query attention, but every one of the "
-                 "{} query heads has its own KV head: use heads or kv_groups",
-                 H);
-      g.attention_units = int(group);
-      g.params_per_attention_unit = KV * (2 * hd * h + qb * hd);
-      break;
-    case AttentionUnit::None:
-      break;
-  }
-  if (mlp) {
-    g.mlp_units = int(ff);
-    g.params_per_mlp_unit = mlp_mats * h + (m.mlp_bias ? (is_opt(m) ? 1 : 2) : 0);
-  }
-  return g;
-}
-
-int64_t count_model_params(const io::ModelConfig& m) {
-  const int64_t h = m.hidden;
-  int64_t n = int64_t(m.vocab) * h;                  // token embeddings
-  if (!m.tie_embeddings) n += int64_t(m.vocab) * h;  // lm_head
-  if (is_opt(m))
-    n += (int64_t(m.max_positions) + m.position_offset) * h + 2 * h;  // learned positions, final LN
-  else
-    n += h;  // final RMSNorm
-  for (int l = 0; l < m.n_layers; ++l) n += layer_groups(m, l, AttentionUnit::None, false).layer_params;
-  return n;
-}
-
 Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
   SP_REQUIRE(m.n_layers > 0 && int(m.layers.size()) == m.n_layers, "config.json: no decoder layers");
   Plan p;
@@ -121,9 +47,9 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
   p.intermediate = m.layers[0].intermediate;
   p.vocab = m.vocab;
   p.uniform = std::all_of(m.layers.begin(), m.layers.end(), [&](const io::LayerShape& s) { return s == m.layers[0]; });
-  p.total_params = count_model_params(m);
+  p.total_params = prune::count_model_params(m);
   for (int l = 0; l < m.n_layers; ++l) {
-    p.layers.push_back(layer_groups(m, l, cfg.prune.structures.attention, cfg.prune.structures.mlp));
+    p.layers.push_back(prune::layer_groups(m, l, cfg.prune.structures.attention, cfg.prune.structures.mlp));
     p.prunable_params += p.layers.back().prunable_params();
   }
   p.target_remove = std::llround(cfg.prune.sparsity * double(p.prunable_params));
@@ -132,7 +58,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
   p.compute_bytes = precision_bytes(cfg.runtime.precision);
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
 
-  const auto ranges = shard_layers(m.n_layers, n_ranks);
+  const auto ranges = balanced_ranges(m.n_layers, n_ranks);
   if (n_ranks > m.n_layers)
     p.warnings.push_back(fmt::format("{} ranks for {} layers: ranks {}..{} own no layer and only join collectives",
                                      n_ranks, m.n_layers, m.n_layers, n_ranks - 1));

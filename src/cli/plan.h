@@ -8,20 +8,9 @@
 
 #include "cli/config_schema.h"
 #include "io/model_config.h"
+#include "prune/groups.h"
 
 namespace sp::cli {
-
-// The prunable structure of one decoder layer under the configured attention unit.
-struct LayerGroups {
-  int attention_units = 0;  // heads, KV groups or query slices (0 when not pruned)
-  int64_t params_per_attention_unit = 0;
-  int mlp_units = 0;  // intermediate neurons (0 when not pruned)
-  int64_t params_per_mlp_unit = 0;
-  int64_t layer_params = 0;  // every parameter of the layer (norms included)
-  int64_t prunable_params() const {
-    return int64_t(attention_units) * params_per_attention_unit + int64_t(mlp_units) * params_per_mlp_unit;
-  }
-};
 
 // Peak device memory of one rank, in bytes; the terms follow the streaming design (SPEC section 3).
 struct MemoryEstimate {
@@ -45,7 +34,7 @@ struct Plan {
   int n_layers = 0, hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0, vocab = 0;
   bool uniform = true;
   int64_t total_params = 0;
-  std::vector<LayerGroups> layers;
+  std::vector<prune::LayerGroups> layers;
   int64_t prunable_params = 0;
   int64_t target_remove = 0;  // round(sparsity x prunable_params)
   int64_t calib_seqlen = 0, eval_seqlen = 0;
@@ -54,14 +43,6 @@ struct Plan {
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
 };
-
-// Contiguous, balanced layer ranges: the first (n_layers % n_ranks) ranks get one extra layer.
-// Ranks beyond n_layers get empty ranges. Returns {first, count} per rank.
-std::vector<std::pair<int, int>> shard_layers(int n_layers, int n_ranks);
-
-// Parameter count of the whole model (embeddings, layers, norms, head unless tied).
-int64_t count_model_params(const io::ModelConfig& m);
-LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit, bool mlp);
 
 // Throws InputError when the config does not fit the model (attention unit vs GQA, seqlen over the
 // context) or a rank's estimate exceeds runtime.memory_budget_gb even after spilling.

@@ -5,15 +5,15 @@
 // blocks are kept and reused: the engine allocates an output per op, and a cudaMalloc/cudaFree per
 // op would synchronise the device each time. All kernels of the device run on the same stream, so
 // the stream order alone makes reuse safe.
-#include "core/context.h"
-#include "core/cuda_state.h"
-#include "core/device.h"
-
 #include <fmt/format.h>
 
 #include <array>
 #include <cstdint>
 #include <mutex>
+
+#include "core/context.h"
+#include "core/cuda_state.h"
+#include "core/device.h"
 
 namespace sp {
 

@@ -28,23 +28,22 @@ cudaStream_t device_stream(int device);
 
 }  // namespace sp
 
-#define SP_CUDA_CHECK(stmt)                                                          \
-  do {                                                                               \
-    cudaError_t e_ = (stmt);                                                         \
+#define SP_CUDA_CHECK(stmt)                                                                     \
+  do {                                                                                          \
+    cudaError_t e_ = (stmt);                                                                    \
     if (e_ != cudaSuccess) ::sp::throw_cuda(#stmt, __FILE__, __LINE__, cudaGetErrorString(e_)); \
   } while (0)
 
-#define SP_CUBLAS_CHECK(stmt)                                                         \
-  do {                                                                                \
-    cublasStatus_t s_ = (stmt);                                                       \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                  \
-      ::sp::throw_cuda(#stmt, __FILE__, __LINE__, cublasGetStatusString(s_));         \
+#define SP_CUBLAS_CHECK(stmt)                                                                                \
+  do {                                                                                                       \
+    cublasStatus_t s_ = (stmt);                                                                              \
+    if (s_ != CUBLAS_STATUS_SUCCESS) ::sp::throw_cuda(#stmt, __FILE__, __LINE__, cublasGetStatusString(s_)); \
   } while (0)
 
-#define SP_CUSOLVER_CHECK(stmt)                                                                \
-  do {                                                                                         \
-    cusolverStatus_t s_ = (stmt);                                                              \
-    if (s_ != CUSOLVER_STATUS_SUCCESS)                                                         \
+#define SP_CUSOLVER_CHECK(stmt)                                                                  \
+  do {                                                                                           \
+    cusolverStatus_t s_ = (stmt);                                                                \
+    if (s_ != CUSOLVER_STATUS_SUCCESS)                                                           \
       ::sp::throw_cuda(#stmt, __FILE__, __LINE__, "cusolver status " + std::to_string(int(s_))); \
   } while (0)
 

@@ -1,9 +1,10 @@
 #include "core/device.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -73,12 +74,8 @@ void device_memset0(Device d, void* p, size_t bytes) {
     cuda_memset0_impl(d.index, p, bytes);
 }
 
-MemoryStats memory_stats(DeviceType t) {
-  return {g_counters[int(t)].current.load(), g_counters[int(t)].peak.load()};
-}
+MemoryStats memory_stats(DeviceType t) { return {g_counters[int(t)].current.load(), g_counters[int(t)].peak.load()}; }
 
-void reset_peak_memory(DeviceType t) {
-  g_counters[int(t)].peak.store(g_counters[int(t)].current.load());
-}
+void reset_peak_memory(DeviceType t) { g_counters[int(t)].peak.store(g_counters[int(t)].current.load()); }
 
 }  // namespace sp

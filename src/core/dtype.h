@@ -9,7 +9,7 @@ namespace sp {
 enum class DType : uint8_t { F32, F16, BF16, F64, I32, I64, U8 };
 
 size_t dtype_size(DType t);
-const char* dtype_name(DType t);  // "F32", "BF16", ... (safetensors spelling)
+const char* dtype_name(DType t);                 // "F32", "BF16", ... (safetensors spelling)
 DType dtype_from_name(const std::string& name);  // throws InputError for an unknown name
 
 inline float bf16_to_f32(uint16_t h) {

@@ -30,15 +30,14 @@ template <typename... Args>
 }  // namespace sp
 
 // Invariant check: a false condition is a bug or a library failure, not a user mistake.
-#define SP_CHECK(cond, ...)                                                                   \
-  do {                                                                                        \
-    if (!(cond))                                                                              \
-      ::sp::throw_failure(__FILE__, __LINE__,                                                 \
-                          std::string("check failed: " #cond ". ") + ::fmt::format(__VA_ARGS__)); \
+#define SP_CHECK(cond, ...)                                                                                           \
+  do {                                                                                                                \
+    if (!(cond))                                                                                                      \
+      ::sp::throw_failure(__FILE__, __LINE__, std::string("check failed: " #cond ". ") + ::fmt::format(__VA_ARGS__)); \
   } while (0)
 
 // User-input check: a false condition throws InputError with the formatted message.
-#define SP_REQUIRE(cond, ...)                        \
-  do {                                               \
-    if (!(cond)) ::sp::throw_input(__VA_ARGS__);     \
+#define SP_REQUIRE(cond, ...)                    \
+  do {                                           \
+    if (!(cond)) ::sp::throw_input(__VA_ARGS__); \
   } while (0)

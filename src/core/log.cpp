@@ -17,12 +17,18 @@ std::shared_ptr<spdlog::logger>& logger_slot() {
 
 spdlog::level::level_enum to_spdlog(LogLevel l) {
   switch (l) {
-    case LogLevel::Trace: return spdlog::level::trace;
-    case LogLevel::Debug: return spdlog::level::debug;
-    case LogLevel::Info: return spdlog::level::info;
-    case LogLevel::Warn: return spdlog::level::warn;
-    case LogLevel::Error: return spdlog::level::err;
-    case LogLevel::Off: return spdlog::level::off;
+    case LogLevel::Trace:
+      return spdlog::level::trace;
+    case LogLevel::Debug:
+      return spdlog::level::debug;
+    case LogLevel::Info:
+      return spdlog::level::info;
+    case LogLevel::Warn:
+      return spdlog::level::warn;
+    case LogLevel::Error:
+      return spdlog::level::err;
+    case LogLevel::Off:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -62,8 +68,7 @@ double wall_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-Progress::Progress(std::string phase, long total)
-    : phase_(std::move(phase)), total_(total), start_s_(wall_seconds()) {}
+Progress::Progress(std::string phase, long total) : phase_(std::move(phase)), total_(total), start_s_(wall_seconds()) {}
 
 void Progress::step(long done) {
   const double now = wall_seconds();
@@ -75,8 +80,6 @@ void Progress::step(long done) {
               total_ > 0 ? 100.0 * double(done) / double(total_) : 100.0, el, eta);
 }
 
-void Progress::finish() {
-  SP_LOG_INFO("{}: done in {:.2f}s", phase_, wall_seconds() - start_s_);
-}
+void Progress::finish() { SP_LOG_INFO("{}: done in {:.2f}s", phase_, wall_seconds() - start_s_); }
 
 }  // namespace sp

@@ -83,8 +83,8 @@ Tensor Tensor::reshape(Shape s) const {
 }
 
 Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
-  SP_CHECK(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0], "slice_rows({}, {}) of {}",
-           begin, end, shape_str(shape_));
+  SP_CHECK(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0], "slice_rows({}, {}) of {}", begin, end,
+           shape_str(shape_));
   Tensor t = *this;
   const size_t row_bytes = shape_[0] ? nbytes() / size_t(shape_[0]) : 0;
   t.offset_ += size_t(begin) * row_bytes;
@@ -109,13 +109,27 @@ std::vector<double> Tensor::to_f64_vector() const {
   std::vector<double> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype_) {
-      case DType::F32: out[size_t(i)] = h.data<float>()[i]; break;
-      case DType::F64: out[size_t(i)] = h.data<double>()[i]; break;
-      case DType::BF16: out[size_t(i)] = bf16_to_f32(h.data<uint16_t>()[i]); break;
-      case DType::F16: out[size_t(i)] = f16_to_f32(h.data<uint16_t>()[i]); break;
-      case DType::I32: out[size_t(i)] = h.data<int32_t>()[i]; break;
-      case DType::I64: out[size_t(i)] = double(h.data<int64_t>()[i]); break;
-      case DType::U8: out[size_t(i)] = h.data<uint8_t>()[i]; break;
+      case DType::F32:
+        out[size_t(i)] = h.data<float>()[i];
+        break;
+      case DType::F64:
+        out[size_t(i)] = h.data<double>()[i];
+        break;
+      case DType::BF16:
+        out[size_t(i)] = bf16_to_f32(h.data<uint16_t>()[i]);
+        break;
+      case DType::F16:
+        out[size_t(i)] = f16_to_f32(h.data<uint16_t>()[i]);
+        break;
+      case DType::I32:
+        out[size_t(i)] = h.data<int32_t>()[i];
+        break;
+      case DType::I64:
+        out[size_t(i)] = double(h.data<int64_t>()[i]);
+        break;
+      case DType::U8:
+        out[size_t(i)] = h.data<uint8_t>()[i];
+        break;
     }
   }
   return out;

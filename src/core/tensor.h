@@ -27,7 +27,7 @@ int64_t shape_numel(const Shape& s);
 
 class Buffer {
  public:
-  Buffer(Device d, size_t bytes);           // owning allocation
+  Buffer(Device d, size_t bytes);                 // owning allocation
   Buffer(Device d, void* foreign, size_t bytes);  // non-owning view
   ~Buffer();
   Buffer(const Buffer&) = delete;

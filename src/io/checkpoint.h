@@ -48,7 +48,8 @@ class Checkpoint {
 // {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Every file is written
 // atomically; the index last. Creates model_dir if needed; weight files of an earlier write there
 // (model.safetensors, the index, model-*-of-*.safetensors) that the new layout does not use are
-// removed. Returns the files written.
+// removed. Returns the files written. A thin wrapper over CheckpointStreamWriter
+// (io/checkpoint_stream.h), which writes the same layout tensor by tensor.
 std::vector<std::string> write_sharded_checkpoint(const std::string& model_dir,
                                                   const std::vector<std::pair<std::string, Tensor>>& tensors,
                                                   size_t max_shard_bytes);

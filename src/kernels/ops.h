@@ -57,7 +57,8 @@ Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets);
 // Index of the largest logit per row (lowest index on ties). logits: [M, V] -> [M] I32.
 Tensor argmax_rows(ExecContext& ctx, const Tensor& logits);
 
-// Element type conversion between F32 / BF16 / F16 (rounding to nearest even). -> new tensor.
+// Element type conversion between F32 / F64 / BF16 / F16 in any direction (rounding to nearest
+// even; F64 -> BF16 / F16 rounds through F32, i.e. twice, on both devices). -> new tensor.
 Tensor convert(ExecContext& ctx, const Tensor& x, DType to);
 
 }  // namespace sp::ops

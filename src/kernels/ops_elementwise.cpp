@@ -46,9 +46,9 @@ void add_(ExecContext& ctx, Tensor& x, const Tensor& y) {
 
 Tensor convert(ExecContext& ctx, const Tensor& x, DType to) {
   require_on(ctx, x, "convert", "x");
-  auto is_float = [](DType d) { return d == DType::F32 || d == DType::BF16 || d == DType::F16; };
-  SP_REQUIRE(is_float(x.dtype()) && is_float(to), "ops::convert: {} -> {}: only F32, BF16 and F16 convert", x.desc(),
-             dtype_name(to));
+  auto is_float = [](DType d) { return d == DType::F32 || d == DType::F64 || d == DType::BF16 || d == DType::F16; };
+  SP_REQUIRE(is_float(x.dtype()) && is_float(to), "ops::convert: {} -> {}: only F32, F64, BF16 and F16 convert",
+             x.desc(), dtype_name(to));
   Tensor out = Tensor::empty(x.shape(), to, ctx.device());
   if (x.dtype() == to) {
     out.copy_from(x);

@@ -3,7 +3,8 @@
 // Same rules as kernels/ops.h (one front end, a CPU body as the oracle, a CUDA body tested against
 // it); the pruning code (src/prune) calls only these and never a device API.
 //
-// dtypes: statistics accumulate in F64 from compute-dtype activations (F32; BF16 / F16 on CUDA).
+// dtypes: statistics accumulate in F64 from compute-dtype activations (F32; BF16 / F16 on CUDA)
+// or from F64 ones (either device).
 // The dense linear algebra (gemm_, matmul, cholesky_*, diagonal ops) takes F32 or F64 operands on
 // either device (all operands of one call share the dtype); F32 products are exact fp32 (no TF32).
 // Index tensors are I32 on the op's device. Matrices are row-major 2-D tensors (core/tensor.h).
@@ -14,22 +15,28 @@ namespace sp::ops {
 
 // acc += a^T b: a Gram (b is a) or cross-Gram matrix of activations, summed over the T rows. The
 // product of one call is formed with fp32 accumulation, then added into the F64 accumulator, so a
-// long stream of calls loses nothing to fp32 rounding beyond one call's partial sums.
-//   a: [T, n], b: [T, m], compute dtype (same dtype); acc: [n, m] F64.
+// long stream of calls loses nothing to fp32 rounding beyond one call's partial sums (F64 a, b:
+// the product is formed in fp64). The fp32 product is formed in blocks of acc's columns through a
+// temporary of at most 1 GiB on CUDA (16 MiB on the CPU), so n up to ~30k needs no more memory.
+//   a: [T, n], b: [T, m], compute dtype or F64 (same dtype); acc: [n, m] F64, sharing no memory
+//   with a or b.
 void gram_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b);
 
 // Per-column sum and sum of squares over the rows, accumulated into F64:
 //   sum[j] += sum_t x[t, j];  sumsq[j] += sum_t x[t, j]^2.
 // x: [T, n] compute dtype or F64; sum, sumsq: [n] F64 (either may be undefined: not computed).
+// Fixed-order reductions: the same inputs give the same bits on every run.
 void column_stats_(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
 
 // Gathers: out = x[idx, :] and out = x[:, idx]. x: [R, C] any float dtype (F32, F64, BF16, F16);
 // idx: [k] I32 on the op's device, every entry in range (checked on the CPU; an out-of-range index
-// is an InputError there, undefined on the GPU). -> [k, C] / [R, k], dtype of x.
+// is an InputError there, undefined on the GPU: the CUDA bodies then write a NaN element rather
+// than read out of bounds). Entries may repeat. -> [k, C] / [R, k], dtype of x.
 Tensor select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx);
 Tensor select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx);
 // Scatters into zeros, the inverse of the gathers: out = zeros [rows, C], out[idx[i], :] = x[i, :]
-// (and out = zeros [R, cols], out[:, idx[i]] = x[:, i]). Entries of idx are distinct.
+// (and out = zeros [R, cols], out[:, idx[i]] = x[:, i]). Entries of idx are distinct and in range
+// (both checked on the CPU; on the GPU an out-of-range entry is dropped).
 Tensor expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t rows);
 Tensor expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t cols);
 
@@ -39,16 +46,21 @@ void gemm_(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Ten
            double beta);
 // op(a) op(b) as a new tensor (F32 or F64).
 Tensor matmul(ExecContext& ctx, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
+// x^T as a new contiguous tensor. x: [R, C] any float dtype -> [C, R].
+Tensor transpose(ExecContext& ctx, const Tensor& x);
 
 // In-place Cholesky factorisation of a symmetric positive definite matrix a: [n, n], F32 / F64
 // (only its lower triangle is read). On success a holds L (a = L L^T) in its lower triangle and
 // zeros above it, and the call returns true; when a is not numerically positive definite it
 // returns false and a's contents are unspecified (the caller keeps its own copy to retry with more
-// damping).
+// damping). A factor whose diagonal is not finite and positive (NaN input) also returns false. The
+// CUDA body reads one status word back to the host: it waits for the stream.
 bool cholesky_(ExecContext& ctx, Tensor& a);
-// Solves (L L^T) x = b with L from cholesky_. l: [n, n]; b: [n, m] -> x [n, m].
+// Solves (L L^T) x = b with L from cholesky_ (only l's lower triangle is read; a zero on its
+// diagonal gives inf / NaN, unchecked). l: [n, n]; b: [n, m] -> x [n, m].
 Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);
-// (L L^T)^{-1}, full (both triangles), from L. l: [n, n] -> [n, n].
+// (L L^T)^{-1}, full (both triangles, exactly symmetric), from L (lower triangle read, as above).
+// l: [n, n] -> [n, n].
 Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l);
 
 // a[i, i] += v for every i. a: [n, n] F32 / F64.
@@ -57,7 +69,9 @@ void add_diagonal_(ExecContext& ctx, Tensor& a, double v);
 Tensor diagonal(ExecContext& ctx, const Tensor& a);
 
 // Number of threads the CPU bodies (Eigen) may use; n <= 0: every core. Process-wide; set once by
-// the command line before any compute.
+// the command line before any compute. Eigen's products run threaded only through OpenMP (linked
+// into the kernels library when CMake finds it); until this is called they use OpenMP's default
+// (OMP_NUM_THREADS, else every core), so several ranks on one machine should each be given a share.
 void set_cpu_threads(int n);
 
 }  // namespace sp::ops

@@ -22,8 +22,9 @@ struct TensorSpec {
 };
 
 // Observer of the activations that feed Linear layers, named where they are produced:
-// "attn_in" (input of q/k/v), "attn_o_in" (input of o_proj / out_proj), "mlp_in" (input of
-// gate/up or fc1), "mlp_down_in" (input of down_proj / fc2), "layer_out". x: [batch*seq, width],
+// "attn_in" (input of q/k/v), "attn_o_in" (input of o_proj / out_proj), "mid_resid" (the residual
+// stream between the attention and MLP blocks), "mlp_in" (input of gate/up or fc1), "mlp_down_in"
+// (input of down_proj / fc2), "layer_out". x: [batch*seq, width],
 // compute dtype, context device; valid only during the call.
 using Tap = std::function<void(int layer, std::string_view name, const Tensor& x)>;
 
@@ -49,6 +50,9 @@ struct LayerCall {
   int seqlen;
   const Tap* tap;       // may be null
   LayerKvCache* cache;  // null: plain causal windows
+  // The forward ends right after this tap has seen its activation ("" = run the whole layer);
+  // statistics that need only the start of a layer skip the rest. `hidden` is then partial.
+  std::string_view stop_after = {};
 };
 
 struct Arch {

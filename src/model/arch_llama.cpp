@@ -59,17 +59,18 @@ void forward_layer(const LayerCall& c) {
   const LayerWeights& w = c.w;
   Tensor& x = c.hidden;
   Tensor h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
-  tap(c, "attn_in", h);
-  attention_residual(c, h, /*rotary=*/true);
+  if (tap(c, "attn_in", h)) return;
+  if (attention_residual(c, h, /*rotary=*/true)) return;
+  if (tap(c, "mid_resid", x)) return;
 
   h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
-  tap(c, "mlp_in", h);
+  if (tap(c, "mlp_in", h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
     act = ops::silu_mul(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
                         ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision));
   }
-  down_residual(c, act);
+  if (down_residual(c, act)) return;
   tap(c, "layer_out", x);
 }
 

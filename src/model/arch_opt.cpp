@@ -67,18 +67,19 @@ void forward_layer(const LayerCall& c) {
   const bool pre = c.cfg.norm_before;
   Tensor& x = c.hidden;
   Tensor h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
-  tap(c, "attn_in", h);
-  attention_residual(c, h, /*rotary=*/false);
+  if (tap(c, "attn_in", h)) return;
+  if (attention_residual(c, h, /*rotary=*/false)) return;
   if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
+  if (tap(c, "mid_resid", x)) return;
 
   h = pre ? ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
-  tap(c, "mlp_in", h);
+  if (tap(c, "mlp_in", h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
     act = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
     ops::relu_(c.ctx, act);
   }
-  down_residual(c, act);
+  if (down_residual(c, act)) return;
   if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps));
   tap(c, "layer_out", x);
 }

@@ -6,12 +6,10 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "model/hidden_stream.h"
 
 namespace sp::model {
 namespace {
-
-// Rows of logits computed at once: about 64M elements whatever the vocabulary.
-int64_t logit_chunk_rows(const Model& m) { return std::max<int64_t>(1, (int64_t(64) << 20) / m.config().vocab); }
 
 // Windows whose hidden states stay resident together: each layer is loaded once per group, so a
 // pass over the weights is shared by up to ~1 GiB of activations (at least one batch).
@@ -20,20 +18,12 @@ int64_t group_windows(const Model& m, int seqlen, int batch) {
   return std::max<int64_t>(batch, (int64_t(1) << 30) / std::max<int64_t>(1, per_window));
 }
 
-// Runs `nwin` windows of `seqlen` tokens through every layer and the final norm. Each layer is
-// loaded once (one resident at a time) and applied `batch` windows at a time, in place on row
-// views of the group's hidden states. ids: nwin*seqlen host ids -> [nwin*seqlen, hidden], device.
-Tensor run_windows(Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int batch, int seqlen) {
-  Tensor hidden = m.embed(ctx, ids_tensor(ctx, ids), positions_tensor(ctx, nwin, seqlen));
-  for (int l = 0; l < m.n_layers(); ++l) {
-    const LayerWeights w = m.load_layer(ctx, l);
-    for (int b0 = 0; b0 < nwin; b0 += batch) {
-      const int nb = std::min(batch, nwin - b0);
-      Tensor rows = hidden.slice_rows(int64_t(b0) * seqlen, int64_t(b0 + nb) * seqlen);
-      m.forward_layer(ctx, l, w, rows, positions_tensor(ctx, nb, seqlen), nb, seqlen);
-    }
-  }
-  return m.final_norm(ctx, hidden);
+// Runs `nwin` windows of `seqlen` tokens through every layer, each layer loaded once (one resident
+// at a time) and applied `batch` windows at a time.
+HiddenStream run_windows(Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int batch, int seqlen) {
+  HiddenStream s(m, ctx, ids, nwin, seqlen, batch);
+  for (int l = 0; l < m.n_layers(); ++l) s.forward(l, m.load_layer(ctx, l));
+  return s;
 }
 
 }  // namespace
@@ -48,25 +38,13 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
   const double t0 = wall_seconds();
   PerplexityResult r;
   double total = 0.0;
-  const int64_t chunk = logit_chunk_rows(m);
   const int64_t group = group_windows(m, seqlen, batch_windows);
   Progress progress("perplexity", long(n));
   for (int64_t w0 = 0; w0 < n; w0 += group) {
     const int ng = int(std::min<int64_t>(group, n - w0));
     auto group_ids = ids.subspan(size_t(w0) * size_t(seqlen), size_t(ng) * size_t(seqlen));
-    Tensor normed = run_windows(m, ctx, group_ids, ng, batch_windows, seqlen);
-    for (int b = 0; b < ng; ++b) {
-      // Row t of a window predicts token t + 1: rows 0..seqlen-2 are scored.
-      for (int64_t r0 = 0; r0 < seqlen - 1; r0 += chunk) {
-        const int64_t r1 = std::min<int64_t>(seqlen - 1, r0 + chunk);
-        const int64_t base = int64_t(b) * seqlen;
-        Tensor logits = m.logits(ctx, normed.slice_rows(base + r0, base + r1));
-        Tensor targets = ids_tensor(ctx, group_ids.subspan(size_t(base + r0 + 1), size_t(r1 - r0)));
-        const std::vector<float> nll = ops::token_nll(ctx, logits, targets).to_f32_vector();
-        for (float v : nll) total += double(v);
-        if (w0 + b == 0) r.first_window_nll.insert(r.first_window_nll.end(), nll.begin(), nll.end());
-      }
-    }
+    const HiddenStream st = run_windows(m, ctx, group_ids, ng, batch_windows, seqlen);
+    total += st.nll_sum(w0 == 0 ? &r.first_window_nll : nullptr);
     progress.step(long(w0 + ng));
   }
   progress.finish();
@@ -81,8 +59,8 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
 std::vector<float> prompt_last_logits(Model& m, ExecContext& ctx, std::span<const int32_t> prompt) {
   SP_REQUIRE(!prompt.empty(), "prompt_last_logits: empty prompt");
   const int t = int(prompt.size());
-  Tensor normed = run_windows(m, ctx, prompt, 1, 1, t);
-  return m.logits(ctx, normed.slice_rows(t - 1, t)).to_f32_vector();
+  const HiddenStream st = run_windows(m, ctx, prompt, 1, 1, t);
+  return m.logits(ctx, m.final_norm(ctx, st.hidden().slice_rows(t - 1, t))).to_f32_vector();
 }
 
 std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const int32_t> prompt, int max_new_tokens,

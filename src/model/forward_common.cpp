@@ -7,8 +7,9 @@
 
 namespace sp::model {
 
-void tap(const LayerCall& c, std::string_view name, const Tensor& x) {
+bool tap(const LayerCall& c, std::string_view name, const Tensor& x) {
   if (c.tap && *c.tap) (*c.tap)(c.layer, name, x);
+  return !c.stop_after.empty() && c.stop_after == name;
 }
 
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
@@ -56,23 +57,25 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   return out;
 }
 
-void attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
+bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
   if (c.w.shape.n_heads > 0) {
     Tensor a = self_attention(c, h, rotary);
-    tap(c, "attn_o_in", a);
+    if (tap(c, "attn_o_in", a)) return true;
     ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, a, c.w.o_w, c.w.o_b, c.precision));
   } else if (c.w.o_b.defined()) {
     add_bias_rows(c.ctx, c.hidden, c.w.o_b);
   }
+  return false;
 }
 
-void down_residual(const LayerCall& c, const Tensor& act) {
+bool down_residual(const LayerCall& c, const Tensor& act) {
   if (act.defined()) {
-    tap(c, "mlp_down_in", act);
+    if (tap(c, "mlp_down_in", act)) return true;
     ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, act, c.w.down_w, c.w.down_b, c.precision));
   } else if (c.w.down_b.defined()) {
     add_bias_rows(c.ctx, c.hidden, c.w.down_b);
   }
+  return false;
 }
 
 void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias) {

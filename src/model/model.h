@@ -40,9 +40,11 @@ class Model {
   // ids, positions: [T] I32 on ctx's device -> hidden [T, hidden].
   Tensor embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const;
   // hidden: [batch*seqlen, hidden] updated in place; positions: [batch*seqlen] I32 device. With a
-  // cache, the seqlen new tokens of each window attend to the cache's past plus themselves.
+  // cache, the seqlen new tokens of each window attend to the cache's past plus themselves. With
+  // stop_after, the forward ends after that tap (hidden is then partial; see LayerCall).
   void forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Tensor& hidden, const Tensor& positions,
-                     int batch, int seqlen, const Tap* tap = nullptr, LayerKvCache* cache = nullptr) const;
+                     int batch, int seqlen, const Tap* tap = nullptr, LayerKvCache* cache = nullptr,
+                     std::string_view stop_after = {}) const;
   // The final norm (identity for post-LN OPT). hidden: [M, hidden] -> [M, hidden].
   Tensor final_norm(ExecContext& ctx, const Tensor& hidden) const;
   // LM head. normed: [M, hidden] -> logits [M, vocab], compute dtype.

@@ -37,7 +37,9 @@ TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.5);
   EXPECT_EQ(c.prune.structures.attention, AttentionUnit::KvGroups);
   EXPECT_TRUE(c.prune.structures.mlp);
-  EXPECT_EQ(c.prune.metric, ScoreMetric::Wanda);
+  EXPECT_EQ(c.prune.metric, ScoreMetric::Obs);
+  EXPECT_EQ(c.prune.normalize, Normalization::Residual);
+  EXPECT_EQ(c.prune.refit_target, RefitTarget::Dense);
   EXPECT_EQ(c.prune.allocation, Allocation::Admm);
   EXPECT_DOUBLE_EQ(c.prune.damping, 0.01);
   EXPECT_TRUE(c.prune.reconstruct);
@@ -114,7 +116,7 @@ TEST(ConfigSchema, WrongTypeNamesKeyTypeAndValue) {
   EXPECT_NE(b.find("output.overwrite: expected bool"), std::string::npos) << b;
 
   const std::string en = load_error("prune: {method: structprun}\n");
-  EXPECT_NE(en.find("one of: structprune|wanda-sp|flap|magnitude"), std::string::npos) << en;
+  EXPECT_NE(en.find("one of: structprune|magnitude-sp|wanda-sp|flap|wanda-sp+ls|obs-sp+ls"), std::string::npos) << en;
   EXPECT_NE(en.find("did you mean structprune?"), std::string::npos) << en;
 
   const std::string sec = load_error("prune: 0.5\n");
@@ -128,7 +130,8 @@ TEST(ConfigSchema, RangesAreEnforced) {
   EXPECT_NE(load_error("prune: {sparsity: 1.0}\n").find("prune.sparsity"), std::string::npos);
   EXPECT_NE(load_error("prune: {sparsity: -0.1}\n").find("prune.sparsity"), std::string::npos);
   EXPECT_EQ(load_error("prune: {sparsity: 0.0}\n"), "");
-  EXPECT_NE(load_error("prune: {temperature: 0}\n").find("prune.temperature: expected float > 0"), std::string::npos);
+  EXPECT_NE(load_error("prune: {temperature: -1}\n").find("prune.temperature: expected float >= 0"), std::string::npos);
+  EXPECT_EQ(load_error("prune: {temperature: 0}\n"), "");  // admm at tau = 0 is the global rule
   EXPECT_NE(load_error("calibration: {nsamples: 0}\n").find("calibration.nsamples"), std::string::npos);
   EXPECT_NE(load_error("prune: {damping: .nan}\n").find("prune.damping"), std::string::npos);
   // Cross-key: the target must lie inside [s_min, s_max].
@@ -231,6 +234,9 @@ TEST(ConfigSchema, EveryKeyIsInDocsConfigMd) {
   }
   for (const auto& k : dataset_item_schema())
     EXPECT_NE(text.find("`eval.datasets[]." + k.path + "`"), std::string::npos) << k.path;
+  // The tables are exactly what `struprune-dist --config-reference` prints.
+  EXPECT_NE(text.find(config_reference_markdown()), std::string::npos)
+      << "docs/config.md: regenerate the key tables with struprune-dist --config-reference";
 }
 
 // Every shipped example config is valid against the schema.

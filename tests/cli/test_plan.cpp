@@ -6,6 +6,7 @@
 
 #include "cli/plan.h"
 #include "core/error.h"
+#include "core/ranges.h"
 #include "io/model_config.h"
 #include "test_util.h"
 
@@ -39,7 +40,7 @@ io::ModelConfig opt_1_3b() {
 TEST(Plan, ShardsAreContiguousBalancedAndCoverEveryLayerOnce) {
   for (int layers = 1; layers <= 40; ++layers) {
     for (int ranks = 1; ranks <= 9; ++ranks) {
-      const auto s = shard_layers(layers, ranks);
+      const auto s = balanced_ranges(layers, ranks);
       ASSERT_EQ(int(s.size()), ranks);
       int next = 0, lo = layers, hi = 0;
       for (const auto& [first, n] : s) {
@@ -52,18 +53,18 @@ TEST(Plan, ShardsAreContiguousBalancedAndCoverEveryLayerOnce) {
       EXPECT_LE(hi - lo, 1);
     }
   }
-  EXPECT_EQ(shard_layers(8, 3), (std::vector<std::pair<int, int>>{{0, 3}, {3, 3}, {6, 2}}));
+  EXPECT_EQ(balanced_ranges(8, 3), (std::vector<std::pair<int, int>>{{0, 3}, {3, 3}, {6, 2}}));
 }
 
 // Published parameter counts (Hugging Face num_parameters() of the released checkpoints).
 TEST(Plan, ParameterCountsMatchPublishedModels) {
-  EXPECT_EQ(count_model_params(llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false)),
+  EXPECT_EQ(prune::count_model_params(llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false)),
             6'738'415'616);  // meta-llama/Llama-2-7b-hf
-  EXPECT_EQ(count_model_params(llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false)),
+  EXPECT_EQ(prune::count_model_params(llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false)),
             7'241'732'096);  // mistralai/Mistral-7B-v0.1
-  EXPECT_EQ(count_model_params(llama_like("qwen2", 3584, 28, 28, 4, 18944, 152064, 32768, false, true)),
-            7'615'616'512);                                  // Qwen/Qwen2-7B
-  EXPECT_EQ(count_model_params(opt_1_3b()), 1'315'758'080);  // facebook/opt-1.3b
+  EXPECT_EQ(prune::count_model_params(llama_like("qwen2", 3584, 28, 28, 4, 18944, 152064, 32768, false, true)),
+            7'615'616'512);                                         // Qwen/Qwen2-7B
+  EXPECT_EQ(prune::count_model_params(opt_1_3b()), 1'315'758'080);  // facebook/opt-1.3b
 }
 
 // configs/models/*/config.json (the published architecture files the example configs use) parse
@@ -75,7 +76,7 @@ TEST(Plan, ShippedArchitectureFilesMatchPublishedCounts) {
                                                              {"opt-1.3b", 1'315'758'080}};
   for (const auto& [name, n] : want) {
     const auto m = io::load_model_config(test::source_dir() + "/configs/models/" + name + "/config.json");
-    EXPECT_EQ(count_model_params(m), n) << name;
+    EXPECT_EQ(prune::count_model_params(m), n) << name;
   }
 }
 
@@ -85,32 +86,32 @@ TEST(Plan, ParameterCountsMatchSharedCheckpoints) {
     SP_REQUIRE_SHARED(dir, std::string("models/") + name);
     const auto m = io::load_model_config(dir + "/config.json");
     const auto idx = test::read_json(dir + "/model.safetensors.index.json");
-    EXPECT_EQ(count_model_params(m), idx["metadata"]["total_parameters"].get<int64_t>()) << name;
+    EXPECT_EQ(prune::count_model_params(m), idx["metadata"]["total_parameters"].get<int64_t>()) << name;
   }
 }
 
 TEST(Plan, GroupsPerAttentionUnit) {
   const auto mistral = llama_like("mistral", 4096, 32, 32, 8, 14336, 32000, 32768, false, false);
-  const auto kv = layer_groups(mistral, 0, AttentionUnit::KvGroups, true);
+  const auto kv = prune::layer_groups(mistral, 0, AttentionUnit::KvGroups, true);
   EXPECT_EQ(kv.attention_units, 8);
   EXPECT_EQ(kv.params_per_attention_unit, (2 * 4 + 2) * 128 * 4096);  // 4 q + o heads, k, v
   EXPECT_EQ(kv.mlp_units, 14336);
   EXPECT_EQ(kv.params_per_mlp_unit, 3 * 4096);
-  const auto q = layer_groups(mistral, 0, AttentionUnit::QueryPerGroup, false);
+  const auto q = prune::layer_groups(mistral, 0, AttentionUnit::QueryPerGroup, false);
   EXPECT_EQ(q.attention_units, 4);
   EXPECT_EQ(q.params_per_attention_unit, 8 * 2 * 128 * 4096);
   EXPECT_EQ(q.mlp_units, 0);
   // Units of a full removal add up to the attention block minus o_proj's bias (none here).
   EXPECT_EQ(int64_t(kv.attention_units) * kv.params_per_attention_unit,
             int64_t(q.attention_units) * q.params_per_attention_unit + 2 * 8 * 128 * 4096);
-  EXPECT_THROW(layer_groups(mistral, 0, AttentionUnit::Heads, true), InputError);
+  EXPECT_THROW(prune::layer_groups(mistral, 0, AttentionUnit::Heads, true), InputError);
 
   const auto opt = opt_1_3b();
-  const auto h = layer_groups(opt, 0, AttentionUnit::Heads, true);
+  const auto h = prune::layer_groups(opt, 0, AttentionUnit::Heads, true);
   EXPECT_EQ(h.attention_units, 32);
   EXPECT_EQ(h.params_per_attention_unit, 4 * 64 * 2048 + 3 * 64);
   EXPECT_EQ(h.params_per_mlp_unit, 2 * 2048 + 1);
-  EXPECT_THROW(layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
+  EXPECT_THROW(prune::layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
 }
 
 // Memory formula on LLaMA-2-7B, fp16, 128 x 2048 calibration tokens, 4 ranks, computed by hand:

@@ -134,11 +134,9 @@ TEST_F(Synthetic, ModelRunsALayerWithTaps) {
   };
   model::LayerWeights w = m.load_layer(ctx, 2);
   m.forward_layer(ctx, 2, w, h, pos, batch, seqlen, &tap);
-  const std::vector<std::pair<std::string, Shape>> want = {{"attn_in", {10, 256}},
-                                                           {"attn_o_in", {10, 256}},
-                                                           {"mlp_in", {10, 256}},
-                                                           {"mlp_down_in", {10, 688}},
-                                                           {"layer_out", {10, 256}}};
+  const std::vector<std::pair<std::string, Shape>> want = {{"attn_in", {10, 256}},     {"attn_o_in", {10, 256}},
+                                                           {"mid_resid", {10, 256}},   {"mlp_in", {10, 256}},
+                                                           {"mlp_down_in", {10, 688}}, {"layer_out", {10, 256}}};
   EXPECT_EQ(seen, want);
   for (double x : h.to_f64_vector()) ASSERT_TRUE(std::isfinite(x));
 }

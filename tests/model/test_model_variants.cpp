@@ -156,6 +156,7 @@ TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {
   Mat o = lin(att, rows, nh * d, w.o_w, w.o_b);
   for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
   if (!pre) x = norm(x, rows, h, w.attn_norm_w, w.attn_norm_b, eps);
+  want["mid_resid"] = x;
   Mat m_in = pre ? norm(x, rows, h, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
   want["mlp_in"] = m_in;
   const int f = cfg.layers[1].intermediate;

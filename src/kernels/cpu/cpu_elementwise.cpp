@@ -1,4 +1,4 @@
-// CPU bodies of the elementwise and output-side ops (F32; convert handles F32 / BF16 / F16).
+// CPU bodies of the elementwise and output-side ops (F32; convert handles F32 / F64 / BF16 / F16).
 #include <cmath>
 #include <limits>
 
@@ -49,12 +49,16 @@ void argmax_rows(const Tensor& logits, Tensor& out) {
 }
 
 namespace {
-float load(const Tensor& x, int64_t i) {
+// Every element passes through fp32 except F32 -> F64 (exact) and F64 -> F32 (one rounding), so an
+// F64 -> BF16 / F16 conversion rounds twice (through float), bit for bit as the CUDA body does.
+double load(const Tensor& x, int64_t i) {
   switch (x.dtype()) {
     case DType::BF16:
       return bf16_to_f32(x.data<uint16_t>()[i]);
     case DType::F16:
       return f16_to_f32(x.data<uint16_t>()[i]);
+    case DType::F64:
+      return x.data<double>()[i];
     default:
       return x.data<float>()[i];
   }
@@ -65,13 +69,16 @@ void convert(const Tensor& x, Tensor& out) {
   const int64_t n = x.numel();
   switch (out.dtype()) {
     case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_bf16(load(x, i));
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_bf16(float(load(x, i)));
       break;
     case DType::F16:
-      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_f16(load(x, i));
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_f16(float(load(x, i)));
+      break;
+    case DType::F64:
+      for (int64_t i = 0; i < n; ++i) out.data<double>()[i] = load(x, i);
       break;
     default:
-      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = load(x, i);
+      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = float(load(x, i));
       break;
   }
 }

@@ -1,7 +1,8 @@
 #pragma once
 // CPU bodies: arithmetic only; the front ends (kernels/ops_*.cpp) have checked shapes and sized
-// the outputs. Operands are F32 (CPU compute is fp32; bf16 weights are converted on load).
-// These are also the oracle every CUDA body is tested against.
+// the outputs. Operands are F32 (CPU compute is fp32; bf16 weights are converted on load); the
+// pruning ops below also take F64 (see kernels/ops_linalg.h). These are also the oracle every CUDA
+// body is tested against.
 #include "core/tensor.h"
 #include "kernels/ops.h"
 
@@ -18,6 +19,23 @@ void relu(Tensor& x);
 void add(Tensor& x, const Tensor& y);
 void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out);
 void argmax_rows(const Tensor& logits, Tensor& out);
-void convert(const Tensor& x, Tensor& out);
+void convert(const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any direction
+
+// Pruning ops (kernels/ops_linalg.h), cpu_linalg.cpp. Statistics take F32 or F64 activations; the
+// gathers / scatters any float dtype; the dense algebra F32 or F64. Outputs are fully written.
+void gram_accumulate(Tensor& acc, const Tensor& a, const Tensor& b);
+void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x);  // either output may be undefined
+void select_rows(const Tensor& x, const Tensor& idx, Tensor& out);
+void select_cols(const Tensor& x, const Tensor& idx, Tensor& out);
+void expand_rows(const Tensor& x, const Tensor& idx, Tensor& out);  // zeros outside idx
+void expand_cols(const Tensor& x, const Tensor& idx, Tensor& out);
+void transpose(const Tensor& x, Tensor& out);
+void gemm(Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha, double beta);
+bool cholesky(Tensor& a);
+void cholesky_solve(const Tensor& l, const Tensor& b, Tensor& x);
+void cholesky_inverse(const Tensor& l, Tensor& out);
+void add_diagonal(Tensor& a, double v);
+void diagonal(const Tensor& a, Tensor& out);
+void set_threads(int n);  // Eigen's thread count; n <= 0: every core
 
 }  // namespace sp::cpu

@@ -20,6 +20,26 @@ void relu(ExecContext& ctx, Tensor& x);
 void add(ExecContext& ctx, Tensor& x, const Tensor& y);
 void token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets, Tensor& out);
 void argmax_rows(ExecContext& ctx, const Tensor& logits, Tensor& out);
-void convert(ExecContext& ctx, const Tensor& x, Tensor& out);
+void convert(ExecContext& ctx, const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any direction
+
+// Pruning ops (kernels/ops_linalg.h), linalg.cu: cuBLAS / cuSOLVER on the context's handles and
+// stream, small kernels for the rest. Statistics take F32 / BF16 / F16 / F64 activations (F64
+// accumulators); the gathers / scatters any float dtype; the dense algebra F32 or F64 (F32 products
+// exact fp32, no TF32). Outputs are fully written. cholesky copies one status word to the host
+// (a synchronisation); the other bodies only enqueue work.
+void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b);
+void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
+void select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
+void select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
+void expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
+void expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
+void transpose(ExecContext& ctx, const Tensor& x, Tensor& out);
+void gemm(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha,
+          double beta);
+bool cholesky(ExecContext& ctx, Tensor& a);
+void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x);
+void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out);
+void add_diagonal(ExecContext& ctx, Tensor& a, double v);
+void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out);
 
 }  // namespace sp::cuda

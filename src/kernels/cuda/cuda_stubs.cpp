@@ -24,5 +24,18 @@ void add(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("add"); }
 void token_nll(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("token_nll"); }
 void argmax_rows(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("argmax_rows"); }
 void convert(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("convert"); }
+void gram_accumulate(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("gram_accumulate"); }
+void column_stats(ExecContext&, Tensor&, Tensor&, const Tensor&) { no_cuda_backend("column_stats"); }
+void select_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("select_rows"); }
+void select_cols(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("select_cols"); }
+void expand_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("expand_rows"); }
+void expand_cols(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("expand_cols"); }
+void transpose(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("transpose"); }
+void gemm(ExecContext&, Tensor&, const Tensor&, bool, const Tensor&, bool, double, double) { no_cuda_backend("gemm"); }
+bool cholesky(ExecContext&, Tensor&) { no_cuda_backend("cholesky"); }
+void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_solve"); }
+void cholesky_inverse(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_inverse"); }
+void add_diagonal(ExecContext&, Tensor&, double) { no_cuda_backend("add_diagonal"); }
+void diagonal(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("diagonal"); }
 
 }  // namespace sp::cuda

@@ -1,5 +1,7 @@
-// Elementwise bodies: embedding gather, SwiGLU, ReLU, residual add, dtype conversion.
+// Elementwise bodies: embedding gather, SwiGLU, ReLU, residual add, dtype conversion (F64 too).
 // Memory-bound: 16-byte loads and stores when sizes and pointers allow, fp32 arithmetic.
+#include <type_traits>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 
@@ -63,11 +65,38 @@ __global__ void relu_kernel(T* x, int64_t n) {
   }
 }
 
+// One element TI -> TO. Every path goes through fp32 except F32 -> F64 (exact) and F64 -> F32 (one
+// rounding): F64 -> BF16 / F16 rounds twice (through float), bit for bit as the CPU body does.
+template <typename TI, typename TO>
+__device__ __forceinline__ TO convert_one(TI x) {
+  if constexpr (std::is_same_v<TI, double>) {
+    if constexpr (std::is_same_v<TO, double>) {
+      return x;
+    } else {
+      return from_f32<TO>(float(x));
+    }
+  } else if constexpr (std::is_same_v<TO, double>) {
+    return double(to_f32(x));
+  } else {
+    return from_f32<TO>(to_f32(x));
+  }
+}
+
 template <typename TI, typename TO>
 __global__ void convert_kernel(const TI* __restrict__ x, TO* __restrict__ out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = from_f32<TO>(to_f32(x[i]));
+    out[i] = convert_one<TI, TO>(x[i]);
+}
+
+// The float dtypes convert handles: dispatch_float's three and F64.
+template <typename F>
+void dispatch_convertible(DType t, F&& f) {
+  if (t == DType::F64) {
+    f(Type<double>{});
+  } else {
+    dispatch_float(t, "convert", f);
+  }
 }
 
 template <typename T, typename Op>
@@ -132,9 +161,9 @@ void relu(ExecContext& ctx, Tensor& x) {
 void convert(ExecContext& ctx, const Tensor& x, Tensor& out) {
   const int64_t n = x.numel();
   if (n == 0) return;
-  dispatch_float(x.dtype(), "convert", [&](auto tag_TI) {
+  dispatch_convertible(x.dtype(), [&](auto tag_TI) {
     using TI = typename decltype(tag_TI)::type;
-    dispatch_float(out.dtype(), "convert", [&](auto tag_TO) {
+    dispatch_convertible(out.dtype(), [&](auto tag_TO) {
       using TO = typename decltype(tag_TO)::type;
       convert_kernel<TI, TO><<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<TI>(), out.data<TO>(), n);
       SP_CUDA_CHECK_LAUNCH();

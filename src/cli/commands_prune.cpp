@@ -1,0 +1,212 @@
+// The prune subcommand: calibration and evaluation windows, the StructPrune pipeline, the outputs
+// (pruned checkpoint, masks.h5) and report.json.
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/commands_model.h"
+#include "cli/plan.h"
+#include "cli/session.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/atomic_file.h"
+#include "prune/outputs.h"
+#include "prune/pipeline.h"
+#include "struprune/version.h"
+#include "tokenize/sampling.h"
+
+namespace sp::cli {
+namespace fs = std::filesystem;
+namespace {
+
+prune::PruneOptions prune_options(const Config& cfg) {
+  const auto& p = cfg.prune;
+  prune::PruneOptions o;
+  o.method = p.method;
+  o.sparsity = p.sparsity;
+  o.attention = p.structures.attention;
+  o.mlp = p.structures.mlp;
+  o.metric = p.metric;
+  o.normalize = p.normalize;
+  o.allocation = p.allocation;
+  o.temperature = p.temperature;
+  o.s_min = p.s_min;
+  o.s_max = p.s_max;
+  o.rho = p.admm.rho;
+  o.admm_max_iters = int(p.admm.max_iters);
+  o.admm_tol_primal = p.admm.tol_primal;
+  o.admm_tol_dual = p.admm.tol_dual;
+  o.reconstruct = p.reconstruct;
+  o.target = p.refit_target;
+  o.bias_compensation = p.bias_compensation;
+  o.damping = p.damping;
+  o.obs_step = int(p.obs_step);
+  return o;
+}
+
+DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
+  switch (cfg.output.dtype) {
+    case ModelDType::BF16:
+      return DType::BF16;
+    case ModelDType::FP16:
+      return DType::F16;
+    case ModelDType::FP32:
+      return DType::F32;
+    case ModelDType::Auto:
+      break;
+  }
+  return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
+}
+
+prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen) {
+  const data::DataSpec spec{cfg.calibration.path, to_data_format(cfg.calibration.format), cfg.calibration.text_field};
+  const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples, seqlen,
+                                                uint64_t(cfg.calibration.seed), l.bos);
+  prune::TokenWindows w{"calibration", {}, int(windows.size()), seqlen};
+  for (const auto& win : windows) w.ids.insert(w.ids.end(), win.begin(), win.end());
+  return w;
+}
+
+prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset& d, int seqlen) {
+  auto ids = data::load_eval_ids({d.path, to_data_format(d.format), d.text_field}, l.tokenizer.get(), l.bos);
+  int64_t n = int64_t(ids.size()) / seqlen;
+  if (cfg.eval.max_windows > 0) n = std::min<int64_t>(n, cfg.eval.max_windows);
+  SP_REQUIRE(n > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
+  ids.resize(size_t(n * seqlen));
+  return {d.name, std::move(ids), int(n), seqlen};
+}
+
+nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, int seqlen) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& r : rows)
+    j[r.name] = {{"perplexity", r.ppl},
+                 {"mean_nll", r.mean_nll},
+                 {"windows", r.windows},
+                 {"scored_tokens", r.tokens},
+                 {"seqlen", seqlen}};
+  return j;
+}
+
+nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::PruneResult& r, const Communicator& comm,
+                           int eval_seqlen, const prune::OutputWriter& out, int64_t peak) {
+  const auto& a = r.allocation;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& x : r.layers)
+    layers.push_back({{"layer", x.layer},
+                      {"sparsity", x.sparsity()},
+                      {"prunable_params", x.prunable_params},
+                      {"removed_params", x.removed_params},
+                      {"num_attention_heads", x.shape.n_heads},
+                      {"num_key_value_heads", x.shape.n_kv_heads},
+                      {"intermediate_size", x.shape.intermediate}});
+  nlohmann::json seconds = nlohmann::json::object();
+  for (const auto& [k, v] : r.seconds) seconds[k] = v;
+  return {{"command", "prune"},
+          {"version", STRUPRUNE_VERSION},
+          {"model",
+           {{"path", cfg.model.path},
+            {"source", l.model->source().describe()},
+            {"model_type", l.model->config().model_type},
+            {"parameters", prune::count_model_params(l.model->config())},
+            {"parameters_after", prune::count_model_params(r.pruned_config)}}},
+          {"prune",
+           {{"method", prune::to_string(r.recipe.method)},
+            {"recipe", r.recipe.summary()},
+            {"target_sparsity", cfg.prune.sparsity},
+            {"achieved_sparsity", r.achieved_sparsity()},
+            {"prunable_params", r.prunable_params},
+            {"removed_params", r.removed_params},
+            {"lambda", a.lambda},
+            {"temperature", cfg.prune.temperature},
+            {"admm",
+             {{"iterations", a.iterations},
+              {"primal_residual", a.primal_residual},
+              {"dual_residual", a.dual_residual},
+              {"converged", a.converged}}},
+            {"layers", layers}}},
+          {"perplexity_before", perplexity_json(r.before, eval_seqlen)},
+          {"perplexity_after", perplexity_json(r.after, eval_seqlen)},
+          {"seconds", seconds},
+          {"runtime",
+           {{"ranks", comm.size()},
+            {"device", l.ctx->device().str()},
+            {"precision", to_string(cfg.runtime.precision)},
+            {"peak_memory_bytes_per_rank", {peak}}}},
+          {"outputs",
+           {{"masks", out.masks_path()},
+            {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
+            {"checkpoint_form", to_string(cfg.output.checkpoint)}}},
+          {"config", cfg.effective}};
+}
+
+void print_summary(const prune::PruneResult& r) {
+  std::printf("pruned %lld of %lld prunable parameters: sparsity %.4f (target %.4f)\n", (long long)r.removed_params,
+              (long long)r.prunable_params, r.achieved_sparsity(), r.options.sparsity);
+  std::printf("%-16s %14s %14s\n", "dataset", "ppl before", "ppl after");
+  for (size_t i = 0; i < r.after.size(); ++i)
+    std::printf("%-16s %14.4f %14.4f\n", r.after[i].name.c_str(), i < r.before.size() ? r.before[i].ppl : 0.0,
+                r.after[i].ppl);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+  if (!comm.is_root()) {
+    // The layer-sharded runtime is the distributed milestone; until then rank 0 prunes alone.
+    comm.barrier();
+    return kExitOk;
+  }
+  if (comm.size() > 1) SP_LOG_WARN("prune runs on rank 0 only for now; the other {} rank(s) wait", comm.size() - 1);
+  Loaded l = load(cfg, local_rank);
+  const io::ModelConfig& mc = l.model->config();
+  const int calib_seqlen =
+      int(cfg.calibration.seqlen > 0 ? cfg.calibration.seqlen
+                                     : std::min(2048, mc.max_positions > 0 ? mc.max_positions : 2048));
+  const int eval_seqlen = int(cfg.eval.seqlen > 0 ? cfg.eval.seqlen : mc.max_positions);
+
+  prune::OutputSpec spec;
+  spec.dir = cfg.output.dir;
+  spec.model_dir = cfg.output.model_dir;
+  spec.masks = cfg.output.masks;
+  spec.checkpoint = cfg.output.checkpoint == CheckpointKind::Compact ? prune::CheckpointForm::Compact
+                    : cfg.output.checkpoint == CheckpointKind::Dense ? prune::CheckpointForm::Dense
+                                                                     : prune::CheckpointForm::None;
+  spec.max_shard_bytes = size_t(cfg.output.max_shard_gb * double(1ull << 30));
+  spec.overwrite = cfg.output.overwrite || args.resume;
+  spec.tokenizer_dir = cfg.model.synthetic ? "" : (cfg.model.tokenizer.empty() ? cfg.model.path : cfg.model.tokenizer);
+  if (!spec.tokenizer_dir.empty() && fs::is_regular_file(spec.tokenizer_dir))
+    spec.tokenizer_dir = fs::path(spec.tokenizer_dir).parent_path().string();
+  const std::string report_path = (fs::path(cfg.output.dir) / cfg.output.report).string();
+  SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
+             "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
+  prune::OutputWriter out(spec, *l.ctx, mc, cfg.prune.structures.attention);
+
+  prune::PipelineInputs in;
+  in.calibration = calibration_windows(cfg, l, calib_seqlen);
+  for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
+  in.batch = int(cfg.calibration.batch);
+  in.output_dtype = output_dtype(cfg, mc);
+
+  reset_peak_memory(l.ctx->device().type);
+  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, comm, prune_options(cfg), in, out.sink());
+  const int64_t peak = int64_t(memory_stats(l.ctx->device().type).peak);
+
+  prune::RunInfo info;
+  info.config_yaml = cfg.effective;
+  info.model_path = cfg.model.path;
+  info.model_identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
+                                            : prune::checkpoint_identity(cfg.model.path);
+  info.version = STRUPRUNE_VERSION;
+  info.ranks = comm.size();
+  info.device = l.ctx->device().str();
+  out.finish(r, l.model->globals(), in.output_dtype, info);
+  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, out, peak).dump(2) + "\n");
+  print_summary(r);
+  SP_LOG_INFO("report: {}", report_path);
+  if (comm.size() > 1) comm.barrier();
+  return kExitOk;
+}
+
+}  // namespace sp::cli

@@ -1,0 +1,81 @@
+#include "cli/session.h"
+
+#include <filesystem>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops_linalg.h"
+#include "model/weight_source.h"
+
+namespace sp::cli {
+namespace fs = std::filesystem;
+
+Device pick_device(const Config& cfg, int local_rank) {
+  const int gpus = cuda_device_count();
+  switch (cfg.runtime.device) {
+    case RuntimeDevice::Cpu:
+      return Device::cpu();
+    case RuntimeDevice::Cuda:
+      SP_REQUIRE(gpus > 0, "runtime.device = cuda, but no CUDA GPU is visible{}",
+                 built_with_cuda() ? "" : " (this binary was built without CUDA)");
+      return Device::cuda(local_rank % gpus);
+    case RuntimeDevice::Auto:
+      break;
+  }
+  return gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
+}
+
+sp::Precision to_precision(cli::Precision p) {
+  switch (p) {
+    case cli::Precision::FP32:
+      return sp::Precision::Exact32;
+    case cli::Precision::BF16:
+      return sp::Precision::BF16;
+    case cli::Precision::FP16:
+      return sp::Precision::F16;
+  }
+  return sp::Precision::Exact32;
+}
+
+data::Format to_data_format(DataFormat f) {
+  switch (f) {
+    case DataFormat::Auto:
+      return data::Format::Auto;
+    case DataFormat::Text:
+      return data::Format::Text;
+    case DataFormat::Jsonl:
+      return data::Format::Jsonl;
+    case DataFormat::Wikitext:
+      return data::Format::Wikitext;
+    case DataFormat::Ids:
+      return data::Format::Ids;
+  }
+  return data::Format::Auto;
+}
+
+std::unique_ptr<model::WeightSource> open_source(const Config& cfg) {
+  if (cfg.model.synthetic)
+    return model::open_synthetic_source((fs::path(cfg.model.path) / "config.json").string(),
+                                        uint64_t(cfg.model.synthetic_seed));
+  return model::open_checkpoint_source(cfg.model.path);
+}
+
+Loaded load(const Config& cfg, int local_rank) {
+  ops::set_cpu_threads(int(cfg.runtime.threads));
+  Loaded l;
+  const Device dev = pick_device(cfg, local_rank);
+  l.ctx = std::make_unique<ExecContext>(dev);
+  l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
+  const std::string& t = cfg.model.tokenizer;
+  l.tokenizer = t.empty()                ? tok::Tokenizer::from_model_dir(cfg.model.path)
+                : fs::is_regular_file(t) ? tok::Tokenizer::from_tokenizer_json(t)
+                                         : tok::Tokenizer::from_model_dir(t);
+  // The model's config.json names the BOS the reference protocols put in front (OPT: </s>).
+  l.bos = l.model->config().bos_token_id >= 0 ? l.model->config().bos_token_id : l.tokenizer->bos_id();
+  SP_LOG_INFO("loaded {} on {} ({} precision)", l.model->source().describe(), dev.str(),
+              to_string(cfg.runtime.precision));
+  return l;
+}
+
+}  // namespace sp::cli

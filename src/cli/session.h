@@ -1,0 +1,28 @@
+#pragma once
+// What every model-running subcommand sets up: the device for this rank, the model with its weight
+// source, the tokenizer and the BOS id the reference protocols put in front.
+#include <memory>
+
+#include "cli/config_schema.h"
+#include "core/context.h"
+#include "model/model.h"
+#include "tokenize/dataset.h"
+#include "tokenize/tokenizer.h"
+
+namespace sp::cli {
+
+Device pick_device(const Config& cfg, int local_rank);
+sp::Precision to_precision(cli::Precision p);
+data::Format to_data_format(DataFormat f);
+std::unique_ptr<model::WeightSource> open_source(const Config& cfg);
+
+struct Loaded {
+  std::unique_ptr<ExecContext> ctx;
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tok::Tokenizer> tokenizer;
+  int32_t bos = -1;
+};
+// Also sets the CPU kernels' thread count (runtime.threads).
+Loaded load(const Config& cfg, int local_rank);
+
+}  // namespace sp::cli

@@ -1,0 +1,162 @@
+// Streaming Hugging Face checkpoint writer (see checkpoint_stream.h).
+#include "io/checkpoint_stream.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <system_error>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace sp::io {
+namespace {
+
+constexpr const char* kSingle = "model.safetensors";
+constexpr const char* kIndex = "model.safetensors.index.json";
+
+bool is_weight_file(const std::string& name) {
+  static const std::regex kShard(R"(model-\d{5}-of-\d{5}\.safetensors)");
+  return name == kSingle || name == kIndex || std::regex_match(name, kShard);
+}
+
+// A shard temporary of this writer, or one left behind by a writer that was killed.
+bool is_partial_shard(const std::string& name) {
+  static const std::regex kPartial(R"(\.shard-\d{5}\.safetensors\.partial)");
+  return std::regex_match(name, kPartial);
+}
+
+void remove_file(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  SP_REQUIRE(!ec, "{}: cannot remove stale weight file: {}", p.string(), ec.message());
+}
+
+// Removes weight files of an earlier write into the same folder that are not in `keep`, and
+// partial shards of a killed writer, so a reader never mixes an old layout with the new one.
+void remove_stale(const std::string& dir, const std::set<std::string>& keep) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && (is_weight_file(name) || is_partial_shard(name)) && !keep.count(name))
+      remove_file(e.path());
+  }
+}
+
+void rename_into_place(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0)
+    throw_input("{}: rename from {} failed: {}", to, from, std::strerror(errno));
+}
+
+// Makes the renames in `dir` durable before the index that names them; failure is not worth
+// failing the run for (as in AtomicFile::commit).
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+CheckpointStreamWriter::CheckpointStreamWriter(std::string model_dir, size_t max_shard_bytes)
+    : dir_(std::move(model_dir)), max_shard_bytes_(max_shard_bytes) {
+  SP_REQUIRE(max_shard_bytes_ > 0, "{}: max shard size must be positive", dir_);
+  std::error_code ec;
+  created_dir_ = fs::create_directories(dir_, ec);
+  SP_REQUIRE(!ec && fs::is_directory(dir_), "{}: cannot create the output folder: {}", dir_,
+             ec ? ec.message() : "not a folder");
+}
+
+CheckpointStreamWriter::~CheckpointStreamWriter() {
+  if (finished_) return;
+  remove_temporaries();
+  if (created_dir_) {
+    std::error_code ec;
+    fs::remove(dir_, ec);  // only succeeds while empty
+  }
+}
+
+void CheckpointStreamWriter::remove_temporaries() noexcept {
+  for (const auto& s : shards_)
+    if (!s.tmp.empty()) ::unlink(s.tmp.c_str());
+}
+
+void CheckpointStreamWriter::add(const std::string& name, const Tensor& t) {
+  SP_CHECK(!finished_, "{}: CheckpointStreamWriter::add('{}') after finish()", dir_, name);
+  SP_REQUIRE(!name.empty() && name != "__metadata__", "{}: tensor name '{}' is empty or reserved", dir_, name);
+  SP_REQUIRE(t.defined(), "{}: tensor '{}' is undefined", dir_, name);
+  SP_REQUIRE(names_.insert(name).second, "{}: duplicate tensor name '{}'", dir_, name);
+  const size_t bytes = t.nbytes();
+  if (pending_bytes_ > 0 && pending_bytes_ + bytes > max_shard_bytes_) flush();
+  pending_.emplace_back(name, t.to(Device::cpu()));  // a copy: the caller may reuse t's memory
+  pending_bytes_ += bytes;
+  total_bytes_ += bytes;
+}
+
+void CheckpointStreamWriter::flush() {
+  Shard s;
+  s.tmp = (fs::path(dir_) / fmt::format(".shard-{:05d}.safetensors.partial", shards_.size() + 1)).string();
+  for (const auto& p : pending_) s.names.push_back(p.first);
+  shards_.push_back(std::move(s));  // before writing, so the destructor removes whatever is there
+  // transformers refuses safetensors files whose metadata lacks a known "format".
+  write_safetensors(shards_.back().tmp, pending_, {{"format", "pt"}});
+  pending_.clear();
+  pending_bytes_ = 0;
+}
+
+std::vector<std::string> CheckpointStreamWriter::finish() {
+  SP_CHECK(!finished_, "{}: CheckpointStreamWriter::finish() called twice", dir_);
+  if (!pending_.empty() || shards_.empty()) flush();
+  const fs::path dir(dir_);
+  std::vector<std::string> written;
+
+  if (shards_.size() == 1) {
+    // Readers prefer model.safetensors over any old index at once.
+    const std::string path = (dir / kSingle).string();
+    rename_into_place(shards_[0].tmp, path);
+    shards_[0].tmp.clear();
+    written.push_back(path);
+    fsync_dir(dir_);
+    remove_stale(dir_, {kSingle});
+    finished_ = true;
+    return written;
+  }
+
+  // An old single file would shadow the new index, and an old index may name a shard about to be
+  // replaced: both go first. Until the new index lands, no loadable layout is there.
+  for (const char* old : {kSingle, kIndex})
+    if (fs::is_regular_file(dir / old)) remove_file(dir / old);
+  nlohmann::json weight_map = nlohmann::json::object();
+  std::set<std::string> keep = {kIndex};
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, shards_.size());
+    const std::string path = (dir / fname).string();
+    rename_into_place(shards_[s].tmp, path);
+    shards_[s].tmp.clear();
+    for (const auto& n : shards_[s].names) weight_map[n] = fname;
+    written.push_back(path);
+    keep.insert(fname);
+  }
+  fsync_dir(dir_);
+  const nlohmann::json index = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", weight_map}};
+  const std::string ipath = (dir / kIndex).string();
+  write_file_atomic(ipath, index.dump(2) + "\n");
+  written.push_back(ipath);
+  remove_stale(dir_, keep);
+  finished_ = true;
+  return written;
+}
+
+}  // namespace sp::io

@@ -1,0 +1,241 @@
+// CPU bodies of the pruning ops (kernels/ops_linalg.h): calibration statistics, gathers / scatters,
+// dense linear algebra. F32 / F64 arithmetic through Eigen on row-major maps of the operands; the
+// gathers and scatters move elements of any float dtype as raw bits. Eigen's products use
+// Eigen::nbThreads() threads (set_threads; effective when the library is built with OpenMP).
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace sp::cpu {
+namespace {
+
+template <typename T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ConstMap = Eigen::Map<const RowMajor<T>>;
+template <typename T>
+using MutMap = Eigen::Map<RowMajor<T>>;
+
+// Calls f(T{}) with T = float or double for an F32 / F64 tensor (the front ends admit no other).
+template <typename F>
+void dispatch_real(DType t, F&& f) {
+  if (t == DType::F64) {
+    f(double{});
+  } else {
+    f(float{});
+  }
+}
+
+// Calls f(E{}) with E an unsigned integer as wide as one element: gathers copy bits, not values.
+template <typename F>
+void dispatch_bits(DType t, F&& f) {
+  switch (dtype_size(t)) {
+    case 2:
+      f(uint16_t{});
+      return;
+    case 4:
+      f(uint32_t{});
+      return;
+    default:
+      f(uint64_t{});
+      return;
+  }
+}
+
+// Elements of the fp32 temporary (16 MiB): acc is formed in blocks of columns for a large n.
+constexpr int64_t kGramTempElems = int64_t(1) << 22;
+
+template <typename T>
+void column_stats_impl(double* s, double* q, const T* x, int64_t rows, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) {
+    const T* r = x + t * n;
+    if (s)
+      for (int64_t j = 0; j < n; ++j) s[j] += double(r[j]);
+    if (q)
+      for (int64_t j = 0; j < n; ++j) q[j] += double(r[j]) * double(r[j]);
+  }
+}
+
+}  // namespace
+
+void gram_accumulate(Tensor& acc, const Tensor& a, const Tensor& b) {
+  const int64_t t = a.dim(0), n = a.dim(1), m = b.dim(1);
+  MutMap<double> accm(acc.data<double>(), n, m);
+  if (a.dtype() == DType::F64) {
+    accm.noalias() += ConstMap<double>(a.data<double>(), t, n).transpose() * ConstMap<double>(b.data<double>(), t, m);
+    return;
+  }
+  // One fp32 product per call, then added into the F64 accumulator (in column blocks of acc).
+  ConstMap<float> am(a.data<float>(), t, n), bm(b.data<float>(), t, m);
+  const int64_t w = std::clamp<int64_t>(kGramTempElems / std::max<int64_t>(n, 1), 1, m);
+  RowMajor<float> tmp(n, w);
+  for (int64_t j0 = 0; j0 < m; j0 += w) {
+    const int64_t wj = std::min(w, m - j0);
+    auto part = tmp.leftCols(wj);
+    part.noalias() = am.transpose() * bm.middleCols(j0, wj);
+    accm.middleCols(j0, wj) += part.template cast<double>();
+  }
+}
+
+void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x) {
+  double* s = sum.defined() ? sum.data<double>() : nullptr;
+  double* q = sumsq.defined() ? sumsq.data<double>() : nullptr;
+  if (x.dtype() == DType::F64) {
+    column_stats_impl(s, q, x.data<double>(), x.dim(0), x.dim(1));
+  } else {
+    column_stats_impl(s, q, x.data<float>(), x.dim(0), x.dim(1));
+  }
+}
+
+void select_rows(const Tensor& x, const Tensor& idx, Tensor& out) {
+  const size_t row = size_t(x.dim(1)) * dtype_size(x.dtype());
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(out.raw());
+  const int32_t* id = idx.data<int32_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i) std::memcpy(dst + size_t(i) * row, src + size_t(id[i]) * row, row);
+}
+
+void select_cols(const Tensor& x, const Tensor& idx, Tensor& out) {
+  dispatch_bits(x.dtype(), [&](auto zero) {
+    using E = decltype(zero);
+    const int64_t rows = x.dim(0), c = x.dim(1), k = idx.numel();
+    const int32_t* id = idx.data<int32_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const E* src = x.data<E>() + r * c;
+      E* dst = out.data<E>() + r * k;
+      for (int64_t i = 0; i < k; ++i) dst[i] = src[id[i]];
+    }
+  });
+}
+
+void expand_rows(const Tensor& x, const Tensor& idx, Tensor& out) {
+  std::memset(out.raw(), 0, out.nbytes());
+  const size_t row = size_t(x.dim(1)) * dtype_size(x.dtype());
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(out.raw());
+  const int32_t* id = idx.data<int32_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i) std::memcpy(dst + size_t(id[i]) * row, src + size_t(i) * row, row);
+}
+
+void expand_cols(const Tensor& x, const Tensor& idx, Tensor& out) {
+  std::memset(out.raw(), 0, out.nbytes());
+  dispatch_bits(x.dtype(), [&](auto zero) {
+    using E = decltype(zero);
+    const int64_t rows = x.dim(0), k = x.dim(1), c = out.dim(1);
+    const int32_t* id = idx.data<int32_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const E* src = x.data<E>() + r * k;
+      E* dst = out.data<E>() + r * c;
+      for (int64_t i = 0; i < k; ++i) dst[id[i]] = src[i];
+    }
+  });
+}
+
+void transpose(const Tensor& x, Tensor& out) {
+  dispatch_bits(x.dtype(), [&](auto zero) {
+    using E = decltype(zero);
+    const int64_t rows = x.dim(0), c = x.dim(1);
+    // Eigen's blocked transpose copy: a row-major [R, C] map assigned to a row-major [C, R] one.
+    MutMap<E>(out.data<E>(), c, rows) = ConstMap<E>(x.data<E>(), rows, c).transpose();
+  });
+}
+
+void gemm(Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha, double beta) {
+  dispatch_real(c.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    ConstMap<T> am(a.data<T>(), a.dim(0), a.dim(1)), bm(b.data<T>(), b.dim(0), b.dim(1));
+    MutMap<T> cm(c.data<T>(), c.dim(0), c.dim(1));
+    const T al = T(alpha), be = T(beta);
+    auto run = [&](const auto& opa, const auto& opb) {
+      if (beta == 0.0) {
+        cm.noalias() = al * (opa * opb);  // c's old values (NaN included) are never read
+      } else {
+        if (beta != 1.0) cm *= be;
+        cm.noalias() += al * (opa * opb);
+      }
+    };
+    if (!trans_a && !trans_b) {
+      run(am, bm);
+    } else if (trans_a && !trans_b) {
+      run(am.transpose(), bm);
+    } else if (!trans_a && trans_b) {
+      run(am, bm.transpose());
+    } else {
+      run(am.transpose(), bm.transpose());
+    }
+  });
+}
+
+bool cholesky(Tensor& a) {
+  bool ok = false;
+  dispatch_real(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = a.dim(0);
+    MutMap<T> am(a.data<T>(), n, n);
+    // In place (Eigen::Ref): reads the lower triangle only and writes L there.
+    Eigen::LLT<Eigen::Ref<RowMajor<T>>, Eigen::Lower> llt(am);
+    if (llt.info() != Eigen::Success) return;
+    // Eigen's pivot test (x <= 0) lets NaN through: a usable factor has a finite positive diagonal.
+    for (int64_t i = 0; i < n; ++i)
+      if (!(am(i, i) > T(0)) || !std::isfinite(am(i, i))) return;
+    for (int64_t i = 0; i + 1 < n; ++i) std::fill(&am(i, i + 1), &am(i, 0) + n, T(0));
+    ok = true;
+  });
+  return ok;
+}
+
+void cholesky_solve(const Tensor& l, const Tensor& b, Tensor& x) {
+  x.copy_from(b);
+  dispatch_real(l.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = l.dim(0);
+    ConstMap<T> lm(l.data<T>(), n, n);
+    MutMap<T> xm(x.data<T>(), x.dim(0), x.dim(1));
+    lm.template triangularView<Eigen::Lower>().solveInPlace(xm);              // L y = b
+    lm.transpose().template triangularView<Eigen::Upper>().solveInPlace(xm);  // L^T x = y
+  });
+}
+
+void cholesky_inverse(const Tensor& l, Tensor& out) {
+  dispatch_real(l.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = l.dim(0);
+    ConstMap<T> lm(l.data<T>(), n, n);
+    MutMap<T> om(out.data<T>(), n, n);
+    RowMajor<T> linv = RowMajor<T>::Identity(n, n);
+    lm.template triangularView<Eigen::Lower>().solveInPlace(linv);  // L^{-1}
+    om.noalias() = linv.transpose() * linv;                         // (L L^T)^{-1} = L^{-T} L^{-1}
+    // Exactly symmetric: the upper triangle mirrors the lower one (the GEMM may round them apart).
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j) om(i, j) = om(j, i);
+  });
+}
+
+void add_diagonal(Tensor& a, double v) {
+  dispatch_real(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = a.dim(0);
+    T* p = a.data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i * n + i] = T(double(p[i * n + i]) + v);
+  });
+}
+
+void diagonal(const Tensor& a, Tensor& out) {
+  dispatch_real(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = a.dim(0);
+    for (int64_t i = 0; i < n; ++i) out.data<T>()[i] = a.data<T>()[i * n + i];
+  });
+}
+
+void set_threads(int n) {
+  if (n <= 0) n = int(std::thread::hardware_concurrency());
+  Eigen::setNbThreads(std::max(n, 1));
+}
+
+}  // namespace sp::cpu

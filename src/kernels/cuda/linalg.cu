@@ -1,0 +1,584 @@
+// CUDA bodies of the pruning ops (kernels/ops_linalg.h): calibration statistics, gathers /
+// scatters, dense linear algebra through cuBLAS and cuSOLVER on the context's handles and stream.
+//
+// Row-major trick (as gemm.cu): a row-major [R, C] matrix is, in memory, the column-major [C, R]
+// matrix of its transpose. So every library call below works on transposes:
+//  * gemm:  c = op(a) op(b)  <=>  c^T = op(b)^T op(a)^T, column-major: cuBLAS's A is b, its B is a,
+//           each with its own transpose flag, m and n swapped.
+//  * gram:  acc[n, m] = a^T b  <=>  acc^T[m, n] = b^T a: column-major b is [m, T] (no transpose)
+//           and column-major a is [n, T] (transposed).
+//  * cholesky: the lower triangle of a row-major matrix is the upper triangle of its column-major
+//           view, so potrf / potri run with CUBLAS_FILL_MODE_UPPER: the column-major U with
+//           A = U^T U they produce is exactly L = U^T in the row-major lower triangle.
+//  * solve: x [n, m] row-major is x^T [m, n] column-major. (L L^T) x = b <=> x^T U^T U = b^T with
+//           U = L^T (the column-major upper triangle of l): two right-side triangular solves in
+//           place, first with U, then with U^T; no transposed copies.
+// F32 products are exact fp32 (CUBLAS_COMPUTE_32F_PEDANTIC for GemmEx; the handle's default math
+// mode never uses TF32 for trsm). Statistics and their F64 accumulators use fixed-order reductions,
+// so a result does not depend on scheduling.
+#include <algorithm>
+#include <climits>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace sp::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// fp64 view of the four float element types.
+__device__ __forceinline__ double to_f64(double x) { return x; }
+__device__ __forceinline__ double to_f64(float x) { return double(x); }
+__device__ __forceinline__ double to_f64(__nv_bfloat16 x) { return double(__bfloat162float(x)); }
+__device__ __forceinline__ double to_f64(__half x) { return double(__half2float(x)); }
+
+[[noreturn]] void fail_linalg_dtype(const char* op, DType t, const char* admitted) {
+  fail_input(std::string(op) + ": dtype " + dtype_name(t) + " is not supported on CUDA (" + admitted + ")");
+}
+
+// Statistics inputs: F32 / BF16 / F16 / F64.
+template <typename F>
+void dispatch_stat(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::F32:
+      f(Type<float>{});
+      return;
+    case DType::BF16:
+      f(Type<__nv_bfloat16>{});
+      return;
+    case DType::F16:
+      f(Type<__half>{});
+      return;
+    case DType::F64:
+      f(Type<double>{});
+      return;
+    default:
+      fail_linalg_dtype(op, t, "F32, F64, BF16, F16");
+  }
+}
+
+// Dense algebra: F32 / F64.
+template <typename F>
+void dispatch_real(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::F32:
+      f(Type<float>{});
+      return;
+    case DType::F64:
+      f(Type<double>{});
+      return;
+    default:
+      fail_linalg_dtype(op, t, "F32, F64");
+  }
+}
+
+// Gathers and scatters copy bits: an unsigned integer as wide as one element.
+template <typename F>
+void dispatch_bits(DType t, const char* op, F&& f) {
+  switch (dtype_size(t)) {
+    case 2:
+      f(Type<uint16_t>{});
+      return;
+    case 4:
+      f(Type<uint32_t>{});
+      return;
+    case 8:
+      f(Type<unsigned long long>{});
+      return;
+    default:
+      fail_linalg_dtype(op, t, "F32, F64, BF16, F16");
+  }
+}
+
+int as_int(int64_t v, const char* what) {
+  if (v > INT_MAX) fail_check(what);
+  return int(v);
+}
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::F32:
+      return CUDA_R_32F;
+    case DType::BF16:
+      return CUDA_R_16BF;
+    case DType::F16:
+      return CUDA_R_16F;
+    default:
+      fail_linalg_dtype("gram_accumulate", t, "F32, F64, BF16, F16");
+  }
+}
+
+const char* byte_offset(const Tensor& t, int64_t elems) {
+  return static_cast<const char*>(t.raw()) + elems * int64_t(dtype_size(t.dtype()));
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+// acc[i, j] += part[i, j], i < rows, j < w; acc has row stride ld (it points at the block's column 0).
+__global__ void add_f32_into_f64_kernel(double* __restrict__ acc, const float* __restrict__ part, int64_t rows,
+                                        int64_t w, int64_t ld) {
+  const int64_t total = rows * w, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t i = e / w, j = e - i * w;
+    acc[i * ld + j] += double(part[e]);
+  }
+}
+
+// Column statistics, stage 1: block (column tile blockIdx.x, row chunk blockIdx.y); thread
+// (column threadIdx.x, row lane threadIdx.y). Each thread sums rows lane, lane + kLanes, ... of its
+// chunk in fp64; the lanes are folded in lane order; one partial per (chunk, column).
+constexpr int kColTile = 32, kLanes = 8;
+
+template <typename T>
+__global__ void column_partials_kernel(const T* __restrict__ x, int64_t rows, int64_t n, int64_t rows_per_chunk,
+                                       double* __restrict__ psum, double* __restrict__ psq) {
+  __shared__ double ss[kLanes][kColTile], sq[kLanes][kColTile];
+  const int64_t j = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  double s = 0.0, q = 0.0;
+  if (j < n) {
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
+      const double v = to_f64(x[r * n + j]);
+      s += v;
+      q += v * v;
+    }
+  }
+  ss[threadIdx.y][threadIdx.x] = s;
+  sq[threadIdx.y][threadIdx.x] = q;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < n) {
+    for (int l = 1; l < kLanes; ++l) {
+      s += ss[l][threadIdx.x];
+      q += sq[l][threadIdx.x];
+    }
+    psum[int64_t(blockIdx.y) * n + j] = s;
+    psq[int64_t(blockIdx.y) * n + j] = q;
+  }
+}
+
+// Stage 2: fold the chunks in chunk order and add into the accumulators (either may be null).
+__global__ void column_finish_kernel(const double* __restrict__ psum, const double* __restrict__ psq, int64_t chunks,
+                                     int64_t n, double* __restrict__ sum, double* __restrict__ sumsq) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
+    double s = 0.0, q = 0.0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      s += psum[c * n + j];
+      q += psq[c * n + j];
+    }
+    if (sum) sum[j] += s;
+    if (sumsq) sumsq[j] += q;
+  }
+}
+
+// All-ones bits: NaN in every float dtype; what an out-of-range gather yields (the CPU front end
+// validates indices; on the GPU a slip becomes visible instead of reading out of bounds).
+template <typename E>
+__device__ __forceinline__ E poison_bits() {
+  return E(~E(0));
+}
+
+// out[i, :] = x[idx[i], :]. x: [r, c]; out: [k, c].
+template <typename E>
+__global__ void gather_rows_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx, E* __restrict__ out,
+                                   int64_t k, int64_t c, int64_t r) {
+  const int64_t total = k * c, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t i = e / c, j = e - i * c;
+    const int64_t id = idx[i];
+    out[e] = id >= 0 && id < r ? x[id * c + j] : poison_bits<E>();
+  }
+}
+
+// out[:, i] = x[:, idx[i]]. x: [r, c]; out: [r, k].
+template <typename E>
+__global__ void gather_cols_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx, E* __restrict__ out,
+                                   int64_t r, int64_t c, int64_t k) {
+  const int64_t total = r * k, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t row = e / k, i = e - row * k;
+    const int64_t id = idx[i];
+    out[e] = id >= 0 && id < c ? x[row * c + id] : poison_bits<E>();
+  }
+}
+
+// out[idx[i], :] = x[i, :] into a zeroed out: [rows, c]. x: [k, c]. Out-of-range entries are skipped.
+template <typename E>
+__global__ void scatter_rows_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx, E* __restrict__ out,
+                                    int64_t k, int64_t c, int64_t rows) {
+  const int64_t total = k * c, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t i = e / c, j = e - i * c;
+    const int64_t id = idx[i];
+    if (id >= 0 && id < rows) out[id * c + j] = x[e];
+  }
+}
+
+// out[:, idx[i]] = x[:, i] into a zeroed out: [r, cols]. x: [r, k].
+template <typename E>
+__global__ void scatter_cols_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx, E* __restrict__ out,
+                                    int64_t r, int64_t k, int64_t cols) {
+  const int64_t total = r * k, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t row = e / k, i = e - row * k;
+    const int64_t id = idx[i];
+    if (id >= 0 && id < cols) out[row * cols + id] = x[e];
+  }
+}
+
+// out[c, r] = x[r, c] through a 32 x 32 shared tile (coalesced reads and writes), 32 x 8 threads;
+// the tile loops are grid-stride, so any shape fits the grid limits.
+constexpr int kTile = 32, kTileRows = 8;
+
+template <typename E>
+__global__ void transpose_kernel(const E* __restrict__ x, E* __restrict__ out, int64_t rows, int64_t cols) {
+  __shared__ E tile[kTile][kTile + 1];
+  const int64_t tiles_r = (rows + kTile - 1) / kTile, tiles_c = (cols + kTile - 1) / kTile;
+  for (int64_t tr = blockIdx.y; tr < tiles_r; tr += gridDim.y) {
+    for (int64_t tc = blockIdx.x; tc < tiles_c; tc += gridDim.x) {
+      const int64_t r0 = tr * kTile, c0 = tc * kTile;
+      for (int dy = threadIdx.y; dy < kTile; dy += kTileRows) {
+        const int64_t r = r0 + dy, c = c0 + threadIdx.x;
+        if (r < rows && c < cols) tile[dy][threadIdx.x] = x[r * cols + c];
+      }
+      __syncthreads();
+      for (int dy = threadIdx.y; dy < kTile; dy += kTileRows) {
+        const int64_t oc = c0 + dy, orow = r0 + threadIdx.x;  // out[oc, orow] = x[orow, oc]
+        if (oc < cols && orow < rows) out[oc * rows + orow] = tile[threadIdx.x][dy];
+      }
+      __syncthreads();  // the tile is refilled by the next iteration
+    }
+  }
+}
+
+// c = beta c (beta = 0: zeros, NaN in c included): the product of an empty inner dimension.
+template <typename T>
+__global__ void scale_kernel(T* c, int64_t total, T beta) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride)
+    c[i] = beta == T(0) ? T(0) : c[i] * beta;
+}
+
+// After potrf: zero the strict upper triangle (row-major) and flag a diagonal entry that is not
+// finite and positive (cuSOLVER's pivot test lets NaN through). bad must be zeroed before.
+template <typename T>
+__global__ void finish_factor_kernel(T* a, int64_t n, int* bad) {
+  const int64_t total = n * n, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t i = e / n, j = e - i * n;
+    if (j > i) {
+      a[e] = T(0);
+    } else if (j == i) {
+      const T d = a[e];
+      if (!(d > T(0)) || !isfinite(d)) *bad = 1;  // every writer stores the same value
+    }
+  }
+}
+
+// Row-major upper triangle := lower triangle (potri writes the lower one only).
+template <typename T>
+__global__ void mirror_lower_kernel(T* a, int64_t n) {
+  const int64_t total = n * n, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t i = e / n, j = e - i * n;
+    if (j > i) a[e] = a[j * n + i];
+  }
+}
+
+template <typename T>
+__global__ void add_diagonal_kernel(T* a, int64_t n, double v) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    a[i * (n + 1)] = T(double(a[i * (n + 1)]) + v);
+}
+
+template <typename T>
+__global__ void diagonal_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i * (n + 1)];
+}
+
+// ---- cuSOLVER / cuBLAS by element type (the column-major upper triangle, see the top) --------
+
+cusolverStatus_t potrf_buffer_size(cusolverDnHandle_t h, int n, float* a, int* lwork) {
+  return cusolverDnSpotrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
+}
+cusolverStatus_t potrf_buffer_size(cusolverDnHandle_t h, int n, double* a, int* lwork) {
+  return cusolverDnDpotrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
+}
+cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* a, float* work, int lwork, int* info) {
+  return cusolverDnSpotrf(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
+}
+cusolverStatus_t potrf(cusolverDnHandle_t h, int n, double* a, double* work, int lwork, int* info) {
+  return cusolverDnDpotrf(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
+}
+cusolverStatus_t potri_buffer_size(cusolverDnHandle_t h, int n, float* a, int* lwork) {
+  return cusolverDnSpotri_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
+}
+cusolverStatus_t potri_buffer_size(cusolverDnHandle_t h, int n, double* a, int* lwork) {
+  return cusolverDnDpotri_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
+}
+cusolverStatus_t potri(cusolverDnHandle_t h, int n, float* a, float* work, int lwork, int* info) {
+  return cusolverDnSpotri(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
+}
+cusolverStatus_t potri(cusolverDnHandle_t h, int n, double* a, double* work, int lwork, int* info) {
+  return cusolverDnDpotri(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
+}
+// x (column-major [m, n], ld m) := x op(U)^{-1}, U the column-major upper triangle of u (ld n).
+cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, int n, const float* u, float* x) {
+  const float one = 1.f;
+  return cublasStrsm(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &one, u, n, x, m);
+}
+cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, int n, const double* u, double* x) {
+  const double one = 1.0;
+  return cublasDtrsm(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &one, u, n, x, m);
+}
+
+}  // namespace
+
+// ---- statistics ------------------------------------------------------------------------------
+
+void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b) {
+  const int64_t t = a.dim(0), n = a.dim(1), m = b.dim(1);
+  if (t == 0 || n == 0 || m == 0) return;
+  CudaState& cs = ctx.cuda();
+  const int ti = as_int(t, "gram_accumulate: rows beyond cuBLAS int range");
+  const int ni = as_int(n, "gram_accumulate: columns beyond cuBLAS int range");
+  const int mi = as_int(m, "gram_accumulate: columns beyond cuBLAS int range");
+  if (a.dtype() == DType::F64) {
+    // F64 activations: one fp64 product straight into the accumulator (beta = 1).
+    const double one = 1.0;
+    SP_CUBLAS_CHECK(cublasDgemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, mi, ni, ti, &one, b.data<double>(), mi,
+                                a.data<double>(), ni, &one, acc.data<double>(), mi));
+    return;
+  }
+  // One fp32-accumulated product per call into an fp32 temporary, added into the F64 accumulator.
+  // The temporary holds at most ~1 GiB: a very wide acc is formed in blocks of w columns.
+  constexpr int64_t kTempElems = int64_t(1) << 28;
+  const int64_t w = std::min(m, std::max<int64_t>(1, kTempElems / n));
+  Tensor part = Tensor::empty({n, w}, DType::F32, acc.device());
+  const cudaDataType_t type = cuda_type(a.dtype());
+  const cublasComputeType_t compute = a.dtype() == DType::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.f, beta = 0.f;
+  for (int64_t j0 = 0; j0 < m; j0 += w) {
+    const int64_t wj = std::min(w, m - j0);
+    // part^T [wj, n] (column-major, ld wj) = b[:, j0:j0+wj]^T a: b's column block starts j0 elements
+    // in and keeps ld m.
+    SP_CUBLAS_CHECK(cublasGemmEx(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, int(wj), ni, ti, &alpha, byte_offset(b, j0), type,
+                                 mi, a.raw(), type, ni, &beta, part.raw(), CUDA_R_32F, int(wj), compute,
+                                 CUBLAS_GEMM_DEFAULT));
+    add_f32_into_f64_kernel<<<blocks_for(n * wj, kThreads), kThreads, 0, cs.stream>>>(acc.data<double>() + j0,
+                                                                                      part.data<float>(), n, wj, m);
+    SP_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x) {
+  const int64_t rows = x.dim(0), n = x.dim(1);
+  if (rows == 0 || n == 0) return;
+  const cudaStream_t stream = stream_of(ctx);
+  // Chunks of rows so that about 1024 blocks run; the split depends only on the shape, so the
+  // fixed-order fold gives the same bits on every run.
+  const int64_t col_tiles = (n + kColTile - 1) / kColTile;
+  const int64_t max_chunks = std::max<int64_t>(1, (rows + 63) / 64);
+  int64_t chunks = std::clamp<int64_t>((1024 + col_tiles - 1) / col_tiles, 1, std::min<int64_t>(max_chunks, 1024));
+  const int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
+  chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
+  if (col_tiles > INT_MAX) fail_check("column_stats: too many columns for the grid");
+  Tensor partials = Tensor::empty({2, chunks, n}, DType::F64, x.device());
+  double* psum = partials.data<double>();
+  double* psq = psum + chunks * n;
+  dispatch_stat(x.dtype(), "column_stats", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const dim3 grid{static_cast<unsigned>(col_tiles), static_cast<unsigned>(chunks)}, block{kColTile, kLanes};
+    column_partials_kernel<T><<<grid, block, 0, stream>>>(x.data<T>(), rows, n, rows_per_chunk, psum, psq);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+  column_finish_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+      psum, psq, chunks, n, sum.defined() ? sum.data<double>() : nullptr,
+      sumsq.defined() ? sumsq.data<double>() : nullptr);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+// ---- gathers, scatters, transpose ------------------------------------------------------------
+
+void select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
+  const int64_t k = idx.numel(), c = x.dim(1), r = x.dim(0);
+  if (k == 0 || c == 0) return;
+  dispatch_bits(x.dtype(), "select_rows", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    gather_rows_kernel<E><<<blocks_for(k * c, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        x.data<E>(), idx.data<int32_t>(), out.data<E>(), k, c, r);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
+  const int64_t r = x.dim(0), c = x.dim(1), k = idx.numel();
+  if (r == 0 || k == 0) return;
+  dispatch_bits(x.dtype(), "select_cols", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    gather_cols_kernel<E><<<blocks_for(r * k, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        x.data<E>(), idx.data<int32_t>(), out.data<E>(), r, c, k);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
+  if (out.numel() == 0) return;
+  SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), stream_of(ctx)));
+  const int64_t k = idx.numel(), c = x.dim(1), rows = out.dim(0);
+  if (k == 0 || c == 0) return;
+  dispatch_bits(x.dtype(), "expand_rows", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    scatter_rows_kernel<E><<<blocks_for(k * c, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        x.data<E>(), idx.data<int32_t>(), out.data<E>(), k, c, rows);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
+  if (out.numel() == 0) return;
+  SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), stream_of(ctx)));
+  const int64_t r = x.dim(0), k = idx.numel(), cols = out.dim(1);
+  if (r == 0 || k == 0) return;
+  dispatch_bits(x.dtype(), "expand_cols", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    scatter_cols_kernel<E><<<blocks_for(r * k, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        x.data<E>(), idx.data<int32_t>(), out.data<E>(), r, k, cols);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void transpose(ExecContext& ctx, const Tensor& x, Tensor& out) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  if (rows == 0 || cols == 0) return;
+  const int64_t tiles_r = (rows + kTile - 1) / kTile, tiles_c = (cols + kTile - 1) / kTile;
+  const dim3 grid{static_cast<unsigned>(std::min<int64_t>(tiles_c, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(tiles_r, 65535))};
+  const dim3 block{kTile, kTileRows};
+  dispatch_bits(x.dtype(), "transpose", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    transpose_kernel<E><<<grid, block, 0, stream_of(ctx)>>>(x.data<E>(), out.data<E>(), rows, cols);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// ---- dense algebra ---------------------------------------------------------------------------
+
+void gemm(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha,
+          double beta) {
+  const int64_t m = c.dim(0), n = c.dim(1), k = trans_a ? a.dim(0) : a.dim(1);
+  if (m == 0 || n == 0) return;
+  CudaState& cs = ctx.cuda();
+  if (k == 0) {
+    dispatch_real(c.dtype(), "gemm", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      scale_kernel<T><<<blocks_for(m * n, kThreads), kThreads, 0, cs.stream>>>(c.data<T>(), m * n, T(beta));
+      SP_CUDA_CHECK_LAUNCH();
+    });
+    return;
+  }
+  const int mi = as_int(m, "gemm: dims beyond cuBLAS int range"), ni = as_int(n, "gemm: dims beyond cuBLAS int range");
+  const int ki = as_int(k, "gemm: dims beyond cuBLAS int range");
+  // c^T [n, m] = op(b)^T [n, k] op(a)^T [k, m], column-major; lda / ldb are the row lengths of b / a.
+  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int ldb = as_int(b.dim(1), "gemm: dims beyond cuBLAS int range");
+  const int lda = as_int(a.dim(1), "gemm: dims beyond cuBLAS int range");
+  if (c.dtype() == DType::F64) {
+    SP_CUBLAS_CHECK(cublasDgemm(cs.cublas, op_b, op_a, ni, mi, ki, &alpha, b.data<double>(), ldb, a.data<double>(), lda,
+                                &beta, c.data<double>(), ni));
+  } else if (c.dtype() == DType::F32) {
+    const float al = float(alpha), be = float(beta);
+    SP_CUBLAS_CHECK(cublasGemmEx(cs.cublas, op_b, op_a, ni, mi, ki, &al, b.raw(), CUDA_R_32F, ldb, a.raw(), CUDA_R_32F,
+                                 lda, &be, c.raw(), CUDA_R_32F, ni, CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
+  } else {
+    fail_linalg_dtype("gemm", c.dtype(), "F32, F64");
+  }
+}
+
+bool cholesky(ExecContext& ctx, Tensor& a) {
+  const int64_t n = a.dim(0);
+  if (n == 0) return true;
+  const int ni = as_int(n, "cholesky: n beyond cuSOLVER int range");
+  CudaState& cs = ctx.cuda();
+  // status[0]: potrf's devInfo; status[1]: the diagonal check.
+  Tensor status = Tensor::empty({2}, DType::I32, a.device());
+  int* st = status.data<int>();
+  SP_CUDA_CHECK(cudaMemsetAsync(st, 0, 2 * sizeof(int), cs.stream));
+  dispatch_real(a.dtype(), "cholesky", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = a.data<T>();
+    int lwork = 0;
+    SP_CUSOLVER_CHECK(potrf_buffer_size(cs.cusolver, ni, p, &lwork));
+    Tensor work = Tensor::empty({std::max(lwork, 1)}, a.dtype(), a.device());
+    SP_CUSOLVER_CHECK(potrf(cs.cusolver, ni, p, work.data<T>(), lwork, st));
+    finish_factor_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n, st + 1);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+  const Tensor host = status.to(Device::cpu());  // waits for the stream
+  const int info = host.data<int>()[0], bad = host.data<int>()[1];
+  if (info < 0) fail_check("cholesky: potrf rejected a parameter");
+  return info == 0 && bad == 0;
+}
+
+void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x) {
+  const int64_t n = l.dim(0), m = b.dim(1);
+  if (n == 0 || m == 0) return;
+  CudaState& cs = ctx.cuda();
+  const int ni = as_int(n, "cholesky_solve: dims beyond cuBLAS int range");
+  const int mi = as_int(m, "cholesky_solve: dims beyond cuBLAS int range");
+  SP_CUDA_CHECK(cudaMemcpyAsync(x.raw(), b.raw(), b.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
+  dispatch_real(l.dtype(), "cholesky_solve", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // x^T U^T U = b^T: first z U = b^T (z = x^T U^T), then x^T U^T = z; in place on x^T.
+    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_N, mi, ni, l.data<T>(), x.data<T>()));
+    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_T, mi, ni, l.data<T>(), x.data<T>()));
+  });
+}
+
+void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
+  const int64_t n = l.dim(0);
+  if (n == 0) return;
+  CudaState& cs = ctx.cuda();
+  const int ni = as_int(n, "cholesky_inverse: n beyond cuSOLVER int range");
+  SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
+  // potri's devInfo (> 0: a zero on L's diagonal) is not read back: l comes from a successful
+  // cholesky_, and reading it would synchronise the stream.
+  Tensor info = Tensor::empty({1}, DType::I32, l.device());
+  dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = out.data<T>();
+    int lwork = 0;
+    SP_CUSOLVER_CHECK(potri_buffer_size(cs.cusolver, ni, p, &lwork));
+    Tensor work = Tensor::empty({std::max(lwork, 1)}, l.dtype(), l.device());
+    SP_CUSOLVER_CHECK(potri(cs.cusolver, ni, p, work.data<T>(), lwork, info.data<int>()));
+    mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void add_diagonal(ExecContext& ctx, Tensor& a, double v) {
+  const int64_t n = a.dim(0);
+  if (n == 0) return;
+  dispatch_real(a.dtype(), "add_diagonal", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(a.data<T>(), n, v);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out) {
+  const int64_t n = a.dim(0);
+  if (n == 0) return;
+  dispatch_real(a.dtype(), "diagonal", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(a.data<T>(), out.data<T>(), n);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace sp::cuda

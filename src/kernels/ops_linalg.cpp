@@ -1,0 +1,314 @@
+// Front ends of the pruning ops (kernels/ops_linalg.h): calibration statistics, index selection,
+// dense linear algebra. Checks, output sizing and one dispatch per op, as in ops_dense.cpp.
+#include "kernels/ops_linalg.h"
+
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/ops_common.h"
+
+namespace sp::ops {
+
+using namespace detail;
+
+namespace {
+
+// Statistics inputs: F32 / F64 on any device; BF16 / F16 activations only on CUDA.
+void require_activation(const ExecContext& ctx, const Tensor& t, std::string_view op, std::string_view name) {
+  require_on(ctx, t, op, name);
+  const DType d = t.dtype();
+  if (d == DType::F32 || d == DType::F64) return;
+  SP_REQUIRE(d == DType::BF16 || d == DType::F16, "ops::{}: operand '{}' is {}; expected F32, F64, BF16 or F16", op,
+             name, t.desc());
+  SP_REQUIRE(ctx.is_cuda(),
+             "ops::{}: operand '{}' is {}; the CPU backend takes F32 or F64, BF16 / F16 need a CUDA device", op, name,
+             t.desc());
+}
+
+// Dense linear algebra: F32 or F64 on either device.
+void require_real(const ExecContext& ctx, const Tensor& t, std::string_view op, std::string_view name) {
+  require_on(ctx, t, op, name);
+  SP_REQUIRE(t.dtype() == DType::F32 || t.dtype() == DType::F64, "ops::{}: operand '{}' is {}; expected F32 or F64", op,
+             name, t.desc());
+}
+
+// Gathers and scatters move elements of any float dtype.
+void require_any_float(const ExecContext& ctx, const Tensor& t, std::string_view op, std::string_view name) {
+  require_on(ctx, t, op, name);
+  const DType d = t.dtype();
+  SP_REQUIRE(d == DType::F32 || d == DType::F64 || d == DType::BF16 || d == DType::F16,
+             "ops::{}: operand '{}' is {}; expected F32, F64, BF16 or F16", op, name, t.desc());
+}
+
+void require_square(const Tensor& t, std::string_view op, std::string_view name) {
+  require_ndim(t, 2, op, name);
+  SP_REQUIRE(t.dim(0) == t.dim(1), "ops::{}: operand '{}' ({}) must be square", op, name, t.desc());
+}
+
+// An in-place output must not share memory with an input (the bodies read inputs after writing).
+void require_disjoint(const Tensor& out, const Tensor& in, std::string_view op, std::string_view no,
+                      std::string_view ni) {
+  if (!out.defined() || !in.defined() || out.nbytes() == 0 || in.nbytes() == 0) return;
+  if (!(out.device() == in.device())) return;
+  const char* o = static_cast<const char*>(out.raw());
+  const char* i = static_cast<const char*>(in.raw());
+  SP_REQUIRE(o + out.nbytes() <= i || i + in.nbytes() <= o, "ops::{}: '{}' ({}) and '{}' ({}) must not share memory",
+             op, no, out.desc(), ni, in.desc());
+}
+
+// idx: [k] I32 on the context's device.
+void require_index(const ExecContext& ctx, const Tensor& idx, std::string_view op) {
+  require_on(ctx, idx, op, "idx");
+  require_dtype(idx, DType::I32, op, "idx");
+  require_ndim(idx, 1, op, "idx");
+}
+
+// Index values are checked where they can be read without a device round trip: on the CPU.
+void check_indices_on_cpu(const Tensor& idx, int64_t bound, bool distinct, std::string_view op, std::string_view what) {
+  if (!idx.is_cpu()) return;
+  const int32_t* p = idx.data<int32_t>();
+  std::vector<bool> seen(distinct ? size_t(bound) : 0, false);
+  for (int64_t i = 0; i < idx.numel(); ++i) {
+    SP_REQUIRE(p[i] >= 0 && p[i] < bound, "ops::{}: idx[{}] = {} is outside the {} [0, {})", op, i, p[i], what, bound);
+    if (distinct) {
+      SP_REQUIRE(!seen[size_t(p[i])], "ops::{}: idx[{}] = {} repeats an earlier entry (entries must be distinct)", op,
+                 i, p[i]);
+      seen[size_t(p[i])] = true;
+    }
+  }
+}
+
+// Shape of op(a) op(b), checking the inner dimensions. -> {M, N}
+std::pair<int64_t, int64_t> product_shape(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b,
+                                          std::string_view op) {
+  require_ndim(a, 2, op, "a");
+  require_ndim(b, 2, op, "b");
+  require_same_dtype(a, b, op, "a", "b");
+  const int64_t m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
+  const int64_t kb = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+  SP_REQUIRE(k == kb, "ops::{}: op(a) is [{}, {}] (a {}{}) and op(b) is [{}, {}] (b {}{}): inner dimensions disagree",
+             op, m, k, a.desc(), trans_a ? ", transposed" : "", kb, n, b.desc(), trans_b ? ", transposed" : "");
+  return {m, n};
+}
+
+}  // namespace
+
+void gram_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b) {
+  require_activation(ctx, a, "gram_accumulate", "a");
+  require_activation(ctx, b, "gram_accumulate", "b");
+  require_same_dtype(a, b, "gram_accumulate", "a", "b");
+  require_ndim(a, 2, "gram_accumulate", "a");
+  require_ndim(b, 2, "gram_accumulate", "b");
+  SP_REQUIRE(a.dim(0) == b.dim(0), "ops::gram_accumulate: a {} and b {} disagree on the number of rows ({} vs {})",
+             a.desc(), b.desc(), a.dim(0), b.dim(0));
+  require_on(ctx, acc, "gram_accumulate", "acc");
+  require_dtype(acc, DType::F64, "gram_accumulate", "acc");
+  require_shape(acc, {a.dim(1), b.dim(1)}, "gram_accumulate", "acc");
+  require_disjoint(acc, a, "gram_accumulate", "acc", "a");
+  require_disjoint(acc, b, "gram_accumulate", "acc", "b");
+  if (a.dim(0) == 0 || acc.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::gram_accumulate(ctx, acc, a, b);
+  } else {
+    cpu::gram_accumulate(acc, a, b);
+  }
+}
+
+void column_stats_(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x) {
+  require_activation(ctx, x, "column_stats", "x");
+  require_ndim(x, 2, "column_stats", "x");
+  for (auto [t, name] : {std::pair<Tensor*, const char*>{&sum, "sum"}, {&sumsq, "sumsq"}}) {
+    if (!t->defined()) continue;
+    require_on(ctx, *t, "column_stats", name);
+    require_dtype(*t, DType::F64, "column_stats", name);
+    require_shape(*t, {x.dim(1)}, "column_stats", name);
+    require_disjoint(*t, x, "column_stats", name, "x");
+  }
+  require_disjoint(sum, sumsq, "column_stats", "sum", "sumsq");
+  if ((!sum.defined() && !sumsq.defined()) || x.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::column_stats(ctx, sum, sumsq, x);
+  } else {
+    cpu::column_stats(sum, sumsq, x);
+  }
+}
+
+Tensor select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx) {
+  require_any_float(ctx, x, "select_rows", "x");
+  require_ndim(x, 2, "select_rows", "x");
+  require_index(ctx, idx, "select_rows");
+  check_indices_on_cpu(idx, x.dim(0), false, "select_rows", "rows of x");
+  Tensor out = Tensor::empty({idx.dim(0), x.dim(1)}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::select_rows(ctx, x, idx, out);
+  } else {
+    cpu::select_rows(x, idx, out);
+  }
+  return out;
+}
+
+Tensor select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx) {
+  require_any_float(ctx, x, "select_cols", "x");
+  require_ndim(x, 2, "select_cols", "x");
+  require_index(ctx, idx, "select_cols");
+  check_indices_on_cpu(idx, x.dim(1), false, "select_cols", "columns of x");
+  Tensor out = Tensor::empty({x.dim(0), idx.dim(0)}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::select_cols(ctx, x, idx, out);
+  } else {
+    cpu::select_cols(x, idx, out);
+  }
+  return out;
+}
+
+Tensor expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t rows) {
+  require_any_float(ctx, x, "expand_rows", "x");
+  require_ndim(x, 2, "expand_rows", "x");
+  require_index(ctx, idx, "expand_rows");
+  SP_REQUIRE(idx.dim(0) == x.dim(0), "ops::expand_rows: idx has {} entries but x {} has {} rows", idx.dim(0), x.desc(),
+             x.dim(0));
+  SP_REQUIRE(rows >= 0, "ops::expand_rows: rows = {} must be >= 0", rows);
+  check_indices_on_cpu(idx, rows, true, "expand_rows", "output rows");
+  Tensor out = Tensor::empty({rows, x.dim(1)}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::expand_rows(ctx, x, idx, out);
+  } else {
+    cpu::expand_rows(x, idx, out);
+  }
+  return out;
+}
+
+Tensor expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t cols) {
+  require_any_float(ctx, x, "expand_cols", "x");
+  require_ndim(x, 2, "expand_cols", "x");
+  require_index(ctx, idx, "expand_cols");
+  SP_REQUIRE(idx.dim(0) == x.dim(1), "ops::expand_cols: idx has {} entries but x {} has {} columns", idx.dim(0),
+             x.desc(), x.dim(1));
+  SP_REQUIRE(cols >= 0, "ops::expand_cols: cols = {} must be >= 0", cols);
+  check_indices_on_cpu(idx, cols, true, "expand_cols", "output columns");
+  Tensor out = Tensor::empty({x.dim(0), cols}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::expand_cols(ctx, x, idx, out);
+  } else {
+    cpu::expand_cols(x, idx, out);
+  }
+  return out;
+}
+
+void gemm_(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha,
+           double beta) {
+  require_real(ctx, a, "gemm", "a");
+  require_real(ctx, b, "gemm", "b");
+  require_real(ctx, c, "gemm", "c");
+  const auto [m, n] = product_shape(a, trans_a, b, trans_b, "gemm");
+  require_same_dtype(a, c, "gemm", "a", "c");
+  require_shape(c, {m, n}, "gemm", "c");
+  require_disjoint(c, a, "gemm", "c", "a");
+  require_disjoint(c, b, "gemm", "c", "b");
+  if (c.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::gemm(ctx, c, a, trans_a, b, trans_b, alpha, beta);
+  } else {
+    cpu::gemm(c, a, trans_a, b, trans_b, alpha, beta);
+  }
+}
+
+Tensor matmul(ExecContext& ctx, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
+  require_real(ctx, a, "matmul", "a");
+  require_real(ctx, b, "matmul", "b");
+  const auto [m, n] = product_shape(a, trans_a, b, trans_b, "matmul");
+  Tensor c = Tensor::empty({m, n}, a.dtype(), ctx.device());
+  if (c.numel() == 0) return c;
+  if (ctx.is_cuda()) {
+    cuda::gemm(ctx, c, a, trans_a, b, trans_b, 1.0, 0.0);
+  } else {
+    cpu::gemm(c, a, trans_a, b, trans_b, 1.0, 0.0);
+  }
+  return c;
+}
+
+Tensor transpose(ExecContext& ctx, const Tensor& x) {
+  require_any_float(ctx, x, "transpose", "x");
+  require_ndim(x, 2, "transpose", "x");
+  Tensor out = Tensor::empty({x.dim(1), x.dim(0)}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::transpose(ctx, x, out);
+  } else {
+    cpu::transpose(x, out);
+  }
+  return out;
+}
+
+bool cholesky_(ExecContext& ctx, Tensor& a) {
+  require_real(ctx, a, "cholesky", "a");
+  require_square(a, "cholesky", "a");
+  if (a.dim(0) == 0) return true;
+  return ctx.is_cuda() ? cuda::cholesky(ctx, a) : cpu::cholesky(a);
+}
+
+Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b) {
+  require_real(ctx, l, "cholesky_solve", "l");
+  require_square(l, "cholesky_solve", "l");
+  require_real(ctx, b, "cholesky_solve", "b");
+  require_ndim(b, 2, "cholesky_solve", "b");
+  require_same_dtype(l, b, "cholesky_solve", "l", "b");
+  SP_REQUIRE(b.dim(0) == l.dim(0), "ops::cholesky_solve: b {} must have as many rows as l {} ({})", b.desc(), l.desc(),
+             l.dim(0));
+  Tensor x = Tensor::empty(b.shape(), b.dtype(), ctx.device());
+  if (x.numel() == 0) return x;
+  if (ctx.is_cuda()) {
+    cuda::cholesky_solve(ctx, l, b, x);
+  } else {
+    cpu::cholesky_solve(l, b, x);
+  }
+  return x;
+}
+
+Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
+  require_real(ctx, l, "cholesky_inverse", "l");
+  require_square(l, "cholesky_inverse", "l");
+  Tensor out = Tensor::empty(l.shape(), l.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::cholesky_inverse(ctx, l, out);
+  } else {
+    cpu::cholesky_inverse(l, out);
+  }
+  return out;
+}
+
+void add_diagonal_(ExecContext& ctx, Tensor& a, double v) {
+  require_real(ctx, a, "add_diagonal", "a");
+  require_square(a, "add_diagonal", "a");
+  if (a.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::add_diagonal(ctx, a, v);
+  } else {
+    cpu::add_diagonal(a, v);
+  }
+}
+
+Tensor diagonal(ExecContext& ctx, const Tensor& a) {
+  require_real(ctx, a, "diagonal", "a");
+  require_square(a, "diagonal", "a");
+  Tensor out = Tensor::empty({a.dim(0)}, a.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::diagonal(ctx, a, out);
+  } else {
+    cpu::diagonal(a, out);
+  }
+  return out;
+}
+
+void set_cpu_threads(int n) { cpu::set_threads(n); }
+
+}  // namespace sp::ops

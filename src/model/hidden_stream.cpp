@@ -1,0 +1,56 @@
+#include "model/hidden_stream.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace sp::model {
+
+HiddenStream::HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen,
+                           int batch)
+    : m_(m), ctx_(ctx), ids_(ids.begin(), ids.end()), nwin_(nwin), seqlen_(seqlen), batch_(std::max(1, batch)) {
+  SP_REQUIRE(nwin >= 1 && seqlen >= 1 && int64_t(ids.size()) == int64_t(nwin) * seqlen,
+             "hidden stream: {} ids are not {} windows of {} tokens", ids.size(), nwin, seqlen);
+  hidden_ = m_.embed(ctx_, ids_tensor(ctx_, ids_), positions_tensor(ctx_, nwin_, seqlen_));
+}
+
+int HiddenStream::batch_windows(int b) const { return std::min(batch_, nwin_ - b * batch_); }
+
+Tensor HiddenStream::batch_rows(int b) const {
+  const int64_t first = int64_t(b) * batch_ * seqlen_;
+  return hidden_.slice_rows(first, first + int64_t(batch_windows(b)) * seqlen_);
+}
+
+void HiddenStream::forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
+                                 std::string_view stop_after) {
+  SP_CHECK(!advance || stop_after.empty(), "a stream advances only through whole layers");
+  const int nb = batch_windows(b);
+  Tensor rows = batch_rows(b);
+  if (!advance) rows = rows.clone();
+  m_.forward_layer(ctx_, layer, w, rows, positions_tensor(ctx_, nb, seqlen_), nb, seqlen_, tap, nullptr, stop_after);
+}
+
+void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, bool advance) {
+  for (int b = 0; b < batches(); ++b) forward_batch(b, layer, w, tap, advance);
+}
+
+double HiddenStream::nll_sum(std::vector<float>* first_window) const {
+  // Rows of logits at once: about 64M elements whatever the vocabulary.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(64) << 20) / m_.config().vocab);
+  double total = 0.0;
+  for (int w = 0; w < nwin_; ++w) {
+    const int64_t base = int64_t(w) * seqlen_;
+    for (int64_t r0 = 0; r0 < seqlen_ - 1; r0 += chunk) {
+      const int64_t r1 = std::min<int64_t>(seqlen_ - 1, r0 + chunk);
+      Tensor normed = m_.final_norm(ctx_, hidden_.slice_rows(base + r0, base + r1));
+      Tensor targets = ids_tensor(ctx_, std::span<const int32_t>(ids_).subspan(size_t(base + r0 + 1), size_t(r1 - r0)));
+      const std::vector<float> nll = ops::token_nll(ctx_, m_.logits(ctx_, normed), targets).to_f32_vector();
+      for (float v : nll) total += double(v);
+      if (w == 0 && first_window) first_window->insert(first_window->end(), nll.begin(), nll.end());
+    }
+  }
+  return total;
+}
+
+}  // namespace sp::model

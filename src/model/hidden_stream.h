@@ -1,0 +1,49 @@
+#pragma once
+// Hidden states of a set of token windows, resident on the context's device and advanced one
+// decoder layer at a time (one layer's weights resident), `batch` windows per forward call. The
+// unit of streaming shared by evaluation (perplexity) and pruning (calibration passes).
+#include <span>
+#include <vector>
+
+#include "core/context.h"
+#include "core/tensor.h"
+#include "model/model.h"
+
+namespace sp::model {
+
+class HiddenStream {
+ public:
+  // ids: nwin * seqlen token ids (window-major). The hidden states start as the embeddings.
+  HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen, int batch);
+
+  int windows() const { return nwin_; }
+  int seqlen() const { return seqlen_; }
+  int batches() const { return (nwin_ + batch_ - 1) / batch_; }
+  int batch_windows(int b) const;
+  // The rows of batch b: a [windows * seqlen, hidden] view of the stream.
+  Tensor batch_rows(int b) const;
+  const Tensor& hidden() const { return hidden_; }
+  std::span<const int32_t> ids() const { return ids_; }
+
+  // Applies decoder layer `layer` (weights w) to batch b, in place when `advance`, otherwise to a
+  // copy (the tap still sees every activation; the stream is unchanged). Without advancing, the
+  // forward may stop after the tap `stop_after`, the last activation the caller needs.
+  void forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
+                     std::string_view stop_after = {});
+  // Every batch in order.
+  void forward(int layer, const LayerWeights& w, const Tap* tap = nullptr, bool advance = true);
+
+  // After the last layer: sum of the token NLLs, row t of a window predicting token t + 1 (rows
+  // 0..seqlen-2), through the final norm and the LM head in row chunks of bounded size. When
+  // first_window is given it receives window 0's per-token NLL.
+  double nll_sum(std::vector<float>* first_window = nullptr) const;
+
+ private:
+  const Model& m_;
+  ExecContext& ctx_;
+  std::vector<int32_t> ids_;
+  int nwin_, seqlen_, batch_;
+  Tensor hidden_;
+};
+
+}  // namespace sp::model

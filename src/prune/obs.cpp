@@ -1,0 +1,148 @@
+#include "prune/obs.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops.h"
+#include "kernels/ops_linalg.h"
+
+namespace sp::prune {
+namespace {
+
+Tensor to_f64(ExecContext& ctx, const Tensor& t) {
+  return t.dtype() == DType::F64 ? t : ops::convert(ctx, t, DType::F64);
+}
+
+// tr( A^{-1} W_G^T W_G ) with A = hinv[G, G]: the error of removing the columns G of w.
+double group_saliency(ExecContext& ctx, const Tensor& w, const Tensor& hinv, const Tensor& g) {
+  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, g), g);
+  if (!ops::cholesky_(ctx, a)) return std::numeric_limits<double>::infinity();
+  Tensor wg = ops::select_cols(ctx, w, g);
+  Tensor m = ops::matmul(ctx, wg, true, wg, false);  // W_G^T W_G
+  const auto d = ops::diagonal(ctx, ops::cholesky_solve(ctx, a, m)).to_f64_vector();
+  return std::accumulate(d.begin(), d.end(), 0.0);
+}
+
+// Every remaining group's saliency. Single-column groups in one pass: ||W_:,j||^2 / hinv_jj.
+std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& hinv,
+                               const std::vector<std::vector<int32_t>>& groups, const std::vector<Tensor>& idx,
+                               const std::vector<bool>& removed, bool single) {
+  std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
+  if (single) {
+    Tensor none, sq = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
+    ops::column_stats_(ctx, none, sq, w);
+    const auto norms = sq.to_f64_vector(), diag = ops::diagonal(ctx, hinv).to_f64_vector();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (removed[g]) continue;
+      const size_t j = size_t(groups[g][0]);
+      s[g] = diag[j] > 0 ? norms[j] / diag[j] : std::numeric_limits<double>::infinity();
+    }
+    return s;
+  }
+  for (size_t g = 0; g < groups.size(); ++g)
+    if (!removed[g]) s[g] = group_saliency(ctx, w, hinv, idx[g]);
+  return s;
+}
+
+}  // namespace
+
+DampedFactor damped_cholesky(ExecContext& ctx, const Tensor& h, double damping, const std::string& what) {
+  const auto d = ops::diagonal(ctx, h).to_f64_vector();
+  double mean = d.empty() ? 0.0 : std::accumulate(d.begin(), d.end(), 0.0) / double(d.size());
+  SP_REQUIRE(std::isfinite(mean), "{}: the calibration statistics are not finite (NaN/Inf activations)", what);
+  DampedFactor f;
+  f.delta = damping * (mean > 0 ? mean : 1.0);
+  if (f.delta <= 0) f.delta = 1e-8 * (mean > 0 ? mean : 1.0);
+  for (; f.escalations <= 8; ++f.escalations, f.delta *= 10) {
+    f.l = h.clone();
+    ops::add_diagonal_(ctx, f.l, f.delta);
+    if (ops::cholesky_(ctx, f.l)) {
+      if (f.escalations > 0)
+        SP_LOG_WARN("{}: Cholesky needed damping {:.3g} x mean(diag H) ({} escalation(s))", what, f.delta / mean,
+                    f.escalations);
+      return f;
+    }
+  }
+  throw_input(
+      "{}: the least-squares system is not positive definite even with damping {:.3g} x mean(diag H); the "
+      "calibration activations are degenerate (too few tokens, or constant / non-finite channels)",
+      what, f.delta / 10 / (mean > 0 ? mean : 1.0));
+}
+
+RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vector<std::vector<int32_t>>& groups,
+                        int max_removed, int step) {
+  SP_CHECK(w.dtype() == DType::F64 && hinv.dtype() == DType::F64, "obs_greedy works in F64");
+  SP_CHECK(step >= 1 && max_removed >= 0 && max_removed <= int(groups.size()), "step {} max_removed {}", step,
+           max_removed);
+  const bool single = std::all_of(groups.begin(), groups.end(), [](const auto& g) { return g.size() == 1; });
+  std::vector<Tensor> idx;
+  for (const auto& g : groups) idx.push_back(index_tensor(ctx, g));
+  std::vector<bool> removed(groups.size(), false);
+  RemovalCurve c;
+  c.cost.push_back(0.0);
+  while (int(c.order.size()) < max_removed) {
+    const std::vector<double> s = saliencies(ctx, w, hinv, groups, idx, removed, single);
+    if (c.order.empty()) c.saliency = s;
+    std::vector<int32_t> cand;
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (!removed[g]) cand.push_back(int32_t(g));
+    const size_t take = std::min<size_t>({size_t(step), cand.size(), size_t(max_removed) - c.order.size()});
+    // The cheapest `take` groups, ties by index (stable, so every run and rank agrees).
+    std::stable_sort(cand.begin(), cand.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] < s[size_t(b)]; });
+    cand.resize(take);
+    std::vector<int32_t> cols;
+    double parts = 0;
+    for (int32_t g : cand) {
+      cols.insert(cols.end(), groups[size_t(g)].begin(), groups[size_t(g)].end());
+      parts += s[size_t(g)];
+    }
+    std::sort(cols.begin(), cols.end());
+    const Tensor gi = index_tensor(ctx, cols);
+    const double joint = take == 1 ? s[size_t(cand[0])] : group_saliency(ctx, w, hinv, gi);
+    SP_REQUIRE(std::isfinite(joint), "OBS saliency is not finite: the Gram matrix is degenerate");
+    for (int32_t g : cand) {
+      const double share = parts > 0 ? s[size_t(g)] / parts : 1.0 / double(take);
+      c.order.push_back(g);
+      c.cost.push_back(c.cost.back() + joint * share);
+      removed[size_t(g)] = true;
+    }
+    // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T with S = H^-1[:, G], A = H^-1[G, G].
+    Tensor sg = ops::select_cols(ctx, hinv, gi);
+    Tensor a = ops::select_rows(ctx, sg, gi);
+    SP_REQUIRE(ops::cholesky_(ctx, a), "OBS update: a principal block of H^-1 is not positive definite");
+    Tensor x = ops::cholesky_solve(ctx, a, ops::transpose(ctx, sg));  // [|G|, n]
+    Tensor wg = ops::select_cols(ctx, w, gi);
+    ops::gemm_(ctx, w, wg, false, x, false, -1.0, 1.0);
+    ops::gemm_(ctx, hinv, sg, false, x, false, -1.0, 1.0);
+  }
+  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, idx, removed, single);
+  return c;
+}
+
+Tensor refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& cross, const Tensor& gram,
+                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
+  const Tensor k = index_tensor(ctx, kept);
+  const Tensor w64 = to_f64(ctx, w);
+  Tensor wb = ops::matmul(ctx, w64, false, ops::select_cols(ctx, cross, k), false);  // [out, |K|]
+  const Tensor hkk = ops::select_rows(ctx, ops::select_cols(ctx, gram, k), k);
+  const DampedFactor f = damped_cholesky(ctx, hkk, damping, what);
+  return ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
+}
+
+double frobenius_dot(const Tensor& a, const Tensor& b) {
+  SP_CHECK(a.shape() == b.shape(), "frobenius_dot: {} vs {}", a.desc(), b.desc());
+  const auto x = a.to_f64_vector(), y = b.to_f64_vector();
+  double s = 0;
+  for (size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
+  return s;
+}
+
+Tensor index_tensor(ExecContext& ctx, const std::vector<int32_t>& idx) {
+  Tensor t = Tensor::from_i32(idx, {int64_t(idx.size())});
+  return ctx.device().is_cpu() ? t : t.to(ctx.device());
+}
+
+}  // namespace sp::prune

@@ -1,0 +1,86 @@
+#include "prune/options.h"
+
+#include <fmt/format.h>
+
+namespace sp::prune {
+
+const char* to_string(Method m) {
+  switch (m) {
+    case Method::StructPrune:
+      return "structprune";
+    case Method::MagnitudeSp:
+      return "magnitude-sp";
+    case Method::WandaSp:
+      return "wanda-sp";
+    case Method::Flap:
+      return "flap";
+    case Method::WandaSpLs:
+      return "wanda-sp+ls";
+    case Method::ObsSpLs:
+      return "obs-sp+ls";
+  }
+  return "?";
+}
+
+const char* to_string(Normalization n) {
+  switch (n) {
+    case Normalization::None:
+      return "none";
+    case Normalization::Residual:
+      return "residual";
+    case Normalization::Output:
+      return "output";
+    case Normalization::Standardize:
+      return "standardize";
+  }
+  return "?";
+}
+
+const char* to_string(RefitTarget t) { return t == RefitTarget::Dense ? "dense" : "pruned"; }
+
+Recipe resolve_recipe(const PruneOptions& o) {
+  Recipe r{o.method, o.metric, o.normalize, o.allocation, false, o.reconstruct, o.target, o.bias_compensation};
+  auto uniform = [&](ScoreMetric metric, bool ls) {
+    r.metric = metric;
+    r.normalize = Normalization::None;
+    r.allocation = AllocationMode::Uniform;
+    r.reconstruct = ls;
+    r.target = RefitTarget::Pruned;
+    r.bias_compensation = false;
+  };
+  switch (o.method) {
+    case Method::StructPrune:
+      break;
+    case Method::MagnitudeSp:
+      uniform(ScoreMetric::Magnitude, false);
+      break;
+    case Method::WandaSp:
+      uniform(ScoreMetric::Wanda, false);
+      break;
+    case Method::WandaSpLs:
+      uniform(ScoreMetric::Wanda, true);
+      break;
+    case Method::ObsSpLs:
+      uniform(ScoreMetric::Obs, true);
+      break;
+    case Method::Flap:
+      r.metric = ScoreMetric::Wifv;
+      r.normalize = Normalization::Standardize;
+      r.allocation = AllocationMode::Global;
+      r.flap_threshold = true;
+      r.reconstruct = false;
+      r.target = RefitTarget::Pruned;
+      r.bias_compensation = true;
+      break;
+  }
+  return r;
+}
+
+std::string Recipe::summary() const {
+  return fmt::format("{} (metric {}, normalize {}, allocation {}{}, refit {}{})", to_string(method), to_string(metric),
+                     to_string(normalize), flap_threshold ? "flap-threshold" : to_string(allocation), "",
+                     reconstruct ? fmt::format("to {}", to_string(target)) : std::string("off"),
+                     bias_compensation ? ", bias compensation" : "");
+}
+
+}  // namespace sp::prune

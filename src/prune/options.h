@@ -1,0 +1,62 @@
+#pragma once
+// What a pruning run does: the method and its knobs, resolved from the configuration (cli) into
+// one Recipe the pipeline follows. Baseline methods fix their recipe (the published algorithm);
+// structprune takes the configured metric, allocation, temperature and reconstruction options.
+#include <string>
+
+#include "prune/allocation.h"
+#include "prune/groups.h"
+#include "prune/scores.h"
+
+namespace sp::prune {
+
+enum class Method { StructPrune, MagnitudeSp, WandaSp, Flap, WandaSpLs, ObsSpLs };
+const char* to_string(Method m);  // "structprune", "magnitude-sp", ...
+
+// How the removal curves of different modules and layers are put on one scale before the global
+// allocation. none: as measured; residual: divided by the energy of the residual stream the module
+// writes into (its error relative to the signal downstream layers read through their norms);
+// output: divided by the module's own output energy; standardize: FLAP's per-module z-scores.
+enum class Normalization { None, Residual, Output, Standardize };
+const char* to_string(Normalization n);
+
+// Least-squares target of the refit: the module's output on the pruned model's inputs (pruned), or
+// the dense model's output for the same windows (dense: also corrects the drift of earlier layers).
+enum class RefitTarget { Pruned, Dense };
+const char* to_string(RefitTarget t);
+
+struct PruneOptions {
+  Method method = Method::StructPrune;
+  double sparsity = 0.5;
+  AttentionUnit attention = AttentionUnit::KvGroups;
+  bool mlp = true;
+  ScoreMetric metric = ScoreMetric::Obs;
+  Normalization normalize = Normalization::Residual;
+  AllocationMode allocation = AllocationMode::Admm;
+  double temperature = 1.0;
+  double s_min = 0.0, s_max = 0.95;
+  double rho = 1.0;
+  int admm_max_iters = 200;
+  double admm_tol_primal = 1e-4, admm_tol_dual = 1e-4;
+  bool reconstruct = true;
+  RefitTarget target = RefitTarget::Dense;
+  bool bias_compensation = false;
+  double damping = 0.01;
+  int obs_step = 0;  // groups removed per OBS update; 0: automatic (about 64 updates per module)
+};
+
+// The resolved recipe: what each phase does.
+struct Recipe {
+  Method method;
+  ScoreMetric metric;
+  Normalization normalize;
+  AllocationMode allocation;
+  bool flap_threshold = false;  // FLAP's global cut on standardised scores (one unit per group)
+  bool reconstruct;
+  RefitTarget target;
+  bool bias_compensation;
+  std::string summary() const;  // one line for logs and reports
+};
+Recipe resolve_recipe(const PruneOptions& o);
+
+}  // namespace sp::prune

@@ -1,0 +1,439 @@
+#include "prune/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops.h"
+#include "kernels/ops_linalg.h"
+#include "model/hidden_stream.h"
+#include "prune/compact.h"
+#include "prune/obs.h"
+#include "prune/statistics.h"
+
+namespace sp::prune {
+namespace {
+
+using model::HiddenStream;
+using model::LayerWeights;
+
+constexpr int kAttention = 0, kMlp = 1;
+const char* const kModuleName[] = {"attention", "mlp"};
+const char* const kConsumerIn[] = {"attn_o_in", "mlp_down_in"};
+const char* const kProducerIn[] = {"attn_in", "mlp_in"};
+const char* const kResidualOut[] = {"mid_resid", "layer_out"};
+
+std::string where(int layer, int module) { return fmt::format("layer {} {}", layer, kModuleName[module]); }
+
+// A module's removal order and scores, chosen from its statistics.
+struct Choice {
+  std::vector<int32_t> order;  // removal order, at least `k` long
+  std::vector<double> cost;    // removal curve along `order` (cost[0] = 0)
+  std::vector<double> scores;  // per group, the score it was ranked by
+};
+
+class Pipeline {
+ public:
+  Pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt, const PipelineInputs& in,
+           const LayerSink& sink)
+      : m_(m),
+        ctx_(ctx),
+        comm_(comm),
+        opt_(opt),
+        recipe_(resolve_recipe(opt)),
+        in_(in),
+        sink_(sink),
+        cfg_(m.config()) {}
+
+  PruneResult run();
+
+ private:
+  const Tensor& consumer_weight(const LayerWeights& w, int module) const { return module ? w.down_w : w.o_w; }
+  int units(int layer, int module) const {
+    return module == kAttention ? groups_[size_t(layer)].attention_units : groups_[size_t(layer)].mlp_units;
+  }
+  int64_t unit_params(int layer, int module) const {
+    return module == kAttention ? groups_[size_t(layer)].params_per_attention_unit
+                                : groups_[size_t(layer)].params_per_mlp_unit;
+  }
+  std::vector<std::vector<int32_t>> consumer_groups(int layer, int module) const;
+  bool need_gram() const {
+    return recipe_.metric == ScoreMetric::Obs || recipe_.reconstruct || recipe_.normalize == Normalization::Output;
+  }
+  int obs_step(int n) const { return opt_.obs_step > 0 ? opt_.obs_step : std::max(1, (n + 255) / 256); }
+
+  void want_module_stats(StatsCollector& col, int module, bool cross, bool residual) const;
+  Choice choose(int layer, int module, const LayerWeights& w, StatsCollector& col, int max_removed, bool dense_target);
+  void pass1();
+  void allocate();
+  void pass2();
+  LayerWeights prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
+                            HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
+  Tensor compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
+                          const ChannelStats& s);
+  std::vector<PerplexityRow> evaluate(std::vector<HiddenStream>& streams) const;
+
+  model::Model& m_;
+  ExecContext& ctx_;
+  Communicator& comm_;
+  const PruneOptions& opt_;
+  Recipe recipe_;
+  const PipelineInputs& in_;
+  const LayerSink& sink_;
+  io::ModelConfig cfg_;
+  std::vector<LayerGroups> groups_;
+  std::vector<Block> blocks_;           // pass 1's curves, one per pruned (layer, module)
+  std::vector<std::vector<double>> z_;  // FLAP: standardised group scores per block
+  std::vector<int> block_of_[2];        // block index per layer and module, -1 when not pruned
+  PruneResult result_;
+  double eval_seconds_ = 0;
+  bool added_bias_[2] = {false, false};
+  bool warned_bias_ = false;
+};
+
+std::vector<std::vector<int32_t>> Pipeline::consumer_groups(int layer, int module) const {
+  if (module == kAttention) return attention_layout(cfg_, layer, opt_.attention).q_rows;
+  std::vector<std::vector<int32_t>> g(size_t(units(layer, kMlp)));
+  for (size_t j = 0; j < g.size(); ++j) g[j] = {int32_t(j)};
+  return g;
+}
+
+void Pipeline::want_module_stats(StatsCollector& col, int module, bool cross, bool residual) const {
+  col.want(kConsumerIn[module], need_gram(), cross);
+  if (recipe_.metric == ScoreMetric::Wanda) col.want(kProducerIn[module]);
+  if (residual && recipe_.normalize == Normalization::Residual) col.want(kResidualOut[module]);
+}
+
+Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsCollector& col, int max_removed,
+                        bool dense_target) {
+  Choice c;
+  const std::string what = where(layer, module);
+  if (recipe_.metric == ScoreMetric::Obs) {
+    ChannelStats& s = col.at(kConsumerIn[module]);
+    const DampedFactor f = damped_cholesky(ctx_, s.gram, opt_.damping, what);
+    Tensor hinv = ops::cholesky_inverse(ctx_, f.l);
+    const Tensor& wc = consumer_weight(w, module);
+    Tensor target;
+    if (dense_target) {
+      std::vector<int32_t> all(size_t(wc.dim(1)));
+      std::iota(all.begin(), all.end(), 0);
+      target = refit_columns(ctx_, wc, s.cross, s.gram, all, opt_.damping, what);
+    } else {
+      target = ops::convert(ctx_, wc, DType::F64);
+    }
+    RemovalCurve rc =
+        obs_greedy(ctx_, target, hinv, consumer_groups(layer, module), max_removed, obs_step(units(layer, module)));
+    c.order = std::move(rc.order);
+    c.cost = std::move(rc.cost);
+    c.scores = std::move(rc.saliency);
+    return c;
+  }
+  ModuleInputs mi;
+  mi.consumer_in = &col.at(kConsumerIn[module]);
+  if (recipe_.metric == ScoreMetric::Wanda) mi.producer_in = &col.at(kProducerIn[module]);
+  c.scores = module == kAttention
+                 ? attention_scores(recipe_.metric, w, attention_layout(cfg_, layer, opt_.attention), mi)
+                 : mlp_scores(recipe_.metric, w, mi);
+  c.order.resize(c.scores.size());
+  std::iota(c.order.begin(), c.order.end(), 0);
+  std::stable_sort(c.order.begin(), c.order.end(),
+                   [&](int32_t a, int32_t b) { return c.scores[size_t(a)] < c.scores[size_t(b)]; });
+  c.cost.assign(1, 0.0);
+  for (int32_t g : c.order) c.cost.push_back(c.cost.back() + c.scores[size_t(g)]);
+  return c;
+}
+
+// Pass 1: the dense model's statistics, one curve per (layer, module); perplexity before.
+void Pipeline::pass1() {
+  const double t0 = wall_seconds();
+  HiddenStream calib(m_, ctx_, in_.calibration.ids, in_.calibration.windows, in_.calibration.seqlen, in_.batch);
+  std::vector<HiddenStream> evals;
+  for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
+  const bool curves = recipe_.allocation != AllocationMode::Uniform;
+  Progress progress("pass 1 (statistics)", long(cfg_.n_layers));
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const LayerWeights w = m_.load_layer(ctx_, l);
+    StatsCollector col(ctx_);
+    for (int mod : {kAttention, kMlp})
+      if (curves && units(l, mod) > 0) want_module_stats(col, mod, false, true);
+    const model::Tap tap = col.tap();
+    calib.forward(l, w, &tap);
+    const double te = wall_seconds();
+    for (auto& e : evals) e.forward(l, w);
+    eval_seconds_ += wall_seconds() - te;
+    for (int mod : {kAttention, kMlp}) {
+      const int n = units(l, mod);
+      if (n == 0) continue;
+      Block b;
+      b.layer = l;
+      b.module = mod;
+      b.unit_params = unit_params(l, mod);
+      b.n_units = n;
+      b.min_removed = std::min(n, int(std::ceil(opt_.s_min * n - 1e-9)));
+      b.max_removed = std::max(b.min_removed, int(std::floor(opt_.s_max * n + 1e-9)));
+      if (recipe_.flap_threshold) b.min_removed = 0, b.max_removed = n;
+      b.cost.assign(size_t(n) + 1, 0.0);
+      std::vector<double> z;
+      if (curves) {
+        const Choice c = choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false);
+        double scale = 1.0;
+        if (recipe_.normalize == Normalization::Residual) {
+          scale = col.at(kResidualOut[mod]).energy();
+        } else if (recipe_.normalize == Normalization::Output) {
+          const Tensor wc = ops::convert(ctx_, consumer_weight(w, mod), DType::F64);
+          scale = frobenius_dot(ops::matmul(ctx_, wc, false, col.at(kConsumerIn[mod]).gram, false), wc);
+        }
+        SP_REQUIRE(std::isfinite(scale) && scale > 0, "{}: normaliser {} is not a positive finite number",
+                   where(l, mod), scale);
+        for (size_t k = 0; k < c.cost.size(); ++k) b.cost[k] = c.cost[k] / scale;
+        // Past max_removed the greedy stopped: continue with the last increment (never taken).
+        const double last = c.cost.size() > 1 ? b.cost[c.cost.size() - 1] - b.cost[c.cost.size() - 2] : 0.0;
+        for (size_t k = c.cost.size(); k < b.cost.size(); ++k) b.cost[k] = b.cost[k - 1] + last;
+        if (recipe_.flap_threshold) {
+          const double mean = std::accumulate(c.scores.begin(), c.scores.end(), 0.0) / double(n);
+          double var = 0;
+          for (double s : c.scores) var += (s - mean) * (s - mean);
+          const double sd = n > 1 ? std::sqrt(var / double(n - 1)) : 1.0;
+          for (int32_t g : c.order) z.push_back(sd > 0 ? (c.scores[size_t(g)] - mean) / sd : 0.0);
+        }
+      }
+      block_of_[mod][size_t(l)] = int(blocks_.size());
+      blocks_.push_back(std::move(b));
+      z_.push_back(std::move(z));
+    }
+    progress.step(long(l + 1));
+  }
+  progress.finish();
+  result_.before = evaluate(evals);
+  result_.seconds["pass1"] = wall_seconds() - t0;
+}
+
+// FLAP's rule: one global cut on the standardised scores, each group counted as one unit whatever
+// its size; removes the lowest groups while the removed parameters get nearer the budget.
+Allocation flap_allocation(const std::vector<Block>& blocks, const std::vector<std::vector<double>>& z,
+                           double sparsity) {
+  Allocation a;
+  struct Entry {
+    double z;
+    int block, pos;
+  };
+  std::vector<Entry> all;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    a.total_params += blocks[b].params();
+    for (size_t p = 0; p < z[b].size(); ++p) all.push_back({z[b][p], int(b), int(p)});
+  }
+  std::stable_sort(all.begin(), all.end(), [](const Entry& x, const Entry& y) { return x.z < y.z; });
+  a.budget = std::llround(sparsity * double(a.total_params));
+  a.removed.assign(blocks.size(), 0);
+  for (const Entry& e : all) {
+    const int64_t p = blocks[size_t(e.block)].unit_params;
+    if (std::llabs(a.removed_params + p - a.budget) >= std::llabs(a.removed_params - a.budget)) break;
+    a.removed_params += p;
+    a.removed[size_t(e.block)] += 1;
+    a.lambda = e.z;
+  }
+  return a;
+}
+
+void Pipeline::allocate() {
+  const double t0 = wall_seconds();
+  if (recipe_.flap_threshold) {
+    result_.allocation = flap_allocation(blocks_, z_, opt_.sparsity);
+  } else {
+    AllocationOptions ao;
+    ao.mode = recipe_.allocation;
+    ao.sparsity = opt_.sparsity;
+    ao.temperature = opt_.temperature;
+    ao.rho = opt_.rho;
+    ao.max_iters = opt_.admm_max_iters;
+    ao.tol_primal = opt_.admm_tol_primal;
+    ao.tol_dual = opt_.admm_tol_dual;
+    result_.allocation = prune::allocate(blocks_, ao, comm_);
+    if (!result_.allocation.converged)
+      SP_LOG_WARN(
+          "ADMM stopped after {} iterations without meeting the tolerances (primal {:.2e}, dual {:.2e}); the "
+          "final budget is still met exactly",
+          result_.allocation.iterations, result_.allocation.primal_residual, result_.allocation.dual_residual);
+  }
+  const Allocation& a = result_.allocation;
+  SP_LOG_INFO("allocation ({}): remove {} of {} prunable parameters (target {}), lambda {:.4g}, {} iteration(s)",
+              recipe_.summary(), a.removed_params, a.total_params, a.budget, a.lambda, a.iterations);
+  result_.seconds["allocation"] = wall_seconds() - t0;
+}
+
+// Pass 2, one module: statistics of the consumer's inputs on the pruned model (with the dense
+// model's activations of the same windows when the refit targets them), the k cheapest groups
+// removed, the consumer refit (and its bias compensated), the module's weights compacted.
+LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
+                                    HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r) {
+  const bool dense_target = dense != nullptr;
+  StatsCollector col(ctx_);
+  want_module_stats(col, module, dense_target, false);
+  ActivationRecorder rec({kConsumerIn[module]});
+  const model::Tap ctap = col.tap(), rtap = rec.tap();
+  for (int b = 0; b < calib.batches(); ++b) {
+    if (dense_target) {
+      dense->forward_batch(b, layer, dense_w, &rtap, false, kConsumerIn[module]);
+      col.set_reference(kConsumerIn[module], rec.recorded().at(kConsumerIn[module]));
+    }
+    calib.forward_batch(b, layer, w, &ctap, false, kConsumerIn[module]);
+  }
+  const Choice c = choose(layer, module, w, col, k, dense_target);
+  const int n = units(layer, module);
+  std::vector<uint8_t> keep(size_t(n), 1);
+  for (int i = 0; i < k; ++i) keep[size_t(c.order[size_t(i)])] = 0;
+  ModuleEdit e;
+  for (int u = 0; u < n; ++u)
+    if (keep[size_t(u)]) e.kept.push_back(u);
+  const AttentionLayout layout =
+      module == kAttention ? attention_layout(cfg_, layer, opt_.attention) : AttentionLayout{};
+  const std::vector<int32_t> cols = module == kAttention ? kept_q_rows(layout, e.kept) : e.kept;
+  ChannelStats& s = col.at(kConsumerIn[module]);
+  const Tensor& wc = consumer_weight(w, module);
+  if (recipe_.reconstruct && (k > 0 || dense_target) && !cols.empty())
+    e.consumer =
+        refit_columns(ctx_, wc, dense_target ? s.cross : s.gram, s.gram, cols, opt_.damping, where(layer, module));
+  if (recipe_.bias_compensation) e.consumer_bias = compensated_bias(layer, module, w, keep, s);
+  (module == kAttention ? r.attention_keep : r.mlp_keep) = keep;
+  (module == kAttention ? r.attention_scores : r.mlp_scores) = c.scores;
+  r.removed_params += int64_t(k) * unit_params(layer, module);
+  LayerWeights out = module == kAttention ? prune_attention(ctx_, cfg_, opt_.attention, w, e) : prune_mlp(ctx_, w, e);
+  // attention_bias / mlp_bias in LLaMA's config give every projection of the block a bias.
+  if (e.consumer_bias.defined() && module == kAttention && out.q_w.defined() && !out.q_b.defined()) {
+    out.q_b = Tensor::zeros({out.q_w.dim(0)}, out.q_w.dtype(), ctx_.device());
+    out.k_b = Tensor::zeros({out.k_w.dim(0)}, out.k_w.dtype(), ctx_.device());
+    out.v_b = Tensor::zeros({out.v_w.dim(0)}, out.v_w.dtype(), ctx_.device());
+  }
+  if (e.consumer_bias.defined() && module == kMlp && out.gate_w.defined() && !out.gate_b.defined()) {
+    out.gate_b = Tensor::zeros({out.gate_w.dim(0)}, out.gate_w.dtype(), ctx_.device());
+    out.up_b = Tensor::zeros({out.up_w.dim(0)}, out.up_w.dtype(), ctx_.device());
+  }
+  return out;
+}
+
+// FLAP's bias compensation: the removed channels' mean contribution moves into the consumer's
+// bias, b' = b + W_{:,R} mean(X_R). Undefined when the architecture cannot carry the bias.
+Tensor Pipeline::compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
+                                  const ChannelStats& s) {
+  const Tensor& old = module == kAttention ? w.o_b : w.down_b;
+  if (!old.defined() && cfg_.model_type != "llama") {
+    if (!warned_bias_)
+      SP_LOG_WARN("bias compensation: model_type {} has no {} bias that Hugging Face can load; skipped",
+                  cfg_.model_type, kModuleName[module]);
+    warned_bias_ = true;
+    return Tensor();
+  }
+  const Tensor& wc = consumer_weight(w, module);
+  const std::vector<double> wv = wc.to_f64_vector(), mean = s.mean();
+  std::vector<double> b = old.defined() ? old.to_f64_vector() : std::vector<double>(size_t(wc.dim(0)), 0.0);
+  const AttentionLayout layout =
+      module == kAttention ? attention_layout(cfg_, layer, opt_.attention) : AttentionLayout{};
+  const int64_t ncol = wc.dim(1);
+  for (size_t u = 0; u < keep.size(); ++u) {
+    if (keep[u]) continue;
+    const std::vector<int32_t> cols = module == kAttention ? layout.q_rows[u] : std::vector<int32_t>{int32_t(u)};
+    for (int32_t j : cols)
+      for (size_t i = 0; i < b.size(); ++i) b[i] += wv[i * size_t(ncol) + size_t(j)] * mean[size_t(j)];
+  }
+  added_bias_[module] = added_bias_[module] || !old.defined();
+  std::vector<float> bf(b.begin(), b.end());
+  return Tensor::from_f32(bf, {int64_t(bf.size())}).to(ctx_.device());
+}
+
+void Pipeline::pass2() {
+  const double t0 = wall_seconds();
+  const TokenWindows& cw = in_.calibration;
+  HiddenStream calib(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
+  std::optional<HiddenStream> dense;
+  if (recipe_.reconstruct && recipe_.target == RefitTarget::Dense)
+    dense.emplace(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
+  std::vector<HiddenStream> evals;
+  for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
+  Progress progress("pass 2 (prune + refit)", long(cfg_.n_layers));
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const LayerWeights dense_w = m_.load_layer(ctx_, l);
+    LayerResult r;
+    r.layer = l;
+    r.prunable_params = groups_[size_t(l)].prunable_params();
+    LayerWeights w = dense_w;
+    for (int mod : {kAttention, kMlp}) {
+      const int b = block_of_[mod][size_t(l)];
+      if (b < 0) continue;
+      w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)], r);
+    }
+    // The pruned model runs on exactly the weights that are written (output dtype, then compute).
+    const LayerWeights out = convert_layer(ctx_, w, in_.output_dtype);
+    const LayerWeights run = convert_layer(ctx_, out, m_.dtype());
+    calib.forward(l, run);
+    if (dense) dense->forward(l, dense_w);
+    const double te = wall_seconds();
+    for (auto& e : evals) e.forward(l, run);
+    eval_seconds_ += wall_seconds() - te;
+    r.shape = run.shape;
+    result_.pruned_config.layers[size_t(l)] = run.shape;
+    sink_(r, out);
+    result_.layers.push_back(std::move(r));
+    progress.step(long(l + 1));
+  }
+  progress.finish();
+  result_.after = evaluate(evals);
+  result_.seconds["pass2"] = wall_seconds() - t0;
+}
+
+PruneResult Pipeline::run() {
+  const double t0 = wall_seconds();
+  SP_REQUIRE(in_.calibration.windows >= 1, "calibration: no window of {} tokens", in_.calibration.seqlen);
+  for (int l = 0; l < cfg_.n_layers; ++l) groups_.push_back(layer_groups(cfg_, l, opt_.attention, opt_.mlp));
+  for (auto& b : block_of_) b.assign(size_t(cfg_.n_layers), -1);
+  result_.recipe = recipe_;
+  result_.options = opt_;
+  result_.pruned_config = cfg_;
+  SP_LOG_INFO("prune: {}, sparsity {:.3f}, {} calibration windows of {} tokens", recipe_.summary(), opt_.sparsity,
+              in_.calibration.windows, in_.calibration.seqlen);
+  pass1();
+  allocate();
+  pass2();
+  for (const auto& l : result_.layers) {
+    result_.prunable_params += l.prunable_params;
+    result_.removed_params += l.removed_params;
+  }
+  io::ModelConfig& pc = result_.pruned_config;
+  if (added_bias_[kAttention]) {
+    pc.qkv_bias = pc.o_bias = true;
+    pc.raw["attention_bias"] = true;
+  }
+  if (added_bias_[kMlp]) {
+    pc.mlp_bias = true;
+    pc.raw["mlp_bias"] = true;
+  }
+  result_.seconds["evaluation"] = eval_seconds_;
+  result_.seconds["total"] = wall_seconds() - t0;
+  return result_;
+}
+
+std::vector<PerplexityRow> Pipeline::evaluate(std::vector<HiddenStream>& streams) const {
+  std::vector<PerplexityRow> rows;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    PerplexityRow r;
+    r.name = in_.eval[i].name;
+    r.windows = streams[i].windows();
+    r.tokens = int64_t(r.windows) * (streams[i].seqlen() - 1);
+    r.mean_nll = streams[i].nll_sum() / double(r.tokens);
+    r.ppl = std::exp(r.mean_nll);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
+                         const PipelineInputs& in, const LayerSink& sink) {
+  Pipeline p(m, ctx, comm, opt, in, sink);
+  return p.run();
+}
+
+}  // namespace sp::prune

@@ -1,0 +1,73 @@
+#pragma once
+// The sequential StructPrune pipeline (../shared/SPEC.md section 3, "Sequential propagation"):
+//   pass 1  the dense model streams the calibration windows layer by layer; per layer and module,
+//           the statistics give a removal curve (scores, or greedy OBS errors), normalised to one
+//           scale across layers; the evaluation windows stream along (perplexity before);
+//   alloc   the global budget is split over the (layer, module) blocks (allocation.h);
+//   pass 2  layer by layer on the PRUNED model's hidden states: statistics of the attention
+//           consumer's inputs, choose the allocated units, refit o_proj; then the same for the MLP on
+//           the attention-pruned layer; the pruned layer advances the calibration and evaluation
+//           windows and is handed to the sink (checkpoint shards, masks) before the next is loaded.
+// One decoder layer's weights are resident at a time. Each rank keeps per-layer records; the
+// allocation exchanges only scalars and curves through the Communicator.
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/communicator.h"
+#include "core/context.h"
+#include "model/model.h"
+#include "prune/options.h"
+
+namespace sp::prune {
+
+struct TokenWindows {
+  std::string name;
+  std::vector<int32_t> ids;  // windows * seqlen, window-major
+  int windows = 0;
+  int seqlen = 0;
+};
+
+struct LayerResult {
+  int layer = 0;
+  std::vector<uint8_t> attention_keep, mlp_keep;     // per unit (empty when the module is not pruned)
+  std::vector<double> attention_scores, mlp_scores;  // the scores the units were chosen by (pass 2)
+  int64_t prunable_params = 0, removed_params = 0;
+  double sparsity() const { return prunable_params ? double(removed_params) / double(prunable_params) : 0.0; }
+  io::LayerShape shape;                       // after pruning
+  double attention_error = 0, mlp_error = 0;  // relative output error left after the refit (calibration)
+};
+
+struct PerplexityRow {
+  std::string name;
+  int64_t windows = 0, tokens = 0;
+  double mean_nll = 0, ppl = 0;
+};
+
+struct PruneResult {
+  Recipe recipe;
+  PruneOptions options;
+  Allocation allocation;
+  std::vector<LayerResult> layers;
+  int64_t prunable_params = 0, removed_params = 0;
+  double achieved_sparsity() const { return prunable_params ? double(removed_params) / double(prunable_params) : 0; }
+  std::vector<PerplexityRow> before, after;
+  std::map<std::string, double> seconds;  // per phase
+  io::ModelConfig pruned_config;
+};
+
+// Receives each pruned layer as soon as it is final (weights in the output dtype, compact shapes).
+using LayerSink = std::function<void(const LayerResult&, const model::LayerWeights&)>;
+
+struct PipelineInputs {
+  TokenWindows calibration;
+  std::vector<TokenWindows> eval;    // perplexity before and after (may be empty)
+  int batch = 8;                     // windows per forward call
+  DType output_dtype = DType::BF16;  // dtype of the written weights; the pruned model runs on them
+};
+
+PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
+                         const PipelineInputs& in, const LayerSink& sink);
+
+}  // namespace sp::prune

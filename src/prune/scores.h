@@ -1,0 +1,37 @@
+#pragma once
+// Linear group importance (../shared/SPEC.md section 3, "Scores"): one number S_g per attention
+// unit / MLP neuron, summed over the group's weights. Cost-normalised scores are S_g / n_g.
+//   magnitude  sum |W_ij| over the group's producer rows and consumer columns
+//   wanda      sum |W_ij| ||X_j||_2: producer rows (q/k/v or gate/up/fc1) with the norms of the
+//              layer's normed input, consumer columns (o / down / fc2) with the norms of their own
+//              input channels (the head's / neuron's activations)
+//   wifv       FLAP's fluctuation: sum over the group's consumer input channels j of
+//              var(X_j) * ||W_:,j||^2 (sample variance over the calibration tokens)
+// The structured OBS saliency (metric obs) needs the Gram matrix and lives in obs.h.
+#include <vector>
+
+#include "model/layer_weights.h"
+#include "prune/groups.h"
+#include "prune/statistics.h"
+
+namespace sp::prune {
+
+enum class ScoreMetric { Wanda, Magnitude, Wifv, Obs };
+const char* to_string(ScoreMetric m);
+
+// What the linear metrics read: the channel statistics of the producer and consumer inputs.
+struct ModuleInputs {
+  const ChannelStats* producer_in = nullptr;  // attn_in / mlp_in
+  const ChannelStats* consumer_in = nullptr;  // attn_o_in / mlp_down_in
+};
+
+// S_g for every attention unit of the layout. Weights: the layer's q/k/v/o (any device).
+std::vector<double> attention_scores(ScoreMetric metric, const model::LayerWeights& w, const AttentionLayout& layout,
+                                     const ModuleInputs& in);
+// S_g for every MLP neuron (gate/up/down or fc1/fc2).
+std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleInputs& in);
+
+// Variance per channel from sums: (sumsq - sum^2 / T) / (T - 1), clamped at 0.
+std::vector<double> channel_variance(const ChannelStats& s);
+
+}  // namespace sp::prune
