@@ -39,6 +39,7 @@ prune::PruneOptions prune_options(const Config& cfg) {
   o.admm_tol_dual = p.admm.tol_dual;
   o.reconstruct = p.reconstruct;
   o.target = p.refit_target;
+  o.refit_producers = p.refit_producers;
   o.bias_compensation = p.bias_compensation;
   o.damping = p.damping;
   o.obs_step = int(p.obs_step);
@@ -187,6 +188,7 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
   in.batch = int(cfg.calibration.batch);
+  in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 
   reset_peak_memory(l.ctx->device().type);

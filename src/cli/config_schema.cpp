@@ -149,6 +149,10 @@ std::vector<KeySpec> build_schema() {
                          "own output on the pruned model's inputs)",
                          [](Config& c, V v) { c.prune.refit_target = RefitTarget(v.index); }),
                      kTargets));
+  s.push_back(key("prune.refit_producers", K::Bool, "false",
+                  "refit_target dense: also refit q/k/v and gate/up (fc1) on the pruned model's inputs towards "
+                  "the dense model's pre-activations",
+                  [](Config& c, V v) { c.prune.refit_producers = v.b; }));
   s.push_back(key("prune.bias_compensation", K::Bool, "false",
                   "add the removed channels' mean contribution to the consumer's bias (FLAP)",
                   [](Config& c, V v) { c.prune.bias_compensation = v.b; }));
@@ -208,6 +212,9 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("eval.max_windows", K::Int, "0", "evaluate at most this many windows; 0: all",
                          [](Config& c, V v) { c.eval.max_windows = v.i; }),
                      0, kNone));
+  s.push_back(key("eval.before", K::Bool, "true",
+                  "prune: also evaluate the dense model (pass 1), for the before/after table",
+                  [](Config& c, V v) { c.eval.before = v.b; }));
   s.push_back(
       ranged(key("eval.batch", K::Int, "1", "windows per forward pass", [](Config& c, V v) { c.eval.batch = v.i; }), 1,
              kNone));

@@ -74,6 +74,7 @@ struct Config {
     Normalization normalize;
     bool reconstruct;
     RefitTarget refit_target;
+    bool refit_producers;
     bool bias_compensation;
     double damping;
     int64_t obs_step;
@@ -98,6 +99,7 @@ struct Config {
     std::vector<EvalDataset> datasets;
     int64_t seqlen;       // 0: the model's max_position_embeddings
     int64_t max_windows;  // 0: all windows
+    bool before;          // prune: also the dense model's perplexity
     int64_t batch;
   } eval;
   struct Logging {

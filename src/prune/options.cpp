@@ -39,7 +39,15 @@ const char* to_string(Normalization n) {
 const char* to_string(RefitTarget t) { return t == RefitTarget::Dense ? "dense" : "pruned"; }
 
 Recipe resolve_recipe(const PruneOptions& o) {
-  Recipe r{o.method, o.metric, o.normalize, o.allocation, false, o.reconstruct, o.target, o.bias_compensation};
+  Recipe r{o.method,
+           o.metric,
+           o.normalize,
+           o.allocation,
+           false,
+           o.reconstruct,
+           o.target,
+           o.bias_compensation,
+           o.reconstruct && o.target == RefitTarget::Dense && o.refit_producers};
   auto uniform = [&](ScoreMetric metric, bool ls) {
     r.metric = metric;
     r.normalize = Normalization::None;
@@ -47,6 +55,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
     r.reconstruct = ls;
     r.target = RefitTarget::Pruned;
     r.bias_compensation = false;
+    r.refit_producers = false;
   };
   switch (o.method) {
     case Method::StructPrune:
@@ -71,15 +80,17 @@ Recipe resolve_recipe(const PruneOptions& o) {
       r.reconstruct = false;
       r.target = RefitTarget::Pruned;
       r.bias_compensation = true;
+      r.refit_producers = false;
       break;
   }
   return r;
 }
 
 std::string Recipe::summary() const {
-  return fmt::format("{} (metric {}, normalize {}, allocation {}{}, refit {}{})", to_string(method), to_string(metric),
-                     to_string(normalize), flap_threshold ? "flap-threshold" : to_string(allocation), "",
-                     reconstruct ? fmt::format("to {}", to_string(target)) : std::string("off"),
+  const std::string refit =
+      reconstruct ? fmt::format("to {}{}", to_string(target), refit_producers ? " incl. producers" : "") : "off";
+  return fmt::format("{} (metric {}, normalize {}, allocation {}, refit {}{})", to_string(method), to_string(metric),
+                     to_string(normalize), flap_threshold ? "flap-threshold" : to_string(allocation), refit,
                      bias_compensation ? ", bias compensation" : "");
 }
 

@@ -40,6 +40,7 @@ struct PruneOptions {
   double admm_tol_primal = 1e-4, admm_tol_dual = 1e-4;
   bool reconstruct = true;
   RefitTarget target = RefitTarget::Dense;
+  bool refit_producers = false;  // also refit q/k/v, gate/up, fc1 towards the dense pre-activations
   bool bias_compensation = false;
   double damping = 0.01;
   int obs_step = 0;  // groups removed per OBS update; 0: automatic (about 64 updates per module)
@@ -55,6 +56,7 @@ struct Recipe {
   bool reconstruct;
   RefitTarget target;
   bool bias_compensation;
+  bool refit_producers = false;
   std::string summary() const;  // one line for logs and reports
 };
 Recipe resolve_recipe(const PruneOptions& o);

@@ -67,9 +67,14 @@ class Pipeline {
 
   void want_module_stats(StatsCollector& col, int module, bool cross, bool residual) const;
   Choice choose(int layer, int module, const LayerWeights& w, StatsCollector& col, int max_removed, bool dense_target);
+  Block make_block(int layer, int module) const;
   void pass1();
   void allocate();
   void pass2();
+  void collect(int layer, const char* name, const LayerWeights& w, const LayerWeights& dense_w, HiddenStream& calib,
+               HiddenStream* dense, StatsCollector& col);
+  LayerWeights refit_producers(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
+                               HiddenStream& calib, HiddenStream& dense);
   LayerWeights prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
                             HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
   Tensor compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
@@ -146,13 +151,37 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
   return c;
 }
 
+// A (layer, module) block: its groups' size and the bounds from s_min / s_max; flat curve.
+Block Pipeline::make_block(int l, int mod) const {
+  const int n = units(l, mod);
+  Block b;
+  b.layer = l;
+  b.module = mod;
+  b.unit_params = unit_params(l, mod);
+  b.n_units = n;
+  b.min_removed = std::min(n, int(std::ceil(opt_.s_min * n - 1e-9)));
+  b.max_removed = std::max(b.min_removed, int(std::floor(opt_.s_max * n + 1e-9)));
+  if (recipe_.flap_threshold) b.min_removed = 0, b.max_removed = n;
+  b.cost.assign(size_t(n) + 1, 0.0);
+  return b;
+}
+
 // Pass 1: the dense model's statistics, one curve per (layer, module); perplexity before.
 void Pipeline::pass1() {
   const double t0 = wall_seconds();
+  const bool curves = recipe_.allocation != AllocationMode::Uniform;
+  for (int l = 0; l < cfg_.n_layers; ++l)
+    for (int mod : {kAttention, kMlp})
+      if (units(l, mod) > 0) {
+        block_of_[mod][size_t(l)] = int(blocks_.size());
+        blocks_.push_back(make_block(l, mod));
+        z_.emplace_back();
+      }
+  if (!curves && !in_.eval_before) return;  // uniform needs no curves
   HiddenStream calib(m_, ctx_, in_.calibration.ids, in_.calibration.windows, in_.calibration.seqlen, in_.batch);
   std::vector<HiddenStream> evals;
-  for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
-  const bool curves = recipe_.allocation != AllocationMode::Uniform;
+  if (in_.eval_before)
+    for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
   Progress progress("pass 1 (statistics)", long(cfg_.n_layers));
   for (int l = 0; l < cfg_.n_layers; ++l) {
     const LayerWeights w = m_.load_layer(ctx_, l);
@@ -166,18 +195,10 @@ void Pipeline::pass1() {
     eval_seconds_ += wall_seconds() - te;
     for (int mod : {kAttention, kMlp}) {
       const int n = units(l, mod);
-      if (n == 0) continue;
-      Block b;
-      b.layer = l;
-      b.module = mod;
-      b.unit_params = unit_params(l, mod);
-      b.n_units = n;
-      b.min_removed = std::min(n, int(std::ceil(opt_.s_min * n - 1e-9)));
-      b.max_removed = std::max(b.min_removed, int(std::floor(opt_.s_max * n + 1e-9)));
-      if (recipe_.flap_threshold) b.min_removed = 0, b.max_removed = n;
-      b.cost.assign(size_t(n) + 1, 0.0);
-      std::vector<double> z;
-      if (curves) {
+      if (n == 0 || !curves) continue;
+      Block& b = blocks_[size_t(block_of_[mod][size_t(l)])];
+      std::vector<double>& z = z_[size_t(block_of_[mod][size_t(l)])];
+      {
         const Choice c = choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false);
         double scale = 1.0;
         if (recipe_.normalize == Normalization::Residual) {
@@ -200,14 +221,11 @@ void Pipeline::pass1() {
           for (int32_t g : c.order) z.push_back(sd > 0 ? (c.scores[size_t(g)] - mean) / sd : 0.0);
         }
       }
-      block_of_[mod][size_t(l)] = int(blocks_.size());
-      blocks_.push_back(std::move(b));
-      z_.push_back(std::move(z));
     }
     progress.step(long(l + 1));
   }
   progress.finish();
-  result_.before = evaluate(evals);
+  if (in_.eval_before) result_.before = evaluate(evals);
   result_.seconds["pass1"] = wall_seconds() - t0;
 }
 
@@ -267,20 +285,50 @@ void Pipeline::allocate() {
 // Pass 2, one module: statistics of the consumer's inputs on the pruned model (with the dense
 // model's activations of the same windows when the refit targets them), the k cheapest groups
 // removed, the consumer refit (and its bias compensated), the module's weights compacted.
-LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
-                                    HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r) {
-  const bool dense_target = dense != nullptr;
-  StatsCollector col(ctx_);
-  want_module_stats(col, module, dense_target, false);
-  ActivationRecorder rec({kConsumerIn[module]});
+// Streams every calibration batch through layer `layer` up to the tap `name` with weights w,
+// collecting `col`; with a dense stream, the dense model's activations at `name` for the same
+// windows pair with them (cross-Gram).
+void Pipeline::collect(int layer, const char* name, const LayerWeights& w, const LayerWeights& dense_w,
+                       HiddenStream& calib, HiddenStream* dense, StatsCollector& col) {
+  ActivationRecorder rec({name});
   const model::Tap ctap = col.tap(), rtap = rec.tap();
   for (int b = 0; b < calib.batches(); ++b) {
-    if (dense_target) {
-      dense->forward_batch(b, layer, dense_w, &rtap, false, kConsumerIn[module]);
-      col.set_reference(kConsumerIn[module], rec.recorded().at(kConsumerIn[module]));
+    if (dense) {
+      dense->forward_batch(b, layer, dense_w, &rtap, false, name);
+      col.set_reference(name, rec.recorded().at(name));
     }
-    calib.forward_batch(b, layer, w, &ctap, false, kConsumerIn[module]);
+    calib.forward_batch(b, layer, w, &ctap, false, name);
   }
+}
+
+// The module's producers (q/k/v, gate/up, fc1) refit on the pruned model's inputs towards the
+// dense model's pre-activations: P' = P C (H + delta I)^-1, which undoes the drift of the inputs
+// that earlier pruning caused before this module's groups are scored.
+LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
+                                       HiddenStream& calib, HiddenStream& dense) {
+  StatsCollector col(ctx_);
+  col.want(kProducerIn[module], true, true);
+  collect(layer, kProducerIn[module], w, dense_w, calib, &dense, col);
+  ChannelStats& s = col.at(kProducerIn[module]);
+  std::vector<int32_t> all(size_t(cfg_.hidden));
+  std::iota(all.begin(), all.end(), 0);
+  LayerWeights out = w;
+  const std::string what = where(layer, module) + " producers";
+  for (Tensor* p : module == kAttention ? std::vector<Tensor*>{&out.q_w, &out.k_w, &out.v_w}
+                                        : std::vector<Tensor*>{&out.gate_w, &out.up_w})
+    if (p->defined())
+      *p = ops::convert(ctx_, refit_columns(ctx_, *p, s.cross, s.gram, all, opt_.damping, what), p->dtype());
+  return out;
+}
+
+LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w_in, const LayerWeights& dense_w,
+                                    HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r) {
+  const bool dense_target = dense != nullptr;
+  const LayerWeights w =
+      dense_target && recipe_.refit_producers ? refit_producers(layer, module, w_in, dense_w, calib, *dense) : w_in;
+  StatsCollector col(ctx_);
+  want_module_stats(col, module, dense_target, false);
+  collect(layer, kConsumerIn[module], w, dense_w, calib, dense, col);
   const Choice c = choose(layer, module, w, col, k, dense_target);
   const int n = units(layer, module);
   std::vector<uint8_t> keep(size_t(n), 1);

@@ -63,6 +63,7 @@ using LayerSink = std::function<void(const LayerResult&, const model::LayerWeigh
 struct PipelineInputs {
   TokenWindows calibration;
   std::vector<TokenWindows> eval;    // perplexity before and after (may be empty)
+  bool eval_before = true;           // false: only after (the dense perplexity is known)
   int batch = 8;                     // windows per forward call
   DType output_dtype = DType::BF16;  // dtype of the written weights; the pruned model runs on them
 };

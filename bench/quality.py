@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Pruning quality in one tool and one run: every method of struprune-dist at every sparsity.
+
+For each model (a Hugging Face folder) it prunes with each method (structprune with admm and with
+softmax allocation, and the baselines magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls) at each
+sparsity, on the same calibration windows, and reads the held-out perplexity, the achieved sparsity
+and the time from each run's report.json. Prints a Markdown table and writes every figure to JSON.
+
+  bench/quality.py --bin build/ci/src/cli/struprune-dist \\
+      --model ../shared/models/ref-llama --model ../shared/models/ref-opt \\
+      --calib ../shared/data/refcorpus/heldout-calib.txt --eval ../shared/data/refcorpus/heldout-eval.txt \\
+      --out out/quality [--sparsity 0.2 0.3 0.5] [--nsamples 64] [--seqlen 1024] [--device cuda]
+
+--variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows.
+Only the standard library: it runs the binary and reads JSON.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+METHODS = {
+    "structprune (admm)": {"prune.method": "structprune", "prune.allocation": "admm"},
+    "structprune (softmax)": {"prune.method": "structprune", "prune.allocation": "softmax"},
+    "magnitude-sp": {"prune.method": "magnitude-sp"},
+    "wanda-sp": {"prune.method": "wanda-sp"},
+    "flap": {"prune.method": "flap"},
+    "wanda-sp+ls": {"prune.method": "wanda-sp+ls"},
+    "obs-sp+ls": {"prune.method": "obs-sp+ls"},
+}
+
+
+def config_yaml(args, model):
+    opt = os.path.basename(os.path.normpath(model)).startswith("ref-opt")
+    return "\n".join([
+        f"model: {{path: {os.path.abspath(model)}}}",
+        f"calibration: {{path: {os.path.abspath(args.calib)}, format: text, nsamples: {args.nsamples}, "
+        f"seqlen: {args.seqlen}, seed: {args.seed}}}",
+        f"prune: {{structures: {{attention: {'heads' if opt else 'kv_groups'}, mlp: true}}}}",
+        f"runtime: {{device: {args.device}, precision: {args.precision}}}",
+        "output: {checkpoint: none, overwrite: true}",
+        f"eval: {{datasets: [{{name: heldout, path: {os.path.abspath(args.eval)}, format: text}}], "
+        f"seqlen: {args.eval_seqlen}}}",
+        "logging: {level: warn}",
+        "",
+    ])
+
+
+def run(args, model, name, sets, sparsity, eval_before):
+    tag = f"{os.path.basename(os.path.normpath(model))}-{name}-{sparsity}".replace(" ", "_").replace("(", "").replace(")", "")
+    out = os.path.join(args.out, "runs", tag)
+    os.makedirs(out, exist_ok=True)
+    cfg = os.path.join(out, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write(config_yaml(args, model))
+    cmd = [args.bin, cfg, "--set", f"output.dir={out}", "--set", f"prune.sparsity={sparsity}",
+           "--set", f"eval.before={'true' if eval_before else 'false'}"]
+    for k, v in sets.items():
+        cmd += ["--set", f"{k}={v}"]
+    t0 = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-4000:])
+        return {"method": name, "sparsity": sparsity, "error": p.returncode, "wall_seconds": wall}
+    with open(os.path.join(out, "report.json")) as f:
+        rep = json.load(f)
+    row = {"method": name, "sparsity": sparsity, "overrides": sets, "wall_seconds": wall,
+           "achieved": rep["prune"]["achieved_sparsity"], "ppl": rep["perplexity_after"]["heldout"]["perplexity"],
+           "seconds": rep["seconds"], "layers": rep["prune"]["layers"]}
+    if eval_before:
+        row["dense_ppl"] = rep["perplexity_before"]["heldout"]["perplexity"]
+    print(f"  {name:<28} s={sparsity:<4} achieved {row['achieved']:.4f}  ppl {row['ppl']:9.3f}  "
+          f"{row['seconds']['total']:7.1f} s", flush=True)
+    return row
+
+
+def table(results, sparsities):
+    lines = []
+    models = list(results)
+    head = "| method | " + " | ".join(f"{os.path.basename(m)} {int(round(s * 100))}%" for m in models for s in sparsities)
+    lines.append(head + " |")
+    lines.append("|---" * (1 + len(models) * len(sparsities)) + "|")
+    dense = "| dense | " + " | ".join(
+        (f"{results[m]['dense_ppl']:.2f}" if i == 0 else "") for m in models for i, _ in enumerate(sparsities))
+    lines.append(dense + " |")
+    names = list(dict.fromkeys(r["method"] for m in models for r in results[m]["rows"]))
+    for n in names:
+        cells = []
+        for m in models:
+            for s in sparsities:
+                r = next((r for r in results[m]["rows"] if r["method"] == n and r["sparsity"] == s), None)
+                if r is None or "ppl" not in r:
+                    cells.append("-")
+                else:
+                    cells.append(f"{r['ppl']:.2f} ({r['achieved']:.3f}, {r['seconds']['total']:.0f} s)")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--model", action="append", required=True)
+    ap.add_argument("--calib", required=True)
+    ap.add_argument("--eval", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sparsity", type=float, nargs="+", default=[0.2, 0.3, 0.5])
+    ap.add_argument("--nsamples", type=int, default=64)
+    ap.add_argument("--seqlen", type=int, default=1024)
+    ap.add_argument("--eval-seqlen", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE,KEY=VALUE (a structprune ablation)")
+    args = ap.parse_args()
+
+    rows_to_run = [(n, METHODS[n]) for n in args.methods]
+    for v in args.variant:
+        name, _, kv = v.partition(":")
+        sets = dict(item.split("=", 1) for item in kv.split(",") if item)
+        rows_to_run.append((name, {"prune.method": "structprune", **sets}))
+
+    os.makedirs(args.out, exist_ok=True)
+    results = {}
+    for model in args.model:
+        print(f"{model}:", flush=True)
+        res = {"rows": [], "dense_ppl": None}
+        first = True
+        for name, sets in rows_to_run:
+            for s in args.sparsity:
+                row = run(args, model, name, sets, s, first)
+                if first and "dense_ppl" in row:
+                    res["dense_ppl"] = row["dense_ppl"]
+                    first = False
+                res["rows"].append(row)
+                with open(os.path.join(args.out, "quality.json"), "w") as f:
+                    json.dump({"args": vars(args), "results": {**results, model: res}}, f, indent=1)
+        results[model] = res
+    md = table(results, args.sparsity)
+    print(md)
+    with open(os.path.join(args.out, "quality.md"), "w") as f:
+        f.write(md + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Packs what launch/device/carried.sh needs into .devrun/pack.tar.xz (git-ignored; at most ~60 MB
+# so that a device call can carry it): the named binaries of a CUDA build made here, the Debian
+# runtime libraries the GPU image lacks, and shared models / data (one model: a call carries 64 MiB).
+#   launch/device/pack.sh BUILD_DIR MODEL [target-path...]
+#   e.g. launch/device/pack.sh build/cuda ref-llama src/cli/struprune-dist tests/prune/test_prune
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=$1 model=$2
+shift 2
+shared="${STRUPRUNE_SHARED_DIR:-../shared}"
+stage=.devrun/stage
+rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/devdata/models" "$stage/devdata/data/refcorpus"
+for t in "$@"; do cp "$build/$t" "$stage/bin/"; done
+for l in libboost_program_options.so.1.74.0 libyaml-cpp.so.0.7 libspdlog.so.1.10 libfmt.so.9 libhdf5_serial.so.103 \
+  libsz.so.2 libaec.so.0; do
+  cp -L "/lib/x86_64-linux-gnu/$l" "$stage/lib/"
+done
+cp -r "$shared/models/$model" "$stage/devdata/models/"
+rm -f "$stage/devdata/models/$model/reference.json"
+cp "$shared"/data/refcorpus/heldout-*.txt "$stage/devdata/data/refcorpus/"
+tar -cf - -C "$stage" . | xz -9 -T2 >.devrun/pack.tar.xz
+ls -la .devrun/pack.tar.xz
