@@ -12,6 +12,13 @@
 namespace sp::prune {
 namespace {
 
+// A host vector as an F64 tensor on ctx's device.
+Tensor f64_tensor(ExecContext& ctx, const std::vector<double>& v) {
+  Tensor t = Tensor::empty({int64_t(v.size())}, DType::F64);
+  std::copy(v.begin(), v.end(), t.data<double>());
+  return ctx.device().is_cpu() ? t : t.to(ctx.device());
+}
+
 Tensor to_f64(ExecContext& ctx, const Tensor& t) {
   return t.dtype() == DType::F64 ? t : ops::convert(ctx, t, DType::F64);
 }
@@ -122,14 +129,34 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   return c;
 }
 
-Tensor refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& cross, const Tensor& gram,
-                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
+Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitInputs& in,
+                    const std::vector<int32_t>& kept, double damping, const std::string& what) {
   const Tensor k = index_tensor(ctx, kept);
   const Tensor w64 = to_f64(ctx, w);
-  Tensor wb = ops::matmul(ctx, w64, false, ops::select_cols(ctx, cross, k), false);  // [out, |K|]
-  const Tensor hkk = ops::select_rows(ctx, ops::select_cols(ctx, gram, k), k);
+  Tensor cross = ops::select_cols(ctx, *in.cross, k);                          // [n, |K|]
+  Tensor hkk = ops::select_rows(ctx, ops::select_cols(ctx, *in.gram, k), k);  // [|K|, |K|]
+  Tensor sk, sr;
+  const bool intercept = in.sum != nullptr;
+  if (intercept) {
+    SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
+    const double t = double(in.tokens);
+    sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
+    sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                     // [n, 1]
+    ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
+    ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
+  }
+  Tensor wb = ops::matmul(ctx, w64, false, cross, false);  // [out, |K|]
   const DampedFactor f = damped_cholesky(ctx, hkk, damping, what);
-  return ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
+  Refit r;
+  r.w = ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
+  if (intercept) {
+    const auto full = ops::matmul(ctx, w64, false, sr, false).to_f64_vector();   // W s_R
+    const auto kept_part = ops::matmul(ctx, r.w, false, sk, false).to_f64_vector();  // W'_K s_K
+    std::vector<double> b = bias.defined() ? bias.to_f64_vector() : std::vector<double>(full.size(), 0.0);
+    for (size_t i = 0; i < b.size(); ++i) b[i] += (full[i] - kept_part[i]) / double(in.tokens);
+    r.bias = f64_tensor(ctx, b);
+  }
+  return r;
 }
 
 double frobenius_dot(const Tensor& a, const Tensor& b) {

@@ -42,10 +42,23 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
 
 // Refit of the kept columns K towards a target: W'_K = W C_{:,K} (H_KK + delta I)^{-1}, where
 // C = R^T X pairs the target activations R with the pruned model's X (C = H: the module's own
-// output on its current inputs). w: [out, n] any float dtype; cross, gram: [n, n] F64.
-// -> [out, |K|] F64.
-Tensor refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& cross, const Tensor& gram,
-                     const std::vector<int32_t>& kept, double damping, const std::string& what);
+// output on its current inputs). With an intercept (a module with a bias), X and R are centred
+// first (H - s s^T / T, C - s_R s^T / T, unpenalised intercept) and the bias refit with the weights:
+// b' = b + (W s_R - W'_K s_K) / T, so the removed channels' mean contribution moves into the bias.
+struct RefitInputs {
+  const Tensor* gram = nullptr;     // [n, n] F64, X^T X
+  const Tensor* cross = nullptr;    // [n, n] F64, R^T X (gram itself for the pruned target)
+  const Tensor* sum = nullptr;      // [n] F64 column sums of X: fits an intercept when given
+  const Tensor* ref_sum = nullptr;  // [n] F64 column sums of R (sum for the pruned target)
+  int64_t tokens = 0;
+};
+struct Refit {
+  Tensor w;     // [out, |K|] F64
+  Tensor bias;  // [out] F64 (intercept fits only)
+};
+// w: [out, n] any float dtype; bias: [out] or undefined (zero).
+Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitInputs& in,
+                    const std::vector<int32_t>& kept, double damping, const std::string& what);
 
 // sum_ij a_ij b_ij on the host (F64 result), any float dtypes of equal shape.
 double frobenius_dot(const Tensor& a, const Tensor& b);

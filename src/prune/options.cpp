@@ -47,7 +47,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
            o.reconstruct,
            o.target,
            o.bias_compensation,
-           o.reconstruct && o.target == RefitTarget::Dense && o.refit_producers};
+           o.reconstruct && o.refit_producers};
   auto uniform = [&](ScoreMetric metric, bool ls) {
     r.metric = metric;
     r.normalize = Normalization::None;
@@ -56,6 +56,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
     r.target = RefitTarget::Pruned;
     r.bias_compensation = false;
     r.refit_producers = false;
+    r.intercept = false;
   };
   switch (o.method) {
     case Method::StructPrune:
@@ -81,6 +82,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
       r.target = RefitTarget::Pruned;
       r.bias_compensation = true;
       r.refit_producers = false;
+      r.intercept = false;
       break;
   }
   return r;

@@ -57,6 +57,7 @@ struct Recipe {
   RefitTarget target;
   bool bias_compensation;
   bool refit_producers = false;
+  bool intercept = true;  // refit a consumer's bias with its weights (baselines: the plain refit)
   std::string summary() const;  // one line for logs and reports
 };
 Recipe resolve_recipe(const PruneOptions& o);

@@ -77,6 +77,11 @@ class Pipeline {
                                HiddenStream& calib, HiddenStream& dense);
   LayerWeights prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
                             HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
+  // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
+  // attention_bias / mlp_bias; OPT always has one).
+  bool can_add_bias(int module) const {
+    return (module == kAttention ? m_.config().o_bias : m_.config().mlp_bias) || cfg_.model_type == "llama";
+  }
   Tensor compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
                           const ChannelStats& s);
   std::vector<PerplexityRow> evaluate(std::vector<HiddenStream>& streams) const;
@@ -125,7 +130,10 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
     if (dense_target) {
       std::vector<int32_t> all(size_t(wc.dim(1)));
       std::iota(all.begin(), all.end(), 0);
-      target = refit_columns(ctx_, wc, s.cross, s.gram, all, opt_.damping, what);
+      RefitInputs ri;
+      ri.gram = &s.gram;
+      ri.cross = &s.cross;
+      target = refit_columns(ctx_, wc, Tensor(), ri, all, opt_.damping, what).w;
     } else {
       target = ops::convert(ctx_, wc, DType::F64);
     }
@@ -214,11 +222,10 @@ void Pipeline::pass1() {
         const double last = c.cost.size() > 1 ? b.cost[c.cost.size() - 1] - b.cost[c.cost.size() - 2] : 0.0;
         for (size_t k = c.cost.size(); k < b.cost.size(); ++k) b.cost[k] = b.cost[k - 1] + last;
         if (recipe_.flap_threshold) {
-          const double mean = std::accumulate(c.scores.begin(), c.scores.end(), 0.0) / double(n);
-          double var = 0;
-          for (double s : c.scores) var += (s - mean) * (s - mean);
-          const double sd = n > 1 ? std::sqrt(var / double(n - 1)) : 1.0;
-          for (int32_t g : c.order) z.push_back(sd > 0 ? (c.scores[size_t(g)] - mean) / sd : 0.0);
+          const std::vector<double> unit_z = flap_unit_zscores(
+              consumer_channel_scores(recipe_.metric, consumer_weight(w, mod), col.at(kConsumerIn[mod])),
+              consumer_groups(l, mod));
+          for (int32_t g : c.order) z.push_back(unit_z[size_t(g)]);  // the block's removal order
         }
       }
     }
@@ -314,18 +321,27 @@ LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights
   std::iota(all.begin(), all.end(), 0);
   LayerWeights out = w;
   const std::string what = where(layer, module) + " producers";
-  for (Tensor* p : module == kAttention ? std::vector<Tensor*>{&out.q_w, &out.k_w, &out.v_w}
-                                        : std::vector<Tensor*>{&out.gate_w, &out.up_w})
-    if (p->defined())
-      *p = ops::convert(ctx_, refit_columns(ctx_, *p, s.cross, s.gram, all, opt_.damping, what), p->dtype());
+  using WB = std::pair<Tensor*, Tensor*>;
+  for (auto [p, b] : module == kAttention ? std::vector<WB>{{&out.q_w, &out.q_b}, {&out.k_w, &out.k_b}, {&out.v_w, &out.v_b}}
+                                          : std::vector<WB>{{&out.gate_w, &out.gate_b}, {&out.up_w, &out.up_b}}) {
+    if (!p->defined()) continue;
+    RefitInputs ri;
+    ri.gram = &s.gram;
+    ri.cross = &s.cross;
+    if (b->defined() && recipe_.intercept) ri.sum = &s.sum, ri.ref_sum = &s.ref_sum, ri.tokens = s.tokens;
+    const Refit rf = refit_columns(ctx_, *p, *b, ri, all, opt_.damping, what);
+    *p = ops::convert(ctx_, rf.w, p->dtype());
+    if (b->defined()) *b = ops::convert(ctx_, rf.bias, b->dtype());
+  }
   return out;
 }
 
 LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w_in, const LayerWeights& dense_w,
                                     HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r) {
-  const bool dense_target = dense != nullptr;
   const LayerWeights w =
-      dense_target && recipe_.refit_producers ? refit_producers(layer, module, w_in, dense_w, calib, *dense) : w_in;
+      dense && recipe_.refit_producers ? refit_producers(layer, module, w_in, dense_w, calib, *dense) : w_in;
+  const bool dense_target = dense && recipe_.target == RefitTarget::Dense;
+  if (!dense_target) dense = nullptr;
   StatsCollector col(ctx_);
   want_module_stats(col, module, dense_target, false);
   collect(layer, kConsumerIn[module], w, dense_w, calib, dense, col);
@@ -341,10 +357,25 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
   const std::vector<int32_t> cols = module == kAttention ? kept_q_rows(layout, e.kept) : e.kept;
   ChannelStats& s = col.at(kConsumerIn[module]);
   const Tensor& wc = consumer_weight(w, module);
-  if (recipe_.reconstruct && (k > 0 || dense_target) && !cols.empty())
-    e.consumer =
-        refit_columns(ctx_, wc, dense_target ? s.cross : s.gram, s.gram, cols, opt_.damping, where(layer, module));
-  if (recipe_.bias_compensation) e.consumer_bias = compensated_bias(layer, module, w, keep, s);
+  const Tensor& old_bias = module == kAttention ? w.o_b : w.down_b;
+  // An intercept when the consumer has a bias, or may get one (bias compensation): the removed
+  // channels' mean contribution then moves into the bias as part of the least-squares fit.
+  const bool intercept =
+      recipe_.intercept && (old_bias.defined() || (recipe_.bias_compensation && can_add_bias(module)));
+  if (recipe_.reconstruct && (k > 0 || dense_target || intercept) && !cols.empty()) {
+    RefitInputs ri;
+    ri.gram = &s.gram;
+    ri.cross = dense_target ? &s.cross : &s.gram;
+    if (intercept) ri.sum = &s.sum, ri.ref_sum = dense_target ? &s.ref_sum : &s.sum, ri.tokens = s.tokens;
+    Refit rf = refit_columns(ctx_, wc, old_bias, ri, cols, opt_.damping, where(layer, module));
+    e.consumer = std::move(rf.w);
+    if (intercept) {
+      e.consumer_bias = std::move(rf.bias);
+      added_bias_[module] = added_bias_[module] || !old_bias.defined();
+    }
+  } else if (recipe_.bias_compensation) {
+    e.consumer_bias = compensated_bias(layer, module, w, keep, s);
+  }
   (module == kAttention ? r.attention_keep : r.mlp_keep) = keep;
   (module == kAttention ? r.attention_scores : r.mlp_scores) = c.scores;
   r.removed_params += int64_t(k) * unit_params(layer, module);
@@ -367,7 +398,7 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
 Tensor Pipeline::compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
                                   const ChannelStats& s) {
   const Tensor& old = module == kAttention ? w.o_b : w.down_b;
-  if (!old.defined() && cfg_.model_type != "llama") {
+  if (!old.defined() && !can_add_bias(module)) {
     if (!warned_bias_)
       SP_LOG_WARN("bias compensation: model_type {} has no {} bias that Hugging Face can load; skipped",
                   cfg_.model_type, kModuleName[module]);
@@ -396,7 +427,7 @@ void Pipeline::pass2() {
   const TokenWindows& cw = in_.calibration;
   HiddenStream calib(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
   std::optional<HiddenStream> dense;
-  if (recipe_.reconstruct && recipe_.target == RefitTarget::Dense)
+  if (recipe_.reconstruct && (recipe_.target == RefitTarget::Dense || recipe_.refit_producers))
     dense.emplace(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
   std::vector<HiddenStream> evals;
   for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 
@@ -63,6 +64,26 @@ const char* to_string(ScoreMetric m) {
       return "obs";
   }
   return "?";
+}
+
+std::vector<double> consumer_channel_scores(ScoreMetric metric, const Tensor& consumer, const ChannelStats& in) {
+  return consumer_column_scores(metric, HostMatrix(consumer), &in);
+}
+
+std::vector<double> flap_unit_zscores(const std::vector<double>& channel,
+                                      const std::vector<std::vector<int32_t>>& unit_channels) {
+  const double n = double(channel.size());
+  const double mean = std::accumulate(channel.begin(), channel.end(), 0.0) / n;
+  double var = 0;
+  for (double c : channel) var += (c - mean) * (c - mean);
+  const double sd = channel.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0;
+  std::vector<double> z;
+  for (const auto& u : unit_channels) {
+    double m = 0;
+    for (int32_t j : u) m += sd > 0 ? (channel[size_t(j)] - mean) / sd : 0.0;
+    z.push_back(m / double(u.size()));
+  }
+  return z;
 }
 
 std::vector<double> channel_variance(const ChannelStats& s) {

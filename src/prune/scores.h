@@ -31,6 +31,13 @@ std::vector<double> attention_scores(ScoreMetric metric, const model::LayerWeigh
 // S_g for every MLP neuron (gate/up/down or fc1/fc2).
 std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleInputs& in);
 
+// The metric's score of every input channel of a consumer (o_proj / down_proj / fc2 columns).
+std::vector<double> consumer_channel_scores(ScoreMetric metric, const Tensor& consumer, const ChannelStats& in);
+// FLAP's standardised unit scores: channel scores z-scored across the layer's channels (sample
+// standard deviation), then averaged over each unit's channels (a head's; a neuron is one).
+std::vector<double> flap_unit_zscores(const std::vector<double>& channel,
+                                      const std::vector<std::vector<int32_t>>& unit_channels);
+
 // Variance per channel from sums: (sumsq - sum^2 / T) / (T - 1), clamped at 0.
 std::vector<double> channel_variance(const ChannelStats& s);
 

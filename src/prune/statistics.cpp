@@ -14,7 +14,10 @@ void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* referenc
     sum = Tensor::zeros({n}, DType::F64, ctx.device());
     sumsq = Tensor::zeros({n}, DType::F64, ctx.device());
     if (want_gram) gram = Tensor::zeros({n, n}, DType::F64, ctx.device());
-    if (want_cross) cross = Tensor::zeros({n, n}, DType::F64, ctx.device());
+    if (want_cross) {
+      cross = Tensor::zeros({n, n}, DType::F64, ctx.device());
+      ref_sum = Tensor::zeros({n}, DType::F64, ctx.device());
+    }
   }
   SP_CHECK(sumsq.dim(0) == n, "statistics: width changed from {} to {}", sumsq.dim(0), n);
   tokens += x.dim(0);
@@ -23,6 +26,8 @@ void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* referenc
   if (cross.defined()) {
     SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
     ops::gram_accumulate_(ctx, cross, *reference, x);
+    Tensor none;
+    ops::column_stats_(ctx, ref_sum, none, *reference);
   }
 }
 

@@ -18,6 +18,7 @@ struct ChannelStats {
   Tensor sum, sumsq;  // [n] F64
   Tensor gram;        // [n, n] F64, X^T X (when requested)
   Tensor cross;       // [n, n] F64, R^T X (when requested)
+  Tensor ref_sum;     // [n] F64, column sums of R (with cross)
 
   // x: [T, n] compute dtype; reference: the dense model's activations of the same rows or null.
   void add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross);

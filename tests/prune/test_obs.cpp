@@ -155,10 +155,54 @@ TEST_P(Obs, RefitMatchesNormalEquations) {
   const std::vector<int32_t> kept = {0, 2, 3, 5, 8, 9, 11};
   for (bool dense : {false, true}) {
     const Tensor w = on(ctx.device(), p.w, {p.out, p.n});
-    const Tensor got = refit_columns(ctx, w, dense ? st.cross : st.gram, st.gram, kept, 0.01, "test");
+    RefitInputs ri;
+    ri.gram = &st.gram;
+    ri.cross = dense ? &st.cross : &st.gram;
+    const Tensor got = refit_columns(ctx, w, Tensor(), ri, kept, 0.01, "test").w;
     ASSERT_EQ(got.shape(), (Shape{p.out, int64_t(kept.size())}));
     EXPECT_LT(rel_diff(got.to_f64_vector(), reference_refit(p, kept, 0.01, dense)), 1e-5) << "dense " << dense;
   }
+}
+
+// With an intercept, the refit is the least-squares optimum over weights AND bias: the residual
+// against the target has zero mean (bias optimal) and is orthogonal to every kept input channel
+// (weights optimal), up to the tiny damping.
+TEST_P(Obs, InterceptRefitIsOptimalInWeightsAndBias) {
+  ExecContext ctx(GetParam());
+  std::mt19937 g(5);
+  Problem p = random_problem(g, 4, 10, 400);
+  for (int s = 0; s < p.t; ++s)
+    for (int j = 0; j < p.n; ++j) p.x[size_t(s * p.n + j)] += 0.5 + 0.1 * j, p.r[size_t(s * p.n + j)] += 0.4;
+  ChannelStats st;
+  const Tensor x = on(ctx.device(), p.x, {p.t, p.n}), r = on(ctx.device(), p.r, {p.t, p.n});
+  st.add(ctx, x, &r, true, true);
+  const std::vector<int32_t> kept = {1, 2, 4, 7, 8};
+  const Mat bias = {0.3, -0.2, 0.1, 0.0};
+  RefitInputs ri;
+  ri.gram = &st.gram;
+  ri.cross = &st.cross;
+  ri.sum = &st.sum;
+  ri.ref_sum = &st.ref_sum;
+  ri.tokens = st.tokens;
+  const Refit rf = refit_columns(ctx, on(ctx.device(), p.w, {p.out, p.n}), on(ctx.device(), bias, {p.out}), ri, kept,
+                                 1e-10, "test");
+  const auto wk = rf.w.to_f64_vector(), bk = rf.bias.to_f64_vector();
+  const int k = int(kept.size());
+  Mat mean_res(size_t(p.out), 0.0), orth(size_t(k * p.out), 0.0);
+  double scale = 0;
+  for (int s = 0; s < p.t; ++s)
+    for (int o = 0; o < p.out; ++o) {
+      double y = bias[size_t(o)], yk = bk[size_t(o)];
+      for (int q = 0; q < p.n; ++q) y += p.r[size_t(s * p.n + q)] * p.w[size_t(o * p.n + q)];
+      for (int i = 0; i < k; ++i) yk += p.x[size_t(s * p.n + kept[size_t(i)])] * wk[size_t(o * k + i)];
+      const double e = y - yk;
+      mean_res[size_t(o)] += e / p.t;
+      for (int i = 0; i < k; ++i) orth[size_t(i * p.out + o)] += p.x[size_t(s * p.n + kept[size_t(i)])] * e;
+      scale += y * y;
+    }
+  scale = std::sqrt(scale / p.t / p.out);
+  for (double m : mean_res) EXPECT_LT(std::abs(m), 1e-6 * scale);
+  for (double v : orth) EXPECT_LT(std::abs(v) / p.t, 1e-5 * scale * 3);
 }
 
 // The saliency of a group is the error of removing it with the best refit of the rest (no
