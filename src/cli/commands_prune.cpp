@@ -43,6 +43,7 @@ prune::PruneOptions prune_options(const Config& cfg) {
   o.bias_compensation = p.bias_compensation;
   o.damping = p.damping;
   o.obs_step = int(p.obs_step);
+  o.probe_windows = int(p.probe_windows);
   return o;
 }
 

@@ -16,7 +16,7 @@ const std::vector<std::string> kMethods = {"structprune", "magnitude-sp", "wanda
                                            "flap",        "wanda-sp+ls",  "obs-sp+ls"};
 const std::vector<std::string> kAttention = {"heads", "kv_groups", "query_per_group", "none"};
 const std::vector<std::string> kMetrics = {"wanda", "magnitude", "wifv", "obs"};
-const std::vector<std::string> kNormalize = {"none", "residual", "output", "standardize"};
+const std::vector<std::string> kNormalize = {"none", "residual", "output", "standardize", "kl"};
 const std::vector<std::string> kTargets = {"pruned", "dense"};
 const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "admm"};
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
@@ -114,7 +114,8 @@ std::vector<KeySpec> build_schema() {
                      kMetrics));
   s.push_back(choice(key("prune.normalize", K::Enum, "residual",
                          "scale of the removal curves across layers: residual (error relative to the residual "
-                         "stream's energy), output (relative to the module's output), none, standardize (FLAP)",
+                         "stream's energy), kl (calibrated to the measured KL divergence of the model's "
+                         "predictions), output (relative to the module's output), none, standardize (FLAP)",
                          [](Config& c, V v) { c.prune.normalize = Normalization(v.index); }),
                      kNormalize));
   s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
@@ -159,6 +160,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
                          [](Config& c, V v) { c.prune.damping = v.f; }),
                      0.0, kNone, true));
+  s.push_back(ranged(key("prune.probe_windows", K::Int, "4",
+                         "normalize kl: calibration windows on which each block's effect on the output is measured",
+                         [](Config& c, V v) { c.prune.probe_windows = v.i; }),
+                     1, kNone));
   s.push_back(ranged(
       key("prune.obs_step", K::Int, "0", "groups removed per OBS update (1: exact greedy); 0: automatic, about n/256",
           [](Config& c, V v) { c.prune.obs_step = v.i; }),

@@ -78,6 +78,7 @@ struct Config {
     bool bias_compensation;
     double damping;
     int64_t obs_step;
+    int64_t probe_windows;
   } prune;
   struct Runtime {
     RuntimeDevice device;

@@ -16,8 +16,7 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids);
 
 // y = x w^T + bias. x: [M, K]; w: [N, K]; bias: [N] or undefined -> [M, N].
 // precision picks the product's arithmetic (Exact32 requires F32 operands: no TF32).
-Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias,
-              Precision precision);
+Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision);
 
 // RMSNorm (LLaMA): y = x / sqrt(mean(x^2) + eps) * w, statistics in fp32. x: [M, H]; w: [H].
 Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
@@ -54,6 +53,9 @@ void add_(ExecContext& ctx, Tensor& x, const Tensor& y);
 // Per-row negative log-likelihood of targets under softmax(logits), fp32 math.
 // logits: [M, V]; targets: [M] I32 -> [M] F32.
 Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets);
+// KL(softmax(p) || softmax(q)) per row, fp32 math: how far q's next-token distribution is from p's.
+// p, q: [M, V] same dtype -> [M] F32 (>= 0 up to rounding).
+Tensor kl_div_rows(ExecContext& ctx, const Tensor& p, const Tensor& q);
 // Index of the largest logit per row (lowest index on ties). logits: [M, V] -> [M] I32.
 Tensor argmax_rows(ExecContext& ctx, const Tensor& logits);
 

@@ -3,9 +3,9 @@
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#include "kernels/cuda/cuda_ops.h"
 
 namespace sp::ops {
 

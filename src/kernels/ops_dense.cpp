@@ -1,9 +1,9 @@
 // Front ends of the dense ops: embedding lookup and Linear.
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#include "kernels/cuda/cuda_ops.h"
 
 namespace sp::ops {
 

@@ -1,9 +1,9 @@
 // Front ends of the elementwise ops: SwiGLU, ReLU, residual add, dtype conversion.
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#include "kernels/cuda/cuda_ops.h"
 
 namespace sp::ops {
 

@@ -1,9 +1,9 @@
-// Front ends of the output-side ops: per-token NLL and greedy argmax.
+// Front ends of the output-side ops: per-token NLL, KL divergence between two predictions, argmax.
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_common.h"
-#include "kernels/cuda/cuda_ops.h"
 
 namespace sp::ops {
 
@@ -25,6 +25,22 @@ Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets) 
       SP_REQUIRE(t[i] >= 0 && t[i] < logits.dim(1), "ops::token_nll: target {} at row {} is outside [0, {})", t[i], i,
                  logits.dim(1));
     cpu::token_nll(logits, targets, out);
+  }
+  return out;
+}
+
+Tensor kl_div_rows(ExecContext& ctx, const Tensor& p, const Tensor& q) {
+  require_float(ctx, p, "kl_div_rows", "p");
+  require_float(ctx, q, "kl_div_rows", "q");
+  require_ndim(p, 2, "kl_div_rows", "p");
+  require_same_dtype(p, q, "kl_div_rows", "p", "q");
+  require_shape(q, p.shape(), "kl_div_rows", "q");
+  SP_REQUIRE(p.dim(1) > 0, "ops::kl_div_rows: logits {} have no columns", p.desc());
+  Tensor out = Tensor::empty({p.dim(0)}, DType::F32, ctx.device());
+  if (ctx.is_cuda()) {
+    cuda::kl_div_rows(ctx, p, q, out);
+  } else {
+    cpu::kl_div_rows(p, q, out);
   }
   return out;
 }

@@ -15,6 +15,35 @@ HiddenStream::HiddenStream(const Model& m, ExecContext& ctx, std::span<const int
   hidden_ = m_.embed(ctx_, ids_tensor(ctx_, ids_), positions_tensor(ctx_, nwin_, seqlen_));
 }
 
+HiddenStream HiddenStream::clone() const {
+  HiddenStream c = *this;
+  c.hidden_ = hidden_.clone();
+  return c;
+}
+
+HiddenStream HiddenStream::head(int n) const {
+  SP_CHECK(n >= 1 && n <= nwin_, "head({}) of {} windows", n, nwin_);
+  HiddenStream c = *this;
+  c.nwin_ = n;
+  c.ids_.resize(size_t(n) * size_t(seqlen_));
+  c.hidden_ = hidden_.slice_rows(0, int64_t(n) * seqlen_).clone();
+  return c;
+}
+
+double HiddenStream::kl_sum(const HiddenStream& other) const {
+  SP_CHECK(other.nwin_ == nwin_ && other.seqlen_ == seqlen_, "kl_sum of streams of different windows");
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(32) << 20) / m_.config().vocab);
+  const int64_t rows = hidden_.dim(0);
+  double total = 0.0;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    const Tensor p = m_.logits(ctx_, m_.final_norm(ctx_, hidden_.slice_rows(r0, r1)));
+    const Tensor q = m_.logits(ctx_, m_.final_norm(ctx_, other.hidden_.slice_rows(r0, r1)));
+    for (float v : ops::kl_div_rows(ctx_, p, q).to_f32_vector()) total += double(v);
+  }
+  return total;
+}
+
 int HiddenStream::batch_windows(int b) const { return std::min(batch_, nwin_ - b * batch_); }
 
 Tensor HiddenStream::batch_rows(int b) const {

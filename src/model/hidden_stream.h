@@ -16,6 +16,14 @@ class HiddenStream {
   // ids: nwin * seqlen token ids (window-major). The hidden states start as the embeddings.
   HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen, int batch);
 
+  // A deep copy (its own hidden states), e.g. to follow a perturbed model from this point on.
+  HiddenStream clone() const;
+  // The first `n` windows as a new stream (deep copy).
+  HiddenStream head(int n) const;
+  // Sum over tokens of KL(this model's next-token distribution || other's), same windows and ids:
+  // how far `other`'s predictions moved. Both after the last layer.
+  double kl_sum(const HiddenStream& other) const;
+
   int windows() const { return nwin_; }
   int seqlen() const { return seqlen_; }
   int batches() const { return (nwin_ + batch_ - 1) / batch_; }

@@ -133,7 +133,7 @@ Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const
                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
   const Tensor k = index_tensor(ctx, kept);
   const Tensor w64 = to_f64(ctx, w);
-  Tensor cross = ops::select_cols(ctx, *in.cross, k);                          // [n, |K|]
+  Tensor cross = ops::select_cols(ctx, *in.cross, k);                         // [n, |K|]
   Tensor hkk = ops::select_rows(ctx, ops::select_cols(ctx, *in.gram, k), k);  // [|K|, |K|]
   Tensor sk, sr;
   const bool intercept = in.sum != nullptr;
@@ -141,7 +141,7 @@ Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const
     SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
     const double t = double(in.tokens);
     sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
-    sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                     // [n, 1]
+    sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                    // [n, 1]
     ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
     ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
   }
@@ -150,7 +150,7 @@ Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const
   Refit r;
   r.w = ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
   if (intercept) {
-    const auto full = ops::matmul(ctx, w64, false, sr, false).to_f64_vector();   // W s_R
+    const auto full = ops::matmul(ctx, w64, false, sr, false).to_f64_vector();       // W s_R
     const auto kept_part = ops::matmul(ctx, r.w, false, sk, false).to_f64_vector();  // W'_K s_K
     std::vector<double> b = bias.defined() ? bias.to_f64_vector() : std::vector<double>(full.size(), 0.0);
     for (size_t i = 0; i < b.size(); ++i) b[i] += (full[i] - kept_part[i]) / double(in.tokens);

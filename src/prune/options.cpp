@@ -32,6 +32,8 @@ const char* to_string(Normalization n) {
       return "output";
     case Normalization::Standardize:
       return "standardize";
+    case Normalization::Kl:
+      return "kl";
   }
   return "?";
 }

@@ -16,8 +16,11 @@ const char* to_string(Method m);  // "structprune", "magnitude-sp", ...
 // How the removal curves of different modules and layers are put on one scale before the global
 // allocation. none: as measured; residual: divided by the energy of the residual stream the module
 // writes into (its error relative to the signal downstream layers read through their norms);
-// output: divided by the module's own output energy; standardize: FLAP's per-module z-scores.
-enum class Normalization { None, Residual, Output, Standardize };
+// output: divided by the module's own output energy; standardize: FLAP's per-module z-scores;
+// kl: each curve scaled so that its cost at the uniform share equals the measured KL divergence of
+// the model's next-token predictions when that share is removed (probe windows, pass 1): the error
+// priced where it matters, at the output, after every later layer has acted on it.
+enum class Normalization { None, Residual, Output, Standardize, Kl };
 const char* to_string(Normalization n);
 
 // Least-squares target of the refit: the module's output on the pruned model's inputs (pruned), or
@@ -43,7 +46,8 @@ struct PruneOptions {
   bool refit_producers = false;  // also refit q/k/v, gate/up, fc1 towards the dense pre-activations
   bool bias_compensation = false;
   double damping = 0.01;
-  int obs_step = 0;  // groups removed per OBS update; 0: automatic (about 64 updates per module)
+  int obs_step = 0;       // groups removed per OBS update; 0: automatic (about 64 updates per module)
+  int probe_windows = 4;  // normalize kl: calibration windows the output effect is measured on
 };
 
 // The resolved recipe: what each phase does.
@@ -57,7 +61,7 @@ struct Recipe {
   RefitTarget target;
   bool bias_compensation;
   bool refit_producers = false;
-  bool intercept = true;  // refit a consumer's bias with its weights (baselines: the plain refit)
+  bool intercept = true;        // refit a consumer's bias with its weights (baselines: the plain refit)
   std::string summary() const;  // one line for logs and reports
 };
 Recipe resolve_recipe(const PruneOptions& o);

@@ -68,6 +68,8 @@ class Pipeline {
   void want_module_stats(StatsCollector& col, int module, bool cross, bool residual) const;
   Choice choose(int layer, int module, const LayerWeights& w, StatsCollector& col, int max_removed, bool dense_target);
   Block make_block(int layer, int module) const;
+  LayerWeights without_groups(int layer, int module, const LayerWeights& w, const std::vector<int32_t>& order, int k,
+                              StatsCollector& col);
   void pass1();
   void allocate();
   void pass2();
@@ -174,6 +176,29 @@ Block Pipeline::make_block(int l, int mod) const {
   return b;
 }
 
+// Layer weights with the first `k` groups of `order` removed from one module and its consumer refit
+// (as pass 2 would, on pass 1's statistics): the perturbation whose output effect is measured.
+LayerWeights Pipeline::without_groups(int layer, int module, const LayerWeights& w, const std::vector<int32_t>& order,
+                                      int k, StatsCollector& col) {
+  const int n = units(layer, module);
+  std::vector<uint8_t> keep(size_t(n), 1);
+  for (int i = 0; i < k; ++i) keep[size_t(order[size_t(i)])] = 0;
+  ModuleEdit e;
+  for (int u = 0; u < n; ++u)
+    if (keep[size_t(u)]) e.kept.push_back(u);
+  const std::vector<int32_t> cols =
+      module == kAttention ? kept_q_rows(attention_layout(cfg_, layer, opt_.attention), e.kept) : e.kept;
+  if (recipe_.reconstruct && !cols.empty()) {
+    ChannelStats& s = col.at(kConsumerIn[module]);
+    RefitInputs ri;
+    ri.gram = &s.gram;
+    ri.cross = &s.gram;
+    e.consumer =
+        refit_columns(ctx_, consumer_weight(w, module), Tensor(), ri, cols, opt_.damping, where(layer, module)).w;
+  }
+  return module == kAttention ? prune_attention(ctx_, cfg_, opt_.attention, w, e) : prune_mlp(ctx_, w, e);
+}
+
 // Pass 1: the dense model's statistics, one curve per (layer, module); perplexity before.
 void Pipeline::pass1() {
   const double t0 = wall_seconds();
@@ -190,6 +215,14 @@ void Pipeline::pass1() {
   std::vector<HiddenStream> evals;
   if (in_.eval_before)
     for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
+  // normalize kl: a probe (the first calibration windows) follows the dense model; for every block,
+  // a copy follows the model with that block's uniform share removed, from its layer on.
+  const bool kl = curves && recipe_.normalize == Normalization::Kl;
+  std::optional<HiddenStream> probe;
+  if (kl) probe.emplace(calib.head(std::min(opt_.probe_windows, calib.windows())));
+  std::vector<HiddenStream> perturbed;
+  std::vector<int> perturbed_block, probe_share(blocks_.size(), 0);
+  std::vector<double> share_cost(blocks_.size(), 0.0);
   Progress progress("pass 1 (statistics)", long(cfg_.n_layers));
   for (int l = 0; l < cfg_.n_layers; ++l) {
     const LayerWeights w = m_.load_layer(ctx_, l);
@@ -201,6 +234,7 @@ void Pipeline::pass1() {
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, w);
     eval_seconds_ += wall_seconds() - te;
+    for (auto& p : perturbed) p.forward(l, w);
     for (int mod : {kAttention, kMlp}) {
       const int n = units(l, mod);
       if (n == 0 || !curves) continue;
@@ -217,6 +251,15 @@ void Pipeline::pass1() {
         }
         SP_REQUIRE(std::isfinite(scale) && scale > 0, "{}: normaliser {} is not a positive finite number",
                    where(l, mod), scale);
+        if (kl) {
+          const int bi = block_of_[mod][size_t(l)];
+          const int share = std::clamp(int(std::lround(opt_.sparsity * n)), 1, std::max(1, b.max_removed));
+          probe_share[size_t(bi)] = share;
+          share_cost[size_t(bi)] = c.cost[size_t(std::min<size_t>(size_t(share), c.cost.size() - 1))];
+          perturbed.push_back(probe->clone());
+          perturbed.back().forward(l, without_groups(l, mod, w, c.order, share, col));
+          perturbed_block.push_back(bi);
+        }
         for (size_t k = 0; k < c.cost.size(); ++k) b.cost[k] = c.cost[k] / scale;
         // Past max_removed the greedy stopped: continue with the last increment (never taken).
         const double last = c.cost.size() > 1 ? b.cost[c.cost.size() - 1] - b.cost[c.cost.size() - 2] : 0.0;
@@ -229,9 +272,27 @@ void Pipeline::pass1() {
         }
       }
     }
+    if (kl) probe->forward(l, w);
     progress.step(long(l + 1));
   }
   progress.finish();
+  if (kl) {
+    // Each curve keeps its shape (the module's own error) and takes its level from the measured
+    // effect at the output: cost(share) = mean KL per probe token.
+    const double tokens = double(probe->windows()) * double(probe->seqlen());
+    for (size_t i = 0; i < perturbed.size(); ++i) {
+      const int bi = perturbed_block[i];
+      Block& b = blocks_[size_t(bi)];
+      const double d = std::max(probe->kl_sum(perturbed[i]) / tokens, 1e-12);
+      const double c = share_cost[size_t(bi)];
+      const double scale = c > 0 ? d / c : 0.0;
+      for (double& v : b.cost) v *= scale;
+      if (c <= 0)  // a block whose share costs nothing locally: linear in the measured effect
+        for (size_t k = 0; k < b.cost.size(); ++k) b.cost[k] = d * double(k) / double(probe_share[size_t(bi)]);
+      SP_LOG_DEBUG("{}: KL {:.4g} per token with {} of {} groups removed", where(b.layer, b.module), d,
+                   probe_share[size_t(bi)], b.n_units);
+    }
+  }
   if (in_.eval_before) result_.before = evaluate(evals);
   result_.seconds["pass1"] = wall_seconds() - t0;
 }
@@ -322,8 +383,9 @@ LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights
   LayerWeights out = w;
   const std::string what = where(layer, module) + " producers";
   using WB = std::pair<Tensor*, Tensor*>;
-  for (auto [p, b] : module == kAttention ? std::vector<WB>{{&out.q_w, &out.q_b}, {&out.k_w, &out.k_b}, {&out.v_w, &out.v_b}}
-                                          : std::vector<WB>{{&out.gate_w, &out.gate_b}, {&out.up_w, &out.up_b}}) {
+  for (auto [p, b] : module == kAttention
+                         ? std::vector<WB>{{&out.q_w, &out.q_b}, {&out.k_w, &out.k_b}, {&out.v_w, &out.v_b}}
+                         : std::vector<WB>{{&out.gate_w, &out.gate_b}, {&out.up_w, &out.up_b}}) {
     if (!p->defined()) continue;
     RefitInputs ri;
     ri.gram = &s.gram;

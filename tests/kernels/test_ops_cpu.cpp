@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -247,6 +248,33 @@ TEST_F(OpsCpu, TokenNllMatchesFloat64LogSoftmax) {
     want.push_back(std::log(s) + mx - zv[size_t(r * v + t.data<int32_t>()[r])]);
   }
   expect_close(nll, want, 1e-5, 1e-6, "token_nll");
+}
+
+TEST_F(OpsCpu, KlDivergenceMatchesFloat64Softmaxes) {
+  const int m = 7, v = 1001;
+  Tensor a = rand_f32(rng, {m, v}, 4.f), b = rand_f32(rng, {m, v}, 4.f);
+  a.data<float>()[3] = 70.f;  // large logits: need the max subtraction
+  b.data<float>()[v + 2] = 60.f;
+  std::memcpy(b.data<float>() + 4 * v, a.data<float>() + 4 * v, size_t(v) * 4);  // equal rows: KL 0
+  Tensor kl = ops::kl_div_rows(ctx, a, b);
+  Vec av = a.to_f64_vector(), bv = b.to_f64_vector(), want;
+  for (int r = 0; r < m; ++r) {
+    auto softmax = [&](const Vec& z) {
+      double mx = -1e300, s = 0;
+      for (int j = 0; j < v; ++j) mx = std::max(mx, z[size_t(r * v + j)]);
+      Vec p(static_cast<size_t>(v));
+      for (int j = 0; j < v; ++j) s += (p[size_t(j)] = std::exp(z[size_t(r * v + j)] - mx));
+      for (double& x : p) x /= s;
+      return p;
+    };
+    const Vec p = softmax(av), q = softmax(bv);
+    double k = 0;
+    for (int j = 0; j < v; ++j)
+      if (p[size_t(j)] > 0) k += p[size_t(j)] * std::log(p[size_t(j)] / q[size_t(j)]);
+    want.push_back(k);
+  }
+  expect_close(kl, want, 1e-4, 1e-5, "kl_div_rows");
+  EXPECT_NEAR(kl.data<float>()[4], 0.0, 1e-6);
 }
 
 TEST_F(OpsCpu, ArgmaxLowestIndexOnTies) {

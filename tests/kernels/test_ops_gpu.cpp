@@ -75,9 +75,12 @@ struct Tol {
 };
 Tol tol_for(DType dt) {
   switch (dt) {
-    case DType::F32: return {1e-5};
-    case DType::BF16: return {1e-2};
-    default: return {2e-3};
+    case DType::F32:
+      return {1e-5};
+    case DType::BF16:
+      return {1e-2};
+    default:
+      return {2e-3};
   }
 }
 
@@ -149,8 +152,8 @@ TEST_P(OpsGpu, Linear) {
     int64_t m, k, n;
     bool bias;
   };
-  for (const Case cs : {Case{37, 96, 50, true}, Case{1, 64, 33, false}, Case{256, 512, 384, false},
-                        Case{130, 200, 70, true}}) {
+  for (const Case cs :
+       {Case{37, 96, 50, true}, Case{1, 64, 33, false}, Case{256, 512, 384, false}, Case{130, 200, 70, true}}) {
     Operand x = random_operand(rng_, {cs.m, cs.k}, dt());
     Operand w = random_operand(rng_, {cs.n, cs.k}, dt(), 0.1f);
     Operand b = random_operand(rng_, {cs.n}, dt());
@@ -212,14 +215,14 @@ TEST_P(OpsGpu, Attention) {
     int batch, q_len, kv_len, kv_stride, q_offset, heads, kv_heads, head_dim;
   };
   const Case cases[] = {
-      {2, 37, 37, 37, 0, 4, 2, 8},        // stories260K-like head_dim, odd length
-      {2, 130, 130, 130, 0, 4, 1, 32},    // several tiles, GQA 4:1
-      {1, 300, 300, 300, 0, 2, 2, 64},    // MHA, partial last tiles
-      {2, 96, 96, 96, 0, 4, 2, 128},      // LLaMA-2 head_dim
-      {2, 5, 70, 80, 65, 4, 2, 64},       // KV cache: q_offset, spare capacity in kv_stride
-      {3, 1, 129, 200, 128, 8, 2, 128},   // decode step: q_len = 1
-      {1, 1, 1, 4, 0, 2, 1, 8},           // first decode step of a tiny cache
-      {1, 70, 70, 70, 0, 2, 1, 16},       // head_dim 16 (the tensor-core kernel's smallest)
+      {2, 37, 37, 37, 0, 4, 2, 8},       // stories260K-like head_dim, odd length
+      {2, 130, 130, 130, 0, 4, 1, 32},   // several tiles, GQA 4:1
+      {1, 300, 300, 300, 0, 2, 2, 64},   // MHA, partial last tiles
+      {2, 96, 96, 96, 0, 4, 2, 128},     // LLaMA-2 head_dim
+      {2, 5, 70, 80, 65, 4, 2, 64},      // KV cache: q_offset, spare capacity in kv_stride
+      {3, 1, 129, 200, 128, 8, 2, 128},  // decode step: q_len = 1
+      {1, 1, 1, 4, 0, 2, 1, 8},          // first decode step of a tiny cache
+      {1, 70, 70, 70, 0, 2, 1, 16},      // head_dim 16 (the tensor-core kernel's smallest)
   };
   for (const Case& c : cases) {
     ops::AttentionShape s;
@@ -240,8 +243,7 @@ TEST_P(OpsGpu, Attention) {
       std::vector<float> v(static_cast<size_t>(shape_numel(kv_shape)));
       const int64_t row = kv_shape[1];
       for (int64_t r = 0; r < kv_shape[0]; ++r)
-        for (int64_t j = 0; j < row; ++j)
-          v[size_t(r * row + j)] = (r % c.kv_stride) < c.kv_len ? n(rng_) : NAN;
+        for (int64_t j = 0; j < row; ++j) v[size_t(r * row + j)] = (r % c.kv_stride) < c.kv_len ? n(rng_) : NAN;
       return upload(std::move(v), kv_shape, dt());
     };
     Operand k = kv(2.f), v = kv(1.f);
@@ -302,6 +304,16 @@ TEST_P(OpsGpu, TokenNll) {
   Tensor ref = empty_f32({rows});
   cpu::token_nll(logits.host, Tensor::from_i32(t, {rows}), ref);
   expect_close(out, ref, DType::F32, std::string("token_nll_") + dtype_name(dt()));
+}
+
+TEST_P(OpsGpu, KlDivRows) {
+  const int64_t rows = 9, vocab = 5003;
+  Operand a = random_operand(rng_, {rows, vocab}, dt(), 4.f), b = random_operand(rng_, {rows, vocab}, dt(), 4.f);
+  Tensor out = poisoned({rows}, DType::F32);
+  cuda::kl_div_rows(ctx(), a.dev, b.dev, out);
+  Tensor ref = empty_f32({rows});
+  cpu::kl_div_rows(a.host, b.host, ref);
+  expect_close(out, ref, DType::F32, std::string("kl_div_rows_") + dtype_name(dt()));
 }
 
 TEST_P(OpsGpu, ArgmaxRows) {

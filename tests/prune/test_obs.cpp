@@ -184,8 +184,8 @@ TEST_P(Obs, InterceptRefitIsOptimalInWeightsAndBias) {
   ri.sum = &st.sum;
   ri.ref_sum = &st.ref_sum;
   ri.tokens = st.tokens;
-  const Refit rf = refit_columns(ctx, on(ctx.device(), p.w, {p.out, p.n}), on(ctx.device(), bias, {p.out}), ri, kept,
-                                 1e-10, "test");
+  const Refit rf =
+      refit_columns(ctx, on(ctx.device(), p.w, {p.out, p.n}), on(ctx.device(), bias, {p.out}), ri, kept, 1e-10, "test");
   const auto wk = rf.w.to_f64_vector(), bk = rf.bias.to_f64_vector();
   const int k = int(kept.size());
   Mat mean_res(size_t(p.out), 0.0), orth(size_t(k * p.out), 0.0);

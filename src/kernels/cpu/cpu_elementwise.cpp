@@ -37,6 +37,26 @@ void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out) {
   }
 }
 
+void kl_div_rows(const Tensor& p, const Tensor& q, Tensor& out) {
+  const int64_t m = p.dim(0), v = p.dim(1);
+  // log-sum-exp in double (50k terms); KL = sum_i p_i (a_i - b_i) - lse(a) + lse(b).
+  auto lse = [v](const float* z) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < v; ++j) mx = std::max(mx, z[j]);
+    double sum = 0.0;
+    for (int64_t j = 0; j < v; ++j) sum += std::exp(double(z[j] - mx));
+    return std::log(sum) + double(mx);
+  };
+  for (int64_t r = 0; r < m; ++r) {
+    const float* a = p.data<float>() + r * v;
+    const float* b = q.data<float>() + r * v;
+    const double la = lse(a), lb = lse(b);
+    double acc = 0.0;
+    for (int64_t j = 0; j < v; ++j) acc += std::exp(double(a[j]) - la) * (double(a[j]) - double(b[j]));
+    out.data<float>()[r] = float(acc - la + lb);
+  }
+}
+
 void argmax_rows(const Tensor& logits, Tensor& out) {
   const int64_t m = logits.dim(0), v = logits.dim(1);
   for (int64_t r = 0; r < m; ++r) {

@@ -18,6 +18,7 @@ void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out);
 void relu(Tensor& x);
 void add(Tensor& x, const Tensor& y);
 void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out);
+void kl_div_rows(const Tensor& p, const Tensor& q, Tensor& out);
 void argmax_rows(const Tensor& logits, Tensor& out);
 void convert(const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any direction
 

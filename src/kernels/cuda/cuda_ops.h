@@ -19,6 +19,7 @@ void silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up, Tensor& ou
 void relu(ExecContext& ctx, Tensor& x);
 void add(ExecContext& ctx, Tensor& x, const Tensor& y);
 void token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets, Tensor& out);
+void kl_div_rows(ExecContext& ctx, const Tensor& p, const Tensor& q, Tensor& out);
 void argmax_rows(ExecContext& ctx, const Tensor& logits, Tensor& out);
 void convert(ExecContext& ctx, const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any direction
 

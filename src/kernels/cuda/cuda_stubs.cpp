@@ -22,6 +22,7 @@ void silu_mul(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_bac
 void relu(ExecContext&, Tensor&) { no_cuda_backend("relu"); }
 void add(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("add"); }
 void token_nll(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("token_nll"); }
+void kl_div_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("kl_div_rows"); }
 void argmax_rows(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("argmax_rows"); }
 void convert(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("convert"); }
 void gram_accumulate(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("gram_accumulate"); }

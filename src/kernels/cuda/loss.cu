@@ -1,4 +1,4 @@
-// Per-row reductions over logits: token NLL (log-softmax at the target) and argmax.
+// Per-row reductions over logits: token NLL (log-softmax at the target), KL divergence, argmax.
 // One block per row; a single pass with an online max / rescaled sum in fp32.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -30,6 +30,41 @@ __global__ void token_nll_kernel(const T* __restrict__ logits, const int32_t* __
     const int32_t t = targets[blockIdx.x];
     out[blockIdx.x] = (t < 0 || t >= vocab) ? NAN : logf(total) + gm - to_f32(row[t]);
   }
+}
+
+// One row's log-sum-exp, every thread of the block taking part (online max / rescaled sum).
+template <typename T>
+__device__ float row_lse(const T* __restrict__ row, int64_t vocab, float* scratch) {
+  float m = -INFINITY, s = 0.f;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = to_f32(row[i]);
+    if (v > m) {
+      s = s * expf(m - v) + 1.f;
+      m = v;
+    } else {
+      s += expf(v - m);
+    }
+  }
+  const float gm = block_max(m, scratch);
+  const float local = m == -INFINITY ? 0.f : s * expf(m - gm);
+  return logf(block_sum(local, scratch)) + gm;
+}
+
+// KL(softmax(p) || softmax(q)) = sum_i p_i (a_i - b_i) - lse(a) + lse(b), one block per row.
+template <typename T>
+__global__ void kl_div_kernel(const T* __restrict__ p, const T* __restrict__ q, float* __restrict__ out,
+                              int64_t vocab) {
+  __shared__ float scratch[32];
+  const T* a = p + int64_t(blockIdx.x) * vocab;
+  const T* b = q + int64_t(blockIdx.x) * vocab;
+  const float la = row_lse(a, vocab, scratch), lb = row_lse(b, vocab, scratch);
+  float acc = 0.f;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float va = to_f32(a[i]);
+    acc += expf(va - la) * (va - to_f32(b[i]));
+  }
+  const float total = block_sum(acc, scratch);
+  if (threadIdx.x == 0) out[blockIdx.x] = total - la + lb;
 }
 
 // Warp-wide arg-max: the larger value wins, then the lower index on equal values.
@@ -82,6 +117,17 @@ void token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets, Te
     using T = typename decltype(tag)::type;
     token_nll_kernel<T><<<unsigned(rows), kThreads, 0, stream_of(ctx)>>>(logits.data<T>(), targets.data<int32_t>(),
                                                                          out.data<float>(), vocab);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void kl_div_rows(ExecContext& ctx, const Tensor& p, const Tensor& q, Tensor& out) {
+  const int64_t rows = p.dim(0), vocab = p.dim(1);
+  if (rows == 0) return;
+  dispatch_float(p.dtype(), "kl_div_rows", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kl_div_kernel<T><<<unsigned(rows), kThreads, 0, stream_of(ctx)>>>(p.data<T>(), q.data<T>(), out.data<float>(),
+                                                                      vocab);
     SP_CUDA_CHECK_LAUNCH();
   });
 }
