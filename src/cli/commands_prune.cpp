@@ -42,6 +42,7 @@ prune::PruneOptions prune_options(const Config& cfg) {
   o.refit_producers = p.refit_producers;
   o.bias_compensation = p.bias_compensation;
   o.damping = p.damping;
+  o.refit_toward_weights = p.refit_prior_weights;
   o.obs_step = int(p.obs_step);
   o.probe_windows = int(p.probe_windows);
   return o;

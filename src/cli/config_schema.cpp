@@ -112,7 +112,7 @@ std::vector<KeySpec> build_schema() {
                          "(|W| * ||X||), magnitude, wifv (FLAP's fluctuation)",
                          [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }),
                      kMetrics));
-  s.push_back(choice(key("prune.normalize", K::Enum, "residual",
+  s.push_back(choice(key("prune.normalize", K::Enum, "kl",
                          "scale of the removal curves across layers: residual (error relative to the residual "
                          "stream's energy), kl (calibrated to the measured KL divergence of the model's "
                          "predictions), output (relative to the module's output), none, standardize (FLAP)",
@@ -121,7 +121,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
                          [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }),
                      kAllocations));
-  s.push_back(ranged(key("prune.temperature", K::Float, "1.0",
+  s.push_back(ranged(key("prune.temperature", K::Float, "0.5",
                          "allocation temperature tau (admm, softmax): 0 = the global rule (admm), large = uniform",
                          [](Config& c, V v) { c.prune.temperature = v.f; }),
                      0.0, kNone));
@@ -145,7 +145,7 @@ std::vector<KeySpec> build_schema() {
                      0.0, kNone, true));
   s.push_back(key("prune.reconstruct", K::Bool, "true", "refit o_proj / down_proj by least squares after pruning",
                   [](Config& c, V v) { c.prune.reconstruct = v.b; }));
-  s.push_back(choice(key("prune.refit_target", K::Enum, "dense",
+  s.push_back(choice(key("prune.refit_target", K::Enum, "pruned",
                          "least-squares target: dense (the unpruned model's module output) or pruned (the module's "
                          "own output on the pruned model's inputs)",
                          [](Config& c, V v) { c.prune.refit_target = RefitTarget(v.index); }),
@@ -157,6 +157,11 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("prune.bias_compensation", K::Bool, "false",
                   "add the removed channels' mean contribution to the consumer's bias (FLAP)",
                   [](Config& c, V v) { c.prune.bias_compensation = v.b; }));
+  s.push_back(choice(key("prune.refit_prior", K::Enum, "weights",
+                         "what the refit's damping pulls towards: weights (the original weights, as OBS / "
+                         "SparseGPT) or zero (plain ridge regression)",
+                         [](Config& c, V v) { c.prune.refit_prior_weights = v.index == 0; }),
+                     {"weights", "zero"}));
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
                          [](Config& c, V v) { c.prune.damping = v.f; }),
                      0.0, kNone, true));

@@ -77,6 +77,7 @@ struct Config {
     bool refit_producers;
     bool bias_compensation;
     double damping;
+    bool refit_prior_weights;  // prune.refit_prior: weights (true) or zero
     int64_t obs_step;
     int64_t probe_windows;
   } prune;

@@ -45,12 +45,16 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
 // output on its current inputs). With an intercept (a module with a bias), X and R are centred
 // first (H - s s^T / T, C - s_R s^T / T, unpenalised intercept) and the bias refit with the weights:
 // b' = b + (W s_R - W'_K s_K) / T, so the removed channels' mean contribution moves into the bias.
+// toward_weights: the damping regularises towards the module's own kept weights instead of zero,
+// W'_K = (W C_{:,K} + delta W_K)(H_KK + delta I)^{-1} (the OBS / SparseGPT form): where the data say
+// little (a weakly excited channel) a weight stays as it was rather than shrinking to 0.
 struct RefitInputs {
   const Tensor* gram = nullptr;     // [n, n] F64, X^T X
   const Tensor* cross = nullptr;    // [n, n] F64, R^T X (gram itself for the pruned target)
   const Tensor* sum = nullptr;      // [n] F64 column sums of X: fits an intercept when given
   const Tensor* ref_sum = nullptr;  // [n] F64 column sums of R (sum for the pruned target)
   int64_t tokens = 0;
+  bool toward_weights = false;
 };
 struct Refit {
   Tensor w;     // [out, |K|] F64

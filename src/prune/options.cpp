@@ -49,7 +49,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
            o.reconstruct,
            o.target,
            o.bias_compensation,
-           o.reconstruct && o.refit_producers};
+           o.reconstruct && o.refit_producers, true, o.refit_toward_weights};
   auto uniform = [&](ScoreMetric metric, bool ls) {
     r.metric = metric;
     r.normalize = Normalization::None;
@@ -59,6 +59,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
     r.bias_compensation = false;
     r.refit_producers = false;
     r.intercept = false;
+    r.toward_weights = false;
   };
   switch (o.method) {
     case Method::StructPrune:
@@ -85,6 +86,7 @@ Recipe resolve_recipe(const PruneOptions& o) {
       r.bias_compensation = true;
       r.refit_producers = false;
       r.intercept = false;
+      r.toward_weights = false;
       break;
   }
   return r;

@@ -34,18 +34,19 @@ struct PruneOptions {
   AttentionUnit attention = AttentionUnit::KvGroups;
   bool mlp = true;
   ScoreMetric metric = ScoreMetric::Obs;
-  Normalization normalize = Normalization::Residual;
+  Normalization normalize = Normalization::Kl;
   AllocationMode allocation = AllocationMode::Admm;
-  double temperature = 1.0;
+  double temperature = 0.5;
   double s_min = 0.0, s_max = 0.95;
   double rho = 1.0;
   int admm_max_iters = 200;
   double admm_tol_primal = 1e-4, admm_tol_dual = 1e-4;
   bool reconstruct = true;
-  RefitTarget target = RefitTarget::Dense;
+  RefitTarget target = RefitTarget::Pruned;
   bool refit_producers = false;  // also refit q/k/v, gate/up, fc1 towards the dense pre-activations
   bool bias_compensation = false;
   double damping = 0.01;
+  bool refit_toward_weights = true;  // ridge towards the original weights (false: towards zero, SPEC)
   int obs_step = 0;       // groups removed per OBS update; 0: automatic (about 64 updates per module)
   int probe_windows = 4;  // normalize kl: calibration windows the output effect is measured on
 };
@@ -62,6 +63,7 @@ struct Recipe {
   bool bias_compensation;
   bool refit_producers = false;
   bool intercept = true;        // refit a consumer's bias with its weights (baselines: the plain refit)
+  bool toward_weights = true;  // the refit damping pulls towards the original weights
   std::string summary() const;  // one line for logs and reports
 };
 Recipe resolve_recipe(const PruneOptions& o);

@@ -133,6 +133,7 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
       std::vector<int32_t> all(size_t(wc.dim(1)));
       std::iota(all.begin(), all.end(), 0);
       RefitInputs ri;
+    ri.toward_weights = recipe_.toward_weights;
       ri.gram = &s.gram;
       ri.cross = &s.cross;
       target = refit_columns(ctx_, wc, Tensor(), ri, all, opt_.damping, what).w;
@@ -191,6 +192,7 @@ LayerWeights Pipeline::without_groups(int layer, int module, const LayerWeights&
   if (recipe_.reconstruct && !cols.empty()) {
     ChannelStats& s = col.at(kConsumerIn[module]);
     RefitInputs ri;
+    ri.toward_weights = recipe_.toward_weights;
     ri.gram = &s.gram;
     ri.cross = &s.gram;
     e.consumer =
@@ -388,6 +390,7 @@ LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights
                          : std::vector<WB>{{&out.gate_w, &out.gate_b}, {&out.up_w, &out.up_b}}) {
     if (!p->defined()) continue;
     RefitInputs ri;
+    ri.toward_weights = recipe_.toward_weights;
     ri.gram = &s.gram;
     ri.cross = &s.cross;
     if (b->defined() && recipe_.intercept) ri.sum = &s.sum, ri.ref_sum = &s.ref_sum, ri.tokens = s.tokens;
@@ -426,6 +429,7 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
       recipe_.intercept && (old_bias.defined() || (recipe_.bias_compensation && can_add_bias(module)));
   if (recipe_.reconstruct && (k > 0 || dense_target || intercept) && !cols.empty()) {
     RefitInputs ri;
+    ri.toward_weights = recipe_.toward_weights;
     ri.gram = &s.gram;
     ri.cross = dense_target ? &s.cross : &s.gram;
     if (intercept) ri.sum = &s.sum, ri.ref_sum = dense_target ? &s.ref_sum : &s.sum, ri.tokens = s.tokens;

@@ -38,8 +38,9 @@ TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.prune.structures.attention, AttentionUnit::KvGroups);
   EXPECT_TRUE(c.prune.structures.mlp);
   EXPECT_EQ(c.prune.metric, ScoreMetric::Obs);
-  EXPECT_EQ(c.prune.normalize, Normalization::Residual);
-  EXPECT_EQ(c.prune.refit_target, RefitTarget::Dense);
+  EXPECT_EQ(c.prune.normalize, Normalization::Kl);
+  EXPECT_EQ(c.prune.refit_target, RefitTarget::Pruned);
+  EXPECT_DOUBLE_EQ(c.prune.temperature, 0.5);
   EXPECT_EQ(c.prune.allocation, Allocation::Admm);
   EXPECT_DOUBLE_EQ(c.prune.damping, 0.01);
   EXPECT_TRUE(c.prune.reconstruct);
