@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
 namespace sp::prune {
@@ -22,10 +23,14 @@ void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* referenc
   SP_CHECK(sumsq.dim(0) == n, "statistics: width changed from {} to {}", sumsq.dim(0), n);
   tokens += x.dim(0);
   ops::column_stats_(ctx, sum, sumsq, x);
-  if (gram.defined()) ops::gram_accumulate_(ctx, gram, x, x);
+  // Products in fp64 (not fp32 partials): the least-squares solves amplify the Gram's rounding by
+  // its condition number, and the removal orders compare near-equal saliencies, so fp32 partial
+  // sums would let the CPU and the GPU (different summation orders) pick different groups.
+  const Tensor x64 = (gram.defined() || cross.defined()) ? ops::convert(ctx, x, DType::F64) : Tensor();
+  if (gram.defined()) ops::gram_accumulate_(ctx, gram, x64, x64);
   if (cross.defined()) {
     SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
-    ops::gram_accumulate_(ctx, cross, *reference, x);
+    ops::gram_accumulate_(ctx, cross, ops::convert(ctx, *reference, DType::F64), x64);
     Tensor none;
     ops::column_stats_(ctx, ref_sum, none, *reference);
   }
