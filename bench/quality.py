@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pruning quality in one tool and one run: every method of struprune-dist at every sparsity.
 
-For each model (a Hugging Face folder) it prunes with each method (structprune with admm and with
+Cells: held-out perplexity (achieved sparsity, wall seconds of the whole command: load, calibration,
+both passes, evaluation after, outputs). For each model (a Hugging Face folder) it prunes with each method (structprune with admm and with
 softmax allocation, and the baselines magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls) at each
 sparsity, on the same calibration windows, and reads the held-out perplexity, the achieved sparsity
 and the time from each run's report.json. Prints a Markdown table and writes every figure to JSON.
@@ -11,7 +12,8 @@ and the time from each run's report.json. Prints a Markdown table and writes eve
       --calib ../shared/data/refcorpus/heldout-calib.txt --eval ../shared/data/refcorpus/heldout-eval.txt \\
       --out out/quality [--sparsity 0.2 0.3 0.5] [--nsamples 64] [--seqlen 1024] [--device cuda]
 
---variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows.
+--variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows;
+--require-best METHOD makes it a regression check (exit 1 unless METHOD wins every cell).
 Only the standard library: it runs the binary and reads JSON.
 """
 import argparse
@@ -42,13 +44,29 @@ def config_yaml(args, model):
         f"runtime: {{device: {args.device}, precision: {args.precision}}}",
         "output: {checkpoint: none, overwrite: true}",
         f"eval: {{datasets: [{{name: heldout, path: {os.path.abspath(args.eval)}, format: text}}], "
-        f"seqlen: {args.eval_seqlen}}}",
+        f"seqlen: {args.eval_seqlen}, max_windows: {args.max_windows}}}",
         "logging: {level: warn}",
         "",
     ])
 
 
-def run(args, model, name, sets, sparsity, eval_before):
+def dense_ppl(args, model):
+    """The unpruned model's held-out perplexity (struprune-dist eval), outside every method's time."""
+    out = os.path.join(args.out, "runs", os.path.basename(os.path.normpath(model)) + "-dense")
+    os.makedirs(out, exist_ok=True)
+    cfg = os.path.join(out, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write(config_yaml(args, model))
+    p = subprocess.run([args.bin, "eval", cfg, "--set", f"output.dir={out}"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-4000:])
+        return None
+    with open(os.path.join(out, "report.json")) as f:
+        return json.load(f)["eval"]["heldout"]["perplexity"]
+
+
+def run(args, model, name, sets, sparsity, eval_before=False):
     tag = f"{os.path.basename(os.path.normpath(model))}-{name}-{sparsity}".replace(" ", "_").replace("(", "").replace(")", "")
     out = os.path.join(args.out, "runs", tag)
     os.makedirs(out, exist_ok=True)
@@ -73,7 +91,7 @@ def run(args, model, name, sets, sparsity, eval_before):
     if eval_before:
         row["dense_ppl"] = rep["perplexity_before"]["heldout"]["perplexity"]
     print(f"  {name:<28} s={sparsity:<4} achieved {row['achieved']:.4f}  ppl {row['ppl']:9.3f}  "
-          f"{row['seconds']['total']:7.1f} s", flush=True)
+          f"{wall:7.1f} s (pipeline {row['seconds']['total']:.1f} s)", flush=True)
     return row
 
 
@@ -95,7 +113,7 @@ def table(results, sparsities):
                 if r is None or "ppl" not in r:
                     cells.append("-")
                 else:
-                    cells.append(f"{r['ppl']:.2f} ({r['achieved']:.3f}, {r['seconds']['total']:.0f} s)")
+                    cells.append(f"{r['ppl']:.2f} ({r['achieved']:.3f}, {r['wall_seconds']:.1f} s)")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -112,6 +130,9 @@ def main():
     ap.add_argument("--seqlen", type=int, default=1024)
     ap.add_argument("--eval-seqlen", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-windows", type=int, default=0, help="evaluate at most this many windows (0: all)")
+    ap.add_argument("--require-best", metavar="METHOD",
+                    help="exit 1 unless METHOD has the lowest perplexity of the rows run, at every sparsity and model")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
@@ -128,15 +149,11 @@ def main():
     results = {}
     for model in args.model:
         print(f"{model}:", flush=True)
-        res = {"rows": [], "dense_ppl": None}
-        first = True
+        res = {"rows": [], "dense_ppl": dense_ppl(args, model)}
+        print(f"  dense ppl {res['dense_ppl']}", flush=True)
         for name, sets in rows_to_run:
             for s in args.sparsity:
-                row = run(args, model, name, sets, s, first)
-                if first and "dense_ppl" in row:
-                    res["dense_ppl"] = row["dense_ppl"]
-                    first = False
-                res["rows"].append(row)
+                res["rows"].append(run(args, model, name, sets, s))
                 with open(os.path.join(args.out, "quality.json"), "w") as f:
                     json.dump({"args": vars(args), "results": {**results, model: res}}, f, indent=1)
         results[model] = res
@@ -144,6 +161,18 @@ def main():
     print(md)
     with open(os.path.join(args.out, "quality.md"), "w") as f:
         f.write(md + "\n")
+    if args.require_best:
+        failed = []
+        for model, res in results.items():
+            for s in args.sparsity:
+                rows = [r for r in res["rows"] if r["sparsity"] == s and "ppl" in r]
+                best = min(rows, key=lambda r: r["ppl"]) if rows else None
+                if best is None or best["method"] != args.require_best:
+                    failed.append(f"{os.path.basename(model)} {s}: best is {best and best['method']}")
+        if failed:
+            print(f"FAIL: {args.require_best} is not the best: " + "; ".join(failed))
+            sys.exit(1)
+        print(f"OK: {args.require_best} has the lowest perplexity in every cell")
 
 
 if __name__ == "__main__":

@@ -16,21 +16,6 @@ namespace sp::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// One process, no MPI: the collectives are identities.
-class SelfComm final : public Communicator {
- public:
-  int rank() const override { return 0; }
-  int size() const override { return 1; }
-  std::string backend() const override { return "self"; }
-  void allreduce_sum(std::span<double>) override {}
-  void allreduce_sum(std::span<int64_t>) override {}
-  void allreduce_max(std::span<double>) override {}
-  void broadcast(std::span<uint8_t>, int) override {}
-  std::vector<std::string> allgather(const std::string& mine) override { return {mine}; }
-  void barrier() override {}
-  [[noreturn]] void abort(int code) override { std::exit(code); }
-};
-
 TEST(EvalCommand, FirstHeldoutWindowMatchesTransformers) {
   SP_REQUIRE_SHARED(model, "models/ref-llama");
   SP_REQUIRE_SHARED(heldout, "data/refcorpus/heldout-eval.txt");
@@ -45,7 +30,8 @@ TEST(EvalCommand, FirstHeldoutWindowMatchesTransformers) {
                                   "eval.max_windows=1", "output.dir=" + out.string()});
   Args args;
   args.command = Command::Eval;
-  SelfComm comm;
+  auto self = make_self_communicator();
+  Communicator& comm = *self;
   ASSERT_EQ(run_command(args, cfg, comm, 0), 0);
   const auto report = test::read_json((out / "report.json").string());
   const auto& h = report["eval"]["heldout"];

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +32,14 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// File names in a folder, sorted.
+inline std::vector<std::string> listing(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 // 8-byte little-endian length (or `length_field` when given) + header + `data_bytes` bytes.
 inline std::vector<uint8_t> st_bytes(const std::string& header, const std::vector<uint8_t>& data,

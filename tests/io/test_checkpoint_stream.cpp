@@ -22,15 +22,9 @@ namespace sp::io {
 namespace {
 
 namespace fs = std::filesystem;
+using test::listing;
 using test::ScratchDir;
 using Named = std::vector<std::pair<std::string, Tensor>>;
-
-std::vector<std::string> listing(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 // A tensor of `dt` with pseudo-random values: finite ones for the float dtypes (Checkpoint::load
 // refuses NaN/Inf), any bit pattern for the integer ones.

@@ -20,14 +20,8 @@ namespace sp::io {
 namespace {
 
 namespace fs = std::filesystem;
+using test::listing;
 using test::ScratchDir;
-
-std::vector<std::string> listing(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path);

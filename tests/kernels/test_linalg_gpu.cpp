@@ -24,11 +24,15 @@
 #include "core/dtype.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/gpu_test_util.h"
 #include "kernels/ops_linalg.h"
 #include "test_util.h"
 
 namespace sp {
 namespace {
+
+using test::ids_on_device;
+using test::poisoned;
 
 using Vec = std::vector<double>;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -63,33 +67,11 @@ Operand random_operand(std::mt19937& g, const Shape& shape, DType dt, double sca
   return upload(random_values(g, shape_numel(shape), scale, mean), shape, dt);
 }
 
-Tensor ids_on_device(const std::vector<int32_t>& ids) {
-  return Tensor::from_i32(ids, {int64_t(ids.size())}).to(Device::cuda(0));
-}
-
-// Device tensor whose every byte is 0xFF: NaN in every float dtype.
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor h = Tensor::empty(shape, dt);
-  std::memset(h.raw(), 0xFF, h.nbytes());
-  return h.to(Device::cuda(0));
-}
-
-// Relative L2 distance of the GPU result from the CPU result; every element must be finite where
-// the oracle is, so poisoned, unwritten outputs fail.
+// Relative L2 distance of the GPU result from the CPU result within tol; every element must be
+// finite where the oracle is, so poisoned, unwritten outputs fail.
 void expect_close(const Tensor& gpu, const Tensor& cpu, double tol, const std::string& what) {
-  const Vec g = gpu.to_f64_vector(), c = cpu.to_f64_vector();
-  ASSERT_EQ(g.size(), c.size()) << what;
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isfinite(c[i])) {
-      ASSERT_TRUE(std::isfinite(g[i])) << what << ": element " << i << " not written / not finite";
-    }
-    num += (g[i] - c[i]) * (g[i] - c[i]);
-    den += c[i] * c[i];
-  }
-  const double rel = std::sqrt(num / std::max(den, 1e-300));
+  const double rel = test::checked_relative_l2(gpu, cpu, what);
   EXPECT_LE(rel, tol) << what << ": relative L2 error " << rel;
-  ::testing::Test::RecordProperty(what, std::to_string(rel));
 }
 
 void expect_same_bits(const Tensor& gpu, const Tensor& cpu, const std::string& what) {

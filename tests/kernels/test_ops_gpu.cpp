@@ -20,10 +20,14 @@
 #include "core/dtype.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/gpu_test_util.h"
 #include "test_util.h"
 
 namespace sp {
 namespace {
+
+using test::ids_on_device;
+using test::poisoned;
 
 // A random operand: fp32 host copy (values exactly representable in dt) + the device tensor in dt.
 struct Operand {
@@ -59,17 +63,6 @@ Operand random_operand(std::mt19937& g, const Shape& shape, DType dt, float scal
   return upload(std::move(v), shape, dt);
 }
 
-Tensor ids_on_device(const std::vector<int32_t>& ids) {
-  return Tensor::from_i32(ids, {int64_t(ids.size())}).to(Device::cuda(0));
-}
-
-// Device tensor whose every byte is 0xFF: NaN in F32 / BF16 / F16, -1 in I32.
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor h = Tensor::empty(shape, dt);
-  std::memset(h.raw(), 0xFF, h.nbytes());
-  return h.to(Device::cuda(0));
-}
-
 struct Tol {
   double rel_l2;
 };
@@ -84,22 +77,11 @@ Tol tol_for(DType dt) {
   }
 }
 
-// Relative L2 distance of the GPU result from the CPU result; every element must be finite
-// (where the oracle is) so poisoned, unwritten outputs fail.
+// Relative L2 distance of the GPU result from the CPU result within the dtype's tolerance; every
+// element must be finite (where the oracle is) so poisoned, unwritten outputs fail.
 void expect_close(const Tensor& gpu, const Tensor& cpu, DType dt, const std::string& what) {
-  const std::vector<double> g = gpu.to_f64_vector(), c = cpu.to_f64_vector();
-  ASSERT_EQ(g.size(), c.size()) << what;
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isfinite(c[i])) {
-      ASSERT_TRUE(std::isfinite(g[i])) << what << ": element " << i << " not written / not finite";
-    }
-    num += (g[i] - c[i]) * (g[i] - c[i]);
-    den += c[i] * c[i];
-  }
-  const double rel = std::sqrt(num / std::max(den, 1e-300));
+  const double rel = test::checked_relative_l2(gpu, cpu, what + "_" + dtype_name(dt));
   EXPECT_LE(rel, tol_for(dt).rel_l2) << what << " (" << dtype_name(dt) << "): relative L2 error " << rel;
-  ::testing::Test::RecordProperty(what + "_" + dtype_name(dt), std::to_string(rel));
 }
 
 Tensor empty_f32(const Shape& s) { return Tensor::empty(s, DType::F32); }

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "prune/allocation.h"
+#include "test_util.h"
 
 namespace sp::prune {
 namespace {
@@ -473,15 +474,7 @@ TEST(AllocationUniform, ExactFractionsAndClippedBlocks) {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
-}
+using test::input_error;
 
 TEST(AllocationValidation, NamesTheCulprit) {
   auto comm = make_self_communicator();

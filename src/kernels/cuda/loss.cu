@@ -8,30 +8,6 @@ namespace {
 
 constexpr int kThreads = 512;
 
-template <typename T>
-__global__ void token_nll_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets,
-                                 float* __restrict__ out, int64_t vocab) {
-  __shared__ float scratch[32];
-  const T* row = logits + int64_t(blockIdx.x) * vocab;
-  float m = -INFINITY, s = 0.f;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = to_f32(row[i]);
-    if (v > m) {
-      s = s * expf(m - v) + 1.f;
-      m = v;
-    } else {
-      s += expf(v - m);
-    }
-  }
-  const float gm = block_max(m, scratch);
-  const float local = m == -INFINITY ? 0.f : s * expf(m - gm);
-  const float total = block_sum(local, scratch);
-  if (threadIdx.x == 0) {
-    const int32_t t = targets[blockIdx.x];
-    out[blockIdx.x] = (t < 0 || t >= vocab) ? NAN : logf(total) + gm - to_f32(row[t]);
-  }
-}
-
 // One row's log-sum-exp, every thread of the block taking part (online max / rescaled sum).
 template <typename T>
 __device__ float row_lse(const T* __restrict__ row, int64_t vocab, float* scratch) {
@@ -48,6 +24,18 @@ __device__ float row_lse(const T* __restrict__ row, int64_t vocab, float* scratc
   const float gm = block_max(m, scratch);
   const float local = m == -INFINITY ? 0.f : s * expf(m - gm);
   return logf(block_sum(local, scratch)) + gm;
+}
+
+template <typename T>
+__global__ void token_nll_kernel(const T* __restrict__ logits, const int32_t* __restrict__ targets,
+                                 float* __restrict__ out, int64_t vocab) {
+  __shared__ float scratch[32];
+  const T* row = logits + int64_t(blockIdx.x) * vocab;
+  const float lse = row_lse(row, vocab, scratch);
+  if (threadIdx.x == 0) {
+    const int32_t t = targets[blockIdx.x];
+    out[blockIdx.x] = (t < 0 || t >= vocab) ? NAN : lse - to_f32(row[t]);
+  }
 }
 
 // KL(softmax(p) || softmax(q)) = sum_i p_i (a_i - b_i) - lse(a) + lse(b), one block per row.
@@ -126,8 +114,8 @@ void kl_div_rows(ExecContext& ctx, const Tensor& p, const Tensor& q, Tensor& out
   if (rows == 0) return;
   dispatch_float(p.dtype(), "kl_div_rows", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kl_div_kernel<T><<<unsigned(rows), kThreads, 0, stream_of(ctx)>>>(p.data<T>(), q.data<T>(), out.data<float>(),
-                                                                      vocab);
+    kl_div_kernel<T>
+        <<<unsigned(rows), kThreads, 0, stream_of(ctx)>>>(p.data<T>(), q.data<T>(), out.data<float>(), vocab);
     SP_CUDA_CHECK_LAUNCH();
   });
 }
