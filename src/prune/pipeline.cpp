@@ -133,7 +133,7 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
       std::vector<int32_t> all(size_t(wc.dim(1)));
       std::iota(all.begin(), all.end(), 0);
       RefitInputs ri;
-    ri.toward_weights = recipe_.toward_weights;
+      ri.toward_weights = recipe_.toward_weights;
       ri.gram = &s.gram;
       ri.cross = &s.cross;
       target = refit_columns(ctx_, wc, Tensor(), ri, all, opt_.damping, what).w;
@@ -205,13 +205,6 @@ LayerWeights Pipeline::without_groups(int layer, int module, const LayerWeights&
 void Pipeline::pass1() {
   const double t0 = wall_seconds();
   const bool curves = recipe_.allocation != AllocationMode::Uniform;
-  for (int l = 0; l < cfg_.n_layers; ++l)
-    for (int mod : {kAttention, kMlp})
-      if (units(l, mod) > 0) {
-        block_of_[mod][size_t(l)] = int(blocks_.size());
-        blocks_.push_back(make_block(l, mod));
-        z_.emplace_back();
-      }
   if (!curves && !in_.eval_before) return;  // uniform needs no curves
   HiddenStream calib(m_, ctx_, in_.calibration.ids, in_.calibration.windows, in_.calibration.seqlen, in_.batch);
   std::vector<HiddenStream> evals;
@@ -538,6 +531,25 @@ PruneResult Pipeline::run() {
   result_.pruned_config = cfg_;
   SP_LOG_INFO("prune: {}, sparsity {:.3f}, {} calibration windows of {} tokens", recipe_.summary(), opt_.sparsity,
               in_.calibration.windows, in_.calibration.seqlen);
+  // The blocks and their bounds are known before any compute: an unreachable budget fails now.
+  int64_t total = 0, lo = 0, hi = 0;
+  for (int l = 0; l < cfg_.n_layers; ++l)
+    for (int mod : {kAttention, kMlp})
+      if (units(l, mod) > 0) {
+        block_of_[mod][size_t(l)] = int(blocks_.size());
+        blocks_.push_back(make_block(l, mod));
+        z_.emplace_back();
+        const Block& b = blocks_.back();
+        total += b.params();
+        lo += b.min_removed * b.unit_params;
+        hi += b.max_removed * b.unit_params;
+      }
+  const int64_t budget = std::llround(opt_.sparsity * double(total));
+  SP_REQUIRE(budget >= lo && budget <= hi,
+             "prune.sparsity = {} asks to remove {} of {} prunable parameters, but prune.s_min / prune.s_max = {} / {} "
+             "per layer and module in whole groups allow only {} to {} (sparsity {:.4f} to {:.4f})",
+             opt_.sparsity, budget, total, opt_.s_min, opt_.s_max, lo, hi,
+             double(lo) / double(std::max<int64_t>(1, total)), double(hi) / double(std::max<int64_t>(1, total)));
   pass1();
   allocate();
   pass2();

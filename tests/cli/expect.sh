@@ -7,6 +7,8 @@
 #                    config using it (@CONFIG@); @OUTDIR@ in CMD and patterns becomes a fresh output folder,
 #                    which must still be empty (no partial output) when the command has failed
 #   --repo-shared    skip (exit 77) unless ../shared beside the checkout exists (what configs/ point at)
+#   --outdir         @OUTDIR@ in CMD becomes a fresh output folder, which must be empty (or absent) when
+#                    the command has failed: no partial output
 # Environment: SP_WORK (scratch folder), SP_REPO (source tree), STRUPRUNE_SHARED_DIR[_DEFAULT].
 set -uo pipefail
 want_rc=0; patterns=(); shared=""; config=""; outdir=""
@@ -31,6 +33,8 @@ while [ $# -gt 0 ]; do
       printf "model: {path: .}\ncalibration: {path: %s/examples/calib.txt}\n" "$SP_REPO" > "$config"
       printf "eval: {datasets: [{name: t, path: %s/examples/calib.txt, format: text}], seqlen: 128}\n" "$SP_REPO" >> "$config"
       shift 2 ;;
+    --outdir)
+      outdir="$(mktemp -d "$SP_WORK/out-XXXXXX")/out"; shift ;;
     --) shift; break ;;
     *) echo "expect.sh: unknown option $1"; exit 64 ;;
   esac
