@@ -76,7 +76,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
         const int64_t widest =
             std::max({int64_t(shape.intermediate), int64_t(m.hidden), int64_t(shape.n_heads) * m.head_dim});
         mem.layer_weights = std::max(mem.layer_weights, p.layers[size_t(l)].layer_params * p.compute_bytes);
-        mem.gram = std::max(mem.gram, widest * widest * 4);
+        mem.gram = std::max(mem.gram, widest * widest * 8);  // F64 statistics
       }
       if (p.budget_bytes > 0 && double(mem.device_total()) > p.budget_bytes && cfg.runtime.spill_to_host) {
         mem.hidden_on_host = true;
@@ -123,7 +123,7 @@ std::string format_plan(const Plan& p) {
                    p.calib_seqlen, p.eval_seqlen, p.compute_bytes));
   line(fmt::format("per rank (budget {}):", p.budget_bytes > 0 ? gib(p.budget_bytes) : std::string("none")));
   line(fmt::format("  {:>4}  {:>9}  {:>12}  {:>12}  {:>14}  {:>12}  {:>12}  {:>12}", "rank", "layers", "weights",
-                   "hidden x2", "", "gram fp32", "logits", "device total"));
+                   "hidden x2", "", "gram f64", "logits", "device total"));
   for (const auto& s : p.shards) {
     const auto& m = s.memory;
     const std::string range =

@@ -16,7 +16,7 @@ namespace sp::cli {
 struct MemoryEstimate {
   int64_t layer_weights = 0;    // the largest owned layer, compute dtype
   int64_t hidden_states = 0;    // nsamples x seqlen x hidden x bytes, inputs and outputs (x2)
-  int64_t gram = 0;             // the largest Gram matrix, fp32 (d_ff^2 for the MLP)
+  int64_t gram = 0;             // the largest Gram matrix, F64 (d_ff^2 for the MLP)
   int64_t logits = 0;           // one window's logits, seqlen x vocab fp32 (evaluation)
   bool hidden_on_host = false;  // spilled to host memory to meet the budget
   int64_t device_total() const { return layer_weights + (hidden_on_host ? 0 : hidden_states) + gram + logits; }

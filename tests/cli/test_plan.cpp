@@ -129,9 +129,9 @@ TEST(Plan, MemoryEstimateFormula) {
     EXPECT_EQ(s.n_layers, 8);
     EXPECT_EQ(s.memory.layer_weights, 404'766'720);
     EXPECT_EQ(s.memory.hidden_states, 4'294'967'296);
-    EXPECT_EQ(s.memory.gram, 484'704'256);
+    EXPECT_EQ(s.memory.gram, 969'408'512);  // 11008^2 x 8 bytes (F64)
     EXPECT_EQ(s.memory.logits, 524'288'000);
-    EXPECT_EQ(s.memory.device_total(), 404'766'720 + 4'294'967'296 + 484'704'256 + 524'288'000);
+    EXPECT_EQ(s.memory.device_total(), 404'766'720 + 4'294'967'296 + 969'408'512 + 524'288'000);
   }
   // prunable: 32 layers x (32 heads x 4*128*4096 + 11008 neurons x 3*4096); target = half.
   EXPECT_EQ(p.prunable_params, 32ll * (32ll * 4 * 128 * 4096 + 11008ll * 3 * 4096));

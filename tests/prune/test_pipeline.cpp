@@ -244,13 +244,13 @@ TEST_P(Pipeline, AdmmAtZeroTemperatureGivesTheGlobalMasks) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, Pipeline, ::testing::ValuesIn(test::model_test_devices()), test::device_param_name);
 
-// The same on ref-llama (GQA, 8 layers), with a short calibration.
+// The same on ref-llama (GQA, 8 layers, 1024 neurons per layer), with a short calibration.
 TEST(PipelineRefLlama, AdmmAtZeroTemperatureGivesTheGlobalMasks) {
   SP_REQUIRE_SHARED(model, "models/ref-llama/config.json");
   SP_REQUIRE_SHARED(calib, "data/refcorpus/heldout-calib.txt");
-  Fixture f = load(fs::path(model).parent_path().string(), Device::cpu(), calib, 4, 256, 0);
+  Fixture f = load(fs::path(model).parent_path().string(), Device::cpu(), calib, 2, 256, 0);
   PruneOptions o = structprune(0.3);
-  o.obs_step = 0;
+  o.obs_step = 64;  // coarse curves: the claim does not depend on them, and ASan builds are slow
   o.temperature = 0;
   const PruneRun admm = prune_to(f, o, CheckpointForm::None, "ref_admm");
   o.allocation = AllocationMode::Global;
