@@ -30,27 +30,33 @@ struct EvalRow {
   double mean_nll = 0, ppl = 0, seconds = 0;
 };
 
-// Windows are split in contiguous balanced ranges over the ranks; NLL sums are combined with the
-// fixed-order allreduce, so the result does not depend on the rank count beyond fp64 rounding.
+// Windows are split over the ranks in contiguous ranges of whole batches; each window's NLL is
+// computed the same way whichever rank holds it, and the per-window values are summed in window
+// order on every rank, so the perplexity is bitwise the same for any number of ranks.
 EvalRow eval_dataset(Loaded& l, const EvalDataset& d, int seqlen, const Config& cfg, Communicator& comm) {
   const auto ids = data::load_eval_ids({d.path, to_data_format(d.format), d.text_field}, l.tokenizer.get(), l.bos);
   int64_t windows = int64_t(ids.size()) / seqlen;
   if (cfg.eval.max_windows > 0) windows = std::min<int64_t>(windows, cfg.eval.max_windows);
   SP_REQUIRE(windows > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
-  const auto [first, count] = balanced_ranges(int(windows), comm.size())[size_t(comm.rank())];
-  std::vector<double> acc = {0.0, 0.0};  // NLL sum, scored tokens
+  const int batch = int(cfg.eval.batch);
+  const auto [first, count] = batch_aligned_range(int(windows), batch, comm.rank(), comm.size());
+  std::vector<double> nll(size_t(windows), 0.0);  // this rank's windows filled, zeros elsewhere
   double seconds = 0;
   if (count > 0) {
     const std::span<const int32_t> mine(ids.data() + int64_t(first) * seqlen, size_t(int64_t(count) * seqlen));
-    const auto r = model::perplexity(*l.model, *l.ctx, mine, seqlen, int(cfg.eval.batch), count);
-    acc = {r.mean_nll * double(r.tokens), double(r.tokens)};
+    const auto r = model::perplexity(*l.model, *l.ctx, mine, seqlen, batch, count);
+    std::copy(r.window_nll.begin(), r.window_nll.end(), nll.begin() + first);
     seconds = r.seconds;
   }
-  comm.allreduce_sum(std::span<double>(acc));
+  comm.allreduce_sum(std::span<double>(nll));  // exact: one non-zero term per window
   std::vector<double> t = {seconds};
   comm.allreduce_max(std::span<double>(t));
-  EvalRow row{d.name, windows, int64_t(acc[1]), acc[0] / acc[1], 0.0, t[0]};
+  double total = 0.0;
+  for (double v : nll) total += v;
+  const int64_t tokens = windows * (seqlen - 1);
+  EvalRow row{d.name, windows, tokens, total / double(tokens), 0.0, t[0]};
   row.ppl = std::exp(row.mean_nll);
+  SP_REQUIRE(std::isfinite(row.ppl), "{}: perplexity is not finite (mean NLL {})", d.path, row.mean_nll);
   SP_LOG_INFO("eval {}: {} windows of {} tokens, ppl {:.4f} ({:.1f} s)", d.name, windows, seqlen, row.ppl, t[0]);
   return row;
 }

@@ -2,6 +2,7 @@
 // (pruned checkpoint, masks.h5) and report.json.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -10,6 +11,7 @@
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/device_communicator.h"
 #include "io/atomic_file.h"
 #include "prune/outputs.h"
 #include "prune/pipeline.h"
@@ -92,7 +94,7 @@ nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, in
 }
 
 nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::PruneResult& r, const Communicator& comm,
-                           int eval_seqlen, const prune::OutputWriter& out, int64_t peak) {
+                           int eval_seqlen, const prune::OutputWriter& out, const std::vector<double>& peaks) {
   const auto& a = r.allocation;
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& x : r.layers)
@@ -135,7 +137,7 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
            {{"ranks", comm.size()},
             {"device", l.ctx->device().str()},
             {"precision", to_string(cfg.runtime.precision)},
-            {"peak_memory_bytes_per_rank", {peak}}}},
+            {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())}}},
           {"outputs",
            {{"masks", out.masks_path()},
             {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
@@ -156,12 +158,9 @@ void print_summary(const prune::PruneResult& r) {
 }  // namespace
 
 int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  if (!comm.is_root()) {
-    // The layer-sharded runtime is the distributed milestone; until then rank 0 prunes alone.
-    comm.barrier();
-    return kExitOk;
-  }
-  if (comm.size() > 1) SP_LOG_WARN("prune runs on rank 0 only for now; the other {} rank(s) wait", comm.size() - 1);
+  // Every rank pushes its share of the calibration and evaluation windows through each layer; the
+  // statistics are summed over the ranks exactly, so every rank reaches the same masks and weights
+  // (pipeline.h). Rank 0 writes the outputs.
   Loaded l = load(cfg, local_rank);
   const io::ModelConfig& mc = l.model->config();
   const int calib_seqlen =
@@ -184,7 +183,9 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   const std::string report_path = (fs::path(cfg.output.dir) / cfg.output.report).string();
   SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
              "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
-  prune::OutputWriter out(spec, *l.ctx, mc, cfg.prune.structures.attention);
+  std::optional<prune::OutputWriter> out;
+  if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
+  const prune::LayerSink sink = out ? out->sink() : prune::LayerSink([](const auto&, const auto&) {});
 
   prune::PipelineInputs in;
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
@@ -193,9 +194,18 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 
+  // On GPUs the statistics are summed on the device (NCCL); the MPI communicator otherwise.
+  const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
   reset_peak_memory(l.ctx->device().type);
-  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, comm, prune_options(cfg), in, out.sink());
-  const int64_t peak = int64_t(memory_stats(l.ctx->device().type).peak);
+  const prune::PruneResult r =
+      prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm, prune_options(cfg), in, sink);
+  std::vector<double> peaks(size_t(comm.size()), 0.0);
+  peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
+  comm.allreduce_sum(std::span<double>(peaks));
+  if (!comm.is_root()) {
+    comm.barrier();  // rank 0 writes; an error there aborts the job
+    return kExitOk;
+  }
 
   prune::RunInfo info;
   info.config_yaml = cfg.effective;
@@ -205,8 +215,8 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   info.version = STRUPRUNE_VERSION;
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
-  out.finish(r, l.model->globals(), in.output_dtype, info);
-  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, out, peak).dump(2) + "\n");
+  out->finish(r, l.model->globals(), in.output_dtype, info);
+  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks).dump(2) + "\n");
   print_summary(r);
   SP_LOG_INFO("report: {}", report_path);
   if (comm.size() > 1) comm.barrier();

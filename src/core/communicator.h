@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
+
 namespace sp {
 
 class Communicator {
@@ -21,6 +23,10 @@ class Communicator {
   virtual void allreduce_sum(std::span<double> data) = 0;
   virtual void allreduce_sum(std::span<int64_t> data) = 0;
   virtual void allreduce_max(std::span<double> data) = 0;
+  // In-place sum over all ranks of an I64 tensor on any device (integer sums are exact, so any
+  // reduction order gives the same bits). The default stages device memory through the host; a
+  // GPU communicator (NCCL) reduces on the device.
+  virtual void allreduce_sum(Tensor& t);
   // Root's bytes are copied to every rank; non-roots must pass a buffer of the same size.
   virtual void broadcast(std::span<uint8_t> data, int root) = 0;
   // Every rank contributes a byte string; everyone receives all of them in rank order.

@@ -13,6 +13,7 @@ class SelfCommunicator final : public Communicator {
   std::string backend() const override { return "self"; }
   void allreduce_sum(std::span<double>) override {}
   void allreduce_sum(std::span<int64_t>) override {}
+  void allreduce_sum(Tensor&) override {}
   void allreduce_max(std::span<double>) override {}
   void broadcast(std::span<uint8_t>, int) override {}
   std::vector<std::string> allgather(const std::string& mine) override { return {mine}; }

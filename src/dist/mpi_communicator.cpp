@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace sp::dist {
@@ -29,7 +31,14 @@ class MpiCommunicator final : public Communicator {
   std::string backend() const override { return "mpi"; }
 
   void allreduce_sum(std::span<double> d) override { fixed_order_sum(d, MPI_DOUBLE); }
-  void allreduce_sum(std::span<int64_t> d) override { fixed_order_sum(d, MPI_INT64_T); }
+  // Integer sums are exact and associative: MPI's own reduction, in chunks of int-sized counts.
+  void allreduce_sum(std::span<int64_t> d) override {
+    constexpr size_t kChunk = size_t(1) << 28;
+    for (size_t i = 0; i < d.size(); i += kChunk)
+      SP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d.data() + i, int(std::min(kChunk, d.size() - i)), MPI_INT64_T, MPI_SUM,
+                                 MPI_COMM_WORLD));
+  }
+  using Communicator::allreduce_sum;
   void allreduce_max(std::span<double> d) override {
     SP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d.data(), int(d.size()), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
   }

@@ -57,6 +57,18 @@ class NcclCommunicator final : public Communicator {
   void allreduce_sum(std::span<double> d) override { fixed_order_sum(d, ncclFloat64); }
   void allreduce_sum(std::span<int64_t> d) override { fixed_order_sum(d, ncclInt64); }
 
+  // Device tensors are reduced in place on the device's shared work stream (the one every
+  // ExecContext of the device uses, so no extra ordering is needed); host tensors are staged.
+  void allreduce_sum(Tensor& t) override {
+    SP_CHECK(t.dtype() == DType::I64, "allreduce_sum(Tensor): I64 expected, got {}", dtype_name(t.dtype()));
+    if (size_ == 1 || t.numel() == 0) return;
+    if (t.is_cpu()) return Communicator::allreduce_sum(t);
+    SP_CHECK(t.device().index == device_, "allreduce_sum: tensor on cuda:{}, communicator on cuda:{}",
+             t.device().index, device_);
+    SP_NCCL_CHECK(ncclAllReduce(t.data<int64_t>(), t.data<int64_t>(), size_t(t.numel()), ncclInt64, ncclSum,
+                                comm_.get(), stream_));
+  }
+
   void allreduce_max(std::span<double> d) override {
     if (d.empty()) return;
     void* buf = stage(d.size_bytes());

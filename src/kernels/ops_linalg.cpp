@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/device.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/exact_sum.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops_common.h"
 
@@ -134,6 +136,44 @@ void column_stats_(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x
   } else {
     cpu::column_stats(sum, sumsq, x);
   }
+}
+
+Tensor exact_zeros(ExecContext& ctx, int64_t n) {
+  SP_CHECK(n >= 0, "exact_zeros: n = {}", n);
+  return Tensor::zeros({exact::kLimbs * n + 1}, DType::I64, ctx.device());
+}
+
+void exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& x) {
+  require_on(ctx, x, "exact_accumulate", "x");
+  require_on(ctx, acc, "exact_accumulate", "acc");
+  require_dtype(x, DType::F64, "exact_accumulate", "x");
+  require_dtype(acc, DType::I64, "exact_accumulate", "acc");
+  require_shape(acc, {exact::kLimbs * x.numel() + 1}, "exact_accumulate", "acc");
+  if (x.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::exact_accumulate(ctx, acc, x);
+  } else {
+    cpu::exact_accumulate(acc, x);
+  }
+}
+
+Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std::string_view what) {
+  require_on(ctx, acc, "exact_value", "acc");
+  require_dtype(acc, DType::I64, "exact_value", "acc");
+  const int64_t n = shape_numel(shape);
+  require_shape(acc, {exact::kLimbs * n + 1}, "exact_value", "acc");
+  int64_t bad = 0;
+  device_copy(&bad, Device::cpu(), acc.data<int64_t>() + exact::kLimbs * n, acc.device(), sizeof bad);
+  SP_REQUIRE(bad == 0, "{}: {} statistic value(s) are not finite or exceed 2^59 in magnitude (non-finite activations?)",
+             what, bad);
+  Tensor out = Tensor::empty(shape, DType::F64, ctx.device());
+  if (n == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::exact_value(ctx, acc, out);
+  } else {
+    cpu::exact_value(acc, out);
+  }
+  return out;
 }
 
 Tensor select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx) {

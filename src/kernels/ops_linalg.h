@@ -28,6 +28,17 @@ void gram_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tens
 // Fixed-order reductions: the same inputs give the same bits on every run.
 void column_stats_(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
 
+// Exact, order-independent sums of F64 values (kernels/exact_sum.h): acc holds integer limbs
+// that any number of ranks can add with an integer allreduce and get the same bits.
+//   exact_zeros(n): a fresh accumulator for n values: I64 [3 n + 1] (the last entry counts values
+//   that could not be added: non-finite or |v| >= 2^59).
+//   exact_accumulate_: acc += x (x: F64, any shape, n elements, on acc's device).
+//   exact_value: the sums as F64 with the given shape (n elements); an InputError naming `what`
+//   when a value could not be added.
+Tensor exact_zeros(ExecContext& ctx, int64_t n);
+void exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& x);
+Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std::string_view what);
+
 // Gathers: out = x[idx, :] and out = x[:, idx]. x: [R, C] any float dtype (F32, F64, BF16, F16);
 // idx: [k] I32 on the op's device, every entry in range (checked on the CPU; an out-of-range index
 // is an InputError there, undefined on the GPU: the CUDA bodies then write a NaN element rather

@@ -15,7 +15,8 @@ namespace {
 // pass over the weights is shared by up to ~1 GiB of activations (at least one batch).
 int64_t group_windows(const Model& m, int seqlen, int batch) {
   const int64_t per_window = int64_t(seqlen) * m.config().hidden * int64_t(dtype_size(m.dtype()));
-  return std::max<int64_t>(batch, (int64_t(1) << 30) / std::max<int64_t>(1, per_window));
+  const int64_t fit = (int64_t(1) << 30) / std::max<int64_t>(1, per_window);
+  return std::max<int64_t>(1, fit / batch) * batch;
 }
 
 // Runs `nwin` windows of `seqlen` tokens through every layer, each layer loaded once (one resident
@@ -44,7 +45,9 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
     const int ng = int(std::min<int64_t>(group, n - w0));
     auto group_ids = ids.subspan(size_t(w0) * size_t(seqlen), size_t(ng) * size_t(seqlen));
     const HiddenStream st = run_windows(m, ctx, group_ids, ng, batch_windows, seqlen);
-    total += st.nll_sum(w0 == 0 ? &r.first_window_nll : nullptr);
+    const std::vector<double> nll = st.window_nll(w0 == 0 ? &r.first_window_nll : nullptr);
+    r.window_nll.insert(r.window_nll.end(), nll.begin(), nll.end());
+    for (double v : nll) total += v;
     progress.step(long(w0 + ng));
   }
   progress.finish();

@@ -15,14 +15,16 @@ struct PerplexityResult {
   int64_t windows = 0;
   int64_t tokens = 0;                   // scored tokens: windows * (seqlen - 1)
   std::vector<float> first_window_nll;  // per-token NLL of window 0, seqlen - 1 values
+  std::vector<double> window_nll;       // per window, the sum of its token NLLs
   double seconds = 0.0;
 };
 
 // SparseGPT / Wanda protocol: n = ids.size() / seqlen non-overlapping windows (capped by
 // max_windows when >= 0); each window scores tokens 1..seqlen-1; ppl = exp(total / (n (seqlen-1))).
-// Windows are processed in groups whose hidden states stay resident (about 1 GiB, at least one
-// batch): each decoder layer is loaded once per group (one resident at a time) and applied
-// batch_windows windows at a time; logits are computed in row chunks so [rows, vocab] stays bounded.
+// Windows are processed in groups whose hidden states stay resident (about 1 GiB, whole batches):
+// each decoder layer is loaded once per group (one resident at a time) and applied
+// batch_windows windows at a time (batches start at multiples of batch_windows, so a window's
+// NLL is the same whichever range of windows a caller passes, if it starts on a batch); logits are computed in row chunks so [rows, vocab] stays bounded.
 PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t> ids, int seqlen, int batch_windows,
                             int max_windows = -1);
 

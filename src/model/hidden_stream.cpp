@@ -10,38 +10,40 @@ namespace sp::model {
 HiddenStream::HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen,
                            int batch)
     : m_(m), ctx_(ctx), ids_(ids.begin(), ids.end()), nwin_(nwin), seqlen_(seqlen), batch_(std::max(1, batch)) {
-  SP_REQUIRE(nwin >= 1 && seqlen >= 1 && int64_t(ids.size()) == int64_t(nwin) * seqlen,
+  SP_REQUIRE(nwin >= 0 && seqlen >= 1 && int64_t(ids.size()) == int64_t(nwin) * seqlen,
              "hidden stream: {} ids are not {} windows of {} tokens", ids.size(), nwin, seqlen);
-  hidden_ = m_.embed(ctx_, ids_tensor(ctx_, ids_), positions_tensor(ctx_, nwin_, seqlen_));
+  if (nwin > 0) hidden_ = m_.embed(ctx_, ids_tensor(ctx_, ids_), positions_tensor(ctx_, nwin_, seqlen_));
 }
 
 HiddenStream HiddenStream::clone() const {
   HiddenStream c = *this;
-  c.hidden_ = hidden_.clone();
+  if (hidden_.defined()) c.hidden_ = hidden_.clone();
   return c;
 }
 
 HiddenStream HiddenStream::head(int n) const {
-  SP_CHECK(n >= 1 && n <= nwin_, "head({}) of {} windows", n, nwin_);
+  SP_CHECK(n >= 0 && n <= nwin_, "head({}) of {} windows", n, nwin_);
   HiddenStream c = *this;
   c.nwin_ = n;
   c.ids_.resize(size_t(n) * size_t(seqlen_));
-  c.hidden_ = hidden_.slice_rows(0, int64_t(n) * seqlen_).clone();
+  c.hidden_ = n > 0 ? hidden_.slice_rows(0, int64_t(n) * seqlen_).clone() : Tensor();
   return c;
 }
 
-double HiddenStream::kl_sum(const HiddenStream& other) const {
-  SP_CHECK(other.nwin_ == nwin_ && other.seqlen_ == seqlen_, "kl_sum of streams of different windows");
+std::vector<double> HiddenStream::window_kl(const HiddenStream& other) const {
+  SP_CHECK(other.nwin_ == nwin_ && other.seqlen_ == seqlen_, "window_kl of streams of different windows");
   const int64_t chunk = std::max<int64_t>(1, (int64_t(32) << 20) / m_.config().vocab);
-  const int64_t rows = hidden_.dim(0);
-  double total = 0.0;
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t r1 = std::min(rows, r0 + chunk);
-    const Tensor p = m_.logits(ctx_, m_.final_norm(ctx_, hidden_.slice_rows(r0, r1)));
-    const Tensor q = m_.logits(ctx_, m_.final_norm(ctx_, other.hidden_.slice_rows(r0, r1)));
-    for (float v : ops::kl_div_rows(ctx_, p, q).to_f32_vector()) total += double(v);
+  std::vector<double> out(size_t(nwin_), 0.0);
+  for (int w = 0; w < nwin_; ++w) {
+    const int64_t base = int64_t(w) * seqlen_;
+    for (int64_t r0 = 0; r0 < seqlen_; r0 += chunk) {
+      const int64_t r1 = std::min<int64_t>(seqlen_, r0 + chunk);
+      const Tensor p = m_.logits(ctx_, m_.final_norm(ctx_, hidden_.slice_rows(base + r0, base + r1)));
+      const Tensor q = m_.logits(ctx_, m_.final_norm(ctx_, other.hidden_.slice_rows(base + r0, base + r1)));
+      for (float v : ops::kl_div_rows(ctx_, p, q).to_f32_vector()) out[size_t(w)] += double(v);
+    }
   }
-  return total;
+  return out;
 }
 
 int HiddenStream::batch_windows(int b) const { return std::min(batch_, nwin_ - b * batch_); }
@@ -64,10 +66,10 @@ void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, boo
   for (int b = 0; b < batches(); ++b) forward_batch(b, layer, w, tap, advance);
 }
 
-double HiddenStream::nll_sum(std::vector<float>* first_window) const {
+std::vector<double> HiddenStream::window_nll(std::vector<float>* first_window) const {
   // Rows of logits at once: about 64M elements whatever the vocabulary.
   const int64_t chunk = std::max<int64_t>(1, (int64_t(64) << 20) / m_.config().vocab);
-  double total = 0.0;
+  std::vector<double> out(size_t(nwin_), 0.0);
   for (int w = 0; w < nwin_; ++w) {
     const int64_t base = int64_t(w) * seqlen_;
     for (int64_t r0 = 0; r0 < seqlen_ - 1; r0 += chunk) {
@@ -75,10 +77,16 @@ double HiddenStream::nll_sum(std::vector<float>* first_window) const {
       Tensor normed = m_.final_norm(ctx_, hidden_.slice_rows(base + r0, base + r1));
       Tensor targets = ids_tensor(ctx_, std::span<const int32_t>(ids_).subspan(size_t(base + r0 + 1), size_t(r1 - r0)));
       const std::vector<float> nll = ops::token_nll(ctx_, m_.logits(ctx_, normed), targets).to_f32_vector();
-      for (float v : nll) total += double(v);
+      for (float v : nll) out[size_t(w)] += double(v);
       if (w == 0 && first_window) first_window->insert(first_window->end(), nll.begin(), nll.end());
     }
   }
+  return out;
+}
+
+double HiddenStream::nll_sum(std::vector<float>* first_window) const {
+  double total = 0.0;
+  for (double v : window_nll(first_window)) total += v;
   return total;
 }
 

@@ -13,16 +13,18 @@ namespace sp::model {
 
 class HiddenStream {
  public:
-  // ids: nwin * seqlen token ids (window-major). The hidden states start as the embeddings.
+  // ids: nwin * seqlen token ids (window-major). The hidden states start as the embeddings. A
+  // stream may hold no window (a rank with no share of a small set): every pass is then empty.
   HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen, int batch);
 
   // A deep copy (its own hidden states), e.g. to follow a perturbed model from this point on.
   HiddenStream clone() const;
   // The first `n` windows as a new stream (deep copy).
   HiddenStream head(int n) const;
-  // Sum over tokens of KL(this model's next-token distribution || other's), same windows and ids:
-  // how far `other`'s predictions moved. Both after the last layer.
-  double kl_sum(const HiddenStream& other) const;
+  // Per window, the sum over its tokens of KL(this model's next-token distribution || other's),
+  // same windows and ids: how far `other`'s predictions moved. Both after the last layer. Each
+  // window's value depends on that window alone (not on which others share the stream).
+  std::vector<double> window_kl(const HiddenStream& other) const;
 
   int windows() const { return nwin_; }
   int seqlen() const { return seqlen_; }
@@ -41,9 +43,10 @@ class HiddenStream {
   // Every batch in order.
   void forward(int layer, const LayerWeights& w, const Tap* tap = nullptr, bool advance = true);
 
-  // After the last layer: sum of the token NLLs, row t of a window predicting token t + 1 (rows
+  // After the last layer, per window: the sum of its token NLLs, row t predicting token t + 1 (rows
   // 0..seqlen-2), through the final norm and the LM head in row chunks of bounded size. When
   // first_window is given it receives window 0's per-token NLL.
+  std::vector<double> window_nll(std::vector<float>* first_window = nullptr) const;
   double nll_sum(std::vector<float>* first_window = nullptr) const;
 
  private:

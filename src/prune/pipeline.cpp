@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/ranges.h"
 #include "core/log.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
@@ -27,6 +28,35 @@ const char* const kProducerIn[] = {"attn_in", "mlp_in"};
 const char* const kResidualOut[] = {"mid_resid", "layer_out"};
 
 std::string where(int layer, int module) { return fmt::format("layer {} {}", layer, kModuleName[module]); }
+
+// Channel counts of the forward's taps for layer weights w (a rank without windows still takes
+// part in the statistics' reduction and must know their sizes).
+std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden) {
+  std::map<std::string, int64_t> m = {{"attn_in", hidden}, {"mlp_in", hidden}, {"mid_resid", hidden},
+                                      {"layer_out", hidden}};
+  if (w.o_w.defined()) m["attn_o_in"] = w.o_w.dim(1);
+  if (w.down_w.defined()) m["mlp_down_in"] = w.down_w.dim(1);
+  return m;
+}
+
+// This rank's share of a set of windows: whole batches (the same batches for any rank count).
+TokenWindows local_share(const TokenWindows& all, int batch, const Communicator& comm) {
+  const auto [first, count] = batch_aligned_range(all.windows, batch, comm.rank(), comm.size());
+  TokenWindows t{all.name, {}, count, all.seqlen};
+  t.ids.assign(all.ids.begin() + int64_t(first) * all.seqlen, all.ids.begin() + int64_t(first + count) * all.seqlen);
+  return t;
+}
+
+// Per-window values of this rank's windows [first, first + local.size()) summed over ranks in
+// window order: the same bits for any rank count (each slot has one non-zero term).
+double sum_over_windows(Communicator& comm, const std::vector<double>& local, int first, int total) {
+  std::vector<double> all(size_t(total), 0.0);
+  std::copy(local.begin(), local.end(), all.begin() + first);
+  comm.allreduce_sum(std::span<double>(all));
+  double s = 0.0;
+  for (double v : all) s += v;
+  return s;
+}
 
 // A module's removal order and scores, chosen from its statistics.
 struct Choice {
@@ -87,6 +117,12 @@ class Pipeline {
   Tensor compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
                           const ChannelStats& s);
   std::vector<PerplexityRow> evaluate(std::vector<HiddenStream>& streams) const;
+  HiddenStream stream(const TokenWindows& local) const {
+    return HiddenStream(m_, ctx_, local.ids, local.windows, local.seqlen, in_.batch);
+  }
+  // The calibration and evaluation windows of this rank, and its share of the KL probe windows
+  // (the first probe_windows calibration windows, one per forward call, split by window).
+  void share_windows();
 
   model::Model& m_;
   ExecContext& ctx_;
@@ -101,6 +137,11 @@ class Pipeline {
   std::vector<std::vector<double>> z_;  // FLAP: standardised group scores per block
   std::vector<int> block_of_[2];        // block index per layer and module, -1 when not pruned
   PruneResult result_;
+  TokenWindows calib_;               // this rank's calibration windows
+  std::vector<TokenWindows> evals_;  // this rank's evaluation windows, per dataset
+  std::vector<int> eval_first_;      // index of this rank's first window, per dataset
+  TokenWindows probe_;               // this rank's probe windows
+  int probe_first_ = 0, probe_total_ = 0;
   double eval_seconds_ = 0;
   bool added_bias_[2] = {false, false};
   bool warned_bias_ = false;
@@ -206,15 +247,15 @@ void Pipeline::pass1() {
   const double t0 = wall_seconds();
   const bool curves = recipe_.allocation != AllocationMode::Uniform;
   if (!curves && !in_.eval_before) return;  // uniform needs no curves
-  HiddenStream calib(m_, ctx_, in_.calibration.ids, in_.calibration.windows, in_.calibration.seqlen, in_.batch);
+  HiddenStream calib = stream(calib_);
   std::vector<HiddenStream> evals;
   if (in_.eval_before)
-    for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
+    for (const auto& e : evals_) evals.push_back(stream(e));
   // normalize kl: a probe (the first calibration windows) follows the dense model; for every block,
   // a copy follows the model with that block's uniform share removed, from its layer on.
   const bool kl = curves && recipe_.normalize == Normalization::Kl;
   std::optional<HiddenStream> probe;
-  if (kl) probe.emplace(calib.head(std::min(opt_.probe_windows, calib.windows())));
+  if (kl) probe.emplace(m_, ctx_, probe_.ids, probe_.windows, probe_.seqlen, 1);
   std::vector<HiddenStream> perturbed;
   std::vector<int> perturbed_block, probe_share(blocks_.size(), 0);
   std::vector<double> share_cost(blocks_.size(), 0.0);
@@ -226,6 +267,7 @@ void Pipeline::pass1() {
       if (curves && units(l, mod) > 0) want_module_stats(col, mod, false, true);
     const model::Tap tap = col.tap();
     calib.forward(l, w, &tap);
+    col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", l));
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, w);
     eval_seconds_ += wall_seconds() - te;
@@ -274,11 +316,12 @@ void Pipeline::pass1() {
   if (kl) {
     // Each curve keeps its shape (the module's own error) and takes its level from the measured
     // effect at the output: cost(share) = mean KL per probe token.
-    const double tokens = double(probe->windows()) * double(probe->seqlen());
+    const double tokens = double(probe_total_) * double(probe->seqlen());
     for (size_t i = 0; i < perturbed.size(); ++i) {
       const int bi = perturbed_block[i];
       Block& b = blocks_[size_t(bi)];
-      const double d = std::max(probe->kl_sum(perturbed[i]) / tokens, 1e-12);
+      const double kl_sum = sum_over_windows(comm_, probe->window_kl(perturbed[i]), probe_first_, probe_total_);
+      const double d = std::max(kl_sum / tokens, 1e-12);
       const double c = share_cost[size_t(bi)];
       const double scale = c > 0 ? d / c : 0.0;
       for (double& v : b.cost) v *= scale;
@@ -332,7 +375,23 @@ void Pipeline::allocate() {
     ao.max_iters = opt_.admm_max_iters;
     ao.tol_primal = opt_.admm_tol_primal;
     ao.tol_dual = opt_.admm_tol_dual;
-    result_.allocation = prune::allocate(blocks_, ao, comm_);
+    // Each rank takes part with the blocks of the layers it owns (a contiguous range): the ADMM's
+    // local steps run where the blocks live and only scalars cross (allocation.h); every rank has
+    // every curve here, so the split only spreads the work.
+    const auto [first, count] = balanced_ranges(cfg_.n_layers, comm_.size())[size_t(comm_.rank())];
+    std::vector<Block> mine;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < blocks_.size(); ++i)
+      if (blocks_[i].layer >= first && blocks_[i].layer < first + count) {
+        mine.push_back(blocks_[i]);
+        index.push_back(i);
+      }
+    Allocation a = prune::allocate(mine, ao, comm_);
+    std::vector<int64_t> removed(blocks_.size(), 0);
+    for (size_t i = 0; i < index.size(); ++i) removed[index[i]] = a.removed[i];
+    comm_.allreduce_sum(std::span<int64_t>(removed));
+    a.removed.assign(removed.begin(), removed.end());
+    result_.allocation = std::move(a);
     if (!result_.allocation.converged)
       SP_LOG_WARN(
           "ADMM stopped after {} iterations without meeting the tolerances (primal {:.2e}, dual {:.2e}); the "
@@ -362,6 +421,7 @@ void Pipeline::collect(int layer, const char* name, const LayerWeights& w, const
     }
     calib.forward_batch(b, layer, w, &ctap, false, name);
   }
+  col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", layer));
 }
 
 // The module's producers (q/k/v, gate/up, fc1) refit on the pruned model's inputs towards the
@@ -483,13 +543,12 @@ Tensor Pipeline::compensated_bias(int layer, int module, const LayerWeights& w, 
 
 void Pipeline::pass2() {
   const double t0 = wall_seconds();
-  const TokenWindows& cw = in_.calibration;
-  HiddenStream calib(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
+  HiddenStream calib = stream(calib_);
   std::optional<HiddenStream> dense;
   if (recipe_.reconstruct && (recipe_.target == RefitTarget::Dense || recipe_.refit_producers))
-    dense.emplace(m_, ctx_, cw.ids, cw.windows, cw.seqlen, in_.batch);
+    dense.emplace(stream(calib_));
   std::vector<HiddenStream> evals;
-  for (const auto& e : in_.eval) evals.emplace_back(m_, ctx_, e.ids, e.windows, e.seqlen, in_.batch);
+  for (const auto& e : evals_) evals.push_back(stream(e));
   Progress progress("pass 2 (prune + refit)", long(cfg_.n_layers));
   for (int l = 0; l < cfg_.n_layers; ++l) {
     const LayerWeights dense_w = m_.load_layer(ctx_, l);
@@ -550,6 +609,7 @@ PruneResult Pipeline::run() {
              "per layer and module in whole groups allow only {} to {} (sparsity {:.4f} to {:.4f})",
              opt_.sparsity, budget, total, opt_.s_min, opt_.s_max, lo, hi,
              double(lo) / double(std::max<int64_t>(1, total)), double(hi) / double(std::max<int64_t>(1, total)));
+  share_windows();
   pass1();
   allocate();
   pass2();
@@ -576,13 +636,28 @@ std::vector<PerplexityRow> Pipeline::evaluate(std::vector<HiddenStream>& streams
   for (size_t i = 0; i < streams.size(); ++i) {
     PerplexityRow r;
     r.name = in_.eval[i].name;
-    r.windows = streams[i].windows();
-    r.tokens = int64_t(r.windows) * (streams[i].seqlen() - 1);
-    r.mean_nll = streams[i].nll_sum() / double(r.tokens);
+    r.windows = in_.eval[i].windows;
+    r.tokens = int64_t(r.windows) * (in_.eval[i].seqlen - 1);
+    r.mean_nll = sum_over_windows(comm_, streams[i].window_nll(), eval_first_[i], in_.eval[i].windows) / double(r.tokens);
     r.ppl = std::exp(r.mean_nll);
+    SP_REQUIRE(std::isfinite(r.ppl), "{}: perplexity is not finite (mean NLL {})", r.name, r.mean_nll);
     rows.push_back(r);
   }
   return rows;
+}
+
+void Pipeline::share_windows() {
+  calib_ = local_share(in_.calibration, in_.batch, comm_);
+  for (const auto& e : in_.eval) {
+    evals_.push_back(local_share(e, in_.batch, comm_));
+    eval_first_.push_back(batch_aligned_range(e.windows, in_.batch, comm_.rank(), comm_.size()).first);
+  }
+  probe_total_ = std::min(opt_.probe_windows, in_.calibration.windows);
+  const TokenWindows head{"probe", {in_.calibration.ids.begin(), in_.calibration.ids.begin() +
+                                                                     int64_t(probe_total_) * in_.calibration.seqlen},
+                          probe_total_, in_.calibration.seqlen};
+  probe_ = local_share(head, 1, comm_);
+  probe_first_ = batch_aligned_range(probe_total_, 1, comm_.rank(), comm_.size()).first;
 }
 
 }  // namespace

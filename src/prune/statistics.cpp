@@ -3,37 +3,75 @@
 #include <algorithm>
 #include <numeric>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
 namespace sp::prune {
 
+namespace {
+enum Acc { kSum, kSumsq, kGram, kCross, kRefSum };
+}
+
+void ChannelStats::start(ExecContext& ctx, int64_t n, bool want_gram, bool want_cross) {
+  if (acc_[kSum].defined()) return;
+  acc_[kSum] = ops::exact_zeros(ctx, n);
+  acc_[kSumsq] = ops::exact_zeros(ctx, n);
+  if (want_gram) acc_[kGram] = ops::exact_zeros(ctx, n * n);
+  if (want_cross) {
+    acc_[kCross] = ops::exact_zeros(ctx, n * n);
+    acc_[kRefSum] = ops::exact_zeros(ctx, n);
+  }
+}
+
 void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross) {
+  SP_CHECK(!reduced_, "statistics: add after reduce");
   const int64_t n = x.dim(1);
-  if (!sumsq.defined()) {
-    sum = Tensor::zeros({n}, DType::F64, ctx.device());
-    sumsq = Tensor::zeros({n}, DType::F64, ctx.device());
-    if (want_gram) gram = Tensor::zeros({n, n}, DType::F64, ctx.device());
-    if (want_cross) {
-      cross = Tensor::zeros({n, n}, DType::F64, ctx.device());
-      ref_sum = Tensor::zeros({n}, DType::F64, ctx.device());
-    }
-  }
-  SP_CHECK(sumsq.dim(0) == n, "statistics: width changed from {} to {}", sumsq.dim(0), n);
+  start(ctx, n, want_gram, want_cross);
+  SP_CHECK(acc_[kSum].numel() == 3 * n + 1, "statistics: width changed to {}", n);
   tokens += x.dim(0);
-  ops::column_stats_(ctx, sum, sumsq, x);
+  // This batch's contribution alone (fresh zeros), then added exactly.
+  Tensor s = Tensor::zeros({n}, DType::F64, ctx.device()), q = Tensor::zeros({n}, DType::F64, ctx.device());
+  ops::column_stats_(ctx, s, q, x);
+  ops::exact_accumulate_(ctx, acc_[kSum], s);
+  ops::exact_accumulate_(ctx, acc_[kSumsq], q);
   // Products in fp64 (not fp32 partials): the least-squares solves amplify the Gram's rounding by
-  // its condition number, and the removal orders compare near-equal saliencies, so fp32 partial
-  // sums would let the CPU and the GPU (different summation orders) pick different groups.
-  const Tensor x64 = (gram.defined() || cross.defined()) ? ops::convert(ctx, x, DType::F64) : Tensor();
-  if (gram.defined()) ops::gram_accumulate_(ctx, gram, x64, x64);
-  if (cross.defined()) {
-    SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
-    ops::gram_accumulate_(ctx, cross, ops::convert(ctx, *reference, DType::F64), x64);
-    Tensor none;
-    ops::column_stats_(ctx, ref_sum, none, *reference);
+  // its condition number, and the removal orders compare near-equal saliencies.
+  if (!acc_[kGram].defined() && !acc_[kCross].defined()) return;
+  const Tensor x64 = ops::convert(ctx, x, DType::F64);
+  Tensor part = Tensor::empty({n, n}, DType::F64, ctx.device());
+  if (acc_[kGram].defined()) {
+    ops::gemm_(ctx, part, x64, true, x64, false, 1.0, 0.0);
+    ops::exact_accumulate_(ctx, acc_[kGram], part);
   }
+  if (acc_[kCross].defined()) {
+    SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
+    const Tensor r64 = ops::convert(ctx, *reference, DType::F64);
+    ops::gemm_(ctx, part, r64, true, x64, false, 1.0, 0.0);
+    ops::exact_accumulate_(ctx, acc_[kCross], part);
+    Tensor rs = Tensor::zeros({n}, DType::F64, ctx.device()), none;
+    ops::column_stats_(ctx, rs, none, *reference);
+    ops::exact_accumulate_(ctx, acc_[kRefSum], rs);
+  }
+}
+
+void ChannelStats::reduce(ExecContext& ctx, Communicator& comm, int64_t n, bool want_gram, bool want_cross,
+                          const std::string& what) {
+  SP_CHECK(!reduced_, "statistics: reduced twice");
+  start(ctx, n, want_gram, want_cross);  // a rank that saw no batch contributes zeros
+  comm.allreduce_sum(std::span<int64_t>(&tokens, 1));
+  Tensor* out[5] = {&sum, &sumsq, &gram, &cross, &ref_sum};
+  const char* names[5] = {"sum", "sum of squares", "Gram matrix", "cross-Gram matrix", "reference sum"};
+  for (int i = 0; i < 5; ++i) {
+    if (!acc_[i].defined()) continue;
+    comm.allreduce_sum(acc_[i]);
+    const Shape shape = (i == kGram || i == kCross) ? Shape{n, n} : Shape{n};
+    *out[i] = ops::exact_value(ctx, acc_[i], shape, fmt::format("{}: {}", what, names[i]));
+    acc_[i] = Tensor();
+  }
+  reduced_ = true;
 }
 
 std::vector<double> ChannelStats::mean() const {
@@ -62,6 +100,15 @@ model::Tap StatsCollector::tap() {
     const auto ref = reference_.find(it->first);
     stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross);
   };
+}
+
+void StatsCollector::reduce(Communicator& comm, const std::map<std::string, int64_t>& widths,
+                            const std::string& where) {
+  for (const auto& [name, w] : want_) {
+    const auto width = widths.find(name);
+    SP_CHECK(width != widths.end(), "statistics: no width for tap '{}'", name);
+    stats_[name].reduce(ctx_, comm, width->second, w.gram, w.cross, fmt::format("{} {}", where, name));
+  }
 }
 
 ChannelStats& StatsCollector::at(const std::string& name) {

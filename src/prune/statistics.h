@@ -1,12 +1,18 @@
 #pragma once
 // Calibration statistics, streamed over batches of windows through the forward's taps: per-channel
 // sums and sums of squares (Wanda norms, FLAP's fluctuation) and Gram matrices H = X^T X of the
-// consumers' inputs (least-squares refits, OBS saliencies), all accumulated in F64 on the device.
+// consumers' inputs (least-squares refits, OBS saliencies), on the device.
 // A cross-Gram R^T X pairs the pruned model's activations X with the dense model's R for the same
 // rows (reconstruction towards the dense model's outputs).
+//
+// Each batch's contribution is formed in F64 on its own (products of that batch alone), then added
+// exactly (integer limbs, kernels/exact_sum.h). After the last local batch, reduce() sums the limbs
+// over the ranks (each holds a share of the windows) and reads the F64 values: the result is the
+// same bits for any number of ranks and any assignment of batches to ranks.
 #include <map>
 #include <string>
 
+#include "core/communicator.h"
 #include "core/context.h"
 #include "core/tensor.h"
 #include "model/arch.h"
@@ -22,10 +28,21 @@ struct ChannelStats {
 
   // x: [T, n] compute dtype; reference: the dense model's activations of the same rows or null.
   void add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross);
+  // Sums the contributions of every rank (collective) and sets the F64 values above; `what`
+  // names the layer and tap in errors (non-finite activations). Every rank must call it, also one
+  // that added nothing: `n` is then the channel count.
+  void reduce(ExecContext& ctx, Communicator& comm, int64_t n, bool want_gram, bool want_cross,
+              const std::string& what);
   // Host copies (F64) for the score code.
   std::vector<double> mean() const;
   std::vector<double> sq_norms() const;  // sum of squares per channel
   double energy() const;                 // sum of squares over every channel
+
+ private:
+  void start(ExecContext& ctx, int64_t n, bool want_gram, bool want_cross);
+  // Exact accumulators (limbs) of sum, sumsq, gram, cross, ref_sum; freed by reduce().
+  Tensor acc_[5];
+  bool reduced_ = false;
 };
 
 // Collects the statistics of one decoder layer from the named taps (model/arch.h: "attn_in",
@@ -41,6 +58,9 @@ class StatsCollector {
   void set_reference(const std::string& name, Tensor r) { reference_[name] = std::move(r); }
   void clear_references() { reference_.clear(); }
   bool has(const std::string& name) const { return stats_.count(name) > 0; }
+  // After the local batches: every wanted tap's statistics summed over the ranks (collective;
+  // `widths` gives each tap's channel count for ranks that saw no batch). `where` prefixes errors.
+  void reduce(Communicator& comm, const std::map<std::string, int64_t>& widths, const std::string& where);
   ChannelStats& at(const std::string& name);
 
  private:

@@ -480,5 +480,56 @@ TEST_F(LinalgCpu, FrontEndsRejectBadOperandsByName) {
   EXPECT_THROW(ops::diagonal(ctx, a16), InputError);
 }
 
+// Exact sums: any grouping of the same terms gives the same bits, and the value is the true sum
+// (computed here with exact rational arithmetic on the doubles' integer mantissas, via long double
+// pairs would not be exact; a sorted two-sum cascade is) within one rounding of the final read-back.
+TEST(ExactSum, AnyGroupingGivesTheSameBitsAndTheTrueSum) {
+  ExecContext ctx(Device::cpu());
+  std::mt19937 g(7);
+  const int64_t n = 64, terms = 40;
+  std::vector<Tensor> parts;
+  std::lognormal_distribution<double> mag(0.0, 6.0);
+  std::bernoulli_distribution sign(0.5);
+  for (int t = 0; t < terms; ++t) {
+    Tensor x = Tensor::empty({n}, DType::F64);
+    for (int64_t i = 0; i < n; ++i) x.data<double>()[i] = (sign(g) ? -1 : 1) * mag(g);
+    parts.push_back(x);
+  }
+  // Grouping A: one accumulator in order. Grouping B: three accumulators over interleaved terms,
+  // their limbs added as integers (what an allreduce over three ranks does), in reverse order.
+  Tensor a = ops::exact_zeros(ctx, n);
+  for (const Tensor& x : parts) ops::exact_accumulate_(ctx, a, x);
+  std::vector<Tensor> acc(3);
+  for (auto& t : acc) t = ops::exact_zeros(ctx, n);
+  for (int t = terms - 1; t >= 0; --t) ops::exact_accumulate_(ctx, acc[size_t(t % 3)], parts[size_t(t)]);
+  Tensor b = ops::exact_zeros(ctx, n);
+  for (const Tensor& t : acc)
+    for (int64_t i = 0; i < b.numel(); ++i) b.data<int64_t>()[i] += t.data<int64_t>()[i];
+  const Tensor va = ops::exact_value(ctx, a, {n}, "test"), vb = ops::exact_value(ctx, b, {n}, "test");
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(va.data<double>()[i], vb.data<double>()[i]) << i;
+    // Reference: Neumaier-compensated sum in long double of the same terms (error far below 1 ulp).
+    long double s = 0, c = 0;
+    for (const Tensor& x : parts) {
+      const long double v = x.data<double>()[i], t2 = s + v;
+      c += std::fabs(double(s)) >= std::fabs(double(v)) ? (s - t2) + v : (v - t2) + s;
+      s = t2;
+    }
+    const double ref = double(s + c);
+    EXPECT_NEAR(va.data<double>()[i], ref, std::fabs(ref) * 4e-16 + 1e-17) << i;
+  }
+  // Values that cannot be added are counted and reported by name.
+  Tensor bad = Tensor::empty({n}, DType::F64);
+  for (int64_t i = 0; i < n; ++i) bad.data<double>()[i] = i == 3 ? kNaN : (i == 5 ? 1e300 : 1.0);
+  Tensor c2 = ops::exact_zeros(ctx, n);
+  ops::exact_accumulate_(ctx, c2, bad);
+  try {
+    ops::exact_value(ctx, c2, {n}, "layer 3 attn_in");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 3 attn_in: 2 statistic value"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sp

@@ -221,6 +221,26 @@ TEST(GramGpuLarge, WideAccumulatorSpansTemporaryBlocks) {
 
 // ---- gathers, scatters, transpose: every float dtype, exact ----------------------------------
 
+// The CUDA body of the exact sum gives the CPU body's limbs and values bit for bit.
+TEST(ExactSumGpu, LimbsAndValuesEqualTheCpu) {
+  SP_REQUIRE_GPU();
+  ExecContext cpu(Device::cpu()), gpu(Device::cuda(0));
+  std::mt19937 g(11);
+  std::lognormal_distribution<double> mag(0.0, 8.0);
+  const int64_t n = 5000;
+  Tensor ac = ops::exact_zeros(cpu, n), ag = ops::exact_zeros(gpu, n);
+  for (int t = 0; t < 5; ++t) {
+    Tensor x = Tensor::empty({n}, DType::F64);
+    for (int64_t i = 0; i < n; ++i) x.data<double>()[i] = (i % 2 ? -1 : 1) * mag(g);
+    ops::exact_accumulate_(cpu, ac, x);
+    ops::exact_accumulate_(gpu, ag, x.to(gpu.device()));
+  }
+  const Tensor lg = ag.to(Device::cpu());
+  for (int64_t i = 0; i < ac.numel(); ++i) ASSERT_EQ(ac.data<int64_t>()[i], lg.data<int64_t>()[i]) << i;
+  const Tensor vc = ops::exact_value(cpu, ac, {n}, "t"), vg = ops::exact_value(gpu, ag, {n}, "t").to(Device::cpu());
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(vc.data<double>()[i], vg.data<double>()[i]) << i;
+}
+
 class SelectGpu : public GpuFixture {};
 
 TEST_P(SelectGpu, GathersScattersAndTransposeAreExact) {

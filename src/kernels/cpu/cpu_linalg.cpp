@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/exact_sum.h"
 
 namespace sp::cpu {
 namespace {
@@ -80,6 +81,27 @@ void gram_accumulate(Tensor& acc, const Tensor& a, const Tensor& b) {
     part.noalias() = am.transpose() * bm.middleCols(j0, wj);
     accm.middleCols(j0, wj) += part.template cast<double>();
   }
+}
+
+void exact_accumulate(Tensor& acc, const Tensor& x) {
+  const int64_t n = x.numel();
+  const double* v = x.data<double>();
+  int64_t* a = acc.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t l[exact::kLimbs];
+    if (!exact::split(v[i], l)) {
+      a[exact::kLimbs * n] += 1;
+      continue;
+    }
+    for (int k = 0; k < exact::kLimbs; ++k) a[k * n + i] += l[k];
+  }
+}
+
+void exact_value(const Tensor& acc, Tensor& out) {
+  const int64_t n = out.numel();
+  const int64_t* a = acc.data<int64_t>();
+  double* o = out.data<double>();
+  for (int64_t i = 0; i < n; ++i) o[i] = exact::value(a[i], a[n + i], a[2 * n + i]);
 }
 
 void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x) {

@@ -25,6 +25,8 @@ void convert(const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any di
 // Pruning ops (kernels/ops_linalg.h), cpu_linalg.cpp. Statistics take F32 or F64 activations; the
 // gathers / scatters any float dtype; the dense algebra F32 or F64. Outputs are fully written.
 void gram_accumulate(Tensor& acc, const Tensor& a, const Tensor& b);
+void exact_accumulate(Tensor& acc, const Tensor& x);
+void exact_value(const Tensor& acc, Tensor& out);
 void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x);  // either output may be undefined
 void select_rows(const Tensor& x, const Tensor& idx, Tensor& out);
 void select_cols(const Tensor& x, const Tensor& idx, Tensor& out);

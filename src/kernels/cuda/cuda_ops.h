@@ -29,6 +29,8 @@ void convert(ExecContext& ctx, const Tensor& x, Tensor& out);  // F32 / F64 / BF
 // exact fp32, no TF32). Outputs are fully written. cholesky copies one status word to the host
 // (a synchronisation); the other bodies only enqueue work.
 void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b);
+void exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& x);
+void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out);
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
 void select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
 void select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);

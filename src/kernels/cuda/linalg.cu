@@ -22,6 +22,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/exact_sum.h"
 
 namespace sp::cuda {
 namespace {
@@ -374,6 +375,36 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
                                                                                       part.data<float>(), n, wj, m);
     SP_CUDA_CHECK_LAUNCH();
   }
+}
+
+__global__ void exact_accumulate_kernel(int64_t* __restrict__ acc, const double* __restrict__ x, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    int64_t l[exact::kLimbs];
+    if (!exact::split(x[i], l)) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * n), 1ull);
+      continue;
+    }
+    for (int k = 0; k < exact::kLimbs; ++k) acc[k * n + i] += l[k];
+  }
+}
+
+__global__ void exact_value_kernel(const int64_t* __restrict__ acc, double* __restrict__ out, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = exact::value(acc[i], acc[n + i], acc[2 * n + i]);
+}
+
+void exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& x) {
+  const int64_t n = x.numel();
+  exact_accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), x.data<double>(), n);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out) {
+  const int64_t n = out.numel();
+  exact_value_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(), n);
+  SP_CUDA_CHECK_LAUNCH();
 }
 
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x) {
