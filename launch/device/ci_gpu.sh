@@ -75,7 +75,7 @@ fi
 timeout "${BUILD_LIMIT:-420}" ninja -C $B -j"$(nproc)" -k 0 >>"$OUT/build.log" 2>&1
 say "build rc=$? (all targets)"
 grep -E "^FAILED|error:" "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
-timeout "${TEST_LIMIT:-240}" ctest --test-dir $B -j 8 --timeout 200 --output-on-failure >"$OUT/tests.log" 2>&1
+timeout "${TEST_LIMIT:-240}" ctest --test-dir $B -j 8 --timeout 200 --output-on-failure ${CTEST_ARGS:-} >"$OUT/tests.log" 2>&1
 say "ctest rc=$?"
 grep -E "tests passed|tests failed|Failed|\*\*\*|Not Run|\(Skipped\)" "$OUT/tests.log" | head -40 | tee -a "$OUT/summary.txt"
 

@@ -63,4 +63,9 @@ Tensor argmax_rows(ExecContext& ctx, const Tensor& logits);
 // even; F64 -> BF16 / F16 rounds through F32, i.e. twice, on both devices). -> new tensor.
 Tensor convert(ExecContext& ctx, const Tensor& x, DType to);
 
+// Synthetic weights: out[i] ~ normal(0, stddev) from a counter-based hash of (key, i)
+// (kernels/synthetic_normal.h), so the same key gives the same tensor on any device and thread
+// count. out: F32, contiguous, on the op's device.
+void synthetic_normal_(ExecContext& ctx, Tensor& out, uint64_t key, float stddev);
+
 }  // namespace sp::ops

@@ -60,4 +60,16 @@ Tensor convert(ExecContext& ctx, const Tensor& x, DType to) {
   return out;
 }
 
+void synthetic_normal_(ExecContext& ctx, Tensor& out, uint64_t key, float stddev) {
+  require_on(ctx, out, "synthetic_normal", "out");
+  require_dtype(out, DType::F32, "synthetic_normal", "out");
+  SP_REQUIRE(stddev > 0.f, "synthetic weights: stddev {} must be > 0", stddev);
+  if (out.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::synthetic_normal(ctx, out, key, stddev);
+  } else {
+    cpu::synthetic_normal(out, key, stddev);
+  }
+}
+
 }  // namespace sp::ops

@@ -21,6 +21,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/gpu_test_util.h"
+#include "kernels/ops.h"
 #include "test_util.h"
 
 namespace sp {
@@ -114,6 +115,27 @@ class OpsGpu : public ::testing::TestWithParam<DType> {
   uint32_t seed_ = 0;
   std::mt19937 rng_;
 };
+
+// Synthetic weights generated on the GPU are those of the CPU (the same counter-based hash; the
+// devices' double log / sin / cos may differ in the last bit, which the float rounding almost
+// always absorbs: at most one float ulp, on a tiny fraction of the elements).
+TEST(SyntheticNormalGpu, MatchesTheCpu) {
+  SP_REQUIRE_GPU();
+  ExecContext cpu(Device::cpu()), gpu(Device::cuda(0));
+  const int64_t n = (int64_t(1) << 22) + 3;  // more than one CPU chunk, odd length
+  Tensor c = Tensor::empty({n}, DType::F32), g = Tensor::empty({n}, DType::F32, gpu.device());
+  ops::synthetic_normal_(cpu, c, 0x1234abcdull, 0.02f);
+  ops::synthetic_normal_(gpu, g, 0x1234abcdull, 0.02f);
+  const Tensor gh = g.to(Device::cpu());
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = c.data<float>()[i], b = gh.data<float>()[i];
+    if (a == b) continue;
+    ++differ;
+    ASSERT_LE(std::fabs(a - b), std::fabs(std::nextafter(a, 2.f * a) - a)) << i;
+  }
+  EXPECT_LT(differ, n / 10000) << differ << " of " << n << " elements differ by one ulp";
+}
 
 TEST_P(OpsGpu, Embedding) {
   const int64_t vocab = 101, hidden = 72, tokens = 33;

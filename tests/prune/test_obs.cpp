@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "core/communicator.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 #include "model/model_test_util.h"
@@ -135,6 +136,8 @@ Stats statistics(ExecContext& ctx, const Problem& p) {
     const Tensor x = on(ctx.device(), xs, {s1 - s0, p.n}), r = on(ctx.device(), rs, {s1 - s0, p.n});
     s.add(ctx, x, &r, true, true);
   }
+  const auto self = make_self_communicator();
+  s.reduce(ctx, *self, p.n, true, true, "test");
   EXPECT_EQ(s.tokens, p.t);
   return {s.gram, s.cross};
 }
@@ -176,6 +179,8 @@ TEST_P(Obs, InterceptRefitIsOptimalInWeightsAndBias) {
   ChannelStats st;
   const Tensor x = on(ctx.device(), p.x, {p.t, p.n}), r = on(ctx.device(), p.r, {p.t, p.n});
   st.add(ctx, x, &r, true, true);
+  const auto self = make_self_communicator();
+  st.reduce(ctx, *self, p.n, true, true, "test");
   const std::vector<int32_t> kept = {1, 2, 4, 7, 8};
   const Mat bias = {0.3, -0.2, 0.1, 0.0};
   RefitInputs ri;

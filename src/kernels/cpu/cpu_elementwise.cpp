@@ -2,7 +2,12 @@
 #include <cmath>
 #include <limits>
 
+#include <algorithm>
+#include <thread>
+#include <vector>
+
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/synthetic_normal.h"
 
 namespace sp::cpu {
 
@@ -101,6 +106,28 @@ void convert(const Tensor& x, Tensor& out) {
       for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = float(load(x, i));
       break;
   }
+}
+
+// Threads over fixed chunks of even size: values depend on (key, index) alone.
+void synthetic_normal(Tensor& out, uint64_t key, float stddev) {
+  float* p = out.data<float>();
+  const int64_t n = out.numel();
+  constexpr int64_t kChunk = int64_t(1) << 22;
+  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
+  const int n_threads = int(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
+  auto worker = [&](int w) {
+    for (int64_t c = w; c < n_chunks; c += n_threads)
+      for (int64_t i = c * kChunk, end = std::min(n, (c + 1) * kChunk); i < end; i += 2) {
+        float a, b;
+        synthetic::normal_pair(key, i, stddev, a, b);
+        p[i] = a;
+        if (i + 1 < end) p[i + 1] = b;
+      }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < n_threads; ++w) pool.emplace_back(worker, w);
+  worker(0);
+  for (auto& th : pool) th.join();
 }
 
 }  // namespace sp::cpu

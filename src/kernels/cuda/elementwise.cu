@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/synthetic_normal.h"
 
 namespace sp::cuda {
 namespace {
@@ -169,6 +170,23 @@ void convert(ExecContext& ctx, const Tensor& x, Tensor& out) {
       SP_CUDA_CHECK_LAUNCH();
     });
   });
+}
+
+__global__ void synthetic_normal_kernel(float* __restrict__ out, int64_t n, uint64_t key, float stddev) {
+  const int64_t stride = 2 * int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = 2 * (int64_t(blockIdx.x) * blockDim.x + threadIdx.x); i < n; i += stride) {
+    float a, b;
+    synthetic::normal_pair(key, i, stddev, a, b);
+    out[i] = a;
+    if (i + 1 < n) out[i + 1] = b;
+  }
+}
+
+void synthetic_normal(ExecContext& ctx, Tensor& out, uint64_t key, float stddev) {
+  const int64_t n = out.numel();
+  synthetic_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream_of(ctx)>>>(out.data<float>(), n,
+                                                                                             key, stddev);
+  SP_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace sp::cuda
