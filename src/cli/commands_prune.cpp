@@ -194,7 +194,11 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   in.output_dtype = output_dtype(cfg, mc);
 
   reset_peak_memory(l.ctx->device().type);
-  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, comm, prune_options(cfg), in, out.sink());
+  // Rank 0 prunes alone while the other ranks wait in the barrier above, so the pipeline's collectives
+  // (the allocation's reductions) must not involve them: a one-rank communicator until the
+  // layer-sharded runtime lands (with `comm`, `mpirun -np 2` / `srun -n 2` prune deadlocked).
+  const auto alone = make_self_communicator();
+  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, *alone, prune_options(cfg), in, out.sink());
   const int64_t peak = int64_t(memory_stats(l.ctx->device().type).peak);
 
   prune::RunInfo info;
