@@ -26,9 +26,10 @@ array="${array%%;*}"   # --parsable prints "id" or "id;cluster"
 out="${STRUPRUNE_SWEEP_OUT:-out/sweep-$array}"
 echo "sweep: array job $array, $tasks tasks ($sweep) -> $out"
 
+mkdir -p "$out"   # the summary job's log goes there (the tasks create it too)
 rc=0
 sbatch --parsable "${wait[@]}" --dependency="afterany:$array" --job-name=struprune-summary \
-  --ntasks=1 --cpus-per-task=1 --output="%x-%j.out" \
-  --wrap "python3 '$here/summarise' '$out' --tasks $tasks" || rc=$?
-echo "sweep: summary job after $array: $out/summary.csv, $out/summary.png"
+  --ntasks=1 --cpus-per-task=1 --output="$out/summary-%j.out" \
+  --wrap "python3 '$here/summarise' '$out' --tasks $tasks" |
+  sed -u "s|^\([0-9]*\).*|sweep: summary job \1 after $array: $out/summary.csv, summary.png, summary-\1.out|" || rc=$?
 exit $rc

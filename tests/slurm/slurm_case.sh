@@ -77,6 +77,7 @@ for r in rows:
     assert float(r["ppl_after_richard3"]) > float(r["ppl_before_richard3"]) > 1, r
 print(f"summary.csv: {len(rows)} rows, all ok")
 EOF
+  grep -q "summarise: 4 tasks" "$work/out"/summary-*.out || fail "no log of the summary job in $work/out"
   if python3 -c "import matplotlib" 2>/dev/null; then
     [ -s "$work/out/summary.png" ] || fail "matplotlib is installed but there is no summary.png"
   fi
