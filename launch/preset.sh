@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by launch/quickstart.sh and launch/test.sh: the CMake preset both use when none is given,
 # so that a quickstart followed by the tests configures and builds one tree (build/<preset>).
 #   sp_gpu_visible       exit 0 when nvidia-smi lists a GPU

@@ -111,8 +111,7 @@ cmd_start() {
   start_munge
   running "$state/slurmctld.pid" || slurmctld -c -i
   running "$state/slurmd.pid" || slurmd
-  local i
-  for i in $(seq 60); do
+  for _ in $(seq 60); do
     if node_ready; then log "up: node $host, $(nproc) CPUs (sinfo: $(sinfo -h -o '%P %T %G' | head -1))"; return 0; fi
     sleep 0.5
   done
@@ -122,11 +121,11 @@ cmd_start() {
 }
 
 stop_pidfile() {
-  local f="$1" pid i
+  local f="$1" pid
   running "$f" || return 0
   pid="$(cat "$f")"
   kill "$pid"
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
   kill -9 "$pid" 2>/dev/null || true
 }
 
