@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages struprune-dist needs (idempotent, quiet, as root), then
-# configures and builds with a CMake preset.  usage: launch/setup.sh [PRESET]   (default: default)
+# configures (once: an existing tree is reused, ninja re-runs CMake itself when a CMakeLists
+# changes) and builds with a CMake preset.
+#   usage: launch/setup.sh [PRESET [TARGET...]]   (default preset: default; default: all targets)
+# Each configure and build is logged in build/<preset>/setup.log (launch/check_single_build.sh reads it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-default}"
+shift || true
 
 pkgs=(build-essential cmake ninja-build pkg-config git
       libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev
@@ -19,6 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+dir="build/$preset"
 jobs="${STRUPRUNE_JOBS:-$(nproc)}"
-cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$jobs"
+if [ ! -f "$dir/build.ninja" ]; then
+  echo "setup: configuring $dir (preset $preset)"
+  cmake --preset "$preset" >/dev/null
+  echo "configure $(date -u +%FT%TZ)" >>"$dir/setup.log"
+fi
+echo "build ${*:-all} $(date -u +%FT%TZ)" >>"$dir/setup.log"
+if [ $# -gt 0 ]; then
+  cmake --build --preset "$preset" -j "$jobs" --target "$@"
+else
+  cmake --build --preset "$preset" -j "$jobs"
+fi

@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# Set-up + build + the whole test suite (CPU tests, MPI tests under mpirun -np 1/2/4; GPU tests
-# run when a GPU is visible, otherwise they skip).  usage: launch/test.sh [PRESET]  (default: ci)
-# PRESET asan builds with AddressSanitizer + UBSan; leak checking is on except for the tests that
-# start MPI (labels mpi, cli), where Open MPI's own allocations from MPI_Init would be reported.
+# Set-up + build + the whole test suite (CPU tests, MPI tests under mpirun -np 1/2/4, Slurm tests on
+# a local single-node Slurm; GPU tests run when a GPU is visible, otherwise they skip).
+#   usage: launch/test.sh [PRESET]
+# The default preset is launch/quickstart.sh's (launch/preset.sh), so the tests reuse its build tree.
+# CI runs `launch/test.sh ci` (CPU-only, warnings as errors) and `launch/test.sh asan`: AddressSanitizer
+# + UBSan; leak checking is on except for the tests that start MPI (labels mpi, cli), where Open
+# MPI's own allocations from MPI_Init would be reported.
+# As root, it installs and starts launch/slurm/local_cluster.sh for the tests labelled slurm (not in
+# the asan run) and stops it at the end, unless it was already running; elsewhere they skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-preset="${1:-ci}"
+# shellcheck source=launch/preset.sh
+. launch/preset.sh
+preset="${1:-$(sp_default_preset)}"
 ./launch/setup.sh "$preset"
 # Optional: Python's safetensors + numpy for the interoperability tests (they skip without them).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore safetensors numpy >/dev/null 2>&1 ||
   echo "test: pip could not install safetensors/numpy; the Python interop tests will skip"
-# Optional: h5py, the independent reader of our HDF5 files in tests/io/test_hdf5.cpp (skips without it).
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore h5py >/dev/null 2>&1 ||
-  echo "test: pip could not install h5py; the h5py interop tests will skip"
+# Optional: h5py, the independent reader of our HDF5 files in tests/io/test_hdf5.cpp (skips without it);
+# matplotlib, for the plot of launch/slurm/summarise (the sweep test checks it when installed).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore h5py matplotlib >/dev/null 2>&1 ||
+  echo "test: pip could not install h5py/matplotlib; the h5py interop tests will skip, sweeps will not plot"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  # The quality regression (label quality) is a measurement and the multi-rank end-to-end runs (label
-  # slow) repeat whole prunes; the plain build runs them, the sanitizer build skips them.
-  ASAN_OPTIONS="detect_leaks=1" ctest --preset asan -j "$jobs" --timeout 900 -LE "mpi|cli|quality|slow"
-  ASAN_OPTIONS="detect_leaks=0" ctest --preset asan -j "$jobs" --timeout 900 -L "mpi|cli" -LE "quality|slow"
+  # The quality regression (label quality) is a measurement, run by the plain build only; so are the
+  # multi-rank end-to-end prunes (label slow) and the Slurm tests (the same binary under srun).
+  ASAN_OPTIONS="detect_leaks=1" ctest --preset asan -j "$jobs" --timeout 900 -LE "mpi|cli|quality|slow|slurm"
+  ASAN_OPTIONS="detect_leaks=0" ctest --preset asan -j "$jobs" --timeout 900 -L "mpi|cli" -LE "quality|slow|slurm"
 else
+  if [ "$(id -u)" -eq 0 ] && ! launch/slurm/local_cluster.sh status 2>/dev/null; then
+    if launch/slurm/local_cluster.sh start; then
+      trap 'launch/slurm/local_cluster.sh stop' EXIT
+    else
+      echo "test: the local Slurm did not start; the slurm tests will skip"
+    fi
+  fi
   ctest --preset "$preset" -j "$jobs" --timeout 900
 fi
