@@ -12,7 +12,8 @@ std::unique_ptr<tok::Tokenizer> load_tokenizer(const Config& cfg) {
   const std::string& t = cfg.model.tokenizer;
   const std::string& where = t.empty() ? cfg.model.path : t;
   if (!has_tokenizer(where)) return nullptr;
-  return fs::is_regular_file(where) ? tok::Tokenizer::from_tokenizer_json(where) : tok::Tokenizer::from_model_dir(where);
+  return fs::is_regular_file(where) ? tok::Tokenizer::from_tokenizer_json(where)
+                                    : tok::Tokenizer::from_model_dir(where);
 }
 
 int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer) {

@@ -12,7 +12,7 @@ namespace sp::ops {
 using namespace detail;
 
 void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
-           std::span<const float> inv_freq, float attention_factor) {
+           const std::vector<float>& inv_freq, float attention_factor) {
   require_float(ctx, x, "rope", "x");
   require_ndim(x, 2, "rope", "x");
   require_on(ctx, positions, "rope", "positions");

@@ -9,8 +9,8 @@
 namespace sp::model {
 
 struct RopeTable {
-  std::vector<double> inv_freq;    // head_dim / 2 frequencies
-  double attention_factor = 1.0;   // cos and sin are multiplied by it (yarn's mscale)
+  std::vector<double> inv_freq;     // head_dim / 2 frequencies
+  double attention_factor = 1.0;    // cos and sin are multiplied by it (yarn's mscale)
   std::vector<float> inv_freq_f32;  // inv_freq cast once, what the kernel takes
 };
 

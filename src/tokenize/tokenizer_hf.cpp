@@ -192,7 +192,8 @@ void read_post_processor(const Json& j, const std::string& where, std::vector<in
   }
   if (type == "ByteLevel") return;
   SP_REQUIRE(type == "TemplateProcessing",
-             "{}: post_processor '{}' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)", where, type);
+             "{}: post_processor '{}' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)", where,
+             type);
   bool seen_sequence = false;
   for (const auto& item : j.at("single")) {
     if (item.contains("Sequence")) {

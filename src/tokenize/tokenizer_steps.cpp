@@ -204,7 +204,8 @@ PreTokenizerStep split_step(std::shared_ptr<const UnicodeRegex> re, SplitBehavio
 
 std::string strip_white_space(std::string text, bool left, bool right) {
   // \s here is Unicode White_Space (UnicodeRegex adds U+0085), what Rust's char::is_whitespace tests.
-  static const auto lead = shared_regex(R"(^\s+)", "Strip normalizer"), trail = shared_regex(R"(\s+\z)", "Strip normalizer");
+  static const auto lead = shared_regex(R"(^\s+)", "Strip normalizer");
+  static const auto trail = shared_regex(R"(\s+\z)", "Strip normalizer");
   if (right)
     if (const auto m = trail->find_all(text); !m.empty()) text.erase(m.back().first);
   if (left)

@@ -32,8 +32,11 @@ const Tables& tables() {
     for (const auto& c : kCompositions) t.compose.emplace((uint64_t{c[0]} << 32) | c[1], c[2]);
     for (const auto& r : kCompatSingle)
       for (uint32_t cp = r[0]; cp <= r[1]; ++cp) t.compat.emplace(cp, std::u32string(1, char32_t(r[2] + cp - r[0])));
-    for (size_t i = 0; i < std::size(kCompatMulti); i += 2 + kCompatMulti[i + 1])
-      t.compat.emplace(kCompatMulti[i], std::u32string(kCompatMulti + i + 2, kCompatMulti + i + 2 + kCompatMulti[i + 1]));
+    // kCompatMulti: {cp, n, d1..dn} rows laid end to end.
+    for (size_t i = 0; i < std::size(kCompatMulti); i += 2 + kCompatMulti[i + 1]) {
+      const uint32_t* d = kCompatMulti + i + 2;
+      t.compat.emplace(kCompatMulti[i], std::u32string(d, d + kCompatMulti[i + 1]));
+    }
     return t;
   }();
   return t;

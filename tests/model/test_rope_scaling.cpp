@@ -57,8 +57,7 @@ Expected hf_llama3(double base, int dim, double factor, double low_ff, double hi
   const Vec wavelen = map(inv, [](double f, size_t) { return 2 * kPi / f; });
   const Vec llama = map(inv, [&](double f, size_t i) { return wavelen[i] > low_wl ? f / factor : f; });
   const Vec smooth = map(wavelen, [&](double w, size_t) { return (old_ctx / w - low_ff) / (high_ff - low_ff); });
-  const Vec smoothed =
-      map(llama, [&](double f, size_t i) { return (1 - smooth[i]) * f / factor + smooth[i] * f; });
+  const Vec smoothed = map(llama, [&](double f, size_t i) { return (1 - smooth[i]) * f / factor + smooth[i] * f; });
   return {map(llama,
               [&](double f, size_t i) {
                 const bool medium = !(wavelen[i] < high_wl) && !(wavelen[i] > low_wl);
@@ -78,8 +77,9 @@ Expected hf_yarn(double base, int dim, YarnArgs a) {
   double factor = a.factor != 0 ? a.factor : double(a.max_pos) / a.original_max;
   auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
   double af = a.attention_factor;
-  if (af == 0) af = (a.mscale != 0 && a.mscale_all_dim != 0) ? get_mscale(factor, a.mscale) / get_mscale(factor, a.mscale_all_dim)
-                                                              : get_mscale(factor, 1);
+  if (af == 0)
+    af = (a.mscale != 0 && a.mscale_all_dim != 0) ? get_mscale(factor, a.mscale) / get_mscale(factor, a.mscale_all_dim)
+                                                  : get_mscale(factor, 1);
   const double beta_fast = a.beta_fast != 0 ? a.beta_fast : 32, beta_slow = a.beta_slow != 0 ? a.beta_slow : 1;
   auto find_correction_dim = [&](double rot) {
     return (dim * std::log(a.original_max / (rot * 2 * kPi))) / (2 * std::log(base));
@@ -91,9 +91,8 @@ Expected hf_yarn(double base, int dim, YarnArgs a) {
   const Vec pos_freqs = map(arange_pow_inv(base, dim), [](double f, size_t) { return 1.0 / f; });
   const Vec extrap = map(pos_freqs, [](double p, size_t) { return 1.0 / p; });
   const Vec interp = map(pos_freqs, [&](double p, size_t) { return 1.0 / (factor * p); });
-  const Vec ramp = map(Vec(size_t(dim / 2)), [&](double, size_t i) {
-    return std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
-  });
+  const Vec ramp = map(Vec(size_t(dim / 2)),
+                       [&](double, size_t i) { return std::clamp((double(i) - low) / (high - low), 0.0, 1.0); });
   const Vec ef = map(ramp, [](double r, size_t) { return 1 - r; });
   return {map(interp, [&](double ip, size_t i) { return ip * (1 - ef[i]) + extrap[i] * ef[i]; }), af};
 }
@@ -123,9 +122,9 @@ void expect_table(const RopeTable& got, const Expected& want, const std::string&
 TEST(RopeScaling, DefaultAndLinear) {
   expect_table(rope_table(config({{"rope_theta", 500000.0}})), hf_default(500000, 128), "default");
   // transformers 5 layout: rope_parameters holds rope_theta.
-  expect_table(rope_table(config({{"rope_parameters", {{"rope_type", "linear"}, {"factor", 4.0}, {"rope_theta", 1e4}}}},
-                                 64)),
-               hf_linear(1e4, 64, 4.0), "linear");
+  expect_table(
+      rope_table(config({{"rope_parameters", {{"rope_type", "linear"}, {"factor", 4.0}, {"rope_theta", 1e4}}}}, 64)),
+      hf_linear(1e4, 64, 4.0), "linear");
   // transformers 4 layout: rope_scaling with the legacy "type" key.
   expect_table(rope_table(config({{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}})), hf_linear(1e4, 128, 2.0),
                "linear_legacy_type");
@@ -176,7 +175,11 @@ TEST(RopeScaling, Yarn) {
                                     {"original_max_position_embeddings", 4096}}}},
                                  64)),
                hf_yarn(1e4, 64,
-                       {.factor = 40, .mscale = 0.707, .mscale_all_dim = 1.0, .beta_fast = 16, .beta_slow = 2,
+                       {.factor = 40,
+                        .mscale = 0.707,
+                        .mscale_all_dim = 1.0,
+                        .beta_fast = 16,
+                        .beta_slow = 2,
                         .original_max = 4096}),
                "yarn_mscale");
   // attention_factor given, truncate false (gpt-oss style).
@@ -191,10 +194,11 @@ TEST(RopeScaling, Yarn) {
                hf_yarn(150000, 64, {.factor = 32, .attention_factor = 1.3, .original_max = 4096, .truncate = false}),
                "yarn_no_truncate");
   // No factor: max_position_embeddings / original_max_position_embeddings (transformers 5).
-  expect_table(rope_table(config({{"rope_parameters",
-                                   {{"rope_type", "yarn"}, {"rope_theta", 1e4}, {"original_max_position_embeddings", 8192}}}},
-                                 128, 65536)),
-               hf_yarn(1e4, 128, {.original_max = 8192, .max_pos = 65536}), "yarn_derived_factor");
+  expect_table(
+      rope_table(config({{"rope_parameters",
+                          {{"rope_type", "yarn"}, {"rope_theta", 1e4}, {"original_max_position_embeddings", 8192}}}},
+                        128, 65536)),
+      hf_yarn(1e4, 128, {.original_max = 8192, .max_pos = 65536}), "yarn_derived_factor");
 }
 
 // The op multiplies cos and sin by the attention factor and rotates by the frequencies given.

@@ -5,7 +5,6 @@
 // must give the same ids and decodes, and lossless pipelines must round-trip. Skips when Python
 // lacks `tokenizers` (launch/test.sh installs it) or the shared vocabularies are missing.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +32,8 @@ TEST(TokenizerConformance, MatchesHuggingFaceTokenizers) {
   const fs::path out = fs::temp_directory_path() / ("sp_tok_conformance_" + std::to_string(::getpid()));
   fs::remove_all(out);
   const std::string script = test::source_dir() + "/tests/tokenize/hf_tokenizer_conformance.py";
-  const std::string cmd = python() + " " + script + " " + test::shared_dir() + " " + out.string() + " > " +
-                          out.string() + ".log 2>&1";
+  const std::string cmd =
+      python() + " " + script + " " + test::shared_dir() + " " + out.string() + " > " + out.string() + ".log 2>&1";
   const int rc = std::system(cmd.c_str());
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) GTEST_SKIP() << python() << " lacks the `tokenizers` package";
   ASSERT_EQ(rc, 0) << test::read_text(out.string() + ".log");

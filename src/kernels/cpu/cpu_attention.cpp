@@ -8,7 +8,7 @@
 
 namespace sp::cpu {
 
-void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, std::span<const float> inv_freq,
+void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, const std::vector<float>& inv_freq,
           float attention_factor) {
   const int half = head_dim / 2;
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));

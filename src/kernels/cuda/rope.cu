@@ -43,8 +43,8 @@ __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ pos, 
 
 }  // namespace
 
-void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, std::span<const float> inv_freq,
-          float attention_factor) {
+void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+          const std::vector<float>& inv_freq, float attention_factor) {
   const int64_t rows = x.dim(0);
   if (rows == 0) return;
   const int half = head_dim / 2;
