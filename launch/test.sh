@@ -21,6 +21,9 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 # matplotlib, for the plot of launch/slurm/summarise (the sweep test checks it when installed).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore h5py matplotlib >/dev/null 2>&1 ||
   echo "test: pip could not install h5py/matplotlib; the h5py interop tests will skip, sweeps will not plot"
+# Optional: Hugging Face's tokenizers, the reference of test_tokenizer_conformance (skips without it).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore tokenizers >/dev/null 2>&1 ||
+  echo "test: pip could not install tokenizers; the tokenizer conformance test will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then

@@ -18,6 +18,8 @@ const char* to_string(Command c) {
       return "eval";
     case Command::Generate:
       return "generate";
+    case Command::Tokenize:
+      return "tokenize";
   }
   return "?";
 }
@@ -41,10 +43,11 @@ Args parse_args(int argc, const char* const* argv) {
   pos.add("positional", -1);
 
   std::ostringstream help;
-  help << "usage: struprune-dist [prune|eval|generate] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
+  help << "usage: struprune-dist [prune|eval|generate|tokenize] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
        << "  prune     (default) structured pruning of the model in CONFIG: pruned checkpoint, masks.h5, report.json\n"
        << "  eval      perplexity of the model on eval.datasets, written to output.dir/report.json\n"
        << "  generate  greedy continuation of --prompt\n"
+       << "  tokenize  ids of eval.datasets and calibration.path to output.dir/<name>.npy, calibration.npy\n"
        << "exit codes: 0 ok, 1 runtime failure, 2 input error\n\n"
        << opts;
   a.help_text = help.str();
@@ -65,8 +68,11 @@ Args parse_args(int argc, const char* const* argv) {
 
   std::vector<std::string> p;
   if (vm.count("positional")) p = vm["positional"].as<std::vector<std::string>>();
-  if (!p.empty() && (p[0] == "prune" || p[0] == "eval" || p[0] == "generate")) {
-    a.command = p[0] == "prune" ? Command::Prune : p[0] == "eval" ? Command::Eval : Command::Generate;
+  if (!p.empty() && (p[0] == "prune" || p[0] == "eval" || p[0] == "generate" || p[0] == "tokenize")) {
+    a.command = p[0] == "prune"  ? Command::Prune
+                : p[0] == "eval" ? Command::Eval
+                : p[0] == "tokenize" ? Command::Tokenize
+                                     : Command::Generate;
     p.erase(p.begin());
   }
   SP_REQUIRE(!p.empty(), "command line: missing CONFIG.yaml (see --help)");

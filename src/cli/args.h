@@ -1,5 +1,5 @@
 #pragma once
-// Command line: struprune-dist [prune|eval|generate] CONFIG.yaml [--set k=v]... [--dry-run] [--resume]
+// Command line: struprune-dist [prune|eval|generate|tokenize] CONFIG.yaml [--set k=v]... [--dry-run] [--resume]
 //               [--prompt TEXT] [--max-new-tokens N] [--version] [--help] [--config-reference]
 // Parsed with Boost.Program_options. This and main.cpp are the only places that read argv.
 #include <string>
@@ -7,7 +7,7 @@
 
 namespace sp::cli {
 
-enum class Command { Prune, Eval, Generate };
+enum class Command { Prune, Eval, Generate, Tokenize };
 
 struct Args {
   Command command = Command::Prune;

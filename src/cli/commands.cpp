@@ -24,7 +24,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
     SP_LOG_DEBUG("effective configuration:\n{}", cfg.effective);
-    // The pruning plan is the output of prune and of any --dry-run; eval / generate only log.
+    // The pruning plan is the output of prune and of any --dry-run; the others only log.
     if (args.dry_run || args.command == Command::Prune) {
       std::fputs(format_plan(plan).c_str(), stdout);
       std::fflush(stdout);
@@ -51,6 +51,12 @@ int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank
   return run_eval(args, cfg, comm, local_rank);
 }
 
+int tokenize(const Args& args, const Config& cfg, Communicator& comm) {
+  validate_and_plan(args, cfg, comm);
+  if (args.dry_run) return kExitOk;
+  return run_tokenize(cfg, comm);
+}
+
 int generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   validate_and_plan(args, cfg, comm);
   if (args.dry_run) return kExitOk;
@@ -67,6 +73,8 @@ int run_command(const Args& args, const Config& cfg, Communicator& comm, int loc
       return eval(args, cfg, comm, local_rank);
     case Command::Generate:
       return generate(args, cfg, comm, local_rank);
+    case Command::Tokenize:
+      return tokenize(args, cfg, comm);
   }
   return kExitFailure;
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cli/data_inputs.h"
 #include "cli/plan.h"
 #include "cli/session.h"
 #include "core/context.h"
@@ -34,7 +35,7 @@ struct EvalRow {
 // computed the same way whichever rank holds it, and the per-window values are summed in window
 // order on every rank, so the perplexity is bitwise the same for any number of ranks.
 EvalRow eval_dataset(Loaded& l, const EvalDataset& d, int seqlen, const Config& cfg, Communicator& comm) {
-  const auto ids = data::load_eval_ids({d.path, to_data_format(d.format), d.text_field}, l.tokenizer.get(), l.bos);
+  const auto ids = data::load_eval_ids(eval_spec(d, l.model->config()), l.tokenizer.get(), l.bos);
   int64_t windows = int64_t(ids.size()) / seqlen;
   if (cfg.eval.max_windows > 0) windows = std::min<int64_t>(windows, cfg.eval.max_windows);
   SP_REQUIRE(windows > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
@@ -108,6 +109,7 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   if (!comm.is_root()) return 0;  // one sequence: rank 0 decodes it alone
   Loaded l = load(cfg, local_rank);
+  SP_REQUIRE(l.tokenizer != nullptr, "{}: generate needs a tokenizer", cfg.model.path);
   std::vector<int32_t> prompt = l.tokenizer->encode(args.prompt);
   if (l.bos >= 0) prompt.insert(prompt.begin(), l.bos);
   const int eos = l.model->config().eos_token_id;

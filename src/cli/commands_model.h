@@ -9,6 +9,8 @@ namespace sp::cli {
 // local_rank: this process's rank on its node (picks the GPU).
 int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
+// commands_tokenize.cpp: every eval dataset and the calibration data as .npy ids in output.dir.
+int run_tokenize(const Config& cfg, Communicator& comm);
 // commands_prune.cpp
 int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 

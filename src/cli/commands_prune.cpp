@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/commands_model.h"
+#include "cli/data_inputs.h"
 #include "cli/plan.h"
 #include "cli/session.h"
 #include "core/error.h"
@@ -65,7 +66,7 @@ DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
 }
 
 prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen) {
-  const data::DataSpec spec{cfg.calibration.path, to_data_format(cfg.calibration.format), cfg.calibration.text_field};
+  const data::DataSpec spec = calibration_spec(cfg, l.model->config());
   const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples, seqlen,
                                                 uint64_t(cfg.calibration.seed), l.bos);
   prune::TokenWindows w{"calibration", {}, int(windows.size()), seqlen};
@@ -74,7 +75,7 @@ prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen
 }
 
 prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset& d, int seqlen) {
-  auto ids = data::load_eval_ids({d.path, to_data_format(d.format), d.text_field}, l.tokenizer.get(), l.bos);
+  auto ids = data::load_eval_ids(eval_spec(d, l.model->config()), l.tokenizer.get(), l.bos);
   int64_t n = int64_t(ids.size()) / seqlen;
   if (cfg.eval.max_windows > 0) n = std::min<int64_t>(n, cfg.eval.max_windows);
   SP_REQUIRE(n > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);

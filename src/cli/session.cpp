@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "cli/data_inputs.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -67,12 +68,8 @@ Loaded load(const Config& cfg, int local_rank) {
   const Device dev = pick_device(cfg, local_rank);
   l.ctx = std::make_unique<ExecContext>(dev);
   l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
-  const std::string& t = cfg.model.tokenizer;
-  l.tokenizer = t.empty()                ? tok::Tokenizer::from_model_dir(cfg.model.path)
-                : fs::is_regular_file(t) ? tok::Tokenizer::from_tokenizer_json(t)
-                                         : tok::Tokenizer::from_model_dir(t);
-  // The model's config.json names the BOS the reference protocols put in front (OPT: </s>).
-  l.bos = l.model->config().bos_token_id >= 0 ? l.model->config().bos_token_id : l.tokenizer->bos_id();
+  l.tokenizer = load_tokenizer(cfg);  // null when the data is all ids and there is none
+  l.bos = bos_id(l.model->config(), l.tokenizer.get());
   SP_LOG_INFO("loaded {} on {} ({} precision)", l.model->source().describe(), dev.str(),
               to_string(cfg.runtime.precision));
   return l;

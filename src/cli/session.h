@@ -19,7 +19,7 @@ std::unique_ptr<model::WeightSource> open_source(const Config& cfg);
 struct Loaded {
   std::unique_ptr<ExecContext> ctx;
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<tok::Tokenizer> tokenizer;
+  std::unique_ptr<tok::Tokenizer> tokenizer;  // null when none is there (ids-only data)
   int32_t bos = -1;
 };
 // Also sets the CPU kernels' thread count (runtime.threads).

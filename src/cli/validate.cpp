@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "cli/data_inputs.h"
 #include "io/checkpoint.h"
 
 namespace sp::cli {
@@ -14,13 +15,6 @@ void require_file(const std::string& path, const char* key) {
   SP_REQUIRE(!path.empty(), "{} is required (set it in the config or with --set {}=PATH)", key, key);
   std::error_code ec;
   SP_REQUIRE(fs::is_regular_file(path, ec), "{}: file not found ({})", path, key);
-}
-
-bool has_tokenizer(const std::string& where) {
-  if (fs::is_regular_file(where)) return true;  // a tokenizer.json named directly
-  for (const char* f : {"tokenizer.json", "vocab.json"})
-    if (fs::is_regular_file(fs::path(where) / f)) return true;
-  return false;
 }
 
 void check_dtype(const io::Checkpoint& ck, ModelDType want) {
@@ -36,6 +30,14 @@ void check_dtype(const io::Checkpoint& ck, ModelDType want) {
 
 }  // namespace
 
+bool has_tokenizer(const std::string& where) {
+  std::error_code ec;
+  if (fs::is_regular_file(where, ec)) return true;  // a tokenizer.json named directly
+  for (const char* f : {"tokenizer.json", "vocab.json"})
+    if (fs::is_regular_file(fs::path(where) / f, ec)) return true;
+  return false;
+}
+
 Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
   Inputs in;
   const std::string& dir = cfg.model.path;
@@ -49,15 +51,26 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
     check_dtype(*ck, cfg.model.dtype);
   }
 
-  const bool needs_text = (command == Command::Prune && cfg.calibration.format != DataFormat::Ids) ||
-                          command == Command::Generate || command == Command::Eval;
+  // Pre-tokenized ids need no tokenizer; generate always does.
+  const bool needs_text = command == Command::Generate ||
+                          data_needs_tokenizer(cfg, command == Command::Prune || command == Command::Tokenize,
+                                               command != Command::Generate);
   const std::string& tok = cfg.model.tokenizer.empty() ? dir : cfg.model.tokenizer;
   SP_REQUIRE(!needs_text || has_tokenizer(tok), "{}: no tokenizer.json (or llama2.c vocab.json) there ({})", tok,
              cfg.model.tokenizer.empty() ? "model.path; set model.tokenizer to use another" : "model.tokenizer");
 
   if (command == Command::Prune) require_file(cfg.calibration.path, "calibration.path");
-  if (command == Command::Prune || command == Command::Eval)
+  if (command == Command::Prune || command == Command::Eval || command == Command::Tokenize)
     for (const auto& d : cfg.eval.datasets) require_file(d.path, ("eval.datasets." + d.name).c_str());
+  if (command == Command::Tokenize) {
+    if (!cfg.calibration.path.empty()) require_file(cfg.calibration.path, "calibration.path");
+    SP_REQUIRE(!cfg.eval.datasets.empty() || !cfg.calibration.path.empty(),
+               "{}: neither eval.datasets nor calibration.path is set: nothing to tokenize",
+               cfg.source.empty() ? "config" : cfg.source);
+    for (const auto& d : cfg.eval.datasets)
+      SP_REQUIRE(d.name != "calibration", "{}: eval.datasets.calibration would overwrite calibration.npy; rename it",
+                 cfg.source.empty() ? "config" : cfg.source);
+  }
   if (command == Command::Eval)
     SP_REQUIRE(!cfg.eval.datasets.empty(), "{}: eval.datasets is empty: nothing to evaluate",
                cfg.source.empty() ? "config" : cfg.source);

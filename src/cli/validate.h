@@ -15,4 +15,7 @@ struct Inputs {
 
 Inputs validate_inputs(const Config& cfg, Command command, bool resume);
 
+// A tokenizer.json (named directly) or a folder holding tokenizer.json / llama2.c vocab.json.
+bool has_tokenizer(const std::string& where);
+
 }  // namespace sp::cli

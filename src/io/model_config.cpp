@@ -86,21 +86,83 @@ DType weight_dtype(const json& j, const std::string& label) {
   return DType::F32;  // informational only: the tensors' own dtypes decide
 }
 
-void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
-  SP_REQUIRE(field(j, "rope_scaling") == nullptr, "{}: field 'rope_scaling' is set: RoPE scaling is not supported yet",
-             label);
-  double theta = get_number(j, "rope_theta", label, 10000.0);
-  if (const json* rp = field(j, "rope_parameters")) {
-    SP_REQUIRE(rp->is_object(), "{}: field 'rope_parameters' must be an object", label);
-    const std::string type = get_string(*rp, "rope_type", label + " rope_parameters", "default");
-    SP_REQUIRE(type == "default",
-               "{}: field 'rope_parameters.rope_type' is '{}': only 'default' RoPE is supported (scaling not supported "
-               "yet)",
-               label, type);
-    theta = get_number(*rp, "rope_theta", label + " rope_parameters", theta);
+// rope_scaling (transformers 4: "type" or "rope_type") or rope_parameters (transformers 5, which
+// also holds rope_theta); rope_parameters wins when both are given, as transformers 5 reads it.
+void parse_rope_scaling(const json& rp, const std::string& where, const ModelConfig& c, RopeScaling& r) {
+  using T = RopeScaling::Type;
+  std::string type = get_string(rp, "rope_type", where, "");
+  if (type.empty()) type = get_string(rp, "type", where, "default");
+  r.name = type;
+  if (type == "default") {
+    r.type = T::kDefault;
+    return;
   }
+  const double factor = get_number(rp, "factor", where, -1.0);
+  SP_REQUIRE(factor == -1.0 || factor > 0, "{}: field 'factor' must be positive, got {}", where, factor);
+  r.original_max_positions = get_int(rp, "original_max_position_embeddings", where, 0);
+  SP_REQUIRE(r.original_max_positions >= 0, "{}: field 'original_max_position_embeddings' must be positive", where);
+  auto need_factor = [&] {
+    SP_REQUIRE(factor > 0, "{}: missing required field 'factor' for rope_type '{}'", where, type);
+    return factor;
+  };
+  if (type == "linear" || type == "dynamic") {
+    r.type = type == "linear" ? T::kLinear : T::kDynamic;
+    r.factor = need_factor();
+  } else if (type == "llama3") {
+    r.type = T::kLlama3;
+    r.factor = need_factor();
+    SP_REQUIRE(field(rp, "low_freq_factor") && field(rp, "high_freq_factor") && r.original_max_positions > 0,
+               "{}: rope_type 'llama3' needs 'low_freq_factor', 'high_freq_factor' and "
+               "'original_max_position_embeddings'",
+               where);
+    r.low_freq_factor = get_number(rp, "low_freq_factor", where, 1.0);
+    r.high_freq_factor = get_number(rp, "high_freq_factor", where, 4.0);
+    SP_REQUIRE(r.low_freq_factor > 0 && r.high_freq_factor > r.low_freq_factor,
+               "{}: rope_type 'llama3' needs 0 < low_freq_factor < high_freq_factor, got {} and {}", where,
+               r.low_freq_factor, r.high_freq_factor);
+  } else if (type == "yarn") {
+    r.type = T::kYarn;
+    if (r.original_max_positions == 0) r.original_max_positions = c.max_positions;
+    // transformers 5: an absent factor is max_position_embeddings / original_max_position_embeddings.
+    r.factor = factor > 0 ? factor : double(c.max_positions) / r.original_max_positions;
+    r.attention_factor = get_number(rp, "attention_factor", where, -1.0);
+    SP_REQUIRE(r.attention_factor == -1.0 || r.attention_factor > 0, "{}: field 'attention_factor' must be positive",
+               where);
+    // transformers reads these with `or`: 0 / null mean the default.
+    r.beta_fast = get_number(rp, "beta_fast", where, 0.0);
+    r.beta_slow = get_number(rp, "beta_slow", where, 0.0);
+    if (r.beta_fast == 0) r.beta_fast = 32.0;
+    if (r.beta_slow == 0) r.beta_slow = 1.0;
+    SP_REQUIRE(r.beta_fast > 0 && r.beta_slow > 0, "{}: fields 'beta_fast' and 'beta_slow' must be positive", where);
+    r.mscale = get_number(rp, "mscale", where, 0.0);
+    r.mscale_all_dim = get_number(rp, "mscale_all_dim", where, 0.0);
+    r.truncate = get_bool(rp, "truncate", where, true);
+  } else {
+    throw_input("{}: rope_type '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)", where,
+                type);
+  }
+}
+
+void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
+  double theta = get_number(j, "rope_theta", label, 10000.0);
+  const json* rp = field(j, "rope_parameters");
+  std::string where = label + " rope_parameters";
+  if (rp == nullptr) {
+    rp = field(j, "rope_scaling");
+    where = label + " rope_scaling";
+  }
+  double partial = get_number(j, "partial_rotary_factor", label, 1.0);
+  if (rp != nullptr) {
+    SP_REQUIRE(rp->is_object(), "{}: must be an object", where);
+    theta = get_number(*rp, "rope_theta", where, theta);
+    partial = get_number(*rp, "partial_rotary_factor", where, partial);
+    parse_rope_scaling(*rp, where, c, c.rope);
+  }
+  SP_REQUIRE(partial == 1.0, "{}: field 'partial_rotary_factor' is {}: only full rotary embeddings are supported",
+             label, partial);
   SP_REQUIRE(theta > 0, "{}: field 'rope_theta' must be positive, got {}", label, theta);
   c.rope_theta = float(theta);
+  c.rope_base = theta;
 }
 
 void parse_llama_family(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {

@@ -21,6 +21,25 @@ struct LayerShape {
   bool operator==(const LayerShape&) const = default;
 };
 
+// RoPE as config.json's `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5)
+// describes it; the inverse frequencies are computed from this by model/rope.h. Fields a type
+// does not read keep their defaults; 0 / negative means "absent" where transformers derives a value.
+struct RopeScaling {
+  enum class Type { kDefault, kLinear, kDynamic, kLlama3, kYarn };
+  Type type = Type::kDefault;
+  std::string name = "default";       // the rope_type as written
+  double factor = 1.0;                // linear / dynamic / llama3 / yarn
+  int original_max_positions = 0;     // llama3 / yarn (yarn: max_position_embeddings when absent)
+  double low_freq_factor = 1.0;       // llama3
+  double high_freq_factor = 4.0;      // llama3
+  double beta_fast = 32.0;            // yarn
+  double beta_slow = 1.0;             // yarn
+  double attention_factor = -1.0;     // yarn: < 0 = derive from factor (and mscale)
+  double mscale = 0.0;                // yarn (DeepSeek): 0 = absent
+  double mscale_all_dim = 0.0;        // yarn (DeepSeek): 0 = absent
+  bool truncate = true;               // yarn: floor/ceil the correction range
+};
+
 struct ModelConfig {
   std::string model_type;  // "llama", "mistral", "qwen2", "opt"
   ArchFamily family = ArchFamily::Llama;
@@ -31,6 +50,8 @@ struct ModelConfig {
   int max_positions = 0;
   float norm_eps = 1e-5f;
   float rope_theta = 10000.f;  // Llama family
+  double rope_base = 10000.0;  // rope_theta as written (float64, for the inverse frequencies)
+  RopeScaling rope;            // Llama family
   std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2

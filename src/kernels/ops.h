@@ -6,6 +6,8 @@
 // dtypes: every float operand of one op shares one dtype (the compute dtype): F32 everywhere;
 // BF16 / F16 on CUDA (fp32 accumulation inside). Norm weights and biases follow the activation
 // dtype too. Integer inputs (ids, positions, targets) are I32 on the op's device.
+#include <vector>
+
 #include "core/context.h"
 #include "core/tensor.h"
 
@@ -25,8 +27,12 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
 Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps);
 
 // Rotate-half RoPE (Hugging Face layout), in place. x: [T, heads * head_dim]; positions: [T] I32.
-// inv_freq_i = theta^(-2i/head_dim), angle = pos * inv_freq_i in fp32 (as transformers does).
-void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, float theta);
+// inv_freq: head_dim / 2 frequencies (model/rope.h computes them for the config's rope type; a
+// vector, not a span, as the .cu files that include this are C++17);
+// angle = pos * inv_freq_i in fp32 (as transformers does); cos and sin are multiplied by
+// attention_factor (1 except for yarn), as transformers' rotary embedding does.
+void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+           const std::vector<float>& inv_freq, float attention_factor = 1.f);
 
 // Causal grouped-query attention, softmax in fp32, never materialising [q_len, kv_len] per head in
 // device memory for long windows (tiled / online softmax).

@@ -12,6 +12,7 @@
 #include "core/tensor.h"
 #include "io/model_config.h"
 #include "model/layer_weights.h"
+#include "model/rope.h"
 
 namespace sp::model {
 
@@ -53,6 +54,9 @@ struct LayerCall {
   // The forward ends right after this tap has seen its activation ("" = run the whole layer);
   // statistics that need only the start of a layer skip the rest. `hidden` is then partial.
   std::string_view stop_after = {};
+  // The model's RoPE frequencies (null: computed for this call); 'dynamic' recomputes past
+  // max_position_embeddings.
+  const RopeTable* rope = nullptr;
 };
 
 struct Arch {

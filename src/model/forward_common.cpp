@@ -19,8 +19,17 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   Tensor k = ops::linear(c.ctx, h, c.w.k_w, c.w.k_b, c.precision);
   Tensor v = ops::linear(c.ctx, h, c.w.v_w, c.w.v_b, c.precision);
   if (rotary) {
-    ops::rope_(c.ctx, q, c.positions, ls.n_heads, hd, c.cfg.rope_theta);
-    ops::rope_(c.ctx, k, c.positions, ls.n_kv_heads, hd, c.cfg.rope_theta);
+    // Positions run from the cache's length: the largest is that plus seqlen - 1.
+    const int seq_len = (c.cache ? c.cache->len : 0) + c.seqlen;
+    RopeTable own;
+    const RopeTable* rt = c.rope;
+    if (rt == nullptr || rope_depends_on_length(c.cfg, seq_len)) {
+      own = rope_table(c.cfg, seq_len);
+      rt = &own;
+    }
+    const auto af = float(rt->attention_factor);
+    ops::rope_(c.ctx, q, c.positions, ls.n_heads, hd, rt->inv_freq_f32, af);
+    ops::rope_(c.ctx, k, c.positions, ls.n_kv_heads, hd, rt->inv_freq_f32, af);
   }
   ops::AttentionShape s;
   s.batch = c.batch;

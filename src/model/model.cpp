@@ -29,6 +29,7 @@ Model::Model(std::unique_ptr<WeightSource> source, ExecContext& ctx, Precision p
              "for bf16 / fp16",
              precision == Precision::BF16 ? "bf16" : "fp16");
   const io::ModelConfig& c = config();
+  if (c.family == io::ArchFamily::Llama) rope_ = rope_table(c);
   SP_REQUIRE(int(c.layers.size()) == c.n_layers, "{}: {} per-layer shapes for {} layers", source_->describe(),
              c.layers.size(), c.n_layers);
   std::vector<TensorSpec> all = arch_->global_specs(c);
@@ -71,7 +72,7 @@ void Model::forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Te
   SP_REQUIRE(hidden.ndim() == 2 && hidden.dim(0) == int64_t(batch) * seqlen && hidden.dim(1) == config().hidden,
              "forward_layer: hidden {} is not [{} x {}, {}]", hidden.desc(), batch, seqlen, config().hidden);
   arch_->forward_layer(
-      LayerCall{ctx, config(), precision_, layer, w, hidden, positions, batch, seqlen, tap, cache, stop_after});
+      LayerCall{ctx, config(), precision_, layer, w, hidden, positions, batch, seqlen, tap, cache, stop_after, &rope_});
 }
 
 Tensor Model::final_norm(ExecContext& ctx, const Tensor& hidden) const {

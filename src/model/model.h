@@ -63,6 +63,7 @@ class Model {
   Precision precision_;
   Device device_;
   GlobalWeights globals_;
+  RopeTable rope_;  // computed once from the config (Llama family)
 };
 
 // Token ids / positions on a device. positions: window-major, seqlen each, starting at `start`.

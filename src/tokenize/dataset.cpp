@@ -87,7 +87,7 @@ int64_t Dataset::stream_length() {
 
 std::vector<int32_t> Dataset::stream_slice(int64_t offset, int64_t n) {
   SP_CHECK(!has_documents(), "{} is a document file, not a stream", spec_.path);
-  if (ids_) return ids_->read(offset, n, tokenizer_ ? tokenizer_->vocab_size() : 0);
+  if (ids_) return ids_->read(offset, n, spec_.vocab_size);
   const std::vector<int32_t>& s = stream();
   SP_CHECK(offset >= 0 && n >= 0 && offset + n <= int64_t(s.size()), "slice [{}, {}) outside the stream of {}",
            offset, offset + n, s.size());
@@ -115,7 +115,7 @@ std::vector<int32_t> Dataset::eval_ids(const EvalOptions& opts) {
   std::vector<int32_t> ids;
   if (format_ == Format::Ids) {
     const int64_t n = opts.max_tokens >= 0 ? std::min(opts.max_tokens, ids_->size()) : ids_->size();
-    return ids_->read(0, n, tokenizer_ ? tokenizer_->vocab_size() : 0);
+    return ids_->read(0, n, spec_.vocab_size);
   }
   if (format_ == Format::Jsonl) {
     const int64_t n = opts.max_docs >= 0 ? std::min(opts.max_docs, docs_->size()) : docs_->size();

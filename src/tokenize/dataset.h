@@ -24,6 +24,7 @@ struct DataSpec {
   Format format = Format::Auto;
   std::string text_field = "text";     // jsonl: the field holding the document text
   IdsDtype ids_dtype = IdsDtype::U16;  // .bin: element type (a .npy carries its own)
+  int64_t vocab_size = 0;              // ids: every id must be below it (the model's vocab_size); 0 = unchecked
 };
 
 // Format::Auto resolved from the file name: .jsonl/.json -> jsonl, wiki*.raw -> wikitext,
@@ -42,7 +43,8 @@ struct EvalOptions {
 class Dataset {
  public:
   // tokenizer: needed for text / wikitext / jsonl (may be null for ids); bos: id put in front of a
-  // tokenized stream or document, -1 for none (ignored for ids, which are used as stored).
+  // tokenized stream or document, -1 for none (ignored for ids, which are used as stored and
+  // checked against spec.vocab_size, not against the tokenizer).
   Dataset(DataSpec spec, const tok::Tokenizer* tokenizer, int32_t bos);
 
   Format format() const { return format_; }

@@ -3,11 +3,13 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <limits>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace sp::data {
 
@@ -132,11 +134,11 @@ class DictReader {
 };
 
 template <typename T>
-void write_le(std::ofstream& f, T v) {
+void write_le(std::ostream& f, T v) {
   f.write(reinterpret_cast<const char*>(&v), sizeof(T));
 }
 
-void write_ids(std::ofstream& f, std::span<const int32_t> ids, IdsDtype dtype, const std::string& path) {
+void write_ids(std::ostream& f, std::span<const int32_t> ids, IdsDtype dtype, const std::string& path) {
   for (size_t i = 0; i < ids.size(); ++i) {
     const int64_t v = ids[i];
     switch (dtype) {
@@ -209,22 +211,20 @@ void write_npy_ids(const std::string& path, std::span<const int32_t> ids, IdsDty
   const size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
   dict.push_back('\n');
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  SP_REQUIRE(f.good(), "{}: cannot open for writing", path);
+  std::ostringstream f(std::ios::binary);
   f.write("\x93NUMPY\x01\x00", 8);
   write_le(f, static_cast<uint16_t>(dict.size()));
   f.write(dict.data(), std::streamsize(dict.size()));
   write_ids(f, ids, dtype, path);
-  SP_REQUIRE(f.good(), "{}: write failed", path);
+  io::write_file_atomic(path, f.view());  // a failed run leaves no partial file
 }
 
 void write_bin_ids(const std::string& path, std::span<const int32_t> ids, IdsDtype dtype) {
   SP_REQUIRE(dtype == IdsDtype::U16 || dtype == IdsDtype::U32, "{}: .bin ids are u16 or u32, not {}", path,
              ids_dtype_name(dtype));
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  SP_REQUIRE(f.good(), "{}: cannot open for writing", path);
+  std::ostringstream f(std::ios::binary);
   write_ids(f, ids, dtype, path);
-  SP_REQUIRE(f.good(), "{}: write failed", path);
+  io::write_file_atomic(path, f.view());
 }
 
 }  // namespace sp::data

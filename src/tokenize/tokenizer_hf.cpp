@@ -54,11 +54,21 @@ void read_normalizer(const Json& j, const std::string& where, std::vector<Normal
     NormalizerStep st{NormalizerStep::Kind::kReplace, "", j.at("content").get<std::string>(), nullptr};
     read_pattern(j.at("pattern"), where + " normalizer Replace", &st.text, &st.regex);
     out.push_back(std::move(st));
-  } else if (type == "NFC") {
-    out.push_back({NormalizerStep::Kind::kNfc, "", "", nullptr});
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD" || type == "Lowercase") {
+    using K = NormalizerStep::Kind;
+    const K kind = type == "NFC" ? K::kNfc : type == "NFD" ? K::kNfd : type == "NFKC" ? K::kNfkc
+                 : type == "NFKD" ? K::kNfkd : K::kLowercase;
+    out.push_back({kind, "", "", nullptr});
+  } else if (type == "Strip") {
+    NormalizerStep st{NormalizerStep::Kind::kStrip, "", "", nullptr};
+    st.strip_left = bool_or(j, "strip_left", true);
+    st.strip_right = bool_or(j, "strip_right", true);
+    out.push_back(std::move(st));
   } else {
-    // NFKC/NFD/Lowercase/...: refusing beats silently wrong ids.
-    throw_input("{}: normalizer '{}' is not supported (supported: Sequence, Prepend, Replace, NFC)", where, type);
+    // BertNormalizer, StripAccents, Precompiled, ...: refusing beats silently wrong ids.
+    throw_input("{}: normalizer '{}' is not supported (supported: Sequence, Prepend, Replace, Strip, Lowercase, NFC, "
+                "NFD, NFKC, NFKD)",
+                where, type);
   }
 }
 
@@ -67,6 +77,7 @@ SplitBehavior read_behavior(const std::string& s, const std::string& where) {
   if (s == "Isolated") return SplitBehavior::kIsolated;
   if (s == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
   if (s == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (s == "Contiguous") return SplitBehavior::kContiguous;
   throw_input("{}: Split behavior '{}' is not supported", where, s);
 }
 
@@ -91,9 +102,18 @@ void read_pre_tokenizer(const Json& j, const std::string& where, std::vector<Pre
     st.replacement = str_or(j, "replacement", st.replacement);
     st.prepend_scheme = read_prepend_scheme(j, where);
     st.split = bool_or(j, "split", true);
+  } else if (type == "Digits") {
+    st = make_digits(bool_or(j, "individual_digits", false));
+  } else if (type == "Punctuation") {
+    st = make_punctuation(read_behavior(str_or(j, "behavior", "Isolated"), where));
+  } else if (type == "Whitespace") {
+    st = make_whitespace();
+  } else if (type == "WhitespaceSplit") {
+    st = make_whitespace_split();
   } else {
-    throw_input("{}: pre_tokenizer '{}' is not supported (supported: Sequence, ByteLevel, Split, Metaspace)", where,
-                type);
+    throw_input("{}: pre_tokenizer '{}' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits, "
+                "Punctuation, Whitespace, WhitespaceSplit)",
+                where, type);
   }
   out.push_back(std::move(st));
 }
@@ -160,28 +180,32 @@ bool has_byte_level(const std::vector<PreTokenizerStep>& steps) {
   return false;
 }
 
-// BOS / EOS from TemplateProcessing: the special token before $A is BOS, the one after it EOS.
-void read_post_processor(const Json& j, std::string_view where, int* bos, int* eos) {
+// TemplateProcessing's single-sequence template: the ids of the special tokens before and after
+// $A (HF writes every id a special token lists). ByteLevel post-processing only moves offsets.
+void read_post_processor(const Json& j, const std::string& where, std::vector<int32_t>* before,
+                         std::vector<int32_t>* after) {
   if (j.is_null()) return;
   const auto type = str_or(j, "type", "");
   if (type == "Sequence") {
-    for (const auto& p : j.at("processors")) read_post_processor(p, where, bos, eos);
+    for (const auto& p : j.at("processors")) read_post_processor(p, where, before, after);
     return;
   }
-  if (type != "TemplateProcessing" || !j.contains("single")) return;
+  if (type == "ByteLevel") return;
+  SP_REQUIRE(type == "TemplateProcessing",
+             "{}: post_processor '{}' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)", where,
+             type);
   bool seen_sequence = false;
-  for (const auto& item : j["single"]) {
+  for (const auto& item : j.at("single")) {
     if (item.contains("Sequence")) {
+      SP_REQUIRE(!seen_sequence, "{}: TemplateProcessing 'single' names the sequence twice", where);
       seen_sequence = true;
       continue;
     }
-    if (!item.contains("SpecialToken")) continue;
-    const auto name = item["SpecialToken"].at("id").get<std::string>();
+    const auto name = item.at("SpecialToken").at("id").get<std::string>();
     const auto& specials = j.at("special_tokens");
-    if (!specials.contains(name) || specials[name].at("ids").empty()) continue;
-    const int id = specials[name]["ids"][0].get<int>();
-    if (!seen_sequence && *bos < 0) *bos = id;
-    if (seen_sequence && *eos < 0) *eos = id;
+    SP_REQUIRE(specials.contains(name), "{}: TemplateProcessing special token '{}' is not in special_tokens", where,
+               name);
+    for (const auto& id : specials[name].at("ids")) (seen_sequence ? after : before)->push_back(id.get<int32_t>());
   }
 }
 
@@ -249,7 +273,10 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
       added.push_back(std::move(at));
     }
     t->added_ = AddedTokens(std::move(added));
-    read_post_processor(j.value("post_processor", Json()), where, &t->bos_, &t->eos_);
+    read_post_processor(j.value("post_processor", Json()), where, &t->template_before_, &t->template_after_);
+    // The special token before $A is BOS, the one after it EOS.
+    if (!t->template_before_.empty()) t->bos_ = t->template_before_.front();
+    if (!t->template_after_.empty()) t->eos_ = t->template_after_.back();
   } catch (const Json::exception& e) {
     throw_input("{}: unexpected content: {}", where, e.what());
   }
@@ -322,6 +349,14 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
       for (const auto& w : words) model_->encode_word_cached(w, cache, out);
     }
   }
+  return out;
+}
+
+std::vector<int32_t> HfTokenizer::encode_with_specials(std::string_view text) const {
+  std::vector<int32_t> out = template_before_;
+  const auto body = encode(text);
+  out.insert(out.end(), body.begin(), body.end());
+  out.insert(out.end(), template_after_.begin(), template_after_.end());
   return out;
 }
 

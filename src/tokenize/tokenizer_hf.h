@@ -1,7 +1,7 @@
 #pragma once
 // Hugging Face tokenizer.json (BPE model) and GPT-2 style vocab.json + merges.txt.
 // encode = added-token split -> normalizer -> pre-tokenizer -> BPE per word (no post-processor:
-// callers add BOS themselves); decode = ids -> spellings (special added tokens skipped, as
+// callers add BOS themselves; encode_with_specials applies it); decode = ids -> spellings (special added tokens skipped, as
 // tokenizers' decode(skip_special_tokens=True)) -> decoder chain.
 #include <memory>
 #include <string>
@@ -25,6 +25,8 @@ class HfTokenizer final : public Tokenizer {
                                                              const std::string& where);
 
   std::vector<int32_t> encode(std::string_view text) const override;
+  // encode() plus the post-processor's special tokens (tokenizers' add_special_tokens=True).
+  std::vector<int32_t> encode_with_specials(std::string_view text) const;
   std::string decode(std::span<const int32_t> ids) const override;
   int vocab_size() const override;
   int bos_id() const override { return bos_; }
@@ -43,6 +45,7 @@ class HfTokenizer final : public Tokenizer {
   std::vector<PreTokenizerStep> pre_tokenizer_;
   std::vector<DecoderStep> decoder_;
   bool has_decoder_ = false;
+  std::vector<int32_t> template_before_, template_after_;  // TemplateProcessing "single" around $A
   int bos_ = -1, eos_ = -1;
 };
 

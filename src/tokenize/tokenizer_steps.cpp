@@ -74,6 +74,16 @@ void split_words(const PreTokenizerStep& step, const std::string& text, std::vec
       }
       break;
     }
+    case SplitBehavior::kContiguous:
+      // Consecutive spans of the same kind join into one piece (after invert, also neighbouring
+      // spans that were matches of the pattern), as tokenizers does.
+      for (const auto& s : spans) {
+        if (!merged.empty() && s.is_match == merged.back().is_match)
+          merged.back().end = s.end;
+        else
+          merged.push_back(s);
+      }
+      break;
     case SplitBehavior::kMergedWithNext: {
       bool previous_match = false;
       for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
@@ -94,7 +104,8 @@ void split_words(const PreTokenizerStep& step, const std::string& text, std::vec
 void apply_step(const PreTokenizerStep& step, std::string word, bool at_start, std::vector<std::string>& out) {
   switch (step.kind) {
     case PreTokenizerStep::Kind::kByteLevel: {
-      if (step.add_prefix_space && (word.empty() || word[0] != ' ')) word.insert(0, 1, ' ');
+      // tokenizers' NormalizedString::prepend does nothing to an empty string.
+      if (step.add_prefix_space && !word.empty() && word[0] != ' ') word.insert(0, 1, ' ');
       if (!step.use_regex) {
         out.push_back(std::move(word));
         return;
@@ -139,6 +150,21 @@ std::string normalize(const std::vector<NormalizerStep>& steps, std::string text
       case NormalizerStep::Kind::kNfc:
         text = nfc(text);
         break;
+      case NormalizerStep::Kind::kNfd:
+        text = nfd(text);
+        break;
+      case NormalizerStep::Kind::kNfkc:
+        text = nfkc(text);
+        break;
+      case NormalizerStep::Kind::kNfkd:
+        text = nfkd(text);
+        break;
+      case NormalizerStep::Kind::kLowercase:
+        text = lowercase(text);
+        break;
+      case NormalizerStep::Kind::kStrip:
+        text = strip_white_space(std::move(text), st.strip_left, st.strip_right);
+        break;
       case NormalizerStep::Kind::kReplace:
         if (st.regex) {
           std::string out;
@@ -157,6 +183,60 @@ std::string normalize(const std::vector<NormalizerStep>& steps, std::string text
     }
   }
   return text;
+}
+
+namespace {
+
+std::shared_ptr<const UnicodeRegex> shared_regex(const char* pattern, const char* what) {
+  return std::make_shared<const UnicodeRegex>(pattern, what);
+}
+
+PreTokenizerStep split_step(std::shared_ptr<const UnicodeRegex> re, SplitBehavior behavior, bool invert) {
+  PreTokenizerStep st;
+  st.kind = PreTokenizerStep::Kind::kSplit;
+  st.regex = std::move(re);
+  st.behavior = behavior;
+  st.invert = invert;
+  return st;
+}
+
+}  // namespace
+
+std::string strip_white_space(std::string text, bool left, bool right) {
+  // \s here is Unicode White_Space (UnicodeRegex adds U+0085), what Rust's char::is_whitespace tests.
+  static const auto lead = shared_regex(R"(^\s+)", "Strip normalizer");
+  static const auto trail = shared_regex(R"(\s+\z)", "Strip normalizer");
+  if (right)
+    if (const auto m = trail->find_all(text); !m.empty()) text.erase(m.back().first);
+  if (left)
+    if (const auto m = lead->find_all(text); !m.empty()) text.erase(0, m.front().second);
+  return text;
+}
+
+PreTokenizerStep make_digits(bool individual_digits) {
+  // Rust's char::is_numeric: general categories Nd, Nl, No, i.e. \p{N}.
+  static const auto re = shared_regex(R"(\p{N})", "Digits pre-tokenizer");
+  return split_step(re, individual_digits ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, false);
+}
+
+PreTokenizerStep make_punctuation(SplitBehavior behavior) {
+  // tokenizers' is_punc: ASCII punctuation (which includes symbols such as $ + < = > ^ ` | ~) or
+  // a Unicode punctuation category (Pc Pd Pe Pf Pi Po Ps).
+  static const auto re = shared_regex(R"([\p{P}!-/:-@\[-`{-~])", "Punctuation pre-tokenizer");
+  return split_step(re, behavior, false);
+}
+
+PreTokenizerStep make_whitespace() {
+  // tokenizers: \w+|[^\w\s]+ in Oniguruma, whose Unicode \w is Alphabetic, Mark, Decimal_Number
+  // and Connector_Punctuation (PCRE2's UCP \w is only \p{L}, \p{N} and _): spelled out here.
+  static const auto re = shared_regex(R"([\p{Alphabetic}\p{M}\p{Nd}\p{Pc}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\s]+)",
+                                      "Whitespace pre-tokenizer");
+  return split_step(re, SplitBehavior::kRemoved, true);
+}
+
+PreTokenizerStep make_whitespace_split() {
+  static const auto re = shared_regex(R"(\s)", "WhitespaceSplit pre-tokenizer");
+  return split_step(re, SplitBehavior::kRemoved, false);
 }
 
 std::shared_ptr<const UnicodeRegex> gpt2_split_regex() {

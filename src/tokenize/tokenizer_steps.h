@@ -13,22 +13,28 @@
 namespace sp::tok {
 
 struct NormalizerStep {
-  enum class Kind { kPrepend, kReplace, kNfc };
+  enum class Kind { kPrepend, kReplace, kNfc, kNfd, kNfkc, kNfkd, kLowercase, kStrip };
   Kind kind;
   std::string text;                           // Prepend: prefix; Replace: the literal pattern
   std::string content;                        // Replace: replacement
   std::shared_ptr<const UnicodeRegex> regex;  // Replace with a Regex pattern (else literal)
+  bool strip_left = true, strip_right = true;  // Strip (Unicode White_Space)
 };
+
+// Drops leading and / or trailing Unicode white space (tokenizers' Strip normalizer).
+std::string strip_white_space(std::string text, bool left, bool right);
 
 // Applies the steps in order. Prepend does nothing on an empty string (as in HF).
 std::string normalize(const std::vector<NormalizerStep>& steps, std::string text);
 
-enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext };
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 enum class PrependScheme { kAlways, kFirst, kNever };
 
+// Digits, Punctuation, Whitespace and WhitespaceSplit are Split steps with a fixed pattern and
+// behaviour (the char classes of their Rust implementations); see the make_* functions.
 struct PreTokenizerStep {
   enum class Kind { kByteLevel, kSplit, kMetaspace };
-  Kind kind;
+  Kind kind = Kind::kSplit;
   // ByteLevel: the words stay raw bytes (the BPE model maps bytes itself).
   bool add_prefix_space = false;
   bool use_regex = true;  // ByteLevel: split with the GPT-2 pattern first
@@ -45,6 +51,15 @@ struct PreTokenizerStep {
 
 // The GPT-2 split pattern ByteLevel uses when use_regex is true.
 std::shared_ptr<const UnicodeRegex> gpt2_split_regex();
+
+// tokenizers' Digits: each numeric char alone (individual_digits) or runs of them.
+PreTokenizerStep make_digits(bool individual_digits);
+// tokenizers' Punctuation: split on each punctuation char (ASCII punctuation or Unicode P*).
+PreTokenizerStep make_punctuation(SplitBehavior behavior);
+// tokenizers' Whitespace: words (\w+) and runs of other non-space chars; spaces dropped.
+PreTokenizerStep make_whitespace();
+// tokenizers' WhitespaceSplit: split on Unicode white space, which is dropped.
+PreTokenizerStep make_whitespace_split();
 
 // Splits one normalized segment into words. `at_start`: the segment begins the input text
 // (Metaspace prepend_scheme "first" only prepends there).

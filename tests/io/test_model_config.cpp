@@ -180,11 +180,21 @@ TEST(ModelConfig, Rejections) {
   j["hidden_act"] = "gelu";
   expect_reject(j, "hidden_act");
   j = llama_base();
-  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
-  expect_reject(j, "rope_scaling");
+  j["rope_scaling"] = {{"type", "linear"}};
+  expect_reject(j, "factor");
   j = llama_base();
-  j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e4}};
-  expect_reject(j, "rope_type");
+  j["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 1e4}};
+  expect_reject(j, "longrope");
+  j = llama_base();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}};
+  expect_reject(j, "llama3");
+  j = llama_base();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0},
+                       {"original_max_position_embeddings", 8192}};
+  expect_reject(j, "low_freq_factor");
+  j = llama_base();
+  j["partial_rotary_factor"] = 0.5;
+  expect_reject(j, "partial_rotary_factor");
   j = llama_base();
   j.erase("intermediate_size");
   expect_reject(j, "intermediate_size");

@@ -134,7 +134,9 @@ TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
         want[i1] = xv[i1] * std::cos(a) - xv[i2] * std::sin(a);
         want[i2] = xv[i2] * std::cos(a) + xv[i1] * std::sin(a);
       }
-  ops::rope_(ctx, x, p, heads, d, theta);
+  std::vector<float> inv_freq;
+  for (int i = 0; i < d / 2; ++i) inv_freq.push_back(float(std::pow(double(theta), -2.0 * i / d)));
+  ops::rope_(ctx, x, p, heads, d, inv_freq);
   // Angles up to ~4e3 rad: fp32 angle rounding (as transformers does it) gives ~2e-4 absolute.
   expect_close(x, want, 2e-3, 0, "rope");
 }

@@ -207,9 +207,13 @@ TEST_P(OpsGpu, Rope) {
     std::vector<int32_t> pos(static_cast<size_t>(tokens));
     for (auto& p : pos) p = u(rng_);
     Tensor xd = x.dev;  // rotated in place
-    cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, cs.theta);
+    std::vector<float> inv_freq;
+    for (int i = 0; i < cs.head_dim / 2; ++i)
+      inv_freq.push_back(float(std::pow(double(cs.theta), -2.0 * i / cs.head_dim)) * (i % 3 == 0 ? 0.25f : 1.f));
+    const float attention_factor = cs.head_dim == 64 ? 1.2f : 1.f;  // yarn scales cos and sin
+    cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, inv_freq, attention_factor);
     Tensor ref = x.host.clone();
-    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, cs.theta);
+    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, inv_freq, attention_factor);
     expect_close(xd, ref, dt(), "rope_d" + std::to_string(cs.head_dim));
   }
 }

@@ -181,9 +181,15 @@ TEST(DataBin, BadSizesAndValuesNameTheFile) {
   const IdsFile f = IdsFile::open(p, IdsDtype::U32);
   EXPECT_NE(sp::test::input_error([&] { f.read(0, 2); }).find(p + ": id 2147483648 at position 1"), std::string::npos);
   write_file(p, le_bytes<uint16_t>({5, 300}));
-  test::ByteTokenizer tok;  // vocab 257: id 300 is out of range
-  EXPECT_NE(sp::test::input_error([&] { load_eval_ids({p}, &tok, -1); }).find("id 300 at position 1 is outside [0, 257)"),
+  // Checked against the model's vocab_size (the spec's), not the tokenizer's: no tokenizer needed,
+  // and a tokenizer with a larger vocabulary does not widen the range.
+  DataSpec spec{p};
+  spec.vocab_size = 257;
+  EXPECT_NE(sp::test::input_error([&] { load_eval_ids(spec, nullptr, -1); }).find("id 300 at position 1 is outside [0, 257)"),
             std::string::npos);
+  spec.vocab_size = 301;
+  test::ByteTokenizer tok;  // vocab 257
+  EXPECT_EQ(load_eval_ids(spec, &tok, -1), (std::vector<int32_t>{5, 300}));
   write_file(p, "");
   EXPECT_NE(sp::test::input_error([&] { IdsFile::open(p, IdsDtype::U16); }).find("holds no ids"), std::string::npos);
   fs::remove(p);

@@ -220,8 +220,17 @@ TEST(TokenizerErrors, UnsupportedPartsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find("some/tokenizer.json"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("Unigram"), std::string::npos) << e.what();
   }
-  const std::string nfkc = R"({"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})";
-  EXPECT_THROW(HfTokenizer::from_json_text(nfkc, "x.json"), InputError);
+  // Components outside the supported set are refused by name.
+  for (const char* part : {R"("normalizer": {"type": "BertNormalizer"})", R"("normalizer": {"type": "Precompiled"})",
+                           R"("pre_tokenizer": {"type": "BertPreTokenizer"})",
+                           R"("pre_tokenizer": {"type": "UnicodeScripts"})",
+                           R"("post_processor": {"type": "RobertaProcessing"})", R"("decoder": {"type": "WordPiece"})"}) {
+    const std::string text = std::string("{") + part + R"(, "model": {"type": "BPE", "vocab": {}, "merges": []}})";
+    const std::string msg = test::input_error([&] { HfTokenizer::from_json_text(text, "x.json"); });
+    const std::string name = nlohmann::json::parse(std::string("{") + part + "}").begin().value().at("type");
+    EXPECT_NE(msg.find("x.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(name), std::string::npos) << msg;
+  }
   EXPECT_THROW(Tokenizer::from_model_dir("/nonexistent/dir"), InputError);
 }
 

@@ -8,19 +8,17 @@
 
 namespace sp::cpu {
 
-void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, float theta) {
+void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, const std::vector<float>& inv_freq,
+          float attention_factor) {
   const int half = head_dim / 2;
-  // inv_freq exactly as transformers builds it: 1 / theta ** (arange(0, d, 2).float() / d), fp32.
-  std::vector<float> inv_freq(static_cast<size_t>(half));
-  for (int i = 0; i < half; ++i) inv_freq[size_t(i)] = 1.f / std::pow(theta, float(2 * i) / float(head_dim));
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
   const int64_t width = int64_t(heads) * head_dim;
   const int32_t* pos = positions.data<int32_t>();
   for (int64_t t = 0; t < x.dim(0); ++t) {
     for (int i = 0; i < half; ++i) {
       const float angle = float(pos[t]) * inv_freq[size_t(i)];
-      cs[size_t(i)] = std::cos(angle);
-      sn[size_t(i)] = std::sin(angle);
+      cs[size_t(i)] = std::cos(angle) * attention_factor;
+      sn[size_t(i)] = std::sin(angle) * attention_factor;
     }
     float* row = x.data<float>() + t * width;
     for (int h = 0; h < heads; ++h) {

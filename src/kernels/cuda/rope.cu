@@ -1,6 +1,6 @@
 // Rotate-half RoPE in place (Hugging Face layout: the first and second halves of each head form
-// the pairs). inv_freq is computed on the host exactly as transformers does (fp32 pow on the CPU)
-// and passed by value, so the CPU and CUDA bodies rotate by the same frequencies.
+// the pairs). inv_freq comes from the host (model/rope.h, the config's rope type) and is passed by
+// value, so the CPU and CUDA bodies rotate by the same frequencies.
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
@@ -20,11 +20,15 @@ struct InvFreq {
 // walk the (head, i) pairs of the row.
 template <typename T>
 __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ pos, int heads, int half, int64_t row_len,
-                            const InvFreq inv) {
+                            const InvFreq inv, float attention_factor) {
   __shared__ float cs[kMaxHalf], sn[kMaxHalf];
   const int64_t t = blockIdx.x;
   const float p = float(pos[t]);
-  for (int i = threadIdx.x; i < half; i += blockDim.x) sincosf(p * inv.v[i], &sn[i], &cs[i]);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    sincosf(p * inv.v[i], &sn[i], &cs[i]);
+    sn[i] *= attention_factor;  // transformers: cos() * attention_scaling, sin() * attention_scaling
+    cs[i] *= attention_factor;
+  }
   __syncthreads();
   T* row = x + t * row_len;
   for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
@@ -39,7 +43,8 @@ __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ pos, 
 
 }  // namespace
 
-void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, float theta) {
+void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+          const std::vector<float>& inv_freq, float attention_factor) {
   const int64_t rows = x.dim(0);
   if (rows == 0) return;
   const int half = head_dim / 2;
@@ -47,14 +52,13 @@ void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int h
     fail_input("rope: head_dim " + std::to_string(head_dim) + " must be even and at most " +
                std::to_string(2 * kMaxHalf));
   InvFreq inv{};
-  for (int i = 0; i < half; ++i)
-    inv.v[i] = 1.0f / std::pow(theta, float(2 * i) / float(head_dim));  // torch: base ** (arange.float() / dim)
+  for (int i = 0; i < half; ++i) inv.v[i] = inv_freq[size_t(i)];
   const int pairs = heads * half;
   const int threads = pairs >= 256 ? 256 : (pairs + 31) / 32 * 32;
   dispatch_float(x.dtype(), "rope", [&](auto tag) {
     using T = typename decltype(tag)::type;
     rope_kernel<T><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), positions.data<int32_t>(), heads,
-                                                                   half, x.dim(1), inv);
+                                                                   half, x.dim(1), inv, attention_factor);
     SP_CUDA_CHECK_LAUNCH();
   });
 }

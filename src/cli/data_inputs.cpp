@@ -1,0 +1,46 @@
+#include "cli/data_inputs.h"
+
+#include <filesystem>
+
+#include "cli/session.h"
+#include "cli/validate.h"
+
+namespace sp::cli {
+namespace fs = std::filesystem;
+
+std::unique_ptr<tok::Tokenizer> load_tokenizer(const Config& cfg) {
+  const std::string& t = cfg.model.tokenizer;
+  const std::string& where = t.empty() ? cfg.model.path : t;
+  if (!has_tokenizer(where)) return nullptr;
+  return fs::is_regular_file(where) ? tok::Tokenizer::from_tokenizer_json(where)
+                                    : tok::Tokenizer::from_model_dir(where);
+}
+
+int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer) {
+  if (model.bos_token_id >= 0) return model.bos_token_id;
+  return tokenizer ? tokenizer->bos_id() : -1;
+}
+
+data::DataSpec eval_spec(const EvalDataset& d, const io::ModelConfig& model) {
+  data::DataSpec s{d.path, to_data_format(d.format), d.text_field};
+  s.vocab_size = model.vocab;
+  return s;
+}
+
+data::DataSpec calibration_spec(const Config& cfg, const io::ModelConfig& model) {
+  data::DataSpec s{cfg.calibration.path, to_data_format(cfg.calibration.format), cfg.calibration.text_field};
+  s.vocab_size = model.vocab;
+  return s;
+}
+
+bool data_needs_tokenizer(const Config& cfg, bool calibration, bool eval) {
+  auto text = [](const std::string& path, DataFormat f) {
+    return !path.empty() && data::resolve_format({path, to_data_format(f)}) != data::Format::Ids;
+  };
+  bool needs = calibration && text(cfg.calibration.path, cfg.calibration.format);
+  if (eval)
+    for (const auto& d : cfg.eval.datasets) needs = needs || text(d.path, d.format);
+  return needs;
+}
+
+}  // namespace sp::cli
