@@ -71,8 +71,17 @@ Loaded load(const Config& cfg, int local_rank) {
   l.tokenizer = t.empty()                ? tok::Tokenizer::from_model_dir(cfg.model.path)
                 : fs::is_regular_file(t) ? tok::Tokenizer::from_tokenizer_json(t)
                                          : tok::Tokenizer::from_model_dir(t);
+  // A tokenizer with more ids than the embedding has rows would index past it (smaller is common:
+  // padding rows); the BOS put in front must be a row too.
+  const std::string tok_where = t.empty() ? cfg.model.path : t;
+  const int model_vocab = l.model->config().vocab;
+  SP_REQUIRE(l.tokenizer->vocab_size() <= model_vocab,
+             "{}: the tokenizer has {} ids, more than the model's vocab_size {} ({}/config.json)", tok_where,
+             l.tokenizer->vocab_size(), model_vocab, cfg.model.path);
   // The model's config.json names the BOS the reference protocols put in front (OPT: </s>).
   l.bos = l.model->config().bos_token_id >= 0 ? l.model->config().bos_token_id : l.tokenizer->bos_id();
+  SP_REQUIRE(l.bos < model_vocab, "{}/config.json: field 'bos_token_id' ({}) is not below 'vocab_size' ({})",
+             cfg.model.path, l.bos, model_vocab);
   SP_LOG_INFO("loaded {} on {} ({} precision)", l.model->source().describe(), dev.str(),
               to_string(cfg.runtime.precision));
   return l;

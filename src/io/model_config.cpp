@@ -121,6 +121,10 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
                label, *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
+  // RoPE rotates pairs of a head's dimensions: an odd head_dim is no Llama-family model.
+  SP_REQUIRE(c.head_dim % 2 == 0,
+             "{}: 'head_dim' is {} ({}): rotary embeddings need an even head dimension", label, c.head_dim,
+             field(j, "head_dim") ? "field 'head_dim'" : "'hidden_size' / 'num_attention_heads'");
   c.hidden_act = get_string(j, "hidden_act", label, "silu");
   SP_REQUIRE(c.hidden_act == "silu", "{}: field 'hidden_act' is '{}': only 'silu' is supported for {}", label,
              c.hidden_act, mt);

@@ -207,6 +207,15 @@ TEST(ModelConfig, Rejections) {
   j["num_key_value_heads"] = 3;
   expect_reject(j, "num_key_value_heads");
   j = llama_base();
+  j["num_key_value_heads"] = 16;  // more KV heads than query heads
+  expect_reject(j, "num_key_value_heads");
+  j = llama_base();
+  j["head_dim"] = 33;  // RoPE needs an even head dimension
+  expect_reject(j, "head_dim");
+  j = llama_base();
+  j["num_attention_heads"] = 0;
+  expect_reject(j, "num_attention_heads");
+  j = llama_base();
   j["tie_word_embeddings"] = "yes";
   expect_reject(j, "tie_word_embeddings");
   j = llama_base();
