@@ -11,7 +11,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${STRUPRUNE_SHARED_DIR:-$repo/../shared}"
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config tokenizer_json config_yaml)
 build="$repo/build/fuzz"
-cmake --preset fuzz -S "$repo" >/dev/null
+(cd "$repo" && cmake --preset fuzz >/dev/null)
 cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
 python3 "$repo/fuzz/make_seeds.py" "$repo" "$shared" "$build/seeds"
 status=0

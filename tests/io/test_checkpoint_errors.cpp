@@ -182,11 +182,11 @@ TEST(CheckpointLoad, ValuesBeyondTheTargetRangeAreRejected) {
   }
   // In range: loads (F64 max float -> F32 exactly, 65504 -> F16's largest finite value).
   ScratchDir d;
-  write_one(d / "model.safetensors", "w", "F64", "[2]",
-            raw<double>({double(std::numeric_limits<float>::max()), 65504.0}));
-  auto ck = Checkpoint::open(d.str());
-  EXPECT_EQ(ck->load("w", DType::F32, Device::cpu()).data<float>()[0], std::numeric_limits<float>::max());
-  EXPECT_EQ(ck->load("w", DType::F16, Device::cpu()).data<uint16_t>()[1], 0x7bff);
+  write_one(d / "model.safetensors", "w", "F64", "[2]", raw<double>({double(std::numeric_limits<float>::max()), -1.0}));
+  EXPECT_EQ(Checkpoint::open(d.str())->load("w", DType::F32, Device::cpu()).data<float>()[0],
+            std::numeric_limits<float>::max());
+  write_one(d / "model.safetensors", "w", "F64", "[2]", raw<double>({-1.0, 65504.0}));
+  EXPECT_EQ(Checkpoint::open(d.str())->load("w", DType::F16, Device::cpu()).data<uint16_t>()[1], 0x7bff);
 }
 
 }  // namespace
