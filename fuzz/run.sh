@@ -2,7 +2,7 @@
 # Runs every libFuzzer target for SECONDS each from a seed corpus, and prints the execution counts
 # (the table in docs/reliability.md). Builds the `fuzz` preset first (clang, ASan + UBSan).
 # usage: fuzz/run.sh SECONDS [TARGET...]     (targets: safetensors model_config tokenizer_json config_yaml)
-# Environment: STRUPRUNE_SHARED_DIR (default ../shared beside the checkout), FUZZ_JOBS (parallel targets).
+# Environment: STRUPRUNE_SHARED_DIR (default ../shared beside the checkout).
 # A crash leaves its input in build/fuzz/artifacts/<target>/ and makes the script exit 1; turn it into a
 # unit test (tests/*/ *_fuzz_regressions) before fixing it.
 set -euo pipefail
@@ -11,7 +11,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${STRUPRUNE_SHARED_DIR:-$repo/../shared}"
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config tokenizer_json config_yaml)
 build="$repo/build/fuzz"
-(cd "$repo" && cmake --preset fuzz >/dev/null)
+[ -f "$build/build.ninja" ] || (cd "$repo" && cmake --preset fuzz >/dev/null)
 cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
 python3 "$repo/fuzz/make_seeds.py" "$repo" "$shared" "$build/seeds"
 status=0

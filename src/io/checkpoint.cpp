@@ -103,7 +103,7 @@ nlohmann::json read_json_file(const std::string& path) {
   SP_REQUIRE(in.good(), "{}: cannot open", path);
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& ex) {
+  } catch (const nlohmann::json::exception& ex) {  // parse_error, or out_of_range for a number overflow
     throw_input("{}: not valid JSON: {}", path, ex.what());
   }
 }

@@ -262,6 +262,27 @@ TEST(ModelConfig, LoadErrorsNameTheFile) {
   std::filesystem::remove_all(dir);
 }
 
+// Attention (or the MLP) pruned away in every layer: the stock fields are 0, which a stock config
+// may not hold, so the per-layer list is written and the config reads back (found by reasoning
+// about fuzz_model_config's round trip).
+TEST(ModelConfig, PartRemovedFromEveryLayerRoundTrips) {
+  for (const json& base : {llama_base(), opt_base()}) {
+    ModelConfig c = parse_model_config(base, kLabel);
+    SCOPED_TRACE(c.model_type);
+    for (const LayerShape s : {LayerShape{0, 0, 300}, LayerShape{c.layers[0].n_heads, c.layers[0].n_kv_heads, 0}}) {
+      c.layers.assign(2, s);
+      const json j = model_config_to_json(c);
+      EXPECT_TRUE(j.contains("struprune_layers")) << j.dump();
+      const ModelConfig back = parse_model_config(j, kLabel);
+      EXPECT_EQ(back.layers, c.layers);
+      EXPECT_EQ(back.head_dim, c.head_dim);
+    }
+  }
+  json j = llama_base();
+  j["num_attention_heads"] = 0;  // without the per-layer list, still an error
+  expect_reject(j, "num_attention_heads");
+}
+
 TEST(ModelConfig, PerLayerRoundTrip) {
   ModelConfig c = parse_model_config(llama_base(), kLabel);
   // Uniform pruning: stock fields only, head_dim recorded since heads * head_dim != hidden now.
