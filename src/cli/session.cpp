@@ -70,6 +70,16 @@ Loaded load(const Config& cfg, int local_rank) {
   l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
   l.tokenizer = load_tokenizer(cfg);  // null when the data is all ids and there is none
   l.bos = bos_id(l.model->config(), l.tokenizer.get());
+  // A tokenizer with more ids than the embedding has rows would index past it (smaller is common:
+  // padding rows); the BOS put in front must be a row too.
+  const int model_vocab = l.model->config().vocab;
+  if (l.tokenizer)
+    SP_REQUIRE(l.tokenizer->vocab_size() <= model_vocab,
+               "{}: the tokenizer has {} ids, more than the model's vocab_size {} ({}/config.json)",
+               cfg.model.tokenizer.empty() ? cfg.model.path : cfg.model.tokenizer, l.tokenizer->vocab_size(),
+               model_vocab, cfg.model.path);
+  SP_REQUIRE(l.bos < model_vocab, "{}/config.json: field 'bos_token_id' ({}) is not below 'vocab_size' ({})",
+             cfg.model.path, l.bos, model_vocab);
   SP_LOG_INFO("loaded {} on {} ({} precision)", l.model->source().describe(), dev.str(),
               to_string(cfg.runtime.precision));
   return l;

@@ -9,6 +9,10 @@
 namespace sp {
 
 struct CudaState;  // core/cuda_state.h (CUDA build only)
+// Deletes a CudaState where its type is complete (context_cuda.cpp), so the header stays CUDA-free.
+struct CudaStateDeleter {
+  void operator()(CudaState* s) const noexcept;
+};
 
 // Compute precision of the matrix products: Exact32 = fp32 operands and accumulation, no TF32
 // (the reference mode); BF16 / F16 = half operands, fp32 accumulation (the production mode).
@@ -28,7 +32,8 @@ class ExecContext {
 
  private:
   Device device_;
-  CudaState* cuda_ = nullptr;
+  // Owns the handles: a constructor step that throws releases what the earlier steps made.
+  std::unique_ptr<CudaState, CudaStateDeleter> cuda_;
 };
 
 }  // namespace sp

@@ -108,11 +108,23 @@ void cuda_memset0_impl(int index, void* p, size_t bytes) {
   SP_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
 }
 
+CudaState::~CudaState() {
+  cudaSetDevice(device);
+  if (stream) cudaStreamSynchronize(stream);
+  if (cusolver) cusolverDnDestroy(cusolver);
+  if (cublas) cublasDestroy(cublas);
+  if (workspace) cudaFree(workspace);
+}
+
+void CudaStateDeleter::operator()(CudaState* s) const noexcept { delete s; }
+
 ExecContext::ExecContext(Device d) : device_(d) {
   if (d.is_cpu()) return;
   const int n = cuda_device_count();
   SP_REQUIRE(d.index < n, "device cuda:{} requested but {} CUDA device(s) are visible", d.index, n);
-  cuda_ = new CudaState();
+  // Each step stores what it creates in cuda_ at once: if a later one throws, cuda_'s destructor
+  // (a fully built member) releases the earlier ones.
+  cuda_.reset(new CudaState());
   cuda_->device = d.index;
   SP_CUDA_CHECK(cudaSetDevice(d.index));
   cuda_->stream = device_stream(d.index);
@@ -128,15 +140,7 @@ ExecContext::ExecContext(Device d) : device_(d) {
   SP_CUSOLVER_CHECK(cusolverDnSetStream(cuda_->cusolver, cuda_->stream));
 }
 
-ExecContext::~ExecContext() {
-  if (!cuda_) return;
-  cudaSetDevice(cuda_->device);
-  cudaStreamSynchronize(cuda_->stream);
-  if (cuda_->cusolver) cusolverDnDestroy(cuda_->cusolver);
-  if (cuda_->cublas) cublasDestroy(cuda_->cublas);
-  if (cuda_->workspace) cudaFree(cuda_->workspace);
-  delete cuda_;
-}
+ExecContext::~ExecContext() = default;
 
 void ExecContext::synchronize() {
   if (cuda_) SP_CUDA_CHECK(cudaStreamSynchronize(cuda_->stream));

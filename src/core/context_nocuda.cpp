@@ -3,6 +3,9 @@
 
 namespace sp {
 
+struct CudaState {};  // never created in a CPU-only build
+void CudaStateDeleter::operator()(CudaState* s) const noexcept { delete s; }
+
 ExecContext::ExecContext(Device d) : device_(d) {
   SP_REQUIRE(d.is_cpu(), "this binary was built without CUDA (-DSTRUPRUNE_CUDA=OFF); use device: cpu");
 }

@@ -10,6 +10,8 @@
 
 namespace sp {
 
+// Owns its handles and workspace (RAII): whatever was created is destroyed with it, so an
+// ExecContext whose constructor fails half-way leaks nothing.
 struct CudaState {
   int device = 0;
   cudaStream_t stream = nullptr;  // the device's shared work stream (device_stream), not owned
@@ -17,6 +19,11 @@ struct CudaState {
   cusolverDnHandle_t cusolver = nullptr;
   void* workspace = nullptr;  // cuBLAS workspace
   size_t workspace_bytes = 0;
+
+  CudaState() = default;
+  ~CudaState();  // waits for the stream, then destroys the handles and frees the workspace
+  CudaState(const CudaState&) = delete;
+  CudaState& operator=(const CudaState&) = delete;
 };
 
 // One non-blocking stream per device, created on first use and shared by every ExecContext and by

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -41,13 +42,21 @@ using BF16Codec = HalfCodec<bf16_to_f32, f32_to_bf16>;
 using F16Codec = HalfCodec<f16_to_f32, f32_to_f16>;
 
 // Converts n elements; returns the index of the first element that is not finite after the
-// conversion (a NaN/Inf on disk, or an F64 value out of the target's range), or n.
+// conversion (a NaN/Inf on disk, or a value out of the target's range), or n. An F64 value beyond
+// the float range is caught before the cast (which would be undefined behaviour); a float that
+// only overflows the 16-bit target becomes Inf there and is caught by reading the result back.
 template <typename S, typename D>
 size_t convert(const uint8_t* src, uint8_t* dst, size_t n) {
+  using From = typename S::V;
+  using To = typename D::V;
   for (size_t i = 0; i < n; ++i) {
-    const auto v = static_cast<typename D::V>(S::get(src + i * S::kSize));
-    D::put(dst + i * D::kSize, v);
-    if (!std::isfinite(v)) return i;
+    const From s = S::get(src + i * S::kSize);
+    if constexpr (sizeof(From) > sizeof(To)) {
+      if (!(std::fabs(s) <= From(std::numeric_limits<To>::max()))) return i;  // NaN, Inf or out of range
+    }
+    uint8_t* out = dst + i * D::kSize;
+    D::put(out, static_cast<To>(s));
+    if (!std::isfinite(D::get(out))) return i;
   }
   return n;
 }
@@ -94,9 +103,21 @@ nlohmann::json read_json_file(const std::string& path) {
   SP_REQUIRE(in.good(), "{}: cannot open", path);
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& ex) {
+  } catch (const nlohmann::json::exception& ex) {  // parse_error, or out_of_range for a number overflow
     throw_input("{}: not valid JSON: {}", path, ex.what());
   }
+}
+
+// A shard named by the index must be a file of the model folder: an absolute path or a '..'
+// would let a downloaded index make us open (and map) any file. Checked on the name alone, before
+// anything is opened; symlinks inside the folder (the Hugging Face cache's layout) stay allowed.
+void require_inside_folder(const std::string& shard, const std::string& tensor, const std::string& ipath) {
+  const fs::path p(shard);
+  bool up = false;
+  for (const auto& part : p) up = up || part == "..";
+  SP_REQUIRE(!shard.empty() && !p.has_root_path() && !up,
+             "{}: weight_map['{}'] names shard '{}' outside the model folder (absolute paths and '..' are refused)",
+             ipath, tensor, shard);
 }
 
 }  // namespace
@@ -123,6 +144,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
       const std::string shard = shard_v.get<std::string>();
       auto it = shard_idx.find(shard);
       if (it == shard_idx.end()) {
+        require_inside_folder(shard, name, ipath);
         const fs::path sp = dir / shard;
         SP_REQUIRE(fs::is_regular_file(sp), "{}: shard file '{}' (named for tensor '{}') does not exist in {}", ipath,
                    shard, name, model_dir);

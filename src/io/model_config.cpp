@@ -44,6 +44,15 @@ int get_positive(const json& j, const char* name, const std::string& label, cons
   return v;
 }
 
+// A stock size field (heads, KV heads, MLP width). With "struprune_layers" it holds the per-layer
+// maximum, which is 0 when pruning removed that part from every layer; otherwise it must be positive.
+int get_stock_size(const json& j, const char* name, const std::string& label, const int* dflt = nullptr) {
+  if (field(j, "struprune_layers") == nullptr) return get_positive(j, name, label, dflt);
+  const int v = get_int(j, name, label, dflt);
+  SP_REQUIRE(v >= 0, "{}: field '{}' must not be negative, got {}", label, name, v);
+  return v;
+}
+
 double get_number(const json& j, const char* name, const std::string& label, double dflt) {
   const json* v = field(j, name);
   if (!v) return dflt;
@@ -172,17 +181,21 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
   c.n_layers = get_positive(j, "num_hidden_layers", label);
   c.vocab = get_positive(j, "vocab_size", label);
   c.max_positions = get_positive(j, "max_position_embeddings", label);
-  *heads = get_positive(j, "num_attention_heads", label);
-  *kv = get_positive(j, "num_key_value_heads", label, heads);
-  *inter = get_positive(j, "intermediate_size", label);
+  *heads = get_stock_size(j, "num_attention_heads", label);
+  *kv = get_stock_size(j, "num_key_value_heads", label, heads);
+  *inter = get_stock_size(j, "intermediate_size", label);
   if (field(j, "head_dim")) {
     c.head_dim = get_positive(j, "head_dim", label);
   } else {
-    SP_REQUIRE(c.hidden % *heads == 0,
+    SP_REQUIRE(*heads > 0 && c.hidden % *heads == 0,
                "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent",
                label, *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
+  // RoPE rotates pairs of a head's dimensions: an odd head_dim is no Llama-family model.
+  SP_REQUIRE(c.head_dim % 2 == 0,
+             "{}: 'head_dim' is {} ({}): rotary embeddings need an even head dimension", label, c.head_dim,
+             field(j, "head_dim") ? "field 'head_dim'" : "'hidden_size' / 'num_attention_heads'");
   c.hidden_act = get_string(j, "hidden_act", label, "silu");
   SP_REQUIRE(c.hidden_act == "silu", "{}: field 'hidden_act' is '{}': only 'silu' is supported for {}", label,
              c.hidden_act, mt);
@@ -223,16 +236,17 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
   c.n_layers = get_positive(j, "num_hidden_layers", label);
   c.vocab = get_positive(j, "vocab_size", label);
   c.max_positions = get_positive(j, "max_position_embeddings", label);
-  *heads = get_positive(j, "num_attention_heads", label);
+  *heads = get_stock_size(j, "num_attention_heads", label);
   *kv = *heads;
   if (field(j, "num_key_value_heads"))
     SP_REQUIRE(get_int(j, "num_key_value_heads", label) == *heads,
                "{}: field 'num_key_value_heads' must equal 'num_attention_heads' for opt", label);
-  *inter = get_positive(j, "ffn_dim", label);
+  *inter = get_stock_size(j, "ffn_dim", label);
   if (field(j, "head_dim")) {  // written by struprune for pruned OPT checkpoints
     c.head_dim = get_positive(j, "head_dim", label);
   } else {
-    SP_REQUIRE(c.hidden % *heads == 0, "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})", label,
+    SP_REQUIRE(*heads > 0 && c.hidden % *heads == 0,
+               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})", label,
                *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
@@ -334,7 +348,7 @@ ModelConfig load_model_config(const std::string& path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& ex) {
+  } catch (const json::exception& ex) {  // parse_error, or out_of_range for a number overflow
     throw_input("{}: not valid JSON: {}", path, ex.what());
   }
   return parse_model_config(j, path);
@@ -360,7 +374,8 @@ json model_config_to_json(const ModelConfig& c) {
     j["intermediate_size"] = m.intermediate;
     if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
   }
-  if (c.uniform()) {
+  // Stock fields of 0 (a part pruned away in every layer) only parse beside "struprune_layers".
+  if (c.uniform() && m.n_heads > 0 && m.intermediate > 0) {
     j.erase("struprune_layers");
   } else {
     json per = json::array();

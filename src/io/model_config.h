@@ -77,7 +77,8 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
 // A config.json for (possibly pruned) layer shapes, built from c.raw with the size fields
 // replaced. Uniform shapes give stock HF fields only (head_dim written when it no longer equals
 // hidden/heads); non-uniform shapes also write "struprune_layers", with the stock fields set to the
-// per-layer maximum. parse_model_config(model_config_to_json(c)) gives back c's shapes.
+// per-layer maximum, and so do shapes with no attention or no MLP left in any layer (a stock field
+// of 0 is read only beside "struprune_layers"). parse_model_config(model_config_to_json(c)) gives back c's shapes.
 nlohmann::json model_config_to_json(const ModelConfig& c);
 // Writes model_config_to_json(c) to path atomically (2-space indent).
 void save_model_config(const ModelConfig& c, const std::string& path);

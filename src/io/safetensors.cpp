@@ -86,7 +86,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::parse(std::shared_ptr<ByteSour
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(hbeg, hbeg + n);
-  } catch (const nlohmann::json::parse_error& ex) {
+  } catch (const nlohmann::json::exception& ex) {  // parse_error, or out_of_range for a number overflow
     throw_input("{}: header is not valid JSON: {}", file, ex.what());
   }
   SP_REQUIRE(header.is_object(), "{}: header must be a JSON object, got {}", file, header.type_name());

@@ -34,6 +34,15 @@ void require_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, s
              b.desc());
 }
 
+void require_ids_below(const Tensor& ids, int64_t bound, std::string_view op, std::string_view what,
+                       std::string_view range) {
+  const Tensor host = ids.device().is_cpu() ? ids : ids.to(Device::cpu());
+  const int32_t* p = host.data<int32_t>();
+  for (int64_t i = 0; i < host.numel(); ++i)
+    SP_REQUIRE(p[i] >= 0 && p[i] < bound, "ops::{}: {} {} at position {} is outside {} [0, {})", op, what, p[i], i,
+               range, bound);
+}
+
 void require_shape(const Tensor& t, const Shape& s, std::string_view op, std::string_view name) {
   SP_REQUIRE(t.shape() == s, "ops::{}: operand '{}' has shape {}; expected {}", op, name, shape_str(t.shape()),
              shape_str(s));

@@ -17,6 +17,12 @@ void require_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, s
                         std::string_view nb);
 void require_shape(const Tensor& t, const Shape& s, std::string_view op, std::string_view name);
 void require_ndim(const Tensor& t, int nd, std::string_view op, std::string_view name);
+// Every id of `ids` (I32, 1-D, on any device) lies in [0, bound). Ids come from tokenizers and
+// files, so a bad one is the user's input; checking here, on the host (a CUDA tensor is copied
+// back), makes both backends reject it alike instead of the CUDA kernels reading out of bounds.
+// `what` names the id ("token id"), `range` the table ("the vocabulary").
+void require_ids_below(const Tensor& ids, int64_t bound, std::string_view op, std::string_view what,
+                       std::string_view range);
 // A CUDA context in a binary built without the CUDA backend.
 [[noreturn]] void no_cuda_backend(std::string_view op);
 

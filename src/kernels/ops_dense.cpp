@@ -15,17 +15,11 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids) {
   require_on(ctx, ids, "embedding", "ids");
   require_dtype(ids, DType::I32, "embedding", "ids");
   require_ndim(ids, 1, "embedding", "ids");
+  require_ids_below(ids, table.dim(0), "embedding", "token id", "the vocabulary");
   Tensor out = Tensor::empty({ids.dim(0), table.dim(1)}, table.dtype(), ctx.device());
   if (ctx.is_cuda()) {
     cuda::embedding(ctx, table, ids, out);
   } else {
-    // Ids come from tokenizers / files: a bad one is the user's input, checked here once.
-    const int32_t* p = ids.data<int32_t>();
-    for (int64_t i = 0; i < ids.numel(); ++i)
-      SP_REQUIRE(p[i] >= 0 && p[i] < table.dim(0),
-                 "ops::embedding: token id {} at position {} is outside the "
-                 "vocabulary [0, {})",
-                 p[i], i, table.dim(0));
     cpu::embedding(table, ids, out);
   }
   return out;

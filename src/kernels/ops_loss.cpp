@@ -16,14 +16,11 @@ Tensor token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets) 
   require_dtype(targets, DType::I32, "token_nll", "targets");
   require_shape(targets, {logits.dim(0)}, "token_nll", "targets");
   SP_REQUIRE(logits.dim(1) > 0, "ops::token_nll: logits {} have no columns", logits.desc());
+  require_ids_below(targets, logits.dim(1), "token_nll", "target", "the logits' columns");
   Tensor out = Tensor::empty({logits.dim(0)}, DType::F32, ctx.device());
   if (ctx.is_cuda()) {
     cuda::token_nll(ctx, logits, targets, out);
   } else {
-    const int32_t* t = targets.data<int32_t>();
-    for (int64_t i = 0; i < targets.numel(); ++i)
-      SP_REQUIRE(t[i] >= 0 && t[i] < logits.dim(1), "ops::token_nll: target {} at row {} is outside [0, {})", t[i], i,
-                 logits.dim(1));
     cpu::token_nll(logits, targets, out);
   }
   return out;

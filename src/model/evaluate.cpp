@@ -46,6 +46,13 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
     auto group_ids = ids.subspan(size_t(w0) * size_t(seqlen), size_t(ng) * size_t(seqlen));
     const HiddenStream st = run_windows(m, ctx, group_ids, ng, batch_windows, seqlen);
     const std::vector<double> nll = st.window_nll(w0 == 0 ? &r.first_window_nll : nullptr);
+    double group_nll = 0.0;
+    for (double v : nll) group_nll += v;
+    // A NaN / Inf logit (overflow in BF16 / F16, a broken pruned checkpoint) must not become "ppl nan".
+    SP_REQUIRE(std::isfinite(group_nll),
+               "perplexity: the NLL of windows {}..{} (seqlen {}) is not finite ({}): the model produced a non-finite "
+               "logit (try runtime.precision: fp32)",
+               w0, w0 + ng - 1, seqlen, group_nll);
     r.window_nll.insert(r.window_nll.end(), nll.begin(), nll.end());
     for (double v : nll) total += v;
     progress.step(long(w0 + ng));
@@ -55,6 +62,7 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
   r.tokens = n * (seqlen - 1);
   r.mean_nll = total / double(r.tokens);
   r.ppl = std::exp(r.mean_nll);
+  SP_REQUIRE(std::isfinite(r.ppl), "perplexity: mean NLL {} over {} tokens overflows exp()", r.mean_nll, r.tokens);
   r.seconds = wall_seconds() - t0;
   return r;
 }

@@ -43,7 +43,7 @@ std::string JsonlDocs::parse_text(const Span& s) const {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(p + s.begin, p + s.end);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw_input("{}:{}: not valid JSON: {}", src_->name(), s.line, e.what());
   }
   SP_REQUIRE(j.is_object(), "{}:{}: expected a JSON object with a \"{}\" field, got a {}", src_->name(), s.line,

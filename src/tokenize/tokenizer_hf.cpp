@@ -155,6 +155,8 @@ std::vector<std::string> read_vocab(const Json& vocab, const std::string& where)
   SP_REQUIRE(vocab.is_object(), "{}: model.vocab must be an object piece -> id", where);
   std::vector<std::string> pieces;
   for (const auto& [piece, id_json] : vocab.items()) {
+    SP_REQUIRE(id_json.is_number_integer(), "{}: model.vocab['{}'] must be an integer id, got {}", where, piece,
+               id_json.dump());
     const auto id = id_json.get<int64_t>();
     SP_REQUIRE(id >= 0 && id < (int64_t{1} << 24), "{}: vocab id {} of '{}' out of range", where, id, piece);
     if (static_cast<size_t>(id) >= pieces.size()) pieces.resize(static_cast<size_t>(id) + 1);
@@ -166,8 +168,9 @@ std::vector<std::string> read_vocab(const Json& vocab, const std::string& where)
 
 // "a b" strings (older files, merges.txt) or ["a", "b"] pairs (newer files).
 std::pair<std::string, std::string> read_merge(const Json& m, const std::string& where) {
-  if (m.is_array() && m.size() == 2) return {m[0].get<std::string>(), m[1].get<std::string>()};
-  SP_REQUIRE(m.is_string(), "{}: a merge must be \"a b\" or [\"a\", \"b\"]", where);
+  if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
+    return {m[0].get<std::string>(), m[1].get<std::string>()};
+  SP_REQUIRE(m.is_string(), "{}: model.merges: a merge must be \"a b\" or [\"a\", \"b\"], got {}", where, m.dump());
   const auto s = m.get<std::string>();
   const size_t sp = s.find(' ');
   SP_REQUIRE(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos, "{}: bad merge '{}'", where, s);
@@ -241,6 +244,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
     t->has_decoder_ = !dec.is_null();
     if (t->has_decoder_) read_decoder(dec, where, t->decoder_);
 
+    SP_REQUIRE(m.contains("vocab"), "{}: missing field 'model.vocab'", where);
+    SP_REQUIRE(!m.contains("merges") || m["merges"].is_array(), "{}: field 'model.merges' must be a list", where);
     std::vector<std::string> pieces = read_vocab(m.at("vocab"), where);
     std::unordered_map<std::string, int32_t> index;
     for (size_t i = 0; i < pieces.size(); ++i) index.emplace(pieces[i], static_cast<int32_t>(i));

@@ -3,7 +3,8 @@
 
 usage: make_corrupt_model.py KIND SRC_MODEL_DIR DIR
 KIND: truncated | header_len | overlap | dtype_shape | offsets_out_of_range | index_missing_tensor |
-      index_missing_shard | unsupported_arch | nan_weight
+      index_missing_shard | index_outside | index_absolute | unsupported_arch | config_heads |
+      config_mismatch | nan_weight | huge_norm | tok_unknown_model | tok_broken_merges | tok_missing_vocab
 """
 import json, os, shutil, struct, sys
 
@@ -49,7 +50,10 @@ def main():
     elif kind == "nan_weight":
         b = header["model.layers.2.mlp.down_proj.weight"]["data_offsets"][0]
         data = data[:b] + struct.pack("<f", float("nan")) + data[b + 4:]
-    elif kind in ("index_missing_tensor", "index_missing_shard"):
+    elif kind == "huge_norm":  # finite weights whose logits overflow float: NaN NLL
+        b, e = header["model.norm.weight"]["data_offsets"]
+        data = data[:b] + struct.pack("<f", 3e38) * ((e - b) // 4) + data[e:]
+    elif kind in ("index_missing_tensor", "index_missing_shard", "index_outside", "index_absolute"):
         shard = "model-00001-of-00001.safetensors"
         write_st(os.path.join(dst, shard), header, data)
         weight_map = {n: shard for n in names}
@@ -57,14 +61,34 @@ def main():
             weight_map["model.layers.0.mlp.up_proj.weight"] = shard
             del header["model.layers.0.mlp.up_proj.weight"]
             write_st(os.path.join(dst, shard), header, data)
-        else:
+        elif kind == "index_missing_shard":
             weight_map["model.layers.4.mlp.up_proj.weight"] = "model-00002-of-00002.safetensors"
+        else:  # a valid shard outside the model folder: only the name check keeps it from being opened
+            outside = os.path.abspath(os.path.join(dst, "..", os.path.basename(dst) + "-outside.safetensors"))
+            write_st(outside, header, data)
+            name = "../" + os.path.basename(outside) if kind == "index_outside" else outside
+            weight_map["model.layers.3.self_attn.k_proj.weight"] = name
         json.dump({"metadata": {}, "weight_map": weight_map}, open(os.path.join(dst, "model.safetensors.index.json"), "w"))
         return
-    elif kind == "unsupported_arch":
+    elif kind in ("unsupported_arch", "config_heads", "config_mismatch"):
         cfg = json.load(open(os.path.join(src, "config.json")))
-        cfg["model_type"] = "gpt_neox"
+        if kind == "unsupported_arch":
+            cfg["model_type"] = "gpt_neox"
+        elif kind == "config_heads":
+            cfg["num_attention_heads"] = 6  # does not divide hidden_size 64
+        else:
+            cfg["intermediate_size"] = 128  # the tensors say 172
         json.dump(cfg, open(os.path.join(dst, "config.json"), "w"))
+    elif kind.startswith("tok_"):  # a tokenizer.json beside the weights takes precedence over vocab.json
+        vocab = {p: i for i, (p, _) in enumerate(json.load(open(os.path.join(src, "vocab.json"))))}
+        model = {"type": "BPE", "vocab": vocab, "merges": []}
+        if kind == "tok_unknown_model":
+            model["type"] = "WordPiece"
+        elif kind == "tok_broken_merges":
+            model["merges"] = ["zzz q"]  # names a piece the vocabulary lacks
+        else:
+            del model["vocab"]
+        json.dump({"version": "1.0", "model": model}, open(os.path.join(dst, "tokenizer.json"), "w"))
     else:
         sys.exit(f"unknown kind {kind}")
     write_st(st, header, data)

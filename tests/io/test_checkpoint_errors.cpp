@@ -140,5 +140,54 @@ TEST(CheckpointLoad, UnusedTracksLoadedAndIgnored) {
   expect_input_error([&] { ck->info("zzz"); }, {d.str(), "'zzz'"});
 }
 
+// A shard named with an absolute path or '..' is refused before anything is opened: the named
+// file here is a valid checkpoint, so only the check stops it from being loaded.
+TEST(CheckpointOpen, IndexNamingAFileOutsideTheFolderIsRefused) {
+  ScratchDir d;
+  std::filesystem::create_directories(d / "model");
+  write_one(d / "outside.safetensors", "a.weight", "F32", "[1]", raw<float>({1.f}));
+  write_one(d / "model/model-00001-of-00001.safetensors", "b.weight", "F32", "[1]", raw<float>({2.f}));
+  for (const std::string& shard : {std::string("../outside.safetensors"), d / "outside.safetensors",
+                                   std::string("sub/../../outside.safetensors")}) {
+    SCOPED_TRACE(shard);
+    std::ofstream(d / "model/model.safetensors.index.json")
+        << R"({"weight_map":{"b.weight":"model-00001-of-00001.safetensors","a.weight":")" << shard << R"("}})";
+    expect_input_error([&] { Checkpoint::open(d / "model"); },
+                       {"model.safetensors.index.json", "'a.weight'", shard, "outside the model folder"});
+  }
+}
+
+// A value that does not fit the dtype it is loaded as is an error naming the tensor, never an
+// undefined cast (F64 -> F32) or a silent Inf (F32 -> F16 / BF16).
+TEST(CheckpointLoad, ValuesBeyondTheTargetRangeAreRejected) {
+  struct Case {
+    const char* dtype;
+    std::vector<uint8_t> data;
+    DType to;
+  };
+  const Case cases[] = {
+      {"F64", raw<double>({1.0, -1e39}), DType::F32},
+      {"F64", raw<double>({1.0, 1e300}), DType::BF16},
+      {"F64", raw<double>({1.0, 1e5}), DType::F16},
+      {"F32", raw<float>({1.f, 1e5f}), DType::F16},
+      {"F32", raw<float>({1.f, std::numeric_limits<float>::max()}), DType::BF16},
+  };
+  for (const auto& c : cases) {
+    ScratchDir d;
+    write_one(d / "model.safetensors", "w", c.dtype, "[2]", c.data);
+    auto ck = Checkpoint::open(d.str());
+    SCOPED_TRACE(std::string(c.dtype) + " -> " + dtype_name(c.to));
+    expect_input_error([&] { ck->load("w", c.to, Device::cpu()); },
+                       {d / "model.safetensors", "'w'", "flat index 1", "overflows", dtype_name(c.to)});
+  }
+  // In range: loads (F64 max float -> F32 exactly, 65504 -> F16's largest finite value).
+  ScratchDir d;
+  write_one(d / "model.safetensors", "w", "F64", "[2]", raw<double>({double(std::numeric_limits<float>::max()), -1.0}));
+  EXPECT_EQ(Checkpoint::open(d.str())->load("w", DType::F32, Device::cpu()).data<float>()[0],
+            std::numeric_limits<float>::max());
+  write_one(d / "model.safetensors", "w", "F64", "[2]", raw<double>({-1.0, 65504.0}));
+  EXPECT_EQ(Checkpoint::open(d.str())->load("w", DType::F16, Device::cpu()).data<uint16_t>()[1], 0x7bff);
+}
+
 }  // namespace
 }  // namespace sp::io

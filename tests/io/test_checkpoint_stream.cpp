@@ -281,5 +281,31 @@ TEST(CheckpointStream, EarlierLayoutsAreRemoved) {
   expect_round_trip(d.str(), ts);
 }
 
+// A rewrite of a sharded folder that fails half-way through its renames (here: a folder squats on
+// the second shard's name) leaves no index at all: neither the old one, which would name shards
+// already replaced, nor a new one naming shards that are not there. Nothing loads; nothing mixes.
+TEST(CheckpointStream, FailedRewriteLeavesNoIndexOverMixedShards) {
+  ScratchDir d;
+  Named old_ts, new_ts;
+  for (int i = 0; i < 4; ++i) {
+    old_ts.emplace_back(fmt::format("t{}", i), Tensor::from_f32({float(i), 1.f}, {2}));
+    new_ts.emplace_back(fmt::format("t{}", i), Tensor::from_f32({float(10 + i), 2.f}, {2}));
+  }
+  write_sharded_checkpoint(d.str(), old_ts, 16);  // two shards of two tensors
+  ASSERT_TRUE(fs::exists(d / "model.safetensors.index.json"));
+  const std::string blocker = d / "model-00003-of-00004.safetensors";
+  fs::create_directories(blocker + "/x");  // a non-empty folder: renaming a file over it fails
+  test::expect_input_error([&] { write_sharded_checkpoint(d.str(), new_ts, 8); },
+                           {"model-00003-of-00004.safetensors", "rename"});
+  EXPECT_FALSE(fs::exists(d / "model.safetensors.index.json"));
+  EXPECT_FALSE(fs::exists(d / "model.safetensors"));
+  for (const auto& f : listing(d.str())) EXPECT_EQ(f.find(".partial"), std::string::npos) << f;
+  test::expect_input_error([&] { Checkpoint::open(d.str()); }, {d.str(), "model.safetensors"});
+  // Once the obstacle is gone the same rewrite completes and reads back whole.
+  fs::remove_all(blocker);
+  write_sharded_checkpoint(d.str(), new_ts, 8);
+  expect_round_trip(d.str(), new_ts);
+}
+
 }  // namespace
 }  // namespace sp::io

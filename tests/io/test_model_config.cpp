@@ -217,6 +217,15 @@ TEST(ModelConfig, Rejections) {
   j["num_key_value_heads"] = 3;
   expect_reject(j, "num_key_value_heads");
   j = llama_base();
+  j["num_key_value_heads"] = 16;  // more KV heads than query heads
+  expect_reject(j, "num_key_value_heads");
+  j = llama_base();
+  j["head_dim"] = 33;  // RoPE needs an even head dimension
+  expect_reject(j, "head_dim");
+  j = llama_base();
+  j["num_attention_heads"] = 0;
+  expect_reject(j, "num_attention_heads");
+  j = llama_base();
   j["tie_word_embeddings"] = "yes";
   expect_reject(j, "tie_word_embeddings");
   j = llama_base();
@@ -261,6 +270,27 @@ TEST(ModelConfig, LoadErrorsNameTheFile) {
   }
   EXPECT_THROW(load_model_config(dir + "/missing.json"), InputError);
   std::filesystem::remove_all(dir);
+}
+
+// Attention (or the MLP) pruned away in every layer: the stock fields are 0, which a stock config
+// may not hold, so the per-layer list is written and the config reads back (found by reasoning
+// about fuzz_model_config's round trip).
+TEST(ModelConfig, PartRemovedFromEveryLayerRoundTrips) {
+  for (const json& base : {llama_base(), opt_base()}) {
+    ModelConfig c = parse_model_config(base, kLabel);
+    SCOPED_TRACE(c.model_type);
+    for (const LayerShape s : {LayerShape{0, 0, 300}, LayerShape{c.layers[0].n_heads, c.layers[0].n_kv_heads, 0}}) {
+      c.layers.assign(2, s);
+      const json j = model_config_to_json(c);
+      EXPECT_TRUE(j.contains("struprune_layers")) << j.dump();
+      const ModelConfig back = parse_model_config(j, kLabel);
+      EXPECT_EQ(back.layers, c.layers);
+      EXPECT_EQ(back.head_dim, c.head_dim);
+    }
+  }
+  json j = llama_base();
+  j["num_attention_heads"] = 0;  // without the per-layer list, still an error
+  expect_reject(j, "num_attention_heads");
 }
 
 TEST(ModelConfig, PerLayerRoundTrip) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,6 +24,42 @@ inline Tensor poisoned(const Shape& shape, DType dt) {
 
 inline Tensor ids_on_device(const std::vector<int32_t>& ids) {
   return Tensor::from_i32(ids, {int64_t(ids.size())}).to(Device::cuda(0));
+}
+
+// A fixed seed, so a failure replays as it is; STRUPRUNE_TEST_SEED=<n> picks another (a failing
+// test prints the one it used), STRUPRUNE_TEST_SEED=random a fresh one per run.
+inline uint32_t test_seed() {
+  constexpr uint32_t kDefaultSeed = 20240531;
+  const char* e = std::getenv("STRUPRUNE_TEST_SEED");
+  if (!e || !*e) return kDefaultSeed;
+  if (std::string(e) == "random") return std::random_device{}();
+  return uint32_t(std::stoul(e));
+}
+
+// The element-wise bound is this many times the relative L2 tolerance: loose enough for rounding
+// noise, tight enough that a single garbage element fails.
+constexpr double kElementwiseFactor = 10.0;
+
+// Element-wise bound beside the relative L2 error, which one wrong element among many barely
+// moves: |gpu_i - cpu_i| <= tol * (|cpu_i| + rms(cpu)). The worst element is reported.
+inline void expect_elementwise_close(const Tensor& gpu, const Tensor& cpu, double tol, const std::string& what) {
+  const std::vector<double> g = gpu.to_f64_vector(), c = cpu.to_f64_vector();
+  ASSERT_EQ(g.size(), c.size()) << what;
+  double sq = 0.0;
+  for (double v : c) sq += std::isfinite(v) ? v * v : 0.0;
+  const double rms = c.empty() ? 0.0 : std::sqrt(sq / double(c.size()));
+  size_t worst = 0;
+  double worst_ratio = 0.0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (!std::isfinite(c[i])) continue;
+    const double bound = tol * (std::fabs(c[i]) + rms);
+    const double err = std::fabs(g[i] - c[i]);
+    const double ratio = bound > 0 ? err / bound : (err > 0 ? INFINITY : 0.0);
+    if (!(ratio <= worst_ratio)) worst_ratio = ratio, worst = i;
+  }
+  EXPECT_LE(worst_ratio, 1.0) << what << ": element " << worst << " is " << (c.empty() ? 0.0 : g[worst])
+                              << ", the CPU says " << (c.empty() ? 0.0 : c[worst]) << " (bound " << tol
+                              << " x (|cpu| + rms " << rms << "))";
 }
 
 // Relative L2 distance of the GPU result from the CPU result. Every element must be finite where

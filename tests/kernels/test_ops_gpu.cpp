@@ -83,6 +83,8 @@ Tol tol_for(DType dt) {
 void expect_close(const Tensor& gpu, const Tensor& cpu, DType dt, const std::string& what) {
   const double rel = test::checked_relative_l2(gpu, cpu, what + "_" + dtype_name(dt));
   EXPECT_LE(rel, tol_for(dt).rel_l2) << what << " (" << dtype_name(dt) << "): relative L2 error " << rel;
+  test::expect_elementwise_close(gpu, cpu, test::kElementwiseFactor * tol_for(dt).rel_l2,
+                                 what + " (" + dtype_name(dt) + ")");
 }
 
 Tensor empty_f32(const Shape& s) { return Tensor::empty(s, DType::F32); }
@@ -91,18 +93,12 @@ Precision precision_for(DType dt) {
   return dt == DType::F32 ? Precision::Exact32 : dt == DType::BF16 ? Precision::BF16 : Precision::F16;
 }
 
-// Fresh inputs every run; STRUPRUNE_TEST_SEED=<n> replays the run whose failure printed seed n.
-uint32_t test_seed() {
-  if (const char* e = std::getenv("STRUPRUNE_TEST_SEED"); e && *e) return uint32_t(std::stoul(e));
-  return std::random_device{}();
-}
-
 class OpsGpu : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
     if (::sp::test::gpu_count() == 0) GTEST_SKIP() << "no CUDA GPU visible (or CPU-only build)";
     ctx_ = std::make_unique<ExecContext>(Device::cuda(0));
-    seed_ = test_seed();
+    seed_ = test::test_seed();
     rng_.seed(seed_);
     ::testing::Test::RecordProperty("seed", std::to_string(seed_));
   }
@@ -312,6 +308,28 @@ TEST_P(OpsGpu, TokenNll) {
   Tensor ref = empty_f32({rows});
   cpu::token_nll(logits.host, Tensor::from_i32(t, {rows}), ref);
   expect_close(out, ref, DType::F32, std::string("token_nll_") + dtype_name(dt()));
+}
+
+// Out-of-range ids are the user's input: the op front ends reject them on the GPU exactly as on the
+// CPU (an InputError naming the id and its position), instead of the kernels writing NaN.
+TEST_P(OpsGpu, OutOfRangeIdsAreRejectedLikeOnTheCpu) {
+  ExecContext cpu_ctx(Device::cpu());
+  Operand table = random_operand(rng_, {7, 16}, dt());
+  Operand logits = random_operand(rng_, {3, 7}, dt());
+  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{0, 7, 1}, std::vector<int32_t>{0, 2, -1}}) {
+    const std::string id = std::to_string(bad[1] == 7 ? 7 : -1);
+    const std::string pos = bad[1] == 7 ? "position 1" : "position 2";
+    for (ExecContext* c : {&ctx(), &cpu_ctx}) {
+      const bool gpu = c->is_cuda();
+      SCOPED_TRACE(gpu ? "cuda" : "cpu");
+      const Tensor ids = gpu ? ids_on_device(bad) : Tensor::from_i32(bad, {3});
+      const Tensor tab = gpu ? table.dev : table.host, lg = gpu ? logits.dev : logits.host;
+      const std::string e1 = sp::test::input_error([&] { ops::embedding(*c, tab, ids); });
+      EXPECT_NE(e1.find("token id " + id + " at " + pos), std::string::npos) << e1;
+      const std::string e2 = sp::test::input_error([&] { ops::token_nll(*c, lg, ids); });
+      EXPECT_NE(e2.find("target " + id + " at " + pos), std::string::npos) << e2;
+    }
+  }
 }
 
 TEST_P(OpsGpu, KlDivRows) {

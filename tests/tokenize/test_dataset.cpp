@@ -137,6 +137,8 @@ TEST(DataJsonl, BadLinesNameTheFileLineAndField) {
   EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p3, "text"); }), p3 + ":3: the object has no \"text\" field");
   const std::string p4 = tmp.write("d.jsonl", "{\"text\": 5}\n");
   EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p4, "text"); }), p4 + ":1: field \"text\" is a number");
+  const std::string p6 = tmp.write("f.jsonl", good + "{\"text\": \"x\", \"score\": 1e999}\n");  // out_of_range
+  EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p6, "text"); }), p6 + ":2: not valid JSON");
   const std::string p5 = tmp.write("e.jsonl", "\n  \n");
   EXPECT_CONTAINS(sp::test::input_error([&] { JsonlDocs::open(p5, "text"); }), p5 + ": no JSON documents");
   EXPECT_CONTAINS(sp::test::input_error([&] { Dataset({tmp.path("none.jsonl")}, nullptr, -1); }), "data file not found");

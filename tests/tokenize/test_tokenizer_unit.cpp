@@ -234,5 +234,33 @@ TEST(TokenizerErrors, UnsupportedPartsNameTheFile) {
   EXPECT_THROW(Tokenizer::from_model_dir("/nonexistent/dir"), InputError);
 }
 
+// Broken tokenizer.json files: each an InputError naming the file and the field or merge at fault.
+TEST(TokenizerErrors, BrokenFilesNameTheFileAndField) {
+  const std::string vocab = R"("vocab": {"a": 0, "b": 1, "ab": 2})";
+  struct Case {
+    std::string json, needle;
+  };
+  const Case cases[] = {
+      {R"({"model": {"type": "WordPiece", "vocab": {}}})", "model type 'WordPiece'"},
+      {R"({"normalizer": null})", "no 'model' object"},
+      {R"({"model": {"type": "BPE", "merges": []}})", "missing field 'model.vocab'"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": "zero"}}})", "model.vocab['a'] must be an integer id"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": "a b"}})", "'model.merges' must be a list"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": ["a c"]}})", "merge 0 'a c' uses a piece missing"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": ["a b", "b a"]}})", "merge 1 'b a' makes 'ba'"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": ["a b c"]}})", "bad merge 'a b c'"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": [["a", 1]]}})", "model.merges: a merge must be"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "merges": []}, "added_tokens": [{"content": "x"}]})", "'id'"},
+      {R"({"model": {"type": "BPE", )" + vocab + R"(, "unk_token": "<unk>"}})", "unk_token '<unk>'"},
+      {R"({"model": {"type": "BPE", )", "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.json);
+    const std::string e = sp::test::input_error([&] { HfTokenizer::from_json_text(c.json, "m/tokenizer.json"); });
+    EXPECT_NE(e.find("m/tokenizer.json"), std::string::npos) << e;
+    EXPECT_NE(e.find(c.needle), std::string::npos) << e;
+  }
+}
+
 }  // namespace
 }  // namespace sp::tok
