@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands that run the model: prune, eval (perplexity table + report.json) and generate.
+// The subcommands that run the model: prune, eval (perplexity table + report.json), generate and bench.
 #include "cli/args.h"
 #include "cli/config_schema.h"
 #include "core/communicator.h"
@@ -9,6 +9,8 @@ namespace sp::cli {
 // local_rank: this process's rank on its node (picks the GPU).
 int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
+// commands_bench.cpp
+int run_bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 // commands_prune.cpp
 int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 

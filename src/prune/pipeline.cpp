@@ -332,6 +332,8 @@ void Pipeline::allocate() {
     ao.max_iters = opt_.admm_max_iters;
     ao.tol_primal = opt_.admm_tol_primal;
     ao.tol_dual = opt_.admm_tol_dual;
+    ao.round_to = opt_.round_to;
+    ao.uniform_shape = opt_.uniform_shape;
     result_.allocation = prune::allocate(blocks_, ao, comm_);
     if (!result_.allocation.converged)
       SP_LOG_WARN(
