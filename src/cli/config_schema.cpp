@@ -181,7 +181,8 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("prune.uniform_shape", K::Bool, "false",
                   "every layer keeps the same number of heads / KV groups and neurons, so the compact checkpoint is "
                   "a stock Hugging Face one (no struprune_layers); with allocation uniform each module loses the "
-                  "target sparsity, with the other modes the curves summed over layers set the attention / MLP split",
+                  "target sparsity, with the other modes the curves summed over layers set the attention count and "
+                  "the MLP takes the rest",
                   [](Config& c, V v) { c.prune.uniform_shape = v.b; }));
   // ---- runtime
   s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",

@@ -57,7 +57,8 @@ struct AllocationOptions {
   int round_to = 1;
   // One shape for every layer (allocate() only): each module's blocks are merged into one block
   // whose group is "one group of every layer" (curves summed in layer order), so every layer
-  // removes the same count; the blocks of one module must then have equal sizes.
+  // removes the same count (the mode sets the attention count, the MLP takes the rest of the
+  // budget to the nearest unit); the blocks of one module must then have equal sizes.
   bool uniform_shape = false;
 };
 

@@ -2,7 +2,8 @@
 //  - prune.round_to = r: an MLP block of n groups first gives up n % r groups, then is allocated in
 //    units of r groups (its curve sampled every r groups), so its kept width is a multiple of r;
 //  - prune.uniform_shape: the blocks of one module are merged into one block whose group is "one
-//    group of every layer" (curves summed in layer order), so every layer removes the same count.
+//    group of every layer" (curves summed in layer order), so every layer removes the same count;
+//    the mode's count for attention stands and the MLP takes the rest of the budget.
 // The mode allocates the rewritten blocks and the counts are mapped back. The budget stays
 // B = round(sparsity x total): the rewritten problem is given the sparsity whose budget is B less
 // the groups removed up front. Every rank rewrites from the gathered sizes, so errors and results
@@ -97,6 +98,22 @@ std::vector<Block> merge_modules(const std::vector<BlockInfo>& info, const std::
   return merged;
 }
 
+// The merged units are as many layers wide as the model is deep, and the modes' nearest prefix is
+// only within half the LARGEST unit of the budget (a merged head: percents of the model). So the
+// mode's choice stands for the coarser blocks and the finest one (MLP neurons) takes what they
+// leave of the budget, to the nearest unit within its bounds.
+void finest_takes_the_rest(const std::vector<Block>& merged, int64_t budget, std::vector<int>& removed) {
+  size_t finest = 0;
+  for (size_t m = 1; m < merged.size(); ++m)
+    if (merged[m].unit_params < merged[finest].unit_params) finest = m;
+  int64_t others = 0;
+  for (size_t m = 0; m < merged.size(); ++m)
+    if (m != finest) others += removed[m] * merged[m].unit_params;
+  const Block& f = merged[finest];
+  const double units = double(budget - others) / double(f.unit_params);
+  removed[finest] = std::clamp(int(std::llround(units)), f.min_removed, f.max_removed);
+}
+
 }  // namespace
 
 Allocation allocate_shaped(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm) {
@@ -140,6 +157,7 @@ Allocation allocate_shaped(const std::vector<Block>& local, const AllocationOpti
     const std::vector<Block> merged = merge_modules(coarse_info, gb.gather(rows, comm));
     auto self = make_self_communicator();
     inner_result = allocate_mode(merged, inner, *self);
+    finest_takes_the_rest(merged, inner_result.budget, inner_result.removed);
     for (int b = 0; b < gb.size(); ++b)
       for (size_t m = 0; m < merged.size(); ++m)
         if (merged[m].module == coarse_info[size_t(b)].module) removed[size_t(b)] = inner_result.removed[m];
