@@ -67,7 +67,7 @@ def yaml_config(a, model, out, sparsity, round_to):
                   "output: {checkpoint: compact, dtype: bf16, overwrite: true}"]
     else:
         lines += [f"model: {{path: {model['path']}}}",
-                  f"calibration: {{path: {calib}, format: text, nsamples: 16, seqlen: 512}}",
+                  f"calibration: {{path: {calib}, format: text, nsamples: {a.nsamples_ref}, seqlen: 512}}",
                   f"prune: {{sparsity: {sparsity}, round_to: {round_to}}}",
                   "output: {checkpoint: compact, overwrite: true}"]
     lines += [f"runtime: {{device: {a.device}, precision: {a.precision}}}",
@@ -96,6 +96,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--layers", type=int, default=4, help="decoder layers of the 7B-shaped synthetic model")
     ap.add_argument("--nsamples-7b", type=int, default=4)
+    ap.add_argument("--nsamples-ref", type=int, default=16)
+    ap.add_argument("--ref-model", help="folder of the real model row (default: SHARED/models/ref-llama)")
     ap.add_argument("--allocation", default="uniform", help="allocation of the synthetic 7B prune")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--precision", default="bf16")
@@ -106,12 +108,13 @@ def main():
     models = {
         "llama2-7b": {"path": synthetic_7b(os.path.join(a.out, "models"), a.layers), "synthetic": True,
                       "prompt": a.prompt_7b},
-        "ref-llama": {"path": os.path.join(os.path.abspath(a.shared), "models", "ref-llama"), "synthetic": False,
-                      "prompt": a.prompt_ref},
+        "ref-llama": {"path": os.path.abspath(a.ref_model or os.path.join(a.shared, "models", "ref-llama")),
+                      "synthetic": False, "prompt": a.prompt_ref},
     }
     rows = []
-    for name in a.models:
-        m = models[name]
+    for key in a.models:
+        m = models[key]
+        name = key if m["synthetic"] else os.path.basename(os.path.normpath(m["path"]))
         for r in a.round_to:
             for s in a.sparsity:
                 out = os.path.join(a.out, "runs", f"{name}-s{s}-r{r}")
@@ -142,7 +145,7 @@ def main():
            "FLOP ratio | decode tok/s pruned / dense | speedup | FLOP ratio |")
     md = [hdr, "|" + "---|" * 11]
     for x in rows:
-        label = x["model"] + (f" ({x['layers']} layers)" if x["layers"] else "")
+        label = x["model"] + (f" ({x['layers']} layers, synthetic)" if x["layers"] else "")
         md.append(f"| {label} | {x['target_sparsity']:.2f} ({x['achieved_sparsity']:.3f}) | {x['round_to']} | "
                   f"{x['batch']} | {x['prompt']} | {x['pruned_prefill_tok_s']:,.0f} / {x['dense_prefill_tok_s']:,.0f} | "
                   f"**{x['prefill_speedup']:.2f}x** | {x['prefill_flops_ratio']:.2f}x | "
