@@ -59,7 +59,8 @@ def main():
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     args = ap.parse_args()
     cfg = os.path.join(args.repo, "configs", "quickstart.yaml")
-    common = ["prune.sparsity=0.3", "eval.before=false", "output.overwrite=true", "logging.level=info"]
+    common = ["prune.sparsity=0.3", "eval.before=false", "output.overwrite=true", "logging.level=info",
+              "calibration.nsamples=8"]
     failures = 0
     for case in args.cases:
         ppl, ids = {}, {}
@@ -80,7 +81,7 @@ def main():
                     print(f"FAIL: {case}: expected one shape and a stock config.json")
                     failures += 1
             ev = os.path.join(out, "eval")
-            run([args.bin, "eval", cfg] + sets([f"model.path={model}", f"output.dir={ev}"]))
+            run([args.bin, "eval", cfg] + sets([f"model.path={model}", f"output.dir={ev}", "eval.max_windows=16"]))
             with open(os.path.join(ev, "report.json")) as f:
                 ppl[kind] = json.load(f)["eval"]["richard3"]["perplexity"]
             text = run([args.bin, "generate", cfg, "--max-new-tokens", "24"] + sets([f"model.path={model}"]))
