@@ -81,6 +81,26 @@ def yaml_config(a, model, out, sparsity, round_to):
     return path
 
 
+def write_tables(a, rows):
+    """OUT/speed.json and OUT/speed.md from the rows so far (rewritten after every run)."""
+    with open(os.path.join(a.out, "speed.json"), "w") as f:
+        json.dump({"device": a.device, "precision": a.precision, "generate": a.generate, "repeats": a.repeats,
+                   "rows": rows}, f, indent=2)
+    hdr = ("| model | sparsity (achieved) | round_to | batch | prompt | prefill tok/s pruned / dense | speedup | "
+           "FLOP ratio | decode tok/s pruned / dense | speedup | FLOP ratio |")
+    md = [hdr, "|" + "---|" * 11]
+    for x in rows:
+        label = x["model"] + (f" ({x['layers']} layers, synthetic)" if x["layers"] else "")
+        md.append(f"| {label} | {x['target_sparsity']:.2f} ({x['achieved_sparsity']:.3f}) | {x['round_to']} | "
+                  f"{x['batch']} | {x['prompt']} | {x['pruned_prefill_tok_s']:,.0f} / {x['dense_prefill_tok_s']:,.0f} | "
+                  f"**{x['prefill_speedup']:.2f}x** | {x['prefill_flops_ratio']:.2f}x | "
+                  f"{x['pruned_decode_tok_s']:,.1f} / {x['dense_decode_tok_s']:,.1f} | **{x['decode_speedup']:.2f}x** | "
+                  f"{x['decode_flops_ratio']:.2f}x |")
+    with open(os.path.join(a.out, "speed.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    return "\n".join(md)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True)
@@ -138,22 +158,8 @@ def main():
                                  "dense_decode_tok_s": bc["decode_tokens_per_s"],
                                  "prune_seconds": t_prune, "bench_seconds": t_bench, **sp})
                 print(f"{name} s={s} round_to={r}: prune {t_prune:.0f} s, bench {t_bench:.0f} s", flush=True)
-    with open(os.path.join(a.out, "speed.json"), "w") as f:
-        json.dump({"device": a.device, "precision": a.precision, "generate": a.generate, "repeats": a.repeats,
-                   "rows": rows}, f, indent=2)
-    hdr = ("| model | sparsity (achieved) | round_to | batch | prompt | prefill tok/s pruned / dense | speedup | "
-           "FLOP ratio | decode tok/s pruned / dense | speedup | FLOP ratio |")
-    md = [hdr, "|" + "---|" * 11]
-    for x in rows:
-        label = x["model"] + (f" ({x['layers']} layers, synthetic)" if x["layers"] else "")
-        md.append(f"| {label} | {x['target_sparsity']:.2f} ({x['achieved_sparsity']:.3f}) | {x['round_to']} | "
-                  f"{x['batch']} | {x['prompt']} | {x['pruned_prefill_tok_s']:,.0f} / {x['dense_prefill_tok_s']:,.0f} | "
-                  f"**{x['prefill_speedup']:.2f}x** | {x['prefill_flops_ratio']:.2f}x | "
-                  f"{x['pruned_decode_tok_s']:,.1f} / {x['dense_decode_tok_s']:,.1f} | **{x['decode_speedup']:.2f}x** | "
-                  f"{x['decode_flops_ratio']:.2f}x |")
-    with open(os.path.join(a.out, "speed.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+                write_tables(a, rows)
+    print(write_tables(a, rows))
 
 
 if __name__ == "__main__":
