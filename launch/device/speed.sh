@@ -7,14 +7,14 @@
 #   launch/device/carried.sh bash launch/device/speed.sh [extra bench/speed.py options]
 set -uo pipefail
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-timeout 420 python3 bench/speed.py --bin "$BIN/struprune-dist" --shared "$STRUPRUNE_SHARED_DIR" --out "$OUT/speed" "$@"
+timeout 400 python3 bench/speed.py --bin "$BIN/struprune-dist" --shared "$STRUPRUNE_SHARED_DIR" --out "$OUT/speed" "$@"
 rc=$?
 rm -rf "$OUT"/speed/runs/*/model "$OUT"/speed/models  # checkpoints: too large to bring back
 echo "speed.py rc=$rc"
 # What prune.round_to / prune.uniform_shape cost in perplexity: ref-llama 50%, 16 x 512 calibration,
 # held-out windows of 512 tokens -> $OUT/roundto/quality.{md,json}.
 D=$STRUPRUNE_SHARED_DIR/data/refcorpus
-timeout 240 python3 bench/quality.py --bin "$BIN/struprune-dist" --model "$STRUPRUNE_SHARED_DIR/models/ref-llama" \
+timeout 150 python3 bench/quality.py --bin "$BIN/struprune-dist" --model "$STRUPRUNE_SHARED_DIR/models/ref-llama" \
   --calib $D/heldout-calib.txt --eval $D/heldout-eval.txt --out "$OUT/roundto" --sparsity 0.5 --nsamples 16 \
   --seqlen 512 --eval-seqlen 512 --device cuda --methods "structprune (admm)" \
   --variant "round_to 8:prune.round_to=8" --variant "round_to 64:prune.round_to=64" \
