@@ -6,7 +6,8 @@
 #  3. masks of the GPU run equal those of a CPU run made on the dev machine (.devrun/cpu_masks.h5,
 #     same config) -> tests/interop/compare_masks.py;
 #  4. stock transformers loads the masked dense checkpoint (structprune, 50%) and the compact
-#     checkpoint of a uniform run (every layer the same shape) and gets our perplexity.
+#     checkpoints of a uniform run and of a prune.uniform_shape run (every layer the same shape)
+#     and gets our perplexity.
 # Binaries: src/cli/struprune-dist tests/prune/test_prune tests/kernels/test_linalg_gpu tests/kernels/test_ops_gpu
 set -uo pipefail
 M=$STRUPRUNE_SHARED_DIR/models/ref-llama
@@ -50,7 +51,11 @@ PY
 }
 run hf_dense --set prune.sparsity=0.5 --set output.checkpoint=dense
 run hf_uniform --set prune.sparsity=0.5 --set prune.method=obs-sp+ls --set output.checkpoint=compact
-python3 tests/interop/hf_load_pruned.py $D/heldout-eval.txt /tmp/hf_dense /tmp/hf_uniform --json "$OUT/hf.json" \
+# structprune with prune.uniform_shape (admm sets the attention / MLP split) and round_to 8: a stock checkpoint.
+run hf_uniform_shape --set prune.sparsity=0.5 --set prune.uniform_shape=true --set prune.round_to=8 \
+  --set output.checkpoint=compact
+python3 tests/interop/hf_load_pruned.py $D/heldout-eval.txt /tmp/hf_dense /tmp/hf_uniform /tmp/hf_uniform_shape \
+  --json "$OUT/hf.json" \
   >/tmp/hf.txt 2>&1
 rc=$?
 cat /tmp/hf.txt >>"$OUT/runs.log"

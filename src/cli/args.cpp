@@ -20,6 +20,8 @@ const char* to_string(Command c) {
       return "generate";
     case Command::Tokenize:
       return "tokenize";
+    case Command::Bench:
+      return "bench";
   }
   return "?";
 }
@@ -34,7 +36,9 @@ Args parse_args(int argc, const char* const* argv) {
       "dry-run", "validate config, model and data, print the plan (shapes, groups, shards, memory); no compute")(
       "resume", "continue an interrupted run from the state in output.dir")("prompt", po::value<std::string>(&a.prompt),
                                                                             "generate: the prompt text")(
-      "max-new-tokens", po::value<int>(&a.max_new_tokens), "generate: number of tokens to produce");
+      "max-new-tokens", po::value<int>(&a.max_new_tokens), "generate: number of tokens to produce")(
+      "baseline", po::value<std::string>(&a.baseline),
+      "bench: also measure this model folder (the dense original) and print the speedups");
   po::options_description hidden;
   hidden.add_options()("positional", po::value<std::vector<std::string>>(), "");
   po::options_description all;
@@ -48,6 +52,7 @@ Args parse_args(int argc, const char* const* argv) {
        << "  eval      perplexity of the model on eval.datasets, written to output.dir/report.json\n"
        << "  generate  greedy continuation of --prompt\n"
        << "  tokenize  ids of eval.datasets and calibration.path to output.dir/<name>.npy, calibration.npy\n"
+       << "  bench     prefill and decode throughput (tokens/s) of the model [and --baseline DIR], output.dir/bench.json\n"
        << "exit codes: 0 ok, 1 runtime failure, 2 input error\n\n"
        << opts;
   a.help_text = help.str();
@@ -68,13 +73,12 @@ Args parse_args(int argc, const char* const* argv) {
 
   std::vector<std::string> p;
   if (vm.count("positional")) p = vm["positional"].as<std::vector<std::string>>();
-  if (!p.empty() && (p[0] == "prune" || p[0] == "eval" || p[0] == "generate" || p[0] == "tokenize")) {
-    a.command = p[0] == "prune"  ? Command::Prune
-                : p[0] == "eval" ? Command::Eval
-                : p[0] == "tokenize" ? Command::Tokenize
-                                     : Command::Generate;
-    p.erase(p.begin());
-  }
+  for (const Command c : {Command::Prune, Command::Eval, Command::Generate, Command::Tokenize, Command::Bench})
+    if (!p.empty() && p[0] == to_string(c)) {
+      a.command = c;
+      p.erase(p.begin());
+      break;
+    }
   SP_REQUIRE(!p.empty(), "command line: missing CONFIG.yaml (see --help)");
   SP_REQUIRE(p.size() == 1, "command line: unexpected argument '{}' after the config file '{}' (see --help)", p[1],
              p[0]);

@@ -1,13 +1,14 @@
 #pragma once
-// Command line: struprune-dist [prune|eval|generate|tokenize] CONFIG.yaml [--set k=v]... [--dry-run] [--resume]
-//               [--prompt TEXT] [--max-new-tokens N] [--version] [--help] [--config-reference]
+// Command line: struprune-dist [prune|eval|generate|tokenize|bench] CONFIG.yaml [--set k=v]... [--dry-run]
+//               [--resume] [--prompt TEXT] [--max-new-tokens N] [--baseline DIR] [--version] [--help]
+//               [--config-reference]
 // Parsed with Boost.Program_options. This and main.cpp are the only places that read argv.
 #include <string>
 #include <vector>
 
 namespace sp::cli {
 
-enum class Command { Prune, Eval, Generate, Tokenize };
+enum class Command { Prune, Eval, Generate, Tokenize, Bench };
 
 struct Args {
   Command command = Command::Prune;
@@ -20,6 +21,7 @@ struct Args {
   bool config_reference = false;            // print the configuration keys as Markdown tables
   std::string prompt = "Once upon a time";  // generate
   int max_new_tokens = 32;                  // generate
+  std::string baseline;                     // bench: a second checkpoint (the dense original) to compare with
   std::string help_text;                    // filled for --help and for usage errors
 };
 

@@ -63,6 +63,12 @@ int generate(const Args& args, const Config& cfg, Communicator& comm, int local_
   return run_generate(args, cfg, comm, local_rank);
 }
 
+int bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+  validate_and_plan(args, cfg, comm);
+  if (args.dry_run) return kExitOk;
+  return run_bench(args, cfg, comm, local_rank);
+}
+
 }  // namespace
 
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
@@ -75,6 +81,8 @@ int run_command(const Args& args, const Config& cfg, Communicator& comm, int loc
       return generate(args, cfg, comm, local_rank);
     case Command::Tokenize:
       return tokenize(args, cfg, comm);
+    case Command::Bench:
+      return bench(args, cfg, comm, local_rank);
   }
   return kExitFailure;
 }

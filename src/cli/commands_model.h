@@ -1,5 +1,5 @@
 #pragma once
-// The subcommands that run the model: prune, eval (perplexity table + report.json) and generate.
+// The subcommands that run the model: prune, eval (perplexity table + report.json), generate and bench.
 #include "cli/args.h"
 #include "cli/config_schema.h"
 #include "core/communicator.h"
@@ -11,6 +11,8 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 // commands_tokenize.cpp: every eval dataset and the calibration data as .npy ids in output.dir.
 int run_tokenize(const Config& cfg, Communicator& comm);
+// commands_bench.cpp
+int run_bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 // commands_prune.cpp
 int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 

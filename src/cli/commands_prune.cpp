@@ -48,6 +48,8 @@ prune::PruneOptions prune_options(const Config& cfg) {
   o.refit_toward_weights = p.refit_prior_weights;
   o.obs_step = int(p.obs_step);
   o.probe_windows = int(p.probe_windows);
+  o.round_to = int(p.round_to);
+  o.uniform_shape = p.uniform_shape;
   return o;
 }
 

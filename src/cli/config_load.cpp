@@ -111,6 +111,18 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
     v.datasets = parse_datasets(n, key, o);
     return v;
   }
+  if (k.kind == ValueKind::IntList) {  // a sequence of ints (one int is a list of one)
+    KeySpec item = k;
+    item.kind = ValueKind::Int;
+    if (n.IsScalar()) {
+      v.ints.push_back(parse_value(item, n, key, o).i);
+      return v;
+    }
+    if (!n.IsSequence() || n.size() == 0) bad_value(o, n, key, k);
+    for (size_t i = 0; i < n.size(); ++i)
+      v.ints.push_back(parse_value(item, n[i], fmt::format("{}[{}]", key, i), o).i);
+    return v;
+  }
   if (!n.IsScalar() && !(n.IsNull() && (k.kind == ValueKind::String || k.kind == ValueKind::Path)))
     bad_value(o, n, key, k);
   const std::string text = n.IsNull() ? std::string() : n.Scalar();
@@ -143,6 +155,7 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
         break;
       }
       case ValueKind::DatasetList:
+      case ValueKind::IntList:
         break;
     }
   } catch (const YAML::Exception&) {
@@ -220,6 +233,10 @@ class Loader {
                p.s_max);
     SP_REQUIRE(p.sparsity == 0.0 || p.structures.mlp || p.structures.attention != AttentionUnit::None,
                "{}: prune.structures: attention is 'none' and mlp is false, nothing can be pruned", label);
+    SP_REQUIRE(p.method != PruneMethod::Flap || (p.round_to == 1 && !p.uniform_shape),
+               "{}: prune.method = flap makes its own global cut; prune.round_to and prune.uniform_shape need one of "
+               "the other methods",
+               label);
   }
 
   // Nested YAML in schema order (sections open/close as the dotted prefix changes).

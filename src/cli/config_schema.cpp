@@ -173,6 +173,17 @@ std::vector<KeySpec> build_schema() {
       key("prune.obs_step", K::Int, "0", "groups removed per OBS update (1: exact greedy); 0: automatic, about n/256",
           [](Config& c, V v) { c.prune.obs_step = v.i; }),
       0, kNone));
+  s.push_back(ranged(key("prune.round_to", K::Int, "1",
+                         "hardware-friendly widths: every kept MLP width (intermediate size) is a multiple of it "
+                         "(e.g. 8, 64, 128); the budget still holds, within 0.005 of prune.sparsity, else an error",
+                         [](Config& c, V v) { c.prune.round_to = v.i; }),
+                     1, kNone));
+  s.push_back(key("prune.uniform_shape", K::Bool, "false",
+                  "every layer keeps the same number of heads / KV groups and neurons, so the compact checkpoint is "
+                  "a stock Hugging Face one (no struprune_layers); with allocation uniform each module loses the "
+                  "target sparsity, with the other modes the curves summed over layers set the attention count and "
+                  "the MLP takes the rest",
+                  [](Config& c, V v) { c.prune.uniform_shape = v.b; }));
   // ---- runtime
   s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",
                          [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }),
@@ -228,6 +239,26 @@ std::vector<KeySpec> build_schema() {
   s.push_back(
       ranged(key("eval.batch", K::Int, "1", "windows per forward pass", [](Config& c, V v) { c.eval.batch = v.i; }), 1,
              kNone));
+  // ---- bench
+  s.push_back(ranged(key("bench.batch", K::IntList, "[1, 16]", "bench: batch sizes (windows decoded together)",
+                         [](Config& c, V v) { c.bench.batch = v.ints; }),
+                     1, kNone));
+  s.push_back(ranged(key("bench.prompt", K::IntList, "[512, 2048]",
+                         "bench: prompt lengths in tokens (prefill); prompt + generate must fit the model's context",
+                         [](Config& c, V v) { c.bench.prompt = v.ints; }),
+                     1, kNone));
+  s.push_back(ranged(key("bench.generate", K::Int, "128", "bench: tokens generated per window after the prefill (decode)",
+                         [](Config& c, V v) { c.bench.generate = v.i; }),
+                     0, kNone));
+  s.push_back(ranged(key("bench.repeats", K::Int, "5", "bench: timed runs per case; the median is reported",
+                         [](Config& c, V v) { c.bench.repeats = v.i; }),
+                     1, kNone));
+  s.push_back(ranged(key("bench.warmup", K::Int, "1", "bench: untimed runs before each model's first case",
+                         [](Config& c, V v) { c.bench.warmup = v.i; }),
+                     0, kNone));
+  s.push_back(ranged(key("bench.seed", K::Int, "0", "bench: seed of the random prompt ids",
+                         [](Config& c, V v) { c.bench.seed = v.i; }),
+                     0, kNone));
   // ---- logging
   s.push_back(choice(key("logging.level", K::Enum, "info", "log level", [](Config& c, V v) { c.logging.level = v.s; }),
                      kLevels));
@@ -278,6 +309,11 @@ std::string describe_type(const KeySpec& k) {
       return "path";
     case ValueKind::DatasetList:
       return "list of {name, path, format, text_field}";
+    case ValueKind::IntList: {
+      KeySpec item = k;
+      item.kind = ValueKind::Int;
+      return "list of " + describe_type(item);
+    }
     case ValueKind::Enum:
       return fmt::format("one of: {}", fmt::join(k.choices, "|"));
     case ValueKind::Int:

@@ -80,6 +80,8 @@ struct Config {
     bool refit_prior_weights;  // prune.refit_prior: weights (true) or zero
     int64_t obs_step;
     int64_t probe_windows;
+    int64_t round_to;    // kept MLP widths are multiples of it
+    bool uniform_shape;  // every layer keeps the same shape (a stock Hugging Face compact checkpoint)
   } prune;
   struct Runtime {
     RuntimeDevice device;
@@ -104,6 +106,13 @@ struct Config {
     bool before;          // prune: also the dense model's perplexity
     int64_t batch;
   } eval;
+  struct Bench {
+    std::vector<int64_t> batch;   // windows decoded together
+    std::vector<int64_t> prompt;  // prompt tokens per window (prefill)
+    int64_t generate;             // decode steps after the prefill
+    int64_t repeats, warmup;
+    int64_t seed;
+  } bench;
   struct Logging {
     std::string level;
     bool all_ranks;
@@ -121,16 +130,17 @@ struct ConfigValue {
   std::string s;
   int index = -1;
   std::vector<EvalDataset> datasets;
+  std::vector<int64_t> ints;  // IntList
 };
 
-enum class ValueKind { Bool, Int, Float, String, Path, Enum, DatasetList };
+enum class ValueKind { Bool, Int, Float, String, Path, Enum, DatasetList, IntList };
 
 struct KeySpec {
   std::string path;  // full dotted path, e.g. "prune.admm.rho"
   ValueKind kind;
   std::string default_yaml;                 // default as YAML text
   std::vector<std::string> choices;         // Enum only, in the order of the C++ enum
-  std::optional<double> min, max;           // Int / Float range
+  std::optional<double> min, max;           // Int / Float range (IntList: of every item)
   bool min_open = false, max_open = false;  // exclusive bounds
   std::string doc;
   std::function<void(Config&, const ConfigValue&)> set;

@@ -70,12 +70,6 @@ class ByteReader {
   size_t pos_ = 0;
 };
 
-std::string block_name(int layer, int module) {
-  const char* names[] = {"attention", "mlp"};
-  return module == 0 || module == 1 ? fmt::format("layer {} {}", layer, names[module])
-                                    : fmt::format("layer {} module {}", layer, module);
-}
-
 // Empty when the block is well formed, else the message (thrown on every rank by the caller).
 std::string check_block(const Block& b) {
   const std::string name = block_name(b.layer, b.module);
@@ -189,6 +183,12 @@ std::vector<int> round_to_groups(const GlobalBlocks& gb, const std::vector<doubl
 }
 
 }  // namespace
+
+std::string block_name(int layer, int module) {
+  const char* names[] = {"attention", "mlp"};
+  return module == 0 || module == 1 ? fmt::format("layer {} {}", layer, names[module])
+                                    : fmt::format("layer {} module {}", layer, module);
+}
 
 GlobalBlocks validate_and_gather(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm) {
   SP_REQUIRE(std::isfinite(opt.sparsity) && opt.sparsity >= 0.0 && opt.sparsity <= 1.0,
@@ -456,7 +456,7 @@ Allocation allocate_softmax(const std::vector<Block>& local, const AllocationOpt
   return detail::make_allocation(gb, detail::round_to_groups(gb, x));
 }
 
-Allocation allocate(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm) {
+Allocation detail::allocate_mode(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm) {
   switch (opt.mode) {
     case AllocationMode::Uniform:
       return allocate_uniform(local, opt, comm);
@@ -468,6 +468,11 @@ Allocation allocate(const std::vector<Block>& local, const AllocationOptions& op
       return allocate_admm(local, opt, comm);
   }
   throw_failure(__FILE__, __LINE__, fmt::format("allocation: unknown mode {}", static_cast<int>(opt.mode)));
+}
+
+Allocation allocate(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm) {
+  if (opt.round_to > 1 || opt.uniform_shape) return detail::allocate_shaped(local, opt, comm);
+  return detail::allocate_mode(local, opt, comm);
 }
 
 const char* to_string(AllocationMode m) {

@@ -51,6 +51,15 @@ struct AllocationOptions {
   double rho = 1.0;          // ADMM penalty
   int max_iters = 200;
   double tol_primal = 1e-4, tol_dual = 1e-4;  // on ||.||_2 / L in units of the budget per block
+  // Hardware-friendly widths (allocate() only): every MLP block (module 1) keeps a multiple of
+  // round_to groups. The block is allocated in units of round_to groups (its curve sampled every
+  // round_to), after removing n % round_to groups up front; 1: off.
+  int round_to = 1;
+  // One shape for every layer (allocate() only): each module's blocks are merged into one block
+  // whose group is "one group of every layer" (curves summed in layer order), so every layer
+  // removes the same count (the mode sets the attention count, the MLP takes the rest of the
+  // budget to the nearest unit); the blocks of one module must then have equal sizes.
+  bool uniform_shape = false;
 };
 
 struct Allocation {
@@ -70,11 +79,13 @@ struct Allocation {
 };
 
 // Checks the blocks (curve sizes, monotonicity, bounds; InputError naming layer and module) and
-// that the budget is reachable within the bounds (InputError naming prune.sparsity, s_min, s_max),
-// then dispatches on opt.mode. Collective: every rank calls it with its own blocks.
+// that the budget is reachable within the bounds (InputError naming prune.sparsity, s_min, s_max,
+// and prune.round_to / prune.uniform_shape when those make it unreachable), then dispatches on
+// opt.mode, through allocation_shape.cpp when round_to > 1 or uniform_shape. The budget is the
+// same B = round(sparsity x total) either way. Collective: every rank calls it with its own blocks.
 Allocation allocate(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 
-// The pieces, exposed for tests and for the quality benches. Uniform: one sparsity for all blocks
+// The pieces, exposed for tests and for the quality benches; they ignore round_to / uniform_shape. Uniform: one sparsity for all blocks
 // (water-filled at the bounds), rounded by largest remainders. Softmax: SPEC's energy rule (tau > 0,
 // else InputError naming prune.temperature). Global: tau = 0, ignores opt.temperature.
 Allocation allocate_uniform(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);

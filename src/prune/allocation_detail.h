@@ -85,4 +85,11 @@ Cut exact_greedy(const GlobalBlocks& gb, const std::vector<Block>& local, const 
 // Fills removed (local), budget and the global totals from an allocation of every block.
 Allocation make_allocation(const GlobalBlocks& gb, const std::vector<int>& removed);
 
+// opt.mode's allocation of the blocks as given (round_to / uniform_shape ignored).
+Allocation allocate_mode(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
+// allocate() with round_to > 1 or uniform_shape (allocation_shape.cpp).
+Allocation allocate_shaped(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
+// "layer 3 mlp", for messages.
+std::string block_name(int layer, int module);
+
 }  // namespace sp::prune::detail

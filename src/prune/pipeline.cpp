@@ -375,6 +375,8 @@ void Pipeline::allocate() {
     ao.max_iters = opt_.admm_max_iters;
     ao.tol_primal = opt_.admm_tol_primal;
     ao.tol_dual = opt_.admm_tol_dual;
+    ao.round_to = opt_.round_to;
+    ao.uniform_shape = opt_.uniform_shape;
     // Each rank takes part with the blocks of the layers it owns (a contiguous range): the ADMM's
     // local steps run where the blocks live and only scalars cross (allocation.h); every rank has
     // every curve here, so the split only spreads the work.

@@ -185,6 +185,28 @@ TEST(ConfigSchema, EvalDatasetsIsATypedList) {
   EXPECT_EQ(s.eval.datasets[0].path, "/e.txt");
 }
 
+TEST(ConfigSchema, BenchListsAreTypedIntLists) {
+  const Config d = default_config();
+  EXPECT_EQ(d.bench.batch, (std::vector<int64_t>{1, 16}));
+  EXPECT_EQ(d.bench.prompt, (std::vector<int64_t>{512, 2048}));
+  EXPECT_EQ(d.bench.generate, 128);
+  const Config c = load_config_text("bench: {batch: [2, 4, 8], prompt: 64}\n", "run.yaml", "/cfgdir", {"bench.repeats=3"});
+  EXPECT_EQ(c.bench.batch, (std::vector<int64_t>{2, 4, 8}));
+  EXPECT_EQ(c.bench.prompt, (std::vector<int64_t>{64}));  // one int is a list of one
+  EXPECT_EQ(c.bench.repeats, 3);
+  std::string e = load_error("bench: {batch: [1, 0]}\n");
+  EXPECT_NE(e.find("bench.batch[1]: expected int >= 1, got 0"), std::string::npos) << e;
+  e = load_error("bench: {prompt: []}\n");
+  EXPECT_NE(e.find("bench.prompt: expected list of int >= 1"), std::string::npos) << e;
+  e = load_error("bench: {batch: {a: 1}}\n");
+  EXPECT_NE(e.find("bench.batch: expected list of int >= 1"), std::string::npos) << e;
+  // The shape options: defaults, and flap refuses them (its own global cut).
+  EXPECT_EQ(d.prune.round_to, 1);
+  EXPECT_FALSE(d.prune.uniform_shape);
+  EXPECT_NE(load_error("prune: {round_to: 0}\n").find("prune.round_to"), std::string::npos);
+  EXPECT_NE(load_error("prune: {method: flap, uniform_shape: true}\n").find("prune.method = flap"), std::string::npos);
+}
+
 TEST(ConfigSchema, BadYamlNamesFileAndLine) {
   const std::string e = load_error("prune:\n  sparsity: [0.1\n");
   EXPECT_NE(e.find("run.yaml:"), std::string::npos) << e;

@@ -677,5 +677,165 @@ TEST(AllocationSplit, AnErrorOnOneRankReachesAll) {
   for (const auto& r : res) EXPECT_NE(r.error.find("layer 1 mlp"), std::string::npos) << r.error;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shape constraints: prune.round_to (MLP widths in multiples) and prune.uniform_shape
+
+// Per layer an attention block of 8 heads (64 parameters each) and an MLP block of `neurons(l)`
+// neurons (4 parameters each): fine enough that multiples of 8 neurons meet the budget closely.
+std::vector<Block> shaped_model(std::mt19937& rng, int layers, const std::function<int(int)>& neurons) {
+  std::vector<Block> blocks;
+  for (int l = 0; l < layers; ++l) {
+    blocks.push_back(make_block(rng, l, 0, 8, 64, true));
+    blocks.push_back(make_block(rng, l, 1, neurons(l), 4, true));
+  }
+  return blocks;
+}
+
+AllocationOptions shaped(AllocationMode mode, double s, int round_to, bool uniform_shape, double tau = 0.0) {
+  AllocationOptions o = options(mode, s, tau);
+  o.round_to = round_to;
+  o.uniform_shape = uniform_shape;
+  return o;
+}
+
+TEST(AllocationRoundTo, WidthsAreMultiplesAndTheBudgetHolds) {
+  auto comm = make_self_communicator();
+  for (int seed = 0; seed < 24; ++seed) {
+    std::mt19937 rng(17000 + seed);
+    std::uniform_int_distribution<int> width(100, 200);
+    std::vector<Block> blocks = shaped_model(rng, 8, [&](int) { return width(rng); });
+    const int r = seed % 2 ? 8 : 16;
+    const double s = std::uniform_real_distribution<double>(0.1, 0.8)(rng);
+    for (auto mode : {AllocationMode::Uniform, AllocationMode::Global, AllocationMode::Softmax, AllocationMode::Admm}) {
+      const Allocation a = allocate(blocks, shaped(mode, s, r, false, 0.5), *comm);
+      expect_within_bounds(blocks, a);
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        if (blocks[b].module == 1) {
+          EXPECT_EQ((blocks[b].n_units - a.removed[b]) % r, 0) << to_string(mode) << " seed " << seed << " block " << b;
+        }
+      }
+      EXPECT_EQ(a.budget, std::llround(s * double(total_params(blocks))));
+      // Within half the largest allocation unit (a head, or r neurons) of the budget.
+      EXPECT_LE(2 * std::llabs(a.removed_params - a.budget), std::max<int64_t>(64, 4 * r)) << to_string(mode);
+      EXPECT_NEAR(double(a.removed_params) / double(a.total_params), s, 0.005);
+    }
+  }
+}
+
+// The global rule with round_to is still a Lagrangian solution on convex curves (sampled every r
+// groups they stay convex): no allocation of widths that are multiples of round_to removing the
+// same parameters costs less (brute force over all of them).
+TEST(AllocationRoundTo, GlobalRuleIsOptimalAmongMultiples) {
+  auto comm = make_self_communicator();
+  int checked = 0;
+  for (int seed = 0; seed < 20; ++seed) {
+    std::mt19937 rng(18000 + seed);
+    std::vector<Block> blocks;
+    for (int l = 0; l < 2; ++l) {
+      blocks.push_back(make_block(rng, l, 0, 3, 4, true));
+      blocks.push_back(make_block(rng, l, 1, 190 + int(rng() % 20), 1, true));  // the hull is the curve
+    }
+    const int r = 4;
+    int64_t best_total = -1;
+    std::map<int64_t, double> best;  // removed params -> least cost, over allowed allocations
+    std::vector<int> k(blocks.size(), 0);
+    std::function<void(size_t)> walk = [&](size_t b) {
+      if (b == blocks.size()) {
+        const int64_t p = removed_params(blocks, k);
+        const double c = removed_cost(blocks, k);
+        if (!best.count(p) || c < best[p]) best[p] = c;
+        return;
+      }
+      for (int x = 0; x <= blocks[b].n_units; ++x) {
+        if (blocks[b].module == 1 && (blocks[b].n_units - x) % r != 0) continue;
+        k[b] = x;
+        walk(b + 1);
+      }
+    };
+    walk(0);
+    const double s = std::uniform_real_distribution<double>(0.2, 0.7)(rng);
+    auto opt = shaped(AllocationMode::Global, s, r, false);
+    Allocation a;
+    try {
+      a = allocate(blocks, opt, *comm);
+    } catch (const InputError&) {  // too coarse for 0.005 on so small a model: skip this draw
+      continue;
+    }
+    ++checked;
+    best_total = a.removed_params;
+    ASSERT_TRUE(best.count(best_total));
+    EXPECT_NEAR(removed_cost(blocks, a.removed), best[best_total], 1e-9 * (1 + best[best_total])) << "seed " << seed;
+  }
+  EXPECT_GE(checked, 10);
+}
+
+TEST(AllocationUniformShape, EveryLayerTheSameShape) {
+  auto comm = make_self_communicator();
+  for (int seed = 0; seed < 16; ++seed) {
+    std::mt19937 rng(19000 + seed);
+    std::vector<Block> blocks = shaped_model(rng, 12, [](int) { return 640; });
+    const double s = std::uniform_real_distribution<double>(0.1, 0.8)(rng);
+    const int r = seed % 2 ? 1 : 4;  // merged units are 12 layers wide: r neurons must stay fine
+    for (auto mode : {AllocationMode::Uniform, AllocationMode::Global, AllocationMode::Admm}) {
+      const Allocation a = allocate(blocks, shaped(mode, s, r, true, 0.5), *comm);
+      expect_within_bounds(blocks, a);
+      for (size_t b = 2; b < blocks.size(); ++b) EXPECT_EQ(a.removed[b], a.removed[b % 2]) << to_string(mode);
+      EXPECT_EQ((640 - a.removed[1]) % r, 0);
+      EXPECT_NEAR(double(a.removed_params) / double(a.total_params), s, 0.005) << to_string(mode);
+      if (mode == AllocationMode::Uniform) {  // each module near the target sparsity itself
+        EXPECT_LE(std::fabs(a.removed[0] - s * 8), 0.5 + 1e-9);
+        // The heads round to the nearest (half a head: 32 parameters per layer, 8 neurons), the
+        // neurons absorb that in steps of r.
+        EXPECT_LE(std::fabs(a.removed[1] - s * 640), 8.0 + r);
+      }
+    }
+  }
+}
+
+TEST(AllocationShape, AnySplitGivesTheSameBits) {
+  auto one = make_self_communicator();
+  std::mt19937 rng(20000);
+  const std::vector<Block> blocks = shaped_model(rng, 6, [](int) { return 150; });
+  for (bool uniform_shape : {false, true}) {
+    const auto opt = shaped(AllocationMode::Admm, 0.4, 8, uniform_shape, 0.5);
+    const Allocation ref = allocate(blocks, opt, *one);
+    std::vector<std::vector<Block>> parts(3);
+    for (size_t b = 0; b < blocks.size(); ++b) parts[(b / 2) % 3].push_back(blocks[b]);
+    const auto res = run_ranks(parts, [&](const std::vector<Block>& mine, Communicator& c) { return allocate(mine, opt, c); });
+    for (size_t r = 0; r < parts.size(); ++r) {
+      ASSERT_EQ(res[r].error, "");
+      for (size_t i = 0; i < parts[r].size(); ++i) {
+        const size_t g = 2 * (3 * (i / 2) + r) + i % 2;  // global index of rank r's i-th block
+        EXPECT_EQ(res[r].allocation.removed[i], ref.removed[g]);
+      }
+      EXPECT_EQ(res[r].allocation.removed_params, ref.removed_params);
+      EXPECT_EQ(res[r].allocation.lambda, ref.lambda);
+    }
+  }
+}
+
+TEST(AllocationShape, UnreachableIsNamed) {
+  auto comm = make_self_communicator();
+  std::mt19937 rng(21000);
+  std::vector<Block> blocks = shaped_model(rng, 4, [](int l) { return 100 + 10 * l; });
+  // Fewer neurons than one multiple.
+  std::string e = input_error([&] { allocate(blocks, shaped(AllocationMode::Global, 0.3, 128, false), *comm); });
+  EXPECT_NE(e.find("prune.round_to = 128"), std::string::npos) << e;
+  EXPECT_NE(e.find("layer 0 mlp"), std::string::npos) << e;
+  // Units too coarse to come within 0.005 of the target.
+  e = input_error([&] { allocate(blocks, shaped(AllocationMode::Global, 0.3, 64, false), *comm); });
+  EXPECT_NE(e.find("0.005"), std::string::npos) << e;
+  EXPECT_NE(e.find("prune.round_to"), std::string::npos) << e;
+  // A bound that no multiple meets: 100 neurons, multiples of 8 keep 96 or fewer; s_max 0.02 allows 2 removed.
+  for (Block& b : blocks) b.max_removed = b.module == 1 ? 2 : b.n_units;
+  e = input_error([&] { allocate(blocks, shaped(AllocationMode::Global, 0.1, 8, false), *comm); });
+  EXPECT_NE(e.find("prune.s_max"), std::string::npos) << e;
+  // The layers differ in shape: no common shape.
+  for (Block& b : blocks) b.max_removed = b.n_units;
+  e = input_error([&] { allocate(blocks, shaped(AllocationMode::Uniform, 0.3, 1, true), *comm); });
+  EXPECT_NE(e.find("prune.uniform_shape"), std::string::npos) << e;
+  EXPECT_NE(e.find("layer 1 mlp"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace sp::prune
