@@ -47,7 +47,7 @@ Args parse_args(int argc, const char* const* argv) {
   pos.add("positional", -1);
 
   std::ostringstream help;
-  help << "usage: struprune-dist [prune|eval|generate|tokenize] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
+  help << "usage: struprune-dist [prune|eval|generate|tokenize|bench] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
        << "  prune     (default) structured pruning of the model in CONFIG: pruned checkpoint, masks.h5, report.json\n"
        << "  eval      perplexity of the model on eval.datasets, written to output.dir/report.json\n"
        << "  generate  greedy continuation of --prompt\n"
