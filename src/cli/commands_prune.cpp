@@ -9,11 +9,13 @@
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
+#include "cli/resume_inputs.h"
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/device_communicator.h"
 #include "io/atomic_file.h"
+#include "prune/journal.h"
 #include "prune/outputs.h"
 #include "prune/pipeline.h"
 #include "struprune/version.h"
@@ -197,11 +199,16 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 
+  const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
+                                                    : prune::checkpoint_identity(cfg.model.path);
+  prune::Journal journal(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
+  if (comm.size() > 1) comm.barrier();  // rank 0 has set the journal up before the others use it
+
   // On GPUs the statistics are summed on the device (NCCL); the MPI communicator otherwise.
   const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
   reset_peak_memory(l.ctx->device().type);
-  const prune::PruneResult r =
-      prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm, prune_options(cfg), in, sink);
+  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm,
+                                                   prune_options(cfg), in, sink, &journal);
   std::vector<double> peaks(size_t(comm.size()), 0.0);
   peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
   comm.allreduce_sum(std::span<double>(peaks));
@@ -213,13 +220,13 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   prune::RunInfo info;
   info.config_yaml = cfg.effective;
   info.model_path = cfg.model.path;
-  info.model_identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
-                                            : prune::checkpoint_identity(cfg.model.path);
+  info.model_identity = identity;
   info.version = STRUPRUNE_VERSION;
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
   io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks).dump(2) + "\n");
+  journal.remove();  // the outputs are final
   print_summary(r);
   SP_LOG_INFO("report: {}", report_path);
   if (comm.size() > 1) comm.barrier();

@@ -77,12 +77,22 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
 
   // Refuse to clobber a finished pruning run (its masks) unless asked; --resume continues it. The
   // report is not checked: `eval` writes one into the same folder before a run.
-  if (command == Command::Prune && !cfg.output.overwrite && !resume) {
+  // An interrupted run (its journal) is not thrown away without output.overwrite either.
+  if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    SP_REQUIRE(!fs::exists(p, ec),
+    const fs::path journal = fs::path(cfg.output.dir) / ".journal" / "inputs.json";
+    const bool finished = fs::exists(p, ec), interrupted = fs::exists(journal, ec);
+    SP_REQUIRE(resume || !finished,
                "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
                "output.dir",
                p.string());
+    SP_REQUIRE(resume || !interrupted,
+               "{}: an interrupted run of this output.dir: pass --resume to continue it, or set output.overwrite=true "
+               "to start over",
+               journal.parent_path().string());
+    SP_REQUIRE(!resume || interrupted || !finished,
+               "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
+               cfg.output.dir, p.string());
   }
   return in;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fnv.h"
 #include "core/log.h"
 #include "kernels/ops.h"
 #include "kernels/synthetic_normal.h"
@@ -15,12 +16,6 @@
 
 namespace sp::model {
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
-  return h;
-}
 
 class SyntheticSource final : public WeightSource {
  public:

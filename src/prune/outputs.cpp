@@ -1,12 +1,16 @@
 #include "prune/outputs.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fnv.h"
 #include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/hdf5_file.h"
@@ -23,15 +27,6 @@ const char* const kSideFiles[] = {
     "tokenizer.json", "tokenizer_config.json",  "special_tokens_map.json", "tokenizer.model", "vocab.json",
     "merges.txt",     "generation_config.json", "added_tokens.json"};
 
-struct Fnv1a {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  }
-  void add(const std::string& s) { add(s.data(), s.size() + 1); }
-};
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -46,17 +41,33 @@ void require_free(const std::string& path, bool overwrite) {
              path);
 }
 
+// The temporary checkpoint folders of killed runs (.<model_dir>.tmp.<pid> whose process is gone
+// from this host): a resumed or repeated run rewrites the checkpoint from the start.
+void remove_stale_temporaries(const std::string& dir, const std::string& model_dir) {
+  const std::string prefix = fmt::format(".{}.tmp.", model_dir);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno != ESRCH)) continue;
+    SP_LOG_INFO("{}: removing the temporary checkpoint of an interrupted run", e.path().string());
+    fs::remove_all(e.path(), ec);
+  }
+}
+
 }  // namespace
 
 std::string checkpoint_identity(const std::string& model_dir) {
   Fnv1a f;
-  f.add(read_file((fs::path(model_dir) / "config.json").string()));
+  auto add = [&f](const std::string& s) { f.add(s.c_str(), s.size() + 1); };  // with the NUL: fields stay apart
+  add(read_file((fs::path(model_dir) / "config.json").string()));
   auto ckpt = io::Checkpoint::open(model_dir);
   for (const std::string& n : ckpt->names()) {
     const io::TensorEntry& e = ckpt->info(n);
-    f.add(n);
-    f.add(std::string(dtype_name(e.dtype)));
-    f.add(shape_str(e.shape));
+    add(n);
+    add(dtype_name(e.dtype));
+    add(shape_str(e.shape));
     const uint64_t bytes = e.end - e.begin;
     f.add(&bytes, sizeof bytes);
   }
@@ -72,6 +83,7 @@ OutputWriter::OutputWriter(OutputSpec spec, ExecContext& ctx, const io::ModelCon
   require_free(masks_path(), spec_.overwrite);
   if (spec_.checkpoint != CheckpointForm::None) {
     require_free(model_path(), spec_.overwrite);
+    remove_stale_temporaries(spec_.dir, spec_.model_dir);
     tmp_dir_ = (fs::path(spec_.dir) / fmt::format(".{}.tmp.{}", spec_.model_dir, ::getpid())).string();
     fs::remove_all(tmp_dir_, ec);
     writer_ = std::make_unique<io::CheckpointStreamWriter>(tmp_dir_, spec_.max_shard_bytes);

@@ -12,6 +12,7 @@
 #include "kernels/ops_linalg.h"
 #include "model/hidden_stream.h"
 #include "prune/compact.h"
+#include "prune/journal.h"
 #include "prune/obs.h"
 #include "prune/statistics.h"
 
@@ -68,7 +69,7 @@ struct Choice {
 class Pipeline {
  public:
   Pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt, const PipelineInputs& in,
-           const LayerSink& sink)
+           const LayerSink& sink, Journal* journal)
       : m_(m),
         ctx_(ctx),
         comm_(comm),
@@ -76,6 +77,7 @@ class Pipeline {
         recipe_(resolve_recipe(opt)),
         in_(in),
         sink_(sink),
+        journal_(journal),
         cfg_(m.config()) {}
 
   PruneResult run();
@@ -103,6 +105,7 @@ class Pipeline {
   void pass1();
   void allocate();
   void pass2();
+  int journalled_layers() const;
   void collect(int layer, const char* name, const LayerWeights& w, const LayerWeights& dense_w, HiddenStream& calib,
                HiddenStream* dense, StatsCollector& col);
   LayerWeights refit_producers(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
@@ -131,6 +134,7 @@ class Pipeline {
   Recipe recipe_;
   const PipelineInputs& in_;
   const LayerSink& sink_;
+  Journal* journal_;
   io::ModelConfig cfg_;
   std::vector<LayerGroups> groups_;
   std::vector<Block> blocks_;           // pass 1's curves, one per pruned (layer, module)
@@ -543,6 +547,16 @@ Tensor Pipeline::compensated_bias(int layer, int module, const LayerWeights& w, 
   return Tensor::from_f32(bf, {int64_t(bf.size())}).to(ctx_.device());
 }
 
+// Layers of pass 2 the journal holds; every rank must have read the same journal.
+int Pipeline::journalled_layers() const {
+  const int64_t done = journal_ ? journal_->layers_done() : 0;
+  std::vector<int64_t> v = {done, done * done};
+  comm_.allreduce_sum(std::span<int64_t>(v));
+  const int64_t p = comm_.size();
+  SP_REQUIRE(v[0] * v[0] == p * v[1], "--resume: the ranks read different journals (layers done differ between ranks)");
+  return int(done);
+}
+
 void Pipeline::pass2() {
   const double t0 = wall_seconds();
   HiddenStream calib = stream(calib_);
@@ -551,29 +565,41 @@ void Pipeline::pass2() {
     dense.emplace(stream(calib_));
   std::vector<HiddenStream> evals;
   for (const auto& e : evals_) evals.push_back(stream(e));
+  const int done = journalled_layers();
   Progress progress("pass 2 (prune + refit)", long(cfg_.n_layers));
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    const LayerWeights dense_w = m_.load_layer(ctx_, l);
     LayerResult r;
-    r.layer = l;
-    r.prunable_params = groups_[size_t(l)].prunable_params();
-    LayerWeights w = dense_w;
-    for (int mod : {kAttention, kMlp}) {
-      const int b = block_of_[mod][size_t(l)];
-      if (b < 0) continue;
-      w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)], r);
+    LayerWeights dense_w, out;
+    if (l < done) {  // journalled: the recorded weights replay the layer, bit for bit
+      LayerRecord rec = journal_->layer(l, ctx_);
+      r = std::move(rec.result);
+      out = std::move(rec.weights);
+      for (int mod : {kAttention, kMlp}) added_bias_[mod] = added_bias_[mod] || rec.added_bias[mod];
+      if (dense) dense_w = m_.load_layer(ctx_, l);
+    } else {
+      dense_w = m_.load_layer(ctx_, l);
+      r.layer = l;
+      r.prunable_params = groups_[size_t(l)].prunable_params();
+      LayerWeights w = dense_w;
+      for (int mod : {kAttention, kMlp}) {
+        const int b = block_of_[mod][size_t(l)];
+        if (b < 0) continue;
+        w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)],
+                         r);
+      }
+      // The pruned model runs on exactly the weights that are written (output dtype, then compute).
+      out = convert_layer(ctx_, w, in_.output_dtype);
+      r.shape = out.shape;
     }
-    // The pruned model runs on exactly the weights that are written (output dtype, then compute).
-    const LayerWeights out = convert_layer(ctx_, w, in_.output_dtype);
     const LayerWeights run = convert_layer(ctx_, out, m_.dtype());
     calib.forward(l, run);
     if (dense) dense->forward(l, dense_w);
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, run);
     eval_seconds_ += wall_seconds() - te;
-    r.shape = run.shape;
-    result_.pruned_config.layers[size_t(l)] = run.shape;
+    result_.pruned_config.layers[size_t(l)] = r.shape;
     sink_(r, out);
+    if (journal_ && l >= done) journal_->save_layer({r, out, {added_bias_[kAttention], added_bias_[kMlp]}});
     result_.layers.push_back(std::move(r));
     progress.step(long(l + 1));
   }
@@ -612,8 +638,23 @@ PruneResult Pipeline::run() {
              opt_.sparsity, budget, total, opt_.s_min, opt_.s_max, lo, hi,
              double(lo) / double(std::max<int64_t>(1, total)), double(hi) / double(std::max<int64_t>(1, total)));
   share_windows();
-  pass1();
-  allocate();
+  if (journal_ && journal_->pass1()) {
+    const Pass1Record& p = *journal_->pass1();
+    SP_REQUIRE(p.allocation.removed.size() == blocks_.size(), "{}: the allocation has {} blocks, this run {}",
+               journal_->path(), p.allocation.removed.size(), blocks_.size());
+    result_.allocation = p.allocation;
+    result_.before = p.before;
+    result_.seconds["pass1"] = p.pass1_seconds;
+    result_.seconds["allocation"] = p.allocation_seconds;
+    eval_seconds_ = p.eval_seconds;
+    SP_LOG_INFO("pass 1 and the allocation: from the journal ({} parameters to remove)", p.allocation.removed_params);
+  } else {
+    pass1();
+    allocate();
+    if (journal_)
+      journal_->save_pass1(
+          {result_.allocation, result_.before, result_.seconds["pass1"], result_.seconds["allocation"], eval_seconds_});
+  }
   pass2();
   for (const auto& l : result_.layers) {
     result_.prunable_params += l.prunable_params;
@@ -665,8 +706,8 @@ void Pipeline::share_windows() {
 }  // namespace
 
 PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
-                         const PipelineInputs& in, const LayerSink& sink) {
-  Pipeline p(m, ctx, comm, opt, in, sink);
+                         const PipelineInputs& in, const LayerSink& sink, Journal* journal) {
+  Pipeline p(m, ctx, comm, opt, in, sink, journal);
   return p.run();
 }
 

@@ -7,7 +7,8 @@ exits non-zero within 60 s with a message naming rank 1, and that no report.json
 left under its final name. Exit 77 (skip) without the shared files.
 usage: rank_dies.py --bin BIN --model DIR --calib TXT --work DIR
 """
-import argparse, os, shutil, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
+import distrun
 
 def rank_pid(rank, marker):
     for pid in os.listdir("/proc"):
@@ -23,37 +24,15 @@ def rank_pid(rank, marker):
     return None
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--mpirun", default="mpirun")
-    ap.add_argument("--mpirun-flags", default="--allow-run-as-root --oversubscribe")
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--calib", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--shared", default="", help="replaces @SHARED@ in paths (default: $STRUPRUNE_SHARED_DIR)")
-    a = ap.parse_args()
-    shared = os.environ.get("STRUPRUNE_SHARED_DIR") or a.shared
-    for k in ("model", "calib", "eval"):
-        if getattr(a, k, None):
-            setattr(a, k, getattr(a, k).replace("@SHARED@", shared))
-    for p in (a.model, a.calib):
-        if not os.path.exists(p):
-            print(f"SKIP: {p} not found"); return 77
-    shutil.rmtree(a.work, ignore_errors=True)
-    os.makedirs(a.work)
+    a = distrun.parser(__doc__).parse_args()
+    missing = distrun.resolve(a)
+    if missing:
+        print(f"SKIP: {missing} not found"); return 77
     out = os.path.join(a.work, "out")
     cfg = os.path.join(a.work, "run.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"""model: {{path: {a.model}}}
-calibration: {{path: {a.calib}, format: text, nsamples: 32, seqlen: 256, seed: 0, batch: 2}}
-prune: {{method: structprune, sparsity: 0.3}}
-runtime: {{device: cpu, precision: fp32, threads: 1}}
-output: {{dir: {out}, checkpoint: compact}}
-eval: {{datasets: [], before: false}}
-logging: {{all_ranks: true}}
-""")
+    distrun.write_config(cfg, a, out, "nsamples: 32, seqlen: 256, batch: 2", logging="{all_ranks: true}")
     log = open(os.path.join(a.work, "log.txt"), "w+")
-    job = subprocess.Popen([a.mpirun, *a.mpirun_flags.split(), "-np", "2", a.bin, "prune", cfg],
+    job = subprocess.Popen(distrun.mpirun(a, 2, "prune", cfg),
                            stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     victim = None

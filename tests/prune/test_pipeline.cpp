@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "model/model_test_util.h"
 #include "model/weight_source.h"
+#include "prune/journal.h"
 #include "prune/outputs.h"
 #include "prune/pipeline.h"
 #include "tokenize/sampling.h"
@@ -240,6 +241,83 @@ TEST_P(Pipeline, AdmmAtZeroTemperatureGivesTheGlobalMasks) {
   }
   fs::remove_all(admm.out);
   fs::remove_all(global.out);
+}
+
+// A run stopped after two layers (here: its sink fails, as a kill would stop it) and resumed from
+// its journal hands the sink the same layers, bit for bit, and reports the same result as a run
+// that was never stopped; the finished layers are not pruned again (the journal is read).
+TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
+  Fixture f = load(stories(), GetParam(), shakespeare(), 8, 128, 4);
+  const PruneOptions o = structprune(0.4);
+  struct Sent {
+    LayerResult r;
+    std::vector<std::vector<double>> tensors;
+  };
+  auto collect = [](std::vector<Sent>& into, int fail_at) {
+    return LayerSink([&into, fail_at](const LayerResult& r, const model::LayerWeights& w) {
+      if (r.layer == fail_at) throw RuntimeFailure("killed");
+      Sent s{r, {}};
+      for (const Tensor* t : {&w.q_w, &w.k_w, &w.v_w, &w.o_w, &w.o_b, &w.gate_w, &w.up_w, &w.down_w, &w.down_b,
+                              &w.attn_norm_w, &w.mlp_norm_w})
+        s.tensors.push_back(t->defined() ? t->to_f64_vector() : std::vector<double>{});
+      into.push_back(std::move(s));
+    });
+  };
+  const Journal::Inputs inputs = {{"test", "resume"}};
+  const std::string dir_a = temp_dir("resume_a"), dir_b = temp_dir("resume_b");
+  std::vector<Sent> a, b_first, b_rest;
+  PruneResult ra;
+  {
+    Journal ja(dir_a, inputs, false, true);
+    ra = run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(a, -1), &ja);
+  }
+  {
+    Journal jb(dir_b, inputs, false, true);
+    EXPECT_THROW(run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(b_first, 2), &jb),
+                 RuntimeFailure);
+  }
+  EXPECT_THROW((Journal(dir_b, {{"test", "other"}}, true, false)), InputError);  // other inputs: refused
+  Journal jb(dir_b, inputs, true, true);
+  ASSERT_TRUE(jb.pass1().has_value());
+  EXPECT_EQ(jb.layers_done(), 2);
+  const PruneResult rb = run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(b_rest, -1), &jb);
+  ASSERT_EQ(a.size(), b_rest.size());
+  for (size_t l = 0; l < a.size(); ++l) {
+    EXPECT_EQ(a[l].r.attention_keep, b_rest[l].r.attention_keep) << "layer " << l;
+    EXPECT_EQ(a[l].r.mlp_keep, b_rest[l].r.mlp_keep) << "layer " << l;
+    EXPECT_EQ(a[l].r.mlp_scores, b_rest[l].r.mlp_scores) << "layer " << l;
+    EXPECT_EQ(a[l].r.attention_scores, b_rest[l].r.attention_scores) << "layer " << l;
+    EXPECT_EQ(a[l].r.shape, b_rest[l].r.shape) << "layer " << l;
+    EXPECT_EQ(a[l].tensors, b_rest[l].tensors) << "layer " << l;
+  }
+  ASSERT_EQ(ra.after.size(), rb.after.size());
+  EXPECT_EQ(ra.after[0].mean_nll, rb.after[0].mean_nll);
+  EXPECT_EQ(ra.before[0].mean_nll, rb.before[0].mean_nll);
+  EXPECT_EQ(ra.removed_params, rb.removed_params);
+  EXPECT_EQ(ra.allocation.removed, rb.allocation.removed);
+  EXPECT_EQ(ra.allocation.lambda, rb.allocation.lambda);
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}
+
+// A resume whose inputs differ from the journal's is refused, naming what changed.
+TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
+  const std::string dir = temp_dir("journal_inputs");
+  { Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true); }
+  try {
+    Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("prune.sparsity was 0.5, now 0.3"), std::string::npos) << m;
+    EXPECT_NE(m.find("gone was x, now absent"), std::string::npos) << m;
+    EXPECT_NE(m.find("new is new (y)"), std::string::npos) << m;
+    EXPECT_EQ(m.find("model.path"), std::string::npos) << m;
+  }
+  Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true);
+  EXPECT_FALSE(same.pass1().has_value());
+  EXPECT_EQ(same.layers_done(), 0);
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, Pipeline, ::testing::ValuesIn(test::model_test_devices()), test::device_param_name);

@@ -1,0 +1,51 @@
+#include "cli/resume_inputs.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/fnv.h"
+
+namespace sp::cli {
+namespace {
+
+// Keys that cannot change the outputs' contents.
+bool ignored(const std::string& key) {
+  for (const char* p : {"logging.", "bench.", "output.overwrite", "output.dir"})
+    if (key.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+std::string flow(const YAML::Node& n) {
+  YAML::Emitter e;
+  e.SetSeqFormat(YAML::Flow);
+  e.SetMapFormat(YAML::Flow);
+  e << n;
+  return e.c_str();
+}
+
+void flatten(const YAML::Node& n, const std::string& prefix, prune::Journal::Inputs& out) {
+  if (n.IsMap()) {
+    for (const auto& kv : n) flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
+    return;
+  }
+  if (!ignored(prefix)) out[prefix] = n.IsScalar() ? n.Scalar() : flow(n);
+}
+
+std::string digest(const prune::TokenWindows& w) {
+  Fnv1a f;
+  f.add(w.ids.data(), w.ids.size() * sizeof(w.ids[0]));
+  return fmt::format("{} windows x {} tokens, fnv1a {:016x}", w.windows, w.seqlen, f.h);
+}
+
+}  // namespace
+
+prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
+                                     const prune::PipelineInputs& in) {
+  prune::Journal::Inputs m;
+  flatten(YAML::Load(cfg.effective), "", m);
+  m["checkpoint identity"] = model_identity;
+  m["calibration tokens"] = digest(in.calibration);
+  for (const auto& e : in.eval) m["eval tokens " + e.name] = digest(e);
+  return m;
+}
+
+}  // namespace sp::cli

@@ -1,0 +1,15 @@
+#pragma once
+// What a pruning run's result depends on, as the resume journal records it (prune/journal.h): the
+// effective config's keys (less those that only say where or how verbosely to write), the
+// checkpoint's identity and digests of the calibration and evaluation token ids.
+#include <string>
+
+#include "cli/config_schema.h"
+#include "prune/journal.h"
+
+namespace sp::cli {
+
+prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
+                                     const prune::PipelineInputs& in);
+
+}  // namespace sp::cli

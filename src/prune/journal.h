@@ -1,0 +1,59 @@
+#pragma once
+// The resume journal of a pruning run: <output.dir>/.journal/ records what a killed run finished, so
+// that `--resume` continues at the next layer and ends with the outputs of an uninterrupted run.
+//   inputs.json             what the run depends on (config keys, checkpoint identity, token digests);
+//                           a resume whose inputs differ is refused, naming each difference
+//   pass1.json              pass 1 and the allocation: removed groups per block, lambda, residuals,
+//                           perplexity before, their seconds (doubles as exact decimal round trips)
+//   layer_NNNNN.safetensors the pruned layer's weights in the output dtype (the pruned model runs on
+//                           exactly these) and its keep masks and scores
+//   layer_NNNNN.json        the rest of the layer's record; written last, so it marks the layer done
+// Resuming replays the finished layers from their weights (pass 2's hidden states after a layer
+// depend only on them), re-emits them to the sink and prunes the rest. Every file is written
+// atomically by rank 0; every rank reads. The journal is removed once the outputs are final.
+#include <map>
+#include <optional>
+#include <string>
+
+#include "prune/pipeline.h"
+
+namespace sp::prune {
+
+struct Pass1Record {
+  Allocation allocation;
+  std::vector<PerplexityRow> before;
+  double pass1_seconds = 0, allocation_seconds = 0, eval_seconds = 0;
+};
+
+struct LayerRecord {
+  LayerResult result;
+  model::LayerWeights weights;    // output dtype, on the context's device
+  bool added_bias[2] = {false, false};  // a bias the refit gave attention / the MLP
+};
+
+class Journal {
+ public:
+  using Inputs = std::map<std::string, std::string>;
+  // Opens <dir>/.journal. resume = false: any old journal is removed and `writer` starts a new one.
+  // resume = true: an existing journal is read and its inputs compared with `inputs` (InputError
+  // listing every key that changed); none there: a fresh start (logged).
+  Journal(std::string dir, Inputs inputs, bool resume, bool writer);
+
+  const std::optional<Pass1Record>& pass1() const { return pass1_; }
+  int layers_done() const { return layers_done_; }
+  LayerRecord layer(int l, ExecContext& ctx) const;
+
+  void save_pass1(const Pass1Record& p);
+  void save_layer(const LayerRecord& r);  // layers in order
+  void remove();                          // after the outputs are final (writer only)
+  std::string path() const { return dir_; }
+
+ private:
+  std::string file(const std::string& name) const;
+  std::string dir_;
+  bool writer_ = false;
+  std::optional<Pass1Record> pass1_;
+  int layers_done_ = 0;
+};
+
+}  // namespace sp::prune
