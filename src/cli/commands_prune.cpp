@@ -188,10 +188,6 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   const std::string report_path = (fs::path(cfg.output.dir) / cfg.output.report).string();
   SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
              "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
-  std::optional<prune::OutputWriter> out;
-  if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
-  const prune::LayerSink sink = out ? out->sink() : prune::LayerSink([](const auto&, const auto&) {});
-
   prune::PipelineInputs in;
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
@@ -199,10 +195,14 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 
+  // The journal first: a resume with other inputs is refused before anything is written.
   const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
                                                     : prune::checkpoint_identity(cfg.model.path);
   prune::Journal journal(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
   if (comm.size() > 1) comm.barrier();  // rank 0 has set the journal up before the others use it
+  std::optional<prune::OutputWriter> out;
+  if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
+  const prune::LayerSink sink = out ? out->sink() : prune::LayerSink([](const auto&, const auto&) {});
 
   // On GPUs the statistics are summed on the device (NCCL); the MPI communicator otherwise.
   const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());

@@ -135,6 +135,11 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
   write_json(inputs_path, {{"format", kFormat}, {"inputs", inputs}});
 }
 
+Journal::~Journal() {
+  std::error_code ec;
+  if (writer_ && !fs::exists(file("pass1.json"), ec)) fs::remove_all(dir_, ec);
+}
+
 std::string Journal::file(const std::string& name) const { return (fs::path(dir_) / name).string(); }
 
 void Journal::save_pass1(const Pass1Record& r) {

@@ -38,6 +38,10 @@ class Journal {
   // resume = true: an existing journal is read and its inputs compared with `inputs` (InputError
   // listing every key that changed); none there: a fresh start (logged).
   Journal(std::string dir, Inputs inputs, bool resume, bool writer);
+  // A journal without progress (pass 1 unfinished) is removed: a run that failed early leaves nothing.
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
 
   const std::optional<Pass1Record>& pass1() const { return pass1_; }
   int layers_done() const { return layers_done_; }

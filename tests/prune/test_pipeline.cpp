@@ -303,7 +303,10 @@ TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
 // A resume whose inputs differ from the journal's is refused, naming what changed.
 TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
   const std::string dir = temp_dir("journal_inputs");
-  { Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true); }
+  {
+    Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true);
+    j.save_pass1({});  // progress: the journal stays
+  }
   try {
     Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true);
     FAIL() << "no error";
@@ -315,7 +318,7 @@ TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
     EXPECT_EQ(m.find("model.path"), std::string::npos) << m;
   }
   Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true);
-  EXPECT_FALSE(same.pass1().has_value());
+  EXPECT_TRUE(same.pass1().has_value());
   EXPECT_EQ(same.layers_done(), 0);
   fs::remove_all(dir);
 }
