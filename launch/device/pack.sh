@@ -19,5 +19,5 @@ done
 cp -r "$shared/models/$model" "$stage/devdata/models/"
 rm -f "$stage/devdata/models/$model/reference.json"
 cp "$shared"/data/refcorpus/heldout-*.txt "$stage/devdata/data/refcorpus/"
-tar -cf - -C "$stage" . | xz -9 -T2 >.devrun/pack.tar.xz
+tar -cf - -C "$stage" . | xz "${XZ_LEVEL:--9}" -T2 >.devrun/pack.tar.xz
 ls -la .devrun/pack.tar.xz

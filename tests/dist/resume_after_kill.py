@@ -35,7 +35,7 @@ def main():
     except ImportError:
         print("SKIP: h5py/numpy not installed"); return 77
     cfg = os.path.join(a.work, "run.yaml")
-    distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 16, seqlen: 256, batch: 2")
+    distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 8, seqlen: 256, batch: 2")
     ref = os.path.join(a.work, "uninterrupted")
     if run(distrun.mpirun(a, 1, "prune", cfg, "--set", f"output.dir={ref}"), ref + ".log") != 0:
         print(open(ref + ".log").read()); print("FAIL: the uninterrupted run failed"); return 1
