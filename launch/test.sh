@@ -29,7 +29,8 @@ jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   # The quality regression (label quality) is a measurement, run by the plain build only; so are the
-  # multi-rank end-to-end prunes (label slow) and the Slurm tests (the same binary under srun). The
+  # multi-rank end-to-end prunes and the few CLI tests that take minutes under ASan (label slow), and the
+  # Slurm tests (the same binary under srun). The
   # ref-llama pipeline test (two full prunes, 15 minutes under ASan) is left to the plain build: the
   # stories260K variants of the same claims run here.
   ASAN_OPTIONS="detect_leaks=1" ctest --preset asan -j "$jobs" --timeout 900 -LE "mpi|cli|quality|slow|slurm" \
