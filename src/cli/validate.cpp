@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "cli/data_inputs.h"
 #include "io/checkpoint.h"
+#include "prune/journal.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;
@@ -80,8 +81,7 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
   // An interrupted run (its journal) is not thrown away without output.overwrite either.
   if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    const fs::path journal = fs::path(cfg.output.dir) / ".journal" / "inputs.json";
-    const bool finished = fs::exists(p, ec), interrupted = fs::exists(journal, ec);
+    const bool finished = fs::exists(p, ec), interrupted = prune::Journal::exists(cfg.output.dir);
     SP_REQUIRE(resume || !finished,
                "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
                "output.dir",
@@ -89,7 +89,7 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
     SP_REQUIRE(resume || !interrupted,
                "{}: an interrupted run of this output.dir: pass --resume to continue it, or set output.overwrite=true "
                "to start over",
-               journal.parent_path().string());
+               (fs::path(cfg.output.dir) / ".journal").string());
     SP_REQUIRE(!resume || interrupted || !finished,
                "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
                cfg.output.dir, p.string());

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -138,6 +137,11 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
 Journal::~Journal() {
   std::error_code ec;
   if (writer_ && !fs::exists(file("pass1.json"), ec)) fs::remove_all(dir_, ec);
+}
+
+bool Journal::exists(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / ".journal" / "inputs.json", ec);
 }
 
 std::string Journal::file(const std::string& name) const { return (fs::path(dir_) / name).string(); }

@@ -43,6 +43,9 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
+  // Whether <dir> holds the journal of an interrupted run (for the checks before a run).
+  static bool exists(const std::string& dir);
+
   const std::optional<Pass1Record>& pass1() const { return pass1_; }
   int layers_done() const { return layers_done_; }
   LayerRecord layer(int l, ExecContext& ctx) const;

@@ -15,15 +15,21 @@ def parser(doc):
     ap.add_argument("--shared", default="", help="replaces @SHARED@ in paths (default: $STRUPRUNE_SHARED_DIR)")
     return ap
 
-def resolve(a):
-    """Substitutes @SHARED@, returns the first missing input (None when all exist), makes a fresh --work."""
+def resolve(a, need_h5py=False):
+    """Substitutes @SHARED@; returns why the test must skip (a missing input, or h5py / numpy when
+    needed), else None after making a fresh --work."""
+    if need_h5py:
+        try:
+            import h5py, numpy  # noqa: F401
+        except ImportError:
+            return "h5py/numpy not installed"
     shared = os.environ.get("STRUPRUNE_SHARED_DIR") or a.shared
     for k in ("model", "calib", "eval"):
         v = getattr(a, k).replace("@SHARED@", shared)
         setattr(a, k, os.path.abspath(v) if v else v)  # the config resolves relative paths from its folder
     for p in (a.model, a.calib, a.eval):
         if p and not os.path.exists(p):
-            return p
+            return f"{p} not found"
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
     return None

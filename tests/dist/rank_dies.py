@@ -25,9 +25,9 @@ def rank_pid(rank, marker):
 
 def main():
     a = distrun.parser(__doc__).parse_args()
-    missing = distrun.resolve(a)
-    if missing:
-        print(f"SKIP: {missing} not found"); return 77
+    skip = distrun.resolve(a)
+    if skip:
+        print(f"SKIP: {skip}"); return 77
     out = os.path.join(a.work, "out")
     cfg = os.path.join(a.work, "run.yaml")
     distrun.write_config(cfg, a, out, "nsamples: 32, seqlen: 256, batch: 2", logging="{all_ranks: true}")

@@ -19,13 +19,9 @@ def main():
     a = ap.parse_args()
     if not a.eval:
         ap.error("--eval is required")
-    missing = distrun.resolve(a)
-    if missing:
-        print(f"SKIP: {missing} not found"); return 77
-    try:
-        import h5py, numpy as np
-    except ImportError:
-        print("SKIP: h5py/numpy not installed"); return 77
+    skip = distrun.resolve(a, need_h5py=True)
+    if skip:
+        print(f"SKIP: {skip}"); return 77
     cfg = os.path.join(a.work, "run.yaml")
     distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 4, seqlen: 96, batch: 1",
                          f"{{datasets: [{{name: heldout, path: {a.eval}, format: text}}], seqlen: 96, max_windows: 6, batch: 1}}")

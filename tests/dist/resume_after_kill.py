@@ -27,13 +27,9 @@ def main():
     ap = distrun.parser(__doc__)
     ap.add_argument("--np", type=int, nargs="+", default=[1, 2])
     a = ap.parse_args()
-    missing = distrun.resolve(a)
-    if missing:
-        print(f"SKIP: {missing} not found"); return 77
-    try:
-        import h5py, numpy
-    except ImportError:
-        print("SKIP: h5py/numpy not installed"); return 77
+    skip = distrun.resolve(a, need_h5py=True)
+    if skip:
+        print(f"SKIP: {skip}"); return 77
     cfg = os.path.join(a.work, "run.yaml")
     distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 8, seqlen: 256, batch: 2")
     ref = os.path.join(a.work, "uninterrupted")
