@@ -66,6 +66,7 @@ Measured measure(const std::string& label, const std::string& path, std::unique_
                  const Config& cfg, int local_rank) {
   ExecContext ctx(pick_device(cfg, local_rank));
   model::Model m(std::move(source), ctx, to_precision(cfg.runtime.precision));
+  m.pad_mlp_widths(model::kInferenceMlpMultiple);
   check_context(m, cfg, path);
   Measured r{label, path, m.source().describe(), prune::count_model_params(m.config()), 0, {}};
   model::ThroughputProbe probe(m, ctx);

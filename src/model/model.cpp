@@ -7,8 +7,27 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "kernels/ops_linalg.h"
 
 namespace sp::model {
+
+namespace {
+
+// The MLP of w widened to `width` neurons: zero producer rows (their activation is act(0) * 0 or
+// act(0) = 0 for SiLU / GELU / ReLU, with zero biases) meet zero consumer columns.
+void pad_mlp(ExecContext& ctx, LayerWeights& w, int64_t width) {
+  std::vector<int32_t> first(size_t(w.shape.intermediate));
+  std::iota(first.begin(), first.end(), 0);
+  const Tensor idx = Tensor::from_i32(first, {int64_t(first.size())}).to(ctx.device());
+  for (Tensor* p : {&w.gate_w, &w.up_w})
+    if (p->defined()) *p = ops::expand_rows(ctx, *p, idx, width);
+  for (Tensor* b : {&w.gate_b, &w.up_b})
+    if (b->defined()) *b = ops::expand_rows(ctx, b->reshape({b->dim(0), 1}), idx, width).reshape({width});
+  w.down_w = ops::expand_cols(ctx, w.down_w, idx, width);
+  w.shape.intermediate = int(width);
+}
+
+}  // namespace
 
 DType compute_dtype(Precision p) {
   switch (p) {
@@ -56,6 +75,8 @@ LayerWeights Model::load_layer(ExecContext& ctx, int layer) {
   w.layer = layer;
   w.shape = config().layers[size_t(layer)];
   for (const TensorSpec& s : arch_->layer_specs(config(), layer)) w.at(s.role) = source_->load(s, dtype(), device_);
+  const int64_t f = w.shape.intermediate, padded = (f + mlp_multiple_ - 1) / mlp_multiple_ * mlp_multiple_;
+  if (f > 0 && padded != f) pad_mlp(ctx, w, padded);
   return w;
 }
 

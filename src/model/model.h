@@ -3,6 +3,7 @@
 // global weights (embeddings, final norm, LM head). Decoder layers are NOT resident: load_layer()
 // brings one in and forward_layer() runs it, the ONE forward used by evaluation, calibration and
 // pruning. The model never mentions the backend: the ExecContext decides where things run.
+#include <algorithm>
 #include <memory>
 #include <span>
 
@@ -13,6 +14,9 @@
 #include "model/weight_source.h"
 
 namespace sp::model {
+
+// The MLP width multiple that inference pads to (Model::pad_mlp_widths): a whole GEMM tile.
+inline constexpr int kInferenceMlpMultiple = 64;
 
 // The activation / weight dtype of a precision: F32 for Exact32, else BF16 / F16.
 DType compute_dtype(Precision p);
@@ -36,6 +40,11 @@ class Model {
   std::vector<TensorSpec> layer_specs(int layer) const { return arch_->layer_specs(config(), layer); }
   // Decoder layer `layer` in the compute dtype on ctx's device.
   LayerWeights load_layer(ExecContext& ctx, int layer);
+  // Inference only (eval, generate, bench; never pruning, which needs the true units): load_layer
+  // pads every MLP to a multiple of `multiple` neurons with zero rows (gate / up / fc1) and zero
+  // columns (down / fc2), which add nothing to the output. A pruned width such as 8806 otherwise
+  // gives rows that are not 16-byte aligned and cuBLAS leaves its tensor-core kernels. 1: off.
+  void pad_mlp_widths(int multiple) { mlp_multiple_ = std::max(1, multiple); }
 
   // ids, positions: [T] I32 on ctx's device -> hidden [T, hidden].
   Tensor embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const;
@@ -64,6 +73,7 @@ class Model {
   Device device_;
   GlobalWeights globals_;
   RopeTable rope_;  // computed once from the config (Llama family)
+  int mlp_multiple_ = 1;
 };
 
 // Token ids / positions on a device. positions: window-major, seqlen each, starting at `start`.

@@ -130,6 +130,17 @@ TEST_P(PrunedShapes, CompactEqualsMaskedDense) {
   const double diff = test::max_abs_diff(a, bd), effect = test::max_abs_diff(a, od);
   std::printf("  compact vs masked dense: max abs NLL diff %.3g (vs unpruned: %.3g)\n", diff, effect);
   EXPECT_LT(diff, 1e-4);
+  // Inference's zero padding of the MLP widths (100 -> 128 neurons) changes nothing but the shapes.
+  model::Model padded(model::open_checkpoint_source((work / "compact").string()), ctx, Precision::Exact32);
+  padded.pad_mlp_widths(64);
+  const model::LayerWeights w0 = padded.load_layer(ctx, 0);
+  EXPECT_EQ(w0.shape.intermediate, 128);
+  EXPECT_EQ(w0.down_w.dim(1), 128);
+  EXPECT_EQ(padded.load_layer(ctx, 3).shape.intermediate, 0);  // a removed MLP stays removed
+  const auto p = model::perplexity(padded, ctx, ids, 64, 1).first_window_nll;
+  const double pad_diff = test::max_abs_diff(p, bd);
+  std::printf("  padded compact vs masked dense: max abs NLL diff %.3g\n", pad_diff);
+  EXPECT_LT(pad_diff, 1e-4);
   EXPECT_GT(effect, 1e-2) << "pruning had no effect: the test would not notice a wrong layer";
   fs::remove_all(work);
 }
