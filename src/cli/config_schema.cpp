@@ -169,6 +169,10 @@ std::vector<KeySpec> build_schema() {
                          "normalize kl: calibration windows on which each block's effect on the output is measured",
                          [](Config& c, V v) { c.prune.probe_windows = v.i; }),
                      1, kNone));
+  s.push_back(key("prune.gram_fp64", K::Bool, "false",
+                  "Gram products in fp64 also for bf16 / fp16 activations (default: tensor-core products of the "
+                  "exact bf16 / fp16 values, summed in fp32 within a batch; fp32 activations always use fp64)",
+                  [](Config& c, V v) { c.prune.gram_fp64 = v.b; }));
   s.push_back(ranged(
       key("prune.obs_step", K::Int, "0", "groups removed per OBS update (1: exact greedy); 0: automatic, about n/256",
           [](Config& c, V v) { c.prune.obs_step = v.i; }),
@@ -194,9 +198,6 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("runtime.memory_budget_gb", K::Float, "0", "device memory per rank in GiB; 0: no budget",
                          [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
                      0.0, kNone));
-  s.push_back(key("runtime.spill_to_host", K::Bool, "true",
-                  "keep calibration hidden states in host memory when over budget",
-                  [](Config& c, V v) { c.runtime.spill_to_host = v.b; }));
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),

@@ -79,6 +79,7 @@ struct Config {
     double damping;
     bool refit_prior_weights;  // prune.refit_prior: weights (true) or zero
     int64_t obs_step;
+    bool gram_fp64;  // fp64 Gram products also for bf16 / fp16 activations
     int64_t probe_windows;
     int64_t round_to;    // kept MLP widths are multiples of it
     bool uniform_shape;  // every layer keeps the same shape (a stock Hugging Face compact checkpoint)
@@ -87,7 +88,6 @@ struct Config {
     RuntimeDevice device;
     Precision precision;
     double memory_budget_gb;  // 0: no budget
-    bool spill_to_host;
     int64_t threads;  // 0: all cores
   } runtime;
   struct Output {

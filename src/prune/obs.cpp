@@ -97,8 +97,11 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     for (size_t g = 0; g < groups.size(); ++g)
       if (!removed[g]) cand.push_back(int32_t(g));
     const size_t take = std::min<size_t>({size_t(step), cand.size(), size_t(max_removed) - c.order.size()});
-    // The cheapest `take` groups, ties by index (stable, so every run and rank agrees).
-    std::stable_sort(cand.begin(), cand.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] < s[size_t(b)]; });
+    // The cheapest `take` groups, ties by index (a total order, so every run and rank agrees): a
+    // partial sort, since `take` is a small share of the candidates.
+    std::partial_sort(cand.begin(), cand.begin() + std::ptrdiff_t(take), cand.end(), [&](int32_t a, int32_t b) {
+      return s[size_t(a)] < s[size_t(b)] || (s[size_t(a)] == s[size_t(b)] && a < b);
+    });
     cand.resize(take);
     std::vector<int32_t> cols;
     double parts = 0;

@@ -40,6 +40,27 @@ std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden)
   return m;
 }
 
+// Adds the wall time of f() to seconds[key] (the per-phase split of report.json), the device
+// synchronised on both sides so that queued kernels are charged to the phase that issued them.
+template <class F>
+auto timed(ExecContext& ctx, std::map<std::string, double>& seconds, const std::string& key, F&& f) {
+  ctx.synchronize();
+  const double t0 = wall_seconds();
+  struct Charge {
+    ExecContext& ctx;
+    double& acc;
+    double t0;
+    ~Charge() {
+      try {
+        ctx.synchronize();
+      } catch (...) {  // f() threw: its own error is the one to report
+      }
+      acc += wall_seconds() - t0;
+    }
+  } charge{ctx, seconds[key], t0};
+  return f();
+}
+
 // This rank's share of a set of windows: whole batches (the same batches for any rank count).
 TokenWindows local_share(const TokenWindows& all, int batch, const Communicator& comm) {
   const auto [first, count] = batch_aligned_range(all.windows, batch, comm.rank(), comm.size());
@@ -265,24 +286,28 @@ void Pipeline::pass1() {
   std::vector<double> share_cost(blocks_.size(), 0.0);
   Progress progress("pass 1 (statistics)", long(cfg_.n_layers));
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    const LayerWeights w = m_.load_layer(ctx_, l);
-    StatsCollector col(ctx_);
+    const LayerWeights w = timed(ctx_, result_.seconds, "pass1.load", [&] { return m_.load_layer(ctx_, l); });
+    StatsCollector col(ctx_, opt_.gram_fp64);
     for (int mod : {kAttention, kMlp})
       if (curves && units(l, mod) > 0) want_module_stats(col, mod, false, true);
     const model::Tap tap = col.tap();
     calib.forward(l, w, &tap);
     col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", l));
+    result_.seconds["pass1.statistics"] += col.seconds();
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, w);
     eval_seconds_ += wall_seconds() - te;
-    for (auto& p : perturbed) p.forward(l, w);
+    timed(ctx_, result_.seconds, "pass1.kl_probes", [&] {
+      for (auto& p : perturbed) p.forward(l, w);
+    });
     for (int mod : {kAttention, kMlp}) {
       const int n = units(l, mod);
       if (n == 0 || !curves) continue;
       Block& b = blocks_[size_t(block_of_[mod][size_t(l)])];
       std::vector<double>& z = z_[size_t(block_of_[mod][size_t(l)])];
       {
-        const Choice c = choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false);
+        const Choice c = timed(ctx_, result_.seconds, "pass1.curves",
+                               [&] { return choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false); });
         double scale = 1.0;
         if (recipe_.normalize == Normalization::Residual) {
           scale = col.at(kResidualOut[mod]).energy();
@@ -297,8 +322,10 @@ void Pipeline::pass1() {
           const int share = std::clamp(int(std::lround(opt_.sparsity * n)), 1, std::max(1, b.max_removed));
           probe_share[size_t(bi)] = share;
           share_cost[size_t(bi)] = c.cost[size_t(std::min<size_t>(size_t(share), c.cost.size() - 1))];
-          perturbed.push_back(probe->clone());
-          perturbed.back().forward(l, without_groups(l, mod, w, c.order, share, col));
+          timed(ctx_, result_.seconds, "pass1.kl_probes", [&] {
+            perturbed.push_back(probe->clone());
+            perturbed.back().forward(l, without_groups(l, mod, w, c.order, share, col));
+          });
           perturbed_block.push_back(bi);
         }
         for (size_t k = 0; k < c.cost.size(); ++k) b.cost[k] = c.cost[k] / scale;
@@ -313,7 +340,7 @@ void Pipeline::pass1() {
         }
       }
     }
-    if (kl) probe->forward(l, w);
+    if (kl) timed(ctx_, result_.seconds, "pass1.kl_probes", [&] { probe->forward(l, w); });
     progress.step(long(l + 1));
   }
   progress.finish();
@@ -428,6 +455,7 @@ void Pipeline::collect(int layer, const char* name, const LayerWeights& w, const
     calib.forward_batch(b, layer, w, &ctap, false, name);
   }
   col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", layer));
+  result_.seconds["pass2.statistics"] += col.seconds();
 }
 
 // The module's producers (q/k/v, gate/up, fc1) refit on the pruned model's inputs towards the
@@ -435,7 +463,7 @@ void Pipeline::collect(int layer, const char* name, const LayerWeights& w, const
 // that earlier pruning caused before this module's groups are scored.
 LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
                                        HiddenStream& calib, HiddenStream& dense) {
-  StatsCollector col(ctx_);
+  StatsCollector col(ctx_, opt_.gram_fp64);
   col.want(kProducerIn[module], true, true);
   collect(layer, kProducerIn[module], w, dense_w, calib, &dense, col);
   ChannelStats& s = col.at(kProducerIn[module]);
@@ -453,7 +481,8 @@ LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights
     ri.gram = &s.gram;
     ri.cross = &s.cross;
     if (b->defined() && recipe_.intercept) ri.sum = &s.sum, ri.ref_sum = &s.ref_sum, ri.tokens = s.tokens;
-    const Refit rf = refit_columns(ctx_, *p, *b, ri, all, opt_.damping, what);
+    const Refit rf = timed(ctx_, result_.seconds, "pass2.refit",
+                           [&] { return refit_columns(ctx_, *p, *b, ri, all, opt_.damping, what); });
     *p = ops::convert(ctx_, rf.w, p->dtype());
     if (b->defined()) *b = ops::convert(ctx_, rf.bias, b->dtype());
   }
@@ -466,10 +495,11 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
       dense && recipe_.refit_producers ? refit_producers(layer, module, w_in, dense_w, calib, *dense) : w_in;
   const bool dense_target = dense && recipe_.target == RefitTarget::Dense;
   if (!dense_target) dense = nullptr;
-  StatsCollector col(ctx_);
+  StatsCollector col(ctx_, opt_.gram_fp64);
   want_module_stats(col, module, dense_target, false);
   collect(layer, kConsumerIn[module], w, dense_w, calib, dense, col);
-  const Choice c = choose(layer, module, w, col, k, dense_target);
+  const Choice c =
+      timed(ctx_, result_.seconds, "pass2.scores", [&] { return choose(layer, module, w, col, k, dense_target); });
   const int n = units(layer, module);
   std::vector<uint8_t> keep(size_t(n), 1);
   for (int i = 0; i < k; ++i) keep[size_t(c.order[size_t(i)])] = 0;
@@ -492,7 +522,8 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
     ri.gram = &s.gram;
     ri.cross = dense_target ? &s.cross : &s.gram;
     if (intercept) ri.sum = &s.sum, ri.ref_sum = dense_target ? &s.ref_sum : &s.sum, ri.tokens = s.tokens;
-    Refit rf = refit_columns(ctx_, wc, old_bias, ri, cols, opt_.damping, where(layer, module));
+    Refit rf = timed(ctx_, result_.seconds, "pass2.refit",
+                     [&] { return refit_columns(ctx_, wc, old_bias, ri, cols, opt_.damping, where(layer, module)); });
     e.consumer = std::move(rf.w);
     if (intercept) {
       e.consumer_bias = std::move(rf.bias);
@@ -577,7 +608,7 @@ void Pipeline::pass2() {
       for (int mod : {kAttention, kMlp}) added_bias_[mod] = added_bias_[mod] || rec.added_bias[mod];
       if (dense) dense_w = m_.load_layer(ctx_, l);
     } else {
-      dense_w = m_.load_layer(ctx_, l);
+      dense_w = timed(ctx_, result_.seconds, "pass2.load", [&] { return m_.load_layer(ctx_, l); });
       r.layer = l;
       r.prunable_params = groups_[size_t(l)].prunable_params();
       LayerWeights w = dense_w;
@@ -598,8 +629,10 @@ void Pipeline::pass2() {
     for (auto& e : evals) e.forward(l, run);
     eval_seconds_ += wall_seconds() - te;
     result_.pruned_config.layers[size_t(l)] = r.shape;
-    sink_(r, out);
-    if (journal_ && l >= done) journal_->save_layer({r, out, {added_bias_[kAttention], added_bias_[kMlp]}});
+    timed(ctx_, result_.seconds, "pass2.outputs", [&] {
+      sink_(r, out);
+      if (journal_ && l >= done) journal_->save_layer({r, out, {added_bias_[kAttention], added_bias_[kMlp]}});
+    });
     result_.layers.push_back(std::move(r));
     progress.step(long(l + 1));
   }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
@@ -26,7 +27,8 @@ void ChannelStats::start(ExecContext& ctx, int64_t n, bool want_gram, bool want_
   }
 }
 
-void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross) {
+void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross,
+                       bool fp64_products) {
   SP_CHECK(!reduced_, "statistics: add after reduce");
   const int64_t n = x.dim(1);
   start(ctx, n, want_gram, want_cross);
@@ -37,19 +39,31 @@ void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* referenc
   ops::column_stats_(ctx, s, q, x);
   ops::exact_accumulate_(ctx, acc_[kSum], s);
   ops::exact_accumulate_(ctx, acc_[kSumsq], q);
-  // Products in fp64 (not fp32 partials): the least-squares solves amplify the Gram's rounding by
-  // its condition number, and the removal orders compare near-equal saliencies.
   if (!acc_[kGram].defined() && !acc_[kCross].defined()) return;
-  const Tensor x64 = ops::convert(ctx, x, DType::F64);
-  Tensor part = Tensor::empty({n, n}, DType::F64, ctx.device());
+  // fp32 activations: products in fp64, since the least-squares solves amplify the Gram's rounding
+  // by its condition number and the removal orders compare near-equal saliencies (fp32 partial sums
+  // would let the CPU and the GPU pick different groups). 16-bit activations: their exact products
+  // on tensor cores, summed in fp32 within the batch (gram_accumulate_), unless fp64 is asked for.
+  const bool wide = fp64_products || x.dtype() == DType::F32 || x.dtype() == DType::F64;
+  const Tensor x64 = wide ? ops::convert(ctx, x, DType::F64) : Tensor();
+  Tensor part;
+  auto product = [&](const Tensor& a, const Tensor& a64) {  // part = a^T x
+    if (wide) {
+      if (!part.defined()) part = Tensor::empty({n, n}, DType::F64, ctx.device());
+      ops::gemm_(ctx, part, a64, true, x64, false, 1.0, 0.0);
+    } else {
+      part = Tensor();  // freed before its successor is allocated
+      part = Tensor::zeros({n, n}, DType::F64, ctx.device());
+      ops::gram_accumulate_(ctx, part, a, x);
+    }
+  };
   if (acc_[kGram].defined()) {
-    ops::gemm_(ctx, part, x64, true, x64, false, 1.0, 0.0);
+    product(x, x64);
     ops::exact_accumulate_(ctx, acc_[kGram], part);
   }
   if (acc_[kCross].defined()) {
     SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
-    const Tensor r64 = ops::convert(ctx, *reference, DType::F64);
-    ops::gemm_(ctx, part, r64, true, x64, false, 1.0, 0.0);
+    product(*reference, wide ? ops::convert(ctx, *reference, DType::F64) : Tensor());
     ops::exact_accumulate_(ctx, acc_[kCross], part);
     Tensor rs = Tensor::zeros({n}, DType::F64, ctx.device()), none;
     ops::column_stats_(ctx, rs, none, *reference);
@@ -98,17 +112,26 @@ model::Tap StatsCollector::tap() {
     auto it = want_.find(std::string(name));
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
-    stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross);
+    ctx_.synchronize();
+    const double t0 = wall_seconds();
+    stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross,
+                          fp64_);
+    ctx_.synchronize();
+    seconds_ += wall_seconds() - t0;
   };
 }
 
 void StatsCollector::reduce(Communicator& comm, const std::map<std::string, int64_t>& widths,
                             const std::string& where) {
+  ctx_.synchronize();
+  const double t0 = wall_seconds();
   for (const auto& [name, w] : want_) {
     const auto width = widths.find(name);
     SP_CHECK(width != widths.end(), "statistics: no width for tap '{}'", name);
     stats_[name].reduce(ctx_, comm, width->second, w.gram, w.cross, fmt::format("{} {}", where, name));
   }
+  ctx_.synchronize();
+  seconds_ += wall_seconds() - t0;
 }
 
 ChannelStats& StatsCollector::at(const std::string& name) {

@@ -5,8 +5,11 @@
 // A cross-Gram R^T X pairs the pruned model's activations X with the dense model's R for the same
 // rows (reconstruction towards the dense model's outputs).
 //
-// Each batch's contribution is formed in F64 on its own (products of that batch alone), then added
-// exactly (integer limbs, kernels/exact_sum.h). After the last local batch, reduce() sums the limbs
+// Each batch's contribution is formed on its own (products of that batch alone), then added
+// exactly (integer limbs, kernels/exact_sum.h). Products: fp64 for fp32 activations (the CPU and
+// the GPU then choose the same groups); for bf16 / fp16 activations, tensor-core products of the
+// exact 16-bit values summed in fp32 within the batch (about 1e-6 relative, far below the 2^-8 of
+// the activations themselves, at ~10x the fp64 rate), or fp64 with `fp64_products`. After the last local batch, reduce() sums the limbs
 // over the ranks (each holds a share of the windows) and reads the F64 values: the result is the
 // same bits for any number of ranks and any assignment of batches to ranks.
 #include <map>
@@ -27,7 +30,8 @@ struct ChannelStats {
   Tensor ref_sum;     // [n] F64, column sums of R (with cross)
 
   // x: [T, n] compute dtype; reference: the dense model's activations of the same rows or null.
-  void add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross);
+  void add(ExecContext& ctx, const Tensor& x, const Tensor* reference, bool want_gram, bool want_cross,
+           bool fp64_products = true);
   // Sums the contributions of every rank (collective) and sets the F64 values above; `what`
   // names the layer and tap in errors (non-finite activations). Every rank must call it, also one
   // that added nothing: `n` is then the channel count.
@@ -49,7 +53,8 @@ struct ChannelStats {
 // "attn_o_in", "mlp_in", "mlp_down_in", "mid_resid", "layer_out").
 class StatsCollector {
  public:
-  explicit StatsCollector(ExecContext& ctx) : ctx_(ctx) {}
+  // fp64_products: fp64 Gram products also for bf16 / fp16 activations (see above).
+  explicit StatsCollector(ExecContext& ctx, bool fp64_products = false) : ctx_(ctx), fp64_(fp64_products) {}
   // Collect sums / sums of squares at `name`, and its Gram / cross-Gram matrix when asked.
   void want(const std::string& name, bool gram = false, bool cross = false);
   // The tap to pass to the forward.
@@ -62,12 +67,16 @@ class StatsCollector {
   // `widths` gives each tap's channel count for ranks that saw no batch). `where` prefixes errors.
   void reduce(Communicator& comm, const std::map<std::string, int64_t>& widths, const std::string& where);
   ChannelStats& at(const std::string& name);
+  // Wall seconds spent in the statistics so far (the tap and the reduction; device synchronised).
+  double seconds() const { return seconds_; }
 
  private:
   struct Want {
     bool gram = false, cross = false;
   };
   ExecContext& ctx_;
+  bool fp64_;
+  double seconds_ = 0;
   std::map<std::string, Want> want_;
   std::map<std::string, ChannelStats> stats_;
   std::map<std::string, Tensor> reference_;

@@ -262,5 +262,37 @@ TEST_P(Obs, DampingAndNonFiniteStatistics) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, Obs, ::testing::ValuesIn(test::model_test_devices()), test::device_param_name);
 
+// bf16 activations (GPU only): the tensor-core Gram and cross-Gram, exact products summed in fp32
+// per batch, against float64 sums of the same bf16 values; and the fp64 products on request.
+TEST(ObsGpu, Bf16GramMatchesFloat64SumsOfTheBf16Values) {
+  SP_REQUIRE_GPU();
+  ExecContext ctx(Device::cuda(0));
+  std::mt19937 g(7);
+  const Problem p = random_problem(g, 4, 96, 3000);
+  const Tensor x16 = ops::convert(ctx, on(ctx.device(), p.x, {p.t, p.n}), DType::BF16);
+  const Tensor r16 = ops::convert(ctx, on(ctx.device(), p.r, {p.t, p.n}), DType::BF16);
+  // The bf16 values themselves, as doubles, and their Gram / cross-Gram in float64.
+  const std::vector<double> xv = x16.to(Device::cpu()).to_f64_vector(), rv = r16.to(Device::cpu()).to_f64_vector();
+  Mat h(size_t(p.n * p.n), 0.0), c(size_t(p.n * p.n), 0.0);
+  for (int t = 0; t < p.t; ++t)
+    for (int i = 0; i < p.n; ++i)
+      for (int j = 0; j < p.n; ++j) {
+        h[size_t(i * p.n + j)] += xv[size_t(t * p.n + i)] * xv[size_t(t * p.n + j)];
+        c[size_t(i * p.n + j)] += rv[size_t(t * p.n + i)] * xv[size_t(t * p.n + j)];
+      }
+  for (bool fp64 : {false, true}) {
+    ChannelStats s;
+    s.add(ctx, x16, &r16, true, true, fp64);
+    const auto self = make_self_communicator();
+    s.reduce(ctx, *self, p.n, true, true, "test");
+    const double dh = rel_diff(s.gram.to(Device::cpu()).to_f64_vector(), h);
+    const double dc = rel_diff(s.cross.to(Device::cpu()).to_f64_vector(), c);
+    std::printf("  bf16 activations, %s products: Gram rel diff %.3g, cross-Gram %.3g\n", fp64 ? "fp64" : "fp32-summed",
+                dh, dc);
+    EXPECT_LT(dh, fp64 ? 1e-14 : 1e-5);
+    EXPECT_LT(dc, fp64 ? 1e-14 : 1e-5);
+  }
+}
+
 }  // namespace
 }  // namespace sp::prune
