@@ -1,8 +1,10 @@
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands_model.h"
+#include "cli/data_inputs.h"
 #include "cli/plan.h"
 #include "cli/validate.h"
 #include "core/log.h"
@@ -20,7 +22,19 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
         "model.synthetic = true: SYNTHETIC random weights with the shapes of {}/config.json (seed {}), "
         "not a trained model",
         cfg.model.path, cfg.model.synthetic_seed);
-  Plan plan = make_plan(cfg, in.model, comm.size());
+  // prune: the evaluation windows set the evaluation hidden states of the memory estimate.
+  std::vector<int> eval_windows;
+  if (args.command == Command::Prune && !cfg.eval.datasets.empty()) {
+    const auto tokenizer = load_tokenizer(cfg);
+    const int32_t bos = bos_id(in.model, tokenizer.get());
+    const int64_t seqlen = cfg.eval.seqlen > 0 ? cfg.eval.seqlen : (in.model.max_positions > 0 ? in.model.max_positions : 2048);
+    for (const auto& d : cfg.eval.datasets) {
+      int64_t n = int64_t(data::load_eval_ids(eval_spec(d, in.model), tokenizer.get(), bos).size()) / seqlen;
+      if (cfg.eval.max_windows > 0) n = std::min<int64_t>(n, cfg.eval.max_windows);
+      eval_windows.push_back(int(n));
+    }
+  }
+  Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
     SP_LOG_DEBUG("effective configuration:\n{}", cfg.effective);
@@ -37,12 +51,12 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
 }
 
 int prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  const Plan plan = validate_and_plan(args, cfg, comm);
   if (args.dry_run) {
     SP_LOG_INFO("dry run: everything validated; nothing computed");
     return kExitOk;
   }
-  return run_prune(args, cfg, comm, local_rank);
+  return run_prune(args, cfg, plan, comm, local_rank);
 }
 
 int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {

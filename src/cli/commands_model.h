@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands that run the model: prune, eval (perplexity table + report.json), generate and bench.
 #include "cli/args.h"
+#include "cli/plan.h"
 #include "cli/config_schema.h"
 #include "core/communicator.h"
 
@@ -14,6 +15,7 @@ int run_tokenize(const Config& cfg, Communicator& comm);
 // commands_bench.cpp
 int run_bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
 // commands_prune.cpp
-int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank);
+// plan: the dry-run plan of this run (its memory estimate goes into report.json next to the peak).
+int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicator& comm, int local_rank);
 
 }  // namespace sp::cli

@@ -25,36 +25,6 @@ namespace sp::cli {
 namespace fs = std::filesystem;
 namespace {
 
-prune::PruneOptions prune_options(const Config& cfg) {
-  const auto& p = cfg.prune;
-  prune::PruneOptions o;
-  o.method = p.method;
-  o.sparsity = p.sparsity;
-  o.attention = p.structures.attention;
-  o.mlp = p.structures.mlp;
-  o.metric = p.metric;
-  o.normalize = p.normalize;
-  o.allocation = p.allocation;
-  o.temperature = p.temperature;
-  o.s_min = p.s_min;
-  o.s_max = p.s_max;
-  o.rho = p.admm.rho;
-  o.admm_max_iters = int(p.admm.max_iters);
-  o.admm_tol_primal = p.admm.tol_primal;
-  o.admm_tol_dual = p.admm.tol_dual;
-  o.reconstruct = p.reconstruct;
-  o.target = p.refit_target;
-  o.refit_producers = p.refit_producers;
-  o.bias_compensation = p.bias_compensation;
-  o.damping = p.damping;
-  o.refit_toward_weights = p.refit_prior_weights;
-  o.obs_step = int(p.obs_step);
-  o.probe_windows = int(p.probe_windows);
-  o.round_to = int(p.round_to);
-  o.uniform_shape = p.uniform_shape;
-  return o;
-}
-
 DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
   switch (cfg.output.dtype) {
     case ModelDType::BF16:
@@ -99,7 +69,10 @@ nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, in
 }
 
 nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::PruneResult& r, const Communicator& comm,
-                           int eval_seqlen, const prune::OutputWriter& out, const std::vector<double>& peaks) {
+                           int eval_seqlen, const prune::OutputWriter& out, const std::vector<double>& peaks,
+                           const Plan& plan) {
+  std::vector<int64_t> estimates;  // the dry-run plan's, per rank
+  for (const RankShard& s : plan.shards) estimates.push_back(s.memory.peak());
   const auto& a = r.allocation;
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& x : r.layers)
@@ -142,7 +115,8 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
            {{"ranks", comm.size()},
             {"device", l.ctx->device().str()},
             {"precision", to_string(cfg.runtime.precision)},
-            {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())}}},
+            {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())},
+            {"estimated_peak_memory_bytes_per_rank", estimates}}},
           {"outputs",
            {{"masks", out.masks_path()},
             {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
@@ -162,7 +136,7 @@ void print_summary(const prune::PruneResult& r) {
 
 }  // namespace
 
-int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicator& comm, int local_rank) {
   // Every rank pushes its share of the calibration and evaluation windows through each layer; the
   // statistics are summed over the ranks exactly, so every rank reaches the same masks and weights
   // (pipeline.h). Rank 0 writes the outputs.
@@ -225,7 +199,7 @@ int run_prune(const Args& args, const Config& cfg, Communicator& comm, int local
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
-  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks).dump(2) + "\n");
+  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
   journal.remove();  // the outputs are final
   print_summary(r);
   SP_LOG_INFO("report: {}", report_path);

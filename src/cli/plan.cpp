@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/ranges.h"
@@ -35,7 +36,38 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 
 }  // namespace
 
-Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
+prune::PruneOptions prune_options(const Config& cfg) {
+  const auto& p = cfg.prune;
+  prune::PruneOptions o;
+  o.method = p.method;
+  o.sparsity = p.sparsity;
+  o.attention = p.structures.attention;
+  o.mlp = p.structures.mlp;
+  o.metric = p.metric;
+  o.normalize = p.normalize;
+  o.allocation = p.allocation;
+  o.temperature = p.temperature;
+  o.s_min = p.s_min;
+  o.s_max = p.s_max;
+  o.rho = p.admm.rho;
+  o.admm_max_iters = int(p.admm.max_iters);
+  o.admm_tol_primal = p.admm.tol_primal;
+  o.admm_tol_dual = p.admm.tol_dual;
+  o.reconstruct = p.reconstruct;
+  o.target = p.refit_target;
+  o.refit_producers = p.refit_producers;
+  o.bias_compensation = p.bias_compensation;
+  o.damping = p.damping;
+  o.refit_toward_weights = p.refit_prior_weights;
+  o.obs_step = int(p.obs_step);
+  o.gram_fp64 = p.gram_fp64;
+  o.probe_windows = int(p.probe_windows);
+  o.round_to = int(p.round_to);
+  o.uniform_shape = p.uniform_shape;
+  return o;
+}
+
+Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const std::vector<int>& eval_windows) {
   SP_REQUIRE(m.n_layers > 0 && int(m.layers.size()) == m.n_layers, "config.json: no decoder layers");
   Plan p;
   p.model_type = m.model_type;
@@ -58,39 +90,36 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks) {
   p.compute_bytes = precision_bytes(cfg.runtime.precision);
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
 
-  const auto ranges = balanced_ranges(m.n_layers, n_ranks);
-  if (n_ranks > m.n_layers)
-    p.warnings.push_back(fmt::format("{} ranks for {} layers: ranks {}..{} own no layer and only join collectives",
-                                     n_ranks, m.n_layers, m.n_layers, n_ranks - 1));
+  const int nsamples = int(cfg.calibration.nsamples), batch = int(cfg.calibration.batch);
+  if (n_ranks > (nsamples + batch - 1) / batch)
+    p.warnings.push_back(fmt::format("{} ranks for {} calibration batches of {} windows: some ranks hold no window and "
+                                     "only join the collectives",
+                                     n_ranks, (nsamples + batch - 1) / batch, batch));
+  std::vector<int> evals = eval_windows;
+  if (evals.empty() && cfg.eval.max_windows > 0) evals.assign(cfg.eval.datasets.size(), int(cfg.eval.max_windows));
+  const prune::PruneOptions opt = prune_options(cfg);
+  const int probes = std::min(int(cfg.prune.probe_windows), nsamples);
   for (int r = 0; r < n_ranks; ++r) {
     RankShard s;
     s.rank = r;
-    s.first_layer = ranges[size_t(r)].first;
-    s.n_layers = ranges[size_t(r)].second;
-    if (s.n_layers > 0) {
-      auto& mem = s.memory;
-      mem.hidden_states = cfg.calibration.nsamples * p.calib_seqlen * m.hidden * p.compute_bytes * 2;
-      mem.logits = p.eval_seqlen * int64_t(m.vocab) * 4;
-      for (int l = s.first_layer; l < s.first_layer + s.n_layers; ++l) {
-        const auto& shape = m.layers[size_t(l)];
-        const int64_t widest =
-            std::max({int64_t(shape.intermediate), int64_t(m.hidden), int64_t(shape.n_heads) * m.head_dim});
-        mem.layer_weights = std::max(mem.layer_weights, p.layers[size_t(l)].layer_params * p.compute_bytes);
-        mem.gram = std::max(mem.gram, widest * widest * 8);  // F64 statistics
-      }
-      if (p.budget_bytes > 0 && double(mem.device_total()) > p.budget_bytes && cfg.runtime.spill_to_host) {
-        mem.hidden_on_host = true;
-        p.warnings.push_back(
-            fmt::format("rank {}: calibration hidden states ({}) are kept in host memory to fit "
-                        "runtime.memory_budget_gb",
-                        r, gib(double(mem.hidden_states))));
-      }
-      SP_REQUIRE(p.budget_bytes <= 0 || double(mem.device_total()) <= p.budget_bytes,
-                 "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}); raise the "
-                 "budget, lower calibration.nsamples / calibration.seqlen, use more ranks{}",
-                 r, gib(double(mem.device_total())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes),
-                 cfg.runtime.spill_to_host ? "" : " or set runtime.spill_to_host = true");
-    }
+    std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
+    for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
+    s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
+    prune::MemoryInputs in;
+    in.compute_bytes = p.compute_bytes;
+    in.calib_windows = s.calib_windows;
+    in.calib_seqlen = int(p.calib_seqlen);
+    in.batch = batch;
+    in.eval_windows = s.eval_windows;
+    in.eval_seqlen = int(p.eval_seqlen);
+    in.eval_before = cfg.eval.before;
+    in.probe_windows = s.probe_windows;
+    s.memory = prune::estimate_memory(m, opt, in);
+    SP_REQUIRE(p.budget_bytes <= 0 || double(s.memory.peak()) <= p.budget_bytes,
+               "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}); raise the budget, use "
+               "more ranks (each holds a share of the windows), or lower calibration.nsamples, calibration.batch, "
+               "calibration.seqlen or prune.probe_windows",
+               r, gib(double(s.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes));
     p.shards.push_back(s);
   }
   return p;
@@ -121,17 +150,28 @@ std::string format_plan(const Plan& p) {
                    p.prunable_params, 100.0 * frac));
   line(fmt::format("calibration windows of {} tokens; evaluation windows of {} tokens; compute dtype {} bytes",
                    p.calib_seqlen, p.eval_seqlen, p.compute_bytes));
-  line(fmt::format("per rank (budget {}):", p.budget_bytes > 0 ? gib(p.budget_bytes) : std::string("none")));
-  line(fmt::format("  {:>4}  {:>9}  {:>12}  {:>12}  {:>14}  {:>12}  {:>12}  {:>12}", "rank", "layers", "weights",
-                   "hidden x2", "", "gram f64", "logits", "device total"));
+  line(fmt::format("per rank: every layer streamed over the rank's windows; estimated peak device memory (budget {}):",
+                   p.budget_bytes > 0 ? gib(p.budget_bytes) : std::string("none")));
+  line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", "rank",
+                   "calibration", "eval", "weights", "hidden", "kl probes", "batch", "stats p1", "stats p2", "pass 1",
+                   "pass 2"));
   for (const auto& s : p.shards) {
     const auto& m = s.memory;
-    const std::string range =
-        s.n_layers > 0 ? fmt::format("{}-{}", s.first_layer, s.first_layer + s.n_layers - 1) : std::string("-");
-    line(fmt::format("  {:>4}  {:>9}  {:>12}  {:>12}  {:>14}  {:>12}  {:>12}  {:>12}", s.rank, range,
-                     gib(double(m.layer_weights)), gib(double(m.hidden_states)), m.hidden_on_host ? "(on host)" : "",
-                     gib(double(m.gram)), gib(double(m.logits)), gib(double(m.device_total()))));
+    const std::string range = s.calib_windows > 0
+                                  ? fmt::format("{}-{}", s.calib_first, s.calib_first + s.calib_windows - 1)
+                                  : std::string("-");
+    line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", s.rank,
+                     range, s.eval_windows, gib(double(m.globals + 2 * m.layer)),
+                     gib(double(m.calib_states + m.dense_states + m.eval_states)), gib(double(m.probe_states)),
+                     gib(double(m.activations)), gib(double(std::max(m.stats1_adding, m.stats1_solving))),
+                     gib(double(std::max(m.stats2_adding, m.stats2_solving))),
+                     gib(double(m.pass1())), gib(double(m.pass2()))));
   }
+  const auto peak = std::max_element(p.shards.begin(), p.shards.end(), [](const RankShard& a, const RankShard& b) {
+    return a.memory.peak() < b.memory.peak();
+  });
+  if (peak != p.shards.end())
+    line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(peak->memory.peak())), peak->rank));
   for (const auto& w : p.warnings) line("note: " + w);
   return o;
 }

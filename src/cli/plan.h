@@ -9,24 +9,19 @@
 #include "cli/config_schema.h"
 #include "io/model_config.h"
 #include "prune/groups.h"
+#include "prune/memory_model.h"
+#include "prune/options.h"
 
 namespace sp::cli {
 
-// Peak device memory of one rank, in bytes; the terms follow the streaming design (SPEC section 3).
-struct MemoryEstimate {
-  int64_t layer_weights = 0;    // the largest owned layer, compute dtype
-  int64_t hidden_states = 0;    // nsamples x seqlen x hidden x bytes, inputs and outputs (x2)
-  int64_t gram = 0;             // the largest Gram matrix, F64 (d_ff^2 for the MLP)
-  int64_t logits = 0;           // one window's logits, seqlen x vocab fp32 (evaluation)
-  bool hidden_on_host = false;  // spilled to host memory to meet the budget
-  int64_t device_total() const { return layer_weights + (hidden_on_host ? 0 : hidden_states) + gram + logits; }
-};
-
+// One rank's share of the work: every rank streams every layer over its own calibration and
+// evaluation windows (whole batches), and the statistics are summed over the ranks.
 struct RankShard {
   int rank = 0;
-  int first_layer = 0;  // contiguous [first_layer, first_layer + n_layers)
-  int n_layers = 0;
-  MemoryEstimate memory;
+  int calib_first = 0, calib_windows = 0;  // calibration windows [calib_first, + calib_windows)
+  int eval_windows = 0;                    // evaluation windows, every dataset
+  int probe_windows = 0;                   // normalize kl: probe windows
+  prune::MemoryEstimate memory;            // peak device memory (prune/memory_model.h)
 };
 
 struct Plan {
@@ -44,9 +39,13 @@ struct Plan {
   std::vector<std::string> warnings;
 };
 
+// The pipeline's options from the config's prune section.
+prune::PruneOptions prune_options(const Config& cfg);
+
 // Throws InputError when the config does not fit the model (attention unit vs GQA, seqlen over the
-// context) or a rank's estimate exceeds runtime.memory_budget_gb even after spilling.
-Plan make_plan(const Config& cfg, const io::ModelConfig& model, int n_ranks);
+// context) or a rank's estimate exceeds runtime.memory_budget_gb. eval_windows: the evaluation
+// windows of each dataset (the caller tokenized them); empty: eval.max_windows each, or none.
+Plan make_plan(const Config& cfg, const io::ModelConfig& model, int n_ranks, const std::vector<int>& eval_windows = {});
 std::string format_plan(const Plan& p);
 
 }  // namespace sp::cli

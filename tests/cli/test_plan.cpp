@@ -114,39 +114,63 @@ TEST(Plan, GroupsPerAttentionUnit) {
   EXPECT_THROW(prune::layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
 }
 
-// Memory formula on LLaMA-2-7B, fp16, 128 x 2048 calibration tokens, 4 ranks, computed by hand:
-// layer 202,383,360 params x 2 B; hidden 128*2048*4096*2 B x2; Gram 11008^2 x 4 B; logits 4096*32000*4 B.
+// Memory model (prune/memory_model.cpp) on LLaMA-2-7B, fp16, structprune defaults (normalize kl),
+// 128 x 2048 calibration tokens in batches of 8, 4 ranks, computed here by hand.
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
   cfg.runtime.precision = Precision::FP16;
+  cfg.calibration.nsamples = 128;
+  cfg.calibration.batch = 8;
   cfg.prune.structures.attention = AttentionUnit::Heads;
   const auto m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
   const Plan p = make_plan(cfg, m, 4);
   EXPECT_EQ(p.calib_seqlen, 2048);
   EXPECT_EQ(p.eval_seqlen, 4096);
   ASSERT_EQ(p.shards.size(), 4u);
+  const int64_t n2a = 4096ll * 4096, n2m = 11008ll * 11008, rows = 8ll * 2048;
   for (const auto& s : p.shards) {
-    EXPECT_EQ(s.n_layers, 8);
-    EXPECT_EQ(s.memory.layer_weights, 404'766'720);
-    EXPECT_EQ(s.memory.hidden_states, 4'294'967'296);
-    EXPECT_EQ(s.memory.gram, 969'408'512);  // 11008^2 x 8 bytes (F64)
-    EXPECT_EQ(s.memory.logits, 524'288'000);
-    EXPECT_EQ(s.memory.device_total(), 404'766'720 + 4'294'967'296 + 969'408'512 + 524'288'000);
+    EXPECT_EQ(s.calib_windows, 32);  // 16 batches of 8 windows, 4 per rank
+    EXPECT_EQ(s.probe_windows, 1);   // 4 probe windows, one per rank
+    const auto& e = s.memory;
+    EXPECT_EQ(e.globals, 2ll * 32000 * 4096 * 2 + 2 * 4096 * 2);  // embeddings + untied LM head + final norm
+    EXPECT_EQ(e.layer, 202'383'360ll * 2);
+    EXPECT_EQ(e.calib_states, 32ll * 2048 * 4096 * 2);
+    EXPECT_EQ(e.dense_states, 0);                             // refit_target pruned: one stream
+    EXPECT_EQ(e.probe_states, 65ll * 1 * 2048 * 4096 * 2);    // the probe + 64 perturbed copies
+    EXPECT_EQ(e.activations, rows * (2 * 4096 + 3 * 11008) * 2);        // the MLP half: gate, up, product
+    EXPECT_EQ(e.tap_activations, rows * (2 * 4096 + 11008) * 2);        // at mlp_down_in: the product
+    // Pass 1, adding a batch: both accumulators (3 limbs + 1) and the MLP product through its fp32 temporary.
+    EXPECT_EQ(e.stats1_adding, (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + n2m * 4);
+    // Pass 1's curves: both F64 Grams, the MLP's factor and inverse, its F64 weights.
+    EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + 2 * n2m * 8 + 4096ll * 11008 * 8);
+    // Pass 2, the MLP refit bound (every column kept): Gram, cross block x2, 3 k x k, 5 weight-sized F64.
+    EXPECT_EQ(e.stats2_solving, n2m * 8 + 2 * n2m * 8 + 3 * n2m * 8 + 5 * 4096ll * 11008 * 8);
+    // KL chunks of 32 Mi / 32000 = 1048 rows: two logits and one normed block in fp16, fp32 divergences.
+    EXPECT_EQ(e.kl_logits, 1048ll * (2 * 32000 + 4096) * 2 + 1048 * 4);
+    EXPECT_EQ(e.pass1(), e.globals + e.calib_states + e.probe_states +
+                             std::max({e.layer + e.activations, e.layer + e.tap_activations + e.stats1_adding,
+                                       e.layer + e.stats1_solving, e.kl_logits}));
+    EXPECT_EQ(e.peak(), std::max(e.pass1(), e.pass2()) + (1 << 20));  // + 1 MiB of small tensors
   }
   // prunable: 32 layers x (32 heads x 4*128*4096 + 11008 neurons x 3*4096); target = half.
   EXPECT_EQ(p.prunable_params, 32ll * (32ll * 4 * 128 * 4096 + 11008ll * 3 * 4096));
   EXPECT_EQ(p.target_remove, p.prunable_params / 2);
 
-  // A 5 GiB budget fits only with the hidden states on the host; 1 GiB does not fit at all.
-  cfg.runtime.memory_budget_gb = 5.0;
-  const Plan spilled = make_plan(cfg, m, 4);
-  EXPECT_TRUE(spilled.shards[0].memory.hidden_on_host);
-  EXPECT_FALSE(spilled.warnings.empty());
-  cfg.runtime.memory_budget_gb = 1.0;
-  EXPECT_THROW(make_plan(cfg, m, 4), InputError);
-  cfg.runtime.memory_budget_gb = 5.0;
-  cfg.runtime.spill_to_host = false;
-  EXPECT_THROW(make_plan(cfg, m, 4), InputError);
+  // fp32 activations form the products in F64 from F64 copies of the batch.
+  Config wide = cfg;
+  wide.runtime.precision = Precision::FP32;
+  EXPECT_EQ(make_plan(wide, m, 4).shards[0].memory.stats1_adding,
+            (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + rows * 11008 * 8);
+  // More ranks: a smaller share of the windows each.
+  EXPECT_LT(make_plan(cfg, m, 8).shards[0].memory.calib_states, p.shards[0].memory.calib_states);
+
+  // A budget above the estimate passes; one below it is refused before anything runs.
+  const double peak_gib = double(p.shards[0].memory.peak()) / double(1ll << 30);
+  cfg.runtime.memory_budget_gb = peak_gib * 1.01;
+  EXPECT_NO_THROW(make_plan(cfg, m, 4));
+  cfg.runtime.memory_budget_gb = peak_gib * 0.99;
+  const std::string e = test::input_error([&] { make_plan(cfg, m, 4); });
+  EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
 }
 
 TEST(Plan, SeqlenFollowsTheModelContext) {
@@ -158,14 +182,19 @@ TEST(Plan, SeqlenFollowsTheModelContext) {
   EXPECT_THROW(make_plan(cfg, small, 1), InputError);
 }
 
-TEST(Plan, MoreRanksThanLayersLeavesEmptyShards) {
+TEST(Plan, MoreRanksThanBatchesLeavesRanksWithoutWindows) {
   const auto small = llama_like("llama", 64, 5, 8, 4, 172, 512, 512, true, false);
-  const Plan p = make_plan(default_config(), small, 8);
+  Config cfg = default_config();
+  cfg.calibration.nsamples = 16;
+  cfg.calibration.batch = 4;
+  const Plan p = make_plan(cfg, small, 8);
   ASSERT_EQ(p.shards.size(), 8u);
-  EXPECT_EQ(p.shards[7].n_layers, 0);
-  EXPECT_EQ(p.shards[7].memory.device_total(), 0);
+  EXPECT_EQ(p.shards[3].calib_windows, 4);
+  EXPECT_EQ(p.shards[7].calib_windows, 0);
+  EXPECT_EQ(p.shards[7].memory.calib_states, 0);
+  EXPECT_GT(p.shards[7].memory.globals, 0);  // it still streams every layer for the collectives
   EXPECT_FALSE(p.warnings.empty());
-  EXPECT_NE(format_plan(p).find("rank"), std::string::npos);
+  EXPECT_NE(format_plan(p).find("estimated peak device memory"), std::string::npos);
 }
 
 }  // namespace

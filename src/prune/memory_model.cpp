@@ -1,0 +1,113 @@
+#include "prune/memory_model.h"
+
+#include <algorithm>
+
+#include "prune/groups.h"
+
+namespace sp::prune {
+namespace {
+
+constexpr int64_t kF64 = 8, kF32 = 4;
+
+// ChannelStats' exact accumulator of n x m values: 3 integer limbs each, plus a count.
+int64_t accumulator(int64_t n, int64_t m) { return (3 * n * m + 1) * 8; }
+
+// One batch's Gram product of an n-wide tap while it is added (statistics.cpp): fp32 activations
+// (or fp64 asked for) convert the rows to F64 and form the product in an F64 matrix; 16-bit ones
+// form it in an F64 matrix through an fp32 temporary of at most 2^28 values (gram_accumulate_).
+int64_t product(int64_t n, int64_t rows, bool wide) {
+  return n * n * kF64 + (wide ? rows * n * kF64 : std::min<int64_t>(n * n, int64_t(1) << 28) * kF32);
+}
+
+// OBS curve of an n-wide consumer with `out` outputs (obs.cpp): the damped factor, H^-1 and the
+// working copy of the weights in F64 (the Gram itself is counted by the caller).
+int64_t curve(int64_t n, int64_t out) { return 2 * n * n * kF64 + out * n * kF64; }
+
+// Least-squares refit keeping k of n columns (refit_columns): the cross block [n, k] and its
+// transient twin, the kept Gram, its factor and the damping diagonal [k, k], and the F64 weights,
+// products and transposes [out, n].
+int64_t refit(int64_t n, int64_t k, int64_t out) { return 2 * n * k * kF64 + 3 * k * k * kF64 + 5 * out * n * kF64; }
+
+}  // namespace
+
+int64_t MemoryEstimate::pass1() const {
+  const int64_t streams = globals + calib_states + (eval_before ? eval_states : 0) + probe_states;
+  return streams + std::max({layer + activations, layer + tap_activations + stats1_adding, layer + stats1_solving,
+                             kl_logits});
+}
+
+int64_t MemoryEstimate::pass2() const {
+  const int64_t streams = globals + calib_states + dense_states + eval_states;
+  return streams + std::max({2 * layer + activations, 2 * layer + tap_activations + stats2_adding,
+                             2 * layer + stats2_solving, eval_logits});
+}
+
+// Plus 1 MiB for the small tensors of every step (index lists, per-row and per-channel vectors).
+int64_t MemoryEstimate::peak() const { return std::max(pass1(), pass2()) + (int64_t(1) << 20); }
+
+MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in) {
+  const Recipe r = resolve_recipe(o);
+  const int64_t cb = in.compute_bytes, h = m.hidden;
+  const bool curves = r.allocation != AllocationMode::Uniform;
+  const bool dense_stream = r.reconstruct && (r.target == RefitTarget::Dense || r.refit_producers);
+  const bool cross = r.reconstruct && r.target == RefitTarget::Dense;
+  const bool wide = cb == 4 || o.gram_fp64;
+  const bool gram = r.metric == ScoreMetric::Obs || r.reconstruct || r.normalize == Normalization::Output;
+  const int64_t rows = int64_t(std::max(0, std::min(in.batch, in.calib_windows))) * in.calib_seqlen;
+
+  MemoryEstimate e;
+  e.eval_before = in.eval_before;
+  e.globals = int64_t(m.vocab) * h * cb * (m.tie_embeddings ? 1 : 2) + 2 * h * cb;
+  if (m.family == io::ArchFamily::Opt) e.globals += int64_t(m.max_positions + 2) * h * cb;
+  e.calib_states = int64_t(in.calib_windows) * in.calib_seqlen * h * cb;
+  e.dense_states = dense_stream ? e.calib_states : 0;
+  e.eval_states = int64_t(in.eval_windows) * in.eval_seqlen * h * cb;
+  int blocks = 0;
+  for (int l = 0; l < m.n_layers; ++l) {
+    const LayerGroups g = layer_groups(m, l, o.attention, o.mlp);
+    blocks += (g.attention_units > 0) + (g.mlp_units > 0);
+    const io::LayerShape& s = m.layers[size_t(l)];
+    const int64_t q = int64_t(s.n_heads) * m.head_dim, kv = int64_t(s.n_kv_heads) * m.head_dim, f = s.intermediate;
+    e.layer = std::max(e.layer, g.layer_params * cb);
+    // A batch through the layer (forward_common.cpp): the batch's copy (forwards that do not
+    // advance) and the norm's output, plus the larger half's temporaries: q / k / v and the
+    // attention output, or gate / up and their product. At the consumer's tap only the branch's
+    // input is left (the attention output or the MLP product).
+    e.activations = std::max(e.activations, rows * (2 * h + std::max({2 * q + 2 * kv, q + h, 3 * f, f + h})) * cb);
+    e.tap_activations = std::max(e.tap_activations, rows * (2 * h + std::max(q, f)) * cb);
+    if (!gram) continue;
+    const int64_t wa = g.attention_units > 0 ? q : 0, wm = g.mlp_units > 0 ? f : 0, widest = std::max(wa, wm);
+    // Pass 1 collects both modules' consumer inputs in one forward: the wider one's product is
+    // formed while both accumulators are live; then the curves run on the reduced F64 Grams.
+    if (curves) {
+      e.stats1_adding =
+          std::max(e.stats1_adding, accumulator(wa, wa) + accumulator(wm, wm) + product(widest, rows, wide));
+      e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + curve(widest, h));
+    }
+    // Pass 2, one module at a time: its accumulators, then the curve to the allocated count and
+    // the refit of the kept columns (bounded by keeping them all: the allocation is not known yet).
+    for (int64_t n : {wa, wm}) {
+      if (n == 0) continue;
+      const int64_t mats = cross ? 2 : 1;
+      e.stats2_adding = std::max(e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) +
+                                                      (cross && wide ? rows * n * kF64 : 0));
+      e.stats2_solving = std::max(e.stats2_solving, mats * n * n * kF64 +
+                                                        std::max(curve(n, h), r.reconstruct ? refit(n, n, h) : 0));
+    }
+  }
+  if (curves && r.normalize == Normalization::Kl) {
+    e.probe_states = int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
+    // Row chunks of about 32 Mi logits (HiddenStream::window_kl): the dense probe's logits while
+    // the perturbed copy's normed rows and logits are formed, and the per-row divergences.
+    const int64_t r1 = std::min<int64_t>((int64_t(32) << 20) / m.vocab, in.calib_seqlen);
+    e.kl_logits = r1 * (2 * m.vocab + h) * cb + r1 * kF32;
+  }
+  // Row chunks of about 64 Mi logits (HiddenStream::window_nll): normed rows, logits, targets and NLLs.
+  if (in.eval_windows > 0) {
+    const int64_t r2 = std::min<int64_t>((int64_t(64) << 20) / m.vocab, in.eval_seqlen - 1);
+    e.eval_logits = r2 * (m.vocab + h) * cb + 2 * r2 * kF32;
+  }
+  return e;
+}
+
+}  // namespace sp::prune
