@@ -4,6 +4,8 @@
 # runtime libraries the GPU image lacks, and shared models / data (one model: a call carries 64 MiB).
 #   launch/device/pack.sh BUILD_DIR MODEL [target-path...]
 #   e.g. launch/device/pack.sh build/cuda ref-llama src/cli/struprune-dist tests/prune/test_prune
+# PACK_EXTRA: more shared files to take, relative to the shared folder (e.g. another model's
+# tokenizer.json for a synthetic-weights run), space-separated.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=$1 model=$2
@@ -19,5 +21,6 @@ done
 cp -r "$shared/models/$model" "$stage/devdata/models/"
 rm -f "$stage/devdata/models/$model/reference.json"
 cp "$shared"/data/refcorpus/heldout-*.txt "$stage/devdata/data/refcorpus/"
+for f in ${PACK_EXTRA:-}; do mkdir -p "$stage/devdata/$(dirname "$f")" && cp "$shared/$f" "$stage/devdata/$f"; done
 tar -cf - -C "$stage" . | xz "${XZ_LEVEL:--9}" -T2 >.devrun/pack.tar.xz
 ls -la .devrun/pack.tar.xz

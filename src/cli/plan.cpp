@@ -161,7 +161,7 @@ std::string format_plan(const Plan& p) {
                                   ? fmt::format("{}-{}", s.calib_first, s.calib_first + s.calib_windows - 1)
                                   : std::string("-");
     line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", s.rank,
-                     range, s.eval_windows, gib(double(m.globals + 2 * m.layer)),
+                     range, s.eval_windows, gib(double(m.globals + 3 * m.layer)),
                      gib(double(m.calib_states + m.dense_states + m.eval_states)), gib(double(m.probe_states)),
                      gib(double(m.activations)), gib(double(std::max(m.stats1_adding, m.stats1_solving))),
                      gib(double(std::max(m.stats2_adding, m.stats2_solving))),

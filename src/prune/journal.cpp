@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -135,6 +136,7 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
 }
 
 Journal::~Journal() {
+  if (pending_.joinable()) pending_.join();  // an error of that write is lost with the run's own
   std::error_code ec;
   if (writer_ && !fs::exists(file("pass1.json"), ec)) fs::remove_all(dir_, ec);
 }
@@ -167,10 +169,12 @@ void Journal::save_pass1(const Pass1Record& r) {
 
 void Journal::save_layer(const LayerRecord& rec) {
   if (!writer_) return;
+  flush();
   const LayerResult& r = rec.result;
   std::vector<std::pair<std::string, Tensor>> tensors;
+  // Host copies now: the device tensors are the pipeline's, and the write outlives this call.
   for (model::Role role : kLayerRoles)
-    if (rec.weights.at(role).defined()) tensors.emplace_back(role_name(role), rec.weights.at(role));
+    if (rec.weights.at(role).defined()) tensors.emplace_back(role_name(role), rec.weights.at(role).to(Device::cpu()));
   // Empty vectors stay out of the file (absent = empty).
   if (!r.attention_keep.empty()) tensors.emplace_back("attention_keep", host_tensor(r.attention_keep, DType::U8));
   if (!r.mlp_keep.empty()) tensors.emplace_back("mlp_keep", host_tensor(r.mlp_keep, DType::U8));
@@ -178,14 +182,27 @@ void Journal::save_layer(const LayerRecord& rec) {
     tensors.emplace_back("attention_scores", host_tensor(r.attention_scores, DType::F64));
   if (!r.mlp_scores.empty()) tensors.emplace_back("mlp_scores", host_tensor(r.mlp_scores, DType::F64));
   const std::string name = fmt::format("layer_{:05d}", r.layer);
-  io::write_safetensors(file(name + ".safetensors"), tensors);
-  write_json(file(name + ".json"), {{"layer", r.layer},
-                                    {"prunable_params", r.prunable_params},
-                                    {"removed_params", r.removed_params},
-                                    {"shape", {r.shape.n_heads, r.shape.n_kv_heads, r.shape.intermediate}},
-                                    {"attention_error", number(r.attention_error)},
-                                    {"mlp_error", number(r.mlp_error)},
-                                    {"added_bias", {rec.added_bias[0], rec.added_bias[1]}}});
+  json record = {{"layer", r.layer},
+                 {"prunable_params", r.prunable_params},
+                 {"removed_params", r.removed_params},
+                 {"shape", {r.shape.n_heads, r.shape.n_kv_heads, r.shape.intermediate}},
+                 {"attention_error", number(r.attention_error)},
+                 {"mlp_error", number(r.mlp_error)},
+                 {"added_bias", {rec.added_bias[0], rec.added_bias[1]}}};
+  // The weights first, the record last: the record marks the layer done.
+  pending_ = std::thread([this, tensors = std::move(tensors), name, record = std::move(record)] {
+    try {
+      io::write_safetensors(file(name + ".safetensors"), tensors);
+      write_json(file(name + ".json"), record);
+    } catch (...) {
+      pending_error_ = std::current_exception();
+    }
+  });
+}
+
+void Journal::flush() {
+  if (pending_.joinable()) pending_.join();
+  if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
 }
 
 LayerRecord Journal::layer(int l, ExecContext& ctx) const {
@@ -223,6 +240,7 @@ LayerRecord Journal::layer(int l, ExecContext& ctx) const {
 
 void Journal::remove() {
   if (!writer_) return;
+  flush();
   std::error_code ec;
   fs::remove_all(dir_, ec);
   if (ec) SP_LOG_WARN("{}: could not remove the resume journal: {}", dir_, ec.message());

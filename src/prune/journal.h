@@ -10,10 +10,12 @@
 //   layer_NNNNN.json        the rest of the layer's record; written last, so it marks the layer done
 // Resuming replays the finished layers from their weights (pass 2's hidden states after a layer
 // depend only on them), re-emits them to the sink and prunes the rest. Every file is written
-// atomically by rank 0; every rank reads. The journal is removed once the outputs are final.
+// atomically by rank 0 (layers by a background thread); every rank reads. The journal is removed once the outputs are final.
+#include <exception>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "prune/pipeline.h"
 
@@ -51,8 +53,11 @@ class Journal {
   LayerRecord layer(int l, ExecContext& ctx) const;
 
   void save_pass1(const Pass1Record& p);
-  void save_layer(const LayerRecord& r);  // layers in order
-  void remove();                          // after the outputs are final (writer only)
+  // Layers in order. The files are written by a background thread while the next layer is pruned
+  // (one write in flight; its error surfaces at the next save_layer, flush or remove).
+  void save_layer(const LayerRecord& r);
+  void flush();   // waits for the write in flight
+  void remove();  // after the outputs are final (writer only)
   std::string path() const { return dir_; }
 
  private:
@@ -61,6 +66,8 @@ class Journal {
   bool writer_ = false;
   std::optional<Pass1Record> pass1_;
   int layers_done_ = 0;
+  std::thread pending_;
+  std::exception_ptr pending_error_;
 };
 
 }  // namespace sp::prune

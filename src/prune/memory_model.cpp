@@ -23,10 +23,15 @@ int64_t product(int64_t n, int64_t rows, bool wide) {
 // working copy of the weights in F64 (the Gram itself is counted by the caller).
 int64_t curve(int64_t n, int64_t out) { return 2 * n * n * kF64 + out * n * kF64; }
 
-// Least-squares refit keeping k of n columns (refit_columns): the cross block [n, k] and its
-// transient twin, the kept Gram, its factor and the damping diagonal [k, k], and the F64 weights,
-// products and transposes [out, n].
-int64_t refit(int64_t n, int64_t k, int64_t out) { return 2 * n * k * kF64 + 3 * k * k * kF64 + 5 * out * n * kF64; }
+// Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
+// cross block [n, k] with the kept Gram [k, k] and the product [out, k]; the kept Gram with its
+// factor; the damping term (a [k, k] diagonal and the kept weights); the solve's transposes.
+// The F64 weights [out, n] are live throughout.
+int64_t refit(int64_t n, int64_t k, int64_t out) {
+  return (out * n + std::max({n * k + k * k + out * k, 2 * k * k + out * k, 2 * k * k + 2 * out * k,
+                              k * k + 4 * out * k})) *
+         kF64;
+}
 
 }  // namespace
 
@@ -38,8 +43,8 @@ int64_t MemoryEstimate::pass1() const {
 
 int64_t MemoryEstimate::pass2() const {
   const int64_t streams = globals + calib_states + dense_states + eval_states;
-  return streams + std::max({2 * layer + activations, 2 * layer + tap_activations + stats2_adding,
-                             2 * layer + stats2_solving, eval_logits});
+  return streams + std::max({3 * layer + activations, 3 * layer + tap_activations + stats2_adding,
+                             3 * layer + stats2_solving, eval_logits});
 }
 
 // Plus 1 MiB for the small tensors of every step (index lists, per-row and per-channel vectors).

@@ -26,7 +26,7 @@ struct MemoryInputs {
 // while its statistics are added, the solves on the reduced statistics, the logits at the end.
 struct MemoryEstimate {
   int64_t globals = 0;       // embeddings, LM head when untied, positions: resident throughout
-  int64_t layer = 0;         // the widest layer's weights (pass 2 holds the dense and the pruned copy)
+  int64_t layer = 0;         // the widest layer's weights (pass 2: the dense, the pruned and the journal's copy)
   int64_t calib_states = 0;  // the rank's calibration hidden states
   int64_t dense_states = 0;  // pass 2: the dense model's copy of them (refit_target dense)
   int64_t eval_states = 0;   // the rank's evaluation hidden states (pass 2; pass 1 too with eval.before)

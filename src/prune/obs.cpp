@@ -136,20 +136,27 @@ Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const
                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
   const Tensor k = index_tensor(ctx, kept);
   const Tensor w64 = to_f64(ctx, w);
-  Tensor cross = ops::select_cols(ctx, *in.cross, k);                         // [n, |K|]
-  Tensor hkk = ops::select_rows(ctx, ops::select_cols(ctx, *in.gram, k), k);  // [|K|, |K|]
-  Tensor sk, sr;
+  // Temporaries are scoped to free them as soon as they are used: for a 28672-wide MLP each [n, n]
+  // F64 matrix is 6.6 GB (prune/memory_model.cpp counts what is live here).
+  Tensor sk, sr, wb, hkk;
   const bool intercept = in.sum != nullptr;
-  if (intercept) {
-    SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
-    const double t = double(in.tokens);
-    sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
-    sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                    // [n, 1]
-    ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
-    ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
+  {
+    Tensor cross = ops::select_cols(ctx, *in.cross, k);  // [n, |K|]
+    // [|K|, |K|]: from the cross block when that is the Gram's own (no second [n, |K|] copy).
+    hkk = in.cross == in.gram ? ops::select_rows(ctx, cross, k)
+                              : ops::select_rows(ctx, ops::select_cols(ctx, *in.gram, k), k);
+    if (intercept) {
+      SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
+      const double t = double(in.tokens);
+      sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
+      sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                    // [n, 1]
+      ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
+      ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
+    }
+    wb = ops::matmul(ctx, w64, false, cross, false);  // [out, |K|]
   }
-  Tensor wb = ops::matmul(ctx, w64, false, cross, false);  // [out, |K|]
   const DampedFactor f = damped_cholesky(ctx, hkk, damping, what);
+  hkk = Tensor();
   if (in.toward_weights) {  // + delta W_K: the damping pulls towards the module's own weights
     Tensor eye = Tensor::zeros({int64_t(kept.size()), int64_t(kept.size())}, DType::F64, ctx.device());
     ops::add_diagonal_(ctx, eye, f.delta);

@@ -168,6 +168,7 @@ class Pipeline {
   TokenWindows probe_;               // this rank's probe windows
   int probe_first_ = 0, probe_total_ = 0;
   double eval_seconds_ = 0;
+  const char* phase_ = "pass1";  // the phase whose seconds the OBS curves add to
   bool added_bias_[2] = {false, false};
   bool warned_bias_ = false;
 };
@@ -191,8 +192,10 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
   const std::string what = where(layer, module);
   if (recipe_.metric == ScoreMetric::Obs) {
     ChannelStats& s = col.at(kConsumerIn[module]);
-    const DampedFactor f = damped_cholesky(ctx_, s.gram, opt_.damping, what);
-    Tensor hinv = ops::cholesky_inverse(ctx_, f.l);
+    const std::string key = fmt::format("{}.obs_{}", phase_, kModuleName[module]);
+    Tensor hinv = timed(ctx_, result_.seconds, key + "_inverse", [&] {
+      return ops::cholesky_inverse(ctx_, damped_cholesky(ctx_, s.gram, opt_.damping, what).l);
+    });
     const Tensor& wc = consumer_weight(w, module);
     Tensor target;
     if (dense_target) {
@@ -206,8 +209,9 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
     } else {
       target = ops::convert(ctx_, wc, DType::F64);
     }
-    RemovalCurve rc =
-        obs_greedy(ctx_, target, hinv, consumer_groups(layer, module), max_removed, obs_step(units(layer, module)));
+    RemovalCurve rc = timed(ctx_, result_.seconds, key + "_greedy", [&] {
+      return obs_greedy(ctx_, target, hinv, consumer_groups(layer, module), max_removed, obs_step(units(layer, module)));
+    });
     c.order = std::move(rc.order);
     c.cost = std::move(rc.cost);
     c.scores = std::move(rc.saliency);
@@ -590,6 +594,7 @@ int Pipeline::journalled_layers() const {
 
 void Pipeline::pass2() {
   const double t0 = wall_seconds();
+  phase_ = "pass2";
   HiddenStream calib = stream(calib_);
   std::optional<HiddenStream> dense;
   if (recipe_.reconstruct && (recipe_.target == RefitTarget::Dense || recipe_.refit_producers))
@@ -637,6 +642,7 @@ void Pipeline::pass2() {
     progress.step(long(l + 1));
   }
   progress.finish();
+  if (journal_) journal_->flush();  // a failed journal write stops the run before the outputs are final
   result_.after = evaluate(evals);
   result_.seconds["pass2"] = wall_seconds() - t0;
 }
