@@ -27,11 +27,10 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   if (args.command == Command::Prune && !cfg.eval.datasets.empty()) {
     const auto tokenizer = load_tokenizer(cfg);
     const int32_t bos = bos_id(in.model, tokenizer.get());
-    const int64_t seqlen = cfg.eval.seqlen > 0 ? cfg.eval.seqlen : (in.model.max_positions > 0 ? in.model.max_positions : 2048);
+    const int64_t seqlen = evaluation_seqlen(cfg, in.model);
     for (const auto& d : cfg.eval.datasets) {
-      int64_t n = int64_t(data::load_eval_ids(eval_spec(d, in.model), tokenizer.get(), bos).size()) / seqlen;
-      if (cfg.eval.max_windows > 0) n = std::min<int64_t>(n, cfg.eval.max_windows);
-      eval_windows.push_back(int(n));
+      const size_t n_ids = data::load_eval_ids(eval_spec(d, in.model), tokenizer.get(), bos).size();
+      eval_windows.push_back(int(eval_window_count(cfg, n_ids, seqlen)));
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);

@@ -36,8 +36,7 @@ struct EvalRow {
 // order on every rank, so the perplexity is bitwise the same for any number of ranks.
 EvalRow eval_dataset(Loaded& l, const EvalDataset& d, int seqlen, const Config& cfg, Communicator& comm) {
   const auto ids = data::load_eval_ids(eval_spec(d, l.model->config()), l.tokenizer.get(), l.bos);
-  int64_t windows = int64_t(ids.size()) / seqlen;
-  if (cfg.eval.max_windows > 0) windows = std::min<int64_t>(windows, cfg.eval.max_windows);
+  const int64_t windows = eval_window_count(cfg, ids.size(), seqlen);
   SP_REQUIRE(windows > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
   const int batch = int(cfg.eval.batch);
   const auto [first, count] = batch_aligned_range(int(windows), batch, comm.rank(), comm.size());
@@ -68,7 +67,7 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
   Loaded l = load(cfg, local_rank);
   l.model->pad_mlp_widths(model::kInferenceMlpMultiple);
   const auto& mc = l.model->config();
-  const int seqlen = int(cfg.eval.seqlen > 0 ? cfg.eval.seqlen : mc.max_positions);
+  const int seqlen = int(evaluation_seqlen(cfg, mc));
   std::vector<EvalRow> rows;
   for (const auto& d : cfg.eval.datasets) rows.push_back(eval_dataset(l, d, seqlen, cfg, comm));
   // Peak bytes of tensors each rank held on its compute device (library workspaces excluded).

@@ -50,8 +50,7 @@ prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen
 
 prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset& d, int seqlen) {
   auto ids = data::load_eval_ids(eval_spec(d, l.model->config()), l.tokenizer.get(), l.bos);
-  int64_t n = int64_t(ids.size()) / seqlen;
-  if (cfg.eval.max_windows > 0) n = std::min<int64_t>(n, cfg.eval.max_windows);
+  const int64_t n = eval_window_count(cfg, ids.size(), seqlen);
   SP_REQUIRE(n > 0, "{}: {} tokens, fewer than one window of eval.seqlen = {}", d.path, ids.size(), seqlen);
   ids.resize(size_t(n * seqlen));
   return {d.name, std::move(ids), int(n), seqlen};
@@ -142,10 +141,9 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // (pipeline.h). Rank 0 writes the outputs.
   Loaded l = load(cfg, local_rank);
   const io::ModelConfig& mc = l.model->config();
-  const int calib_seqlen =
-      int(cfg.calibration.seqlen > 0 ? cfg.calibration.seqlen
-                                     : std::min(2048, mc.max_positions > 0 ? mc.max_positions : 2048));
-  const int eval_seqlen = int(cfg.eval.seqlen > 0 ? cfg.eval.seqlen : mc.max_positions);
+  // The plan's window lengths, so the memory estimate and the run see the same windows.
+  const int calib_seqlen = int(plan.calib_seqlen);
+  const int eval_seqlen = int(plan.eval_seqlen);
 
   prune::OutputSpec spec;
   spec.dir = cfg.output.dir;

@@ -228,7 +228,9 @@ std::vector<KeySpec> build_schema() {
   // ---- eval
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
                   [](Config& c, V v) { c.eval.datasets = v.datasets; }));
-  s.push_back(ranged(key("eval.seqlen", K::Int, "0", "perplexity window length; 0: the model's max_position_embeddings",
+  s.push_back(ranged(key("eval.seqlen", K::Int, "0",
+                         "perplexity window length; 0: the model's max_position_embeddings (2048 when config.json "
+                         "has none)",
                          [](Config& c, V v) { c.eval.seqlen = v.i; }),
                      0, kNone));
   s.push_back(ranged(key("eval.max_windows", K::Int, "0", "evaluate at most this many windows; 0: all",

@@ -1,5 +1,6 @@
 #include "cli/data_inputs.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/session.h"
@@ -25,6 +26,11 @@ data::DataSpec eval_spec(const EvalDataset& d, const io::ModelConfig& model) {
   data::DataSpec s{d.path, to_data_format(d.format), d.text_field};
   s.vocab_size = model.vocab;
   return s;
+}
+
+int64_t eval_window_count(const Config& cfg, size_t n_ids, int64_t seqlen) {
+  const int64_t n = int64_t(n_ids) / seqlen;
+  return cfg.eval.max_windows > 0 ? std::min<int64_t>(n, cfg.eval.max_windows) : n;
 }
 
 data::DataSpec calibration_spec(const Config& cfg, const io::ModelConfig& model) {

@@ -20,6 +20,10 @@ int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer);
 data::DataSpec eval_spec(const EvalDataset& d, const io::ModelConfig& model);
 data::DataSpec calibration_spec(const Config& cfg, const io::ModelConfig& model);
 
+// The evaluation windows of a dataset of n_ids tokens: whole windows of seqlen, at most
+// eval.max_windows (0: all).
+int64_t eval_window_count(const Config& cfg, size_t n_ids, int64_t seqlen);
+
 // Whether the data needs a tokenizer: some file of `command` is not pre-tokenized ids.
 bool data_needs_tokenizer(const Config& cfg, bool calibration, bool eval);
 

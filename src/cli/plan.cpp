@@ -36,6 +36,14 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 
 }  // namespace
 
+int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& m) {
+  return resolve_seqlen(cfg.calibration.seqlen, 2048, m, "calibration.seqlen");
+}
+
+int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& m) {
+  return resolve_seqlen(cfg.eval.seqlen, m.max_positions > 0 ? m.max_positions : 2048, m, "eval.seqlen");
+}
+
 prune::PruneOptions prune_options(const Config& cfg) {
   const auto& p = cfg.prune;
   prune::PruneOptions o;
@@ -85,8 +93,8 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     p.prunable_params += p.layers.back().prunable_params();
   }
   p.target_remove = std::llround(cfg.prune.sparsity * double(p.prunable_params));
-  p.calib_seqlen = resolve_seqlen(cfg.calibration.seqlen, 2048, m, "calibration.seqlen");
-  p.eval_seqlen = resolve_seqlen(cfg.eval.seqlen, m.max_positions > 0 ? m.max_positions : 2048, m, "eval.seqlen");
+  p.calib_seqlen = calibration_seqlen(cfg, m);
+  p.eval_seqlen = evaluation_seqlen(cfg, m);
   p.compute_bytes = precision_bytes(cfg.runtime.precision);
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
 

@@ -39,6 +39,11 @@ struct Plan {
   std::vector<std::string> warnings;
 };
 
+// The window lengths a run uses: the configured seqlen, checked against the model's context; 0 means
+// 2048 (calibration) or the whole context (evaluation), capped by the context.
+int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& model);
+int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& model);
+
 // The pipeline's options from the config's prune section.
 prune::PruneOptions prune_options(const Config& cfg);
 
