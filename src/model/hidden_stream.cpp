@@ -30,17 +30,20 @@ HiddenStream HiddenStream::head(int n) const {
   return c;
 }
 
-std::vector<double> HiddenStream::window_kl(const HiddenStream& other) const {
-  SP_CHECK(other.nwin_ == nwin_ && other.seqlen_ == seqlen_, "window_kl of streams of different windows");
+std::vector<std::vector<double>> HiddenStream::window_kl(const std::vector<const HiddenStream*>& others) const {
+  for (const HiddenStream* o : others)
+    SP_CHECK(o->nwin_ == nwin_ && o->seqlen_ == seqlen_, "window_kl of streams of different windows");
   const int64_t chunk = std::max<int64_t>(1, (int64_t(32) << 20) / m_.config().vocab);
-  std::vector<double> out(size_t(nwin_), 0.0);
+  std::vector<std::vector<double>> out(others.size(), std::vector<double>(size_t(nwin_), 0.0));
   for (int w = 0; w < nwin_; ++w) {
     const int64_t base = int64_t(w) * seqlen_;
     for (int64_t r0 = 0; r0 < seqlen_; r0 += chunk) {
       const int64_t r1 = std::min<int64_t>(seqlen_, r0 + chunk);
       const Tensor p = m_.logits(ctx_, m_.final_norm(ctx_, hidden_.slice_rows(base + r0, base + r1)));
-      const Tensor q = m_.logits(ctx_, m_.final_norm(ctx_, other.hidden_.slice_rows(base + r0, base + r1)));
-      for (float v : ops::kl_div_rows(ctx_, p, q).to_f32_vector()) out[size_t(w)] += double(v);
+      for (size_t i = 0; i < others.size(); ++i) {
+        const Tensor q = m_.logits(ctx_, m_.final_norm(ctx_, others[i]->hidden_.slice_rows(base + r0, base + r1)));
+        for (float v : ops::kl_div_rows(ctx_, p, q).to_f32_vector()) out[i][size_t(w)] += double(v);
+      }
     }
   }
   return out;

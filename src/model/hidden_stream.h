@@ -24,7 +24,10 @@ class HiddenStream {
   // Per window, the sum over its tokens of KL(this model's next-token distribution || other's),
   // same windows and ids: how far `other`'s predictions moved. Both after the last layer. Each
   // window's value depends on that window alone (not on which others share the stream).
-  std::vector<double> window_kl(const HiddenStream& other) const;
+  // result[i][w]: others[i]'s window w. This stream's logits are formed once per row chunk for all
+  // of `others`, so n streams cost n + 1 LM-head products, not 2n; each value is the same as
+  // comparing with that stream alone.
+  std::vector<std::vector<double>> window_kl(const std::vector<const HiddenStream*>& others) const;
 
   int windows() const { return nwin_; }
   int seqlen() const { return seqlen_; }

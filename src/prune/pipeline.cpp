@@ -352,10 +352,13 @@ void Pipeline::pass1() {
     // Each curve keeps its shape (the module's own error) and takes its level from the measured
     // effect at the output: cost(share) = mean KL per probe token.
     const double tokens = double(probe_total_) * double(probe->seqlen());
+    std::vector<const HiddenStream*> copies;
+    for (const HiddenStream& p : perturbed) copies.push_back(&p);
+    const auto window_kl = timed(ctx_, result_.seconds, "pass1.kl_logits", [&] { return probe->window_kl(copies); });
     for (size_t i = 0; i < perturbed.size(); ++i) {
       const int bi = perturbed_block[i];
       Block& b = blocks_[size_t(bi)];
-      const double kl_sum = sum_over_windows(comm_, probe->window_kl(perturbed[i]), probe_first_, probe_total_);
+      const double kl_sum = sum_over_windows(comm_, window_kl[i], probe_first_, probe_total_);
       const double d = std::max(kl_sum / tokens, 1e-12);
       const double c = share_cost[size_t(bi)];
       const double scale = c > 0 ? d / c : 0.0;

@@ -10,6 +10,32 @@
 #include "kernels/synthetic_normal.h"
 
 namespace sp::cpu {
+namespace {
+
+// f(c) for every chunk c in [0, n_chunks), chunks dealt round-robin to up to one thread per core.
+// Each chunk is computed whole by one thread, so the values do not depend on the thread count.
+template <class F>
+void parallel_chunks(int64_t n_chunks, F&& f) {
+  const int n_threads = int(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
+  auto worker = [&](int w) {
+    for (int64_t c = w; c < n_chunks; c += n_threads) f(c);
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < n_threads; ++w) pool.emplace_back(worker, w);
+  if (n_threads > 0) worker(0);
+  for (auto& th : pool) th.join();
+}
+
+// Rows [0, m) in chunks of kRowChunk, in parallel: for the vocabulary-wide rows of the output ops.
+constexpr int64_t kRowChunk = 8;
+template <class F>
+void parallel_rows(int64_t m, F&& row) {
+  parallel_chunks((m + kRowChunk - 1) / kRowChunk, [&](int64_t c) {
+    for (int64_t r = c * kRowChunk, end = std::min(m, (c + 1) * kRowChunk); r < end; ++r) row(r);
+  });
+}
+
+}  // namespace
 
 void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
   const float* g = gate.data<float>();
@@ -32,14 +58,14 @@ void add(Tensor& x, const Tensor& y) {
 void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out) {
   const int64_t m = logits.dim(0), v = logits.dim(1);
   const int32_t* t = targets.data<int32_t>();
-  for (int64_t r = 0; r < m; ++r) {
+  parallel_rows(m, [&](int64_t r) {
     const float* z = logits.data<float>() + r * v;
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < v; ++j) mx = std::max(mx, z[j]);
     double sum = 0.0;  // double: 50k terms summed without fp32 drift
     for (int64_t j = 0; j < v; ++j) sum += std::exp(double(z[j] - mx));
     out.data<float>()[r] = float(std::log(sum) + double(mx) - double(z[t[r]]));
-  }
+  });
 }
 
 void kl_div_rows(const Tensor& p, const Tensor& q, Tensor& out) {
@@ -52,14 +78,14 @@ void kl_div_rows(const Tensor& p, const Tensor& q, Tensor& out) {
     for (int64_t j = 0; j < v; ++j) sum += std::exp(double(z[j] - mx));
     return std::log(sum) + double(mx);
   };
-  for (int64_t r = 0; r < m; ++r) {
+  parallel_rows(m, [&](int64_t r) {
     const float* a = p.data<float>() + r * v;
     const float* b = q.data<float>() + r * v;
     const double la = lse(a), lb = lse(b);
     double acc = 0.0;
     for (int64_t j = 0; j < v; ++j) acc += std::exp(double(a[j]) - la) * (double(a[j]) - double(b[j]));
     out.data<float>()[r] = float(acc - la + lb);
-  }
+  });
 }
 
 void argmax_rows(const Tensor& logits, Tensor& out) {
@@ -113,21 +139,14 @@ void synthetic_normal(Tensor& out, uint64_t key, float stddev) {
   float* p = out.data<float>();
   const int64_t n = out.numel();
   constexpr int64_t kChunk = int64_t(1) << 22;
-  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
-  const int n_threads = int(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
-  auto worker = [&](int w) {
-    for (int64_t c = w; c < n_chunks; c += n_threads)
-      for (int64_t i = c * kChunk, end = std::min(n, (c + 1) * kChunk); i < end; i += 2) {
-        float a, b;
-        synthetic::normal_pair(key, i, stddev, a, b);
-        p[i] = a;
-        if (i + 1 < end) p[i + 1] = b;
-      }
-  };
-  std::vector<std::thread> pool;
-  for (int w = 1; w < n_threads; ++w) pool.emplace_back(worker, w);
-  worker(0);
-  for (auto& th : pool) th.join();
+  parallel_chunks((n + kChunk - 1) / kChunk, [&](int64_t c) {
+    for (int64_t i = c * kChunk, end = std::min(n, (c + 1) * kChunk); i < end; i += 2) {
+      float a, b;
+      synthetic::normal_pair(key, i, stddev, a, b);
+      p[i] = a;
+      if (i + 1 < end) p[i + 1] = b;
+    }
+  });
 }
 
 }  // namespace sp::cpu
