@@ -12,11 +12,11 @@
 namespace sp::cpu {
 namespace {
 
-// f(c) for every chunk c in [0, n_chunks), chunks dealt round-robin to up to one thread per core.
-// Each chunk is computed whole by one thread, so the values do not depend on the thread count.
+// f(c) for every chunk c in [0, n_chunks), chunks dealt round-robin to threads() threads. Each
+// chunk is computed whole by one thread, so the values do not depend on the thread count.
 template <class F>
 void parallel_chunks(int64_t n_chunks, F&& f) {
-  const int n_threads = int(std::min<int64_t>(n_chunks, std::max(1u, std::thread::hardware_concurrency())));
+  const int n_threads = int(std::min<int64_t>(n_chunks, threads()));
   auto worker = [&](int w) {
     for (int64_t c = w; c < n_chunks; c += n_threads) f(c);
   };

@@ -5,6 +5,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -255,9 +256,16 @@ void diagonal(const Tensor& a, Tensor& out) {
   });
 }
 
+namespace {
+int every_core() { return std::max(1, int(std::thread::hardware_concurrency())); }
+std::atomic<int> g_threads{every_core()};
+}  // namespace
+
 void set_threads(int n) {
-  if (n <= 0) n = int(std::thread::hardware_concurrency());
-  Eigen::setNbThreads(std::max(n, 1));
+  g_threads = n > 0 ? n : every_core();
+  Eigen::setNbThreads(g_threads);
 }
+
+int threads() { return g_threads; }
 
 }  // namespace sp::cpu

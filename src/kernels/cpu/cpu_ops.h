@@ -41,6 +41,9 @@ void cholesky_solve(const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(const Tensor& l, Tensor& out);
 void add_diagonal(Tensor& a, double v);
 void diagonal(const Tensor& a, Tensor& out);
-void set_threads(int n);  // Eigen's thread count; n <= 0: every core
+// The CPU bodies' thread count (runtime.threads): Eigen's products and the row-parallel output ops.
+// n <= 0: every core.
+void set_threads(int n);
+int threads();
 
 }  // namespace sp::cpu
