@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "kernels/ops.h"
 #include "model/model.h"
+#include "model/rope.h"
 #include "model/weight_source.h"
 
 using nlohmann::json;
@@ -120,8 +121,10 @@ json time_other_ops(ExecContext& ctx, GpuTimer& timer, const model::Model& m, co
   Tensor k = random_tensor(ctx, {tokens, int64_t(nkv) * hd}, DType::BF16, 22);
   Tensor v = random_tensor(ctx, {tokens, int64_t(nkv) * hd}, DType::BF16, 23);
   if (!opt) {
-    t["rope_q"] = timer.median_ms([&] { ops::rope_(ctx, q, positions, nh, hd, cfg.rope_theta); }, 2, iters);
-    t["rope_k"] = timer.median_ms([&] { ops::rope_(ctx, k, positions, nkv, hd, cfg.rope_theta); }, 2, iters);
+    const model::RopeTable rope = model::rope_table(cfg);
+    const float f = float(rope.attention_factor);
+    t["rope_q"] = timer.median_ms([&] { ops::rope_(ctx, q, positions, nh, hd, rope.inv_freq_f32, f); }, 2, iters);
+    t["rope_k"] = timer.median_ms([&] { ops::rope_(ctx, k, positions, nkv, hd, rope.inv_freq_f32, f); }, 2, iters);
   }
   ops::AttentionShape s;
   s.batch = batch;

@@ -51,22 +51,28 @@ def main():
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--layers", type=int, default=0,
+                    help="decoder layers of every shape (0: as published); a cut model is labelled 'NAME/LAYERS'")
+    ap.add_argument("--tag", default="", help="suffix of the run's files (two binaries into one --out)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    for name in a.shapes:
+    for shape in a.shapes:
+        name = f"{shape}-{a.layers}l" if a.layers else shape
         d = os.path.join(a.out, "models", name)
         os.makedirs(d, exist_ok=True)
-        cfg = dict(SHAPES[name], architectures=["OPTForCausalLM" if SHAPES[name]["model_type"] == "opt"
-                                                 else "LlamaForCausalLM"], torch_dtype="bfloat16")
+        cfg = dict(SHAPES[shape], architectures=["OPTForCausalLM" if SHAPES[shape]["model_type"] == "opt"
+                                                  else "LlamaForCausalLM"], torch_dtype="bfloat16")
+        if a.layers:
+            cfg["num_hidden_layers"] = a.layers
         json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=1)
-        y = os.path.join(a.out, f"{name}-np{a.np}.yaml")
+        y = os.path.join(a.out, f"{name}-np{a.np}{a.tag}.yaml")
         with open(y, "w") as f:
             f.write(f"""model: {{path: {d}, synthetic: true, tokenizer: {a.tokenizer}}}
 calibration: {{path: {a.calib}, format: text, nsamples: {a.nsamples}, seqlen: {a.seqlen}, seed: 0}}
 prune: {{sparsity: {a.sparsity}, structures: {{attention: {'heads' if cfg.get('num_key_value_heads', cfg['num_attention_heads']) == cfg['num_attention_heads'] else 'kv_groups'}}}}}
 runtime: {{device: cuda, precision: {a.precision}, memory_budget_gb: {a.budget_gb}}}
-output: {{dir: {a.out}/run-{name}-np{a.np}, checkpoint: none, overwrite: true}}
+output: {{dir: {a.out}/run-{name}-np{a.np}{a.tag}, checkpoint: none, overwrite: true}}
 eval: {{datasets: [], before: false}}
 """)
         cmd = ([*a.mpirun.split(), "-np", str(a.np)] if a.np > 1 else []) + [a.bin, "prune", y]
@@ -79,10 +85,10 @@ eval: {{datasets: [], before: false}}
         except subprocess.TimeoutExpired:
             print(f"{name}: timed out after {a.timeout} s"); rows.append({"shape": name, "status": "timeout"}); break
         wall = time.time() - t0
-        open(os.path.join(a.out, f"{name}-np{a.np}.log"), "w").write(r.stdout + r.stderr)
+        open(os.path.join(a.out, f"{name}-np{a.np}{a.tag}.log"), "w").write(r.stdout + r.stderr)
         if r.returncode != 0:
             print(r.stdout[-3000:], r.stderr[-3000:]); rows.append({"shape": name, "status": f"rc {r.returncode}"}); continue
-        rep = json.load(open(f"{a.out}/run-{name}-np{a.np}/report.json"))
+        rep = json.load(open(f"{a.out}/run-{name}-np{a.np}{a.tag}/report.json"))
         row = {"shape": name, "status": "ok", "ranks": a.np, "params": rep["model"]["parameters"], "wall_s": wall,
                "seconds": rep["seconds"], "peak_bytes": rep["runtime"]["peak_memory_bytes_per_rank"],
                "model_bytes": rep["model"]["parameters"] * (2 if a.precision != "fp32" else 4),
@@ -109,9 +115,9 @@ eval: {{datasets: [], before: false}}
                      f"(holding the whole model: 1.0; per-layer size ~ N^0.5..N^0.7 when depth and width grow together)")
     md = "\n".join(lines)
     print(md)
-    open(os.path.join(a.out, f"scaling-np{a.np}.md"), "w").write(md + "\n")
+    open(os.path.join(a.out, f"scaling-np{a.np}{a.tag}.md"), "w").write(md + "\n")
     json.dump({"rows": rows, "fit_exponent": fit, "nsamples": a.nsamples, "seqlen": a.seqlen,
-               "precision": a.precision}, open(os.path.join(a.out, f"scaling-np{a.np}.json"), "w"), indent=1)
+               "precision": a.precision}, open(os.path.join(a.out, f"scaling-np{a.np}{a.tag}.json"), "w"), indent=1)
     try:
         import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
         if len(ok) >= 2:
@@ -121,7 +127,7 @@ eval: {{datasets: [], before: false}}
             ax.loglog(n, [r["model_bytes"] / 2**30 for r in ok], "s--", label="whole model (bf16)")
             ax.set_xlabel("parameters N"); ax.set_ylabel("GiB"); ax.grid(True, which="both", alpha=.3)
             ax.set_title(f"peak device memory, {a.nsamples} x {a.seqlen} calibration tokens"); ax.legend()
-            fig.tight_layout(); fig.savefig(os.path.join(a.out, f"scaling-memory-np{a.np}.png"), dpi=110)
+            fig.tight_layout(); fig.savefig(os.path.join(a.out, f"scaling-memory-np{a.np}{a.tag}.png"), dpi=110)
     except ImportError:
         pass
     return 0 if ok else 1

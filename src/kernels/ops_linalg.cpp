@@ -325,6 +325,25 @@ Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
   return out;
 }
 
+std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block) {
+  require_square(a, "block_saliencies", "a");
+  require_ndim(w, 2, "block_saliencies", "w");
+  SP_REQUIRE(a.dtype() == DType::F64 && w.dtype() == DType::F64, "ops::block_saliencies: a {} and w {} must be F64",
+             a.desc(), w.desc());
+  SP_REQUIRE(a.device() == ctx.device() && w.device() == ctx.device(),
+             "ops::block_saliencies: operands must be on {} (a {}, w {})", ctx.device().str(), a.desc(), w.desc());
+  SP_REQUIRE(block >= 1 && a.dim(0) % block == 0 && w.dim(1) == a.dim(0),
+             "ops::block_saliencies: a {} and w {} must hold whole blocks of {} columns", a.desc(), w.desc(), block);
+  std::vector<double> out(size_t(a.dim(0) / block));
+  if (out.empty()) return out;
+  if (ctx.is_cuda()) {
+    cuda::block_saliencies(ctx, a, w, block, out);
+  } else {
+    cpu::block_saliencies(a, w, block, out);
+  }
+  return out;
+}
+
 void add_diagonal_(ExecContext& ctx, Tensor& a, double v) {
   require_real(ctx, a, "add_diagonal", "a");
   require_square(a, "add_diagonal", "a");

@@ -8,6 +8,8 @@
 // The dense linear algebra (gemm_, matmul, cholesky_*, diagonal ops) takes F32 or F64 operands on
 // either device (all operands of one call share the dtype); F32 products are exact fp32 (no TF32).
 // Index tensors are I32 on the op's device. Matrices are row-major 2-D tensors (core/tensor.h).
+#include <vector>
+
 #include "core/context.h"
 #include "core/tensor.h"
 
@@ -73,6 +75,14 @@ Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);
 // (L L^T)^{-1}, full (both triangles, exactly symmetric), from L (lower triangle read, as above).
 // l: [n, n] -> [n, n].
 Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l);
+
+// Structured OBS saliencies of m column blocks of one size b at once (prune/obs.h): for each g,
+//   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, gb : (g+1)b],  W_g = w[:, gb : (g+1)b],
+// from one batched Cholesky factorisation of the diagonal blocks (only their lower triangles are
+// read; a's contents are unspecified afterwards). +inf where a block is not numerically positive
+// definite or the value is not finite. a: [m b, m b], w: [out, m b], both F64. The m values come
+// back to the host (the CUDA body waits for the stream once).
+std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block);
 
 // a[i, i] += v for every i. a: [n, n] F32 / F64.
 void add_diagonal_(ExecContext& ctx, Tensor& a, double v);

@@ -23,20 +23,76 @@ Tensor to_f64(ExecContext& ctx, const Tensor& t) {
   return t.dtype() == DType::F64 ? t : ops::convert(ctx, t, DType::F64);
 }
 
+// tr( A^{-1} W_G^T W_G ) from L (A = L L^T) and W_G.
+double trace_solve(ExecContext& ctx, const Tensor& l, const Tensor& wg) {
+  Tensor m = ops::matmul(ctx, wg, true, wg, false);  // W_G^T W_G
+  const auto d = ops::diagonal(ctx, ops::cholesky_solve(ctx, l, m)).to_f64_vector();
+  return std::accumulate(d.begin(), d.end(), 0.0);
+}
+
 // tr( A^{-1} W_G^T W_G ) with A = hinv[G, G]: the error of removing the columns G of w.
 double group_saliency(ExecContext& ctx, const Tensor& w, const Tensor& hinv, const Tensor& g) {
   Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, g), g);
   if (!ops::cholesky_(ctx, a)) return std::numeric_limits<double>::infinity();
-  Tensor wg = ops::select_cols(ctx, w, g);
-  Tensor m = ops::matmul(ctx, wg, true, wg, false);  // W_G^T W_G
-  const auto d = ops::diagonal(ctx, ops::cholesky_solve(ctx, a, m)).to_f64_vector();
-  return std::accumulate(d.begin(), d.end(), 0.0);
+  return trace_solve(ctx, a, ops::select_cols(ctx, w, g));
 }
+
+// The columns still held in W and H^-1 while obs_greedy removes groups: removed columns stay
+// (never read again) until compact() drops them, so the updates shrink with the live width.
+class LiveColumns {
+ public:
+  explicit LiveColumns(int64_t n) : at_(size_t(n)), pos_(size_t(n)), gone_(size_t(n), false) {
+    std::iota(at_.begin(), at_.end(), 0);
+    std::iota(pos_.begin(), pos_.end(), 0);
+  }
+  int32_t local(int32_t column) const { return pos_[size_t(column)]; }
+  int64_t size() const { return int64_t(at_.size()); }
+  int64_t dead() const { return dead_; }
+
+  void drop(const std::vector<std::vector<int32_t>>& groups, const std::vector<int32_t>& which) {
+    for (int32_t g : which)
+      for (int32_t j : groups[size_t(g)]) gone_[size_t(j)] = true, ++dead_;
+  }
+  // W and H^-1 restricted to the live columns, one copy at a time (the old matrix is released
+  // before the next is made: at most 2 n^2 F64, as prune/memory_model.cpp counts the curve).
+  void compact(ExecContext& ctx, Tensor& w, Tensor& hinv) {
+    std::vector<int32_t> keep, at;
+    for (size_t p = 0; p < at_.size(); ++p)
+      if (!gone_[size_t(at_[p])]) keep.push_back(int32_t(p)), at.push_back(at_[p]);
+    const Tensor k = index_tensor(ctx, keep);
+    hinv = ops::select_rows(ctx, hinv, k);
+    hinv = ops::select_cols(ctx, hinv, k);
+    w = ops::select_cols(ctx, w, k);
+    at_ = std::move(at);
+    std::fill(pos_.begin(), pos_.end(), -1);
+    for (size_t p = 0; p < at_.size(); ++p) pos_[size_t(at_[p])] = int32_t(p);
+    dead_ = 0;
+  }
+  // Each live group's local columns as an index tensor (multi-column groups only).
+  std::vector<Tensor> group_indices(ExecContext& ctx, const std::vector<std::vector<int32_t>>& groups,
+                                    bool single) const {
+    std::vector<Tensor> idx(groups.size());
+    if (single) return idx;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (gone_[size_t(groups[g][0])]) continue;
+      std::vector<int32_t> cols;
+      for (int32_t j : groups[g]) cols.push_back(local(j));
+      idx[g] = index_tensor(ctx, cols);
+    }
+    return idx;
+  }
+
+ private:
+  std::vector<int32_t> at_;   // original column at each local position
+  std::vector<int32_t> pos_;  // local position of each original column (-1: dropped)
+  std::vector<bool> gone_;    // removed (by original column)
+  int64_t dead_ = 0;          // removed columns still held
+};
 
 // Every remaining group's saliency. Single-column groups in one pass: ||W_:,j||^2 / hinv_jj.
 std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& hinv,
                                const std::vector<std::vector<int32_t>>& groups, const std::vector<Tensor>& idx,
-                               const std::vector<bool>& removed, bool single) {
+                               const std::vector<bool>& removed, bool single, const LiveColumns& live) {
   std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
   if (single) {
     Tensor none, sq = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
@@ -44,9 +100,24 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& 
     const auto norms = sq.to_f64_vector(), diag = ops::diagonal(ctx, hinv).to_f64_vector();
     for (size_t g = 0; g < groups.size(); ++g) {
       if (removed[g]) continue;
-      const size_t j = size_t(groups[g][0]);
+      const size_t j = size_t(live.local(groups[g][0]));
       s[g] = diag[j] > 0 ? norms[j] / diag[j] : std::numeric_limits<double>::infinity();
     }
+    return s;
+  }
+  // Groups of one size (heads, KV groups): every live group at once, one batched factorisation.
+  const size_t b = groups[0].size();
+  if (std::all_of(groups.begin(), groups.end(), [&](const auto& g) { return g.size() == b; })) {
+    std::vector<int32_t> cols, live_groups;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (removed[g]) continue;
+      live_groups.push_back(int32_t(g));
+      for (int32_t j : groups[g]) cols.push_back(live.local(j));
+    }
+    const Tensor gi = index_tensor(ctx, cols);
+    Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, gi), gi);
+    const std::vector<double> v = ops::block_saliencies(ctx, a, ops::select_cols(ctx, w, gi), int64_t(b));
+    for (size_t i = 0; i < live_groups.size(); ++i) s[size_t(live_groups[i])] = v[i];
     return s;
   }
   for (size_t g = 0; g < groups.size(); ++g)
@@ -85,13 +156,13 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   SP_CHECK(step >= 1 && max_removed >= 0 && max_removed <= int(groups.size()), "step {} max_removed {}", step,
            max_removed);
   const bool single = std::all_of(groups.begin(), groups.end(), [](const auto& g) { return g.size() == 1; });
-  std::vector<Tensor> idx;
-  for (const auto& g : groups) idx.push_back(index_tensor(ctx, g));
+  LiveColumns live(w.dim(1));
+  std::vector<Tensor> idx = live.group_indices(ctx, groups, single);
   std::vector<bool> removed(groups.size(), false);
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
-    const std::vector<double> s = saliencies(ctx, w, hinv, groups, idx, removed, single);
+    const std::vector<double> s = saliencies(ctx, w, hinv, groups, idx, removed, single, live);
     if (c.order.empty()) c.saliency = s;
     std::vector<int32_t> cand;
     for (size_t g = 0; g < groups.size(); ++g)
@@ -106,12 +177,17 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     std::vector<int32_t> cols;
     double parts = 0;
     for (int32_t g : cand) {
-      cols.insert(cols.end(), groups[size_t(g)].begin(), groups[size_t(g)].end());
+      for (int32_t j : groups[size_t(g)]) cols.push_back(live.local(j));
       parts += s[size_t(g)];
     }
     std::sort(cols.begin(), cols.end());
     const Tensor gi = index_tensor(ctx, cols);
-    const double joint = take == 1 ? s[size_t(cand[0])] : group_saliency(ctx, w, hinv, gi);
+    // One factor of A = H^-1[G, G] serves the joint saliency and the update.
+    Tensor sg = ops::select_cols(ctx, hinv, gi);  // S = H^-1[:, G]
+    Tensor a = ops::select_rows(ctx, sg, gi);
+    SP_REQUIRE(ops::cholesky_(ctx, a), "OBS update: a principal block of H^-1 is not positive definite");
+    Tensor wg = ops::select_cols(ctx, w, gi);
+    const double joint = take == 1 ? s[size_t(cand[0])] : trace_solve(ctx, a, wg);
     SP_REQUIRE(std::isfinite(joint), "OBS saliency is not finite: the Gram matrix is degenerate");
     for (int32_t g : cand) {
       const double share = parts > 0 ? s[size_t(g)] / parts : 1.0 / double(take);
@@ -119,16 +195,19 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       c.cost.push_back(c.cost.back() + joint * share);
       removed[size_t(g)] = true;
     }
-    // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T with S = H^-1[:, G], A = H^-1[G, G].
-    Tensor sg = ops::select_cols(ctx, hinv, gi);
-    Tensor a = ops::select_rows(ctx, sg, gi);
-    SP_REQUIRE(ops::cholesky_(ctx, a), "OBS update: a principal block of H^-1 is not positive definite");
+    // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T.
     Tensor x = ops::cholesky_solve(ctx, a, ops::transpose(ctx, sg));  // [|G|, n]
-    Tensor wg = ops::select_cols(ctx, w, gi);
     ops::gemm_(ctx, w, wg, false, x, false, -1.0, 1.0);
     ops::gemm_(ctx, hinv, sg, false, x, false, -1.0, 1.0);
+    live.drop(groups, cand);
+    // The removed columns stay in W and H^-1 (never read again) until they are an eighth of them;
+    // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
+    if (live.dead() * 8 >= live.size() && int(c.order.size()) < max_removed) {
+      live.compact(ctx, w, hinv);
+      idx = live.group_indices(ctx, groups, single);
+    }
   }
-  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, idx, removed, single);
+  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, idx, removed, single, live);
   return c;
 }
 

@@ -210,7 +210,8 @@ Choice Pipeline::choose(int layer, int module, const LayerWeights& w, StatsColle
       target = ops::convert(ctx_, wc, DType::F64);
     }
     RemovalCurve rc = timed(ctx_, result_.seconds, key + "_greedy", [&] {
-      return obs_greedy(ctx_, target, hinv, consumer_groups(layer, module), max_removed, obs_step(units(layer, module)));
+      return obs_greedy(ctx_, std::move(target), std::move(hinv), consumer_groups(layer, module), max_removed,
+                        obs_step(units(layer, module)));
     });
     c.order = std::move(rc.order);
     c.cost = std::move(rc.cost);

@@ -123,6 +123,13 @@ Tensor on(const Device& dev, const Mat& v, Shape s) {
   return dev.is_cpu() ? t : t.to(dev);
 }
 
+// An exact F64 tensor of v on dev.
+Tensor on_f64(const Device& dev, const Mat& v, Shape s) {
+  Tensor t = Tensor::empty(std::move(s), DType::F64);
+  std::copy(v.begin(), v.end(), t.data<double>());
+  return dev.is_cpu() ? t : t.to(dev);
+}
+
 struct Stats {
   Tensor gram, cross;
 };
@@ -244,6 +251,83 @@ TEST_P(Obs, SaliencyIsTheExplicitRefitError) {
   }
   // Greedy: the first group removed is the cheapest one.
   EXPECT_EQ(c.saliency[size_t(c.order[0])], *std::min_element(c.saliency.begin(), c.saliency.end()));
+}
+
+// Single-column groups removed several per update: W and H^-1 shrink to the live columns as the
+// greedy goes (obs.cpp compacts them), and at every update boundary the curve is still the error of
+// removing its own order and refitting the rest explicitly.
+TEST_P(Obs, SteppedCurveOverShrinkingColumnsIsTheExplicitRefitError) {
+  ExecContext ctx(GetParam());
+  std::mt19937 g(3);
+  const Problem p = random_problem(g, 5, 40, 300);
+  const Stats st = statistics(ctx, p);
+  std::vector<std::vector<int32_t>> groups(size_t(p.n));
+  for (int j = 0; j < p.n; ++j) groups[size_t(j)] = {j};
+  const double damping = 1e-9;
+  const DampedFactor f = damped_cholesky(ctx, st.gram, damping, "test");
+  const Tensor w64 = ops::convert(ctx, on(ctx.device(), p.w, {p.out, p.n}), DType::F64);
+  const int step = 3, max_removed = 32;
+  const RemovalCurve c = obs_greedy(ctx, w64.clone(), ops::cholesky_inverse(ctx, f.l), groups, max_removed, step);
+  ASSERT_EQ(c.order.size(), size_t(max_removed));
+  std::vector<int32_t> sorted = c.order;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "a group removed twice";
+  for (int k = step; k <= max_removed; k = std::min(k + step, max_removed)) {
+    std::vector<bool> gone(size_t(p.n), false);
+    for (int i = 0; i < k; ++i) gone[size_t(c.order[size_t(i)])] = true;
+    std::vector<int32_t> kept;
+    for (int j = 0; j < p.n; ++j)
+      if (!gone[size_t(j)]) kept.push_back(j);
+    const double want = output_error(p, p.w, kept, reference_refit(p, kept, damping, false));
+    EXPECT_NEAR(c.cost[size_t(k)], want, 1e-4 * want) << "k " << k;
+    if (k == max_removed) break;
+  }
+}
+
+// Every block's saliency from one batched call equals tr(A_g^{-1} W_g^T W_g) solved here by Gaussian
+// elimination, for small blocks (one batched factorisation on the GPU) and large ones (one at a
+// time); a block that is not positive definite gives +inf and leaves the others alone.
+TEST_P(Obs, BlockSaliencesMatchAPerBlockSolve) {
+  ExecContext ctx(GetParam());
+  std::mt19937 g(17);
+  std::normal_distribution<double> d(0.0, 1.0);
+  for (const int block : {3, 260}) {
+    const int m = block < 100 ? 3 : 2, n = m * block, out = 4, t_rows = n + 8;
+    Mat x(size_t(t_rows * n)), a(size_t(n * n), 0.0), w(size_t(out * n));
+    for (double& v : x) v = d(g);
+    for (int i = 0; i < n; ++i)  // a = X^T X / T + I: symmetric positive definite
+      for (int j = 0; j < n; ++j) {
+        double s = i == j ? 1.0 : 0.0;
+        for (int t = 0; t < t_rows; ++t) s += x[size_t(t * n + i)] * x[size_t(t * n + j)] / t_rows;
+        a[size_t(i * n + j)] = s;
+      }
+    for (double& v : w) v = d(g);
+    for (int bad : {-1, 1}) {
+      Mat ab = a;
+      if (bad >= 0)
+        for (int i = 0; i < block; ++i) ab[size_t((bad * block + i) * n + bad * block + i)] = -1.0;
+      Tensor at = on_f64(ctx.device(), ab, {n, n});
+      const std::vector<double> got = ops::block_saliencies(ctx, at, on_f64(ctx.device(), w, {out, n}), block);
+      ASSERT_EQ(got.size(), size_t(m));
+      for (int q = 0; q < m; ++q) {
+        if (q == bad) {
+          EXPECT_TRUE(std::isinf(got[size_t(q)])) << "block " << q << " of " << block << ": " << got[size_t(q)];
+          continue;
+        }
+        Mat ag(size_t(block * block)), mg(size_t(block * block), 0.0);
+        for (int i = 0; i < block; ++i)
+          for (int j = 0; j < block; ++j) {
+            ag[size_t(i * block + j)] = ab[size_t((q * block + i) * n + q * block + j)];
+            for (int o = 0; o < out; ++o)
+              mg[size_t(i * block + j)] += w[size_t(o * n + q * block + i)] * w[size_t(o * n + q * block + j)];
+          }
+        const Mat sol = solve(ag, mg, block, block);
+        double want = 0;
+        for (int i = 0; i < block; ++i) want += sol[size_t(i * block + i)];
+        EXPECT_NEAR(got[size_t(q)], want, 1e-9 * want) << "block " << q << " of size " << block;
+      }
+    }
+  }
 }
 
 // A degenerate Gram matrix (a channel that is always zero) still factors with damping; a NaN one

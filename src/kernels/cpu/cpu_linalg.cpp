@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -237,6 +238,23 @@ void cholesky_inverse(const Tensor& l, Tensor& out) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = i + 1; j < n; ++j) om(i, j) = om(j, i);
   });
+}
+
+void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
+  const int64_t n = a.dim(0), rows = w.dim(0);
+  ConstMap<double> am(a.data<double>(), n, n);
+  ConstMap<double> wm(w.data<double>(), rows, n);
+  for (size_t g = 0; g < out.size(); ++g) {
+    const int64_t o = int64_t(g) * block;
+    const Eigen::LLT<RowMajor<double>, Eigen::Lower> llt(RowMajor<double>(am.block(o, o, block, block)));
+    const auto d = llt.matrixLLT().diagonal();
+    out[g] = std::numeric_limits<double>::infinity();
+    if (llt.info() != Eigen::Success || !((d.array() > 0.0) && d.array().isFinite()).all()) continue;
+    RowMajor<double> y = wm.block(0, o, rows, block).transpose();  // W_g^T, [block, rows]
+    llt.matrixL().solveInPlace(y);                                  // L_g^{-1} W_g^T
+    const double s = y.squaredNorm();                               // tr(A_g^{-1} W_g^T W_g)
+    if (std::isfinite(s)) out[g] = s;
+  }
 }
 
 void add_diagonal(Tensor& a, double v) {

@@ -3,6 +3,8 @@
 // the outputs. Operands are F32 (CPU compute is fp32; bf16 weights are converted on load); the
 // pruning ops below also take F64 (see kernels/ops_linalg.h). These are also the oracle every CUDA
 // body is tested against.
+#include <vector>
+
 #include "core/tensor.h"
 #include "kernels/ops.h"
 
@@ -39,6 +41,7 @@ void gemm(Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_
 bool cholesky(Tensor& a);
 void cholesky_solve(const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(const Tensor& l, Tensor& out);
+void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
 void add_diagonal(Tensor& a, double v);
 void diagonal(const Tensor& a, Tensor& out);
 // The CPU bodies' thread count (runtime.threads): Eigen's products and the row-parallel output ops.

@@ -3,6 +3,8 @@
 // kernels/ops.h; outputs are sized by the front ends. F32, BF16 and F16 operands are accepted
 // (accumulation and softmax / norm statistics in fp32). Compiled only in the CUDA build.
 #include "core/context.h"
+#include <vector>
+
 #include "core/tensor.h"
 #include "kernels/ops.h"
 
@@ -44,6 +46,7 @@ void gemm(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tens
 bool cholesky(ExecContext& ctx, Tensor& a);
 void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out);
+void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
 void add_diagonal(ExecContext& ctx, Tensor& a, double v);
 void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out);
 

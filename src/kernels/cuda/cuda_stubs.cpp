@@ -39,6 +39,9 @@ void gemm(ExecContext&, Tensor&, const Tensor&, bool, const Tensor&, bool, doubl
 bool cholesky(ExecContext&, Tensor&) { no_cuda_backend("cholesky"); }
 void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_solve"); }
 void cholesky_inverse(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_inverse"); }
+void block_saliencies(ExecContext&, Tensor&, const Tensor&, int64_t, std::vector<double>&) {
+  no_cuda_backend("block_saliencies");
+}
 void add_diagonal(ExecContext&, Tensor&, double) { no_cuda_backend("add_diagonal"); }
 void diagonal(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("diagonal"); }
 

@@ -18,7 +18,10 @@
 // so a result does not depend on scheduling.
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -300,6 +303,14 @@ template <typename T>
 __global__ void diagonal_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i * (n + 1)];
+}
+
+// Device pointer arrays of the batched calls: a's diagonal block g (ld n) and y's rows g*b (ld n).
+__global__ void block_pointers_kernel(double* a, double* y, int64_t block, int64_t n, int64_t m, double** out) {
+  const int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (g >= m) return;
+  out[g] = a + g * block * n + g * block;
+  out[m + g] = y + g * block;
 }
 
 // ---- cuSOLVER / cuBLAS by element type (the column-major upper triangle, see the top) --------
@@ -590,6 +601,56 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
     mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
     SP_CUDA_CHECK_LAUNCH();
   });
+}
+
+// Row-major a [n, n] read column-major is a^T, so its diagonal blocks are themselves (symmetric);
+// row-major w [rows, n] read column-major is W^T [n, rows] (ld n), whose rows g*b.. are W_g^T.
+// LOWER: A_g = L L^T in the column-major lower triangle; y_g := L^{-1} W_g^T, and
+// tr(A_g^{-1} W_g^T W_g) = ||y_g||^2, the column sums of squares of y over block g.
+void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
+  const int64_t n = a.dim(0), rows = w.dim(0), m = int64_t(out.size());
+  CudaState& cs = ctx.cuda();
+  const int bi = as_int(block, "block_saliencies: dims beyond cuSOLVER int range");
+  const int ni = as_int(n, "block_saliencies: dims beyond cuSOLVER int range");
+  const int ri = as_int(rows, "block_saliencies: dims beyond cuBLAS int range");
+  const int mi = as_int(m, "block_saliencies: dims beyond cuSOLVER int range");
+  Tensor y = w.clone();  // solved in place
+  Tensor info = Tensor::zeros({m}, DType::I32, a.device());
+  double* pa = a.data<double>();
+  double* py = y.data<double>();
+  const double one = 1.0;
+  // Small blocks (attention heads, KV groups of up to 2 heads of 128) in one batched call each;
+  // larger ones one factorisation at a time, still without waiting for the stream.
+  constexpr int64_t kBatchedBlock = 256;
+  if (block <= kBatchedBlock) {
+    Tensor ptrs = Tensor::empty({2 * m}, DType::I64, a.device());
+    double** dp = reinterpret_cast<double**>(ptrs.raw());
+    block_pointers_kernel<<<blocks_for(m, kThreads), kThreads, 0, cs.stream>>>(pa, py, block, n, m, dp);
+    SP_CUDA_CHECK_LAUNCH();
+    SP_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, dp, ni, info.data<int>(), mi));
+    SP_CUBLAS_CHECK(cublasDtrsmBatched(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                       CUBLAS_DIAG_NON_UNIT, bi, ri, &one, dp, ni, dp + m, ni, mi));
+  } else {
+    int lwork = 0;
+    SP_CUSOLVER_CHECK(cusolverDnDpotrf_bufferSize(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, pa, ni, &lwork));
+    Tensor work = Tensor::empty({std::max(lwork, 1)}, DType::F64, a.device());
+    for (int64_t g = 0; g < m; ++g) {
+      double* ag = pa + g * block * n + g * block;
+      SP_CUSOLVER_CHECK(cusolverDnDpotrf(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, ag, ni, work.data<double>(), lwork,
+                                         info.data<int>() + g));
+      SP_CUBLAS_CHECK(cublasDtrsm(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                  CUBLAS_DIAG_NON_UNIT, bi, ri, &one, ag, ni, py + g * block, ni));
+    }
+  }
+  Tensor none, sq = Tensor::zeros({n}, DType::F64, a.device());
+  column_stats(ctx, none, sq, y);
+  const auto cols = sq.to_f64_vector();
+  const Tensor status = info.to(Device::cpu());
+  for (int64_t g = 0; g < m; ++g) {
+    double s = 0;
+    for (int64_t j = g * block; j < (g + 1) * block; ++j) s += cols[size_t(j)];
+    out[size_t(g)] = status.data<int>()[g] == 0 && std::isfinite(s) ? s : std::numeric_limits<double>::infinity();
+  }
 }
 
 void add_diagonal(ExecContext& ctx, Tensor& a, double v) {
