@@ -325,6 +325,23 @@ Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
   return out;
 }
 
+Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& h) {
+  require_square(h, "column_saliencies", "h");
+  require_ndim(w, 2, "column_saliencies", "w");
+  SP_REQUIRE(w.dtype() == DType::F64 && h.dtype() == DType::F64,
+             "ops::column_saliencies: w {} and h {} must be F64", w.desc(), h.desc());
+  SP_REQUIRE(w.dim(1) == h.dim(0), "ops::column_saliencies: w {} and h {} disagree on the columns", w.desc(), h.desc());
+  Tensor none, s = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
+  column_stats_(ctx, none, s, w);
+  if (s.numel() == 0) return s;
+  if (ctx.is_cuda()) {
+    cuda::divide_by_diagonal(ctx, s, h);
+  } else {
+    cpu::divide_by_diagonal(s, h);
+  }
+  return s;
+}
+
 std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block) {
   require_square(a, "block_saliencies", "a");
   require_ndim(w, 2, "block_saliencies", "w");

@@ -76,6 +76,10 @@ Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);
 // l: [n, n] -> [n, n].
 Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l);
 
+// Single-column OBS saliencies: out[j] = sum_i w[i, j]^2 / h[j, j], +inf where h[j, j] is not finite
+// and positive. w: [out, n], h: [n, n], both F64 -> [n] F64 on ctx's device (no host round trip).
+Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& h);
+
 // Structured OBS saliencies of m column blocks of one size b at once (prune/obs.h): for each g,
 //   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, gb : (g+1)b],  W_g = w[:, gb : (g+1)b],
 // from one batched Cholesky factorisation of the diagonal blocks (only their lower triangles are

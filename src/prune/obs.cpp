@@ -23,10 +23,15 @@ Tensor to_f64(ExecContext& ctx, const Tensor& t) {
   return t.dtype() == DType::F64 ? t : ops::convert(ctx, t, DType::F64);
 }
 
-// tr( A^{-1} W_G^T W_G ) from L (A = L L^T) and W_G.
-double trace_solve(ExecContext& ctx, const Tensor& l, const Tensor& wg) {
+// The diagonal of A^{-1} W_G^T W_G from L (A = L L^T) and W_G, on the device: its sum is the
+// saliency of removing G.
+Tensor trace_terms(ExecContext& ctx, const Tensor& l, const Tensor& wg) {
   Tensor m = ops::matmul(ctx, wg, true, wg, false);  // W_G^T W_G
-  const auto d = ops::diagonal(ctx, ops::cholesky_solve(ctx, l, m)).to_f64_vector();
+  return ops::diagonal(ctx, ops::cholesky_solve(ctx, l, m));
+}
+
+double sum_of(const Tensor& t) {
+  const auto d = t.to_f64_vector();
   return std::accumulate(d.begin(), d.end(), 0.0);
 }
 
@@ -34,7 +39,7 @@ double trace_solve(ExecContext& ctx, const Tensor& l, const Tensor& wg) {
 double group_saliency(ExecContext& ctx, const Tensor& w, const Tensor& hinv, const Tensor& g) {
   Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, g), g);
   if (!ops::cholesky_(ctx, a)) return std::numeric_limits<double>::infinity();
-  return trace_solve(ctx, a, ops::select_cols(ctx, w, g));
+  return sum_of(trace_terms(ctx, a, ops::select_cols(ctx, w, g)));
 }
 
 // The columns still held in W and H^-1 while obs_greedy removes groups: removed columns stay
@@ -95,14 +100,9 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& 
                                const std::vector<bool>& removed, bool single, const LiveColumns& live) {
   std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
   if (single) {
-    Tensor none, sq = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
-    ops::column_stats_(ctx, none, sq, w);
-    const auto norms = sq.to_f64_vector(), diag = ops::diagonal(ctx, hinv).to_f64_vector();
-    for (size_t g = 0; g < groups.size(); ++g) {
-      if (removed[g]) continue;
-      const size_t j = size_t(live.local(groups[g][0]));
-      s[g] = diag[j] > 0 ? norms[j] / diag[j] : std::numeric_limits<double>::infinity();
-    }
+    const auto v = ops::column_saliencies(ctx, w, hinv).to_f64_vector();
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (!removed[g]) s[g] = v[size_t(live.local(groups[g][0]))];
     return s;
   }
   // Groups of one size (heads, KV groups): every live group at once, one batched factorisation.
@@ -159,6 +159,12 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   LiveColumns live(w.dim(1));
   std::vector<Tensor> idx = live.group_indices(ctx, groups, single);
   std::vector<bool> removed(groups.size(), false);
+  struct Step {
+    Tensor terms;                // diagonal of A^{-1} W_G^T W_G (several groups), on the device
+    double single = 0;           // the saliency of a lone group
+    std::vector<double> shares;  // each group's part of the step's error
+  };
+  std::vector<Step> steps;
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
@@ -187,12 +193,11 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     Tensor a = ops::select_rows(ctx, sg, gi);
     SP_REQUIRE(ops::cholesky_(ctx, a), "OBS update: a principal block of H^-1 is not positive definite");
     Tensor wg = ops::select_cols(ctx, w, gi);
-    const double joint = take == 1 ? s[size_t(cand[0])] : trace_solve(ctx, a, wg);
-    SP_REQUIRE(std::isfinite(joint), "OBS saliency is not finite: the Gram matrix is degenerate");
+    // The joint saliency stays on the device until the end: no wait for the stream here.
+    steps.push_back({take == 1 ? Tensor() : trace_terms(ctx, a, wg), s[size_t(cand[0])], {}});
     for (int32_t g : cand) {
-      const double share = parts > 0 ? s[size_t(g)] / parts : 1.0 / double(take);
+      steps.back().shares.push_back(parts > 0 ? s[size_t(g)] / parts : 1.0 / double(take));
       c.order.push_back(g);
-      c.cost.push_back(c.cost.back() + joint * share);
       removed[size_t(g)] = true;
     }
     // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T.
@@ -208,6 +213,12 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     }
   }
   if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, idx, removed, single, live);
+  // A step's error is split over its groups in proportion to their saliencies.
+  for (const Step& st : steps) {
+    const double joint = st.terms.defined() ? sum_of(st.terms) : st.single;
+    SP_REQUIRE(std::isfinite(joint), "OBS saliency is not finite: the Gram matrix is degenerate");
+    for (double share : st.shares) c.cost.push_back(c.cost.back() + joint * share);
+  }
   return c;
 }
 

@@ -240,6 +240,16 @@ void cholesky_inverse(const Tensor& l, Tensor& out) {
   });
 }
 
+void divide_by_diagonal(Tensor& s, const Tensor& h) {
+  const int64_t n = s.numel();
+  double* p = s.data<double>();
+  const double* d = h.data<double>();
+  for (int64_t j = 0; j < n; ++j) {
+    const double hj = d[j * (n + 1)];
+    p[j] = hj > 0 && std::isfinite(hj) ? p[j] / hj : std::numeric_limits<double>::infinity();
+  }
+}
+
 void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
   const int64_t n = a.dim(0), rows = w.dim(0);
   ConstMap<double> am(a.data<double>(), n, n);

@@ -47,6 +47,7 @@ bool cholesky(ExecContext& ctx, Tensor& a);
 void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out);
 void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
+void divide_by_diagonal(ExecContext& ctx, Tensor& s, const Tensor& h);
 void add_diagonal(ExecContext& ctx, Tensor& a, double v);
 void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out);
 

@@ -8,11 +8,12 @@
 //  * gram:  acc[n, m] = a^T b  <=>  acc^T[m, n] = b^T a: column-major b is [m, T] (no transpose)
 //           and column-major a is [n, T] (transposed).
 //  * cholesky: the lower triangle of a row-major matrix is the upper triangle of its column-major
-//           view, so potrf / potri run with CUBLAS_FILL_MODE_UPPER: the column-major U with
+//           view, so potrf runs with CUBLAS_FILL_MODE_UPPER: the column-major U with
 //           A = U^T U they produce is exactly L = U^T in the row-major lower triangle.
 //  * solve: x [n, m] row-major is x^T [m, n] column-major. (L L^T) x = b <=> x^T U^T U = b^T with
 //           U = L^T (the column-major upper triangle of l): two right-side triangular solves in
-//           place, first with U, then with U^T; no transposed copies.
+//           place, first with U, then with U^T; no transposed copies. The inverse is that solve
+//           against the identity.
 // F32 products are exact fp32 (CUBLAS_COMPUTE_32F_PEDANTIC for GemmEx; the handle's default math
 // mode never uses TF32 for trsm). Statistics and their F64 accumulators use fixed-order reductions,
 // so a result does not depend on scheduling.
@@ -22,6 +23,8 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <math_constants.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -282,7 +285,7 @@ __global__ void finish_factor_kernel(T* a, int64_t n, int* bad) {
   }
 }
 
-// Row-major upper triangle := lower triangle (potri writes the lower one only).
+// Row-major upper triangle := lower triangle (the solves round the two apart).
 template <typename T>
 __global__ void mirror_lower_kernel(T* a, int64_t n) {
   const int64_t total = n * n, stride = int64_t(gridDim.x) * blockDim.x;
@@ -303,6 +306,14 @@ template <typename T>
 __global__ void diagonal_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i * (n + 1)];
+}
+
+__global__ void divide_by_diagonal_kernel(double* __restrict__ s, const double* __restrict__ h, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
+    const double hj = h[j * (n + 1)];
+    s[j] = hj > 0 && isfinite(hj) ? s[j] / hj : CUDART_INF;
+  }
 }
 
 // Device pointer arrays of the batched calls: a's diagonal block g (ld n) and y's rows g*b (ld n).
@@ -326,18 +337,6 @@ cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* a, float* work, int l
 }
 cusolverStatus_t potrf(cusolverDnHandle_t h, int n, double* a, double* work, int lwork, int* info) {
   return cusolverDnDpotrf(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
-}
-cusolverStatus_t potri_buffer_size(cusolverDnHandle_t h, int n, float* a, int* lwork) {
-  return cusolverDnSpotri_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
-}
-cusolverStatus_t potri_buffer_size(cusolverDnHandle_t h, int n, double* a, int* lwork) {
-  return cusolverDnDpotri_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, n, lwork);
-}
-cusolverStatus_t potri(cusolverDnHandle_t h, int n, float* a, float* work, int lwork, int* info) {
-  return cusolverDnSpotri(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
-}
-cusolverStatus_t potri(cusolverDnHandle_t h, int n, double* a, double* work, int lwork, int* info) {
-  return cusolverDnDpotri(h, CUBLAS_FILL_MODE_UPPER, n, a, n, work, lwork, info);
 }
 // x (column-major [m, n], ld m) := x op(U)^{-1}, U the column-major upper triangle of u (ld n).
 cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, int n, const float* u, float* x) {
@@ -586,21 +585,29 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
   const int64_t n = l.dim(0);
   if (n == 0) return;
   CudaState& cs = ctx.cuda();
-  const int ni = as_int(n, "cholesky_inverse: n beyond cuSOLVER int range");
-  SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
-  // potri's devInfo (> 0: a zero on L's diagonal) is not read back: l comes from a successful
-  // cholesky_, and reading it would synchronise the stream.
-  Tensor info = Tensor::empty({1}, DType::I32, l.device());
+  const int ni = as_int(n, "cholesky_inverse: n beyond cuBLAS int range");
+  // Two triangular solves against the identity (x^T U^T U = I, as cholesky_solve): 2 n^3 flops on
+  // cuBLAS's trsm, which runs near the fp64 GEMM rate, instead of cuSOLVER's potri (trtri + lauum,
+  // 2 n^3 / 3 flops at a far lower rate; docs/benchmarks.md "Pruning time" has both timed).
+  SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), cs.stream));
   dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
-    int lwork = 0;
-    SP_CUSOLVER_CHECK(potri_buffer_size(cs.cusolver, ni, p, &lwork));
-    Tensor work = Tensor::empty({std::max(lwork, 1)}, l.dtype(), l.device());
-    SP_CUSOLVER_CHECK(potri(cs.cusolver, ni, p, work.data<T>(), lwork, info.data<int>()));
+    add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(p, n, 1.0);
+    SP_CUDA_CHECK_LAUNCH();
+    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_N, ni, ni, l.data<T>(), p));
+    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_T, ni, ni, l.data<T>(), p));
+    // Exactly symmetric, as the CPU body: the lower triangle is mirrored into the upper one.
     mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
     SP_CUDA_CHECK_LAUNCH();
   });
+}
+
+void divide_by_diagonal(ExecContext& ctx, Tensor& s, const Tensor& h) {
+  const int64_t n = s.numel();
+  divide_by_diagonal_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(s.data<double>(),
+                                                                                        h.data<double>(), n);
+  SP_CUDA_CHECK_LAUNCH();
 }
 
 // Row-major a [n, n] read column-major is a^T, so its diagonal blocks are themselves (symmetric);
