@@ -108,6 +108,17 @@ void cuda_memset0_impl(int index, void* p, size_t bytes) {
   SP_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
 }
 
+void* cuda_host_alloc_impl(size_t bytes) noexcept {
+  void* p = nullptr;
+  if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+
+void cuda_host_free_impl(void* p) noexcept { cudaFreeHost(p); }
+
 CudaState::~CudaState() {
   cudaSetDevice(device);
   if (stream) cudaStreamSynchronize(stream);

@@ -15,6 +15,8 @@ void* cuda_malloc_impl(int index, size_t bytes);
 void cuda_free_impl(int index, void* p) noexcept;
 void cuda_copy_impl(void* dst, Device dd, const void* src, Device sd, size_t bytes);
 void cuda_memset0_impl(int index, void* p, size_t bytes);
+void* cuda_host_alloc_impl(size_t bytes) noexcept;  // nullptr when page-locked memory is not to be had
+void cuda_host_free_impl(void* p) noexcept;
 
 namespace {
 struct Counter {
@@ -72,6 +74,35 @@ void device_memset0(Device d, void* p, size_t bytes) {
     std::memset(p, 0, bytes);
   else
     cuda_memset0_impl(d.index, p, bytes);
+}
+
+StagingBuffer::StagingBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  if (cuda_device_count() > 0) p_ = cuda_host_alloc_impl(bytes);
+  locked_ = p_ != nullptr;
+  if (!p_) p_ = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p_) throw RuntimeFailure(fmt::format("host allocation of {} bytes failed", bytes));
+}
+
+StagingBuffer::~StagingBuffer() { release(); }
+
+StagingBuffer& StagingBuffer::operator=(StagingBuffer&& o) noexcept {
+  if (this != &o) {
+    release();
+    p_ = std::exchange(o.p_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
+    locked_ = std::exchange(o.locked_, false);
+  }
+  return *this;
+}
+
+void StagingBuffer::release() noexcept {
+  if (!p_) return;
+  if (locked_)
+    cuda_host_free_impl(p_);
+  else
+    std::free(p_);
+  p_ = nullptr;
 }
 
 MemoryStats memory_stats(DeviceType t) { return {g_counters[int(t)].current.load(), g_counters[int(t)].peak.load()}; }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace sp {
 
@@ -28,6 +29,29 @@ void device_free(Device d, void* p) noexcept;
 // Synchronous copy between any two devices (host<->device, device<->device, host<->host).
 void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void device_memset0(Device d, void* p, size_t bytes);
+
+// Host memory for staging copies to a GPU: page-locked where the binary has CUDA and a GPU is
+// visible (host-to-device copies from it run at the link's full rate, with no driver bounce
+// buffer), plain aligned host memory otherwise. Owns its bytes; movable, not copyable.
+class StagingBuffer {
+ public:
+  StagingBuffer() = default;
+  explicit StagingBuffer(size_t bytes);
+  ~StagingBuffer();
+  StagingBuffer(StagingBuffer&& o) noexcept { *this = std::move(o); }
+  StagingBuffer& operator=(StagingBuffer&& o) noexcept;
+  StagingBuffer(const StagingBuffer&) = delete;
+  StagingBuffer& operator=(const StagingBuffer&) = delete;
+  void* data() const { return p_; }
+  size_t size() const { return bytes_; }
+  bool page_locked() const { return locked_; }
+
+ private:
+  void release() noexcept;
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+  bool locked_ = false;
+};
 
 // Allocation accounting, per device type, for the report's peak-memory figures.
 struct MemoryStats {

@@ -14,5 +14,7 @@ void* cuda_malloc_impl(int, size_t) { no_cuda(); }
 void cuda_free_impl(int, void*) noexcept {}
 void cuda_copy_impl(void*, Device, const void*, Device, size_t) { no_cuda(); }
 void cuda_memset0_impl(int, void*, size_t) { no_cuda(); }
+void* cuda_host_alloc_impl(size_t) noexcept { return nullptr; }
+void cuda_host_free_impl(void*) noexcept {}
 
 }  // namespace sp

@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "core/error.h"
 
@@ -98,6 +101,53 @@ size_t convert_any(const uint8_t* src, DType from, uint8_t* dst, DType to, size_
   return 0;
 }
 
+// The index of the first value of a float array whose exponent bits are all ones (Inf / NaN), or n.
+template <typename Bits, Bits kExponent>
+size_t first_non_finite(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i * sizeof(Bits), sizeof(Bits));
+    if ((b & kExponent) == kExponent) return i;
+  }
+  return n;
+}
+
+// Same dtype on disk and in memory: a copy, then the values checked by their bits.
+size_t copy_checked(const uint8_t* src, DType t, uint8_t* dst, size_t n) {
+  std::memcpy(dst, src, n * dtype_size(t));
+  switch (t) {
+    case DType::BF16:
+      return first_non_finite<uint16_t, 0x7F80>(dst, n);
+    case DType::F16:
+      return first_non_finite<uint16_t, 0x7C00>(dst, n);
+    case DType::F32:
+      return first_non_finite<uint32_t, 0x7F800000u>(dst, n);
+    default:
+      return first_non_finite<uint64_t, 0x7FF0000000000000ull>(dst, n);
+  }
+}
+
+// convert_any (or copy_checked) over contiguous chunks on up to 8 threads: a 7B layer's ~200M
+// values take one core ~0.1-0.3 s. Returns the first bad index over all chunks, or n.
+size_t convert_parallel(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t n) {
+  constexpr size_t kChunk = size_t(1) << 21;
+  const size_t threads =
+      std::min<size_t>({size_t(std::max(1u, std::thread::hardware_concurrency())), 8, (n + kChunk - 1) / kChunk});
+  auto part = [&](size_t b, size_t e) {
+    const size_t k = from == to ? copy_checked(src + b * dtype_size(from), from, dst + b * dtype_size(to), e - b)
+                                : convert_any(src + b * dtype_size(from), from, dst + b * dtype_size(to), to, e - b);
+    return k < e - b ? b + k : n;
+  };
+  if (threads <= 1) return part(0, n);
+  std::vector<size_t> bad(threads, n);
+  std::vector<std::thread> pool;
+  const size_t per = (n + threads - 1) / threads;
+  for (size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { bad[t] = part(std::min(n, t * per), std::min(n, (t + 1) * per)); });
+  for (auto& th : pool) th.join();
+  return *std::min_element(bad.begin(), bad.end());
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SP_REQUIRE(in.good(), "{}: cannot open", path);
@@ -181,16 +231,21 @@ std::string Checkpoint::file_of(const std::string& name) const {
 }
 
 Tensor Checkpoint::load(const std::string& name, DType dtype, Device device, const Shape& expect) {
+  Tensor host = Tensor::empty(info(name).shape, dtype, Device::cpu());
+  load_into(name, dtype, host.raw(), expect);
+  return device.is_cpu() ? host : host.to(device);
+}
+
+void Checkpoint::load_into(const std::string& name, DType dtype, void* dst, const Shape& expect) {
   const TensorEntry& e = info(name);
   const SafetensorsFile& f = *files_[where_.at(name).first];
   SP_REQUIRE(expect.empty() || expect == e.shape, "{}: tensor '{}': expected shape {}, found {}", f.path(), name,
              shape_str(expect), shape_str(e.shape));
-  Tensor host = Tensor::empty(e.shape, dtype, Device::cpu());
   const size_t n = size_t(shape_numel(e.shape));
   if (is_float(e.dtype)) {
     SP_REQUIRE(is_float(dtype), "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
                dtype_name(e.dtype), dtype_name(dtype));
-    const size_t bad = convert_any(f.bytes(e), e.dtype, static_cast<uint8_t*>(host.raw()), dtype, n);
+    const size_t bad = convert_parallel(f.bytes(e), e.dtype, static_cast<uint8_t*>(dst), dtype, n);
     if (bad < n) {
       uint8_t raw[8];
       convert_any(f.bytes(e) + bad * dtype_size(e.dtype), e.dtype, raw, DType::F64, 1);
@@ -203,10 +258,9 @@ Tensor Checkpoint::load(const std::string& name, DType dtype, Device device, con
   } else {
     SP_REQUIRE(dtype == e.dtype, "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
                dtype_name(e.dtype), dtype_name(dtype));
-    if (n > 0) std::memcpy(host.raw(), f.bytes(e), e.end - e.begin);
+    if (n > 0) std::memcpy(dst, f.bytes(e), e.end - e.begin);
   }
   used_.insert(name);
-  return device.is_cpu() ? host : host.to(device);
 }
 
 std::vector<std::string> Checkpoint::names() const {

@@ -29,6 +29,10 @@ class Checkpoint {
   // Float tensors (BF16/F16/F32/F64 on disk) convert to any float dtype and must be finite (a
   // NaN/Inf is an InputError naming tensor and file); integer tensors load only as stored.
   Tensor load(const std::string& name, DType dtype, Device device, const Shape& expect = {});
+  // The same, into host memory the caller owns (numel x dtype size bytes, e.g. a staging buffer):
+  // a plain copy when the stored dtype is `dtype`, a conversion otherwise, split over threads, every
+  // value checked. Not to be called from two threads at once.
+  void load_into(const std::string& name, DType dtype, void* dst, const Shape& expect = {});
   std::vector<std::string> names() const;  // sorted
   void mark_ignored(const std::string& name);
   std::vector<std::string> unused() const;  // neither loaded nor ignored

@@ -328,8 +328,8 @@ Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
 Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& h) {
   require_square(h, "column_saliencies", "h");
   require_ndim(w, 2, "column_saliencies", "w");
-  SP_REQUIRE(w.dtype() == DType::F64 && h.dtype() == DType::F64,
-             "ops::column_saliencies: w {} and h {} must be F64", w.desc(), h.desc());
+  SP_REQUIRE(w.dtype() == DType::F64 && h.dtype() == DType::F64, "ops::column_saliencies: w {} and h {} must be F64",
+             w.desc(), h.desc());
   SP_REQUIRE(w.dim(1) == h.dim(0), "ops::column_saliencies: w {} and h {} disagree on the columns", w.desc(), h.desc());
   Tensor none, s = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
   column_stats_(ctx, none, s, w);

@@ -74,7 +74,12 @@ LayerWeights Model::load_layer(ExecContext& ctx, int layer) {
   LayerWeights w;
   w.layer = layer;
   w.shape = config().layers[size_t(layer)];
-  for (const TensorSpec& s : arch_->layer_specs(config(), layer)) w.at(s.role) = source_->load(s, dtype(), device_);
+  if (source_->loads_to_host()) {
+    if (!prefetch_) prefetch_ = std::make_unique<LayerPrefetcher>(*source_, *arch_, dtype(), device_);
+    for (auto& [role, t] : prefetch_->load(layer)) w.at(role) = std::move(t);
+  } else {
+    for (const TensorSpec& s : arch_->layer_specs(config(), layer)) w.at(s.role) = source_->load(s, dtype(), device_);
+  }
   const int64_t f = w.shape.intermediate, padded = (f + mlp_multiple_ - 1) / mlp_multiple_ * mlp_multiple_;
   if (f > 0 && padded != f) pad_mlp(ctx, w, padded);
   return w;

@@ -10,6 +10,7 @@
 #include "core/context.h"
 #include "core/tensor.h"
 #include "model/arch.h"
+#include "model/layer_prefetch.h"
 #include "model/layer_weights.h"
 #include "model/weight_source.h"
 
@@ -38,7 +39,8 @@ class Model {
 
   // The specs of layer i (names, roles, shapes): what load_layer reads, what a writer writes.
   std::vector<TensorSpec> layer_specs(int layer) const { return arch_->layer_specs(config(), layer); }
-  // Decoder layer `layer` in the compute dtype on ctx's device.
+  // Decoder layer `layer` in the compute dtype on ctx's device. From a checkpoint, the next layer is
+  // read ahead on a background thread (model/layer_prefetch.h): call in layer order for speed.
   LayerWeights load_layer(ExecContext& ctx, int layer);
   // Inference only (eval, generate, bench; never pruning, which needs the true units): load_layer
   // pads every MLP to a multiple of `multiple` neurons with zero rows (gate / up / fc1) and zero
@@ -74,6 +76,7 @@ class Model {
   GlobalWeights globals_;
   RopeTable rope_;  // computed once from the config (Llama family)
   int mlp_multiple_ = 1;
+  std::unique_ptr<LayerPrefetcher> prefetch_;  // after source_: stopped before the source goes
 };
 
 // Token ids / positions on a device. positions: window-major, seqlen each, starting at `start`.

@@ -29,6 +29,12 @@ class WeightSource {
   virtual void validate(const std::vector<TensorSpec>& specs, const std::vector<std::string>& ignored_suffixes) = 0;
   // One tensor converted to `dtype` on `device`.
   virtual Tensor load(const TensorSpec& spec, DType dtype, Device device) = 0;
+  // Whether load_into works (a checkpoint: the host reads and converts); synthetic weights are
+  // generated on the device, where load() makes them.
+  virtual bool loads_to_host() const { return false; }
+  // The host half of load(): the tensor converted to `dtype` into `dst`, host memory of the spec's
+  // size (model/layer_prefetch.h stages layers this way on a background thread).
+  virtual void load_into(const TensorSpec& spec, DType dtype, void* dst);
   // Tensors neither loaded nor ignored so far (empty for synthetic).
   virtual std::vector<std::string> unused() const = 0;
 };

@@ -56,6 +56,11 @@ class CheckpointSource final : public WeightSource {
     return ckpt_->load(spec.name, dtype, device, spec.shape);
   }
 
+  bool loads_to_host() const override { return true; }
+  void load_into(const TensorSpec& spec, DType dtype, void* dst) override {
+    ckpt_->load_into(spec.name, dtype, dst, spec.shape);
+  }
+
   std::vector<std::string> unused() const override { return ckpt_->unused(); }
 
  private:
@@ -64,6 +69,10 @@ class CheckpointSource final : public WeightSource {
 };
 
 }  // namespace
+
+void WeightSource::load_into(const TensorSpec& spec, DType, void*) {
+  SP_CHECK(false, "{}: '{}' has no host copy to load (loads_to_host() is false)", describe(), spec.name);
+}
 
 std::unique_ptr<WeightSource> open_checkpoint_source(const std::string& model_dir) {
   return std::make_unique<CheckpointSource>(model_dir);

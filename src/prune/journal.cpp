@@ -172,9 +172,23 @@ void Journal::save_layer(const LayerRecord& rec) {
   flush();
   const LayerResult& r = rec.result;
   std::vector<std::pair<std::string, Tensor>> tensors;
-  // Host copies now: the device tensors are the pipeline's, and the write outlives this call.
+  // Host copies now: the device tensors are the pipeline's, and the write outlives this call. They
+  // go into one staging buffer (page-locked with a GPU: the copies run at the link's rate), free
+  // again once the write in flight is done (flush above).
+  size_t bytes = 0;
+  auto aligned = [](size_t b) { return (b + 255) / 256 * 256; };
   for (model::Role role : kLayerRoles)
-    if (rec.weights.at(role).defined()) tensors.emplace_back(role_name(role), rec.weights.at(role).to(Device::cpu()));
+    if (rec.weights.at(role).defined()) bytes += aligned(rec.weights.at(role).nbytes());
+  if (staging_.size() < bytes) staging_ = StagingBuffer(bytes);
+  size_t offset = 0;
+  for (model::Role role : kLayerRoles) {
+    const Tensor& t = rec.weights.at(role);
+    if (!t.defined()) continue;
+    Tensor h = Tensor::view_of(static_cast<uint8_t*>(staging_.data()) + offset, t.shape(), t.dtype(), Device::cpu());
+    h.copy_from(t);
+    offset += aligned(t.nbytes());
+    tensors.emplace_back(role_name(role), std::move(h));
+  }
   // Empty vectors stay out of the file (absent = empty).
   if (!r.attention_keep.empty()) tensors.emplace_back("attention_keep", host_tensor(r.attention_keep, DType::U8));
   if (!r.mlp_keep.empty()) tensors.emplace_back("mlp_keep", host_tensor(r.mlp_keep, DType::U8));

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "core/device.h"
 #include "prune/pipeline.h"
 
 namespace sp::prune {
@@ -67,6 +68,7 @@ class Journal {
   std::optional<Pass1Record> pass1_;
   int layers_done_ = 0;
   std::thread pending_;
+  StagingBuffer staging_;  // the host copy of the layer being written (reused: one write in flight)
   std::exception_ptr pending_error_;
 };
 

@@ -126,6 +126,37 @@ TEST(CheckpointLoad, RejectsNanAndInf) {
   }
 }
 
+// A tensor large enough to be converted on several threads: the bits come through unchanged (same
+// dtype) or converted (to F32), and the error names the first bad value, whichever chunk holds it.
+TEST(CheckpointLoad, LargeTensorsCopyExactlyAndNameTheFirstBadValue) {
+  const size_t n = (size_t(3) << 21) + 5;
+  std::vector<uint16_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint16_t(0x3c00 + (i * 7919) % 0x0800);  // finite bf16 values
+  auto bytes = [&] {
+    std::vector<uint8_t> b(n * 2);
+    std::memcpy(b.data(), v.data(), b.size());
+    return b;
+  };
+  {
+    ScratchDir d;
+    write_one(d / "model.safetensors", "w", "BF16", fmt::format("[{}]", n), bytes());
+    auto ck = Checkpoint::open(d.str());
+    const Tensor same = ck->load("w", DType::BF16, Device::cpu());
+    EXPECT_EQ(std::memcmp(same.raw(), v.data(), n * 2), 0);
+    const Tensor f = ck->load("w", DType::F32, Device::cpu());
+    for (size_t i : {size_t(0), size_t(1) << 21, n - 1}) EXPECT_EQ(f.data<float>()[i], bf16_to_f32(v[i])) << i;
+  }
+  v[n - 2] = 0x7f80;                  // +inf in the last chunk
+  v[(size_t(2) << 21) + 3] = 0xffc1;  // NaN in an earlier chunk: the one reported
+  for (DType to : {DType::BF16, DType::F32}) {
+    ScratchDir d;
+    write_one(d / "model.safetensors", "w", "BF16", fmt::format("[{}]", n), bytes());
+    auto ck = Checkpoint::open(d.str());
+    expect_input_error([&] { ck->load("w", to, Device::cpu()); },
+                       {"'w'", "non-finite", fmt::format("flat index {}", (size_t(2) << 21) + 3)});
+  }
+}
+
 TEST(CheckpointLoad, UnusedTracksLoadedAndIgnored) {
   ScratchDir d;
   const std::string h =

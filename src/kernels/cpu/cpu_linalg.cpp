@@ -261,8 +261,8 @@ void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vect
     out[g] = std::numeric_limits<double>::infinity();
     if (llt.info() != Eigen::Success || !((d.array() > 0.0) && d.array().isFinite()).all()) continue;
     RowMajor<double> y = wm.block(0, o, rows, block).transpose();  // W_g^T, [block, rows]
-    llt.matrixL().solveInPlace(y);                                  // L_g^{-1} W_g^T
-    const double s = y.squaredNorm();                               // tr(A_g^{-1} W_g^T W_g)
+    llt.matrixL().solveInPlace(y);                                 // L_g^{-1} W_g^T
+    const double s = y.squaredNorm();                              // tr(A_g^{-1} W_g^T W_g)
     if (std::isfinite(s)) out[g] = s;
   }
 }

@@ -2,9 +2,9 @@
 // CUDA bodies, one .cu file per op family, launched on the context's stream. Same contracts as
 // kernels/ops.h; outputs are sized by the front ends. F32, BF16 and F16 operands are accepted
 // (accumulation and softmax / norm statistics in fp32). Compiled only in the CUDA build.
-#include "core/context.h"
 #include <vector>
 
+#include "core/context.h"
 #include "core/tensor.h"
 #include "kernels/ops.h"
 

@@ -17,14 +17,14 @@
 // F32 products are exact fp32 (CUBLAS_COMPUTE_32F_PEDANTIC for GemmEx; the handle's default math
 // mode never uses TF32 for trsm). Statistics and their F64 accumulators use fixed-order reductions,
 // so a result does not depend on scheduling.
+#include <math_constants.h>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <math_constants.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -606,7 +606,7 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
 void divide_by_diagonal(ExecContext& ctx, Tensor& s, const Tensor& h) {
   const int64_t n = s.numel();
   divide_by_diagonal_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(s.data<double>(),
-                                                                                        h.data<double>(), n);
+                                                                                      h.data<double>(), n);
   SP_CUDA_CHECK_LAUNCH();
 }
 
