@@ -80,14 +80,15 @@ eval: {{datasets: [], before: false}}
             cmd += ["--set", s]
         print("+", " ".join(cmd), flush=True)
         t0 = time.time()
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
-        except subprocess.TimeoutExpired:
-            print(f"{name}: timed out after {a.timeout} s"); rows.append({"shape": name, "status": "timeout"}); break
+        log = os.path.join(a.out, f"{name}-np{a.np}{a.tag}.log")
+        with open(log, "w") as lf:  # written as the run goes: a run cut short still shows how far it got
+            try:
+                r = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, timeout=a.timeout)
+            except subprocess.TimeoutExpired:
+                print(f"{name}: timed out after {a.timeout} s"); rows.append({"shape": name, "status": "timeout"}); break
         wall = time.time() - t0
-        open(os.path.join(a.out, f"{name}-np{a.np}{a.tag}.log"), "w").write(r.stdout + r.stderr)
         if r.returncode != 0:
-            print(r.stdout[-3000:], r.stderr[-3000:]); rows.append({"shape": name, "status": f"rc {r.returncode}"}); continue
+            print(open(log).read()[-3000:]); rows.append({"shape": name, "status": f"rc {r.returncode}"}); continue
         rep = json.load(open(f"{a.out}/run-{name}-np{a.np}{a.tag}/report.json"))
         row = {"shape": name, "status": "ok", "ranks": a.np, "params": rep["model"]["parameters"], "wall_s": wall,
                "seconds": rep["seconds"], "peak_bytes": rep["runtime"]["peak_memory_bytes_per_rank"],

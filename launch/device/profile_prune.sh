@@ -7,7 +7,7 @@
 # Through launch/device/carried.sh after
 #   PACK_EXTRA="models/ref-llama/tokenizer.json" launch/device/pack.sh build/cuda - \
 #       build/cuda/src/cli/struprune-dist=struprune-dist-new OLD_BINARY=struprune-dist-base
-#   launch/device/carried.sh bash launch/device/profile_prune.sh LAYERS ["--set a=b" ...]
+#   launch/device/carried.sh bash launch/device/profile_prune.sh LAYERS ["--set a=b" ...]   (BASE=0: no baseline)
 set -uo pipefail
 L=${1:-8}
 shift || true
@@ -23,7 +23,7 @@ run() {  # tag binary [--set ...]
   echo "$tag rc=$?"
 }
 run new struprune-dist-new
-run base struprune-dist-base
+[ "${BASE:-1}" = 1 ] && run base struprune-dist-base  # BASE=0: the new binary alone
 i=0
 for s in "$@"; do run "set$((++i))" struprune-dist-new --set "$s"; done
 python3 - "$OUT" <<'PY'
