@@ -30,3 +30,4 @@ cp "$shared"/data/refcorpus/heldout-*.txt "$stage/devdata/data/refcorpus/"
 for f in ${PACK_EXTRA:-}; do mkdir -p "$stage/devdata/$(dirname "$f")" && cp "$shared/$f" "$stage/devdata/$f"; done
 tar -cf - -C "$stage" . | xz "${XZ_LEVEL:--9}" -T2 >.devrun/pack.tar.xz
 ls -la .devrun/pack.tar.xz
+rm -rf "$stage"  # only the archive travels (a device call carries at most 64 MiB)

@@ -37,7 +37,8 @@ int64_t refit(int64_t n, int64_t k, int64_t out) {
 
 int64_t MemoryEstimate::pass1() const {
   const int64_t streams = globals + calib_states + (eval_before ? eval_states : 0) + probe_states;
-  return streams + std::max({layer + activations, layer + tap_activations + stats1_adding, layer + stats1_solving,
+  const int64_t layers = (read_ahead ? 2 : 1) * layer;
+  return streams + std::max({layers + activations, layers + tap_activations + stats1_adding, layers + stats1_solving,
                              kl_logits});
 }
 
@@ -62,6 +63,7 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
 
   MemoryEstimate e;
   e.eval_before = in.eval_before;
+  e.read_ahead = in.read_ahead;
   e.globals = int64_t(m.vocab) * h * cb * (m.tie_embeddings ? 1 : 2) + 2 * h * cb;
   if (m.family == io::ArchFamily::Opt) e.globals += int64_t(m.max_positions + 2) * h * cb;
   e.calib_states = int64_t(in.calib_windows) * in.calib_seqlen * h * cb;

@@ -118,6 +118,7 @@ TEST(Plan, GroupsPerAttentionUnit) {
 // 128 x 2048 calibration tokens in batches of 8, 4 ranks, computed here by hand.
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
+  cfg.runtime.device = RuntimeDevice::Cuda;  // checkpoint layers are read ahead into host staging
   cfg.runtime.precision = Precision::FP16;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
@@ -152,7 +153,19 @@ TEST(Plan, MemoryEstimateFormula) {
                              std::max({e.layer + e.activations, e.layer + e.tap_activations + e.stats1_adding,
                                        e.layer + e.stats1_solving, e.kl_logits}));
     EXPECT_EQ(e.peak(), std::max(e.pass1(), e.pass2()) + (1 << 20));  // + 1 MiB of small tensors
+    EXPECT_FALSE(e.read_ahead);
   }
+  // On the CPU the next layer is read ahead into host tensors of the compute device: pass 1 holds two.
+  cfg.runtime.device = RuntimeDevice::Cpu;
+  const prune::MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
+  EXPECT_TRUE(c.read_ahead);
+  EXPECT_EQ(c.pass1(), c.globals + c.calib_states + c.probe_states +
+                           std::max({2 * c.layer + c.activations, 2 * c.layer + c.tap_activations + c.stats1_adding,
+                                     2 * c.layer + c.stats1_solving, c.kl_logits}));
+  cfg.model.synthetic = true;  // made on the device: nothing read ahead
+  EXPECT_FALSE(make_plan(cfg, m, 4).shards[0].memory.read_ahead);
+  cfg.model.synthetic = false;
+  cfg.runtime.device = RuntimeDevice::Cuda;
   // prunable: 32 layers x (32 heads x 4*128*4096 + 11008 neurons x 3*4096); target = half.
   EXPECT_EQ(p.prunable_params, 32ll * (32ll * 4 * 128 * 4096 + 11008ll * 3 * 4096));
   EXPECT_EQ(p.target_remove, p.prunable_params / 2);
