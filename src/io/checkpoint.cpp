@@ -127,8 +127,8 @@ size_t copy_checked(const uint8_t* src, DType t, uint8_t* dst, size_t n) {
   }
 }
 
-// convert_any (or copy_checked) over contiguous chunks on up to 8 threads: a 7B layer's ~200M
-// values take one core ~0.1-0.3 s. Returns the first bad index over all chunks, or n.
+// convert_any (or copy_checked) over contiguous chunks on up to 8 threads (a 7B layer holds ~200M
+// values, each converted and checked). Returns the first bad index over all chunks, or n.
 size_t convert_parallel(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t n) {
   constexpr size_t kChunk = size_t(1) << 21;
   const size_t threads =

@@ -99,6 +99,7 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& 
                                const std::vector<std::vector<int32_t>>& groups, const std::vector<Tensor>& idx,
                                const std::vector<bool>& removed, bool single, const LiveColumns& live) {
   std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
+  if (groups.empty()) return s;
   if (single) {
     const auto v = ops::column_saliencies(ctx, w, hinv).to_f64_vector();
     for (size_t g = 0; g < groups.size(); ++g)
