@@ -6,7 +6,7 @@
 #include <cmath>
 #include <tuple>
 
-#include "core/device.h"
+#include "cli/session.h"
 #include "core/error.h"
 #include "core/ranges.h"
 
@@ -125,9 +125,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     in.probe_windows = s.probe_windows;
     // Checkpoint layers are read ahead (model/layer_prefetch.h): into host tensors on the CPU, into
     // host staging (not device memory) for a GPU.
-    const bool cpu = cfg.runtime.device == RuntimeDevice::Cpu ||
-                     (cfg.runtime.device == RuntimeDevice::Auto && cuda_device_count() == 0);
-    in.read_ahead = cpu && !cfg.model.synthetic;
+    in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
     s.memory = prune::estimate_memory(m, opt, in);
     SP_REQUIRE(p.budget_bytes <= 0 || double(s.memory.peak()) <= p.budget_bytes,
                "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}); raise the budget, use "

@@ -12,6 +12,11 @@
 namespace sp::cli {
 namespace fs = std::filesystem;
 
+bool runs_on_cpu(const Config& cfg) {
+  return cfg.runtime.device == RuntimeDevice::Cpu ||
+         (cfg.runtime.device == RuntimeDevice::Auto && cuda_device_count() == 0);
+}
+
 Device pick_device(const Config& cfg, int local_rank) {
   const int gpus = cuda_device_count();
   switch (cfg.runtime.device) {
@@ -24,7 +29,7 @@ Device pick_device(const Config& cfg, int local_rank) {
     case RuntimeDevice::Auto:
       break;
   }
-  return gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
+  return runs_on_cpu(cfg) ? Device::cpu() : Device::cuda(local_rank % gpus);
 }
 
 sp::Precision to_precision(cli::Precision p) {

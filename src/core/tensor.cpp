@@ -144,4 +144,18 @@ std::string Tensor::desc() const {
   return fmt::format("{}{} {}", dtype_name(dtype_), shape_str(shape_), device().str());
 }
 
+std::vector<Tensor> staged_tensors(StagingBuffer& staging, const std::vector<std::pair<Shape, DType>>& layout) {
+  auto slot = [](const Shape& s, DType t) { return (size_t(shape_numel(s)) * dtype_size(t) + 255) / 256 * 256; };
+  size_t total = 0;
+  for (const auto& [s, t] : layout) total += slot(s, t);
+  if (staging.size() < total) staging = StagingBuffer(total);
+  std::vector<Tensor> out;
+  size_t offset = 0;
+  for (const auto& [s, t] : layout) {
+    out.push_back(Tensor::view_of(static_cast<uint8_t*>(staging.data()) + offset, s, t, Device::cpu()));
+    offset += slot(s, t);
+  }
+  return out;
+}
+
 }  // namespace sp

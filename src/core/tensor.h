@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -91,5 +92,10 @@ class Tensor {
   Shape shape_;
   DType dtype_ = DType::F32;
 };
+
+// Host tensors of the given shapes and dtypes laid out one after another (each 256-byte aligned)
+// in `staging`, which is reallocated first when it is too small: views, valid until the buffer is
+// reallocated or destroyed. The journal's and the layer read-ahead's host copies use it.
+std::vector<Tensor> staged_tensors(StagingBuffer& staging, const std::vector<std::pair<Shape, DType>>& layout);
 
 }  // namespace sp

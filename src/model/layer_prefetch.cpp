@@ -16,25 +16,17 @@ void LayerPrefetcher::read(int layer, Slab& s) {
   s.error = nullptr;
   s.host.clear();
   const std::vector<TensorSpec> specs = arch_.layer_specs(source_.config(), layer);
-  auto bytes_of = [&](const TensorSpec& t) {
-    return (size_t(shape_numel(t.shape)) * dtype_size(dtype_) + 255) / 256 * 256;
-  };
-  if (device_.is_cuda()) {
-    size_t total = 0;
-    for (const TensorSpec& t : specs) total += bytes_of(t);
-    if (s.staging.size() < total) s.staging = StagingBuffer(total);  // once, or when a later layer is larger
+  std::vector<Tensor> host;
+  if (device_.is_cuda()) {  // views into the slab's staging, copied to the device by load()
+    std::vector<std::pair<Shape, DType>> layout;
+    for (const TensorSpec& t : specs) layout.emplace_back(t.shape, dtype_);
+    host = staged_tensors(s.staging, layout);
+  } else {  // the layer itself
+    for (const TensorSpec& t : specs) host.push_back(Tensor::empty(t.shape, dtype_, Device::cpu()));
   }
-  size_t offset = 0;
-  for (const TensorSpec& t : specs) {
-    Tensor h;
-    if (device_.is_cuda()) {
-      h = Tensor::view_of(static_cast<uint8_t*>(s.staging.data()) + offset, t.shape, dtype_, Device::cpu());
-      offset += bytes_of(t);
-    } else {
-      h = Tensor::empty(t.shape, dtype_, Device::cpu());
-    }
-    source_.load_into(t, dtype_, h.raw());
-    s.host.emplace_back(t.role, std::move(h));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    source_.load_into(specs[i], dtype_, host[i].raw());
+    s.host.emplace_back(specs[i].role, std::move(host[i]));
   }
   s.layer = layer;
 }

@@ -175,19 +175,14 @@ void Journal::save_layer(const LayerRecord& rec) {
   // Host copies now: the device tensors are the pipeline's, and the write outlives this call. They
   // go into one staging buffer (page-locked with a GPU: the copies run at the link's rate), free
   // again once the write in flight is done (flush above).
-  size_t bytes = 0;
-  auto aligned = [](size_t b) { return (b + 255) / 256 * 256; };
+  std::vector<model::Role> roles;
+  std::vector<std::pair<Shape, DType>> layout;
   for (model::Role role : kLayerRoles)
-    if (rec.weights.at(role).defined()) bytes += aligned(rec.weights.at(role).nbytes());
-  if (staging_.size() < bytes) staging_ = StagingBuffer(bytes);
-  size_t offset = 0;
-  for (model::Role role : kLayerRoles) {
-    const Tensor& t = rec.weights.at(role);
-    if (!t.defined()) continue;
-    Tensor h = Tensor::view_of(static_cast<uint8_t*>(staging_.data()) + offset, t.shape(), t.dtype(), Device::cpu());
-    h.copy_from(t);
-    offset += aligned(t.nbytes());
-    tensors.emplace_back(role_name(role), std::move(h));
+    if (const Tensor& t = rec.weights.at(role); t.defined()) roles.push_back(role), layout.emplace_back(t.shape(), t.dtype());
+  std::vector<Tensor> host = staged_tensors(staging_, layout);
+  for (size_t i = 0; i < roles.size(); ++i) {
+    host[i].copy_from(rec.weights.at(roles[i]));
+    tensors.emplace_back(role_name(roles[i]), std::move(host[i]));
   }
   // Empty vectors stay out of the file (absent = empty).
   if (!r.attention_keep.empty()) tensors.emplace_back("attention_keep", host_tensor(r.attention_keep, DType::U8));

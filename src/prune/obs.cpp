@@ -35,13 +35,6 @@ double sum_of(const Tensor& t) {
   return std::accumulate(d.begin(), d.end(), 0.0);
 }
 
-// tr( A^{-1} W_G^T W_G ) with A = hinv[G, G]: the error of removing the columns G of w.
-double group_saliency(ExecContext& ctx, const Tensor& w, const Tensor& hinv, const Tensor& g) {
-  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, g), g);
-  if (!ops::cholesky_(ctx, a)) return std::numeric_limits<double>::infinity();
-  return sum_of(trace_terms(ctx, a, ops::select_cols(ctx, w, g)));
-}
-
 // The columns still held in W and H^-1 while obs_greedy removes groups: removed columns stay
 // (never read again) until compact() drops them, so the updates shrink with the live width.
 class LiveColumns {
@@ -73,19 +66,6 @@ class LiveColumns {
     for (size_t p = 0; p < at_.size(); ++p) pos_[size_t(at_[p])] = int32_t(p);
     dead_ = 0;
   }
-  // Each live group's local columns as an index tensor (multi-column groups only).
-  std::vector<Tensor> group_indices(ExecContext& ctx, const std::vector<std::vector<int32_t>>& groups,
-                                    bool single) const {
-    std::vector<Tensor> idx(groups.size());
-    if (single) return idx;
-    for (size_t g = 0; g < groups.size(); ++g) {
-      if (gone_[size_t(groups[g][0])]) continue;
-      std::vector<int32_t> cols;
-      for (int32_t j : groups[g]) cols.push_back(local(j));
-      idx[g] = index_tensor(ctx, cols);
-    }
-    return idx;
-  }
 
  private:
   std::vector<int32_t> at_;   // original column at each local position
@@ -94,35 +74,30 @@ class LiveColumns {
   int64_t dead_ = 0;          // removed columns still held
 };
 
-// Every remaining group's saliency. Single-column groups in one pass: ||W_:,j||^2 / hinv_jj.
+// Every remaining group's saliency (groups of one size). Single columns in one pass,
+// ||W_:,j||^2 / hinv_jj; wider groups (heads, KV groups) all at once, one batched factorisation.
 std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& hinv,
-                               const std::vector<std::vector<int32_t>>& groups, const std::vector<Tensor>& idx,
-                               const std::vector<bool>& removed, bool single, const LiveColumns& live) {
+                               const std::vector<std::vector<int32_t>>& groups, const std::vector<bool>& removed,
+                               const LiveColumns& live) {
   std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
   if (groups.empty()) return s;
-  if (single) {
+  const size_t b = groups[0].size();
+  if (b == 1) {
     const auto v = ops::column_saliencies(ctx, w, hinv).to_f64_vector();
     for (size_t g = 0; g < groups.size(); ++g)
       if (!removed[g]) s[g] = v[size_t(live.local(groups[g][0]))];
     return s;
   }
-  // Groups of one size (heads, KV groups): every live group at once, one batched factorisation.
-  const size_t b = groups[0].size();
-  if (std::all_of(groups.begin(), groups.end(), [&](const auto& g) { return g.size() == b; })) {
-    std::vector<int32_t> cols, live_groups;
-    for (size_t g = 0; g < groups.size(); ++g) {
-      if (removed[g]) continue;
-      live_groups.push_back(int32_t(g));
-      for (int32_t j : groups[g]) cols.push_back(live.local(j));
-    }
-    const Tensor gi = index_tensor(ctx, cols);
-    Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, gi), gi);
-    const std::vector<double> v = ops::block_saliencies(ctx, a, ops::select_cols(ctx, w, gi), int64_t(b));
-    for (size_t i = 0; i < live_groups.size(); ++i) s[size_t(live_groups[i])] = v[i];
-    return s;
+  std::vector<int32_t> cols, live_groups;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (removed[g]) continue;
+    live_groups.push_back(int32_t(g));
+    for (int32_t j : groups[g]) cols.push_back(live.local(j));
   }
-  for (size_t g = 0; g < groups.size(); ++g)
-    if (!removed[g]) s[g] = group_saliency(ctx, w, hinv, idx[g]);
+  const Tensor gi = index_tensor(ctx, cols);
+  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, gi), gi);
+  const std::vector<double> v = ops::block_saliencies(ctx, a, ops::select_cols(ctx, w, gi), int64_t(b));
+  for (size_t i = 0; i < live_groups.size(); ++i) s[size_t(live_groups[i])] = v[i];
   return s;
 }
 
@@ -156,9 +131,9 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   SP_CHECK(w.dtype() == DType::F64 && hinv.dtype() == DType::F64, "obs_greedy works in F64");
   SP_CHECK(step >= 1 && max_removed >= 0 && max_removed <= int(groups.size()), "step {} max_removed {}", step,
            max_removed);
-  const bool single = std::all_of(groups.begin(), groups.end(), [](const auto& g) { return g.size() == 1; });
+  SP_CHECK(std::all_of(groups.begin(), groups.end(), [&](const auto& g) { return g.size() == groups[0].size(); }),
+           "obs_greedy: groups of one size expected");
   LiveColumns live(w.dim(1));
-  std::vector<Tensor> idx = live.group_indices(ctx, groups, single);
   std::vector<bool> removed(groups.size(), false);
   struct Step {
     Tensor terms;                // diagonal of A^{-1} W_G^T W_G (several groups), on the device
@@ -169,7 +144,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
-    const std::vector<double> s = saliencies(ctx, w, hinv, groups, idx, removed, single, live);
+    const std::vector<double> s = saliencies(ctx, w, hinv, groups, removed, live);
     if (c.order.empty()) c.saliency = s;
     std::vector<int32_t> cand;
     for (size_t g = 0; g < groups.size(); ++g)
@@ -210,10 +185,9 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
     if (live.dead() * 8 >= live.size() && int(c.order.size()) < max_removed) {
       live.compact(ctx, w, hinv);
-      idx = live.group_indices(ctx, groups, single);
     }
   }
-  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, idx, removed, single, live);
+  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, removed, live);
   // A step's error is split over its groups in proportion to their saliencies.
   for (const Step& st : steps) {
     const double joint = st.terms.defined() ? sum_of(st.terms) : st.single;

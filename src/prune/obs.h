@@ -34,9 +34,9 @@ struct RemovalCurve {
 };
 
 // Greedy structured OBS. w: [out, n] F64 (the module's target weights); hinv: (H + delta I)^-1,
-// [n, n] F64 (both consumed: updated in place); groups: the columns of each group. `step` groups
-// are removed per update (1: exact greedy); a step's error is split over its groups in proportion
-// to their saliencies.
+// [n, n] F64 (both consumed: updated in place); groups: the columns of each group, all groups of one
+// size (neurons, heads, KV groups). `step` groups are removed per update (1: exact greedy); a step's
+// error is split over its groups in proportion to their saliencies.
 RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vector<std::vector<int32_t>>& groups,
                         int max_removed, int step);
 
