@@ -170,7 +170,9 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // The journal first: a resume with other inputs is refused before anything is written.
   const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
                                                     : prune::checkpoint_identity(cfg.model.path);
-  prune::Journal journal(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
+  std::optional<prune::Journal> journal;
+  if (cfg.output.journal)
+    journal.emplace(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
   if (comm.size() > 1) comm.barrier();  // rank 0 has set the journal up before the others use it
   std::optional<prune::OutputWriter> out;
   if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
@@ -180,7 +182,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
   reset_peak_memory(l.ctx->device().type);
   const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm,
-                                                   prune_options(cfg), in, sink, &journal);
+                                                   prune_options(cfg), in, sink, journal ? &*journal : nullptr);
   std::vector<double> peaks(size_t(comm.size()), 0.0);
   peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
   comm.allreduce_sum(std::span<double>(peaks));
@@ -198,7 +200,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
   io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
-  journal.remove();  // the outputs are final
+  if (journal) journal->remove();  // the outputs are final
   print_summary(r);
   SP_LOG_INFO("report: {}", report_path);
   if (comm.size() > 1) comm.barrier();

@@ -165,7 +165,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
                          [](Config& c, V v) { c.prune.damping = v.f; }),
                      0.0, kNone, true));
-  s.push_back(ranged(key("prune.probe_windows", K::Int, "4",
+  s.push_back(ranged(key("prune.probe_windows", K::Int, "2",
                          "normalize kl: calibration windows on which each block's effect on the output is measured",
                          [](Config& c, V v) { c.prune.probe_windows = v.i; }),
                      1, kNone));
@@ -225,6 +225,10 @@ std::vector<KeySpec> build_schema() {
                      0.0, kNone, true));
   s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
                   [](Config& c, V v) { c.output.overwrite = v.b; }));
+  s.push_back(key("output.journal", K::Bool, "true",
+                  "keep every pruned layer in output.dir/.journal while the run lasts, so that --resume can "
+                  "continue an interrupted run (needs about the pruned model's size on disk until the end)",
+                  [](Config& c, V v) { c.output.journal = v.b; }));
   // ---- eval
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
                   [](Config& c, V v) { c.eval.datasets = v.datasets; }));

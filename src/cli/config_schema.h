@@ -98,6 +98,7 @@ struct Config {
     ModelDType dtype;  // dtype of the written weights (auto: the checkpoint's)
     double max_shard_gb;
     bool overwrite;
+    bool journal;  // false: no .journal, and no --resume
   } output;
   struct Eval {
     std::vector<EvalDataset> datasets;

@@ -79,6 +79,9 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
   // Refuse to clobber a finished pruning run (its masks) unless asked; --resume continues it. The
   // report is not checked: `eval` writes one into the same folder before a run.
   // An interrupted run (its journal) is not thrown away without output.overwrite either.
+  SP_REQUIRE(!resume || cfg.output.journal,
+             "{}: --resume needs output.journal: true (this configuration keeps no journal to resume from)",
+             cfg.source.empty() ? "config" : cfg.source);
   if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
     const bool finished = fs::exists(p, ec), interrupted = prune::Journal::exists(cfg.output.dir);

@@ -28,6 +28,8 @@ struct TensorSpec {
 // (input of down_proj / fc2), "layer_out". x: [batch*seq, width],
 // compute dtype, context device; valid only during the call.
 using Tap = std::function<void(int layer, std::string_view name, const Tensor& x)>;
+// The tap between the blocks: a forward stopped there can be continued (LayerCall::from_mid).
+inline constexpr std::string_view kMidResidual = "mid_resid";
 
 // Keys and values of one layer for incremental decoding. k, v: [batch * capacity, n_kv * head_dim]
 // compute dtype, device; rows [b*capacity, b*capacity + len) hold window b's past tokens.
@@ -57,6 +59,9 @@ struct LayerCall {
   // The model's RoPE frequencies (null: computed for this call); 'dynamic' recomputes past
   // max_position_embeddings.
   const RopeTable* rope = nullptr;
+  // hidden already holds the residual after the attention block (the "mid_resid" tap of this
+  // layer, same weights): the forward runs the MLP block only.
+  bool from_mid = false;
 };
 
 struct Arch {

@@ -58,10 +58,13 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
 void forward_layer(const LayerCall& c) {
   const LayerWeights& w = c.w;
   Tensor& x = c.hidden;
-  Tensor h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
-  if (tap(c, "attn_in", h)) return;
-  if (attention_residual(c, h, /*rotary=*/true)) return;
-  if (tap(c, "mid_resid", x)) return;
+  Tensor h;
+  if (!c.from_mid) {
+    h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
+    if (tap(c, "attn_in", h)) return;
+    if (attention_residual(c, h, /*rotary=*/true)) return;
+    if (tap(c, kMidResidual, x)) return;
+  }
 
   h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
   if (tap(c, "mlp_in", h)) return;

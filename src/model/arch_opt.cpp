@@ -66,11 +66,14 @@ void forward_layer(const LayerCall& c) {
   const float eps = c.cfg.norm_eps;
   const bool pre = c.cfg.norm_before;
   Tensor& x = c.hidden;
-  Tensor h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
-  if (tap(c, "attn_in", h)) return;
-  if (attention_residual(c, h, /*rotary=*/false)) return;
-  if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
-  if (tap(c, "mid_resid", x)) return;
+  Tensor h;
+  if (!c.from_mid) {
+    h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
+    if (tap(c, "attn_in", h)) return;
+    if (attention_residual(c, h, /*rotary=*/false)) return;
+    if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
+    if (tap(c, kMidResidual, x)) return;
+  }
 
   h = pre ? ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
   if (tap(c, "mlp_in", h)) return;

@@ -13,6 +13,7 @@ HiddenStream::HiddenStream(const Model& m, ExecContext& ctx, std::span<const int
   SP_REQUIRE(nwin >= 0 && seqlen >= 1 && int64_t(ids.size()) == int64_t(nwin) * seqlen,
              "hidden stream: {} ids are not {} windows of {} tokens", ids.size(), nwin, seqlen);
   if (nwin > 0) hidden_ = m_.embed(ctx_, ids_tensor(ctx_, ids_), positions_tensor(ctx_, nwin_, seqlen_));
+  mid_.assign(size_t(batches()), -1);
 }
 
 HiddenStream HiddenStream::clone() const {
@@ -27,6 +28,8 @@ HiddenStream HiddenStream::head(int n) const {
   c.nwin_ = n;
   c.ids_.resize(size_t(n) * size_t(seqlen_));
   c.hidden_ = n > 0 ? hidden_.slice_rows(0, int64_t(n) * seqlen_).clone() : Tensor();
+  SP_CHECK(std::all_of(mid_.begin(), mid_.end(), [](int l) { return l < 0; }), "head() of a stream halfway through a layer");
+  c.mid_.assign(size_t(c.batches()), -1);
   return c;
 }
 
@@ -58,11 +61,18 @@ Tensor HiddenStream::batch_rows(int b) const {
 
 void HiddenStream::forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
                                  std::string_view stop_after) {
-  SP_CHECK(!advance || stop_after.empty(), "a stream advances only through whole layers");
+  SP_CHECK(!advance || stop_after.empty() || stop_after == kMidResidual,
+           "a stream advances through whole layers or to the middle of one");
+  int& mid = mid_[size_t(b)];
+  SP_CHECK(mid < 0 || mid == layer, "batch {} is halfway through layer {}, not {}", b, mid, layer);
+  const bool from_mid = mid == layer;
+  SP_CHECK(!(from_mid && stop_after == kMidResidual), "batch {} is already halfway through layer {}", b, layer);
   const int nb = batch_windows(b);
   Tensor rows = batch_rows(b);
   if (!advance) rows = rows.clone();
-  m_.forward_layer(ctx_, layer, w, rows, positions_tensor(ctx_, nb, seqlen_), nb, seqlen_, tap, nullptr, stop_after);
+  m_.forward_layer(ctx_, layer, w, rows, positions_tensor(ctx_, nb, seqlen_), nb, seqlen_, tap, nullptr, stop_after,
+                   from_mid);
+  if (advance) mid = stop_after.empty() ? -1 : layer;
 }
 
 void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, bool advance) {
@@ -70,6 +80,7 @@ void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, boo
 }
 
 std::vector<double> HiddenStream::window_nll(std::vector<float>* first_window) const {
+  SP_CHECK(std::all_of(mid_.begin(), mid_.end(), [](int l) { return l < 0; }), "NLL of a stream halfway through a layer");
   // Rows of logits at once: about 64M elements whatever the vocabulary.
   const int64_t chunk = std::max<int64_t>(1, (int64_t(64) << 20) / m_.config().vocab);
   std::vector<double> out(size_t(nwin_), 0.0);

@@ -40,7 +40,10 @@ class HiddenStream {
 
   // Applies decoder layer `layer` (weights w) to batch b, in place when `advance`, otherwise to a
   // copy (the tap still sees every activation; the stream is unchanged). Without advancing, the
-  // forward may stop after the tap `stop_after`, the last activation the caller needs.
+  // forward may stop after the tap `stop_after`, the last activation the caller needs. Advancing
+  // may stop at kMidResidual: the batch then holds the layer's residual after its attention block,
+  // and every later forward of that layer runs the MLP block only (same attention weights: the
+  // caller's promise), e.g. pruning's statistics of the MLP and the layer's final pass.
   void forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
                      std::string_view stop_after = {});
   // Every batch in order.
@@ -58,6 +61,7 @@ class HiddenStream {
   std::vector<int32_t> ids_;
   int nwin_, seqlen_, batch_;
   Tensor hidden_;
+  std::vector<int> mid_;  // per batch: the layer it is halfway through (-1: between layers)
 };
 
 }  // namespace sp::model

@@ -21,6 +21,7 @@ namespace {
 
 using model::HiddenStream;
 using model::LayerWeights;
+using model::Role;
 
 constexpr int kAttention = 0, kMlp = 1;
 const char* const kModuleName[] = {"attention", "mlp"};
@@ -38,6 +39,16 @@ std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden)
   if (w.o_w.defined()) m["attn_o_in"] = w.o_w.dim(1);
   if (w.down_w.defined()) m["mlp_down_in"] = w.down_w.dim(1);
   return m;
+}
+
+// The tensors of a layer's attention block: a stream halfway through the layer has applied them.
+constexpr Role kAttentionRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight, Role::QBias,
+                                    Role::KWeight,        Role::KBias,        Role::VWeight, Role::VBias,
+                                    Role::OWeight,        Role::OBias};
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  return a.raw() == b.raw() && a.dtype() == b.dtype() && a.shape() == b.shape();
 }
 
 // Adds the wall time of f() to seconds[key] (the per-phase split of report.json), the device
@@ -135,6 +146,13 @@ class Pipeline {
                             HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
   // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
   // attention_bias / mlp_bias; OPT always has one).
+  // Whether w's attention block is the one the pruned model runs (unchanged by the round trip
+  // through the output dtype that the layer's final forward takes).
+  bool attention_as_written(const LayerWeights& w) const {
+    return std::all_of(std::begin(kAttentionRoles), std::end(kAttentionRoles), [&](Role r) {
+      return !w.at(r).defined() || (w.at(r).dtype() == in_.output_dtype && in_.output_dtype == m_.dtype());
+    });
+  }
   bool can_add_bias(int module) const {
     return (module == kAttention ? m_.config().o_bias : m_.config().mlp_bias) || cfg_.model_type == "llama";
   }
@@ -610,6 +628,7 @@ void Pipeline::pass2() {
   for (int l = 0; l < cfg_.n_layers; ++l) {
     LayerResult r;
     LayerWeights dense_w, out;
+    std::optional<LayerWeights> mid_weights;  // the attention block the calibration stream has applied
     if (l < done) {  // journalled: the recorded weights replay the layer, bit for bit
       LayerRecord rec = journal_->layer(l, ctx_);
       r = std::move(rec.result);
@@ -624,6 +643,12 @@ void Pipeline::pass2() {
       for (int mod : {kAttention, kMlp}) {
         const int b = block_of_[mod][size_t(l)];
         if (b < 0) continue;
+        // The pruned attention block runs once per batch: the MLP's statistics and the layer's
+        // final forward continue from the residual after it (else each recomputes it).
+        if (mod == kMlp && attention_as_written(w)) {
+          mid_weights = w;
+          for (int bi = 0; bi < calib.batches(); ++bi) calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+        }
         w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)],
                          r);
       }
@@ -632,6 +657,10 @@ void Pipeline::pass2() {
       r.shape = out.shape;
     }
     const LayerWeights run = convert_layer(ctx_, out, m_.dtype());
+    if (mid_weights)
+      for (Role role : kAttentionRoles)
+        SP_CHECK(same_tensor(run.at(role), mid_weights->at(role)),
+                 "layer {}: the stream continues from attention weights other than those written", l);
     calib.forward(l, run);
     if (dense) dense->forward(l, dense_w);
     const double te = wall_seconds();

@@ -123,6 +123,7 @@ TEST(Plan, MemoryEstimateFormula) {
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
   cfg.prune.structures.attention = AttentionUnit::Heads;
+  cfg.prune.probe_windows = 4;
   const auto m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
   const Plan p = make_plan(cfg, m, 4);
   EXPECT_EQ(p.calib_seqlen, 2048);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/model_config.h"
 #include "kernels/ops.h"
+#include "model/hidden_stream.h"
 #include "model/model.h"
 #include "model_test_util.h"
 
@@ -139,6 +140,46 @@ TEST_F(Synthetic, ModelRunsALayerWithTaps) {
                                                            {"mlp_down_in", {10, 688}}, {"layer_out", {10, 256}}};
   EXPECT_EQ(seen, want);
   for (double x : h.to_f64_vector()) ASSERT_TRUE(std::isfinite(x));
+}
+
+// A stream advanced to the middle of a layer (pruning's pass 2 runs the pruned attention once)
+// and then forwarded through the layer ends with the same bits as one forward of the whole layer;
+// its taps start after the attention block. LLaMA and OPT (pre- and post-LN), 3 windows in
+// batches of 2 (a short last batch).
+TEST_F(Synthetic, StreamContinuesFromTheMiddleOfALayer) {
+  io::ModelConfig opt = io::parse_model_config(nlohmann::json::parse(kOpt1_3b), "opt-1.3b/config.json");
+  opt.n_layers = 2;
+  opt.layers.resize(2);
+  opt.hidden = 128;
+  opt.head_dim = 32;
+  for (auto& l : opt.layers) l = {4, 4, 320};
+  io::ModelConfig post_ln = opt;
+  post_ln.norm_before = false;
+  ExecContext ctx(Device::cpu());
+  for (const io::ModelConfig* c : {&cfg, &opt, &post_ln}) {
+    model::Model m(model::make_synthetic_source(*c, 5), ctx, Precision::Exact32);
+    const int nwin = 3, seqlen = 6, layer = 1;
+    std::vector<int32_t> ids(size_t(nwin * seqlen));
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i * 131 % 1000);
+    model::HiddenStream whole(m, ctx, ids, nwin, seqlen, 2);
+    whole.forward(0, m.load_layer(ctx, 0));
+    model::HiddenStream halves = whole.clone();
+    const model::LayerWeights w = m.load_layer(ctx, layer);
+    whole.forward(layer, w);
+    std::vector<std::string> seen;
+    const model::Tap tap = [&](int, std::string_view name, const Tensor&) { seen.emplace_back(name); };
+    for (int b = 0; b < halves.batches(); ++b) {
+      halves.forward_batch(b, layer, w, nullptr, true, model::kMidResidual);
+      EXPECT_THROW(halves.forward_batch(b, layer, w, nullptr, true, model::kMidResidual), RuntimeFailure);
+      EXPECT_THROW(halves.forward_batch(b, layer + 1, w, nullptr, false), RuntimeFailure);
+      halves.forward_batch(b, layer, w, &tap, false, "mlp_down_in");  // statistics: the stream stays halfway
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"mlp_in", "mlp_down_in", "mlp_in", "mlp_down_in"}));
+    EXPECT_THROW(halves.nll_sum(), RuntimeFailure);
+    halves.forward(layer, w);
+    EXPECT_TRUE(same_bytes(halves.hidden(), whole.hidden())) << c->model_type << " norm_before " << c->norm_before;
+    EXPECT_EQ(halves.nll_sum(), whole.nll_sum());
+  }
 }
 
 }  // namespace
