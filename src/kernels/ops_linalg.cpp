@@ -287,11 +287,17 @@ Tensor transpose(ExecContext& ctx, const Tensor& x) {
   return out;
 }
 
-bool cholesky_(ExecContext& ctx, Tensor& a) {
+bool cholesky_(ExecContext& ctx, Tensor& a, Tensor* failures) {
   require_real(ctx, a, "cholesky", "a");
   require_square(a, "cholesky", "a");
+  if (failures)
+    SP_CHECK(failures->dtype() == DType::I32 && failures->numel() == 1 && failures->device() == a.device(),
+             "cholesky_: failures {} must be one I32 on a's device", failures->desc());
   if (a.dim(0) == 0) return true;
-  return ctx.is_cuda() ? cuda::cholesky(ctx, a) : cpu::cholesky(a);
+  if (ctx.is_cuda()) return cuda::cholesky(ctx, a, failures);
+  const bool ok = cpu::cholesky(a);
+  if (!ok && failures) failures->data<int32_t>()[0] += 1;
+  return ok || failures;
 }
 
 Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b) {

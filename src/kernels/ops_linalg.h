@@ -68,7 +68,9 @@ Tensor transpose(ExecContext& ctx, const Tensor& x);
 // returns false and a's contents are unspecified (the caller keeps its own copy to retry with more
 // damping). A factor whose diagonal is not finite and positive (NaN input) also returns false. The
 // CUDA body reads one status word back to the host: it waits for the stream.
-bool cholesky_(ExecContext& ctx, Tensor& a);
+// With `failures` (I32 [1] on a's device) nothing waits: a failure adds 1 to failures[0] and the
+// call returns true; for loops whose factorisations must all succeed, checked once at the end.
+bool cholesky_(ExecContext& ctx, Tensor& a, Tensor* failures = nullptr);
 // Solves (L L^T) x = b with L from cholesky_ (only l's lower triangle is read; a zero on its
 // diagonal gives inf / NaN, unchecked). l: [n, n]; b: [n, m] -> x [n, m].
 Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);

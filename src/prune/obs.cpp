@@ -141,6 +141,8 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     std::vector<double> shares;  // each group's part of the step's error
   };
   std::vector<Step> steps;
+  // Factorisations that failed, counted on the device and read once at the end (no wait per update).
+  Tensor failures = Tensor::zeros({1}, DType::I32, ctx.device());
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
@@ -167,7 +169,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     // One factor of A = H^-1[G, G] serves the joint saliency and the update.
     Tensor sg = ops::select_cols(ctx, hinv, gi);  // S = H^-1[:, G]
     Tensor a = ops::select_rows(ctx, sg, gi);
-    SP_REQUIRE(ops::cholesky_(ctx, a), "OBS update: a principal block of H^-1 is not positive definite");
+    ops::cholesky_(ctx, a, &failures);
     Tensor wg = ops::select_cols(ctx, w, gi);
     // The joint saliency stays on the device until the end: no wait for the stream here.
     steps.push_back({take == 1 ? Tensor() : trace_terms(ctx, a, wg), s[size_t(cand[0])], {}});
@@ -187,6 +189,8 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       live.compact(ctx, w, hinv);
     }
   }
+  SP_REQUIRE(failures.to(Device::cpu()).data<int32_t>()[0] == 0,
+             "OBS update: a principal block of H^-1 is not positive definite");
   if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, removed, live);
   // A step's error is split over its groups in proportion to their saliencies.
   for (const Step& st : steps) {

@@ -352,6 +352,14 @@ TEST_F(LinalgCpu, CholeskyReturnsFalseWhenNotPositiveDefinite) {
     Tensor retry = from_vec(a, {n, n}, dt);
     ops::add_diagonal_(ctx, retry, 1000.0);
     EXPECT_TRUE(ops::cholesky_(ctx, retry)) << dtype_name(dt);
+    // Counted instead of returned: the two failures of three factorisations.
+    Tensor failures = Tensor::zeros({1}, DType::I32);
+    Tensor t2 = from_vec(a, {n, n}, dt), s2 = from_vec({1, 2, 2, 1}, {2, 2}, dt), ok = from_vec(a, {n, n}, dt);
+    ops::add_diagonal_(ctx, ok, 1000.0);
+    EXPECT_TRUE(ops::cholesky_(ctx, t2, &failures));
+    EXPECT_TRUE(ops::cholesky_(ctx, ok, &failures));
+    EXPECT_TRUE(ops::cholesky_(ctx, s2, &failures));
+    EXPECT_EQ(failures.data<int32_t>()[0], 2) << dtype_name(dt);
   }
 }
 

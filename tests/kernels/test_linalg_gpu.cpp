@@ -353,7 +353,7 @@ TEST_P(DenseGpu, CholeskyFactorsReadingOnlyTheLowerTriangle) {
       for (int64_t j = i + 1; j < n; ++j) in[size_t(i * n + j)] = kNaN;  // must never be read
     Operand m = upload(in, {n, n}, dt());
     Tensor l = m.dev, ref = m.host;
-    ASSERT_TRUE(cuda::cholesky(ctx(), l)) << "n " << n;
+    ASSERT_TRUE(cuda::cholesky(ctx(), l, nullptr)) << "n " << n;
     ASSERT_TRUE(cpu::cholesky(ref)) << "n " << n;
     const Vec lv = l.to_f64_vector();
     for (int64_t i = 0; i < n; ++i)
@@ -371,18 +371,29 @@ TEST_P(DenseGpu, CholeskyReturnsFalseWhenNotPositiveDefinite) {
   Vec a = spd_values(rng_, n);
   a[size_t(17 * n + 17)] = -3.0;  // indefinite
   Tensor t = upload(a, {n, n}, dt()).dev;
-  EXPECT_FALSE(cuda::cholesky(ctx(), t));
+  EXPECT_FALSE(cuda::cholesky(ctx(), t, nullptr));
   Tensor s = upload({1, 2, 2, 1}, {2, 2}, dt()).dev;  // eigenvalues 3 and -1
-  EXPECT_FALSE(cuda::cholesky(ctx(), s));
+  EXPECT_FALSE(cuda::cholesky(ctx(), s, nullptr));
   Tensor z = upload({1, 1, 1, 1}, {2, 2}, dt()).dev;  // singular
-  EXPECT_FALSE(cuda::cholesky(ctx(), z));
+  EXPECT_FALSE(cuda::cholesky(ctx(), z, nullptr));
   Vec bad = spd_values(rng_, n);
   bad[size_t(30 * n + 2)] = kNaN;  // NaN in the lower triangle
   Tensor tb = upload(bad, {n, n}, dt()).dev;
-  EXPECT_FALSE(cuda::cholesky(ctx(), tb));
+  EXPECT_FALSE(cuda::cholesky(ctx(), tb, nullptr));
   // The same context factors a good matrix afterwards (no sticky state).
   Tensor good = upload(spd_values(rng_, n), {n, n}, dt()).dev;
-  EXPECT_TRUE(cuda::cholesky(ctx(), good));
+  EXPECT_TRUE(cuda::cholesky(ctx(), good, nullptr));
+  // Counted on the device instead of returned: the two failures of three factorisations.
+  Tensor failures = Tensor::zeros({1}, DType::I32, Device::cuda(0));
+  Tensor t2 = upload(a, {n, n}, dt()).dev, s2 = upload({1, 2, 2, 1}, {2, 2}, dt()).dev;
+  Operand good2 = upload(spd_values(rng_, n), {n, n}, dt());
+  Tensor ref = good2.host;
+  EXPECT_TRUE(ops::cholesky_(ctx(), t2, &failures));
+  EXPECT_TRUE(ops::cholesky_(ctx(), good2.dev, &failures));
+  EXPECT_TRUE(ops::cholesky_(ctx(), s2, &failures));
+  EXPECT_EQ(failures.to(Device::cpu()).data<int32_t>()[0], 2);
+  ASSERT_TRUE(cpu::cholesky(ref));
+  expect_close(good2.dev, ref, tol(), tag("counted_factor"));
 }
 
 TEST_P(DenseGpu, CholeskySolveAndInverse) {

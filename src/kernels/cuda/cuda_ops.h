@@ -43,7 +43,7 @@ void expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& o
 void transpose(ExecContext& ctx, const Tensor& x, Tensor& out);
 void gemm(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, double alpha,
           double beta);
-bool cholesky(ExecContext& ctx, Tensor& a);
+bool cholesky(ExecContext& ctx, Tensor& a, Tensor* failures);
 void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out);
 void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);

@@ -36,7 +36,7 @@ void expand_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_
 void expand_cols(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("expand_cols"); }
 void transpose(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("transpose"); }
 void gemm(ExecContext&, Tensor&, const Tensor&, bool, const Tensor&, bool, double, double) { no_cuda_backend("gemm"); }
-bool cholesky(ExecContext&, Tensor&) { no_cuda_backend("cholesky"); }
+bool cholesky(ExecContext&, Tensor&, Tensor*) { no_cuda_backend("cholesky"); }
 void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_solve"); }
 void cholesky_inverse(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_inverse"); }
 void divide_by_diagonal(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("divide_by_diagonal"); }

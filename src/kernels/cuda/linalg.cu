@@ -541,7 +541,12 @@ void gemm(ExecContext& ctx, Tensor& c, const Tensor& a, bool trans_a, const Tens
   }
 }
 
-bool cholesky(ExecContext& ctx, Tensor& a) {
+// failures[0] += 1 when the factorisation's status (potrf's devInfo, the diagonal check) is bad.
+__global__ void count_failure_kernel(const int* status, int* failures) {
+  if (status[0] != 0 || status[1] != 0) failures[0] += 1;
+}
+
+bool cholesky(ExecContext& ctx, Tensor& a, Tensor* failures) {
   const int64_t n = a.dim(0);
   if (n == 0) return true;
   const int ni = as_int(n, "cholesky: n beyond cuSOLVER int range");
@@ -560,6 +565,11 @@ bool cholesky(ExecContext& ctx, Tensor& a) {
     finish_factor_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n, st + 1);
     SP_CUDA_CHECK_LAUNCH();
   });
+  if (failures) {  // counted on the device: no wait
+    count_failure_kernel<<<1, 1, 0, cs.stream>>>(st, failures->data<int>());
+    SP_CUDA_CHECK_LAUNCH();
+    return true;
+  }
   const Tensor host = status.to(Device::cpu());  // waits for the stream
   const int info = host.data<int>()[0], bad = host.data<int>()[1];
   if (info < 0) fail_check("cholesky: potrf rejected a parameter");
