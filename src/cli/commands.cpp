@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <limits>
 
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
@@ -11,6 +13,16 @@
 
 namespace sp::cli {
 namespace {
+
+// Free bytes on the filesystem that will hold `dir` (its nearest existing ancestor); unknown: no limit.
+int64_t free_bytes_at(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec);
+  while (!ec && !fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+  const fs::space_info s = fs::space(p, ec);
+  return ec ? std::numeric_limits<int64_t>::max() : int64_t(s.available);
+}
 
 // Validates on every rank (each rank will read the files itself), then prints the plan once.
 Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) {
@@ -34,6 +46,10 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
+  // Rank 0 writes the outputs: a disk that cannot hold them fails now, not after hours of pruning.
+  // A resumed run's journal already holds part of it.
+  if (args.command == Command::Prune && comm.is_root() && !args.resume)
+    check_disk(cfg, plan, free_bytes_at(cfg.output.dir));
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
     SP_LOG_DEBUG("effective configuration:\n{}", cfg.effective);

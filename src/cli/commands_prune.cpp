@@ -25,20 +25,6 @@ namespace sp::cli {
 namespace fs = std::filesystem;
 namespace {
 
-DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
-  switch (cfg.output.dtype) {
-    case ModelDType::BF16:
-      return DType::BF16;
-    case ModelDType::FP16:
-      return DType::F16;
-    case ModelDType::FP32:
-      return DType::F32;
-    case ModelDType::Auto:
-      break;
-  }
-  return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
-}
-
 prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen) {
   const data::DataSpec spec = calibration_spec(cfg, l.model->config());
   const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples, seqlen,

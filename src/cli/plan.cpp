@@ -9,6 +9,7 @@
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/ranges.h"
+#include "model/arch.h"
 
 namespace sp::cli {
 namespace {
@@ -36,6 +37,30 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 }
 
 }  // namespace
+
+DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
+  switch (cfg.output.dtype) {
+    case ModelDType::BF16:
+      return DType::BF16;
+    case ModelDType::FP16:
+      return DType::F16;
+    case ModelDType::FP32:
+      return DType::F32;
+    case ModelDType::Auto:
+      break;
+  }
+  return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
+}
+
+void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes) {
+  const int64_t need = p.disk_checkpoint + p.disk_journal;
+  SP_REQUIRE(need <= free_bytes,
+             "output.dir {}: the run needs about {} of disk (checkpoint {}, resume journal {} until the end) and "
+             "the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
+             "(no --resume) or output.checkpoint: none",
+             cfg.output.dir, gib(double(need)), gib(double(p.disk_checkpoint)), gib(double(p.disk_journal)),
+             gib(double(free_bytes)));
+}
 
 int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& m) {
   return resolve_seqlen(cfg.calibration.seqlen, 2048, m, "calibration.seqlen");
@@ -98,6 +123,15 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   p.eval_seqlen = evaluation_seqlen(cfg, m);
   p.compute_bytes = precision_bytes(cfg.runtime.precision);
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
+  // Disk: what is kept, in the output dtype (the allocation moves parameters between layers, not
+  // their total); the journal adds each layer's keep masks (1 byte) and scores (8 bytes) per unit.
+  int64_t global_params = 0, units = 0;
+  for (const auto& s : model::arch_for(m).global_specs(m)) global_params += shape_numel(s.shape);
+  for (const auto& g : p.layers) units += g.attention_units + g.mlp_units;
+  const int64_t kept = p.total_params - p.target_remove, out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
+  if (cfg.output.checkpoint == CheckpointKind::Compact) p.disk_checkpoint = kept * out_bytes;
+  if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
+  if (cfg.output.journal) p.disk_journal = (kept - global_params) * out_bytes + units * 9;
 
   const int nsamples = int(cfg.calibration.nsamples), batch = int(cfg.calibration.batch);
   if (n_ranks > (nsamples + batch - 1) / batch)
@@ -184,6 +218,8 @@ std::string format_plan(const Plan& p) {
   });
   if (peak != p.shards.end())
     line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(peak->memory.peak())), peak->rank));
+  line(fmt::format("disk under output.dir at the end: checkpoint {}, resume journal {}", gib(double(p.disk_checkpoint)),
+                   gib(double(p.disk_journal))));
   for (const auto& w : p.warnings) line("note: " + w);
   return o;
 }

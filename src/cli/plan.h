@@ -35,6 +35,9 @@ struct Plan {
   int64_t calib_seqlen = 0, eval_seqlen = 0;
   int compute_bytes = 4;
   double budget_bytes = 0;  // 0: no budget
+  // Disk under output.dir at the end of a prune (rank 0 writes both): the pruned checkpoint and the
+  // resume journal, which holds every pruned layer until the outputs are final.
+  int64_t disk_checkpoint = 0, disk_journal = 0;
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
 };
@@ -43,6 +46,13 @@ struct Plan {
 // 2048 (calibration) or the whole context (evaluation), capped by the context.
 int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& model);
 int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& model);
+
+// The dtype of the written weights: output.dtype, or the checkpoint's (F64 written as F32).
+DType output_dtype(const Config& cfg, const io::ModelConfig& model);
+
+// Throws InputError when `free_bytes` (what output.dir's filesystem has free) cannot hold the plan's
+// checkpoint and journal, naming output.dir, both sizes and what would make the run fit.
+void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes);
 
 // The pipeline's options from the config's prune section.
 prune::PruneOptions prune_options(const Config& cfg);

@@ -188,6 +188,35 @@ TEST(Plan, MemoryEstimateFormula) {
   EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
 }
 
+// Disk at the end of a prune of LLaMA-2-7B (bf16) at 50%, by hand: what is kept (globals 2 x 32000 x
+// 4096 + 4096, 32 layers of 202,383,360, half of the 6,476,005,376 prunable parameters removed) in the
+// output dtype; the journal holds the layers only, plus 9 bytes (mask + score) per unit (32 + 11008).
+TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
+  Config cfg = default_config();
+  cfg.prune.sparsity = 0.5;
+  cfg.output.dir = "/some/where";
+  io::ModelConfig m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
+  m.weight_dtype = DType::BF16;
+  const Plan p = make_plan(cfg, m, 1);
+  const int64_t globals = 2ll * 32000 * 4096 + 4096, total = globals + 32ll * 202'383'360;
+  const int64_t kept = total - 6'476'005'376ll / 2;
+  EXPECT_EQ(p.disk_checkpoint, kept * 2);
+  EXPECT_EQ(p.disk_journal, (kept - globals) * 2 + 32ll * (32 + 11008) * 9);
+  EXPECT_NE(format_plan(p).find("resume journal 6.03 GiB"), std::string::npos) << format_plan(p);
+  // Enough room passes; a byte less is refused, naming the folder and the ways out.
+  EXPECT_NO_THROW(check_disk(cfg, p, p.disk_checkpoint + p.disk_journal));
+  const std::string e = test::input_error([&] { check_disk(cfg, p, p.disk_checkpoint + p.disk_journal - 1); });
+  for (const char* s : {"/some/where", "output.journal: false", "output.checkpoint: none", "12.55 GiB"})
+    EXPECT_NE(e.find(s), std::string::npos) << s << " in: " << e;
+  cfg.output.dtype = ModelDType::FP32;
+  EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, kept * 4);
+  cfg.output.checkpoint = CheckpointKind::Dense;  // masked zeros, stock shapes
+  EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, total * 4);
+  cfg.output.checkpoint = CheckpointKind::None;
+  cfg.output.journal = false;
+  EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint + make_plan(cfg, m, 1).disk_journal, 0);
+}
+
 TEST(Plan, SeqlenFollowsTheModelContext) {
   Config cfg = default_config();
   const auto small = llama_like("llama", 64, 5, 8, 4, 172, 512, 512, true, false);
