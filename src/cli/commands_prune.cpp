@@ -149,7 +149,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   prune::PipelineInputs in;
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
-  in.batch = int(cfg.calibration.batch);
+  in.batch = plan.calib_batch;  // calibration.batch, or less to fit runtime.memory_budget_gb
   in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 

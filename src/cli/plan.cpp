@@ -133,41 +133,62 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
   if (cfg.output.journal) p.disk_journal = (kept - global_params) * out_bytes + units * 9;
 
-  const int nsamples = int(cfg.calibration.nsamples), batch = int(cfg.calibration.batch);
-  if (n_ranks > (nsamples + batch - 1) / batch)
-    p.warnings.push_back(fmt::format("{} ranks for {} calibration batches of {} windows: some ranks hold no window and "
-                                     "only join the collectives",
-                                     n_ranks, (nsamples + batch - 1) / batch, batch));
+  const int nsamples = int(cfg.calibration.nsamples);
   std::vector<int> evals = eval_windows;
   if (evals.empty() && cfg.eval.max_windows > 0) evals.assign(cfg.eval.datasets.size(), int(cfg.eval.max_windows));
   const prune::PruneOptions opt = prune_options(cfg);
   const int probes = std::min(int(cfg.prune.probe_windows), nsamples);
-  for (int r = 0; r < n_ranks; ++r) {
-    RankShard s;
-    s.rank = r;
-    std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
-    for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
-    s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
-    prune::MemoryInputs in;
-    in.compute_bytes = p.compute_bytes;
-    in.calib_windows = s.calib_windows;
-    in.calib_seqlen = int(p.calib_seqlen);
-    in.batch = batch;
-    in.eval_windows = s.eval_windows;
-    in.eval_seqlen = int(p.eval_seqlen);
-    in.eval_before = cfg.eval.before;
-    in.probe_windows = s.probe_windows;
-    // Checkpoint layers are read ahead (model/layer_prefetch.h): into host tensors on the CPU, into
-    // host staging (not device memory) for a GPU.
-    in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
-    s.memory = prune::estimate_memory(m, opt, in);
-    SP_REQUIRE(p.budget_bytes <= 0 || double(s.memory.peak()) <= p.budget_bytes,
-               "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}); raise the budget, use "
-               "more ranks (each holds a share of the windows), or lower calibration.nsamples, calibration.batch, "
-               "calibration.seqlen or prune.probe_windows",
-               r, gib(double(s.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes));
-    p.shards.push_back(s);
-  }
+  auto shards_for = [&](int batch) {
+    std::vector<RankShard> shards;
+    for (int r = 0; r < n_ranks; ++r) {
+      RankShard s;
+      s.rank = r;
+      std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
+      for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
+      s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
+      prune::MemoryInputs in;
+      in.compute_bytes = p.compute_bytes;
+      in.calib_windows = s.calib_windows;
+      in.calib_seqlen = int(p.calib_seqlen);
+      in.batch = batch;
+      in.eval_windows = s.eval_windows;
+      in.eval_seqlen = int(p.eval_seqlen);
+      in.eval_before = cfg.eval.before;
+      in.probe_windows = s.probe_windows;
+      // Checkpoint layers are read ahead (model/layer_prefetch.h): into host tensors on the CPU, into
+      // host staging (not device memory) for a GPU.
+      in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
+      s.memory = prune::estimate_memory(m, opt, in);
+      shards.push_back(s);
+    }
+    return shards;
+  };
+  auto worst = [](const std::vector<RankShard>& shards) {
+    return *std::max_element(shards.begin(), shards.end(), [](const RankShard& a, const RankShard& b) {
+      return a.memory.peak() < b.memory.peak();
+    });
+  };
+  // Under a budget, the batch (windows per forward) halves until every rank fits: smaller
+  // activations and batch products, the same windows and statistics.
+  p.calib_batch = int(cfg.calibration.batch);
+  p.shards = shards_for(p.calib_batch);
+  while (p.budget_bytes > 0 && double(worst(p.shards).memory.peak()) > p.budget_bytes && p.calib_batch > 1)
+    p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2);
+  const RankShard& w = worst(p.shards);
+  SP_REQUIRE(p.budget_bytes <= 0 || double(w.memory.peak()) <= p.budget_bytes,
+             "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}) even in batches of {} "
+             "window(s); raise the budget, use more ranks (each holds a share of the windows), or lower "
+             "calibration.nsamples, calibration.seqlen or prune.probe_windows",
+             w.rank, gib(double(w.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes), p.calib_batch);
+  if (p.calib_batch != int(cfg.calibration.batch))
+    p.warnings.push_back(fmt::format("calibration.batch {} -> {} windows per forward, so that every rank's estimate fits "
+                                     "runtime.memory_budget_gb",
+                                     cfg.calibration.batch, p.calib_batch));
+  const int batches = (nsamples + p.calib_batch - 1) / p.calib_batch;
+  if (n_ranks > batches)
+    p.warnings.push_back(fmt::format("{} ranks for {} calibration batches of {} windows: some ranks hold no window and "
+                                     "only join the collectives",
+                                     n_ranks, batches, p.calib_batch));
   return p;
 }
 

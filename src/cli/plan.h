@@ -35,6 +35,7 @@ struct Plan {
   int64_t calib_seqlen = 0, eval_seqlen = 0;
   int compute_bytes = 4;
   double budget_bytes = 0;  // 0: no budget
+  int calib_batch = 1;       // windows per forward: calibration.batch, halved until a budget fits
   // Disk under output.dir at the end of a prune (rank 0 writes both): the pruned checkpoint and the
   // resume journal, which holds every pruned layer until the outputs are final.
   int64_t disk_checkpoint = 0, disk_journal = 0;
@@ -58,7 +59,8 @@ void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes);
 prune::PruneOptions prune_options(const Config& cfg);
 
 // Throws InputError when the config does not fit the model (attention unit vs GQA, seqlen over the
-// context) or a rank's estimate exceeds runtime.memory_budget_gb. eval_windows: the evaluation
+// context) or a rank's estimate exceeds runtime.memory_budget_gb even with one window per forward
+// (the batch is halved from calibration.batch until it fits). eval_windows: the evaluation
 // windows of each dataset (the caller tokenized them); empty: eval.max_windows each, or none.
 Plan make_plan(const Config& cfg, const io::ModelConfig& model, int n_ranks, const std::vector<int>& eval_windows = {});
 std::string format_plan(const Plan& p);

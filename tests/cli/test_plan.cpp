@@ -179,13 +179,25 @@ TEST(Plan, MemoryEstimateFormula) {
   // More ranks: a smaller share of the windows each.
   EXPECT_LT(make_plan(cfg, m, 8).shards[0].memory.calib_states, p.shards[0].memory.calib_states);
 
-  // A budget above the estimate passes; one below it is refused before anything runs.
-  const double peak_gib = double(p.shards[0].memory.peak()) / double(1ll << 30);
+  // A budget above the estimate keeps the batch. Below it the batch halves until every rank fits
+  // (8 -> 4 here: the MLP's batch product and activations halve); below what one window per forward
+  // needs, the run is refused before anything runs.
+  const double gib = double(1ll << 30), peak_gib = double(p.shards[0].memory.peak()) / gib;
   cfg.runtime.memory_budget_gb = peak_gib * 1.01;
-  EXPECT_NO_THROW(make_plan(cfg, m, 4));
+  EXPECT_EQ(make_plan(cfg, m, 4).calib_batch, 8);
   cfg.runtime.memory_budget_gb = peak_gib * 0.99;
+  const Plan halved = make_plan(cfg, m, 4);
+  EXPECT_EQ(halved.calib_batch, 4);
+  EXPECT_EQ(halved.shards[0].memory.activations, p.shards[0].memory.activations / 2);
+  EXPECT_LE(double(halved.shards[0].memory.peak()), peak_gib * 0.99 * gib);
+  EXPECT_NE(format_plan(halved).find("calibration.batch 8 -> 4"), std::string::npos) << format_plan(halved);
+  cfg.calibration.batch = 1;
+  const double one_gib = double(make_plan(cfg, m, 4).shards[0].memory.peak()) / gib;
+  cfg.calibration.batch = 8;
+  cfg.runtime.memory_budget_gb = one_gib * 0.99;
   const std::string e = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
+  EXPECT_NE(e.find("batches of 1 window"), std::string::npos) << e;
 }
 
 // Disk at the end of a prune of LLaMA-2-7B (bf16) at 50%, by hand: what is kept (globals 2 x 32000 x
