@@ -28,7 +28,7 @@ HiddenStream HiddenStream::head(int n) const {
   c.nwin_ = n;
   c.ids_.resize(size_t(n) * size_t(seqlen_));
   c.hidden_ = n > 0 ? hidden_.slice_rows(0, int64_t(n) * seqlen_).clone() : Tensor();
-  SP_CHECK(std::all_of(mid_.begin(), mid_.end(), [](int l) { return l < 0; }), "head() of a stream halfway through a layer");
+  SP_CHECK(between_layers(), "head() of a stream halfway through a layer");
   c.mid_.assign(size_t(c.batches()), -1);
   return c;
 }
@@ -50,6 +50,10 @@ std::vector<std::vector<double>> HiddenStream::window_kl(const std::vector<const
     }
   }
   return out;
+}
+
+bool HiddenStream::between_layers() const {
+  return std::all_of(mid_.begin(), mid_.end(), [](int l) { return l < 0; });
 }
 
 int HiddenStream::batch_windows(int b) const { return std::min(batch_, nwin_ - b * batch_); }
@@ -80,7 +84,7 @@ void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, boo
 }
 
 std::vector<double> HiddenStream::window_nll(std::vector<float>* first_window) const {
-  SP_CHECK(std::all_of(mid_.begin(), mid_.end(), [](int l) { return l < 0; }), "NLL of a stream halfway through a layer");
+  SP_CHECK(between_layers(), "NLL of a stream halfway through a layer");
   // Rows of logits at once: about 64M elements whatever the vocabulary.
   const int64_t chunk = std::max<int64_t>(1, (int64_t(64) << 20) / m_.config().vocab);
   std::vector<double> out(size_t(nwin_), 0.0);

@@ -62,6 +62,7 @@ class HiddenStream {
   int nwin_, seqlen_, batch_;
   Tensor hidden_;
   std::vector<int> mid_;  // per batch: the layer it is halfway through (-1: between layers)
+  bool between_layers() const;
 };
 
 }  // namespace sp::model

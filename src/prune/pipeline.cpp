@@ -144,8 +144,6 @@ class Pipeline {
                                HiddenStream& calib, HiddenStream& dense);
   LayerWeights prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
                             HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
-  // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
-  // attention_bias / mlp_bias; OPT always has one).
   // Whether w's attention block is the one the pruned model runs (unchanged by the round trip
   // through the output dtype that the layer's final forward takes).
   bool attention_as_written(const LayerWeights& w) const {
@@ -153,6 +151,8 @@ class Pipeline {
       return !w.at(r).defined() || (w.at(r).dtype() == in_.output_dtype && in_.output_dtype == m_.dtype());
     });
   }
+  // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
+  // attention_bias / mlp_bias; OPT always has one).
   bool can_add_bias(int module) const {
     return (module == kAttention ? m_.config().o_bias : m_.config().mlp_bias) || cfg_.model_type == "llama";
   }
