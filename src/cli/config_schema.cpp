@@ -195,10 +195,12 @@ std::vector<KeySpec> build_schema() {
   s.push_back(choice(key("runtime.precision", K::Enum, "fp32", "compute dtype of weights and activations",
                          [](Config& c, V v) { c.runtime.precision = Precision(v.index); }),
                      kPrecisions));
-  s.push_back(ranged(key("runtime.memory_budget_gb", K::Float, "0", "device memory per rank in GiB (the --dry-run estimate): calibration.batch is halved until every rank fits, "
-                         "else the run is refused; 0: no budget",
-                         [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
-                     0.0, kNone));
+  s.push_back(ranged(
+      key("runtime.memory_budget_gb", K::Float, "0",
+          "device memory per rank in GiB (the --dry-run estimate): calibration.batch is halved until every rank fits, "
+          "else the run is refused; 0: no budget",
+          [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
+      0.0, kNone));
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),

@@ -9,7 +9,6 @@
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/ranges.h"
-#include "model/arch.h"
 
 namespace sp::cli {
 namespace {
@@ -124,14 +123,15 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   p.compute_bytes = precision_bytes(cfg.runtime.precision);
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
   // Disk: what is kept, in the output dtype (the allocation moves parameters between layers, not
-  // their total); the journal adds each layer's keep masks (1 byte) and scores (8 bytes) per unit.
-  int64_t global_params = 0, units = 0;
-  for (const auto& s : model::arch_for(m).global_specs(m)) global_params += shape_numel(s.shape);
-  for (const auto& g : p.layers) units += g.attention_units + g.mlp_units;
-  const int64_t kept = p.total_params - p.target_remove, out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
-  if (cfg.output.checkpoint == CheckpointKind::Compact) p.disk_checkpoint = kept * out_bytes;
+  // their total). The journal holds the layers only, with a keep mask (1 byte) and a score (F64)
+  // per unit.
+  int64_t layer_params = 0, units = 0;
+  for (const auto& g : p.layers) layer_params += g.layer_params, units += g.attention_units + g.mlp_units;
+  const int64_t out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
+  if (cfg.output.checkpoint == CheckpointKind::Compact)
+    p.disk_checkpoint = (p.total_params - p.target_remove) * out_bytes;
   if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
-  if (cfg.output.journal) p.disk_journal = (kept - global_params) * out_bytes + units * 9;
+  if (cfg.output.journal) p.disk_journal = (layer_params - p.target_remove) * out_bytes + units * (1 + 8);
 
   const int nsamples = int(cfg.calibration.nsamples);
   std::vector<int> evals = eval_windows;
@@ -163,33 +163,36 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     }
     return shards;
   };
-  auto worst = [](const std::vector<RankShard>& shards) {
-    return *std::max_element(shards.begin(), shards.end(), [](const RankShard& a, const RankShard& b) {
-      return a.memory.peak() < b.memory.peak();
-    });
-  };
   // Under a budget, the batch (windows per forward) halves until every rank fits: smaller
   // activations and batch products, the same windows and statistics.
   p.calib_batch = int(cfg.calibration.batch);
   p.shards = shards_for(p.calib_batch);
-  while (p.budget_bytes > 0 && double(worst(p.shards).memory.peak()) > p.budget_bytes && p.calib_batch > 1)
+  while (p.budget_bytes > 0 && double(p.peak_shard().memory.peak()) > p.budget_bytes && p.calib_batch > 1)
     p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2);
-  const RankShard& w = worst(p.shards);
+  const RankShard& w = p.peak_shard();
   SP_REQUIRE(p.budget_bytes <= 0 || double(w.memory.peak()) <= p.budget_bytes,
              "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}) even in batches of {} "
              "window(s); raise the budget, use more ranks (each holds a share of the windows), or lower "
              "calibration.nsamples, calibration.seqlen or prune.probe_windows",
              w.rank, gib(double(w.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes), p.calib_batch);
   if (p.calib_batch != int(cfg.calibration.batch))
-    p.warnings.push_back(fmt::format("calibration.batch {} -> {} windows per forward, so that every rank's estimate fits "
-                                     "runtime.memory_budget_gb",
-                                     cfg.calibration.batch, p.calib_batch));
+    p.warnings.push_back(
+        fmt::format("calibration.batch {} -> {} windows per forward, so that every rank's estimate fits "
+                    "runtime.memory_budget_gb",
+                    cfg.calibration.batch, p.calib_batch));
   const int batches = (nsamples + p.calib_batch - 1) / p.calib_batch;
   if (n_ranks > batches)
-    p.warnings.push_back(fmt::format("{} ranks for {} calibration batches of {} windows: some ranks hold no window and "
-                                     "only join the collectives",
-                                     n_ranks, batches, p.calib_batch));
+    p.warnings.push_back(
+        fmt::format("{} ranks for {} calibration batches of {} windows: some ranks hold no window and "
+                    "only join the collectives",
+                    n_ranks, batches, p.calib_batch));
   return p;
+}
+
+const RankShard& Plan::peak_shard() const {
+  SP_CHECK(!shards.empty(), "a plan of no rank");
+  return *std::max_element(shards.begin(), shards.end(),
+                           [](const RankShard& a, const RankShard& b) { return a.memory.peak() < b.memory.peak(); });
 }
 
 std::string format_plan(const Plan& p) {
@@ -234,11 +237,9 @@ std::string format_plan(const Plan& p) {
                      gib(double(std::max(m.stats2_adding, m.stats2_solving))),
                      gib(double(m.pass1())), gib(double(m.pass2()))));
   }
-  const auto peak = std::max_element(p.shards.begin(), p.shards.end(), [](const RankShard& a, const RankShard& b) {
-    return a.memory.peak() < b.memory.peak();
-  });
-  if (peak != p.shards.end())
-    line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(peak->memory.peak())), peak->rank));
+  if (!p.shards.empty())
+    line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(p.peak_shard().memory.peak())),
+                     p.peak_shard().rank));
   line(fmt::format("disk under output.dir at the end: checkpoint {}, resume journal {}", gib(double(p.disk_checkpoint)),
                    gib(double(p.disk_journal))));
   for (const auto& w : p.warnings) line("note: " + w);

@@ -35,12 +35,14 @@ struct Plan {
   int64_t calib_seqlen = 0, eval_seqlen = 0;
   int compute_bytes = 4;
   double budget_bytes = 0;  // 0: no budget
-  int calib_batch = 1;       // windows per forward: calibration.batch, halved until a budget fits
+  int calib_batch = 1;      // windows per forward: calibration.batch, halved until a budget fits
   // Disk under output.dir at the end of a prune (rank 0 writes both): the pruned checkpoint and the
   // resume journal, which holds every pruned layer until the outputs are final.
   int64_t disk_checkpoint = 0, disk_journal = 0;
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
+
+  const RankShard& peak_shard() const;  // the rank with the largest memory estimate
 };
 
 // The window lengths a run uses: the configured seqlen, checked against the model's context; 0 means

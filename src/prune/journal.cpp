@@ -178,7 +178,8 @@ void Journal::save_layer(const LayerRecord& rec) {
   std::vector<model::Role> roles;
   std::vector<std::pair<Shape, DType>> layout;
   for (model::Role role : kLayerRoles)
-    if (const Tensor& t = rec.weights.at(role); t.defined()) roles.push_back(role), layout.emplace_back(t.shape(), t.dtype());
+    if (const Tensor& t = rec.weights.at(role); t.defined())
+      roles.push_back(role), layout.emplace_back(t.shape(), t.dtype());
   std::vector<Tensor> host = staged_tensors(staging_, layout);
   for (size_t i = 0; i < roles.size(); ++i) {
     host[i].copy_from(rec.weights.at(roles[i]));

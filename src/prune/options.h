@@ -49,7 +49,7 @@ struct PruneOptions {
   bool refit_toward_weights = true;  // ridge towards the original weights (false: towards zero, SPEC)
   int obs_step = 0;       // groups removed per OBS update; 0: automatic (about 64 updates per module)
   bool gram_fp64 = false;  // fp64 Gram products also for bf16 / fp16 activations (ChannelStats)
-  int probe_windows = 2;  // normalize kl: calibration windows the output effect is measured on
+  int probe_windows = 2;   // normalize kl: calibration windows the output effect is measured on
   int round_to = 1;            // kept MLP widths are multiples of it (AllocationOptions::round_to)
   bool uniform_shape = false;  // every layer keeps the same shape (AllocationOptions::uniform_shape)
 };

@@ -647,7 +647,8 @@ void Pipeline::pass2() {
         // final forward continue from the residual after it (else each recomputes it).
         if (mod == kMlp && attention_as_written(w)) {
           mid_weights = w;
-          for (int bi = 0; bi < calib.batches(); ++bi) calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+          for (int bi = 0; bi < calib.batches(); ++bi)
+            calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
         }
         w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)],
                          r);
