@@ -331,21 +331,54 @@ Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
   return out;
 }
 
-Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& h) {
-  require_square(h, "column_saliencies", "h");
+Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& d) {
+  require_on(ctx, d, "column_saliencies", "d");
+  require_ndim(d, 1, "column_saliencies", "d");
   require_ndim(w, 2, "column_saliencies", "w");
-  SP_REQUIRE(w.dtype() == DType::F64 && h.dtype() == DType::F64, "ops::column_saliencies: w {} and h {} must be F64",
-             w.desc(), h.desc());
-  SP_REQUIRE(w.dim(1) == h.dim(0), "ops::column_saliencies: w {} and h {} disagree on the columns", w.desc(), h.desc());
+  SP_REQUIRE(w.dtype() == DType::F64 && d.dtype() == DType::F64, "ops::column_saliencies: w {} and d {} must be F64",
+             w.desc(), d.desc());
+  SP_REQUIRE(w.dim(1) == d.dim(0), "ops::column_saliencies: w {} and d {} disagree on the columns", w.desc(), d.desc());
   Tensor none, s = Tensor::zeros({w.dim(1)}, DType::F64, ctx.device());
   column_stats_(ctx, none, s, w);
   if (s.numel() == 0) return s;
   if (ctx.is_cuda()) {
-    cuda::divide_by_diagonal(ctx, s, h);
+    cuda::divide_by(ctx, s, d);
   } else {
-    cpu::divide_by_diagonal(s, h);
+    cpu::divide_by(s, d);
   }
   return s;
+}
+
+void sub_column_dots_(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b) {
+  for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&d, "d"}, {&a, "a"}, {&b, "b"}}) {
+    require_on(ctx, *t, "sub_column_dots", name);
+    require_dtype(*t, DType::F64, "sub_column_dots", name);
+  }
+  require_ndim(d, 1, "sub_column_dots", "d");
+  require_ndim(a, 2, "sub_column_dots", "a");
+  SP_REQUIRE(a.shape() == b.shape() && a.dim(1) == d.dim(0), "ops::sub_column_dots: a {}, b {} and d {} disagree",
+             a.desc(), b.desc(), d.desc());
+  require_disjoint(d, a, "sub_column_dots", "d", "a");
+  require_disjoint(d, b, "sub_column_dots", "d", "b");
+  if (a.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::sub_column_dots(ctx, d, a, b);
+  } else {
+    cpu::sub_column_dots(d, a, b);
+  }
+}
+
+void copy_(ExecContext& ctx, Tensor& dst, const Tensor& src) {
+  require_on(ctx, dst, "copy", "dst");
+  require_on(ctx, src, "copy", "src");
+  SP_REQUIRE(dst.dtype() == src.dtype() && dst.numel() == src.numel(), "ops::copy: {} into {}", src.desc(), dst.desc());
+  require_disjoint(dst, src, "copy", "dst", "src");
+  if (src.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::copy(ctx, dst, src);
+  } else {
+    dst.copy_from(src);
+  }
 }
 
 std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block) {

@@ -78,9 +78,16 @@ Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);
 // l: [n, n] -> [n, n].
 Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l);
 
-// Single-column OBS saliencies: out[j] = sum_i w[i, j]^2 / h[j, j], +inf where h[j, j] is not finite
-// and positive. w: [out, n], h: [n, n], both F64 -> [n] F64 on ctx's device (no host round trip).
-Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& h);
+// Single-column OBS saliencies: out[j] = sum_i w[i, j]^2 / d[j] (d: the diagonal of H^-1), +inf where
+// d[j] is not finite and positive. w: [out, n], d: [n], both F64 -> [n] F64 on ctx's device (no host
+// round trip).
+Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& d);
+// d[j] -= sum_i a[i, j] b[i, j]: the diagonal of a^T b taken off d (a low-rank update of a matrix
+// whose diagonal d is). a, b: [k, n] F64; d: [n] F64, sharing no memory with a or b.
+void sub_column_dots_(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b);
+// dst = src, elementwise (same dtype and element count, any shapes), queued on ctx's stream: no wait
+// (Tensor::copy_from waits). dst and src share no memory.
+void copy_(ExecContext& ctx, Tensor& dst, const Tensor& src);
 
 // Structured OBS saliencies of m column blocks of one size b at once (prune/obs.h): for each g,
 //   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, gb : (g+1)b],  W_g = w[:, gb : (g+1)b],

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "prune/groups.h"
+#include "prune/obs.h"
 
 namespace sp::prune {
 namespace {
@@ -19,9 +20,12 @@ int64_t product(int64_t n, int64_t rows, bool wide) {
   return n * n * kF64 + (wide ? rows * n * kF64 : std::min<int64_t>(n * n, int64_t(1) << 28) * kF32);
 }
 
-// OBS curve of an n-wide consumer with `out` outputs (obs.cpp): the damped factor, H^-1 and the
-// working copy of the weights in F64 (the Gram itself is counted by the caller).
-int64_t curve(int64_t n, int64_t out) { return 2 * n * n * kF64 + out * n * kF64; }
+// OBS curve of an n-wide consumer with `out` outputs (obs.cpp): H^-1 and its compacted copy (or the
+// damped factor it is made from), the held updates' two factors and the working copy of the weights,
+// in F64 (the Gram itself is counted by the caller).
+int64_t curve(int64_t n, int64_t out) {
+  return (2 * n * n + 2 * obs_pending_rank(n, 0) * n + out * n) * kF64;
+}
 
 // Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
 // cross block [n, k] with the kept Gram [k, k] and the product [out, k]; the kept Gram with its

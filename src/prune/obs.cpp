@@ -74,16 +74,74 @@ class LiveColumns {
   int64_t dead_ = 0;          // removed columns still held
 };
 
+// H^-1 while obs_greedy removes groups: a base B and the updates since the last flush, held as
+// factors: H^-1 = B - U^T V, U's rows S^T = H^-1[G, :], V's rows A^{-1} S^T (rank r <= cap).
+// Applied at once, an update reads and writes all of B for a rank-|G| change, which is memory-bound
+// (most of an update's time at n = 11008 on an H100); held, it costs O(n r |G|), and a flush applies
+// `cap` columns' worth in one GEMM at the fp64 rate (the lazy batch updates of GPTQ / SparseGPT, for
+// a greedy order). The diagonal, all the single-column saliencies read, is kept current on its own
+// and recomputed from B at every flush.
+class LazyInverse {
+ public:
+  LazyInverse(ExecContext& ctx, Tensor hinv, int64_t cap) : ctx_(ctx), b_(std::move(hinv)), cap_(cap) { reset(); }
+
+  int64_t room() const { return cap_ - r_; }
+  const Tensor& diagonal() const { return d_; }
+
+  // H^-1[:, gi], [n, |gi|].
+  Tensor columns(const Tensor& gi) const {
+    Tensor s = ops::select_cols(ctx_, b_, gi);
+    if (r_ > 0)
+      ops::gemm_(ctx_, s, u_.slice_rows(0, r_), true, ops::select_cols(ctx_, v_.slice_rows(0, r_), gi), false, -1.0,
+                 1.0);
+    return s;
+  }
+  // H^-1 -= st^T x (st = S^T, x = A^{-1} S^T: [k, n], k <= room()).
+  void push(const Tensor& st, const Tensor& x) {
+    const int64_t k = st.dim(0);
+    SP_CHECK(k <= room(), "LazyInverse: {} rows pushed with room for {}", k, room());
+    Tensor us = u_.slice_rows(r_, r_ + k), vs = v_.slice_rows(r_, r_ + k);
+    ops::copy_(ctx_, us, st);
+    ops::copy_(ctx_, vs, x);
+    ops::sub_column_dots_(ctx_, d_, st, x);
+    r_ += k;
+  }
+  // H^-1 itself, every held update applied. A caller that changes its columns calls reset() next.
+  Tensor& flushed() {
+    if (r_ > 0) {
+      ops::gemm_(ctx_, b_, u_.slice_rows(0, r_), true, v_.slice_rows(0, r_), false, -1.0, 1.0);
+      r_ = 0;
+      d_ = ops::diagonal(ctx_, b_);
+    }
+    return b_;
+  }
+  // After B's columns changed (LiveColumns::compact): factors of B's new width, nothing held.
+  void reset() {
+    SP_CHECK(r_ == 0, "LazyInverse::reset with {} rows held", r_);
+    const int64_t n = b_.dim(0);
+    u_ = Tensor();  // released before the new ones are made
+    v_ = Tensor();
+    u_ = Tensor::empty({cap_, n}, DType::F64, ctx_.device());
+    v_ = Tensor::empty({cap_, n}, DType::F64, ctx_.device());
+    d_ = ops::diagonal(ctx_, b_);
+  }
+
+ private:
+  ExecContext& ctx_;
+  Tensor b_, u_, v_, d_;
+  int64_t cap_ = 0, r_ = 0;
+};
+
 // Every remaining group's saliency (groups of one size). Single columns in one pass,
 // ||W_:,j||^2 / hinv_jj; wider groups (heads, KV groups) all at once, one batched factorisation.
-std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& hinv,
+std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, LazyInverse& hinv,
                                const std::vector<std::vector<int32_t>>& groups, const std::vector<bool>& removed,
                                const LiveColumns& live) {
   std::vector<double> s(groups.size(), std::numeric_limits<double>::infinity());
   if (groups.empty()) return s;
   const size_t b = groups[0].size();
   if (b == 1) {
-    const auto v = ops::column_saliencies(ctx, w, hinv).to_f64_vector();
+    const auto v = ops::column_saliencies(ctx, w, hinv.diagonal()).to_f64_vector();
     for (size_t g = 0; g < groups.size(); ++g)
       if (!removed[g]) s[g] = v[size_t(live.local(groups[g][0]))];
     return s;
@@ -95,7 +153,7 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, const Tensor& 
     for (int32_t j : groups[g]) cols.push_back(live.local(j));
   }
   const Tensor gi = index_tensor(ctx, cols);
-  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv, gi), gi);
+  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv.flushed(), gi), gi);
   const std::vector<double> v = ops::block_saliencies(ctx, a, ops::select_cols(ctx, w, gi), int64_t(b));
   for (size_t i = 0; i < live_groups.size(); ++i) s[size_t(live_groups[i])] = v[i];
   return s;
@@ -134,6 +192,8 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   SP_CHECK(std::all_of(groups.begin(), groups.end(), [&](const auto& g) { return g.size() == groups[0].size(); }),
            "obs_greedy: groups of one size expected");
   LiveColumns live(w.dim(1));
+  const int64_t width = groups.empty() ? 0 : int64_t(groups[0].size());
+  LazyInverse inv(ctx, std::move(hinv), obs_pending_rank(w.dim(1), int64_t(step) * width));
   std::vector<bool> removed(groups.size(), false);
   struct Step {
     Tensor terms;                // diagonal of A^{-1} W_G^T W_G (several groups), on the device
@@ -146,7 +206,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
-    const std::vector<double> s = saliencies(ctx, w, hinv, groups, removed, live);
+    const std::vector<double> s = saliencies(ctx, w, inv, groups, removed, live);
     if (c.order.empty()) c.saliency = s;
     std::vector<int32_t> cand;
     for (size_t g = 0; g < groups.size(); ++g)
@@ -165,9 +225,10 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       parts += s[size_t(g)];
     }
     std::sort(cols.begin(), cols.end());
+    if (int64_t(cols.size()) > inv.room()) inv.flushed();
     const Tensor gi = index_tensor(ctx, cols);
     // One factor of A = H^-1[G, G] serves the joint saliency and the update.
-    Tensor sg = ops::select_cols(ctx, hinv, gi);  // S = H^-1[:, G]
+    Tensor sg = inv.columns(gi);  // S = H^-1[:, G]
     Tensor a = ops::select_rows(ctx, sg, gi);
     ops::cholesky_(ctx, a, &failures);
     Tensor wg = ops::select_cols(ctx, w, gi);
@@ -179,19 +240,21 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       removed[size_t(g)] = true;
     }
     // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T.
-    Tensor x = ops::cholesky_solve(ctx, a, ops::transpose(ctx, sg));  // [|G|, n]
+    const Tensor st = ops::transpose(ctx, sg);
+    const Tensor x = ops::cholesky_solve(ctx, a, st);  // [|G|, n]
     ops::gemm_(ctx, w, wg, false, x, false, -1.0, 1.0);
-    ops::gemm_(ctx, hinv, sg, false, x, false, -1.0, 1.0);
+    inv.push(st, x);
     live.drop(groups, cand);
     // The removed columns stay in W and H^-1 (never read again) until they are an eighth of them;
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
     if (live.dead() * 8 >= live.size() && int(c.order.size()) < max_removed) {
-      live.compact(ctx, w, hinv);
+      live.compact(ctx, w, inv.flushed());
+      inv.reset();
     }
   }
   SP_REQUIRE(failures.to(Device::cpu()).data<int32_t>()[0] == 0,
              "OBS update: a principal block of H^-1 is not positive definite");
-  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, hinv, groups, removed, live);
+  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, inv, groups, removed, live);
   // A step's error is split over its groups in proportion to their saliencies.
   for (const Step& st : steps) {
     const double joint = st.terms.defined() ? sum_of(st.terms) : st.single;
@@ -249,6 +312,10 @@ double frobenius_dot(const Tensor& a, const Tensor& b) {
   double s = 0;
   for (size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
   return s;
+}
+
+int64_t obs_pending_rank(int64_t n, int64_t step_columns) {
+  return std::max(step_columns, std::min<int64_t>(1024, n / 4));
 }
 
 Tensor index_tensor(ExecContext& ctx, const std::vector<int32_t>& idx) {

@@ -410,6 +410,29 @@ TEST_F(LinalgCpu, AddDiagonalAndDiagonal) {
   }
 }
 
+// The diagonal bookkeeping of a low-rank update held as factors (prune/obs.cpp's LazyInverse):
+// d[j] -= sum_i a[i, j] b[i, j], the diagonal of a^T b; copy_ into a row range of a larger buffer.
+TEST_F(LinalgCpu, SubColumnDotsAndCopyIntoRows) {
+  const int64_t k = 3, n = 5;
+  Tensor a = rand_tensor(rng, {k, n}, DType::F64), b = rand_tensor(rng, {k, n}, DType::F64);
+  Tensor d = rand_tensor(rng, {n}, DType::F64);
+  const Vec av = a.to_f64_vector(), bv = b.to_f64_vector();
+  Vec want = d.to_f64_vector();
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < k; ++i) want[size_t(j)] -= av[size_t(i * n + j)] * bv[size_t(i * n + j)];
+  ops::sub_column_dots_(ctx, d, a, b);
+  expect_close(d, want, 0, 1e-15, "sub_column_dots");
+  Tensor buf = Tensor::zeros({k + 2, n}, DType::F64);
+  Tensor rows = buf.slice_rows(1, 1 + k);
+  ops::copy_(ctx, rows, a);
+  const Vec got = buf.to_f64_vector();
+  for (int64_t i = 0; i < k + 2; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      EXPECT_EQ(got[size_t(i * n + j)], i >= 1 && i <= k ? av[size_t((i - 1) * n + j)] : 0.0) << i << "," << j;
+  EXPECT_THROW(ops::sub_column_dots_(ctx, d, a, Tensor::zeros({k, n + 1}, DType::F64)), InputError);
+  EXPECT_THROW(ops::copy_(ctx, rows, Tensor::zeros({k, n}, DType::F32)), InputError);
+}
+
 TEST_F(LinalgCpu, SetCpuThreadsKeepsResults) {
   Tensor a = rand_tensor(rng, {200, 150}, DType::F64), b = rand_tensor(rng, {150, 170}, DType::F64);
   const Vec want = matmul_f64(a.to_f64_vector(), 200, 150, false, b.to_f64_vector(), 150, 170, false);

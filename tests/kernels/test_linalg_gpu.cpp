@@ -446,6 +446,29 @@ TEST_P(DenseGpu, AddDiagonalAndDiagonal) {
   expect_same_bits(d, dr, tag("diagonal"));
 }
 
+// The OBS greedy's held-update helpers (F64 only): the column dots and the single-column
+// saliencies bit for bit with the CPU bodies (one thread per column, the rows in order, as there),
+// and copy_ into a row range on the stream.
+TEST_P(DenseGpu, ColumnDotsSaliencesAndCopy) {
+  if (dt() != DType::F64) GTEST_SKIP() << "F64 ops";
+  const int64_t k = 5, n = 1031, out = 7;
+  Operand a = random_operand(rng_, {k, n}, dt()), b = random_operand(rng_, {k, n}, dt());
+  Operand d = random_operand(rng_, {n}, dt(), 1.0, 3.0);
+  Tensor dd = d.dev, dh = d.host;
+  ops::sub_column_dots_(ctx(), dd, a.dev, b.dev);
+  cpu::sub_column_dots(dh, a.host, b.host);
+  expect_same_bits(dd, dh, tag("sub_column_dots"));
+  Operand w = random_operand(rng_, {out, n}, dt());
+  const Tensor s = ops::column_saliencies(ctx(), w.dev, dd);
+  ExecContext cpu(Device::cpu());
+  const Tensor sh = ops::column_saliencies(cpu, w.host, dh);
+  expect_close(s, sh, 1e-14, tag("column_saliencies"));
+  Tensor buf = poisoned({k + 2, n}, dt());
+  Tensor rows = buf.slice_rows(1, 1 + k);
+  ops::copy_(ctx(), rows, a.dev);
+  expect_same_bits(rows, a.host, tag("copy"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, DenseGpu, ::testing::Values(DType::F32, DType::F64), dtype_param_name);
 
 // ---- convert with F64 ------------------------------------------------------------------------

@@ -240,13 +240,25 @@ void cholesky_inverse(const Tensor& l, Tensor& out) {
   });
 }
 
-void divide_by_diagonal(Tensor& s, const Tensor& h) {
+void divide_by(Tensor& s, const Tensor& d) {
   const int64_t n = s.numel();
   double* p = s.data<double>();
-  const double* d = h.data<double>();
+  const double* dv = d.data<double>();
   for (int64_t j = 0; j < n; ++j) {
-    const double hj = d[j * (n + 1)];
-    p[j] = hj > 0 && std::isfinite(hj) ? p[j] / hj : std::numeric_limits<double>::infinity();
+    const double dj = dv[j];
+    p[j] = dj > 0 && std::isfinite(dj) ? p[j] / dj : std::numeric_limits<double>::infinity();
+  }
+}
+
+void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b) {
+  const int64_t k = a.dim(0), n = a.dim(1);
+  double* dv = d.data<double>();
+  const double* pa = a.data<double>();
+  const double* pb = b.data<double>();
+  for (int64_t j = 0; j < n; ++j) {
+    double s = 0;
+    for (int64_t i = 0; i < k; ++i) s += pa[i * n + j] * pb[i * n + j];
+    dv[j] -= s;
   }
 }
 

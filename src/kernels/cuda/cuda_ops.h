@@ -47,7 +47,9 @@ bool cholesky(ExecContext& ctx, Tensor& a, Tensor* failures);
 void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out);
 void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
-void divide_by_diagonal(ExecContext& ctx, Tensor& s, const Tensor& h);
+void divide_by(ExecContext& ctx, Tensor& s, const Tensor& d);
+void sub_column_dots(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b);
+void copy(ExecContext& ctx, Tensor& dst, const Tensor& src);
 void add_diagonal(ExecContext& ctx, Tensor& a, double v);
 void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out);
 

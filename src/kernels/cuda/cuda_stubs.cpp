@@ -39,7 +39,9 @@ void gemm(ExecContext&, Tensor&, const Tensor&, bool, const Tensor&, bool, doubl
 bool cholesky(ExecContext&, Tensor&, Tensor*) { no_cuda_backend("cholesky"); }
 void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_solve"); }
 void cholesky_inverse(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_inverse"); }
-void divide_by_diagonal(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("divide_by_diagonal"); }
+void divide_by(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("divide_by"); }
+void sub_column_dots(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("sub_column_dots"); }
+void copy(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("copy"); }
 void block_saliencies(ExecContext&, Tensor&, const Tensor&, int64_t, std::vector<double>&) {
   no_cuda_backend("block_saliencies");
 }

@@ -308,11 +308,22 @@ __global__ void diagonal_kernel(const T* __restrict__ a, T* __restrict__ out, in
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i * (n + 1)];
 }
 
-__global__ void divide_by_diagonal_kernel(double* __restrict__ s, const double* __restrict__ h, int64_t n) {
+__global__ void divide_by_kernel(double* __restrict__ s, const double* __restrict__ d, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
-    const double hj = h[j * (n + 1)];
-    s[j] = hj > 0 && isfinite(hj) ? s[j] / hj : CUDART_INF;
+    const double dj = d[j];
+    s[j] = dj > 0 && isfinite(dj) ? s[j] / dj : CUDART_INF;
+  }
+}
+
+// d[j] -= sum_i a[i, j] b[i, j]: a thread per column, rows in order (coalesced across the threads).
+__global__ void sub_column_dots_kernel(double* __restrict__ d, const double* __restrict__ a,
+                                       const double* __restrict__ b, int64_t k, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
+    double s = 0;
+    for (int64_t i = 0; i < k; ++i) s += a[i * n + j] * b[i * n + j];
+    d[j] -= s;
   }
 }
 
@@ -613,11 +624,21 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
   });
 }
 
-void divide_by_diagonal(ExecContext& ctx, Tensor& s, const Tensor& h) {
+void divide_by(ExecContext& ctx, Tensor& s, const Tensor& d) {
   const int64_t n = s.numel();
-  divide_by_diagonal_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(s.data<double>(),
-                                                                                      h.data<double>(), n);
+  divide_by_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(s.data<double>(), d.data<double>(), n);
   SP_CUDA_CHECK_LAUNCH();
+}
+
+void sub_column_dots(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b) {
+  const int64_t k = a.dim(0), n = a.dim(1);
+  sub_column_dots_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(d.data<double>(), a.data<double>(),
+                                                                                   b.data<double>(), k, n);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+void copy(ExecContext& ctx, Tensor& dst, const Tensor& src) {
+  SP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_of(ctx)));
 }
 
 // Row-major a [n, n] read column-major is a^T, so its diagonal blocks are themselves (symmetric);
