@@ -100,6 +100,8 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
            {{"ranks", comm.size()},
             {"device", l.ctx->device().str()},
             {"precision", to_string(cfg.runtime.precision)},
+            {"calibration_batch", plan.calib_batch},
+            {"hidden_states", plan.host_states ? "host" : "device"},
             {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())},
             {"estimated_peak_memory_bytes_per_rank", estimates}}},
           {"outputs",
@@ -150,6 +152,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
   in.batch = plan.calib_batch;  // calibration.batch, or less to fit runtime.memory_budget_gb
+  in.states = plan.host_states ? model::Residence::Host : model::Residence::Device;
   in.eval_before = cfg.eval.before;
   in.output_dtype = output_dtype(cfg, mc);
 

@@ -20,6 +20,7 @@ const std::vector<std::string> kNormalize = {"none", "residual", "output", "stan
 const std::vector<std::string> kTargets = {"pruned", "dense"};
 const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "admm"};
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
+const std::vector<std::string> kResidences = {"auto", "device", "host"};
 const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -198,9 +199,17 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(
       key("runtime.memory_budget_gb", K::Float, "0",
           "device memory per rank in GiB (the --dry-run estimate): calibration.batch is halved until every rank fits, "
-          "else the run is refused; 0: no budget",
+          "then (runtime.hidden_states auto) the hidden states move to host memory, else the run is refused; "
+          "0: no budget",
           [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
       0.0, kNone));
+  s.push_back(choice(key("runtime.hidden_states", K::Enum, "auto",
+                         "where the calibration and evaluation hidden states live between layers: device, or host "
+                         "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
+                         "memory for one batch, at the cost of the copies); auto: device, host only when "
+                         "runtime.memory_budget_gb cannot hold them in batches of one window",
+                         [](Config& c, V v) { c.runtime.hidden_states = StatesResidence(v.index); }),
+                     kResidences));
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),
@@ -397,6 +406,7 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 const char* to_string(Precision v) { return enum_name(kPrecisions, v); }
 const char* to_string(DataFormat v) { return enum_name(kFormats, v); }
 const char* to_string(RuntimeDevice v) { return enum_name(kDevices, v); }
+const char* to_string(StatesResidence v) { return enum_name(kResidences, v); }
 const char* to_string(ModelDType v) { return enum_name(kDTypes, v); }
 const char* to_string(CheckpointKind v) { return enum_name(kCheckpoints, v); }
 

@@ -28,6 +28,7 @@ using Allocation = prune::AllocationMode;  // uniform, global, softmax, admm
 using prune::Normalization;                // none, residual, output, standardize
 using prune::RefitTarget;                  // pruned, dense
 enum class RuntimeDevice { Auto, Cpu, Cuda };
+enum class StatesResidence { Auto, Device, Host };
 enum class Precision { FP32, BF16, FP16 };
 enum class CheckpointKind { Compact, Dense, None };
 
@@ -88,6 +89,7 @@ struct Config {
     RuntimeDevice device;
     Precision precision;
     double memory_budget_gb;  // 0: no budget
+    StatesResidence hidden_states;  // where hidden states live between forwards
     int64_t threads;  // 0: all cores
   } runtime;
   struct Output {
@@ -171,6 +173,7 @@ size_t edit_distance(const std::string& a, const std::string& b);
 const char* to_string(Precision v);
 const char* to_string(DataFormat v);
 const char* to_string(RuntimeDevice v);
+const char* to_string(StatesResidence v);
 const char* to_string(ModelDType v);
 const char* to_string(CheckpointKind v);
 

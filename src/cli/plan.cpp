@@ -138,7 +138,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   if (evals.empty() && cfg.eval.max_windows > 0) evals.assign(cfg.eval.datasets.size(), int(cfg.eval.max_windows));
   const prune::PruneOptions opt = prune_options(cfg);
   const int probes = std::min(int(cfg.prune.probe_windows), nsamples);
-  auto shards_for = [&](int batch) {
+  auto shards_for = [&](int batch, bool host_states) {
     std::vector<RankShard> shards;
     for (int r = 0; r < n_ranks; ++r) {
       RankShard s;
@@ -158,28 +158,42 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       // Checkpoint layers are read ahead (model/layer_prefetch.h): into host tensors on the CPU, into
       // host staging (not device memory) for a GPU.
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
+      in.host_states = host_states;
       s.memory = prune::estimate_memory(m, opt, in);
       shards.push_back(s);
     }
     return shards;
   };
   // Under a budget, the batch (windows per forward) halves until every rank fits: smaller
-  // activations and batch products, the same windows and statistics.
-  p.calib_batch = int(cfg.calibration.batch);
-  p.shards = shards_for(p.calib_batch);
-  while (p.budget_bytes > 0 && double(p.peak_shard().memory.peak()) > p.budget_bytes && p.calib_batch > 1)
-    p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2);
+  // activations and batch products, the same windows and statistics. If one window per forward
+  // still does not fit, the hidden states move to host memory (runtime.hidden_states auto) and the
+  // batch starts again from calibration.batch.
+  const auto fits = [&] { return p.budget_bytes <= 0 || double(p.peak_shard().memory.peak()) <= p.budget_bytes; };
+  const auto halve_until_fit = [&](bool host) {
+    p.host_states = host;
+    p.shards = shards_for(p.calib_batch = int(cfg.calibration.batch), host);
+    while (!fits() && p.calib_batch > 1) p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2, host);
+  };
+  const StatesResidence where = cfg.runtime.hidden_states;
+  halve_until_fit(where == StatesResidence::Host);
+  const bool moved = !fits() && where == StatesResidence::Auto;
+  if (moved) halve_until_fit(true);
   const RankShard& w = p.peak_shard();
-  SP_REQUIRE(p.budget_bytes <= 0 || double(w.memory.peak()) <= p.budget_bytes,
+  SP_REQUIRE(fits(),
              "rank {}: estimated device memory {} exceeds runtime.memory_budget_gb = {} ({}) even in batches of {} "
-             "window(s); raise the budget, use more ranks (each holds a share of the windows), or lower "
-             "calibration.nsamples, calibration.seqlen or prune.probe_windows",
-             w.rank, gib(double(w.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes), p.calib_batch);
+             "window(s) with the hidden states in {} memory; raise the budget, use more ranks (each holds a share of "
+             "the windows), or lower calibration.nsamples, calibration.seqlen or prune.probe_windows",
+             w.rank, gib(double(w.memory.peak())), cfg.runtime.memory_budget_gb, gib(p.budget_bytes), p.calib_batch,
+             p.host_states ? "host" : "device");
   if (p.calib_batch != int(cfg.calibration.batch))
     p.warnings.push_back(
         fmt::format("calibration.batch {} -> {} windows per forward, so that every rank's estimate fits "
                     "runtime.memory_budget_gb",
                     cfg.calibration.batch, p.calib_batch));
+  if (moved)
+    p.warnings.push_back(
+        "hidden states in host memory (a batch uploaded per forward), so that every rank's estimate fits "
+        "runtime.memory_budget_gb");
   const int batches = (nsamples + p.calib_batch - 1) / p.calib_batch;
   if (n_ranks > batches)
     p.warnings.push_back(
@@ -218,8 +232,9 @@ std::string format_plan(const Plan& p) {
   const double frac = p.total_params > 0 ? double(p.target_remove) / double(p.total_params) : 0.0;
   line(fmt::format("target: remove {} of {} prunable parameters ({:.1f}% of the model)", p.target_remove,
                    p.prunable_params, 100.0 * frac));
-  line(fmt::format("calibration windows of {} tokens; evaluation windows of {} tokens; compute dtype {} bytes",
-                   p.calib_seqlen, p.eval_seqlen, p.compute_bytes));
+  line(fmt::format("calibration windows of {} tokens, {} per forward; evaluation windows of {} tokens; compute dtype "
+                   "{} bytes; hidden states in {} memory",
+                   p.calib_seqlen, p.calib_batch, p.eval_seqlen, p.compute_bytes, p.host_states ? "host" : "device"));
   line(fmt::format("per rank: every layer streamed over the rank's windows; estimated peak device memory (budget {}):",
                    p.budget_bytes > 0 ? gib(p.budget_bytes) : std::string("none")));
   line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", "rank",

@@ -36,6 +36,7 @@ struct Plan {
   int compute_bytes = 4;
   double budget_bytes = 0;  // 0: no budget
   int calib_batch = 1;      // windows per forward: calibration.batch, halved until a budget fits
+  bool host_states = false;  // hidden states in host memory (runtime.hidden_states, or a budget's last resort)
   // Disk under output.dir at the end of a prune (rank 0 writes both): the pruned checkpoint and the
   // resume journal, which holds every pruned layer until the outputs are final.
   int64_t disk_checkpoint = 0, disk_journal = 0;

@@ -71,7 +71,7 @@ std::vector<float> prompt_last_logits(Model& m, ExecContext& ctx, std::span<cons
   SP_REQUIRE(!prompt.empty(), "prompt_last_logits: empty prompt");
   const int t = int(prompt.size());
   const HiddenStream st = run_windows(m, ctx, prompt, 1, 1, t);
-  return m.logits(ctx, m.final_norm(ctx, st.hidden().slice_rows(t - 1, t))).to_f32_vector();
+  return m.logits(ctx, m.final_norm(ctx, st.rows(t - 1, t))).to_f32_vector();
 }
 
 std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const int32_t> prompt, int max_new_tokens,

@@ -2,20 +2,29 @@
 // Hidden states of a set of token windows, resident on the context's device and advanced one
 // decoder layer at a time (one layer's weights resident), `batch` windows per forward call. The
 // unit of streaming shared by evaluation (perplexity) and pruning (calibration passes).
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/context.h"
+#include "core/device.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
 namespace sp::model {
 
+// Where a stream keeps its hidden states between forwards: on the context's device, or in host
+// memory (page-locked when a GPU is visible), one batch at a time uploaded for each forward and
+// downloaded after it: device memory for one batch instead of every window, at the cost of the
+// copies (a memory budget's last resort, cli/plan.cpp).
+enum class Residence { Device, Host };
+
 class HiddenStream {
  public:
   // ids: nwin * seqlen token ids (window-major). The hidden states start as the embeddings. A
   // stream may hold no window (a rank with no share of a small set): every pass is then empty.
-  HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen, int batch);
+  HiddenStream(const Model& m, ExecContext& ctx, std::span<const int32_t> ids, int nwin, int seqlen, int batch,
+               Residence where = Residence::Device);
 
   // A deep copy (its own hidden states), e.g. to follow a perturbed model from this point on.
   HiddenStream clone() const;
@@ -33,9 +42,10 @@ class HiddenStream {
   int seqlen() const { return seqlen_; }
   int batches() const { return (nwin_ + batch_ - 1) / batch_; }
   int batch_windows(int b) const;
-  // The rows of batch b: a [windows * seqlen, hidden] view of the stream.
-  Tensor batch_rows(int b) const;
-  const Tensor& hidden() const { return hidden_; }
+  Residence residence() const { return where_; }
+  // Rows [r0, r1) of the stream (window-major) on the context's device: a view of a device-resident
+  // stream, an uploaded copy of a host-resident one.
+  Tensor rows(int64_t r0, int64_t r1) const;
   std::span<const int32_t> ids() const { return ids_; }
 
   // Applies decoder layer `layer` (weights w) to batch b, in place when `advance`, otherwise to a
@@ -60,9 +70,15 @@ class HiddenStream {
   ExecContext& ctx_;
   std::vector<int32_t> ids_;
   int nwin_, seqlen_, batch_;
-  Tensor hidden_;
+  Residence where_;
+  Tensor hidden_;                          // [nwin * seqlen, hidden]: device memory, or a view of host_
+  std::shared_ptr<StagingBuffer> host_;  // a host-resident stream's bytes (shared by copies, as a Tensor's)
   std::vector<int> mid_;  // per batch: the layer it is halfway through (-1: between layers)
   bool between_layers() const;
+  // The rows of batch b: a [windows * seqlen, hidden] view of hidden_ (either residence).
+  Tensor batch_rows(int b) const;
+  // hidden_ as fresh host memory of this shape (a host-resident stream's storage).
+  void allocate_host(int64_t rows, int64_t width, DType dt);
 };
 
 }  // namespace sp::model

@@ -70,9 +70,12 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   e.read_ahead = in.read_ahead;
   e.globals = int64_t(m.vocab) * h * cb * (m.tie_embeddings ? 1 : 2) + 2 * h * cb;
   if (m.family == io::ArchFamily::Opt) e.globals += int64_t(m.max_positions + 2) * h * cb;
-  e.calib_states = int64_t(in.calib_windows) * in.calib_seqlen * h * cb;
+  // Host-resident states take no device memory between forwards: the uploaded batch is the copy
+  // that `activations` counts.
+  const int64_t resident = in.host_states ? 0 : 1;
+  e.calib_states = resident * in.calib_windows * in.calib_seqlen * h * cb;
   e.dense_states = dense_stream ? e.calib_states : 0;
-  e.eval_states = int64_t(in.eval_windows) * in.eval_seqlen * h * cb;
+  e.eval_states = resident * in.eval_windows * in.eval_seqlen * h * cb;
   int blocks = 0;
   for (int l = 0; l < m.n_layers; ++l) {
     const LayerGroups g = layer_groups(m, l, o.attention, o.mlp);

@@ -21,6 +21,7 @@ struct MemoryInputs {
   bool eval_before = false;        // the evaluation streams also live through pass 1
   int probe_windows = 0;           // this rank's KL probe windows
   bool read_ahead = false;         // the next layer is read into host tensors of this device (checkpoint on the CPU)
+  bool host_states = false;        // calibration / evaluation hidden states in host memory (a batch at a time here)
 };
 
 // Each pass holds its streams throughout and, on top, the largest of its steps: a batch's forward
@@ -29,7 +30,7 @@ struct MemoryEstimate {
   bool read_ahead = false;   // pass 1 holds the next layer too (pass 2's third layer covers it)
   int64_t globals = 0;       // embeddings, LM head when untied, positions: resident throughout
   int64_t layer = 0;         // the widest layer's weights (pass 2: the dense, the pruned and the next one read ahead)
-  int64_t calib_states = 0;  // the rank's calibration hidden states
+  int64_t calib_states = 0;  // the rank's calibration hidden states (0 when they live in host memory)
   int64_t dense_states = 0;  // pass 2: the dense model's copy of them (refit_target dense)
   int64_t eval_states = 0;   // the rank's evaluation hidden states (pass 2; pass 1 too with eval.before)
   int64_t probe_states = 0;  // normalize kl: the probe and one perturbed copy per block (pass 1)

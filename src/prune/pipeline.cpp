@@ -160,7 +160,7 @@ class Pipeline {
                           const ChannelStats& s);
   std::vector<PerplexityRow> evaluate(std::vector<HiddenStream>& streams) const;
   HiddenStream stream(const TokenWindows& local) const {
-    return HiddenStream(m_, ctx_, local.ids, local.windows, local.seqlen, in_.batch);
+    return HiddenStream(m_, ctx_, local.ids, local.windows, local.seqlen, in_.batch, in_.states);
   }
   // The calibration and evaluation windows of this rank, and its share of the KL probe windows
   // (the first probe_windows calibration windows, one per forward call, split by window).

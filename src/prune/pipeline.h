@@ -17,6 +17,7 @@
 
 #include "core/communicator.h"
 #include "core/context.h"
+#include "model/hidden_stream.h"
 #include "model/model.h"
 #include "prune/options.h"
 
@@ -65,6 +66,9 @@ struct PipelineInputs {
   std::vector<TokenWindows> eval;    // perplexity before and after (may be empty)
   bool eval_before = true;           // false: only after (the dense perplexity is known)
   int batch = 8;                     // windows per forward call
+  // Where the calibration and evaluation hidden states live between forwards (model/hidden_stream.h):
+  // host memory when a memory budget cannot hold them on the device (cli/plan.cpp).
+  model::Residence states = model::Residence::Device;
   DType output_dtype = DType::BF16;  // dtype of the written weights; the pruned model runs on them
 };
 

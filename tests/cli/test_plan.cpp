@@ -143,8 +143,9 @@ TEST(Plan, MemoryEstimateFormula) {
     EXPECT_EQ(e.tap_activations, rows * (2 * 4096 + 11008) * 2);        // at mlp_down_in: the product
     // Pass 1, adding a batch: both accumulators (3 limbs + 1) and the MLP product through its fp32 temporary.
     EXPECT_EQ(e.stats1_adding, (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + n2m * 4);
-    // Pass 1's curves: both F64 Grams, the MLP's factor and inverse, its F64 weights.
-    EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + 2 * n2m * 8 + 4096ll * 11008 * 8);
+    // Pass 1's curves: both F64 Grams, the MLP's inverse and its compacted copy, the two [1024, n]
+    // factors of the updates the greedy holds (obs.cpp), its F64 weights.
+    EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + 2 * n2m * 8 + 2 * 1024ll * 11008 * 8 + 4096ll * 11008 * 8);
     // Pass 2, the MLP refit bound (every column kept): the Gram, the F64 weights, then its largest step
     // here the kept Gram with its factor and the damping term (2 k x k + 2 x [out, k]).
     EXPECT_EQ(e.stats2_solving, n2m * 8 + (4096ll * 11008 + 2 * n2m + 2 * 4096ll * 11008) * 8);
@@ -195,9 +196,34 @@ TEST(Plan, MemoryEstimateFormula) {
   const double one_gib = double(make_plan(cfg, m, 4).shards[0].memory.peak()) / gib;
   cfg.calibration.batch = 8;
   cfg.runtime.memory_budget_gb = one_gib * 0.99;
+  // Below what one window per forward needs with the states on the device, they move to host memory
+  // (runtime.hidden_states auto): no device memory for them, and the batch starts again from 8 (4 here,
+  // more than the 1 that did not fit on the device).
+  const Plan host = make_plan(cfg, m, 4);
+  EXPECT_TRUE(host.host_states);
+  EXPECT_EQ(host.calib_batch, 4);
+  EXPECT_EQ(host.shards[0].memory.calib_states, 0);
+  EXPECT_EQ(host.shards[0].memory.eval_states, 0);
+  EXPECT_LE(double(host.peak_shard().memory.peak()), one_gib * 0.99 * gib);
+  EXPECT_NE(format_plan(host).find("hidden states in host memory"), std::string::npos) << format_plan(host);
+  // Kept on the device by the config, the same budget is refused before anything runs.
+  cfg.runtime.hidden_states = StatesResidence::Device;
   const std::string e = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
-  EXPECT_NE(e.find("batches of 1 window"), std::string::npos) << e;
+  EXPECT_NE(e.find("batches of 1 window(s) with the hidden states in device memory"), std::string::npos) << e;
+  // Asked for, host memory is used with or without a budget.
+  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.memory_budget_gb = 0;
+  EXPECT_TRUE(make_plan(cfg, m, 4).host_states);
+  // Below even the host-resident estimate of one window: refused, naming host memory.
+  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.calibration.batch = 1;
+  cfg.runtime.hidden_states = StatesResidence::Host;
+  const double host_one_gib = double(make_plan(cfg, m, 4).peak_shard().memory.peak()) / gib;
+  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.runtime.memory_budget_gb = host_one_gib * 0.99;
+  const std::string e2 = test::input_error([&] { make_plan(cfg, m, 4); });
+  EXPECT_NE(e2.find("with the hidden states in host memory"), std::string::npos) << e2;
 }
 
 // Disk at the end of a prune of LLaMA-2-7B (bf16) at 50%, by hand: what is kept (globals 2 x 32000 x

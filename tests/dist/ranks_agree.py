@@ -6,7 +6,10 @@ that every dataset of masks.h5 (keep masks, scores, allocated sparsity) is bit-i
 first run's and that the perplexity after pruning agrees (relative difference < 1e-6; the scheme
 makes it bitwise equal). With --eval, also `struprune-dist eval` of the pruned checkpoint.
 Exit 77 (skip) without the shared files or h5py.
+With --variant KEY=VALUE (repeatable), one more run per variant, with the last P and that --set,
+must agree the same way (e.g. runtime.hidden_states=host: the same bits with the states in host memory).
 usage: ranks_agree.py --bin BIN --model DIR --calib TXT --eval TXT --work DIR [--np 1 2 4] [--set k=v ...]
+       [--variant k=v ...]
 """
 import json, os, subprocess, sys
 import distrun
@@ -15,6 +18,7 @@ def main():
     ap = distrun.parser(__doc__)
     ap.add_argument("--np", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--variant", action="append", default=[], help="one more run (last P) with this --set")
     ap.add_argument("--check-eval", action="store_true", help="also eval the pruned checkpoint with each P")
     a = ap.parse_args()
     if not a.eval:
@@ -26,18 +30,20 @@ def main():
     distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 4, seqlen: 96, batch: 1",
                          f"{{datasets: [{{name: heldout, path: {a.eval}, format: text}}], seqlen: 96, max_windows: 6, batch: 1}}")
     runs = {}
-    for n in a.np:
-        out = os.path.join(a.work, f"np{n}")
+    # (label, ranks, extra --set): every P, then each variant with the last P.
+    todo = [(n, n, []) for n in a.np] + [(v, a.np[-1], [v]) for v in a.variant]
+    for label, n, extra in todo:
+        out = os.path.join(a.work, f"np{n}" if not extra else f"np{n}-" + extra[0].replace("=", "-").replace("/", "_"))
         cmd = distrun.mpirun(a, n, "prune", cfg, "--set", f"output.dir={out}")
-        for s in a.set:
+        for s in a.set + extra:
             cmd += ["--set", s]
         print("+", " ".join(cmd), flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            print(r.stdout, r.stderr); print(f"FAIL: np {n} exited {r.returncode}"); return 1
+            print(r.stdout, r.stderr); print(f"FAIL: np {label} exited {r.returncode}"); return 1
         rep = json.load(open(os.path.join(out, "report.json")))
-        runs[n] = (out, rep)
-        print(f"np {n}: ppl after {rep['perplexity_after']['heldout']['perplexity']!r}, "
+        runs[label] = (out, rep)
+        print(f"np {label}: ppl after {rep['perplexity_after']['heldout']['perplexity']!r}, "
               f"sparsity {rep['prune']['achieved_sparsity']:.6f}, ranks {rep['runtime']['ranks']}, "
               f"peak bytes per rank {rep['runtime']['peak_memory_bytes_per_rank']}")
         if rep["runtime"]["ranks"] != n:
@@ -47,7 +53,7 @@ def main():
     base = distrun.masks_datasets(os.path.join(runs[base_n][0], "masks.h5"))
     base_ppl = runs[base_n][1]["perplexity_after"]["heldout"]["perplexity"]
     ok = True
-    for n in a.np[1:]:
+    for n in a.np[1:] + a.variant:
         other = distrun.masks_datasets(os.path.join(runs[n][0], "masks.h5"))
         if sorted(other) != sorted(base):
             print(f"FAIL: np {n} masks.h5 has datasets {sorted(other)} vs {sorted(base)}"); ok = False; continue
@@ -78,7 +84,7 @@ def main():
               f"{abs(ev[1] - ev[0]) / ev[0]:.3g}")
         if ev[0] != ev[1] or rel0 >= 1e-4:
             print("FAIL: eval perplexities disagree"); ok = False
-    print("OK: the same masks and perplexity for np " + ", ".join(map(str, a.np)) if ok else "FAILED")
+    print("OK: the same masks and perplexity for np " + ", ".join(map(str, a.np + a.variant)) if ok else "FAILED")
     return 0 if ok else 1
 
 if __name__ == "__main__":

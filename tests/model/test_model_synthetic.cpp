@@ -177,9 +177,59 @@ TEST_F(Synthetic, StreamContinuesFromTheMiddleOfALayer) {
     EXPECT_EQ(seen, (std::vector<std::string>{"mlp_in", "mlp_down_in", "mlp_in", "mlp_down_in"}));
     EXPECT_THROW(halves.nll_sum(), RuntimeFailure);
     halves.forward(layer, w);
-    EXPECT_TRUE(same_bytes(halves.hidden(), whole.hidden())) << c->model_type << " norm_before " << c->norm_before;
+    EXPECT_TRUE(same_bytes(halves.rows(0, nwin * seqlen), whole.rows(0, nwin * seqlen)))
+        << c->model_type << " norm_before " << c->norm_before;
     EXPECT_EQ(halves.nll_sum(), whole.nll_sum());
   }
+}
+
+// A host-resident stream (a batch uploaded per forward, downloaded when it advances) holds the same
+// bits as a device-resident one through whole layers, the middle of a layer, forwards that do not
+// advance, clone() and head(), and gives the same NLLs and KL divergences.
+TEST_F(Synthetic, HostResidentStreamHoldsTheSameBits) {
+  io::ModelConfig cfg = io::parse_model_config(nlohmann::json::parse(kLlama2_7b), "llama-2-7b/config.json");
+  cfg.n_layers = 2;
+  cfg.layers.resize(2);
+  cfg.hidden = 64;
+  cfg.head_dim = 16;
+  cfg.vocab = 1000;
+  for (auto& l : cfg.layers) l = {4, 2, 96};
+  ExecContext ctx(Device::cpu());
+  model::Model m(model::make_synthetic_source(cfg, 9), ctx, Precision::Exact32);
+  const int nwin = 5, seqlen = 7;
+  std::vector<int32_t> ids(size_t(nwin * seqlen));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i * 37 % 1000);
+  model::HiddenStream dev(m, ctx, ids, nwin, seqlen, 2);
+  model::HiddenStream host(m, ctx, ids, nwin, seqlen, 2, model::Residence::Host);
+  EXPECT_EQ(host.residence(), model::Residence::Host);
+  const int64_t rows = nwin * seqlen;
+  EXPECT_TRUE(same_bytes(host.rows(0, rows), dev.rows(0, rows))) << "embeddings";
+  std::vector<double> seen_dev, seen_host;
+  auto tap_into = [](std::vector<double>& v) {
+    return model::Tap([&v](int, std::string_view name, const Tensor& x) {
+      if (name == "mlp_down_in")
+        for (float f : x.to_f32_vector()) v.push_back(f);
+    });
+  };
+  const model::Tap tap_dev = tap_into(seen_dev), tap_host = tap_into(seen_host);
+  const model::LayerWeights w0 = m.load_layer(ctx, 0), w1 = m.load_layer(ctx, 1);
+  for (model::HiddenStream* s : {&dev, &host}) {
+    s->forward(0, w0, s == &dev ? &tap_dev : &tap_host, false);  // statistics only: the stream stays
+    s->forward(0, w0);
+    for (int b = 0; b < s->batches(); ++b) s->forward_batch(b, 1, w1, nullptr, true, model::kMidResidual);
+  }
+  EXPECT_EQ(seen_host, seen_dev);
+  EXPECT_TRUE(same_bytes(host.rows(0, rows), dev.rows(0, rows))) << "halfway through layer 1";
+  model::HiddenStream host_copy = host.clone();
+  for (model::HiddenStream* s : {&dev, &host, &host_copy}) s->forward(1, w1);
+  EXPECT_EQ(host_copy.residence(), model::Residence::Host);
+  EXPECT_TRUE(same_bytes(host.rows(0, rows), dev.rows(0, rows))) << "after layer 1";
+  EXPECT_TRUE(same_bytes(host_copy.rows(0, rows), dev.rows(0, rows))) << "clone";
+  EXPECT_EQ(host.window_nll(), dev.window_nll());
+  const model::HiddenStream head = host.head(3);
+  EXPECT_EQ(head.windows(), 3);
+  EXPECT_TRUE(same_bytes(head.rows(0, 3 * seqlen), dev.rows(0, 3 * seqlen))) << "head";
+  EXPECT_EQ(host.window_kl({&host_copy})[0], dev.window_kl({&host_copy})[0]);
 }
 
 }  // namespace
