@@ -396,8 +396,10 @@ TEST_P(DenseGpu, CholeskyReturnsFalseWhenNotPositiveDefinite) {
   expect_close(good2.dev, ref, tol(), tag("counted_factor"));
 }
 
+// n = 200 and 700: the inverse's recursion (blocks of at most 128) one and three levels deep, halves
+// of odd sizes included.
 TEST_P(DenseGpu, CholeskySolveAndInverse) {
-  for (const int64_t n : {int64_t(1), int64_t(45), int64_t(200)}) {
+  for (const int64_t n : {int64_t(1), int64_t(45), int64_t(200), int64_t(700)}) {
     // One factor, from the CPU, given to both bodies: only the solve / inverse are compared.
     Operand m = upload(spd_values(rng_, n), {n, n}, dt());
     Tensor lh = m.host;

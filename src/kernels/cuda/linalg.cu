@@ -12,8 +12,8 @@
 //           A = U^T U they produce is exactly L = U^T in the row-major lower triangle.
 //  * solve: x [n, m] row-major is x^T [m, n] column-major. (L L^T) x = b <=> x^T U^T U = b^T with
 //           U = L^T (the column-major upper triangle of l): two right-side triangular solves in
-//           place, first with U, then with U^T; no transposed copies. The inverse is that solve
-//           against the identity.
+//           place, first with U, then with U^T; no transposed copies. The inverse inverts U in place
+//           and forms U^{-1} U^{-T} (trtri + lauum, recursive, see invert_upper).
 // F32 products are exact fp32 (CUBLAS_COMPUTE_32F_PEDANTIC for GemmEx; the handle's default math
 // mode never uses TF32 for trsm). Statistics and their F64 accumulators use fixed-order reductions,
 // so a result does not depend on scheduling.
@@ -359,6 +359,87 @@ cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, i
   return cublasDtrsm(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &one, u, n, x, m);
 }
 
+
+// The inverse of A = U^T U from U (column-major upper, ld) in place, in two recursive level-3 passes
+// (LAPACK's trtri + lauum, blocked by halves down to kInverseBase): V = U^{-1}, then A^{-1} = V V^T
+// in the upper triangle. 2 n^3 / 3 flops, almost all of them in trmm / syrk on large blocks, instead
+// of the 2 n^3 of two triangular solves against the identity (cuSOLVER's potri does the same passes
+// at a far lower rate). The strictly lower part of every diagonal block stays zero until that block's
+// own lauum, which the recursion reaches only after its last use as a triangle.
+constexpr int kInverseBase = 128;
+
+cublasStatus_t trmm(cublasHandle_t h, cublasSideMode_t side, cublasOperation_t op, int m, int n, double alpha,
+                    const double* a, int lda, double* b, int ldb, double* c, int ldc) {
+  return cublasDtrmm(h, side, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &alpha, a, lda, b, ldb, c, ldc);
+}
+cublasStatus_t trmm(cublasHandle_t h, cublasSideMode_t side, cublasOperation_t op, int m, int n, float alpha,
+                    const float* a, int lda, float* b, int ldb, float* c, int ldc) {
+  return cublasStrmm(h, side, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &alpha, a, lda, b, ldb, c, ldc);
+}
+cublasStatus_t syrk_upper(cublasHandle_t h, int n, int k, const double* a, int lda, double* c, int ldc) {
+  const double one = 1.0;
+  return cublasDsyrk(h, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, n, k, &one, a, lda, &one, c, ldc);
+}
+cublasStatus_t syrk_upper(cublasHandle_t h, int n, int k, const float* a, int lda, float* c, int ldc) {
+  const float one = 1.f;
+  return cublasSsyrk(h, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, n, k, &one, a, lda, &one, c, ldc);
+}
+cublasStatus_t trsm_left_upper(cublasHandle_t h, int n, const double* u, int ldu, double* x) {
+  const double one = 1.0;
+  return cublasDtrsm(h, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, n, &one, u, ldu,
+                     x, n);
+}
+cublasStatus_t trsm_left_upper(cublasHandle_t h, int n, const float* u, int ldu, float* x) {
+  const float one = 1.f;
+  return cublasStrsm(h, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, n, &one, u, ldu,
+                     x, n);
+}
+
+// The n x n block at a (ld) := work (ld n), column-major.
+template <typename T>
+void copy_block(cudaStream_t s, T* a, int ld, const T* work, int n) {
+  SP_CUDA_CHECK(cudaMemcpy2DAsync(a, size_t(ld) * sizeof(T), work, size_t(n) * sizeof(T), size_t(n) * sizeof(T),
+                                  size_t(n), cudaMemcpyDeviceToDevice, s));
+}
+
+// a := U^{-1} (upper). work: kInverseBase^2 elements.
+template <typename T>
+void invert_upper(CudaState& cs, T* a, int n, int ld, T* work) {
+  if (n <= kInverseBase) {  // against the identity, in the scratch block
+    SP_CUDA_CHECK(cudaMemsetAsync(work, 0, size_t(n) * n * sizeof(T), cs.stream));
+    add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(work, n, 1.0);
+    SP_CUDA_CHECK_LAUNCH();
+    SP_CUBLAS_CHECK(trsm_left_upper(cs.cublas, n, a, ld, work));
+    copy_block(cs.stream, a, ld, work, n);
+    return;
+  }
+  const int n1 = n / 2, n2 = n - n1;
+  T* a12 = a + size_t(n1) * ld;
+  T* a22 = a12 + n1;
+  invert_upper(cs, a, n1, ld, work);
+  invert_upper(cs, a22, n2, ld, work);
+  // V12 = -V11 U12 V22, in place on U12.
+  SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_N, n1, n2, T(1), a22, ld, a12, ld, a12, ld));
+  SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_OP_N, n1, n2, T(-1), a, ld, a12, ld, a12, ld));
+}
+
+// Upper triangle of a := V V^T (V upper, zero below its diagonal).
+template <typename T>
+void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
+  if (n <= kInverseBase) {
+    SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n, n, T(1), a, ld, a, ld, work, n));
+    copy_block(cs.stream, a, ld, work, n);
+    return;
+  }
+  const int n1 = n / 2, n2 = n - n1;
+  T* a12 = a + size_t(n1) * ld;
+  T* a22 = a12 + n1;
+  upper_times_transpose(cs, a, n1, ld, work);                              // V11 V11^T
+  SP_CUBLAS_CHECK(syrk_upper(cs.cublas, n1, n2, a12, ld, a, ld));          // + V12 V12^T
+  SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n1, n2, T(1), a22, ld, a12, ld, a12, ld));  // V12 V22^T
+  upper_times_transpose(cs, a22, n2, ld, work);                            // V22 V22^T
+}
+
 }  // namespace
 
 // ---- statistics ------------------------------------------------------------------------------
@@ -607,17 +688,15 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
   if (n == 0) return;
   CudaState& cs = ctx.cuda();
   const int ni = as_int(n, "cholesky_inverse: n beyond cuBLAS int range");
-  // Two triangular solves against the identity (x^T U^T U = I, as cholesky_solve): 2 n^3 flops on
-  // cuBLAS's trsm, which runs near the fp64 GEMM rate, instead of cuSOLVER's potri (trtri + lauum,
-  // 2 n^3 / 3 flops at a far lower rate; docs/benchmarks.md "Pruning time" has both timed).
-  SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), cs.stream));
+  // U = L^T is l's column-major upper triangle (zeros below it, as cholesky_ leaves them); inverted in
+  // place on a copy, then the column-major upper triangle of A^{-1} (row-major lower) is mirrored.
+  SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
   dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
-    add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(p, n, 1.0);
-    SP_CUDA_CHECK_LAUNCH();
-    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_N, ni, ni, l.data<T>(), p));
-    SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_T, ni, ni, l.data<T>(), p));
+    Tensor work = Tensor::empty({int64_t(kInverseBase) * kInverseBase}, l.dtype(), l.device());
+    invert_upper(cs, p, ni, ni, work.data<T>());
+    upper_times_transpose(cs, p, ni, ni, work.data<T>());
     // Exactly symmetric, as the CPU body: the lower triangle is mirrored into the upper one.
     mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
     SP_CUDA_CHECK_LAUNCH();
