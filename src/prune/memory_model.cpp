@@ -23,8 +23,9 @@ int64_t product(int64_t n, int64_t rows, bool wide) {
 // OBS curve of an n-wide consumer with `out` outputs (obs.cpp): H^-1 and its compacted copy (or the
 // damped factor it is made from), the held updates' two factors and the working copy of the weights,
 // in F64 (the Gram itself is counted by the caller).
-int64_t curve(int64_t n, int64_t out) {
-  return (2 * n * n + 2 * obs_pending_rank(n, 0) * n + out * n) * kF64;
+// step_columns: the columns one update removes when prune.obs_step is set (0: automatic, ~n / 256).
+int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
+  return (2 * n * n + 2 * obs_pending_rank(n, step_columns) * n + out * n) * kF64;
 }
 
 // Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
@@ -91,12 +92,16 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
     e.tap_activations = std::max(e.tap_activations, rows * (2 * h + std::max(q, f)) * cb);
     if (!gram) continue;
     const int64_t wa = g.attention_units > 0 ? q : 0, wm = g.mlp_units > 0 ? f : 0, widest = std::max(wa, wm);
+    // Columns per OBS update with a set prune.obs_step: that many groups of each module's width.
+    const int64_t step_a = o.obs_step > 0 && wa > 0 ? o.obs_step * (wa / g.attention_units) : 0;
+    const int64_t step_m = o.obs_step > 0 ? o.obs_step : 0;
+    const auto step_of = [&](int64_t n) { return n == wm ? step_m : step_a; };
     // Pass 1 collects both modules' consumer inputs in one forward: the wider one's product is
     // formed while both accumulators are live; then the curves run on the reduced F64 Grams.
     if (curves) {
       e.stats1_adding =
           std::max(e.stats1_adding, accumulator(wa, wa) + accumulator(wm, wm) + product(widest, rows, wide));
-      e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + curve(widest, h));
+      e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + curve(widest, h, step_of(widest)));
     }
     // Pass 2, one module at a time: its accumulators, then the curve to the allocated count and
     // the refit of the kept columns (bounded by keeping them all: the allocation is not known yet).
@@ -106,7 +111,7 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
       e.stats2_adding = std::max(e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) +
                                                       (cross && wide ? rows * n * kF64 : 0));
       e.stats2_solving = std::max(e.stats2_solving, mats * n * n * kF64 +
-                                                        std::max(curve(n, h), r.reconstruct ? refit(n, n, h) : 0));
+                                                        std::max(curve(n, h, step_of(n)), r.reconstruct ? refit(n, n, h) : 0));
     }
   }
   if (curves && r.normalize == Normalization::Kl) {

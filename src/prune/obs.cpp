@@ -315,7 +315,7 @@ double frobenius_dot(const Tensor& a, const Tensor& b) {
 }
 
 int64_t obs_pending_rank(int64_t n, int64_t step_columns) {
-  return std::max(step_columns, std::min<int64_t>(1024, n / 4));
+  return std::max(std::min(step_columns, n), std::min<int64_t>(1024, n / 4));
 }
 
 Tensor index_tensor(ExecContext& ctx, const std::vector<int32_t>& idx) {

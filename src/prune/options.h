@@ -47,7 +47,7 @@ struct PruneOptions {
   bool bias_compensation = false;
   double damping = 0.01;
   bool refit_toward_weights = true;  // ridge towards the original weights (false: towards zero, SPEC)
-  int obs_step = 0;       // groups removed per OBS update; 0: automatic (about 64 updates per module)
+  int obs_step = 0;       // groups removed per OBS update; 0: automatic (about n / 256 of n groups)
   bool gram_fp64 = false;  // fp64 Gram products also for bf16 / fp16 activations (ChannelStats)
   int probe_windows = 2;   // normalize kl: calibration windows the output effect is measured on
   int round_to = 1;            // kept MLP widths are multiples of it (AllocationOptions::round_to)
