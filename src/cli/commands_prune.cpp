@@ -1,5 +1,6 @@
 // The prune subcommand: calibration and evaluation windows, the StructPrune pipeline, the outputs
 // (pruned checkpoint, masks.h5) and report.json.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -127,6 +128,10 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // Every rank pushes its share of the calibration and evaluation windows through each layer; the
   // statistics are summed over the ranks exactly, so every rank reaches the same masks and weights
   // (pipeline.h). Rank 0 writes the outputs.
+  const auto t_start = std::chrono::steady_clock::now();
+  const auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
   Loaded l = load(cfg, local_rank);
   const io::ModelConfig& mc = l.model->config();
   // The plan's window lengths, so the memory estimate and the run see the same windows.
@@ -170,7 +175,8 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // On GPUs the statistics are summed on the device (NCCL); the MPI communicator otherwise.
   const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
   reset_peak_memory(l.ctx->device().type);
-  const prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm,
+  const double setup_s = since(t_start);
+  prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm,
                                                    prune_options(cfg), in, sink, journal ? &*journal : nullptr);
   std::vector<double> peaks(size_t(comm.size()), 0.0);
   peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
@@ -180,6 +186,10 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
     return kExitOk;
   }
 
+  // Outside the pipeline's own phases: the device, the model's globals, the windows, the journal and
+  // the writer before it (`setup`); the outputs' last files after it (`finish`, up to the report itself).
+  const auto t_finish = std::chrono::steady_clock::now();
+  r.seconds["setup"] = setup_s;
   prune::RunInfo info;
   info.config_yaml = cfg.effective;
   info.model_path = cfg.model.path;
@@ -188,6 +198,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
+  r.seconds["finish"] = since(t_finish);
   io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
   if (journal) journal->remove();  // the outputs are final
   print_summary(r);
