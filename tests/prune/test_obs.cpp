@@ -330,6 +330,16 @@ TEST_P(Obs, BlockSaliencesMatchAPerBlockSolve) {
   }
 }
 
+// The held updates' rank: about n / 4 up to 1024, at least one update's columns, never more than n (a
+// set prune.obs_step times a wide group's width once asked for a 112 GiB buffer at n = 8192).
+TEST(ObsRank, HeldUpdatesAreBoundedByTheWidth) {
+  EXPECT_EQ(obs_pending_rank(11008, 43), 1024);
+  EXPECT_EQ(obs_pending_rank(40, 3), 10);
+  EXPECT_EQ(obs_pending_rank(28672, 1792), 1792);
+  EXPECT_EQ(obs_pending_rank(8192, 1792 * 1024), 8192);
+  EXPECT_EQ(obs_pending_rank(2, 1), 1);
+}
+
 // Single-column saliencies on the device: ||W_:,j||^2 / d_j, +inf where d_j is not positive.
 TEST_P(Obs, ColumnSaliencesFollowTheirDefinition) {
   ExecContext ctx(GetParam());
