@@ -9,12 +9,12 @@
 // H = G G^T / m + I with G [n, m = 1024] random (ops::synthetic_normal_), F64. Times: CUDA events on
 // the context's stream, one warm-up, median of 3; achieved TFLOP/s from the nominal flop counts.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -50,9 +50,11 @@ int run(int argc, char** argv) {
   ExecContext ctx(Device::cuda(0));
   GpuTimer timer(ctx);
   nlohmann::json rows = nlohmann::json::array();
-  std::printf("%s\n| n | Cholesky ms | inverse ms (trtri + lauum) | two solves vs I ms | speed-up | TFLOP/s new / old | max diff |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|\n",
-              device_name(0).c_str());
+  std::printf(
+      "%s\n| n | Cholesky ms | inverse ms (trtri + lauum) | two solves vs I ms | speed-up | TFLOP/s new / old | max "
+      "diff |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|\n",
+      device_name(0).c_str());
   for (const int64_t n : sizes) {
     const int64_t m = 1024;
     Tensor g32 = Tensor::empty({n, m}, DType::F32, ctx.device());
@@ -80,11 +82,17 @@ int run(int argc, char** argv) {
     const std::vector<double> a = ops::select_rows(ctx, inv, idx).to_f64_vector();
     const std::vector<double> b = ops::select_rows(ctx, old, idx).to_f64_vector();
     double diff = 0, scale = 0;
-    for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::abs(a[i] - b[i])), scale = std::max(scale, std::abs(b[i]));
+    for (size_t i = 0; i < a.size(); ++i)
+      diff = std::max(diff, std::abs(a[i] - b[i])), scale = std::max(scale, std::abs(b[i]));
     const double n3 = double(n) * double(n) * double(n);
-    rows.push_back({{"n", n}, {"cholesky_ms", chol}, {"inverse_ms", t_new}, {"two_solves_ms", t_old},
-                    {"speedup", t_old / t_new}, {"tflops_new", 2.0 * n3 / 3.0 / t_new / 1e9},
-                    {"tflops_old", 2.0 * n3 / t_old / 1e9}, {"max_relative_difference", diff / scale}});
+    rows.push_back({{"n", n},
+                    {"cholesky_ms", chol},
+                    {"inverse_ms", t_new},
+                    {"two_solves_ms", t_old},
+                    {"speedup", t_old / t_new},
+                    {"tflops_new", 2.0 * n3 / 3.0 / t_new / 1e9},
+                    {"tflops_old", 2.0 * n3 / t_old / 1e9},
+                    {"max_relative_difference", diff / scale}});
     std::printf("| %lld | %.1f | %.1f | %.1f | %.2fx | %.1f / %.1f | %.2g |\n", static_cast<long long>(n), chol, t_new,
                 t_old, t_old / t_new, 2.0 * n3 / 3.0 / t_new / 1e9, 2.0 * n3 / t_old / 1e9, diff / scale);
   }

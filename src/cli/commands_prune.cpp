@@ -3,8 +3,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/commands_model.h"
@@ -163,7 +163,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
 
   // The journal first: a resume with other inputs is refused before anything is written.
   const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
-                                                    : prune::checkpoint_identity(cfg.model.path);
+                                                   : prune::checkpoint_identity(cfg.model.path);
   std::optional<prune::Journal> journal;
   if (cfg.output.journal)
     journal.emplace(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
@@ -176,8 +176,8 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
   reset_peak_memory(l.ctx->device().type);
   const double setup_s = since(t_start);
-  prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm,
-                                                   prune_options(cfg), in, sink, journal ? &*journal : nullptr);
+  prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm, prune_options(cfg),
+                                             in, sink, journal ? &*journal : nullptr);
   std::vector<double> peaks(size_t(comm.size()), 0.0);
   peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
   comm.allreduce_sum(std::span<double>(peaks));

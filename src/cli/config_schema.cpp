@@ -267,9 +267,10 @@ std::vector<KeySpec> build_schema() {
                          "bench: prompt lengths in tokens (prefill); prompt + generate must fit the model's context",
                          [](Config& c, V v) { c.bench.prompt = v.ints; }),
                      1, kNone));
-  s.push_back(ranged(key("bench.generate", K::Int, "128", "bench: tokens generated per window after the prefill (decode)",
-                         [](Config& c, V v) { c.bench.generate = v.i; }),
-                     0, kNone));
+  s.push_back(
+      ranged(key("bench.generate", K::Int, "128", "bench: tokens generated per window after the prefill (decode)",
+                 [](Config& c, V v) { c.bench.generate = v.i; }),
+             0, kNone));
   s.push_back(ranged(key("bench.repeats", K::Int, "5", "bench: timed runs per case; the median is reported",
                          [](Config& c, V v) { c.bench.repeats = v.i; }),
                      1, kNone));

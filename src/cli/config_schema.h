@@ -88,9 +88,9 @@ struct Config {
   struct Runtime {
     RuntimeDevice device;
     Precision precision;
-    double memory_budget_gb;  // 0: no budget
+    double memory_budget_gb;        // 0: no budget
     StatesResidence hidden_states;  // where hidden states live between forwards
-    int64_t threads;  // 0: all cores
+    int64_t threads;                // 0: all cores
   } runtime;
   struct Output {
     std::string dir;

@@ -232,9 +232,10 @@ std::string format_plan(const Plan& p) {
   const double frac = p.total_params > 0 ? double(p.target_remove) / double(p.total_params) : 0.0;
   line(fmt::format("target: remove {} of {} prunable parameters ({:.1f}% of the model)", p.target_remove,
                    p.prunable_params, 100.0 * frac));
-  line(fmt::format("calibration windows of {} tokens, {} per forward; evaluation windows of {} tokens; compute dtype "
-                   "{} bytes; hidden states in {} memory",
-                   p.calib_seqlen, p.calib_batch, p.eval_seqlen, p.compute_bytes, p.host_states ? "host" : "device"));
+  line(
+      fmt::format("calibration windows of {} tokens, {} per forward; evaluation windows of {} tokens; compute dtype "
+                  "{} bytes; hidden states in {} memory",
+                  p.calib_seqlen, p.calib_batch, p.eval_seqlen, p.compute_bytes, p.host_states ? "host" : "device"));
   line(fmt::format("per rank: every layer streamed over the rank's windows; estimated peak device memory (budget {}):",
                    p.budget_bytes > 0 ? gib(p.budget_bytes) : std::string("none")));
   line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", "rank",
@@ -249,8 +250,8 @@ std::string format_plan(const Plan& p) {
                      range, s.eval_windows, gib(double(m.globals + 3 * m.layer)),
                      gib(double(m.calib_states + m.dense_states + m.eval_states)), gib(double(m.probe_states)),
                      gib(double(m.activations)), gib(double(std::max(m.stats1_adding, m.stats1_solving))),
-                     gib(double(std::max(m.stats2_adding, m.stats2_solving))),
-                     gib(double(m.pass1())), gib(double(m.pass2()))));
+                     gib(double(std::max(m.stats2_adding, m.stats2_solving))), gib(double(m.pass1())),
+                     gib(double(m.pass2()))));
   }
   if (!p.shards.empty())
     line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(p.peak_shard().memory.peak())),

@@ -34,8 +34,8 @@ struct Plan {
   int64_t target_remove = 0;  // round(sparsity x prunable_params)
   int64_t calib_seqlen = 0, eval_seqlen = 0;
   int compute_bytes = 4;
-  double budget_bytes = 0;  // 0: no budget
-  int calib_batch = 1;      // windows per forward: calibration.batch, halved until a budget fits
+  double budget_bytes = 0;   // 0: no budget
+  int calib_batch = 1;       // windows per forward: calibration.batch, halved until a budget fits
   bool host_states = false;  // hidden states in host memory (runtime.hidden_states, or a budget's last resort)
   // Disk under output.dir at the end of a prune (rank 0 writes both): the pruned checkpoint and the
   // resume journal, which holds every pruned layer until the outputs are final.

@@ -5,11 +5,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/error.h"
 #include "core/device.h"
+#include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
-#include "kernels/exact_sum.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/exact_sum.h"
 #include "kernels/ops_common.h"
 
 namespace sp::ops {

@@ -27,8 +27,9 @@ HiddenStream::HiddenStream(const Model& m, ExecContext& ctx, std::span<const int
   for (int b = 0; b < batches(); ++b) {  // embedded a batch at a time, straight to the host
     const int nb = batch_windows(b);
     const auto first = size_t(b) * size_t(batch_) * size_t(seqlen_);
-    const Tensor e = m_.embed(ctx_, ids_tensor(ctx_, std::span<const int32_t>(ids_).subspan(first, size_t(nb) * seqlen_)),
-                              positions_tensor(ctx_, nb, seqlen_));
+    const Tensor e =
+        m_.embed(ctx_, ids_tensor(ctx_, std::span<const int32_t>(ids_).subspan(first, size_t(nb) * seqlen_)),
+                 positions_tensor(ctx_, nb, seqlen_));
     if (b == 0) allocate_host(int64_t(nwin_) * seqlen_, e.dim(1), e.dtype());
     batch_rows(b).copy_from(e);
   }

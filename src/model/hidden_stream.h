@@ -71,9 +71,9 @@ class HiddenStream {
   std::vector<int32_t> ids_;
   int nwin_, seqlen_, batch_;
   Residence where_;
-  Tensor hidden_;                          // [nwin * seqlen, hidden]: device memory, or a view of host_
+  Tensor hidden_;                        // [nwin * seqlen, hidden]: device memory, or a view of host_
   std::shared_ptr<StagingBuffer> host_;  // a host-resident stream's bytes (shared by copies, as a Tensor's)
-  std::vector<int> mid_;  // per batch: the layer it is halfway through (-1: between layers)
+  std::vector<int> mid_;                 // per batch: the layer it is halfway through (-1: between layers)
   bool between_layers() const;
   // The rows of batch b: a [windows * seqlen, hidden] view of hidden_ (either residence).
   Tensor batch_rows(int b) const;

@@ -33,8 +33,8 @@ int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
 // factor; the damping term (a [k, k] diagonal and the kept weights); the solve's transposes.
 // The F64 weights [out, n] are live throughout.
 int64_t refit(int64_t n, int64_t k, int64_t out) {
-  return (out * n + std::max({n * k + k * k + out * k, 2 * k * k + out * k, 2 * k * k + 2 * out * k,
-                              k * k + 4 * out * k})) *
+  return (out * n +
+          std::max({n * k + k * k + out * k, 2 * k * k + out * k, 2 * k * k + 2 * out * k, k * k + 4 * out * k})) *
          kF64;
 }
 
@@ -43,8 +43,8 @@ int64_t refit(int64_t n, int64_t k, int64_t out) {
 int64_t MemoryEstimate::pass1() const {
   const int64_t streams = globals + calib_states + (eval_before ? eval_states : 0) + probe_states;
   const int64_t layers = (read_ahead ? 2 : 1) * layer;
-  return streams + std::max({layers + activations, layers + tap_activations + stats1_adding, layers + stats1_solving,
-                             kl_logits});
+  return streams +
+         std::max({layers + activations, layers + tap_activations + stats1_adding, layers + stats1_solving, kl_logits});
 }
 
 int64_t MemoryEstimate::pass2() const {
@@ -108,10 +108,10 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
     for (int64_t n : {wa, wm}) {
       if (n == 0) continue;
       const int64_t mats = cross ? 2 : 1;
-      e.stats2_adding = std::max(e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) +
-                                                      (cross && wide ? rows * n * kF64 : 0));
-      e.stats2_solving = std::max(e.stats2_solving, mats * n * n * kF64 +
-                                                        std::max(curve(n, h, step_of(n)), r.reconstruct ? refit(n, n, h) : 0));
+      e.stats2_adding = std::max(
+          e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) + (cross && wide ? rows * n * kF64 : 0));
+      e.stats2_solving = std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve(n, h, step_of(n)),
+                                                                                   r.reconstruct ? refit(n, n, h) : 0));
     }
   }
   if (curves && r.normalize == Normalization::Kl) {

@@ -47,11 +47,11 @@ struct PruneOptions {
   bool bias_compensation = false;
   double damping = 0.01;
   bool refit_toward_weights = true;  // ridge towards the original weights (false: towards zero, SPEC)
-  int obs_step = 0;       // groups removed per OBS update; 0: automatic (about n / 256 of n groups)
-  bool gram_fp64 = false;  // fp64 Gram products also for bf16 / fp16 activations (ChannelStats)
-  int probe_windows = 2;   // normalize kl: calibration windows the output effect is measured on
-  int round_to = 1;            // kept MLP widths are multiples of it (AllocationOptions::round_to)
-  bool uniform_shape = false;  // every layer keeps the same shape (AllocationOptions::uniform_shape)
+  int obs_step = 0;                  // groups removed per OBS update; 0: automatic (about n / 256 of n groups)
+  bool gram_fp64 = false;            // fp64 Gram products also for bf16 / fp16 activations (ChannelStats)
+  int probe_windows = 2;             // normalize kl: calibration windows the output effect is measured on
+  int round_to = 1;                  // kept MLP widths are multiples of it (AllocationOptions::round_to)
+  bool uniform_shape = false;        // every layer keeps the same shape (AllocationOptions::uniform_shape)
 };
 
 // The resolved recipe: what each phase does.
@@ -66,7 +66,7 @@ struct Recipe {
   bool bias_compensation;
   bool refit_producers = false;
   bool intercept = true;        // refit a consumer's bias with its weights (baselines: the plain refit)
-  bool toward_weights = true;  // the refit damping pulls towards the original weights
+  bool toward_weights = true;   // the refit damping pulls towards the original weights
   std::string summary() const;  // one line for logs and reports
 };
 Recipe resolve_recipe(const PruneOptions& o);

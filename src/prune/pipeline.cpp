@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "core/error.h"
-#include "core/ranges.h"
 #include "core/log.h"
+#include "core/ranges.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 #include "model/hidden_stream.h"
@@ -34,8 +34,8 @@ std::string where(int layer, int module) { return fmt::format("layer {} {}", lay
 // Channel counts of the forward's taps for layer weights w (a rank without windows still takes
 // part in the statistics' reduction and must know their sizes).
 std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden) {
-  std::map<std::string, int64_t> m = {{"attn_in", hidden}, {"mlp_in", hidden}, {"mid_resid", hidden},
-                                      {"layer_out", hidden}};
+  std::map<std::string, int64_t> m = {
+      {"attn_in", hidden}, {"mlp_in", hidden}, {"mid_resid", hidden}, {"layer_out", hidden}};
   if (w.o_w.defined()) m["attn_o_in"] = w.o_w.dim(1);
   if (w.down_w.defined()) m["mlp_down_in"] = w.down_w.dim(1);
   return m;
@@ -329,8 +329,9 @@ void Pipeline::pass1() {
       Block& b = blocks_[size_t(block_of_[mod][size_t(l)])];
       std::vector<double>& z = z_[size_t(block_of_[mod][size_t(l)])];
       {
-        const Choice c = timed(ctx_, result_.seconds, "pass1.curves",
-                               [&] { return choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false); });
+        const Choice c = timed(ctx_, result_.seconds, "pass1.curves", [&] {
+          return choose(l, mod, w, col, recipe_.flap_threshold ? n : b.max_removed, false);
+        });
         double scale = 1.0;
         if (recipe_.normalize == Normalization::Residual) {
           scale = col.at(kResidualOut[mod]).energy();
@@ -629,7 +630,7 @@ void Pipeline::pass2() {
     LayerResult r;
     LayerWeights dense_w, out;
     std::optional<LayerWeights> mid_weights;  // the attention block the calibration stream has applied
-    if (l < done) {  // journalled: the recorded weights replay the layer, bit for bit
+    if (l < done) {                           // journalled: the recorded weights replay the layer, bit for bit
       LayerRecord rec = journal_->layer(l, ctx_);
       r = std::move(rec.result);
       out = std::move(rec.weights);
@@ -754,7 +755,8 @@ std::vector<PerplexityRow> Pipeline::evaluate(std::vector<HiddenStream>& streams
     r.name = in_.eval[i].name;
     r.windows = in_.eval[i].windows;
     r.tokens = int64_t(r.windows) * (in_.eval[i].seqlen - 1);
-    r.mean_nll = sum_over_windows(comm_, streams[i].window_nll(), eval_first_[i], in_.eval[i].windows) / double(r.tokens);
+    r.mean_nll =
+        sum_over_windows(comm_, streams[i].window_nll(), eval_first_[i], in_.eval[i].windows) / double(r.tokens);
     r.ppl = std::exp(r.mean_nll);
     SP_REQUIRE(std::isfinite(r.ppl), "{}: perplexity is not finite (mean NLL {})", r.name, r.mean_nll);
     rows.push_back(r);
@@ -769,9 +771,11 @@ void Pipeline::share_windows() {
     eval_first_.push_back(batch_aligned_range(e.windows, in_.batch, comm_.rank(), comm_.size()).first);
   }
   probe_total_ = std::min(opt_.probe_windows, in_.calibration.windows);
-  const TokenWindows head{"probe", {in_.calibration.ids.begin(), in_.calibration.ids.begin() +
-                                                                     int64_t(probe_total_) * in_.calibration.seqlen},
-                          probe_total_, in_.calibration.seqlen};
+  const TokenWindows head{
+      "probe",
+      {in_.calibration.ids.begin(), in_.calibration.ids.begin() + int64_t(probe_total_) * in_.calibration.seqlen},
+      probe_total_,
+      in_.calibration.seqlen};
   probe_ = local_share(head, 1, comm_);
   probe_first_ = batch_aligned_range(probe_total_, 1, comm_.rank(), comm_.size()).first;
 }

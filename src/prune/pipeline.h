@@ -63,9 +63,9 @@ using LayerSink = std::function<void(const LayerResult&, const model::LayerWeigh
 
 struct PipelineInputs {
   TokenWindows calibration;
-  std::vector<TokenWindows> eval;    // perplexity before and after (may be empty)
-  bool eval_before = true;           // false: only after (the dense perplexity is known)
-  int batch = 8;                     // windows per forward call
+  std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
+  bool eval_before = true;         // false: only after (the dense perplexity is known)
+  int batch = 8;                   // windows per forward call
   // Where the calibration and evaluation hidden states live between forwards (model/hidden_stream.h):
   // host memory when a memory budget cannot hold them on the device (cli/plan.cpp).
   model::Residence states = model::Residence::Device;

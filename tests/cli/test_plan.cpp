@@ -137,10 +137,10 @@ TEST(Plan, MemoryEstimateFormula) {
     EXPECT_EQ(e.globals, 2ll * 32000 * 4096 * 2 + 2 * 4096 * 2);  // embeddings + untied LM head + final norm
     EXPECT_EQ(e.layer, 202'383'360ll * 2);
     EXPECT_EQ(e.calib_states, 32ll * 2048 * 4096 * 2);
-    EXPECT_EQ(e.dense_states, 0);                             // refit_target pruned: one stream
-    EXPECT_EQ(e.probe_states, 65ll * 1 * 2048 * 4096 * 2);    // the probe + 64 perturbed copies
-    EXPECT_EQ(e.activations, rows * (2 * 4096 + 3 * 11008) * 2);        // the MLP half: gate, up, product
-    EXPECT_EQ(e.tap_activations, rows * (2 * 4096 + 11008) * 2);        // at mlp_down_in: the product
+    EXPECT_EQ(e.dense_states, 0);                                 // refit_target pruned: one stream
+    EXPECT_EQ(e.probe_states, 65ll * 1 * 2048 * 4096 * 2);        // the probe + 64 perturbed copies
+    EXPECT_EQ(e.activations, rows * (2 * 4096 + 3 * 11008) * 2);  // the MLP half: gate, up, product
+    EXPECT_EQ(e.tap_activations, rows * (2 * 4096 + 11008) * 2);  // at mlp_down_in: the product
     // Pass 1, adding a batch: both accumulators (3 limbs + 1) and the MLP product through its fp32 temporary.
     EXPECT_EQ(e.stats1_adding, (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + n2m * 4);
     // Pass 1's curves: both F64 Grams, the MLP's inverse and its compacted copy, the two [1024, n]

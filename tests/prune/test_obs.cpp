@@ -344,7 +344,7 @@ TEST(ObsRank, HeldUpdatesAreBoundedByTheWidth) {
 TEST_P(Obs, ColumnSaliencesFollowTheirDefinition) {
   ExecContext ctx(GetParam());
   const Mat w = {1.0, -2.0, 0.5, 3.0, 0.25, 4.0};  // [2, 3]
-  const Mat d = {2.0, -1.0, 0.5};  // the diagonal of H^-1
+  const Mat d = {2.0, -1.0, 0.5};                  // the diagonal of H^-1
   const std::vector<double> got =
       ops::column_saliencies(ctx, on_f64(ctx.device(), w, {2, 3}), on_f64(ctx.device(), d, {3})).to_f64_vector();
   ASSERT_EQ(got.size(), 3u);

@@ -42,7 +42,7 @@ bool cholesky(Tensor& a);
 void cholesky_solve(const Tensor& l, const Tensor& b, Tensor& x);
 void cholesky_inverse(const Tensor& l, Tensor& out);
 void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
-void divide_by(Tensor& s, const Tensor& d);  // s[j] /= d[j]; +inf where d[j] <= 0 or NaN
+void divide_by(Tensor& s, const Tensor& d);                         // s[j] /= d[j]; +inf where d[j] <= 0 or NaN
 void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b);  // d[j] -= sum_i a[i, j] b[i, j]
 void add_diagonal(Tensor& a, double v);
 void diagonal(const Tensor& a, Tensor& out);

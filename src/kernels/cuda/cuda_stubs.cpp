@@ -9,7 +9,9 @@ namespace sp::cuda {
 using ops::detail::no_cuda_backend;
 
 void embedding(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("embedding"); }
-void linear(ExecContext&, const Tensor&, const Tensor&, const Tensor&, Precision, Tensor&) { no_cuda_backend("linear"); }
+void linear(ExecContext&, const Tensor&, const Tensor&, const Tensor&, Precision, Tensor&) {
+  no_cuda_backend("linear");
+}
 void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, Tensor&) { no_cuda_backend("rms_norm"); }
 void layer_norm(ExecContext&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&) {
   no_cuda_backend("layer_norm");

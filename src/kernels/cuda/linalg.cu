@@ -359,7 +359,6 @@ cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, i
   return cublasDtrsm(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, op, CUBLAS_DIAG_NON_UNIT, m, n, &one, u, n, x, m);
 }
 
-
 // The inverse of A = U^T U from U (column-major upper, ld) in place, in two recursive level-3 passes
 // (LAPACK's trtri + lauum, blocked by halves down to kInverseBase): V = U^{-1}, then A^{-1} = V V^T
 // in the upper triangle. 2 n^3 / 3 flops, almost all of them in trmm / syrk on large blocks, instead
@@ -434,10 +433,11 @@ void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
   const int n1 = n / 2, n2 = n - n1;
   T* a12 = a + size_t(n1) * ld;
   T* a22 = a12 + n1;
-  upper_times_transpose(cs, a, n1, ld, work);                              // V11 V11^T
-  SP_CUBLAS_CHECK(syrk_upper(cs.cublas, n1, n2, a12, ld, a, ld));          // + V12 V12^T
-  SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n1, n2, T(1), a22, ld, a12, ld, a12, ld));  // V12 V22^T
-  upper_times_transpose(cs, a22, n2, ld, work);                            // V22 V22^T
+  upper_times_transpose(cs, a, n1, ld, work);                      // V11 V11^T
+  SP_CUBLAS_CHECK(syrk_upper(cs.cublas, n1, n2, a12, ld, a, ld));  // + V12 V12^T
+  SP_CUBLAS_CHECK(
+      trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n1, n2, T(1), a22, ld, a12, ld, a12, ld));  // V12 V22^T
+  upper_times_transpose(cs, a22, n2, ld, work);                                                   // V22 V22^T
 }
 
 }  // namespace
@@ -499,13 +499,15 @@ __global__ void exact_value_kernel(const int64_t* __restrict__ acc, double* __re
 
 void exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& x) {
   const int64_t n = x.numel();
-  exact_accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), x.data<double>(), n);
+  exact_accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(),
+                                                                                    x.data<double>(), n);
   SP_CUDA_CHECK_LAUNCH();
 }
 
 void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out) {
   const int64_t n = out.numel();
-  exact_value_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(), n);
+  exact_value_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(),
+                                                                               n);
   SP_CUDA_CHECK_LAUNCH();
 }
 
