@@ -7,7 +7,8 @@ high-water mark of the same run (runtime.peak_memory_bytes_per_rank). Passes whe
 the estimate is at least the measured peak and at most 25% above it. Cases:
   quickstart  the embedded stories260K (configs/quickstart.yaml), CPU, fp32, with 1 and 2 ranks
               (--mpirun: each rank holds half the windows);
-  ref-llama   the shared ref-llama (when --shared has it), 8 x 128 calibration, 1 rank.
+  ref-llama   the shared ref-llama (when --shared has it), 8 x 128 calibration, 1 rank, with the hidden
+              states on the device and in host memory (runtime.hidden_states).
 Extra --set options apply to every case (e.g. runtime.device=cuda runtime.precision=bf16 on a GPU).
 
   memory_estimate.py --bin build/ci/src/cli/struprune-dist --repo . --work /tmp/mem [--shared ../shared]
@@ -55,6 +56,8 @@ def main():
                 f"eval.datasets=[{{name: heldout, path: {corpus}/heldout-eval.txt, format: text}}]",
                 "output.checkpoint=none", "prune.sparsity=0.3"]
         cases.append(("ref-llama np 1", [a.bin], quick, sets))
+        # Hidden states in host memory: the estimate drops them from the device, and so must the peak.
+        cases.append(("ref-llama np 1 host states", [a.bin], quick, sets + ["runtime.hidden_states=host"]))
     else:
         print(f"note: no ref-llama under '{a.shared}': its case skipped")
     failures = 0
