@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "kernels/ops_linalg.h"
 #include "model/model.h"
 #include "model/rope.h"
 #include "model/weight_source.h"
@@ -96,7 +97,7 @@ json ceilings(ExecContext& ctx, GpuTimer& timer) {
   const double tflops = 2.0 * double(n) * double(n) * double(n) / (gemm_ms * 1e-3) / 1e12;
   Tensor big = Tensor::empty({int64_t(1) << 30}, DType::U8, ctx.device());
   Tensor dst = Tensor::empty({int64_t(1) << 30}, DType::U8, ctx.device());
-  const double copy_ms = timer.median_ms([&] { copy_on_stream(ctx, dst, big); }, 2, 10);
+  const double copy_ms = timer.median_ms([&] { ops::copy_(ctx, dst, big); }, 2, 10);
   const double gbps = 2.0 * double(big.nbytes()) / (copy_ms * 1e-3) / 1e9;  // read + write
   fmt::print("device ceilings: bf16 GEMM {}^3 {:.3f} ms = {:.0f} TFLOP/s; D2D copy {:.0f} GB/s (read+write)\n", n,
              gemm_ms, tflops, gbps);
@@ -176,7 +177,7 @@ json bench_model(ExecContext& ctx, GpuTimer& timer, const ModelSpec& spec, int i
     Tensor positions = model::positions_tensor(ctx, batch, spec.seqlen);
 
     // The layer: input restored before each run (outside the timed region).
-    const double layer_ms = timer.median_ms_with_setup([&] { copy_on_stream(ctx, hidden, input); },
+    const double layer_ms = timer.median_ms_with_setup([&] { ops::copy_(ctx, hidden, input); },
                                                        [&] { m.forward_layer(ctx, 0, w, hidden, positions, batch,
                                                                              spec.seqlen); },
                                                        2, iters);

@@ -66,7 +66,7 @@ int run(int argc, char** argv) {
     ops::gemm_(ctx, h, g, false, g, true, 1.0 / double(m), 1.0);
     Tensor l = Tensor::empty({n, n}, DType::F64, ctx.device());
     bool ok = true;
-    const double chol = timer.median_ms_with_setup([&] { copy_on_stream(ctx, l, h); },
+    const double chol = timer.median_ms_with_setup([&] { ops::copy_(ctx, l, h); },
                                                    [&] { ok = ops::cholesky_(ctx, l) && ok; }, 1, 3);
     SP_REQUIRE(ok, "bench_linalg: H is not positive definite at n = {}", n);
     Tensor inv, old;

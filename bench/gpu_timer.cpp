@@ -49,11 +49,6 @@ double GpuTimer::median_ms_with_setup(const std::function<void()>& setup, const 
   return ms.empty() ? 0.0 : double(ms[ms.size() / 2]);
 }
 
-void copy_on_stream(ExecContext& ctx, Tensor& dst, const Tensor& src) {
-  SP_CHECK(dst.nbytes() == src.nbytes(), "copy_on_stream: {} vs {}", dst.desc(), src.desc());
-  SP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, ctx.cuda().stream));
-}
-
 std::string device_name(int index) {
   cudaDeviceProp p{};
   SP_CUDA_CHECK(cudaGetDeviceProperties(&p, index));

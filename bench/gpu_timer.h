@@ -4,7 +4,6 @@
 #include <string>
 
 #include "core/context.h"
-#include "core/tensor.h"
 
 namespace sp::bench {
 
@@ -27,8 +26,6 @@ class GpuTimer {
   void* stop_ = nullptr;
 };
 
-// dst <- src (same bytes), device to device, queued on ctx's stream.
-void copy_on_stream(ExecContext& ctx, Tensor& dst, const Tensor& src);
 // "NVIDIA H200 (132 SMs, 139.8 GiB)".
 std::string device_name(int index);
 

@@ -92,26 +92,26 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
     e.tap_activations = std::max(e.tap_activations, rows * (2 * h + std::max(q, f)) * cb);
     if (!gram) continue;
     const int64_t wa = g.attention_units > 0 ? q : 0, wm = g.mlp_units > 0 ? f : 0, widest = std::max(wa, wm);
-    // Columns per OBS update with a set prune.obs_step: that many groups of each module's width.
-    const int64_t step_a = o.obs_step > 0 && wa > 0 ? o.obs_step * (wa / g.attention_units) : 0;
-    const int64_t step_m = o.obs_step > 0 ? o.obs_step : 0;
-    const auto step_of = [&](int64_t n) { return n == wm ? step_m : step_a; };
+    // Each module's curve; with a set prune.obs_step an update removes that many groups of its width.
+    const int64_t curve_a = wa > 0 ? curve(wa, h, o.obs_step > 0 ? o.obs_step * (wa / g.attention_units) : 0) : 0;
+    const int64_t curve_m = wm > 0 ? curve(wm, h, o.obs_step > 0 ? o.obs_step : 0) : 0;
     // Pass 1 collects both modules' consumer inputs in one forward: the wider one's product is
-    // formed while both accumulators are live; then the curves run on the reduced F64 Grams.
+    // formed while both accumulators are live; then the curves run, one at a time, on the reduced
+    // F64 Grams.
     if (curves) {
       e.stats1_adding =
           std::max(e.stats1_adding, accumulator(wa, wa) + accumulator(wm, wm) + product(widest, rows, wide));
-      e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + curve(widest, h, step_of(widest)));
+      e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + std::max(curve_a, curve_m));
     }
     // Pass 2, one module at a time: its accumulators, then the curve to the allocated count and
     // the refit of the kept columns (bounded by keeping them all: the allocation is not known yet).
-    for (int64_t n : {wa, wm}) {
+    for (const auto& [n, curve_n] : {std::pair{wa, curve_a}, std::pair{wm, curve_m}}) {
       if (n == 0) continue;
       const int64_t mats = cross ? 2 : 1;
       e.stats2_adding = std::max(
           e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) + (cross && wide ? rows * n * kF64 : 0));
-      e.stats2_solving = std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve(n, h, step_of(n)),
-                                                                                   r.reconstruct ? refit(n, n, h) : 0));
+      e.stats2_solving =
+          std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve_n, r.reconstruct ? refit(n, n, h) : 0));
     }
   }
   if (curves && r.normalize == Normalization::Kl) {

@@ -187,13 +187,6 @@ TEST_F(Synthetic, StreamContinuesFromTheMiddleOfALayer) {
 // bits as a device-resident one through whole layers, the middle of a layer, forwards that do not
 // advance, clone() and head(), and gives the same NLLs and KL divergences.
 TEST_F(Synthetic, HostResidentStreamHoldsTheSameBits) {
-  io::ModelConfig cfg = io::parse_model_config(nlohmann::json::parse(kLlama2_7b), "llama-2-7b/config.json");
-  cfg.n_layers = 2;
-  cfg.layers.resize(2);
-  cfg.hidden = 64;
-  cfg.head_dim = 16;
-  cfg.vocab = 1000;
-  for (auto& l : cfg.layers) l = {4, 2, 96};
   ExecContext ctx(Device::cpu());
   model::Model m(model::make_synthetic_source(cfg, 9), ctx, Precision::Exact32);
   const int nwin = 5, seqlen = 7;
