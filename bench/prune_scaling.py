@@ -10,7 +10,9 @@ log-log fit of peak memory against N next to the memory of holding the whole mod
   python3 bench/prune_scaling.py --bin build/device/src/cli/struprune-dist --tokenizer T.json \\
       --calib heldout-calib.txt --out $OUT --shapes opt-125m llama-1b opt-1.3b llama2-7b --np 1
 """
-import argparse, json, math, os, subprocess, sys, time
+import argparse
+import datetime
+import json, math, os, subprocess, sys, time
 
 # Published shapes (config.json fields); vocabularies as published (token ids of the LLaMA-2
 # tokenizer fit every one of them).
@@ -78,7 +80,9 @@ eval: {{datasets: [], before: false}}
         cmd = ([*a.mpirun.split(), "-np", str(a.np)] if a.np > 1 else []) + [a.bin, "prune", y]
         for s in a.set:
             cmd += ["--set", s]
-        print("+", " ".join(cmd), flush=True)
+        # Start and end times of day beside the log's timestamps: the process's time before its first
+        # log line and after its last (MPI, the CUDA context, teardown) is the wall time's remainder.
+        print("+", " ".join(cmd), f"  # started {datetime.datetime.now():%H:%M:%S.%f}", flush=True)
         t0 = time.time()
         log = os.path.join(a.out, f"{name}-np{a.np}{a.tag}.log")
         with open(log, "w") as lf:  # written as the run goes: a run cut short still shows how far it got
@@ -87,6 +91,7 @@ eval: {{datasets: [], before: false}}
             except subprocess.TimeoutExpired:
                 print(f"{name}: timed out after {a.timeout} s"); rows.append({"shape": name, "status": "timeout"}); break
         wall = time.time() - t0
+        print(f"  # ended {datetime.datetime.now():%H:%M:%S.%f}", flush=True)
         if r.returncode != 0:
             print(open(log).read()[-3000:]); rows.append({"shape": name, "status": f"rc {r.returncode}"}); continue
         rep = json.load(open(f"{a.out}/run-{name}-np{a.np}{a.tag}/report.json"))

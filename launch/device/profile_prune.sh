@@ -21,6 +21,9 @@ run() {  # tag binary [--set ...]
     --shapes llama2-7b --layers "$L" --nsamples 128 --seqlen 2048 --timeout 270 --tag="-$tag" "$@" \
     >"$OUT/run-$tag.txt" 2>&1
   echo "$tag rc=$?"
+  # The log's first and last lines: their timestamps against the run's start and end in run-$tag.txt.
+  for f in /tmp/prof/*-"$tag".log; do { head -4 "$f"; tail -3 "$f"; } >>"$OUT/run-$tag.txt"; done
+  grep -hE "started|ended|^\[" "$OUT/run-$tag.txt" | cut -c1-160
 }
 run new struprune-dist-new
 [ "${BASE:-1}" = 1 ] && run base struprune-dist-base  # BASE=0: the new binary alone

@@ -20,5 +20,5 @@ kill $smi 2>/dev/null
 cp /tmp/s70/scaling-np1-70b.json "$OUT/run70b.json" 2>/dev/null
 cp /tmp/s70/llama2-70b-np1-70b.log "$OUT/run70b.log" 2>/dev/null
 tail -c 3000 "$OUT/run70b.log" 2>/dev/null
-awk -F', ' '{gsub(/ MiB/,"",$2); if ($2 > m) m = $2} END {print "nvidia-smi peak memory.used MiB:", m}' "$OUT/smi70b.csv"
+awk -F', ' '{gsub(/ MiB/,"",$2); v = $2 + 0; if (v > m) m = v} END {print "nvidia-smi peak memory.used MiB:", m}' "$OUT/smi70b.csv"
 grep -E "^llama2-70b" "$OUT/run70b.txt"

@@ -11,11 +11,11 @@
 
 namespace sp::model {
 
-namespace {
-
-// The MLP of w widened to `width` neurons: zero producer rows (their activation is act(0) * 0 or
-// act(0) = 0 for SiLU / GELU / ReLU, with zero biases) meet zero consumer columns.
-void pad_mlp(ExecContext& ctx, LayerWeights& w, int64_t width) {
+// The MLP widened by zero producer rows (their activation is act(0) * 0 or act(0) = 0 for SiLU /
+// GELU / ReLU, with zero biases) that meet zero consumer columns.
+LayerWeights with_padded_mlp(ExecContext& ctx, LayerWeights w, int multiple) {
+  const int64_t f = w.shape.intermediate, m = std::max(1, multiple), width = (f + m - 1) / m * m;
+  if (f == 0 || width == f) return w;
   std::vector<int32_t> first(size_t(w.shape.intermediate));
   std::iota(first.begin(), first.end(), 0);
   const Tensor idx = Tensor::from_i32(first, {int64_t(first.size())}).to(ctx.device());
@@ -25,9 +25,8 @@ void pad_mlp(ExecContext& ctx, LayerWeights& w, int64_t width) {
     if (b->defined()) *b = ops::expand_rows(ctx, b->reshape({b->dim(0), 1}), idx, width).reshape({width});
   w.down_w = ops::expand_cols(ctx, w.down_w, idx, width);
   w.shape.intermediate = int(width);
+  return w;
 }
-
-}  // namespace
 
 DType compute_dtype(Precision p) {
   switch (p) {
@@ -80,9 +79,7 @@ LayerWeights Model::load_layer(ExecContext& ctx, int layer) {
   } else {
     for (const TensorSpec& s : arch_->layer_specs(config(), layer)) w.at(s.role) = source_->load(s, dtype(), device_);
   }
-  const int64_t f = w.shape.intermediate, padded = (f + mlp_multiple_ - 1) / mlp_multiple_ * mlp_multiple_;
-  if (f > 0 && padded != f) pad_mlp(ctx, w, padded);
-  return w;
+  return with_padded_mlp(ctx, std::move(w), mlp_multiple_);
 }
 
 Tensor Model::embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const {

@@ -22,6 +22,11 @@ inline constexpr int kInferenceMlpMultiple = 64;
 // The activation / weight dtype of a precision: F32 for Exact32, else BF16 / F16.
 DType compute_dtype(Precision p);
 
+// w with its MLP widened to a multiple of `multiple` neurons by zero producer rows and zero
+// consumer columns: the same outputs, and rows that keep cuBLAS on its tensor-core kernels (a
+// pruned width such as 8806 gives rows that are not 16-byte aligned). w itself when already one.
+LayerWeights with_padded_mlp(ExecContext& ctx, LayerWeights w, int multiple);
+
 class Model {
  public:
   // Validates the source against the architecture table (every tensor present with its shape,
@@ -44,8 +49,7 @@ class Model {
   LayerWeights load_layer(ExecContext& ctx, int layer);
   // Inference only (eval, generate, bench; never pruning, which needs the true units): load_layer
   // pads every MLP to a multiple of `multiple` neurons with zero rows (gate / up / fc1) and zero
-  // columns (down / fc2), which add nothing to the output. A pruned width such as 8806 otherwise
-  // gives rows that are not 16-byte aligned and cuBLAS leaves its tensor-core kernels. 1: off.
+  // columns (down / fc2), which add nothing to the output (with_padded_mlp). 1: off.
   void pad_mlp_widths(int multiple) { mlp_multiple_ = std::max(1, multiple); }
 
   // ids, positions: [T] I32 on ctx's device -> hidden [T, hidden].

@@ -187,6 +187,15 @@ class Pipeline {
   int probe_first_ = 0, probe_total_ = 0;
   double eval_seconds_ = 0;
   const char* phase_ = "pass1";  // the phase whose seconds the OBS curves add to
+  // Runs the calibration streams' forwards f() as `phase_`.forward, less the statistics that col's
+  // taps gathered meanwhile (those count as `phase_`.statistics).
+  template <class F>
+  void forwards(const StatsCollector* col, F&& f) {
+    const double s0 = col ? col->seconds() : 0.0;
+    const std::string key = fmt::format("{}.forward", phase_);
+    timed(ctx_, result_.seconds, key, f);
+    if (col) result_.seconds[key] -= col->seconds() - s0;
+  }
   bool added_bias_[2] = {false, false};
   bool warned_bias_ = false;
 };
@@ -314,7 +323,7 @@ void Pipeline::pass1() {
     for (int mod : {kAttention, kMlp})
       if (curves && units(l, mod) > 0) want_module_stats(col, mod, false, true);
     const model::Tap tap = col.tap();
-    calib.forward(l, w, &tap);
+    forwards(&col, [&] { calib.forward(l, w, &tap); });
     col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", l));
     result_.seconds["pass1.statistics"] += col.seconds();
     const double te = wall_seconds();
@@ -474,13 +483,15 @@ void Pipeline::collect(int layer, const char* name, const LayerWeights& w, const
                        HiddenStream& calib, HiddenStream* dense, StatsCollector& col) {
   ActivationRecorder rec({name});
   const model::Tap ctap = col.tap(), rtap = rec.tap();
-  for (int b = 0; b < calib.batches(); ++b) {
-    if (dense) {
-      dense->forward_batch(b, layer, dense_w, &rtap, false, name);
-      col.set_reference(name, rec.recorded().at(name));
+  forwards(&col, [&] {
+    for (int b = 0; b < calib.batches(); ++b) {
+      if (dense) {
+        dense->forward_batch(b, layer, dense_w, &rtap, false, name);
+        col.set_reference(name, rec.recorded().at(name));
+      }
+      calib.forward_batch(b, layer, w, &ctap, false, name);
     }
-    calib.forward_batch(b, layer, w, &ctap, false, name);
-  }
+  });
   col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", layer));
   result_.seconds["pass2.statistics"] += col.seconds();
 }
@@ -562,7 +573,9 @@ LayerWeights Pipeline::prune_module(int layer, int module, const LayerWeights& w
   (module == kAttention ? r.attention_keep : r.mlp_keep) = keep;
   (module == kAttention ? r.attention_scores : r.mlp_scores) = c.scores;
   r.removed_params += int64_t(k) * unit_params(layer, module);
-  LayerWeights out = module == kAttention ? prune_attention(ctx_, cfg_, opt_.attention, w, e) : prune_mlp(ctx_, w, e);
+  LayerWeights out = timed(ctx_, result_.seconds, "pass2.edit", [&] {
+    return module == kAttention ? prune_attention(ctx_, cfg_, opt_.attention, w, e) : prune_mlp(ctx_, w, e);
+  });
   // attention_bias / mlp_bias in LLaMA's config give every projection of the block a bias.
   if (e.consumer_bias.defined() && module == kAttention && out.q_w.defined() && !out.q_b.defined()) {
     out.q_b = Tensor::zeros({out.q_w.dim(0)}, out.q_w.dtype(), ctx_.device());
@@ -648,23 +661,38 @@ void Pipeline::pass2() {
         // final forward continue from the residual after it (else each recomputes it).
         if (mod == kMlp && attention_as_written(w)) {
           mid_weights = w;
-          for (int bi = 0; bi < calib.batches(); ++bi)
-            calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+          forwards(nullptr, [&] {
+            for (int bi = 0; bi < calib.batches(); ++bi)
+              calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+          });
         }
+        // Likewise the dense reference: its attention block, the same for every forward, runs once.
+        if (mod == kMlp && dense)
+          forwards(nullptr, [&] {
+            for (int bi = 0; bi < dense->batches(); ++bi)
+              dense->forward_batch(bi, l, dense_w, nullptr, true, model::kMidResidual);
+          });
         w = prune_module(l, mod, w, dense_w, calib, dense ? &*dense : nullptr, result_.allocation.removed[size_t(b)],
                          r);
       }
       // The pruned model runs on exactly the weights that are written (output dtype, then compute).
-      out = convert_layer(ctx_, w, in_.output_dtype);
+      out = timed(ctx_, result_.seconds, "pass2.edit", [&] { return convert_layer(ctx_, w, in_.output_dtype); });
       r.shape = out.shape;
     }
-    const LayerWeights run = convert_layer(ctx_, out, m_.dtype());
+    // On a GPU the streams run the MLP zero-padded to whole GEMM tiles, as inference does: the same
+    // outputs, at tensor-core speed whatever the kept width (the CPU's sums would merely reorder).
+    const LayerWeights run = timed(ctx_, result_.seconds, "pass2.edit", [&] {
+      return model::with_padded_mlp(ctx_, convert_layer(ctx_, out, m_.dtype()),
+                                    ctx_.device().is_cuda() ? model::kInferenceMlpMultiple : 1);
+    });
     if (mid_weights)
       for (Role role : kAttentionRoles)
         SP_CHECK(same_tensor(run.at(role), mid_weights->at(role)),
                  "layer {}: the stream continues from attention weights other than those written", l);
-    calib.forward(l, run);
-    if (dense) dense->forward(l, dense_w);
+    forwards(nullptr, [&] {
+      calib.forward(l, run);
+      if (dense) dense->forward(l, dense_w);
+    });
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, run);
     eval_seconds_ += wall_seconds() - te;
