@@ -237,11 +237,13 @@ std::vector<KeySpec> build_schema() {
                      0.0, kNone, true));
   s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
                   [](Config& c, V v) { c.output.overwrite = v.b; }));
-  s.push_back(key("output.journal", K::Bool, "true",
-                  "keep every pruned layer in output.dir/.journal while the run lasts, so that --resume can "
-                  "continue an interrupted run (needs about the pruned model's size on disk until the end); "
-                  "false: no journal, --resume refused",
-                  [](Config& c, V v) { c.output.journal = v.b; }));
+  s.push_back(
+      key("output.journal", K::Bool, "true",
+          "keep every pruned layer in output.dir/.journal while the run lasts, so that --resume can "
+          "continue an interrupted run (needs about a third of the pruned model's size on disk until the end, the "
+          "whole of it with prune.refit_producers); "
+          "false: no journal, --resume refused",
+          [](Config& c, V v) { c.output.journal = v.b; }));
   // ---- eval
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
                   [](Config& c, V v) { c.eval.datasets = v.datasets; }));

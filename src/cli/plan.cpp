@@ -124,14 +124,30 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   p.budget_bytes = cfg.runtime.memory_budget_gb * double(1ll << 30);
   // Disk: what is kept, in the output dtype (the allocation moves parameters between layers, not
   // their total). The journal holds the layers only, with a keep mask (1 byte) and a score (F64)
-  // per unit.
+  // per unit, and of the prunable weights only the consumers (o_proj, down_proj / fc2) unless the
+  // producers are refit (a replay cuts the others from the dense layer again): at most the larger
+  // consumer share of a unit of what is kept, whichever way the allocation splits it.
   int64_t layer_params = 0, units = 0;
-  for (const auto& g : p.layers) layer_params += g.layer_params, units += g.attention_units + g.mlp_units;
+  double consumer_share = cfg.prune.refit_producers ? 1.0 : 0.0;
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    const prune::LayerGroups& g = p.layers[l];
+    layer_params += g.layer_params, units += g.attention_units + g.mlp_units;
+    const double q_cols = double(m.layers[l].n_heads) * m.head_dim;
+    if (g.attention_units > 0)
+      consumer_share =
+          std::max(consumer_share, m.hidden * q_cols / g.attention_units / double(g.params_per_attention_unit));
+    if (g.mlp_units > 0) consumer_share = std::max(consumer_share, m.hidden / double(g.params_per_mlp_unit));
+  }
   const int64_t out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
   if (cfg.output.checkpoint == CheckpointKind::Compact)
     p.disk_checkpoint = (p.total_params - p.target_remove) * out_bytes;
   if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
-  if (cfg.output.journal) p.disk_journal = (layer_params - p.target_remove) * out_bytes + units * (1 + 8);
+  const int64_t kept_prunable = p.prunable_params - p.target_remove;
+  if (cfg.output.journal)
+    p.disk_journal =
+        (std::llround(double(kept_prunable) * std::min(1.0, consumer_share)) + (layer_params - p.prunable_params)) *
+            out_bytes +
+        units * (1 + 8);
 
   const int nsamples = int(cfg.calibration.nsamples);
   std::vector<int> evals = eval_windows;

@@ -2,12 +2,13 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <utility>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -20,13 +21,13 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kFormat = 1;
-const model::Role kLayerRoles[] = {
-    model::Role::AttnNormWeight, model::Role::AttnNormBias, model::Role::QWeight,       model::Role::QBias,
-    model::Role::KWeight,        model::Role::KBias,        model::Role::VWeight,       model::Role::VBias,
-    model::Role::OWeight,        model::Role::OBias,        model::Role::MlpNormWeight, model::Role::MlpNormBias,
-    model::Role::GateWeight,     model::Role::GateBias,     model::Role::UpWeight,      model::Role::UpBias,
-    model::Role::DownWeight,     model::Role::DownBias};
+constexpr int kFormat = 2;  // 2: derived roles left out of the layer files
+const model::Role kLayerRoles[] = {model::Role::AttnNormWeight, model::Role::AttnNormBias,  model::Role::QWeight,
+                                   model::Role::QBias,          model::Role::KWeight,       model::Role::KBias,
+                                   model::Role::VWeight,        model::Role::VBias,         model::Role::OWeight,
+                                   model::Role::OBias,          model::Role::MlpNormWeight, model::Role::MlpNormBias,
+                                   model::Role::GateWeight,     model::Role::GateBias,      model::Role::UpWeight,
+                                   model::Role::UpBias,         model::Role::DownWeight,    model::Role::DownBias};
 
 // nlohmann writes doubles as the shortest decimal that reads back to the same bits; non-finite
 // values (which JSON lacks) travel as strings.
@@ -43,8 +44,8 @@ json read_json(const std::string& path) {
   try {
     return json::parse(in);
   } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: the resume journal is damaged ({}); start over with output.overwrite: true", path,
-                                 e.what()));
+    throw InputError(
+        fmt::format("{}: the resume journal is damaged ({}); start over with output.overwrite: true", path, e.what()));
   }
 }
 
@@ -67,7 +68,10 @@ std::vector<T> host_vector(const Tensor& t) {
 json perplexity_rows(const std::vector<PerplexityRow>& rows) {
   json a = json::array();
   for (const auto& r : rows)
-    a.push_back({{"name", r.name}, {"windows", r.windows}, {"tokens", r.tokens}, {"mean_nll", number(r.mean_nll)},
+    a.push_back({{"name", r.name},
+                 {"windows", r.windows},
+                 {"tokens", r.tokens},
+                 {"mean_nll", number(r.mean_nll)},
                  {"ppl", number(r.ppl)}});
   return a;
 }
@@ -87,14 +91,18 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
   const std::string inputs_path = file("inputs.json");
   if (resume && fs::exists(inputs_path)) {
     const json j = read_json(inputs_path);
-    SP_REQUIRE(j.value("format", 0) == kFormat, "{}: journal format {} is not this version's ({})", inputs_path,
-               j.value("format", 0), kFormat);
+    // Format 1 (every weight in the layer files) reads as format 2 without derived roles.
+    const int format = j.value("format", 0);
+    SP_REQUIRE(format == 1 || format == kFormat, "{}: journal format {} is not one this version reads (1, {})",
+               inputs_path, format, kFormat);
     Inputs old = j.at("inputs").get<Inputs>();
     std::vector<std::string> changed;
     for (const auto& [k, v] : inputs) {
       auto it = old.find(k);
-      if (it == old.end()) changed.push_back(fmt::format("{} is new ({})", k, v));
-      else if (it->second != v) changed.push_back(fmt::format("{} was {}, now {}", k, it->second, v));
+      if (it == old.end())
+        changed.push_back(fmt::format("{} is new ({})", k, v));
+      else if (it->second != v)
+        changed.push_back(fmt::format("{} was {}, now {}", k, it->second, v));
     }
     for (const auto& [k, v] : old)
       if (!inputs.count(k)) changed.push_back(fmt::format("{} was {}, now absent", k, v));
@@ -199,6 +207,7 @@ void Journal::save_layer(const LayerRecord& rec) {
                  {"attention_error", number(r.attention_error)},
                  {"mlp_error", number(r.mlp_error)},
                  {"added_bias", {rec.added_bias[0], rec.added_bias[1]}}};
+  for (model::Role role : rec.derived) record["derived"].push_back(role_name(role));
   // The weights first, the record last: the record marks the layer done.
   pending_ = std::thread([this, tensors = std::move(tensors), name, record = std::move(record)] {
     try {
@@ -232,6 +241,14 @@ LayerRecord Journal::layer(int l, ExecContext& ctx) const {
   r.mlp_error = number(j.at("mlp_error"));
   rec.added_bias[0] = j.at("added_bias").at(0).get<bool>();
   rec.added_bias[1] = j.at("added_bias").at(1).get<bool>();
+  for (const auto& n : j.value("derived", json::array())) {
+    const std::string name_of = n.get<std::string>();
+    const auto* role = std::find_if(std::begin(kLayerRoles), std::end(kLayerRoles),
+                                    [&](model::Role r) { return name_of == role_name(r); });
+    SP_REQUIRE(role != std::end(kLayerRoles), "{}: derived role '{}' is not a layer weight", file(name + ".json"),
+               name_of);
+    rec.derived.push_back(*role);
+  }
   const auto st = io::SafetensorsFile::open(file(name + ".safetensors"));
   auto get = [&](const std::string& n) -> Tensor {
     const io::TensorEntry* e = st->find(n);

@@ -6,11 +6,14 @@
 //   pass1.json              pass 1 and the allocation: removed groups per block, lambda, residuals,
 //                           perplexity before, their seconds (doubles as exact decimal round trips)
 //   layer_NNNNN.safetensors the pruned layer's weights in the output dtype (the pruned model runs on
-//                           exactly these) and its keep masks and scores
+//                           exactly these) and its keep masks and scores; the weights that are a plain
+//                           selection of the dense layer's (the producers when they were not refit,
+//                           about two thirds of the layer) are left out, named in the record as derived
 //   layer_NNNNN.json        the rest of the layer's record; written last, so it marks the layer done
 // Resuming replays the finished layers from their weights (pass 2's hidden states after a layer
 // depend only on them), re-emits them to the sink and prunes the rest. Every file is written
-// atomically by rank 0 (layers by a background thread); every rank reads. The journal is removed once the outputs are final.
+// atomically by rank 0 (layers by a background thread); every rank reads. The journal is removed once the outputs are
+// final.
 #include <exception>
 #include <map>
 #include <optional>
@@ -30,8 +33,11 @@ struct Pass1Record {
 
 struct LayerRecord {
   LayerResult result;
-  model::LayerWeights weights;    // output dtype, on the context's device
+  model::LayerWeights weights;          // output dtype, on the context's device
   bool added_bias[2] = {false, false};  // a bias the refit gave attention / the MLP
+  // Roles left out of `weights` because a replay derives them from the dense layer and the keep
+  // masks (the caller's promise: they are that selection, converted to the output dtype).
+  std::vector<model::Role> derived;
 };
 
 class Journal {

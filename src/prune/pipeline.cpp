@@ -144,6 +144,9 @@ class Pipeline {
                                HiddenStream& calib, HiddenStream& dense);
   LayerWeights prune_module(int layer, int module, const LayerWeights& w, const LayerWeights& dense_w,
                             HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r);
+  // The dense layer cut to r's keep masks, no refit: what the producers of the pruned layer are when
+  // they were not refit (the journal leaves those out and a replay derives them here).
+  LayerWeights selected_layer(const LayerWeights& dense_w, const LayerResult& r) const;
   // Whether w's attention block is the one the pruned model runs (unchanged by the round trip
   // through the output dtype that the layer's final forward takes).
   bool attention_as_written(const LayerWeights& w) const {
@@ -618,6 +621,19 @@ Tensor Pipeline::compensated_bias(int layer, int module, const LayerWeights& w, 
   return Tensor::from_f32(bf, {int64_t(bf.size())}).to(ctx_.device());
 }
 
+LayerWeights Pipeline::selected_layer(const LayerWeights& dense_w, const LayerResult& r) const {
+  LayerWeights w = dense_w;
+  for (int mod : {kAttention, kMlp}) {
+    const std::vector<uint8_t>& keep = mod == kAttention ? r.attention_keep : r.mlp_keep;
+    if (keep.empty()) continue;  // a module that was not pruned
+    ModuleEdit e;
+    for (size_t u = 0; u < keep.size(); ++u)
+      if (keep[u]) e.kept.push_back(int32_t(u));
+    w = mod == kAttention ? prune_attention(ctx_, cfg_, opt_.attention, w, e) : prune_mlp(ctx_, w, e);
+  }
+  return w;
+}
+
 // Layers of pass 2 the journal holds; every rank must have read the same journal.
 int Pipeline::journalled_layers() const {
   const int64_t done = journal_ ? journal_->layers_done() : 0;
@@ -648,7 +664,11 @@ void Pipeline::pass2() {
       r = std::move(rec.result);
       out = std::move(rec.weights);
       for (int mod : {kAttention, kMlp}) added_bias_[mod] = added_bias_[mod] || rec.added_bias[mod];
-      if (dense) dense_w = m_.load_layer(ctx_, l);
+      if (dense || !rec.derived.empty()) dense_w = m_.load_layer(ctx_, l);
+      if (!rec.derived.empty()) {
+        const LayerWeights sel = selected_layer(dense_w, r);
+        for (Role role : rec.derived) out.at(role) = ops::convert(ctx_, sel.at(role), in_.output_dtype);
+      }
     } else {
       dense_w = timed(ctx_, result_.seconds, "pass2.load", [&] { return m_.load_layer(ctx_, l); });
       r.layer = l;
@@ -699,7 +719,15 @@ void Pipeline::pass2() {
     result_.pruned_config.layers[size_t(l)] = r.shape;
     timed(ctx_, result_.seconds, "pass2.outputs", [&] {
       sink_(r, out);
-      if (journal_ && l >= done) journal_->save_layer({r, out, {added_bias_[kAttention], added_bias_[kMlp]}});
+      if (journal_ && l >= done) {
+        LayerRecord rec{r, out, {added_bias_[kAttention], added_bias_[kMlp]}, {}};
+        // Producers that were not refit are a selection of the dense layer: a replay derives them
+        // (selected_layer), so the journal holds about a third of the pruned layer.
+        if (!recipe_.refit_producers)
+          for (Role role : {Role::QWeight, Role::KWeight, Role::VWeight, Role::GateWeight, Role::UpWeight})
+            if (rec.weights.at(role).defined()) rec.weights.at(role) = Tensor(), rec.derived.push_back(role);
+        journal_->save_layer(rec);
+      }
     });
     result_.layers.push_back(std::move(r));
     progress.step(long(l + 1));

@@ -228,7 +228,10 @@ TEST(Plan, MemoryEstimateFormula) {
 
 // Disk at the end of a prune of LLaMA-2-7B (bf16) at 50%, by hand: what is kept (globals 2 x 32000 x
 // 4096 + 4096, 32 layers of 202,383,360, half of the 6,476,005,376 prunable parameters removed) in the
-// output dtype; the journal holds the layers only, plus 9 bytes (mask + score) per unit (32 + 11008).
+// output dtype; the journal holds the layers only: the norms (2 x 4096 a layer), of the kept prunable
+// weights at most the consumers' larger share (a neuron's down_proj column, 4096 of its 12288; a
+// head's o_proj columns are 1/4 of it), or all of them when the producers are refit, plus 9 bytes
+// (mask + score) per unit (32 + 11008).
 TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   Config cfg = default_config();
   cfg.prune.sparsity = 0.5;
@@ -239,12 +242,16 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   const int64_t globals = 2ll * 32000 * 4096 + 4096, total = globals + 32ll * 202'383'360;
   const int64_t kept = total - 6'476'005'376ll / 2;
   EXPECT_EQ(p.disk_checkpoint, kept * 2);
-  EXPECT_EQ(p.disk_journal, (kept - globals) * 2 + 32ll * (32 + 11008) * 9);
-  EXPECT_NE(format_plan(p).find("resume journal 6.03 GiB"), std::string::npos) << format_plan(p);
+  const int64_t norms = 32ll * 2 * 4096, units = 32ll * (32 + 11008);
+  EXPECT_EQ(p.disk_journal, (6'476'005'376ll / 2 / 3 + norms) * 2 + units * 9);
+  EXPECT_NE(format_plan(p).find("resume journal 2.01 GiB"), std::string::npos) << format_plan(p);
+  Config refit = cfg;
+  refit.prune.refit_producers = true;
+  EXPECT_EQ(make_plan(refit, m, 1).disk_journal, (kept - globals) * 2 + units * 9);
   // Enough room passes; a byte less is refused, naming the folder and the ways out.
   EXPECT_NO_THROW(check_disk(cfg, p, p.disk_checkpoint + p.disk_journal));
   const std::string e = test::input_error([&] { check_disk(cfg, p, p.disk_checkpoint + p.disk_journal - 1); });
-  for (const char* s : {"/some/where", "output.journal: false", "output.checkpoint: none", "12.55 GiB"})
+  for (const char* s : {"/some/where", "output.journal: false", "output.checkpoint: none", "8.53 GiB"})
     EXPECT_NE(e.find(s), std::string::npos) << s << " in: " << e;
   cfg.output.dtype = ModelDType::FP32;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, kept * 4);

@@ -243,12 +243,8 @@ TEST_P(Pipeline, AdmmAtZeroTemperatureGivesTheGlobalMasks) {
   fs::remove_all(global.out);
 }
 
-// A run stopped after two layers (here: its sink fails, as a kill would stop it) and resumed from
-// its journal hands the sink the same layers, bit for bit, and reports the same result as a run
-// that was never stopped; the finished layers are not pruned again (the journal is read).
-TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
-  Fixture f = load(stories(), GetParam(), shakespeare(), 8, 128, 4);
-  const PruneOptions o = structprune(0.4);
+// One stopped-and-resumed run against an uninterrupted one (the test below).
+static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
   struct Sent {
     LayerResult r;
     std::vector<std::vector<double>> tensors;
@@ -280,6 +276,11 @@ TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
   Journal jb(dir_b, inputs, true, true);
   ASSERT_TRUE(jb.pass1().has_value());
   EXPECT_EQ(jb.layers_done(), 2);
+  const LayerRecord first = jb.layer(0, *f.ctx);
+  EXPECT_EQ(first.weights.q_w.defined(), o.refit_producers);
+  EXPECT_EQ(first.weights.up_w.defined(), o.refit_producers);
+  EXPECT_TRUE(first.weights.o_w.defined() && first.weights.down_w.defined());
+  EXPECT_EQ(first.derived.size(), o.refit_producers ? 0u : 5u);
   const PruneResult rb = run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(b_rest, -1), &jb);
   ASSERT_EQ(a.size(), b_rest.size());
   for (size_t l = 0; l < a.size(); ++l) {
@@ -298,6 +299,22 @@ TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
   EXPECT_EQ(ra.allocation.lambda, rb.allocation.lambda);
   fs::remove_all(dir_a);
   fs::remove_all(dir_b);
+}
+
+// A run stopped after two layers (here: its sink fails, as a kill would stop it) and resumed from
+// its journal hands the sink the same layers, bit for bit, and reports the same result as a run
+// that was never stopped; the finished layers are not pruned again (the journal is read). With the
+// producers not refit the journal leaves them out and the replay cuts them from the dense layer
+// again; with refit producers it holds them.
+TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
+  Fixture f = load(stories(), GetParam(), shakespeare(), 8, 128, 4);
+  PruneOptions derived = structprune(0.4), refit = structprune(0.4);
+  refit.target = RefitTarget::Dense;
+  refit.refit_producers = true;
+  for (const PruneOptions& o : {derived, refit}) {
+    SCOPED_TRACE(o.refit_producers ? "producers refit (journalled)" : "producers derived");
+    resume_matches_uninterrupted(f, o);
+  }
 }
 
 // A resume whose inputs differ from the journal's is refused, naming what changed.
