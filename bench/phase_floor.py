@@ -9,7 +9,7 @@ LLaMA-family config and a uniform sparsity s (the real allocation differs per la
 the same to first order):
 
   layer forward, T tokens of windows of S: 2 T (4 h^2 + 3 h f) + 2 T S h (causal attention, QK^T and PV)
-  Gram of a width-n tap over T tokens: 2 T n^2 (a full product, as computed)
+  Gram of a width-n tap over T tokens: T n^2 (its upper triangle: the product is symmetric)
   OBS inverse of a width-n Gram: n^3 (Cholesky n^3/3 + inverse 2n^3/3), both modules, both passes
   refit of a consumer to k kept columns: k^3/3 + 2 h k^2 (Cholesky and two triangular solves)
   pass 2's forwards: the attention's statistics (dense q/k/v + attention), the pruned attention once,
@@ -33,7 +33,7 @@ def floors(c, T, S, P, s, r16, r64, bw):
     kv = nkv * hd
     layer_params = 2 * h * h + 2 * h * kv + 3 * h * f
     fwd = lambda tokens: (2 * tokens * layer_params + 2 * tokens * S * h) / r16
-    gram = lambda n: 2 * T * n * n / r16
+    gram = lambda n: T * n * n / r16
     k_a, k_m = (1 - s) * h, (1 - s) * f
     read = 2 * layer_params / bw  # bf16 weights, once
     pass2_fwd = (2 * T * ((h * h + 2 * h * kv) + (1 - s) * (h * h + 2 * h * kv) + (1 - s) * h * h

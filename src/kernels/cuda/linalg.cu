@@ -133,6 +133,17 @@ __global__ void add_f32_into_f64_kernel(double* __restrict__ acc, const float* _
   }
 }
 
+// The transpose of part's first `rows` rows into acc (ld) from row j0 on: acc[(j0 + j) * ld + i] +=
+// part[i * w + j], i < rows, j < w (the mirrored half of a symmetric Gram's column block).
+__global__ void add_f32_transposed_into_f64_kernel(double* __restrict__ acc, const float* __restrict__ part,
+                                                   int64_t rows, int64_t w, int64_t ld, int64_t j0) {
+  const int64_t total = rows * w, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t j = e / rows, i = e - j * rows;  // consecutive threads write consecutive acc entries
+    acc[(j0 + j) * ld + i] += double(part[i * w + j]);
+  }
+}
+
 // Column statistics, stage 1: block (column tile blockIdx.x, row chunk blockIdx.y); thread
 // (column threadIdx.x, row lane threadIdx.y). Each thread sums rows lane, lane + kLanes, ... of its
 // chunk in fp64; the lanes are folded in lane order; one partial per (chunk, column).
@@ -444,6 +455,10 @@ void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
 
 // ---- statistics ------------------------------------------------------------------------------
 
+// A Gram at least this wide is formed in kSymmetricGramBlocks column blocks, each only down to its
+// diagonal (gram_accumulate): 9/16 of the full product's arithmetic.
+constexpr int64_t kSymmetricGramMin = 128, kSymmetricGramBlocks = 8;
+
 void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b) {
   const int64_t t = a.dim(0), n = a.dim(1), m = b.dim(1);
   if (t == 0 || n == 0 || m == 0) return;
@@ -461,11 +476,33 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
   // One fp32-accumulated product per call into an fp32 temporary, added into the F64 accumulator.
   // The temporary holds at most ~1 GiB: a very wide acc is formed in blocks of w columns.
   constexpr int64_t kTempElems = int64_t(1) << 28;
-  const int64_t w = std::min(m, std::max<int64_t>(1, kTempElems / n));
-  Tensor part = Tensor::empty({n, w}, DType::F32, acc.device());
   const cudaDataType_t type = cuda_type(a.dtype());
   const cublasComputeType_t compute = a.dtype() == DType::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
+  if (a.raw() == b.raw() && n == m && n >= kSymmetricGramMin) {
+    // A Gram (b is a): symmetric, so per column block J only rows [0, end of J) are formed, and the
+    // part above the diagonal block is also added transposed below it: (B + 1) / 2B of the full
+    // product's arithmetic for B blocks, and a Gram that is exactly symmetric.
+    const int64_t c = (n + kSymmetricGramBlocks - 1) / kSymmetricGramBlocks;
+    Tensor part = Tensor::empty({n, c}, DType::F32, acc.device());
+    for (int64_t j0 = 0; j0 < n; j0 += c) {
+      const int64_t wj = std::min(c, n - j0), rows = j0 + wj;
+      // part^T [wj, rows] (column-major, ld wj) = a[:, J]^T a[:, :rows].
+      SP_CUBLAS_CHECK(cublasGemmEx(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, int(wj), int(rows), ti, &alpha,
+                                   byte_offset(a, j0), type, ni, a.raw(), type, ni, &beta, part.raw(), CUDA_R_32F,
+                                   int(wj), compute, CUBLAS_GEMM_DEFAULT));
+      add_f32_into_f64_kernel<<<blocks_for(rows * wj, kThreads), kThreads, 0, cs.stream>>>(
+          acc.data<double>() + j0, part.data<float>(), rows, wj, n);
+      SP_CUDA_CHECK_LAUNCH();
+      if (j0 == 0) continue;
+      add_f32_transposed_into_f64_kernel<<<blocks_for(j0 * wj, kThreads), kThreads, 0, cs.stream>>>(
+          acc.data<double>(), part.data<float>(), j0, wj, n, j0);
+      SP_CUDA_CHECK_LAUNCH();
+    }
+    return;
+  }
+  const int64_t w = std::min(m, std::max<int64_t>(1, kTempElems / n));
+  Tensor part = Tensor::empty({n, w}, DType::F32, acc.device());
   for (int64_t j0 = 0; j0 < m; j0 += w) {
     const int64_t wj = std::min(w, m - j0);
     // part^T [wj, n] (column-major, ld wj) = b[:, j0:j0+wj]^T a: b's column block starts j0 elements
