@@ -1,7 +1,8 @@
 // bench_linalg: the dense solves of the OBS curves on the GPU at the widths of real models: the
-// Cholesky factorisation of H + delta I, and H^-1 from the factor in two ways: ops::cholesky_inverse
-// (in place, recursive trtri + lauum on cuBLAS trmm / syrk, 2 n^3 / 3 flops) against the two
-// triangular solves against the identity it replaced (ops::cholesky_solve(L, I), 2 n^3 flops), with
+// Cholesky factorisation of H + delta I, and H^-1 from the factor in two ways: the recursive trtri +
+// lauum on cuBLAS trmm / syrk (cuda::cholesky_inverse forced to it, 2 n^3 / 3 flops) against two
+// triangular solves against the identity (ops::cholesky_solve(L, I), 2 n^3 flops; ops::cholesky_inverse
+// takes them below cuda::kRecursiveInverseFrom columns), with
 // the largest difference between the two results (64 sampled rows) relative to their largest entry.
 //
 //   bench_linalg [--n 4096 11008 28672] [--json OUT]
@@ -22,6 +23,7 @@
 #include "core/context.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
@@ -66,11 +68,12 @@ int run(int argc, char** argv) {
     ops::gemm_(ctx, h, g, false, g, true, 1.0 / double(m), 1.0);
     Tensor l = Tensor::empty({n, n}, DType::F64, ctx.device());
     bool ok = true;
-    const double chol = timer.median_ms_with_setup([&] { ops::copy_(ctx, l, h); },
-                                                   [&] { ok = ops::cholesky_(ctx, l) && ok; }, 1, 3);
+    const double chol =
+        timer.median_ms_with_setup([&] { ops::copy_(ctx, l, h); }, [&] { ok = ops::cholesky_(ctx, l) && ok; }, 1, 3);
     SP_REQUIRE(ok, "bench_linalg: H is not positive definite at n = {}", n);
-    Tensor inv, old;
-    const double t_new = timer.median_ms([&] { inv = Tensor(), inv = ops::cholesky_inverse(ctx, l); }, 1, 3);
+    // The recursion at every width (ops::cholesky_inverse takes it from cuda::kRecursiveInverseFrom on).
+    Tensor inv = Tensor::empty({n, n}, DType::F64, ctx.device()), old;
+    const double t_new = timer.median_ms([&] { cuda::cholesky_inverse(ctx, l, inv, 0); }, 1, 3);
     Tensor eye = Tensor::zeros({n, n}, DType::F64, ctx.device());
     ops::add_diagonal_(ctx, eye, 1.0);
     const double t_old = timer.median_ms([&] { old = Tensor(), old = ops::cholesky_solve(ctx, l, eye); }, 1, 3);

@@ -412,13 +412,17 @@ TEST_P(DenseGpu, CholeskySolveAndInverse) {
       cpu::cholesky_solve(lh, b.host, ref);
       expect_close(x, ref, tol(), tag("cholesky_solve_n" + std::to_string(n) + "_m" + std::to_string(rhs)));
     }
-    Tensor inv = poisoned({n, n}, dt()), ref = Tensor::empty({n, n}, host_dtype(dt()));
-    cuda::cholesky_inverse(ctx(), ld, inv);
+    Tensor ref = Tensor::empty({n, n}, host_dtype(dt()));
     cpu::cholesky_inverse(lh, ref);
-    expect_close(inv, ref, tol(), tag("cholesky_inverse_n" + std::to_string(n)));
-    const Vec iv = inv.to_f64_vector();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < i; ++j) ASSERT_EQ(iv[size_t(i * n + j)], iv[size_t(j * n + i)]) << "not symmetric";
+    // Both GPU methods: the two solves (every n here) and the recursion (forced from width 0).
+    for (const int64_t from : {cuda::kRecursiveInverseFrom, int64_t(0)}) {
+      Tensor inv = poisoned({n, n}, dt());
+      cuda::cholesky_inverse(ctx(), ld, inv, from);
+      expect_close(inv, ref, tol(), tag("cholesky_inverse_n" + std::to_string(n) + "_from" + std::to_string(from)));
+      const Vec iv = inv.to_f64_vector();
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < i; ++j) ASSERT_EQ(iv[size_t(i * n + j)], iv[size_t(j * n + i)]) << "not symmetric";
+    }
   }
   // Front ends: factor, solve, inverse on the GPU.
   const int64_t n = 30;

@@ -40,7 +40,7 @@ void transpose(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("transpos
 void gemm(ExecContext&, Tensor&, const Tensor&, bool, const Tensor&, bool, double, double) { no_cuda_backend("gemm"); }
 bool cholesky(ExecContext&, Tensor&, Tensor*) { no_cuda_backend("cholesky"); }
 void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_solve"); }
-void cholesky_inverse(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("cholesky_inverse"); }
+void cholesky_inverse(ExecContext&, const Tensor&, Tensor&, int64_t) { no_cuda_backend("cholesky_inverse"); }
 void divide_by(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("divide_by"); }
 void sub_column_dots(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("sub_column_dots"); }
 void copy(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("copy"); }

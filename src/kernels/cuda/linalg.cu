@@ -722,11 +722,25 @@ void cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b, Tensor& 
   });
 }
 
-void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out) {
+void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t recursive_from) {
   const int64_t n = l.dim(0);
   if (n == 0) return;
   CudaState& cs = ctx.cuda();
   const int ni = as_int(n, "cholesky_inverse: n beyond cuBLAS int range");
+  if (n < recursive_from) {  // the identity solved in place: A^{-1} = U^{-1} U^{-T}, then mirrored
+    SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), cs.stream));
+    dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* p = out.data<T>();
+      add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(p, ni, 1.0);
+      SP_CUDA_CHECK_LAUNCH();
+      SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_N, ni, ni, l.data<T>(), p));
+      SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_T, ni, ni, l.data<T>(), p));
+      mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
+      SP_CUDA_CHECK_LAUNCH();
+    });
+    return;
+  }
   // U = L^T is l's column-major upper triangle (zeros below it, as cholesky_ leaves them); inverted in
   // place on a copy, then the column-major upper triangle of A^{-1} (row-major lower) is mirrored.
   SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
