@@ -21,15 +21,7 @@ for w in ("device", "host"):
     r = json.load(open(f"/tmp/hs-{w}/report.json"))
     print(w, "ppl after", repr(r["perplexity_after"]["heldout"]["perplexity"]), "peak", r["runtime"]["peak_memory_bytes_per_rank"],
           "states", r["runtime"]["hidden_states"], "seconds", round(r["seconds"]["total"], 2))
-try:
-    import h5py, numpy as np
-    a, b = h5py.File("/tmp/hs-device/masks.h5"), h5py.File("/tmp/hs-host/masks.h5")
-    names = []
-    a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-    diff = [n for n in names if not np.array_equal(a[n][()], b[n][()])]
-    print(f"masks.h5: {len(names)} datasets, {len(diff)} differ {diff[:5]}")
-except ImportError:
-    print("no h5py: masks.h5 compared byte for byte below")
 PY
+python3 launch/device/compare_masks.py /tmp/hs-device/masks.h5 /tmp/hs-host/masks.h5 "device vs host" >>"$OUT/host_states.txt" 2>&1
 cmp -s /tmp/hs-device/masks.h5 /tmp/hs-host/masks.h5; echo "masks.h5 bytes equal (cmp rc, HDF5 metadata may differ): $?" >>"$OUT/host_states.txt"
 tail -3 /tmp/hs-host.log

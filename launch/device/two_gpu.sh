@@ -26,16 +26,8 @@ for n in (1, 2):
     r = json.load(open(f"/tmp/np{n}/report.json"))
     print(f"np{n} ranks {r['runtime']['ranks']} device {r['runtime']['device']} ppl after "
           f"{r['perplexity_after']['heldout']['perplexity']!r} seconds {r['seconds']['total']:.2f}")
-try:
-    import h5py, numpy as np
-    a, b = h5py.File("/tmp/np1/masks.h5"), h5py.File("/tmp/np2/masks.h5")
-    names = []
-    a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-    diff = [n for n in names if not np.array_equal(a[n][()], b[n][()])]
-    print(f"masks.h5 np1 vs np2: {len(names)} datasets, {len(diff)} differ {diff[:5]}")
-except ImportError:
-    print("no h5py here: h5dump below")
 PY
+  python3 launch/device/compare_masks.py /tmp/np1/masks.h5 /tmp/np2/masks.h5 "np1 vs np2"
   for n in 1 2; do h5dump -d / /tmp/np$n/masks.h5 >/dev/null 2>&1; h5dump /tmp/np$n/masks.h5 2>/dev/null | grep -v -i "config\|model_identity\|time\|seconds" >/tmp/dump$n.txt; done
   cmp -s /tmp/dump1.txt /tmp/dump2.txt; echo "h5dump np1 vs np2 (config, identity, times left out) equal: rc $?"
 } 2>&1 | tee "$OUT/two_gpu.txt"
