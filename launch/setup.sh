@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 preset="${1:-default}"
 shift || true
 
-pkgs=(build-essential cmake ninja-build pkg-config git
+pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev
       libfmt-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libeigen3-dev libpcre2-dev)
 missing=()
