@@ -9,9 +9,9 @@ namespace struprune {
 // Version string of the library ("MAJOR.MINOR.PATCH").
 const char* version();
 
-// Runs the struprune-dist command line (`[prune|eval|generate] CONFIG.yaml [--set k=v]...`):
+// Runs the struprune-dist command line (`COMMAND CONFIG.yaml [--set k=v]...`, commands in docs/cli.md):
 // initialises MPI if needed, runs one subcommand, and returns the process exit code
-// (0 ok, 1 failure, 2 input error, 3 not implemented). With more than one MPI rank an error
+// (0 ok, 1 failure, 2 input error, 74 I/O failure such as a full disk, 75 output folder busy). With more than one MPI rank an error
 // ends the whole job through MPI_Abort so that no peer waits forever.
 int run_command_line(int argc, char** argv);
 

@@ -10,6 +10,8 @@ namespace sp::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitInputError = 2;
+inline constexpr int kExitIoError = 74;  // sysexits EX_IOERR: disk full, I/O failure (IoError)
+inline constexpr int kExitBusy = 75;     // sysexits EX_TEMPFAIL: output.dir locked by a live run (BusyError)
 
 // local_rank: this process's rank on its node (picks the GPU).
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank);

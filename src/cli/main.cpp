@@ -48,11 +48,17 @@ int run_command_line(int argc, char** argv) {
   } catch (const sp::InputError& e) {
     SP_LOG_ERROR("error: {}", e.what());
     code = sp::cli::kExitInputError;
+  } catch (const sp::BusyError& e) {
+    SP_LOG_ERROR("busy: {}", e.what());
+    code = sp::cli::kExitBusy;
+  } catch (const sp::IoError& e) {
+    SP_LOG_ERROR("I/O failure: {}", e.what());
+    code = sp::cli::kExitIoError;
   } catch (const std::exception& e) {
     SP_LOG_ERROR("failure: {}", e.what());
     code = sp::cli::kExitFailure;
   }
-  if ((code == sp::cli::kExitInputError || code == sp::cli::kExitFailure) && comm->size() > 1) {
+  if (code != sp::cli::kExitOk && comm->size() > 1)  // every failure: no peer may hang {
     sp::logger().flush();
     std::fflush(stdout);
     comm->abort(code);

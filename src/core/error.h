@@ -1,8 +1,11 @@
 #pragma once
-// Two error kinds, one exit path (see docs/architecture.md "Errors"):
-//  * InputError  - the user's input is wrong (file, field, shape). Message names the culprit.
-//  * RuntimeFailure - a library or invariant failed (CUDA, MPI, HDF5, a bug). Carries the statement.
-// main() catches both, logs with the rank and ends the job with MPI_Abort so no peer hangs.
+// Error kinds, one exit path (see docs/architecture.md "Errors"; the exit statuses in docs/cli.md):
+//  * InputError  - the user's input is wrong (file, field, shape). Message names the culprit. Exit 2.
+//  * RuntimeFailure - a library or invariant failed (CUDA, MPI, HDF5, a bug). Carries the statement. Exit 1.
+//  * IoError - the environment failed, not the input: a full disk, an I/O error; names the path (and
+//    the bytes needed when known). Exit 74 (EX_IOERR).
+//  * BusyError - another live run holds the output folder; retrying later may succeed. Exit 75 (EX_TEMPFAIL).
+// main() catches them, logs with the rank and ends the job with MPI_Abort so no peer hangs.
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -18,6 +21,16 @@ class InputError : public std::runtime_error {
 class RuntimeFailure : public std::runtime_error {
  public:
   explicit RuntimeFailure(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+class IoError : public RuntimeFailure {
+ public:
+  explicit IoError(const std::string& msg) : RuntimeFailure(msg) {}
+};
+
+class BusyError : public std::runtime_error {
+ public:
+  explicit BusyError(const std::string& msg) : std::runtime_error(msg) {}
 };
 
 template <typename... Args>
