@@ -58,7 +58,7 @@ int run_command_line(int argc, char** argv) {
     SP_LOG_ERROR("failure: {}", e.what());
     code = sp::cli::kExitFailure;
   }
-  if (code != sp::cli::kExitOk && comm->size() > 1)  // every failure: no peer may hang {
+  if (code != sp::cli::kExitOk && comm->size() > 1) {  // every failure: no peer may hang
     sp::logger().flush();
     std::fflush(stdout);
     comm->abort(code);
