@@ -24,6 +24,11 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 # Optional: Hugging Face's tokenizers, the reference of test_tokenizer_conformance (skips without it).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore tokenizers >/dev/null 2>&1 ||
   echo "test: pip could not install tokenizers; the tokenizer conformance test will skip"
+# Hugging Face transformers + PyTorch (PyPI's build; runs on the CPU) + PEFT: the independent loader of
+# our pruned checkpoints (interop_hf_per_layer_shapes). About 3 GB the first time, then pip finds it
+# installed. CI sets STRUPRUNE_REQUIRE_HF=1: there the test fails rather than skips without them.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore torch transformers peft >/dev/null 2>&1 ||
+  echo "test: pip could not install torch/transformers/peft; interop_hf_per_layer_shapes will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = asan ]; then

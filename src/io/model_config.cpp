@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/hf_remote_code.h"
 
 namespace sp::io {
 namespace {
@@ -377,6 +378,7 @@ json model_config_to_json(const ModelConfig& c) {
   // Stock fields of 0 (a part pruned away in every layer) only parse beside "struprune_layers".
   if (c.uniform() && m.n_heads > 0 && m.intermediate > 0) {
     j.erase("struprune_layers");
+    if (j.contains("auto_map") && j["auto_map"] == hf_auto_map(c)) j.erase("auto_map");  // ours: stock again
   } else {
     json per = json::array();
     for (const auto& s : c.layers) {
@@ -385,6 +387,7 @@ json model_config_to_json(const ModelConfig& c) {
       per.push_back(e);
     }
     j["struprune_layers"] = per;
+    j["auto_map"] = hf_auto_map(c);  // transformers loads it with the modeling file (hf_remote_code.h)
   }
   return j;
 }

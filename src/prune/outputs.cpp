@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/hdf5_file.h"
+#include "io/hf_remote_code.h"
 #include "kernels/ops.h"
 #include "prune/compact.h"
 
@@ -146,6 +147,7 @@ void OutputWriter::finish(const PruneResult& r, const model::GlobalWeights& glob
     writer_->finish();
     writer_.reset();
     io::save_model_config(c, (fs::path(tmp_dir_) / "config.json").string());
+    io::write_hf_remote_code(c, tmp_dir_);  // per-layer shapes: transformers loads them with trust_remote_code
     if (!spec_.tokenizer_dir.empty())
       for (const char* f : kSideFiles) {
         const fs::path src = fs::path(spec_.tokenizer_dir) / f;
