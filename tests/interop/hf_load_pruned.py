@@ -114,7 +114,8 @@ def main():
     for run in args.runs:
         mdir = os.path.join(run, "model")
         report = json.load(open(os.path.join(run, "report.json")))
-        ours = report["perplexity_after"][args.dataset]
+        # a prune's report (perplexity_after) or an eval's (eval)
+        ours = (report.get("perplexity_after") or report["eval"])[args.dataset]
         cfg = json.load(open(os.path.join(mdir, "config.json")))
         tok = Tokenizer.from_file(os.path.join(mdir, "tokenizer.json"))
         text = open(args.eval_text, encoding="utf-8").read()
@@ -125,7 +126,7 @@ def main():
         rel = abs(ppl / ours["perplexity"] - 1)
         ok = ok and rel <= args.tol and n == ours["windows"]
         row = {"run": run, "hf_ppl": ppl, "ours": ours["perplexity"], "rel_diff": rel, "windows": n,
-               "hf_parameters": params, "our_parameters": report["model"]["parameters_after"],
+               "hf_parameters": params, "our_parameters": report["model"].get("parameters_after", report["model"].get("parameters")),
                "stock_config": "struprune_layers" not in cfg, "remote_code": remote}
         print(f"{run}: transformers ppl {ppl:.6f}  ours {ours['perplexity']:.6f}  rel diff {rel:.2e}  "
               f"({n} windows, {params} parameters, stock config.json: {row['stock_config']}, "

@@ -16,8 +16,37 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+
+
+def edge_case(a, run, evaltext):
+    """A copy of a pruned LLaMA checkpoint with layer 1's attention and layer 2's MLP removed whole (the
+    shapes a high sparsity gives), evaluated by our `eval`: transformers must agree on it too."""
+    from safetensors.torch import load_file, save_file
+    src, cfg, _ = run
+    out = os.path.join(a.work, "edge")
+    mdir = os.path.join(out, "model")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(os.path.join(src, "model"), mdir)
+    config = json.load(open(os.path.join(mdir, "config.json")))
+    config["struprune_layers"][1].update(num_attention_heads=0, num_key_value_heads=0)
+    config["struprune_layers"][2].update(intermediate_size=0)
+    json.dump(config, open(os.path.join(mdir, "config.json"), "w"), indent=2)
+    gone = [f"model.layers.1.self_attn.{p}_proj.weight" for p in "qkvo"] + \
+           [f"model.layers.2.mlp.{p}_proj.weight" for p in ("gate", "up", "down")]
+    files = [f for f in os.listdir(mdir) if f.endswith(".safetensors")]
+    assert files == ["model.safetensors"], files
+    tensors = {k: v for k, v in load_file(os.path.join(mdir, files[0])).items() if k not in gone}
+    save_file(tensors, os.path.join(mdir, files[0]), metadata={"format": "pt"})
+    cmd = [a.bin, "eval", cfg, "--set", f"model.path={mdir}", "--set", f"output.dir={out}",
+           "--set", "output.overwrite=true", "--set", "runtime.precision=fp32", "--set", f"eval.seqlen={a.seqlen}",
+           "--set", f"eval.max_windows={a.windows}",
+           "--set", f"eval.datasets=[{{name: heldout, path: {evaltext}, format: text}}]"]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return out, cfg, mdir
 
 
 def main():
@@ -26,6 +55,7 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--shared", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--models", nargs="+", default=["ref-llama", "ref-opt"])
     ap.add_argument("--sparsity", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--nsamples", type=int, default=16)
     ap.add_argument("--seqlen", type=int, default=256)
@@ -44,8 +74,7 @@ def main():
         print(f"SKIP: {msg}")
         return 77
     evaltext = os.path.join(a.shared, "data", "refcorpus", "heldout-eval.txt")
-    models = {"ref-llama": os.path.join(a.shared, "models", "ref-llama"),
-              "ref-opt": os.path.join(a.shared, "models", "ref-opt")}
+    models = {m: os.path.join(a.shared, "models", m) for m in a.models}
     if not all(os.path.isdir(p) for p in models.values()) or not os.path.isfile(evaltext):
         print(f"SKIP: shared models or {evaltext} not found")
         return 77
@@ -72,6 +101,9 @@ def main():
             # The point of the test: the default allocation gives layers of different shapes.
             ok = ok and shaped and "auto_map" in config
             runs.append((out, cfg, path))
+    llama = [r for r in runs if "llama" in os.path.basename(r[0])]
+    if llama:
+        runs.append(edge_case(a, llama[0], evaltext))
     for out, cfg, path in runs:
         cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_load_pruned.py"),
                evaltext, out, "--tol", str(a.tol), "--bin", a.bin, "--config", cfg, "--roundtrip", "--lora"]
