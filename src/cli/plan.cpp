@@ -58,7 +58,7 @@ void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes, int64_t al
              "and the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
              "(no --resume) or output.checkpoint: none",
              cfg.output.dir, gib(double(need)), gib(double(p.disk_checkpoint)), gib(double(p.disk_journal)),
-             already > 0 ? fmt::format(", {} of it already written", gib(double(already))) : std::string(),
+             already > 0 ? fmt::format(", {} bytes of it already written", already) : std::string(),
              gib(double(free_bytes)));
 }
 
