@@ -24,6 +24,24 @@ int64_t free_bytes_at(const std::string& dir) {
   return ec ? std::numeric_limits<int64_t>::max() : int64_t(s.available);
 }
 
+// Bytes a resumed run finds under output.dir that count towards what it writes: its journal (the
+// layers done) and the temporary checkpoint of the interrupted run (.<model_dir>.tmp.<pid>), which it
+// removes before writing its own; each at most the plan's size of what it stands for.
+int64_t bytes_resumed(const Config& cfg, const Plan& plan) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int64_t journal = 0, checkpoint = 0;
+  const std::string tmp = "." + cfg.output.model_dir + ".tmp.";
+  for (const auto& e : fs::directory_iterator(cfg.output.dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != ".journal" && name.rfind(tmp, 0) != 0) continue;
+    int64_t& total = name == ".journal" ? journal : checkpoint;
+    for (const auto& f : fs::recursive_directory_iterator(e.path(), ec))
+      if (f.is_regular_file(ec)) total += int64_t(f.file_size(ec));
+  }
+  return std::min(journal, plan.disk_journal) + std::min(checkpoint, plan.disk_checkpoint);
+}
+
 // Validates on every rank (each rank will read the files itself), then prints the plan once.
 Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) {
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
@@ -47,9 +65,9 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
   // Rank 0 writes the outputs: a disk that cannot hold them fails now, not after hours of pruning.
-  // A resumed run's journal already holds part of it.
-  if (args.command == Command::Prune && comm.is_root() && !args.resume)
-    check_disk(cfg, plan, free_bytes_at(cfg.output.dir));
+  // A resumed run is checked too, for what it has still to write (its journal holds part of it).
+  if (args.command == Command::Prune && comm.is_root())
+    check_disk(cfg, plan, free_bytes_at(cfg.output.dir), args.resume ? bytes_resumed(cfg, plan) : 0);
   comm.barrier();  // every rank validated before anyone reports success
   if (comm.is_root()) {
     SP_LOG_DEBUG("effective configuration:\n{}", cfg.effective);

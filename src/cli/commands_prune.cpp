@@ -145,7 +145,11 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   spec.checkpoint = cfg.output.checkpoint == CheckpointKind::Compact ? prune::CheckpointForm::Compact
                     : cfg.output.checkpoint == CheckpointKind::Dense ? prune::CheckpointForm::Dense
                                                                      : prune::CheckpointForm::None;
-  spec.max_shard_bytes = size_t(cfg.output.max_shard_gb * double(1ull << 30));
+  // The schema and its cross-check bound output.max_shard_gb to [1 byte, 2^50 bytes]: the cast is exact enough.
+  const double shard_bytes = cfg.output.max_shard_gb * double(1ull << 30);
+  SP_CHECK(shard_bytes >= 1.0 && shard_bytes <= 0x1p50, "output.max_shard_gb = {} out of range",
+           cfg.output.max_shard_gb);
+  spec.max_shard_bytes = size_t(shard_bytes);
   spec.overwrite = cfg.output.overwrite || args.resume;
   spec.tokenizer_dir = cfg.model.synthetic ? "" : (cfg.model.tokenizer.empty() ? cfg.model.path : cfg.model.tokenizer);
   if (!spec.tokenizer_dir.empty() && fs::is_regular_file(spec.tokenizer_dir))

@@ -51,6 +51,7 @@ int run_tokenize(const Config& cfg, Communicator& comm) {
   // Everything is tokenized and checked before the first file is written: bad input leaves no output.
   std::vector<Stream> streams;
   for (const auto& d : cfg.eval.datasets) {
+    // d.name is one plain name (checked as the config loaded): the file stays inside output.dir.
     Stream s{d.name, d.path, (fs::path(cfg.output.dir) / (d.name + ".npy")).string(), {}};
     s.ids = data::load_eval_ids(eval_spec(d, mc), tokenizer.get(), bos);
     streams.push_back(std::move(s));
@@ -64,7 +65,10 @@ int run_tokenize(const Config& cfg, Communicator& comm) {
   for (const auto& s : streams) check_vocab(s, mc, cfg.model.path);
   // u16 halves the files whenever the vocabulary fits (as nanoGPT's .bin).
   const data::IdsDtype dtype = mc.vocab <= 65536 ? data::IdsDtype::U16 : data::IdsDtype::I32;
-  fs::create_directories(cfg.output.dir);
+  std::error_code ec;
+  fs::create_directories(cfg.output.dir, ec);
+  SP_REQUIRE(!ec && fs::is_directory(cfg.output.dir), "output.dir {}: cannot create the folder: {}", cfg.output.dir,
+             ec ? ec.message() : "not a folder");
   std::printf("%-16s %12s  %s\n", "dataset", "tokens", "file");
   for (const auto& s : streams) {
     data::write_npy_ids(s.path, s.ids, dtype);

@@ -11,6 +11,7 @@
 
 #include "cli/config_schema.h"
 #include "core/error.h"
+#include "io/output_paths.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;
@@ -119,8 +120,7 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
       return v;
     }
     if (!n.IsSequence() || n.size() == 0) bad_value(o, n, key, k);
-    for (size_t i = 0; i < n.size(); ++i)
-      v.ints.push_back(parse_value(item, n[i], fmt::format("{}[{}]", key, i), o).i);
+    for (size_t i = 0; i < n.size(); ++i) v.ints.push_back(parse_value(item, n[i], fmt::format("{}[{}]", key, i), o).i);
     return v;
   }
   if (!n.IsScalar() && !(n.IsNull() && (k.kind == ValueKind::String || k.kind == ValueKind::Path)))
@@ -131,7 +131,7 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
       case ValueKind::Bool:
         v.b = n.as<bool>();
         break;
-      case ValueKind::Int:
+      case ValueKind::Int:  // beyond int64 (or not an integer): YAML::BadConversion, reported below
         v.i = n.as<int64_t>();
         v.f = double(v.i);
         break;
@@ -161,7 +161,11 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
   } catch (const YAML::Exception&) {
     bad_value(o, n, key, k);
   }
-  if (k.kind == ValueKind::Int || k.kind == ValueKind::Float) {
+  if (k.kind == ValueKind::Int) {  // compared as integers: 2^53 + 1 is not 2^53
+    const bool lo = !k.min || (k.min_open ? v.i > int64_t(*k.min) : v.i >= int64_t(*k.min));
+    const bool hi = !k.max || (k.max_open ? v.i < int64_t(*k.max) : v.i <= int64_t(*k.max));
+    if (!lo || !hi) throw_input("{}: {}: expected {}, got {}", o.at(n), key, describe_type(k), text);
+  } else if (k.kind == ValueKind::Float) {
     const bool lo = !k.min || (k.min_open ? v.f > *k.min : v.f >= *k.min);
     const bool hi = !k.max || (k.max_open ? v.f < *k.max : v.f <= *k.max);
     if (!lo || !hi) throw_input("{}: {}: expected {}, got {}", o.at(n), key, describe_type(k), text);
@@ -226,6 +230,11 @@ class Loader {
 
  private:
   void cross_check(const std::string& label) {
+    check_output_names(label);
+    // output.max_shard_gb becomes bytes (size_t): the schema caps it at 2^50 bytes; at least one byte.
+    SP_REQUIRE(cfg_.output.max_shard_gb * double(1ull << 30) >= 1.0,
+               "{}: output.max_shard_gb: {} GiB is less than one byte; expected {}", label, cfg_.output.max_shard_gb,
+               describe_type(*find_spec("output.max_shard_gb")));
     const auto& p = cfg_.prune;
     SP_REQUIRE(p.s_min <= p.s_max, "{}: prune.s_min ({}) must not exceed prune.s_max ({})", label, p.s_min, p.s_max);
     SP_REQUIRE(p.sparsity >= p.s_min && p.sparsity <= p.s_max,
@@ -237,6 +246,38 @@ class Loader {
                "{}: prune.method = flap makes its own global cut; prune.round_to and prune.uniform_shape need one of "
                "the other methods",
                label);
+  }
+
+  // Every name the outputs take inside output.dir is one plain name (io::single_name_problem), so no
+  // output (and no removal of an earlier one) reaches outside output.dir; the names differ.
+  void check_output_names(const std::string& label) const {
+    const auto& o = cfg_.output;
+    const std::pair<const char*, const std::string*> names[] = {
+        {"output.model_dir", &o.model_dir}, {"output.masks", &o.masks}, {"output.report", &o.report}};
+    for (const auto& [key, name] : names) {
+      const std::string why = io::single_name_problem(*name);
+      SP_REQUIRE(why.empty(), "{}: {}: '{}' must be a single {} name inside output.dir: it {}", label, key,
+                 printable(*name), std::string_view(key) == "output.model_dir" ? "folder" : "file", why);
+    }
+    for (size_t i = 0; i < 3; ++i)
+      for (size_t j = i + 1; j < 3; ++j)
+        SP_REQUIRE(*names[i].second != *names[j].second, "{}: {} and {} are both '{}': each output needs its own name",
+                   label, names[i].first, names[j].first, *names[i].second);
+    // tokenize writes each evaluation set to output.dir/<name>.npy.
+    for (size_t i = 0; i < cfg_.eval.datasets.size(); ++i) {
+      const std::string& name = cfg_.eval.datasets[i].name;
+      const std::string why = io::single_name_problem(name);
+      SP_REQUIRE(why.empty(),
+                 "{}: eval.datasets[{}].name: '{}' must be a single file name (tokenize writes output.dir/<name>.npy): "
+                 "it {}",
+                 label, i, printable(name), why);
+    }
+  }
+
+  static std::string printable(const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '\0' ? std::string("\\0") : std::string(1, c);
+    return out;
   }
 
   // Nested YAML in schema order (sections open/close as the dotted prefix changes).

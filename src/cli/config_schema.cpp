@@ -27,6 +27,17 @@ const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "err
 
 // Shorthands for table rows; ranges are std::optional<double>.
 constexpr std::optional<double> kNone = std::nullopt;
+// Upper bounds of the integer keys (issue 25): every key's users hold its whole range (they take
+// int, the seeds uint64), so no value is cut short on the way. Integer bounds stay within 2^53,
+// where a double holds them exactly (the loader compares them as integers).
+constexpr double kMaxInt = 2147483647.0;         // 2^31 - 1: a count its users keep in an int
+constexpr double kMaxWindows = 1048576.0;        // 2^20 windows (calibration, probes, batches)
+constexpr double kMaxTokens = 1048576.0;         // 2^20 tokens per window
+constexpr double kMaxGroups = 1048576.0;         // 2^20 groups (neurons, heads)
+constexpr double kMaxIterations = 1000000.0;     // iteration and repeat counts
+constexpr double kMaxThreads = 65536.0;          // CPU threads per rank
+constexpr double kMaxSeed = 9007199254740992.0;  // 2^53
+constexpr double kMaxGiB = 1048576.0;            // 1 PiB in GiB: bytes = GiB x 2^30 stays below 2^50
 
 KeySpec key(std::string path, ValueKind kind, std::string def, std::string doc, std::function<void(Config&, V)> set) {
   KeySpec k;
@@ -67,7 +78,7 @@ std::vector<KeySpec> build_schema() {
                   [](Config& c, V v) { c.model.synthetic = v.b; }));
   s.push_back(ranged(key("model.synthetic_seed", K::Int, "0", "seed of the synthetic weights",
                          [](Config& c, V v) { c.model.synthetic_seed = v.i; }),
-                     0, kNone));
+                     0, kMaxSeed));
   // ---- calibration
   s.push_back(key("calibration.path", K::Path, "\"\"", "calibration data file (required by prune)",
                   [](Config& c, V v) { c.calibration.path = v.s; }));
@@ -79,18 +90,18 @@ std::vector<KeySpec> build_schema() {
                   [](Config& c, V v) { c.calibration.text_field = v.s; }));
   s.push_back(ranged(key("calibration.nsamples", K::Int, "128", "number of random calibration windows",
                          [](Config& c, V v) { c.calibration.nsamples = v.i; }),
-                     1, kNone));
+                     1, kMaxWindows));
   s.push_back(ranged(key("calibration.batch", K::Int, "8", "calibration windows per forward call",
                          [](Config& c, V v) { c.calibration.batch = v.i; }),
-                     1, kNone));
+                     1, kMaxWindows));
   s.push_back(ranged(
       key("calibration.seqlen", K::Int, "0", "tokens per window; 0: min(2048, the model's max_position_embeddings)",
           [](Config& c, V v) { c.calibration.seqlen = v.i; }),
-      0, kNone));
+      0, kMaxTokens));
   s.push_back(
       ranged(key("calibration.seed", K::Int, "0", "seed of the window sampler (same windows for any rank count)",
                  [](Config& c, V v) { c.calibration.seed = v.i; }),
-             0, kNone));
+             0, kMaxSeed));
   // ---- prune
   s.push_back(
       choice(key("prune.method", K::Enum, "structprune",
@@ -137,7 +148,7 @@ std::vector<KeySpec> build_schema() {
              0.0, kNone, true));
   s.push_back(ranged(key("prune.admm.max_iters", K::Int, "200", "ADMM iteration limit",
                          [](Config& c, V v) { c.prune.admm.max_iters = v.i; }),
-                     1, kNone));
+                     1, kMaxIterations));
   s.push_back(ranged(key("prune.admm.tol_primal", K::Float, "1e-4", "ADMM primal residual tolerance (relative)",
                          [](Config& c, V v) { c.prune.admm.tol_primal = v.f; }),
                      0.0, kNone, true));
@@ -169,7 +180,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(key("prune.probe_windows", K::Int, "2",
                          "normalize kl: calibration windows on which each block's effect on the output is measured",
                          [](Config& c, V v) { c.prune.probe_windows = v.i; }),
-                     1, kNone));
+                     1, kMaxWindows));
   s.push_back(key("prune.gram_fp64", K::Bool, "false",
                   "Gram products in fp64 also for bf16 / fp16 activations (default: tensor-core products of the "
                   "exact bf16 / fp16 values, summed in fp32 within a batch; fp32 activations always use fp64)",
@@ -177,12 +188,12 @@ std::vector<KeySpec> build_schema() {
   s.push_back(ranged(
       key("prune.obs_step", K::Int, "0", "groups removed per OBS update (1: exact greedy); 0: automatic, about n/256",
           [](Config& c, V v) { c.prune.obs_step = v.i; }),
-      0, kNone));
+      0, kMaxGroups));
   s.push_back(ranged(key("prune.round_to", K::Int, "1",
                          "hardware-friendly widths: every kept MLP width (intermediate size) is a multiple of it "
                          "(e.g. 8, 64, 128); the budget still holds, within 0.005 of prune.sparsity, else an error",
                          [](Config& c, V v) { c.prune.round_to = v.i; }),
-                     1, kNone));
+                     1, kMaxGroups));
   s.push_back(key("prune.uniform_shape", K::Bool, "false",
                   "every layer keeps the same number of heads / KV groups and neurons, so the compact checkpoint is "
                   "a stock Hugging Face one (no struprune_layers); with allocation uniform each module loses the "
@@ -202,7 +213,7 @@ std::vector<KeySpec> build_schema() {
           "then (runtime.hidden_states auto) the hidden states move to host memory, else the run is refused; "
           "0: no budget",
           [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
-      0.0, kNone));
+      0.0, kMaxGiB));
   s.push_back(choice(key("runtime.hidden_states", K::Enum, "auto",
                          "where the calibration and evaluation hidden states live between layers: device, or host "
                          "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
@@ -213,7 +224,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),
-             0, kNone));
+             0, kMaxThreads));
   // ---- output
   s.push_back(key("output.dir", K::Path, "out", "output folder (created; rank 0 writes)",
                   [](Config& c, V v) { c.output.dir = v.s; }));
@@ -234,7 +245,7 @@ std::vector<KeySpec> build_schema() {
                      kDTypes));
   s.push_back(ranged(key("output.max_shard_gb", K::Float, "2", "largest safetensors shard of the pruned checkpoint",
                          [](Config& c, V v) { c.output.max_shard_gb = v.f; }),
-                     0.0, kNone, true));
+                     0.0, kMaxGiB, true));
   s.push_back(key("output.overwrite", K::Bool, "false", "replace existing outputs instead of failing",
                   [](Config& c, V v) { c.output.overwrite = v.b; }));
   s.push_back(
@@ -251,37 +262,37 @@ std::vector<KeySpec> build_schema() {
                          "perplexity window length; 0: the model's max_position_embeddings (2048 when config.json "
                          "has none)",
                          [](Config& c, V v) { c.eval.seqlen = v.i; }),
-                     0, kNone));
+                     0, kMaxTokens));
   s.push_back(ranged(key("eval.max_windows", K::Int, "0", "evaluate at most this many windows; 0: all",
                          [](Config& c, V v) { c.eval.max_windows = v.i; }),
-                     0, kNone));
+                     0, kMaxInt));
   s.push_back(key("eval.before", K::Bool, "true",
                   "prune: also evaluate the dense model (pass 1), for the before/after table",
                   [](Config& c, V v) { c.eval.before = v.b; }));
   s.push_back(
       ranged(key("eval.batch", K::Int, "1", "windows per forward pass", [](Config& c, V v) { c.eval.batch = v.i; }), 1,
-             kNone));
+             kMaxWindows));
   // ---- bench
   s.push_back(ranged(key("bench.batch", K::IntList, "[1, 16]", "bench: batch sizes (windows decoded together)",
                          [](Config& c, V v) { c.bench.batch = v.ints; }),
-                     1, kNone));
+                     1, kMaxWindows));
   s.push_back(ranged(key("bench.prompt", K::IntList, "[512, 2048]",
                          "bench: prompt lengths in tokens (prefill); prompt + generate must fit the model's context",
                          [](Config& c, V v) { c.bench.prompt = v.ints; }),
-                     1, kNone));
+                     1, kMaxTokens));
   s.push_back(
       ranged(key("bench.generate", K::Int, "128", "bench: tokens generated per window after the prefill (decode)",
                  [](Config& c, V v) { c.bench.generate = v.i; }),
-             0, kNone));
+             0, kMaxTokens));
   s.push_back(ranged(key("bench.repeats", K::Int, "5", "bench: timed runs per case; the median is reported",
                          [](Config& c, V v) { c.bench.repeats = v.i; }),
-                     1, kNone));
+                     1, kMaxIterations));
   s.push_back(ranged(key("bench.warmup", K::Int, "1", "bench: untimed runs before each model's first case",
                          [](Config& c, V v) { c.bench.warmup = v.i; }),
-                     0, kNone));
+                     0, kMaxIterations));
   s.push_back(ranged(key("bench.seed", K::Int, "0", "bench: seed of the random prompt ids",
                          [](Config& c, V v) { c.bench.seed = v.i; }),
-                     0, kNone));
+                     0, kMaxSeed));
   // ---- logging
   s.push_back(choice(key("logging.level", K::Enum, "info", "log level", [](Config& c, V v) { c.logging.level = v.s; }),
                      kLevels));
@@ -302,7 +313,7 @@ std::vector<KeySpec> build_item_schema() {
   return s;
 }
 
-std::string fmt_bound(double v) { return fmt::format("{}", v); }
+std::string fmt_bound(double v, bool integer) { return integer ? fmt::format("{}", int64_t(v)) : fmt::format("{}", v); }
 
 template <typename E>
 const char* enum_name(const std::vector<std::string>& names, E v) {
@@ -341,12 +352,13 @@ std::string describe_type(const KeySpec& k) {
       return fmt::format("one of: {}", fmt::join(k.choices, "|"));
     case ValueKind::Int:
     case ValueKind::Float: {
-      const char* base = k.kind == ValueKind::Int ? "int" : "float";
+      const bool integer = k.kind == ValueKind::Int;
+      const char* base = integer ? "int" : "float";
       if (k.min && k.max)
-        return fmt::format("{} in {}{}, {}{}", base, k.min_open ? "(" : "[", fmt_bound(*k.min), fmt_bound(*k.max),
-                           k.max_open ? ")" : "]");
-      if (k.min) return fmt::format("{} {} {}", base, k.min_open ? ">" : ">=", fmt_bound(*k.min));
-      if (k.max) return fmt::format("{} {} {}", base, k.max_open ? "<" : "<=", fmt_bound(*k.max));
+        return fmt::format("{} in {}{}, {}{}", base, k.min_open ? "(" : "[", fmt_bound(*k.min, integer),
+                           fmt_bound(*k.max, integer), k.max_open ? ")" : "]");
+      if (k.min) return fmt::format("{} {} {}", base, k.min_open ? ">" : ">=", fmt_bound(*k.min, integer));
+      if (k.max) return fmt::format("{} {} {}", base, k.max_open ? "<" : "<=", fmt_bound(*k.max, integer));
       return base;
     }
   }

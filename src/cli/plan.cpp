@@ -51,13 +51,14 @@ DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
   return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
 }
 
-void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes) {
-  const int64_t need = p.disk_checkpoint + p.disk_journal;
+void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes, int64_t already) {
+  const int64_t need = std::max<int64_t>(0, p.disk_checkpoint + p.disk_journal - std::max<int64_t>(0, already));
   SP_REQUIRE(need <= free_bytes,
-             "output.dir {}: the run needs about {} of disk (checkpoint {}, resume journal {} until the end) and "
-             "the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
+             "output.dir {}: the run needs about {} more of disk (checkpoint {}, resume journal {} until the end{}) "
+             "and the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
              "(no --resume) or output.checkpoint: none",
              cfg.output.dir, gib(double(need)), gib(double(p.disk_checkpoint)), gib(double(p.disk_journal)),
+             already > 0 ? fmt::format(", {} bytes of it already written", already) : std::string(),
              gib(double(free_bytes)));
 }
 

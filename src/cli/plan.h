@@ -54,9 +54,11 @@ int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& model);
 // The dtype of the written weights: output.dtype, or the checkpoint's (F64 written as F32).
 DType output_dtype(const Config& cfg, const io::ModelConfig& model);
 
-// Throws InputError when `free_bytes` (what output.dir's filesystem has free) cannot hold the plan's
-// checkpoint and journal, naming output.dir, both sizes and what would make the run fit.
-void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes);
+// Throws InputError when `free_bytes` (what output.dir's filesystem has free) cannot hold what the
+// run has still to write: the plan's checkpoint and journal, less `already` bytes on disk that count
+// towards them (a resumed run's journal and the temporary checkpoint it replaces), naming output.dir,
+// the sizes and what would make the run fit.
+void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes, int64_t already = 0);
 
 // The pipeline's options from the config's prune section.
 prune::PruneOptions prune_options(const Config& cfg);

@@ -1,8 +1,13 @@
 #pragma once
 // Atomic output: bytes go to "<path>.tmp.<pid>", are fsync'ed, then renamed over <path>, so a
 // failed or killed writer never leaves a partial file under the final name. RAII: a writer that
-// is destroyed without commit() removes its temporary file.
+// is destroyed without commit() removes its temporary file. The temporary is always a new file
+// (O_EXCL, O_NOFOLLOW): a link planted under its name is removed, never written through.
+// Errors (io/write_error.h): a path that cannot be created -> InputError, or IoError when the
+// environment failed (full disk, quota); a failed write, fsync, close or rename -> IoError naming
+// the path and the bytes the file needs.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -10,7 +15,8 @@ namespace sp::io {
 
 class AtomicFile {
  public:
-  explicit AtomicFile(std::string path);  // throws InputError naming the path if it cannot create
+  // expected_bytes: the file's final size when known (named in a full disk's error), else -1.
+  explicit AtomicFile(std::string path, int64_t expected_bytes = -1);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -23,6 +29,7 @@ class AtomicFile {
  private:
   std::string path_, tmp_;
   int fd_ = -1;
+  int64_t expected_ = -1, written_ = 0;
   bool committed_ = false;
 };
 

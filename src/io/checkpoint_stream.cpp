@@ -16,7 +16,9 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/output_paths.h"
 #include "io/safetensors.h"
+#include "io/write_error.h"
 
 namespace fs = std::filesystem;
 
@@ -37,11 +39,8 @@ bool is_partial_shard(const std::string& name) {
   return std::regex_match(name, kPartial);
 }
 
-void remove_file(const fs::path& p) {
-  std::error_code ec;
-  fs::remove(p, ec);
-  SP_REQUIRE(!ec, "{}: cannot remove stale weight file: {}", p.string(), ec.message());
-}
+// Every removal of the writer is of a file inside its own folder (io/output_paths.h).
+void remove_file(const std::string& dir, const fs::path& p) { remove_inside(dir, p.string()); }
 
 // Removes weight files of an earlier write into the same folder that are not in `keep`, and
 // partial shards of a killed writer, so a reader never mixes an old layout with the new one.
@@ -49,13 +48,12 @@ void remove_stale(const std::string& dir, const std::set<std::string>& keep) {
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (e.is_regular_file() && (is_weight_file(name) || is_partial_shard(name)) && !keep.count(name))
-      remove_file(e.path());
+      remove_file(dir, e.path());
   }
 }
 
 void rename_into_place(const std::string& from, const std::string& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0)
-    throw_input("{}: rename from {} failed: {}", to, from, std::strerror(errno));
+  if (std::rename(from.c_str(), to.c_str()) != 0) throw_rename_error(errno, to, from);
 }
 
 // Makes the renames in `dir` durable before the index that names them; failure is not worth
@@ -84,13 +82,13 @@ CheckpointStreamWriter::~CheckpointStreamWriter() {
   remove_temporaries();
   if (created_dir_) {
     std::error_code ec;
-    fs::remove(dir_, ec);  // only succeeds while empty
+    fs::remove(dir_, ec);  // the folder this writer created, and only while empty (rmdir)
   }
 }
 
 void CheckpointStreamWriter::remove_temporaries() noexcept {
   for (const auto& s : shards_)
-    if (!s.tmp.empty()) ::unlink(s.tmp.c_str());
+    if (!s.tmp.empty()) remove_inside_quietly(dir_, s.tmp);
 }
 
 void CheckpointStreamWriter::add(const std::string& name, const Tensor& t) {
@@ -137,7 +135,7 @@ std::vector<std::string> CheckpointStreamWriter::finish() {
   // An old single file would shadow the new index, and an old index may name a shard about to be
   // replaced: both go first. Until the new index lands, no loadable layout is there.
   for (const char* old : {kSingle, kIndex})
-    if (fs::is_regular_file(dir / old)) remove_file(dir / old);
+    if (fs::is_regular_file(dir / old)) remove_file(dir_, dir / old);
   nlohmann::json weight_map = nlohmann::json::object();
   std::set<std::string> keep = {kIndex};
   for (size_t s = 0; s < shards_.size(); ++s) {

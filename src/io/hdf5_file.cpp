@@ -19,6 +19,8 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/output_paths.h"
+#include "io/write_error.h"
 
 namespace fs = std::filesystem;
 
@@ -57,6 +59,11 @@ class H5Id {
   hid_t id_ = H5I_INVALID_HID;
   herr_t (*close_)(hid_t) = nullptr;
 };
+
+std::string folder_of(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
 
 // HDF5 prints its error stack to stderr by default; we report through exceptions instead.
 void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
@@ -179,11 +186,11 @@ H5Id utf8_string_type() {
 // fsync of a file HDF5 has already closed (it keeps its descriptor to itself).
 void fsync_path(const std::string& path, const std::string& shown) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_input("{}: cannot reopen {} for fsync: {}", shown, path, std::strerror(errno));
+  if (fd < 0) throw IoError(fmt::format("{}: cannot reopen {} for fsync: {}", shown, path, std::strerror(errno)));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) throw_input("{}: fsync failed: {}", shown, std::strerror(err));
+  if (rc != 0) throw_write_error(err, shown, "fsync");
 }
 
 // Values of a numeric dataset or attribute, read in the widest native type of their class so the
@@ -337,10 +344,12 @@ struct H5Writer::Impl {
     SP_CHECK(ds.valid(), "{}: cannot create dataset '{}': {}", path, obj, h5_error());
     hsize_t n = 1;
     for (hsize_t d : dims) n *= d;
-    if (n > 0)  // H5Dwrite refuses a null buffer, which an empty span may have
-      SP_CHECK(H5Dwrite(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, "{}: cannot write dataset '{}': {}",
-               path, obj, h5_error());
-    SP_CHECK(ds.reset() >= 0, "{}: cannot close dataset '{}': {}", path, obj, h5_error());
+    // Writing our own data into a dataset just created fails only when the file cannot take it
+    // (a full disk, a quota, an I/O error): IoError, exit 74.
+    if (n > 0 && H5Dwrite(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)  // (no null buffer for n = 0)
+      throw IoError(
+          fmt::format("{}: cannot write dataset '{}' ({} bytes): {}", path, obj, n * H5Tget_size(mtype), h5_error()));
+    if (ds.reset() < 0) throw IoError(fmt::format("{}: cannot close dataset '{}': {}", path, obj, h5_error()));
   }
 
   // Creates (or replaces) attribute `name` on `obj` from `n` values at `data`.
@@ -375,18 +384,22 @@ H5Writer::H5Writer(std::string path) : impl_(std::make_unique<Impl>()) {
   H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   SP_CHECK(fapl.valid() && H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) >= 0, "{}: file access list: {}", m.path,
            h5_error());
+  remove_inside_quietly(folder_of(m.tmp), m.tmp);  // a leftover or a planted link: never written through
   m.file = H5Id(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
   if (!m.file.valid()) {
+    const int err = errno;  // HDF5 opens the file with open(2); its errno tells a full disk from a bad path
     const std::string why = h5_error();
-    ::unlink(m.tmp.c_str());
-    throw_input("{}: cannot create output file {}: {}", m.path, m.tmp, why);
+    remove_inside_quietly(folder_of(m.tmp), m.tmp);
+    const std::string msg = fmt::format("{}: cannot create output file {}: {}", m.path, m.tmp, why);
+    if (is_environment_errno(err)) throw IoError(msg);
+    throw InputError(msg);
   }
 }
 
 H5Writer::~H5Writer() {
   if (!impl_) return;
   impl_->file.reset();
-  if (!impl_->committed) ::unlink(impl_->tmp.c_str());
+  if (!impl_->committed) remove_inside_quietly(folder_of(impl_->tmp), impl_->tmp);
 }
 
 const std::string& H5Writer::path() const { return impl_->path; }
@@ -456,10 +469,10 @@ void H5Writer::attribute(const std::string& obj, const std::string& name, const 
 void H5Writer::commit() {
   Impl& m = *impl_;
   SP_CHECK(m.file.valid(), "{}: H5Writer::commit() called twice", m.path);
-  if (m.file.reset() < 0) throw_input("{}: closing {} failed: {}", m.path, m.tmp, h5_error());
+  // Closing flushes what HDF5 buffered: a full disk shows here (IoError, exit 74).
+  if (m.file.reset() < 0) throw IoError(fmt::format("{}: closing {} failed: {}", m.path, m.tmp, h5_error()));
   fsync_path(m.tmp, m.path);
-  if (std::rename(m.tmp.c_str(), m.path.c_str()) != 0)
-    throw_input("{}: rename from {} failed: {}", m.path, m.tmp, std::strerror(errno));
+  if (std::rename(m.tmp.c_str(), m.path.c_str()) != 0) throw_rename_error(errno, m.path, m.tmp);
   m.committed = true;
   // Make the rename itself durable; failure here is not worth failing the run for.
   const std::string dir = fs::path(m.path).parent_path().string();

@@ -22,7 +22,8 @@ namespace sp::io {
 // Writes a new HDF5 file atomically: everything goes to "<path>.tmp.<pid>"; commit() closes it,
 // fsyncs it and renames it over `path` (then fsyncs the folder), as AtomicFile does. Destroyed
 // without commit(), the writer removes its temporary and leaves `path` untouched.
-// Errors: the output cannot be created, closed or renamed -> InputError naming the path; an HDF5
+// Errors: the output cannot be created -> InputError naming the path (IoError for a full disk);
+// a dataset that cannot be written, or a close, fsync or rename that fails -> IoError (exit 74); an HDF5
 // call that fails otherwise, or misuse (a dataset written twice, a parent that is a dataset, an
 // attribute on a missing object) -> RuntimeFailure naming the file and the object.
 class H5Writer {

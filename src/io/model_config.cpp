@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <string_view>
+#include <utility>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -22,6 +25,30 @@ const json* field(const json& j, const char* name) {
   return (it == j.end() || it->is_null()) ? nullptr : &*it;
 }
 
+// Upper bounds of the size fields (issue 25): the engine keeps sizes in int and multiplies them
+// (heads x head_dim, rows x columns in int64), so each is bounded well inside what that holds.
+// Far above any released model: hidden 2^20 (the largest have ~2^14), 2^16 layers or heads, a
+// vocabulary or context of 2^24.
+constexpr int kMaxWidth = 1 << 20, kMaxCount = 1 << 16, kMaxLength = 1 << 24;
+
+int max_of(const char* name) {
+  static const std::pair<const char*, int> kBounds[] = {{"hidden_size", kMaxWidth},
+                                                        {"intermediate_size", kMaxWidth},
+                                                        {"ffn_dim", kMaxWidth},
+                                                        {"head_dim", kMaxWidth},
+                                                        {"word_embed_proj_dim", kMaxWidth},
+                                                        {"num_hidden_layers", kMaxCount},
+                                                        {"num_attention_heads", kMaxCount},
+                                                        {"num_key_value_heads", kMaxCount},
+                                                        {"vocab_size", kMaxLength},
+                                                        {"max_position_embeddings", kMaxLength},
+                                                        {"sliding_window", kMaxLength},
+                                                        {"original_max_position_embeddings", kMaxLength}};
+  for (const auto& [n, m] : kBounds)
+    if (std::string_view(n) == name) return m;
+  return std::numeric_limits<int>::max();
+}
+
 int get_int(const json& j, const char* name, const std::string& label, const int* dflt = nullptr) {
   const json* v = field(j, name);
   if (!v) {
@@ -30,8 +57,10 @@ int get_int(const json& j, const char* name, const std::string& label, const int
   }
   SP_REQUIRE(v->is_number_integer() || (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()),
              "{}: field '{}' must be an integer, got {}", label, name, v->dump());
-  const double d = v->get<double>();
-  SP_REQUIRE(d >= -2147483648.0 && d <= 2147483647.0, "{}: field '{}' is out of range: {}", label, name, v->dump());
+  const double d = v->get<double>();  // exact for every value in range; beyond, only compared
+  const int hi = max_of(name);
+  SP_REQUIRE(d >= double(std::numeric_limits<int>::min()) && d <= double(hi),
+             "{}: field '{}' is out of range: {} (at most {})", label, name, v->dump(), hi);
   return int(d);
 }
 
@@ -148,8 +177,7 @@ void parse_rope_scaling(const json& rp, const std::string& where, const ModelCon
     r.mscale_all_dim = get_number(rp, "mscale_all_dim", where, 0.0);
     r.truncate = get_bool(rp, "truncate", where, true);
   } else {
-    throw_input("{}: rope_type '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)", where,
-                type);
+    throw_input("{}: rope_type '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)", where, type);
   }
 }
 
@@ -194,9 +222,8 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     c.head_dim = c.hidden / *heads;
   }
   // RoPE rotates pairs of a head's dimensions: an odd head_dim is no Llama-family model.
-  SP_REQUIRE(c.head_dim % 2 == 0,
-             "{}: 'head_dim' is {} ({}): rotary embeddings need an even head dimension", label, c.head_dim,
-             field(j, "head_dim") ? "field 'head_dim'" : "'hidden_size' / 'num_attention_heads'");
+  SP_REQUIRE(c.head_dim % 2 == 0, "{}: 'head_dim' is {} ({}): rotary embeddings need an even head dimension", label,
+             c.head_dim, field(j, "head_dim") ? "field 'head_dim'" : "'hidden_size' / 'num_attention_heads'");
   c.hidden_act = get_string(j, "hidden_act", label, "silu");
   SP_REQUIRE(c.hidden_act == "silu", "{}: field 'hidden_act' is '{}': only 'silu' is supported for {}", label,
              c.hidden_act, mt);
@@ -247,8 +274,7 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
     c.head_dim = get_positive(j, "head_dim", label);
   } else {
     SP_REQUIRE(*heads > 0 && c.hidden % *heads == 0,
-               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})", label,
-               *heads, c.hidden);
+               "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({})", label, *heads, c.hidden);
     c.head_dim = c.hidden / *heads;
   }
   c.hidden_act = get_string(j, "activation_function", label, "relu");
@@ -340,6 +366,10 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
                label, heads, kv);
     c.layers.assign(size_t(c.n_layers), LayerShape{heads, kv, inter});
   }
+  // The attention width (heads x head_dim) is an int too.
+  const int64_t width = int64_t(c.max_layer().n_heads) * c.head_dim;
+  SP_REQUIRE(width <= kMaxWidth, "{}: 'num_attention_heads' x 'head_dim' = {} x {} = {} is out of range (at most {})",
+             label, c.max_layer().n_heads, c.head_dim, width, kMaxWidth);
   return c;
 }
 

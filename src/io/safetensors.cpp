@@ -186,7 +186,7 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // pad with spaces, as Hugging Face does
 
-  AtomicFile out(path);
+  AtomicFile out(path, int64_t(8 + h.size() + offset));
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
   out.write(len, 8);

@@ -15,6 +15,7 @@
 #include "io/checkpoint.h"
 #include "io/hdf5_file.h"
 #include "io/hf_remote_code.h"
+#include "io/output_paths.h"
 #include "kernels/ops.h"
 #include "prune/compact.h"
 
@@ -42,18 +43,35 @@ void require_free(const std::string& path, bool overwrite) {
              path);
 }
 
-// The temporary checkpoint folders of killed runs (.<model_dir>.tmp.<pid> whose process is gone
-// from this host): a resumed or repeated run rewrites the checkpoint from the start.
-void remove_stale_temporaries(const std::string& dir, const std::string& model_dir) {
-  const std::string prefix = fmt::format(".{}.tmp.", model_dir);
+// The leftovers of killed runs of this output.dir (process gone from this host): temporary checkpoint
+// folders (.<model_dir>.tmp.<pid>), which a resumed or repeated run rewrites from the start, and a
+// previous checkpoint moved aside by a swap (.<model_dir>.old.<pid>), which goes back into place
+// when the run was killed before the new one took it, and is removed otherwise.
+bool process_gone(const std::string& name, const std::string& prefix) {
+  const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+  return pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH);
+}
+
+void clean_leftovers(const std::string& dir, const std::string& model_dir) {
+  const std::string tmp = fmt::format(".{}.tmp.", model_dir), old = io::aside_name(model_dir, 0);
+  const std::string old_prefix = old.substr(0, old.size() - 1);  // ".<model_dir>.old."
+  const fs::path model = fs::path(dir) / model_dir;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno != ESRCH)) continue;
-    SP_LOG_INFO("{}: removing the temporary checkpoint of an interrupted run", e.path().string());
-    fs::remove_all(e.path(), ec);
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) found.push_back(e.path());
+  for (const fs::path& p : found) {
+    const std::string name = p.filename().string();
+    if (name.rfind(tmp, 0) == 0 && process_gone(name, tmp)) {
+      SP_LOG_INFO("{}: removing the temporary checkpoint of an interrupted run", p.string());
+      io::remove_inside_quietly(dir, p.string());
+    } else if (name.rfind(old_prefix, 0) == 0 && process_gone(name, old_prefix)) {
+      if (!fs::exists(fs::symlink_status(model, ec)) && std::rename(p.c_str(), model.c_str()) == 0) {
+        SP_LOG_WARN("{}: restored from {}, where an interrupted run had moved it aside", model.string(), p.string());
+      } else {
+        SP_LOG_INFO("{}: removing the previous checkpoint an interrupted run had replaced", p.string());
+        io::remove_inside_quietly(dir, p.string());
+      }
+    }
   }
 }
 
@@ -77,26 +95,29 @@ std::string checkpoint_identity(const std::string& model_dir) {
 
 OutputWriter::OutputWriter(OutputSpec spec, ExecContext& ctx, const io::ModelConfig& original, AttentionUnit unit)
     : spec_(std::move(spec)), ctx_(ctx), original_(original), unit_(unit) {
+  // The config checked these names before any work; the writer does not rely on it.
+  for (const auto& [key, name] : {std::pair<const char*, const std::string&>{"output.model_dir", spec_.model_dir},
+                                  {"output.masks", spec_.masks}}) {
+    const std::string why = io::single_name_problem(name);
+    SP_REQUIRE(why.empty(), "{}: '{}' {}: it must be a single name inside output.dir", key, name, why);
+  }
   std::error_code ec;
   fs::create_directories(spec_.dir, ec);
   SP_REQUIRE(!ec && fs::is_directory(spec_.dir), "output.dir {}: cannot create the folder: {}", spec_.dir,
              ec ? ec.message() : "not a folder");
   require_free(masks_path(), spec_.overwrite);
   if (spec_.checkpoint != CheckpointForm::None) {
+    clean_leftovers(spec_.dir, spec_.model_dir);  // first: it may put a previous checkpoint back
     require_free(model_path(), spec_.overwrite);
-    remove_stale_temporaries(spec_.dir, spec_.model_dir);
     tmp_dir_ = (fs::path(spec_.dir) / fmt::format(".{}.tmp.{}", spec_.model_dir, ::getpid())).string();
-    fs::remove_all(tmp_dir_, ec);
+    io::remove_inside(spec_.dir, tmp_dir_);
     writer_ = std::make_unique<io::CheckpointStreamWriter>(tmp_dir_, spec_.max_shard_bytes);
   }
 }
 
 OutputWriter::~OutputWriter() {
   writer_.reset();  // removes its temporaries when finish() was not reached
-  if (!tmp_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(tmp_dir_, ec);
-  }
+  if (!tmp_dir_.empty()) io::remove_inside_quietly(spec_.dir, tmp_dir_);
 }
 
 std::string OutputWriter::model_path() const { return (fs::path(spec_.dir) / spec_.model_dir).string(); }
@@ -151,13 +172,21 @@ void OutputWriter::finish(const PruneResult& r, const model::GlobalWeights& glob
     if (!spec_.tokenizer_dir.empty())
       for (const char* f : kSideFiles) {
         const fs::path src = fs::path(spec_.tokenizer_dir) / f;
-        if (fs::is_regular_file(src)) fs::copy_file(src, fs::path(tmp_dir_) / f, fs::copy_options::overwrite_existing);
+        if (!fs::is_regular_file(src)) continue;
+        std::error_code ec;
+        fs::copy_file(src, fs::path(tmp_dir_) / f, fs::copy_options::overwrite_existing, ec);
+        if (ec)  // into our own temporary folder: a full disk or an I/O error, not the input
+          throw IoError(fmt::format("{}: cannot copy {} into it: {} (the file needs {} bytes)", tmp_dir_, src.string(),
+                                    ec.message(), fs::file_size(src, ec)));
       }
-    // The folder appears under its final name complete, or not at all.
-    std::error_code ec;
-    if (fs::exists(model_path())) fs::remove_all(model_path(), ec);
-    fs::rename(tmp_dir_, model_path(), ec);
-    SP_REQUIRE(!ec, "{}: cannot move the pruned checkpoint into place: {}", model_path(), ec.message());
+    // The folder appears under its final name complete, or not at all; a previous one is swapped
+    // out (io::replace_folder), so a failed rename loses neither.
+    try {
+      io::replace_folder(spec_.dir, tmp_dir_, model_path());
+    } catch (const IoError&) {
+      if (fs::exists(tmp_dir_)) tmp_dir_.clear();  // the complete new checkpoint stays (the message names it)
+      throw;
+    }
     tmp_dir_.clear();
     SP_LOG_INFO("pruned checkpoint ({}): {}", spec_.checkpoint == CheckpointForm::Dense ? "masked dense" : "compact",
                 model_path());

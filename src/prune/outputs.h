@@ -3,7 +3,9 @@
 // written atomically so a failed run leaves nothing under a final name:
 //   <dir>/<model_dir>/   the pruned Hugging Face checkpoint (compact: smaller tensors, per-layer
 //                        shapes in config.json; dense: stock shapes with zeros), written layer by
-//                        layer into a temporary folder renamed into place when complete;
+//                        layer into a temporary folder renamed into place when complete (a
+//                        previous one swapped out by io::replace_folder, so a failed rename
+//                        loses neither; nothing outside dir is ever removed: io/output_paths.h);
 //   <dir>/<masks>        masks.h5: per-layer keep masks, scores, allocated sparsity, run metadata.
 // report.json is the command line's (it knows the run's environment).
 #include <memory>
@@ -44,7 +46,8 @@ std::string checkpoint_identity(const std::string& model_dir);
 class OutputWriter {
  public:
   // Fails (InputError naming the path and output.overwrite) when a final output exists and
-  // overwrite is off; creates dir.
+  // overwrite is off, or when model_dir / masks is not one plain name (io::single_name_problem);
+  // creates dir; repairs what killed runs left (temporaries, a swap cut short).
   OutputWriter(OutputSpec spec, ExecContext& ctx, const io::ModelConfig& original, AttentionUnit unit);
   ~OutputWriter();
   // The pipeline's sink: appends the layer's tensors to the checkpoint being written.

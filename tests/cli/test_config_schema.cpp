@@ -1,7 +1,9 @@
 // Config schema and loader: defaults, unknown keys with suggestions, types, ranges, --set
 // overrides, the eval.datasets list, path resolution, and every shipped config / documented key.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -111,7 +113,7 @@ TEST(ConfigSchema, WrongTypeNamesKeyTypeAndValue) {
   EXPECT_NE(e.find("'abc'"), std::string::npos) << e;
 
   const std::string i = load_error("calibration: {nsamples: 1.5}\n");
-  EXPECT_NE(i.find("calibration.nsamples: expected int >= 1, got '1.5'"), std::string::npos) << i;
+  EXPECT_NE(i.find("calibration.nsamples: expected int in [1, 1048576], got '1.5'"), std::string::npos) << i;
 
   const std::string b = load_error("output: {overwrite: maybe}\n");
   EXPECT_NE(b.find("output.overwrite: expected bool"), std::string::npos) << b;
@@ -139,6 +141,76 @@ TEST(ConfigSchema, RangesAreEnforced) {
   EXPECT_NE(load_error("prune: {sparsity: 0.5, s_max: 0.4}\n").find("prune.s_max"), std::string::npos);
   EXPECT_NE(load_error("prune: {structures: {attention: none, mlp: false}}\n").find("nothing can be pruned"),
             std::string::npos);
+}
+
+// Issue 25: integer keys are int64 with stated bounds that every user of the key holds (int, or
+// uint64 for the seeds): 2^32 + 1 windows must not become 1, 2^31 probe windows not negative.
+TEST(ConfigSchema, IntegerKeysAreBoundedForTheirUsers) {
+  for (const auto& k : config_schema()) {
+    if (k.kind != ValueKind::Int && k.kind != ValueKind::IntList) continue;
+    ASSERT_TRUE(k.max.has_value()) << k.path << " has no upper bound";
+    ASSERT_TRUE(k.min.has_value()) << k.path << " has no lower bound";
+    EXPECT_EQ(*k.max, std::floor(*k.max)) << k.path;
+    const bool seed = k.path.find("seed") != std::string::npos;
+    EXPECT_LE(*k.max, seed ? 9007199254740992.0 : 2147483647.0) << k.path << ": its users take an int";
+    // The bound itself loads (as a --set), one past it is an error naming the key and the range.
+    const auto max = int64_t(*k.max);
+    const std::string at = fmt::format("{}={}", k.path, max), past = fmt::format("{}={}", k.path, max + 1);
+    EXPECT_EQ(load_error("", {at}), "") << at;
+    const std::string e = load_error("", {past});
+    EXPECT_NE(e.find(k.path), std::string::npos) << e;
+    EXPECT_NE(e.find(fmt::format("{}]", max)), std::string::npos) << "the range is not stated: " << e;
+  }
+  const std::string n = load_error("calibration: {nsamples: 4294967297}\n");
+  EXPECT_NE(n.find("calibration.nsamples: expected int in [1, 1048576], got 4294967297"), std::string::npos) << n;
+  const std::string p = load_error("", {"prune.probe_windows=2147483648"});
+  EXPECT_NE(p.find("prune.probe_windows: expected int in [1, 1048576], got 2147483648"), std::string::npos) << p;
+  // Beyond int64 and 2^53 + 1 (which a double would round to the bound): still errors naming the key.
+  const std::string big = load_error("", {"calibration.seed=99999999999999999999"});
+  EXPECT_NE(big.find("calibration.seed: expected int in [0, 9007199254740992]"), std::string::npos) << big;
+  const std::string s53 = load_error("", {"calibration.seed=9007199254740993"});
+  EXPECT_NE(s53.find("calibration.seed"), std::string::npos) << s53;
+  EXPECT_NE(load_error("", {"bench.batch=[1, 1048577]"}).find("bench.batch[1]"), std::string::npos);
+  EXPECT_EQ(load_config_text("calibration: {nsamples: 1048576}\n", "run.yaml", "/cfgdir").calibration.nsamples,
+            1048576);
+}
+
+// Float keys that become integers are range-checked before the cast.
+TEST(ConfigSchema, FloatsThatBecomeBytesAreBounded) {
+  const std::string hi = load_error("", {"output.max_shard_gb=1e12"});
+  EXPECT_NE(hi.find("output.max_shard_gb: expected float in (0, 1048576]"), std::string::npos) << hi;
+  const std::string tiny = load_error("", {"output.max_shard_gb=1e-12"});
+  EXPECT_NE(tiny.find("output.max_shard_gb: 1e-12 GiB is less than one byte"), std::string::npos) << tiny;
+  EXPECT_NE(load_error("", {"output.max_shard_gb=-1"}).find("output.max_shard_gb"), std::string::npos);
+  EXPECT_NE(load_error("", {"output.max_shard_gb=.inf"}).find("output.max_shard_gb"), std::string::npos);
+  EXPECT_NE(load_error("", {"runtime.memory_budget_gb=1e30"}).find("runtime.memory_budget_gb"), std::string::npos);
+  EXPECT_EQ(load_error("", {"output.max_shard_gb=0.0001"}), "");
+}
+
+// Issue 25: every name an output takes inside output.dir is one plain name, checked as the config loads.
+TEST(ConfigSchema, OutputNamesAreSingleComponents) {
+  const std::string bad[] = {"..", ".", "a/b", "/abs", "a\\b", "../x", ".journal"};
+  for (const char* key : {"output.model_dir", "output.masks", "output.report"}) {
+    for (const std::string& v : bad) {
+      const std::string e = load_error("", {fmt::format("{}='{}'", key, v)});
+      EXPECT_NE(e.find(fmt::format("{}: '", key)), std::string::npos) << key << "=" << v << ": " << e;
+      EXPECT_NE(e.find("must be a single"), std::string::npos) << e;
+      EXPECT_NE(e.find("inside output.dir"), std::string::npos) << e;
+    }
+    const std::string empty = load_error("", {fmt::format("{}=", key)});
+    EXPECT_NE(empty.find(fmt::format("{}: '' must be a single", key)), std::string::npos) << empty;
+    const std::string nul = load_error("", {fmt::format("{}=\"a\\0b\"", key)});
+    EXPECT_NE(nul.find("NUL"), std::string::npos) << nul;
+  }
+  const std::string m = load_error("", {"output.model_dir=.."});
+  EXPECT_NE(m.find("output.model_dir: '..' must be a single folder name inside output.dir"), std::string::npos) << m;
+  const std::string same = load_error("", {"output.masks=report.json"});
+  EXPECT_NE(same.find("output.masks and output.report are both 'report.json'"), std::string::npos) << same;
+  for (const std::string& v : bad) {
+    const std::string e = load_error(fmt::format("eval: {{datasets: [{{name: '{}', path: x.txt}}]}}\n", v));
+    EXPECT_NE(e.find("eval.datasets[0].name: '"), std::string::npos) << v << ": " << e;
+  }
+  EXPECT_EQ(load_error("output: {model_dir: pruned, masks: m.h5, report: r.json}\n"), "");
 }
 
 TEST(ConfigSchema, SetOverridesGoThroughTheSameValidation) {
@@ -190,16 +262,17 @@ TEST(ConfigSchema, BenchListsAreTypedIntLists) {
   EXPECT_EQ(d.bench.batch, (std::vector<int64_t>{1, 16}));
   EXPECT_EQ(d.bench.prompt, (std::vector<int64_t>{512, 2048}));
   EXPECT_EQ(d.bench.generate, 128);
-  const Config c = load_config_text("bench: {batch: [2, 4, 8], prompt: 64}\n", "run.yaml", "/cfgdir", {"bench.repeats=3"});
+  const Config c =
+      load_config_text("bench: {batch: [2, 4, 8], prompt: 64}\n", "run.yaml", "/cfgdir", {"bench.repeats=3"});
   EXPECT_EQ(c.bench.batch, (std::vector<int64_t>{2, 4, 8}));
   EXPECT_EQ(c.bench.prompt, (std::vector<int64_t>{64}));  // one int is a list of one
   EXPECT_EQ(c.bench.repeats, 3);
   std::string e = load_error("bench: {batch: [1, 0]}\n");
-  EXPECT_NE(e.find("bench.batch[1]: expected int >= 1, got 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("bench.batch[1]: expected int in [1, 1048576], got 0"), std::string::npos) << e;
   e = load_error("bench: {prompt: []}\n");
-  EXPECT_NE(e.find("bench.prompt: expected list of int >= 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("bench.prompt: expected list of int in [1, 1048576]"), std::string::npos) << e;
   e = load_error("bench: {batch: {a: 1}}\n");
-  EXPECT_NE(e.find("bench.batch: expected list of int >= 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("bench.batch: expected list of int in [1, 1048576]"), std::string::npos) << e;
   // The shape options: defaults, and flap refuses them (its own global cut).
   EXPECT_EQ(d.prune.round_to, 1);
   EXPECT_FALSE(d.prune.uniform_shape);

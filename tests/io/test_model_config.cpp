@@ -189,7 +189,10 @@ TEST(ModelConfig, Rejections) {
   j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}};
   expect_reject(j, "llama3");
   j = llama_base();
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0},
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 8.0},
+                       {"low_freq_factor", 4.0},
+                       {"high_freq_factor", 1.0},
                        {"original_max_position_embeddings", 8192}};
   expect_reject(j, "low_freq_factor");
   j = llama_base();
@@ -255,6 +258,48 @@ TEST(ModelConfig, Rejections) {
   expect_reject(j, "struprune_layers");  // 1 entry for 2 layers
   j["struprune_layers"].push_back({{"num_attention_heads", 6}, {"num_key_value_heads", 4}, {"intermediate_size", 8}});
   expect_reject(j, "struprune_layers[1]");
+}
+
+// Issue 25: every integer size field is bounded (the engine holds sizes in int and multiplies them):
+// 2^40 or a negative value is an error naming the file and the field, never a wrapped int.
+TEST(ModelConfig, OutOfRangeIntegersNameTheField) {
+  const int64_t huge = int64_t(1) << 40;
+  for (const char* f : {"hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings",
+                        "intermediate_size", "num_attention_heads", "num_key_value_heads", "head_dim"}) {
+    for (const json& bad : {json(huge), json(-huge), json(-1), json(4294967297.0)}) {
+      json j = llama_base();
+      j[f] = bad;
+      expect_reject(j, f);
+    }
+  }
+  for (const char* f : {"hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings", "ffn_dim"}) {
+    json j = opt_base();
+    j[f] = huge;
+    expect_reject(j, f);
+  }
+  // Just past the stated bound, and the bound itself.
+  json j = llama_base();
+  j["max_position_embeddings"] = (1 << 24) + 1;
+  expect_reject(j, "max_position_embeddings");
+  const std::string m = test::input_error([&] { parse_model_config(j, kLabel); });
+  EXPECT_NE(m.find("at most 16777216"), std::string::npos) << m;
+  j["max_position_embeddings"] = 1 << 24;
+  EXPECT_EQ(parse_model_config(j, kLabel).max_positions, 1 << 24);
+  j = llama_base();
+  j["num_hidden_layers"] = 65537;
+  expect_reject(j, "num_hidden_layers");
+  // Each field in range, their product (the attention width, an int) not.
+  j = llama_base();
+  j["num_attention_heads"] = 1 << 16;
+  j["num_key_value_heads"] = 1;
+  j["head_dim"] = 1 << 10;
+  expect_reject(j, "head_dim");
+  // A per-layer entry too.
+  j = llama_base();
+  j["struprune_layers"] =
+      json::array({{{"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"intermediate_size", 512}},
+                   {{"num_attention_heads", 8}, {"num_key_value_heads", 2}, {"intermediate_size", huge}}});
+  expect_reject(j, "intermediate_size");
 }
 
 TEST(ModelConfig, LoadErrorsNameTheFile) {
