@@ -92,6 +92,7 @@ def _opt_layer(config, shape, i):
     hd = _head_dim(config)
     heads = int(shape["num_attention_heads"])
     c.ffn_dim = int(shape["intermediate_size"])
+    c.num_attention_heads = config.hidden_size // hd  # what stock OPTAttention accepts; rebuilt below
     layer = OPTDecoderLayer(c, i)
     attn = layer.self_attn
     if heads == 0:
@@ -158,7 +159,14 @@ class StruPruneOPTForCausalLM(OPTForCausalLM):
     config_class = StruPruneOPTConfig
 
     def __init__(self, config):
-        super().__init__(config)
+        # Stock OPT requires heads to divide hidden_size, which the per-layer maximum need not do; the
+        # stock layers are built with the original head count and then replaced.
+        heads = config.num_attention_heads
+        config.num_attention_heads = config.hidden_size // _head_dim(config)
+        try:
+            super().__init__(config)
+        finally:
+            config.num_attention_heads = heads
         for i, s in enumerate(_shapes(config)):
             self.model.decoder.layers[i] = _opt_layer(config, s, i)
         self.post_init()
