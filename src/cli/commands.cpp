@@ -68,7 +68,12 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, 
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
-  if (args.command != Command::Tokenize) place(plan, cfg, comm, local_rank);
+  // A --dry-run of a GPU config on a machine without one (a login node) still plans; the binding and
+  // the collectives are then decided when the run starts.
+  const bool gpu_later = args.dry_run && cfg.runtime.device == RuntimeDevice::Cuda && cuda_device_count() == 0;
+  if (args.command != Command::Tokenize && !gpu_later) place(plan, cfg, comm, local_rank);
+  if (gpu_later)
+    plan.warnings.push_back("no GPU visible here: the GPU binding and the collectives are decided when the run starts");
   // Rank 0 writes the outputs: a disk that cannot hold them fails now, not after hours of pruning.
   // A resumed run's journal already holds part of it.
   if (args.command == Command::Prune && comm.is_root() && !args.resume)
