@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
+#include "cli/session.h"
 #include "cli/validate.h"
 #include "core/log.h"
+#include "dist/gpu_binding.h"
 
 namespace sp::cli {
 namespace {
@@ -42,8 +45,27 @@ int64_t bytes_resumed(const Config& cfg, const Plan& plan) {
   return std::min(journal, plan.disk_journal) + std::min(checkpoint, plan.disk_checkpoint);
 }
 
+// Every rank's device by the binding rule, then (collectively) how many ranks share each GPU: the
+// plan's collectives. A job whose ranks disagree on CPU or GPU is refused.
+void place(Plan& plan, const Config& cfg, Communicator& comm, int local_rank) {
+  const Device dev = pick_device(cfg, local_rank);
+  const dist::Placement pl = dist::place_ranks(comm, dev);
+  const auto gpu_ranks = std::count_if(pl.ids.begin(), pl.ids.end(), [](const std::string& id) { return !id.empty(); });
+  SP_REQUIRE(gpu_ranks == 0 || gpu_ranks == comm.size(),
+             "runtime.device = {}: {} of {} ranks see a GPU and the others none; give every rank a GPU or set "
+             "runtime.device: cpu",
+             to_string(cfg.runtime.device), gpu_ranks, comm.size());
+  set_placement(plan, cfg, comm.size(), dev.is_cuda(), pl.max_ranks_per_gpu);
+  const dist::LaunchEnv env = dist::read_launch_env();
+  SP_LOG_DEBUG(
+      "rank {}: node-local rank {}{}, {} visible GPU(s){} -> {}{}", comm.rank(), local_rank,
+      env.local_source.empty() ? "" : fmt::format(" ({} {})", env.local_source, env.local_rank), cuda_device_count(),
+      env.visible ? fmt::format(" (CUDA_VISIBLE_DEVICES {})", std::getenv("CUDA_VISIBLE_DEVICES")) : "", dev.str(),
+      dev.is_cuda() ? fmt::format(" = {}, {} rank(s) on it", pl.ids[size_t(comm.rank())], pl.ranks_on_my_gpu) : "");
+}
+
 // Validates on every rank (each rank will read the files itself), then prints the plan once.
-Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) {
+Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
               comm.size());
   const Inputs in = validate_inputs(cfg, args.command, args.resume);
@@ -64,6 +86,12 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
+  // A --dry-run of a GPU config on a machine without one (a login node) still plans; the binding and
+  // the collectives are then decided when the run starts.
+  const bool gpu_later = args.dry_run && cfg.runtime.device == RuntimeDevice::Cuda && cuda_device_count() == 0;
+  if (args.command != Command::Tokenize && !gpu_later) place(plan, cfg, comm, local_rank);
+  if (gpu_later)
+    plan.warnings.push_back("no GPU visible here: the GPU binding and the collectives are decided when the run starts");
   // Rank 0 writes the outputs: a disk that cannot hold them fails now, not after hours of pruning.
   // A resumed run is checked too, for what it has still to write (its journal holds part of it).
   if (args.command == Command::Prune && comm.is_root())
@@ -84,7 +112,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
 }
 
 int prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  const Plan plan = validate_and_plan(args, cfg, comm);
+  const Plan plan = validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) {
     SP_LOG_INFO("dry run: everything validated; nothing computed");
     return kExitOk;
@@ -93,25 +121,25 @@ int prune(const Args& args, const Config& cfg, Communicator& comm, int local_ran
 }
 
 int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_eval(args, cfg, comm, local_rank);
 }
 
 int tokenize(const Args& args, const Config& cfg, Communicator& comm) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, 0);
   if (args.dry_run) return kExitOk;
   return run_tokenize(cfg, comm);
 }
 
 int generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_generate(args, cfg, comm, local_rank);
 }
 
 int bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_bench(args, cfg, comm, local_rank);
 }

@@ -100,6 +100,8 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
           {"runtime",
            {{"ranks", comm.size()},
             {"device", l.ctx->device().str()},
+            {"collectives", plan.collectives},
+            {"ranks_per_gpu", plan.ranks_per_gpu},
             {"precision", to_string(cfg.runtime.precision)},
             {"calibration_batch", plan.calib_batch},
             {"hidden_states", plan.host_states ? "host" : "device"},
@@ -176,8 +178,9 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
   const prune::LayerSink sink = out ? out->sink() : prune::LayerSink([](const auto&, const auto&) {});
 
-  // On GPUs the statistics are summed on the device (NCCL); the MPI communicator otherwise.
-  const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(l.ctx->device(), comm.size());
+  // The plan's collectives (runtime.communicator): NCCL sums on the devices; with mpi (CPU runs, and
+  // ranks sharing a GPU) the MPI communicator stages device tensors through page-locked host memory.
+  const std::unique_ptr<Communicator> device_comm = dist::make_device_communicator(plan.collectives, l.ctx->device());
   reset_peak_memory(l.ctx->device().type);
   const double setup_s = since(t_start);
   prune::PruneResult r = prune::run_pipeline(*l.model, *l.ctx, device_comm ? *device_comm : comm, prune_options(cfg),

@@ -21,6 +21,7 @@ const std::vector<std::string> kTargets = {"pruned", "dense"};
 const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "admm"};
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
 const std::vector<std::string> kResidences = {"auto", "device", "host"};
+const std::vector<std::string> kCommunicators = {"auto", "nccl", "mpi"};
 const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -221,6 +222,12 @@ std::vector<KeySpec> build_schema() {
                          "runtime.memory_budget_gb cannot hold them in batches of one window",
                          [](Config& c, V v) { c.runtime.hidden_states = StatesResidence(v.index); }),
                      kResidences));
+  s.push_back(choice(key("runtime.communicator", K::Enum, "auto",
+                         "how a multi-rank GPU run sums its statistics: nccl (on the devices; every rank needs a GPU "
+                         "of its own), mpi (device tensors staged through page-locked host memory; ranks may share a "
+                         "GPU); auto: nccl when no two ranks share a GPU, else mpi. CPU runs always use mpi",
+                         [](Config& c, V v) { c.runtime.communicator = RuntimeCommunicator(v.index); }),
+                     kCommunicators));
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),
@@ -422,6 +429,7 @@ const char* to_string(Precision v) { return enum_name(kPrecisions, v); }
 const char* to_string(DataFormat v) { return enum_name(kFormats, v); }
 const char* to_string(RuntimeDevice v) { return enum_name(kDevices, v); }
 const char* to_string(StatesResidence v) { return enum_name(kResidences, v); }
+const char* to_string(RuntimeCommunicator v) { return enum_name(kCommunicators, v); }
 const char* to_string(ModelDType v) { return enum_name(kDTypes, v); }
 const char* to_string(CheckpointKind v) { return enum_name(kCheckpoints, v); }
 

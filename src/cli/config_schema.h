@@ -29,6 +29,7 @@ using prune::Normalization;                // none, residual, output, standardiz
 using prune::RefitTarget;                  // pruned, dense
 enum class RuntimeDevice { Auto, Cpu, Cuda };
 enum class StatesResidence { Auto, Device, Host };
+enum class RuntimeCommunicator { Auto, Nccl, Mpi };
 enum class Precision { FP32, BF16, FP16 };
 enum class CheckpointKind { Compact, Dense, None };
 
@@ -88,9 +89,10 @@ struct Config {
   struct Runtime {
     RuntimeDevice device;
     Precision precision;
-    double memory_budget_gb;        // 0: no budget
-    StatesResidence hidden_states;  // where hidden states live between forwards
-    int64_t threads;                // 0: all cores
+    double memory_budget_gb;           // 0: no budget
+    StatesResidence hidden_states;     // where hidden states live between forwards
+    RuntimeCommunicator communicator;  // the collectives of a multi-rank GPU run
+    int64_t threads;                   // 0: all cores
   } runtime;
   struct Output {
     std::string dir;
@@ -174,6 +176,7 @@ const char* to_string(Precision v);
 const char* to_string(DataFormat v);
 const char* to_string(RuntimeDevice v);
 const char* to_string(StatesResidence v);
+const char* to_string(RuntimeCommunicator v);
 const char* to_string(ModelDType v);
 const char* to_string(CheckpointKind v);
 

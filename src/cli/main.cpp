@@ -1,7 +1,8 @@
 // struprune-dist entry point (struprune::run_command_line, the public API; main() calls it): MPI,
-// logging with the rank, the command line and the config, then one subcommand. Two error kinds, one exit: InputError ->
-// exit 2, anything else -> exit 1; with more than one rank the job ends through MPI_Abort so that no peer hangs in a
-// collective.
+// logging with the rank, the command line and the config, then one subcommand. Exit status by error kind (InputError
+// 2, BusyError 75, IoError 74, anything else 1); with more than one rank a failure ends the job through
+// dist::abort_job (the registered NCCL communicators aborted, then MPI_Abort) so that no peer hangs in a collective.
+// Nothing on the way there waits for a peer or for the device (docs/architecture.md, "Process model").
 #include <cstdio>
 #include <exception>
 
@@ -10,6 +11,7 @@
 #include "cli/config_schema.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/job_abort.h"
 #include "dist/mpi_communicator.h"
 #include "struprune/struprune.h"
 #include "struprune/version.h"
@@ -40,6 +42,7 @@ const char* version() { return STRUPRUNE_VERSION; }
 
 int run_command_line(int argc, char** argv) {
   sp::dist::MpiRuntime mpi(&argc, &argv);
+  sp::dist::install_terminate_handler();
   auto comm = sp::dist::make_mpi_communicator();
   sp::log_init(comm->rank(), comm->size(), sp::LogLevel::Info);
   int code = sp::cli::kExitOk;
@@ -57,12 +60,12 @@ int run_command_line(int argc, char** argv) {
   } catch (const std::exception& e) {
     SP_LOG_ERROR("failure: {}", e.what());
     code = sp::cli::kExitFailure;
+  } catch (...) {
+    SP_LOG_ERROR("failure: an exception of unknown type");
+    code = sp::cli::kExitFailure;
   }
-  if (code != sp::cli::kExitOk && comm->size() > 1) {  // every failure: no peer may hang
-    sp::logger().flush();
-    std::fflush(stdout);
-    comm->abort(code);
-  }
+  // Every failure of a multi-rank job ends all of it (no peer may hang in a collective).
+  if (code != sp::cli::kExitOk && comm->size() > 1) sp::dist::abort_job(code);
   return code;
 }
 

@@ -9,6 +9,7 @@
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/ranges.h"
+#include "dist/device_communicator.h"
 
 namespace sp::cli {
 namespace {
@@ -220,6 +221,19 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   return p;
 }
 
+void set_placement(Plan& p, const Config& cfg, int n_ranks, bool on_gpu, int ranks_per_gpu) {
+  const dist::Collectives asked = cfg.runtime.communicator == RuntimeCommunicator::Nccl  ? dist::Collectives::Nccl
+                                  : cfg.runtime.communicator == RuntimeCommunicator::Mpi ? dist::Collectives::Mpi
+                                                                                         : dist::Collectives::Auto;
+  p.ranks_per_gpu = on_gpu ? ranks_per_gpu : 0;
+  p.collectives = dist::choose_collectives(asked, on_gpu, n_ranks, ranks_per_gpu, dist::nccl_built());
+  if (p.ranks_per_gpu > 1)
+    p.warnings.push_back(fmt::format(
+        "up to {} ranks share a GPU: their device memory adds up on it (runtime.memory_budget_gb is per rank) and "
+        "they take turns on it; the statistics are summed through MPI (runtime.communicator {})",
+        p.ranks_per_gpu, to_string(cfg.runtime.communicator)));
+}
+
 const RankShard& Plan::peak_shard() const {
   SP_CHECK(!shards.empty(), "a plan of no rank");
   return *std::max_element(shards.begin(), shards.end(),
@@ -273,6 +287,11 @@ std::string format_plan(const Plan& p) {
   if (!p.shards.empty())
     line(fmt::format("estimated peak device memory: {} (rank {})", gib(double(p.peak_shard().memory.peak())),
                      p.peak_shard().rank));
+  if (p.collectives != "self")
+    line(fmt::format("collectives: {} ({})", p.collectives,
+                     p.ranks_per_gpu == 0   ? std::string("CPU ranks")
+                     : p.ranks_per_gpu == 1 ? std::string("one GPU per rank")
+                                            : fmt::format("up to {} ranks per GPU", p.ranks_per_gpu)));
   line(fmt::format("disk under output.dir at the end: checkpoint {}, resume journal {}", gib(double(p.disk_checkpoint)),
                    gib(double(p.disk_journal))));
   for (const auto& w : p.warnings) line("note: " + w);

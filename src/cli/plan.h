@@ -42,6 +42,10 @@ struct Plan {
   int64_t disk_checkpoint = 0, disk_journal = 0;
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
+  // Where the ranks compute, filled in by the caller from dist::place_ranks (make_plan, a pure
+  // function, leaves the defaults): the same on every rank.
+  int ranks_per_gpu = 0;             // the most ranks of the job on one GPU; 0: they compute on CPUs
+  std::string collectives = "self";  // how the statistics are summed: self (one rank), mpi or nccl
 
   const RankShard& peak_shard() const;  // the rank with the largest memory estimate
 };
@@ -69,5 +73,8 @@ prune::PruneOptions prune_options(const Config& cfg);
 // windows of each dataset (the caller tokenized them); empty: eval.max_windows each, or none.
 Plan make_plan(const Config& cfg, const io::ModelConfig& model, int n_ranks, const std::vector<int>& eval_windows = {});
 std::string format_plan(const Plan& p);
+// Records the placement in the plan: the collectives (dist::choose_collectives on
+// runtime.communicator) and, when ranks share a GPU, a note that their device memory adds up there.
+void set_placement(Plan& p, const Config& cfg, int n_ranks, bool on_gpu, int ranks_per_gpu);
 
 }  // namespace sp::cli

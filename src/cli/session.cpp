@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/gpu_binding.h"
 #include "kernels/ops_linalg.h"
 #include "model/weight_source.h"
 
@@ -14,22 +15,17 @@ namespace fs = std::filesystem;
 
 bool runs_on_cpu(const Config& cfg) {
   return cfg.runtime.device == RuntimeDevice::Cpu ||
-         (cfg.runtime.device == RuntimeDevice::Auto && cuda_device_count() == 0);
+         (cfg.runtime.device == RuntimeDevice::Auto && dist::gpu_for_rank(0, cuda_device_count()) < 0);
 }
 
 Device pick_device(const Config& cfg, int local_rank) {
-  const int gpus = cuda_device_count();
-  switch (cfg.runtime.device) {
-    case RuntimeDevice::Cpu:
-      return Device::cpu();
-    case RuntimeDevice::Cuda:
-      SP_REQUIRE(gpus > 0, "runtime.device = cuda, but no CUDA GPU is visible{}",
-                 built_with_cuda() ? "" : " (this binary was built without CUDA)");
-      return Device::cuda(local_rank % gpus);
-    case RuntimeDevice::Auto:
-      break;
-  }
-  return runs_on_cpu(cfg) ? Device::cpu() : Device::cuda(local_rank % gpus);
+  if (cfg.runtime.device == RuntimeDevice::Cpu) return Device::cpu();
+  // The one binding rule (dist/gpu_binding.h), as the NCCL communicator and the plan apply it.
+  const int gpu = dist::gpu_for_rank(local_rank, cuda_device_count());
+  SP_REQUIRE(gpu >= 0 || cfg.runtime.device != RuntimeDevice::Cuda,
+             "runtime.device = cuda, but no CUDA GPU is visible{}",
+             built_with_cuda() ? "" : " (this binary was built without CUDA)");
+  return gpu < 0 ? Device::cpu() : Device::cuda(gpu);
 }
 
 sp::Precision to_precision(cli::Precision p) {

@@ -11,6 +11,8 @@
 
 namespace sp::cli {
 
+// This rank's device: the CPU for runtime.device cpu (or auto without a visible GPU), else GPU
+// dist::gpu_for_rank(local_rank, visible GPUs), the rule the NCCL communicator and the plan share.
 Device pick_device(const Config& cfg, int local_rank);
 // Whether runtime.device resolves to the CPU here (pick_device's rule, without its GPU checks).
 bool runs_on_cpu(const Config& cfg);

@@ -1,12 +1,13 @@
 #include "dist/mpi_communicator.h"
 
-#include <mpi.h>
-
 #include <fmt/format.h>
+#include <mpi.h>
 
 #include <algorithm>
 
+#include "core/device.h"
 #include "core/error.h"
+#include "dist/job_abort.h"
 
 namespace sp::dist {
 namespace {
@@ -38,6 +39,19 @@ class MpiCommunicator final : public Communicator {
       SP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d.data() + i, int(std::min(kChunk, d.size() - i)), MPI_INT64_T, MPI_SUM,
                                  MPI_COMM_WORLD));
   }
+  // Device tensors (a GPU run whose ranks share a GPU, runtime.communicator) go through page-locked
+  // host memory kept between calls: one device-to-host copy on the device's work stream (so after
+  // the kernels that made the tensor), the integer sum, one copy back.
+  void allreduce_sum(Tensor& t) override {
+    SP_CHECK(t.dtype() == DType::I64, "allreduce_sum(Tensor): I64 expected, got {}", dtype_name(t.dtype()));
+    if (size_ == 1 || t.numel() == 0) return;
+    if (t.is_cpu()) return allreduce_sum(std::span<int64_t>(t.data<int64_t>(), size_t(t.numel())));
+    if (staging_.size() < t.nbytes()) staging_ = StagingBuffer(std::max(t.nbytes(), 2 * staging_.size()));
+    Tensor host = Tensor::view_of(staging_.data(), t.shape(), DType::I64, Device::cpu());
+    host.copy_from(t);
+    allreduce_sum(std::span<int64_t>(host.data<int64_t>(), size_t(host.numel())));
+    t.copy_from(host);
+  }
   using Communicator::allreduce_sum;
   void allreduce_max(std::span<double> d) override {
     SP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d.data(), int(d.size()), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
@@ -55,17 +69,14 @@ class MpiCommunicator final : public Communicator {
       total += sizes[size_t(r)];
     }
     std::string all(size_t(total), '\0');
-    SP_MPI_CHECK(MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), sizes.data(), displs.data(), MPI_BYTE,
-                                MPI_COMM_WORLD));
+    SP_MPI_CHECK(
+        MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), sizes.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD));
     std::vector<std::string> out;
     for (int r = 0; r < size_; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(sizes[size_t(r)])));
     return out;
   }
   void barrier() override { SP_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
-  [[noreturn]] void abort(int code) override {
-    MPI_Abort(MPI_COMM_WORLD, code);
-    std::_Exit(code);
-  }
+  [[noreturn]] void abort(int code) override { abort_job(code); }  // registered NCCL communicators first
 
  private:
   template <typename T>
@@ -80,6 +91,7 @@ class MpiCommunicator final : public Communicator {
     }
   }
   int rank_ = 0, size_ = 1;
+  StagingBuffer staging_;
 };
 
 }  // namespace

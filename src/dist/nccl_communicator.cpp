@@ -1,20 +1,27 @@
 // NCCL communicator. Sums are reproducible: the ranks' contributions are all-gathered and folded
 // in rank order on every rank (as the MPI communicator does), so the result is bitwise identical
 // on every rank and does not depend on NCCL's ring / tree choice or on timing. Max is
-// order-independent and uses ncclAllReduce directly. Every collective ends with a stream sync:
-// the interface is synchronous on host spans.
+// order-independent and uses ncclAllReduce directly. Every collective ends with a stream sync, the
+// device allreduce included: no NCCL operation is ever left pending when a call returns or throws
+// (a call that fails aborts the communicator first), so no later device wait of this process can
+// hang on a peer. A communicator destroyed while an exception unwinds, or ended by abort_job
+// (dist/job_abort.h, where it registers itself), is aborted (ncclCommAbort, local) rather than
+// destroyed (ncclCommDestroy may wait for the peers to quiesce).
 #include "dist/nccl_communicator.h"
 
+#include <fmt/format.h>
 #include <mpi.h>
 #include <nccl.h>
 
 #include <algorithm>
 #include <cstring>
-#include <fmt/format.h>
+#include <exception>
 
 #include "core/cuda_state.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "dist/gpu_binding.h"
+#include "dist/job_abort.h"
 #include "dist/mpi_communicator.h"
 
 namespace sp::dist {
@@ -27,11 +34,6 @@ void nccl_check(ncclResult_t r, const char* what) {
 }
 #define SP_NCCL_CHECK(stmt) nccl_check((stmt), #stmt)
 
-struct CommDeleter {
-  void operator()(ncclComm* c) const noexcept { ncclCommDestroy(c); }
-};
-using CommPtr = std::unique_ptr<ncclComm, CommDeleter>;
-
 struct DeviceFree {
   int device;
   void operator()(void* p) const noexcept {
@@ -43,12 +45,26 @@ struct DeviceFree {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(int rank, int size, int device, const ncclUniqueId& id)
-      : rank_(rank), size_(size), device_(device), stream_(device_stream(device)), staging_(nullptr, {device}) {
+      : rank_(rank),
+        size_(size),
+        device_(device),
+        stream_(device_stream(device)),
+        staging_(nullptr, {device}),
+        unwinding_at_birth_(std::uncaught_exceptions()),
+        registration_([this] { abort_comm(); }) {
     SP_CUDA_CHECK(cudaSetDevice(device_));
-    ncclComm_t c = nullptr;
-    SP_NCCL_CHECK(ncclCommInitRank(&c, size_, id, rank_));
-    comm_.reset(c);
+    SP_NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
   }
+
+  ~NcclCommunicator() override {
+    if (comm_ == nullptr) return;
+    if (std::uncaught_exceptions() > unwinding_at_birth_)
+      abort_comm();  // an error is on its way to abort_job: never wait for a peer
+    else
+      ncclCommDestroy(comm_);
+  }
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -63,37 +79,78 @@ class NcclCommunicator final : public Communicator {
     SP_CHECK(t.dtype() == DType::I64, "allreduce_sum(Tensor): I64 expected, got {}", dtype_name(t.dtype()));
     if (size_ == 1 || t.numel() == 0) return;
     if (t.is_cpu()) return Communicator::allreduce_sum(t);
-    SP_CHECK(t.device().index == device_, "allreduce_sum: tensor on cuda:{}, communicator on cuda:{}",
-             t.device().index, device_);
-    SP_NCCL_CHECK(ncclAllReduce(t.data<int64_t>(), t.data<int64_t>(), size_t(t.numel()), ncclInt64, ncclSum,
-                                comm_.get(), stream_));
+    SP_CHECK(t.device().index == device_, "allreduce_sum: tensor on cuda:{}, communicator on cuda:{}", t.device().index,
+             device_);
+    guarded([&] {
+      SP_NCCL_CHECK(
+          ncclAllReduce(t.data<int64_t>(), t.data<int64_t>(), size_t(t.numel()), ncclInt64, ncclSum, live(), stream_));
+      SP_CUDA_CHECK(cudaStreamSynchronize(stream_));  // complete before returning (see the top)
+    });
   }
 
   void allreduce_max(std::span<double> d) override {
     if (d.empty()) return;
-    void* buf = stage(d.size_bytes());
-    upload(buf, d.data(), d.size_bytes());
-    SP_NCCL_CHECK(ncclAllReduce(buf, buf, d.size(), ncclFloat64, ncclMax, comm_.get(), stream_));
-    download(d.data(), buf, d.size_bytes());
+    guarded([&] {
+      void* buf = stage(d.size_bytes());
+      upload(buf, d.data(), d.size_bytes());
+      SP_NCCL_CHECK(ncclAllReduce(buf, buf, d.size(), ncclFloat64, ncclMax, live(), stream_));
+      download(d.data(), buf, d.size_bytes());
+    });
   }
 
   void broadcast(std::span<uint8_t> d, int root) override {
     SP_REQUIRE(root >= 0 && root < size_, "broadcast: root {} is not a rank of {}", root, size_);
     if (d.empty()) return;
-    void* buf = stage(d.size_bytes());
-    if (rank_ == root) upload(buf, d.data(), d.size_bytes());
-    SP_NCCL_CHECK(ncclBroadcast(buf, buf, d.size(), ncclUint8, root, comm_.get(), stream_));
-    download(d.data(), buf, d.size_bytes());
+    guarded([&] {
+      void* buf = stage(d.size_bytes());
+      if (rank_ == root) upload(buf, d.data(), d.size_bytes());
+      SP_NCCL_CHECK(ncclBroadcast(buf, buf, d.size(), ncclUint8, root, live(), stream_));
+      download(d.data(), buf, d.size_bytes());
+    });
   }
 
   std::vector<std::string> allgather(const std::string& mine) override {
+    return guarded([&] { return allgather_(mine); });
+  }
+
+  void barrier() override {
+    guarded([&] {
+      SP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) throw RuntimeFailure("MPI_Barrier failed");
+    });
+  }
+
+  [[noreturn]] void abort(int code) override { abort_job(code); }  // aborts this communicator first
+
+ private:
+  // Runs one collective; if it throws, the communicator is aborted before the exception leaves, so
+  // no NCCL operation of this process stays pending on the device.
+  template <typename F>
+  auto guarded(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (...) {
+      abort_comm();
+      throw;
+    }
+  }
+  ncclComm_t live() const {
+    if (comm_ == nullptr) throw RuntimeFailure("NCCL communicator used after it was aborted");
+    return comm_;
+  }
+  void abort_comm() noexcept {
+    if (comm_ != nullptr) ncclCommAbort(comm_);  // local: frees this rank's side, waits for no peer
+    comm_ = nullptr;
+  }
+
+  std::vector<std::string> allgather_(const std::string& mine) {
     // Lengths first, then every string padded to the longest.
     std::vector<int64_t> lens(static_cast<size_t>(size_));
     {
       int64_t* dev = static_cast<int64_t*>(stage(sizeof(int64_t) * size_t(size_)));
       const int64_t n = int64_t(mine.size());
       upload(dev + rank_, &n, sizeof n);
-      SP_NCCL_CHECK(ncclAllGather(dev + rank_, dev, 1, ncclInt64, comm_.get(), stream_));
+      SP_NCCL_CHECK(ncclAllGather(dev + rank_, dev, 1, ncclInt64, live(), stream_));
       download(lens.data(), dev, sizeof(int64_t) * size_t(size_));
     }
     const size_t width = size_t(std::max<int64_t>(1, *std::max_element(lens.begin(), lens.end())));
@@ -101,7 +158,7 @@ class NcclCommunicator final : public Communicator {
     padded.resize(width, '\0');
     char* dev = static_cast<char*>(stage(width * size_t(size_)));
     upload(dev + width * size_t(rank_), padded.data(), width);
-    SP_NCCL_CHECK(ncclAllGather(dev + width * size_t(rank_), dev, width, ncclUint8, comm_.get(), stream_));
+    SP_NCCL_CHECK(ncclAllGather(dev + width * size_t(rank_), dev, width, ncclUint8, live(), stream_));
     std::string all(width * size_t(size_), '\0');
     download(all.data(), dev, all.size());
     std::vector<std::string> out;
@@ -109,25 +166,17 @@ class NcclCommunicator final : public Communicator {
     return out;
   }
 
-  void barrier() override {
-    SP_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS) throw RuntimeFailure("MPI_Barrier failed");
-  }
-
-  [[noreturn]] void abort(int code) override {
-    ncclCommAbort(comm_.release());  // do not wait for peers that may be gone
-    MPI_Abort(MPI_COMM_WORLD, code);
-    std::_Exit(code);
-  }
-
- private:
   template <typename T>
   void fixed_order_sum(std::span<T> d, ncclDataType_t type) {
     if (d.empty() || size_ == 1) return;
+    guarded([&] { fixed_order_sum_(d, type); });
+  }
+  template <typename T>
+  void fixed_order_sum_(std::span<T> d, ncclDataType_t type) {
     const size_t n = d.size();
     T* dev = static_cast<T*>(stage(sizeof(T) * n * size_t(size_)));
     upload(dev + n * size_t(rank_), d.data(), d.size_bytes());
-    SP_NCCL_CHECK(ncclAllGather(dev + n * size_t(rank_), dev, n, type, comm_.get(), stream_));
+    SP_NCCL_CHECK(ncclAllGather(dev + n * size_t(rank_), dev, n, type, live(), stream_));
     std::vector<T> all(n * size_t(size_));
     download(all.data(), dev, sizeof(T) * all.size());
     for (size_t i = 0; i < n; ++i) {
@@ -161,29 +210,36 @@ class NcclCommunicator final : public Communicator {
 
   int rank_, size_, device_;
   cudaStream_t stream_;
-  CommPtr comm_;
+  ncclComm_t comm_ = nullptr;
   std::unique_ptr<void, DeviceFree> staging_;
   size_t staging_bytes_ = 0;
+  int unwinding_at_birth_;
+  AbortRegistration registration_;
 };
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator() {
+std::unique_ptr<Communicator> make_nccl_communicator(int device) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int local = local_rank();
-  const int gpus = cuda_device_count();
-  // Decided collectively so that no rank is left waiting in the bootstrap below.
-  int ok = local < gpus ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  SP_REQUIRE(ok == 1, "nccl communicator: a node has more ranks than GPUs (this rank {}: local rank {}, {} visible "
-             "GPU(s)); start at most one rank per GPU or use the mpi backend", rank, local, gpus);
+  if (device < 0) device = gpu_for_rank(local_rank(), cuda_device_count());  // the binding rule
+  // NCCL needs a GPU per rank: checked on the GPUs' UUIDs, collectively, so that no rank is left
+  // waiting in the bootstrap below.
+  const auto world = make_mpi_communicator();
+  const Placement p = place_ranks(*world, device < 0 ? Device::cpu() : Device::cuda(device));
+  SP_REQUIRE(p.max_ranks_per_gpu == 1 && p.ranks_on_my_gpu == 1 &&
+                 std::none_of(p.ids.begin(), p.ids.end(), [](const std::string& id) { return id.empty(); }),
+             "nccl communicator: every rank needs a GPU of its own, but {} (this rank {}: {}); start at most one "
+             "rank per GPU or use runtime.communicator: mpi",
+             p.max_ranks_per_gpu > 1 ? fmt::format("{} ranks share one GPU", p.max_ranks_per_gpu)
+                                     : std::string("a rank sees no GPU"),
+             rank, device < 0 ? std::string("no GPU") : fmt::format("cuda:{} {}", device, p.ids[size_t(rank)]));
   ncclUniqueId id;
   if (rank == 0) SP_NCCL_CHECK(ncclGetUniqueId(&id));
   if (MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
     throw RuntimeFailure("MPI_Bcast of the NCCL unique id failed");
-  return std::make_unique<NcclCommunicator>(rank, size, local, id);
+  return std::make_unique<NcclCommunicator>(rank, size, device, id);
 }
 
 }  // namespace sp::dist

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/fail_point.h"
 #include "core/log.h"
 #include "core/ranges.h"
 #include "kernels/ops.h"
@@ -328,6 +329,7 @@ void Pipeline::pass1() {
     const model::Tap tap = col.tap();
     forwards(&col, [&] { calib.forward(l, w, &tap); });
     col.reduce(comm_, tap_widths(w, cfg_.hidden), fmt::format("layer {}", l));
+    fail_point(comm_.rank(), "pass1", l);  // test hook: between this reduction and the next collective
     result_.seconds["pass1.statistics"] += col.seconds();
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, w);
@@ -670,6 +672,7 @@ void Pipeline::pass2() {
         for (Role role : rec.derived) out.at(role) = ops::convert(ctx_, sel.at(role), in_.output_dtype);
       }
     } else {
+      fail_point(comm_.rank(), "pass2", l);
       dense_w = timed(ctx_, result_.seconds, "pass2.load", [&] { return m_.load_layer(ctx_, l); });
       r.layer = l;
       r.prunable_params = groups_[size_t(l)].prunable_params();
@@ -780,6 +783,7 @@ PruneResult Pipeline::run() {
     SP_LOG_INFO("pass 1 and the allocation: from the journal ({} parameters to remove)", p.allocation.removed_params);
   } else {
     pass1();
+    fail_point(comm_.rank(), "allocation");
     allocate();
     if (journal_)
       journal_->save_pass1(

@@ -34,6 +34,23 @@ def resolve(a, need_h5py=False):
     os.makedirs(a.work)
     return None
 
+def no_gpu():
+    """Why a GPU test must skip (no NVIDIA GPU visible), else None."""
+    import shutil, subprocess
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1", "NoDevFiles"):
+        return "CUDA_VISIBLE_DEVICES hides every GPU"
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "no GPU (nvidia-smi not found)"
+    r = subprocess.run([smi, "-L"], capture_output=True, text=True)
+    return None if r.returncode == 0 and "GPU" in r.stdout else "no GPU visible (nvidia-smi -L)"
+
+def one_gpu():
+    """Shows the ranks of the jobs started from here only the first visible GPU (the tests of ranks
+    sharing a GPU must share it also on a machine with several)."""
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = vis.split(",")[0] if vis else "0"
+
 def mpirun(a, n, *args):
     return [a.mpirun, *a.mpirun_flags.split(), "-np", str(n), a.bin, *args]
 

@@ -8,8 +8,10 @@ makes it bitwise equal). With --eval, also `struprune-dist eval` of the pruned c
 Exit 77 (skip) without the shared files or h5py.
 With --variant KEY=VALUE (repeatable), one more run per variant, with the last P and that --set,
 must agree the same way (e.g. runtime.hidden_states=host: the same bits with the states in host memory).
+With --gpu every run computes on the GPU (runtime.device=cuda): on a machine with one GPU all P ranks
+share it, so the report must say collectives "mpi" and P ranks per GPU for P > 1 (exit 77 without a GPU).
 usage: ranks_agree.py --bin BIN --model DIR --calib TXT --eval TXT --work DIR [--np 1 2 4] [--set k=v ...]
-       [--variant k=v ...]
+       [--variant k=v ...] [--gpu]
 """
 import json, os, subprocess, sys
 import distrun
@@ -20,12 +22,15 @@ def main():
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--variant", action="append", default=[], help="one more run (last P) with this --set")
     ap.add_argument("--check-eval", action="store_true", help="also eval the pruned checkpoint with each P")
+    ap.add_argument("--gpu", action="store_true", help="compute on the GPU, every rank on one (skips without a GPU)")
     a = ap.parse_args()
     if not a.eval:
         ap.error("--eval is required")
-    skip = distrun.resolve(a, need_h5py=True)
+    skip = distrun.resolve(a, need_h5py=True) or (distrun.no_gpu() if a.gpu else None)
     if skip:
         print(f"SKIP: {skip}"); return 77
+    if a.gpu:
+        distrun.one_gpu()
     cfg = os.path.join(a.work, "run.yaml")
     distrun.write_config(cfg, a, f"{a.work}/out", "nsamples: 4, seqlen: 96, batch: 1",
                          f"{{datasets: [{{name: heldout, path: {a.eval}, format: text}}], seqlen: 96, max_windows: 6, batch: 1}}")
@@ -35,7 +40,7 @@ def main():
     for label, n, extra in todo:
         out = os.path.join(a.work, f"np{n}" if not extra else f"np{n}-" + extra[0].replace("=", "-").replace("/", "_"))
         cmd = distrun.mpirun(a, n, "prune", cfg, "--set", f"output.dir={out}")
-        for s in a.set + extra:
+        for s in (["runtime.device=cuda"] if a.gpu else []) + a.set + extra:
             cmd += ["--set", s]
         print("+", " ".join(cmd), flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -48,6 +53,14 @@ def main():
               f"peak bytes per rank {rep['runtime']['peak_memory_bytes_per_rank']}")
         if rep["runtime"]["ranks"] != n:
             print(f"FAIL: report says {rep['runtime']['ranks']} ranks for np {n}"); return 1
+        if a.gpu:
+            rt = rep["runtime"]
+            want = ("self" if n == 1 else "mpi", n)
+            print(f"np {label}: device {rt['device']}, collectives {rt.get('collectives')}, "
+                  f"ranks per GPU {rt.get('ranks_per_gpu')}")
+            if not rt["device"].startswith("cuda") or (rt.get("collectives"), rt.get("ranks_per_gpu")) != want:
+                print(f"FAIL: np {n} on one GPU: expected device cuda, collectives {want[0]} and {n} rank(s) per GPU")
+                return 1
 
     base_n = a.np[0]
     base = distrun.masks_datasets(os.path.join(runs[base_n][0], "masks.h5"))

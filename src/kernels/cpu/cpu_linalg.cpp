@@ -255,9 +255,11 @@ void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b) {
   double* dv = d.data<double>();
   const double* pa = a.data<double>();
   const double* pb = b.data<double>();
+  // Explicit fused multiply-adds (the CUDA body's bits): contracting `s += a * b` is otherwise the
+  // compiler's choice, which depends on its version and flags.
   for (int64_t j = 0; j < n; ++j) {
     double s = 0;
-    for (int64_t i = 0; i < k; ++i) s += pa[i * n + j] * pb[i * n + j];
+    for (int64_t i = 0; i < k; ++i) s = std::fma(pa[i * n + j], pb[i * n + j], s);
     dv[j] -= s;
   }
 }

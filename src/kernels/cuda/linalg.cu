@@ -328,13 +328,16 @@ __global__ void divide_by_kernel(double* __restrict__ s, const double* __restric
 }
 
 // d[j] -= sum_i a[i, j] b[i, j]: a thread per column, rows in order (coalesced across the threads).
+// Every step is an explicit fused multiply-add, as in the CPU body: whether a compiler contracts
+// `s += a * b` on its own depends on the compiler, its version and flags (nvcc does by default), so
+// neither body leaves it to the compiler and both give the same bits.
 __global__ void sub_column_dots_kernel(double* __restrict__ d, const double* __restrict__ a,
                                        const double* __restrict__ b, int64_t k, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
     double s = 0;
-    for (int64_t i = 0; i < k; ++i) s += a[i * n + j] * b[i * n + j];
-    d[j] -= s;
+    for (int64_t i = 0; i < k; ++i) s = fma(a[i * n + j], b[i * n + j], s);
+    d[j] = __dsub_rn(d[j], s);
   }
 }
 
