@@ -60,7 +60,8 @@ echo "time: build $((built - start)) s, prune $pruned_s s, quickstart $((SECONDS
 echo "next:"
 echo "  your own text:    $bin eval $cfg --set model.path=$out/model \\"
 echo "                      --set 'eval.datasets=[{name: mine, path: my.txt}]' --set output.dir=out/mine"
-echo "  2 MPI ranks:      mpirun -np 2 $bin $cfg --set output.dir=out/quickstart-np2"
+as_root=""; [ "$(id -u)" -eq 0 ] && as_root=" --allow-run-as-root"  # Open MPI refuses root without it
+echo "  2 MPI ranks:      mpirun$as_root -np 2 $bin $cfg --set output.dir=out/quickstart-np2"
 echo "  generate:         $bin generate $cfg --set model.path=$out/model --prompt 'Once upon a time'"
 echo "  speed:            $bin bench $cfg --set model.path=$out/model --baseline examples/stories260K"
 if grep -q struprune_layers "$out/model/config.json"; then
