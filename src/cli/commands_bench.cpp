@@ -3,6 +3,8 @@
 // Each model is loaded whole (every layer resident, as generate does) and measured on random token
 // ids for every (bench.batch, bench.prompt) case: bench.warmup untimed runs, then bench.repeats
 // timed runs, the median reported. Rank 0 measures; other ranks exit 0.
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -60,6 +62,31 @@ void check_context(const model::Model& m, const Config& cfg, const std::string& 
     SP_REQUIRE(p + cfg.bench.generate <= ctx,
                "{}: bench.prompt {} + bench.generate {} tokens exceed its context (max_position_embeddings = {})", what,
                p, cfg.bench.generate, ctx);
+}
+
+// bench.prompt / bench.generate's defaults suit 2048-token models; when they are left at their defaults
+// and a case does not fit the context, they are fitted to it (one log line says so). Values the user
+// set are kept and checked by check_context.
+Config fit_defaults_to_context(const Config& cfg, int ctx, const std::string& what) {
+  const Config d = default_config();
+  const auto fits = [&](const Config& c) {
+    return std::all_of(c.bench.prompt.begin(), c.bench.prompt.end(),
+                       [&](int64_t p) { return p + c.bench.generate <= ctx; });
+  };
+  if (cfg.bench.prompt != d.bench.prompt || cfg.bench.generate != d.bench.generate || fits(cfg) || ctx < 2) return cfg;
+  Config c = cfg;
+  c.bench.generate = std::min<int64_t>(c.bench.generate, ctx / 4);
+  c.bench.prompt.clear();
+  for (int64_t p : cfg.bench.prompt) {
+    const int64_t q = std::min(p, ctx - c.bench.generate);
+    if (std::find(c.bench.prompt.begin(), c.bench.prompt.end(), q) == c.bench.prompt.end()) c.bench.prompt.push_back(q);
+  }
+  SP_LOG_INFO(
+      "bench: the default bench.prompt [{}] + bench.generate {} exceed the context of {} (max_position_embeddings = "
+      "{}): fitted to bench.prompt [{}], bench.generate {}",
+      fmt::join(cfg.bench.prompt, ", "), cfg.bench.generate, what, ctx, fmt::join(c.bench.prompt, ", "),
+      c.bench.generate);
+  return c;
 }
 
 Measured measure(const std::string& label, const std::string& path, std::unique_ptr<model::WeightSource> source,
@@ -145,13 +172,22 @@ nlohmann::json speedups(const Measured& model, const Measured& base, int gen) {
 
 }  // namespace
 
-int run_bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+int run_bench(const Args& args, const Config& user_cfg, Communicator& comm, int local_rank) {
   if (!comm.is_root()) return 0;  // one device: rank 0 measures alone
-  const int gen = generated(cfg);
   std::unique_ptr<model::WeightSource> base_source;
-  if (!args.baseline.empty()) base_source = open_baseline(args.baseline, cfg);  // bad folder: before any run
+  if (!args.baseline.empty()) base_source = open_baseline(args.baseline, user_cfg);  // bad folder: before any run
+  std::unique_ptr<model::WeightSource> source = open_source(user_cfg);
+  // Both models measure the same cases: the defaults are fitted to the shorter context.
+  int ctx = source->config().max_positions;
+  std::string what = user_cfg.model.path;
+  if (base_source && base_source->config().max_positions < ctx) {
+    ctx = base_source->config().max_positions;
+    what = args.baseline;
+  }
+  const Config cfg = fit_defaults_to_context(user_cfg, ctx, what);
+  const int gen = generated(cfg);
   std::vector<Measured> all;
-  all.push_back(measure("model", cfg.model.path, open_source(cfg), cfg, local_rank));
+  all.push_back(measure("model", cfg.model.path, std::move(source), cfg, local_rank));
   if (base_source) all.push_back(measure("baseline", args.baseline, std::move(base_source), cfg, local_rank));
   print_table(all, gen);
   nlohmann::json report = {{"command", "bench"},

@@ -114,9 +114,22 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
           {"config", cfg.effective}};
 }
 
-void print_summary(const prune::PruneResult& r) {
+// What was removed, in two lines: the parameter counts, then each layer's kept query heads / KV heads /
+// MLP neurons against the original's (one compact line whatever the depth).
+void print_summary(const prune::PruneResult& r, const io::ModelConfig& original) {
   std::printf("pruned %lld of %lld prunable parameters: sparsity %.4f (target %.4f)\n", (long long)r.removed_params,
               (long long)r.prunable_params, r.achieved_sparsity(), r.options.sparsity);
+  const int64_t before = prune::count_model_params(original), after = prune::count_model_params(r.pruned_config);
+  std::printf("model: %lld -> %lld parameters (%.1f%% fewer)\n", (long long)before, (long long)after,
+              before ? 100.0 * double(before - after) / double(before) : 0.0);
+  if (!original.layers.empty()) {
+    const io::LayerShape o = original.max_layer();
+    std::string kept;
+    for (const auto& x : r.layers)
+      kept += fmt::format(" {}/{}/{}", x.shape.n_heads, x.shape.n_kv_heads, x.shape.intermediate);
+    std::printf("kept per layer (query heads/KV heads/MLP neurons, of %d/%d/%d):%s\n", o.n_heads, o.n_kv_heads,
+                o.intermediate, kept.c_str());
+  }
   std::printf("%-16s %14s %14s\n", "dataset", "ppl before", "ppl after");
   for (size_t i = 0; i < r.after.size(); ++i)
     std::printf("%-16s %14.4f %14.4f\n", r.after[i].name.c_str(), i < r.before.size() ? r.before[i].ppl : 0.0,
@@ -208,7 +221,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   r.seconds["finish"] = since(t_finish);
   io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
   if (journal) journal->remove();  // the outputs are final
-  print_summary(r);
+  print_summary(r, mc);
   SP_LOG_INFO("report: {}", report_path);
   if (comm.size() > 1) comm.barrier();
   return kExitOk;

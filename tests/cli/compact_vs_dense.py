@@ -83,7 +83,7 @@ def main():
             ev = os.path.join(out, "eval")
             run([args.bin, "eval", cfg] + sets([f"model.path={model}", f"output.dir={ev}", "eval.max_windows=16"]))
             with open(os.path.join(ev, "report.json")) as f:
-                ppl[kind] = json.load(f)["eval"]["richard3"]["perplexity"]
+                ppl[kind] = json.load(f)["eval"]["heldout"]["perplexity"]
             text = run([args.bin, "generate", cfg, "--max-new-tokens", "24"] + sets([f"model.path={model}"]))
             m = re.search(r"generated ids: \[([0-9, ]*)\]", text)
             if not m:

@@ -74,7 +74,7 @@ assert [(r["method"], float(r["target_sparsity"])) for r in rows] == [
     ("structprune", 0.2), ("wanda-sp", 0.2), ("structprune", 0.4), ("wanda-sp", 0.4)], rows
 for r in rows:
     assert abs(float(r["achieved_sparsity"]) - float(r["target_sparsity"])) < 0.05, r
-    assert float(r["ppl_after_richard3"]) > float(r["ppl_before_richard3"]) > 1, r
+    assert float(r["ppl_after_heldout"]) > float(r["ppl_before_heldout"]) > 1, r
 print(f"summary.csv: {len(rows)} rows, all ok")
 EOF
   grep -q "summarise: 4 tasks" "$work/out"/summary-*.out || fail "no log of the summary job in $work/out"
