@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
@@ -24,8 +26,16 @@ int64_t free_bytes_at(const std::string& dir) {
   return ec ? std::numeric_limits<int64_t>::max() : int64_t(s.available);
 }
 
+// The most ranks any node runs (local ranks are 0..n-1 on each node): the plan's host memory per node.
+int ranks_per_node(Communicator& comm, int local_rank) {
+  std::vector<double> local(size_t(comm.size()), 0.0);
+  local[size_t(comm.rank())] = local_rank;
+  if (comm.size() > 1) comm.allreduce_sum(std::span<double>(local));
+  return int(*std::max_element(local.begin(), local.end())) + 1;
+}
+
 // Validates on every rank (each rank will read the files itself), then prints the plan once.
-Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) {
+Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
               comm.size());
   const Inputs in = validate_inputs(cfg, args.command, args.resume);
@@ -46,6 +56,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
+  plan.ranks_per_node = ranks_per_node(comm, local_rank);
   // Rank 0 writes the outputs: a disk that cannot hold them fails now, not after hours of pruning.
   // A resumed run's journal already holds part of it.
   if (args.command == Command::Prune && comm.is_root() && !args.resume)
@@ -66,7 +77,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm) 
 }
 
 int prune(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  const Plan plan = validate_and_plan(args, cfg, comm);
+  const Plan plan = validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) {
     SP_LOG_INFO("dry run: everything validated; nothing computed");
     return kExitOk;
@@ -75,25 +86,25 @@ int prune(const Args& args, const Config& cfg, Communicator& comm, int local_ran
 }
 
 int eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_eval(args, cfg, comm, local_rank);
 }
 
-int tokenize(const Args& args, const Config& cfg, Communicator& comm) {
-  validate_and_plan(args, cfg, comm);
+int tokenize(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_tokenize(cfg, comm);
 }
 
 int generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_generate(args, cfg, comm, local_rank);
 }
 
 int bench(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
-  validate_and_plan(args, cfg, comm);
+  validate_and_plan(args, cfg, comm, local_rank);
   if (args.dry_run) return kExitOk;
   return run_bench(args, cfg, comm, local_rank);
 }
@@ -109,7 +120,7 @@ int run_command(const Args& args, const Config& cfg, Communicator& comm, int loc
     case Command::Generate:
       return generate(args, cfg, comm, local_rank);
     case Command::Tokenize:
-      return tokenize(args, cfg, comm);
+      return tokenize(args, cfg, comm, local_rank);
     case Command::Bench:
       return bench(args, cfg, comm, local_rank);
   }
