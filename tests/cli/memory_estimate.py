@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 # The measured host peak (resident set) of every rank lies in [estimate / HOST_FACTOR, estimate x HOST_FACTOR].
-# Measured: 0.53-0.63 on the quickstart (1 and 2 ranks), 1.43 on ref-llama (1 rank, CPU: glibc keeps freed
+# Measured: 0.76-0.90 on the quickstart (1 and 2 ranks), 1.52-1.60 on ref-llama (1 rank, CPU: glibc keeps freed
 # blocks in the arenas of the loader's and OpenMP's threads, and host temporaries are not tensors).
 HOST_FACTOR = 2.0
 
