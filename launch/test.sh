@@ -5,7 +5,8 @@
 # The default preset is launch/quickstart.sh's (launch/preset.sh), so the tests reuse its build tree.
 # CI runs `launch/test.sh ci` (CPU-only, warnings as errors) and `launch/test.sh asan`: AddressSanitizer
 # + UBSan; leak checking is on except for the tests that start MPI (labels mpi, cli), where Open
-# MPI's own allocations from MPI_Init would be reported.
+# MPI's own allocations from MPI_Init would be reported. `launch/test.sh tsan` builds and runs only the
+# tests labelled threads (the layer read-ahead, the journal and checkpoint writers) under ThreadSanitizer.
 # As root, it installs and starts launch/slurm/local_cluster.sh for the tests labelled slurm (not in
 # the asan run) and stops it at the end, unless it was already running; elsewhere they skip.
 set -euo pipefail
@@ -31,7 +32,11 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
   echo "test: pip could not install torch/transformers/peft; interop_hf_per_layer_shapes will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
-if [ "$preset" = asan ]; then
+if [ "$preset" = tsan ]; then
+  # The preset builds only the test binaries of the label and runs only it (CMakePresets.json);
+  # TSAN_OPTIONS (halt on the first report, tests/tsan.supp) come from the test preset.
+  ctest --preset tsan -j "$jobs" --timeout 900 -L threads
+elif [ "$preset" = asan ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   # The quality regression (label quality) is a measurement, run by the plain build only; so are the
   # multi-rank end-to-end prunes and the few CLI tests that take minutes under ASan (label slow), and the

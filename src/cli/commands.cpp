@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
@@ -64,6 +66,14 @@ void place(Plan& plan, const Config& cfg, Communicator& comm, int local_rank) {
       dev.is_cuda() ? fmt::format(" = {}, {} rank(s) on it", pl.ids[size_t(comm.rank())], pl.ranks_on_my_gpu) : "");
 }
 
+// The most ranks any node runs (local ranks are 0..n-1 on each node): the plan's host memory per node.
+int ranks_per_node(Communicator& comm, int local_rank) {
+  std::vector<double> local(size_t(comm.size()), 0.0);
+  local[size_t(comm.rank())] = local_rank;
+  if (comm.size() > 1) comm.allreduce_sum(std::span<double>(local));
+  return int(*std::max_element(local.begin(), local.end())) + 1;
+}
+
 // Validates on every rank (each rank will read the files itself), then prints the plan once.
 Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
@@ -86,6 +96,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, 
     }
   }
   Plan plan = make_plan(cfg, in.model, comm.size(), eval_windows);
+  plan.ranks_per_node = ranks_per_node(comm, local_rank);
   // A --dry-run of a GPU config on a machine without one (a login node) still plans; the binding and
   // the collectives are then decided when the run starts.
   const bool gpu_later = args.dry_run && cfg.runtime.device == RuntimeDevice::Cuda && cuda_device_count() == 0;

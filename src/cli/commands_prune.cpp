@@ -1,5 +1,8 @@
 // The prune subcommand: calibration and evaluation windows, the StructPrune pipeline, the outputs
 // (pruned checkpoint, masks.h5) and report.json.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -54,11 +57,21 @@ nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, in
   return j;
 }
 
+// The process's peak resident set so far (Linux: VmHWM, ru_maxrss in KiB): heap, stacks, libraries and
+// the checkpoint's mmapped pages that were read.
+double peak_resident_bytes() {
+  struct rusage u {};
+  return ::getrusage(RUSAGE_SELF, &u) == 0 ? double(u.ru_maxrss) * 1024.0 : 0.0;
+}
+
 nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::PruneResult& r, const Communicator& comm,
                            int eval_seqlen, const prune::OutputWriter& out, const std::vector<double>& peaks,
-                           const Plan& plan) {
-  std::vector<int64_t> estimates;  // the dry-run plan's, per rank
-  for (const RankShard& s : plan.shards) estimates.push_back(s.memory.peak());
+                           const std::vector<double>& host_peaks, const Plan& plan) {
+  std::vector<int64_t> estimates, host_estimates;  // the dry-run plan's, per rank
+  for (const RankShard& s : plan.shards) {
+    estimates.push_back(s.memory.peak());
+    host_estimates.push_back(s.host.total());
+  }
   const auto& a = r.allocation;
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& x : r.layers)
@@ -106,7 +119,12 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
             {"calibration_batch", plan.calib_batch},
             {"hidden_states", plan.host_states ? "host" : "device"},
             {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())},
-            {"estimated_peak_memory_bytes_per_rank", estimates}}},
+            {"estimated_peak_memory_bytes_per_rank", estimates},
+            {"ranks_per_node", plan.ranks_per_node},
+            {"estimated_host_memory_bytes_per_rank", host_estimates},
+            {"estimated_host_memory_bytes_per_node", plan.host_per_node()},
+            {"peak_host_memory_bytes_per_rank", std::vector<int64_t>(host_peaks.begin(), host_peaks.end())},
+            {"peak_host_memory_bytes_max", int64_t(*std::max_element(host_peaks.begin(), host_peaks.end()))}}},
           {"outputs",
            {{"masks", out.masks_path()},
             {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
@@ -201,6 +219,10 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   std::vector<double> peaks(size_t(comm.size()), 0.0);
   peaks[size_t(comm.rank())] = double(memory_stats(l.ctx->device().type).peak);
   comm.allreduce_sum(std::span<double>(peaks));
+  // The host peak as the pipeline ends; rank 0's again after the outputs' last shard (below).
+  std::vector<double> host_peaks(size_t(comm.size()), 0.0);
+  host_peaks[size_t(comm.rank())] = peak_resident_bytes();
+  comm.allreduce_sum(std::span<double>(host_peaks));
   if (!comm.is_root()) {
     comm.barrier();  // rank 0 writes; an error there aborts the job
     return kExitOk;
@@ -219,7 +241,9 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
   r.seconds["finish"] = since(t_finish);
-  io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
+  host_peaks[size_t(comm.rank())] = peak_resident_bytes();
+  io::write_file_atomic(report_path,
+                        report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, host_peaks, plan).dump(2) + "\n");
   if (journal) journal->remove();  // the outputs are final
   print_summary(r, mc);
   SP_LOG_INFO("report: {}", report_path);

@@ -178,6 +178,15 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
       in.host_states = host_states;
       s.memory = prune::estimate_memory(m, opt, in);
+      prune::HostMemoryInputs h;
+      h.cpu = runs_on_cpu(cfg);
+      h.read_ahead = !cfg.model.synthetic;
+      h.mapped_bytes = cfg.model.synthetic ? 0 : p.total_params * int64_t(dtype_size(m.weight_dtype));
+      h.output_bytes = int(out_bytes);
+      h.journal = r == 0 && cfg.output.journal;  // rank 0 writes the outputs
+      h.checkpoint_bytes = r == 0 ? p.disk_checkpoint : 0;
+      h.max_shard_bytes = int64_t(cfg.output.max_shard_gb * double(1ll << 30));
+      s.host = prune::estimate_host_memory(m, opt, in, s.memory, h);
       shards.push_back(s);
     }
     return shards;
@@ -240,6 +249,17 @@ const RankShard& Plan::peak_shard() const {
                            [](const RankShard& a, const RankShard& b) { return a.memory.peak() < b.memory.peak(); });
 }
 
+const RankShard& Plan::peak_host_shard() const {
+  SP_CHECK(!shards.empty(), "a plan of no rank");
+  return *std::max_element(shards.begin(), shards.end(),
+                           [](const RankShard& a, const RankShard& b) { return a.host.total() < b.host.total(); });
+}
+
+int64_t Plan::host_per_node() const {
+  const RankShard& s = peak_host_shard();
+  return std::min<int64_t>(ranks_per_node, int64_t(shards.size())) * s.host.anonymous() + s.host.mapped;
+}
+
 std::string format_plan(const Plan& p) {
   std::string o;
   auto line = [&o](const std::string& s) { o += s + "\n"; };
@@ -292,6 +312,24 @@ std::string format_plan(const Plan& p) {
                      p.ranks_per_gpu == 0   ? std::string("CPU ranks")
                      : p.ranks_per_gpu == 1 ? std::string("one GPU per rank")
                                             : fmt::format("up to {} ranks per GPU", p.ranks_per_gpu)));
+  line("per rank: estimated peak host memory (rank 0 also writes the journal and the checkpoint):");
+  line(fmt::format("  {:>4}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", "rank", "baseline",
+                   "on the cpu", "read-ahead", "hidden", "journal", "ckpt shard", "mapped", "total"));
+  for (const auto& s : p.shards) {
+    const auto& h = s.host;
+    line(fmt::format("  {:>4}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", s.rank,
+                     gib(double(h.baseline)), gib(double(h.device)), gib(double(h.read_ahead)),
+                     gib(double(h.hidden_states)), gib(double(h.journal)), gib(double(h.checkpoint)),
+                     gib(double(h.mapped)), gib(double(h.total()))));
+  }
+  if (!p.shards.empty()) {
+    const RankShard& h = p.peak_host_shard();
+    line(
+        fmt::format("estimated peak host memory: {} (rank {}); per node of {} rank(s): {} (mapped checkpoint pages "
+                    "counted once)",
+                    gib(double(h.host.total())), h.rank, std::min<int64_t>(p.ranks_per_node, int64_t(p.shards.size())),
+                    gib(double(p.host_per_node()))));
+  }
   line(fmt::format("disk under output.dir at the end: checkpoint {}, resume journal {}", gib(double(p.disk_checkpoint)),
                    gib(double(p.disk_journal))));
   for (const auto& w : p.warnings) line("note: " + w);

@@ -22,6 +22,7 @@ struct RankShard {
   int eval_windows = 0;                    // evaluation windows, every dataset
   int probe_windows = 0;                   // normalize kl: probe windows
   prune::MemoryEstimate memory;            // peak device memory (prune/memory_model.h)
+  prune::HostMemoryEstimate host;          // peak host memory (rank 0 also holds the writers' buffers)
 };
 
 struct Plan {
@@ -47,7 +48,13 @@ struct Plan {
   int ranks_per_gpu = 0;             // the most ranks of the job on one GPU; 0: they compute on CPUs
   std::string collectives = "self";  // how the statistics are summed: self (one rank), mpi or nccl
 
-  const RankShard& peak_shard() const;  // the rank with the largest memory estimate
+  // Ranks on the busiest node (the MPI local size; the caller sets it, 1 by default): the node's host
+  // memory is theirs, the checkpoint's mapped pages counted once (the page cache is shared).
+  int ranks_per_node = 1;
+
+  const RankShard& peak_shard() const;       // the rank with the largest memory estimate
+  const RankShard& peak_host_shard() const;  // the rank with the largest host memory estimate
+  int64_t host_per_node() const;             // ranks_per_node x the largest rank's, mapped pages once
 };
 
 // The window lengths a run uses: the configured seqlen, checked against the model's context; 0 means

@@ -129,4 +129,35 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   return e;
 }
 
+HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
+                                        const MemoryEstimate& device, const HostMemoryInputs& h) {
+  const Recipe r = resolve_recipe(o);
+  HostMemoryEstimate e;
+  e.baseline = kHostBaseline;
+  e.mapped = h.mapped_bytes;
+  if (h.cpu) e.device = device.peak();
+  // The widest layer; staging rounds each of its tensors (18 roles at most) up to 256 bytes (core/tensor.cpp).
+  int64_t layer_params = 0;
+  for (int l = 0; l < m.n_layers; ++l)
+    layer_params = std::max(layer_params, layer_groups(m, l, o.attention, o.mlp).layer_params);
+  const int64_t slots = 18 * 256;
+  // On the CPU the layer read ahead is a tensor of the device estimate; a GPU's are two slabs
+  // (layer_prefetch.h: the one being copied from and the one being filled).
+  if (!h.cpu && h.read_ahead) e.read_ahead = 2 * (layer_params * in.compute_bytes + slots);
+  if (in.host_states) {
+    const bool dense_stream = r.reconstruct && (r.target == RefitTarget::Dense || r.refit_producers);
+    e.hidden_states = (int64_t(in.calib_windows) * in.calib_seqlen * (dense_stream ? 2 : 1) +
+                       int64_t(in.eval_windows) * in.eval_seqlen) *
+                      m.hidden * in.compute_bytes;
+  }
+  if (h.journal) e.journal = layer_params * h.output_bytes + slots;
+  // A shard is written when the next tensor would overflow it; a tensor above the limit (the
+  // embeddings, with a small limit) is a shard of its own.
+  if (h.checkpoint_bytes > 0) {
+    const int64_t largest = int64_t(m.vocab) * m.hidden * h.output_bytes;
+    e.checkpoint = std::min(h.checkpoint_bytes, std::max(h.max_shard_bytes, largest));
+  }
+  return e;
+}
+
 }  // namespace sp::prune

@@ -48,4 +48,37 @@ struct MemoryEstimate {
 
 MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in);
 
+// Host memory (RAM) of one rank beside the device estimate. On the CPU the device estimate is host
+// memory itself; on a GPU the host holds the read-ahead slabs and, when asked, the hidden states.
+// The writing rank (rank 0) also holds the journal's staging and the checkpoint writer's pending shard.
+struct HostMemoryInputs {
+  bool cpu = false;              // the compute device is the CPU
+  bool read_ahead = false;       // layers come from a checkpoint through model/layer_prefetch.h
+  int64_t mapped_bytes = 0;      // the checkpoint's files (mmapped, every page read; 0: synthetic weights)
+  int output_bytes = 4;          // dtype size of the written weights
+  bool journal = false;          // this rank writes the resume journal
+  int64_t checkpoint_bytes = 0;  // this rank writes a checkpoint of this size (0: none, or another rank)
+  int64_t max_shard_bytes = 0;   // output.max_shard_gb
+};
+
+struct HostMemoryEstimate {
+  int64_t baseline = 0;       // the process: code, libraries, MPI, the allocator's arenas (kHostBaseline)
+  int64_t device = 0;         // CPU runs: the device estimate's peak (weights, states, statistics)
+  int64_t read_ahead = 0;     // GPU runs: two page-locked staging slabs of the widest layer (compute dtype)
+  int64_t hidden_states = 0;  // hidden states in host memory (calibration, its dense copy, evaluation)
+  int64_t journal = 0;        // the journal's staging: at most the widest dense layer in the output dtype
+  int64_t checkpoint = 0;     // the checkpoint writer's pending shard: up to output.max_shard_gb
+  int64_t mapped = 0;         // the checkpoint's mmapped file pages: resident once read, shared on a node
+  int64_t anonymous() const { return baseline + device + read_ahead + hidden_states + journal + checkpoint; }
+  int64_t total() const { return anonymous() + mapped; }  // what the process's resident set peaks at
+};
+
+// The model-independent part of a process's resident set: code, libraries (MPI, HDF5, the C++
+// runtime), the allocator's arenas, the token ids. The quickstart's measured peak less the other terms:
+// 29-37 MiB with 1 and 2 ranks (tests/cli/memory_estimate.py).
+constexpr int64_t kHostBaseline = int64_t(40) << 20;
+
+HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
+                                        const MemoryEstimate& device, const HostMemoryInputs& h);
+
 }  // namespace sp::prune

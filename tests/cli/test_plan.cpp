@@ -267,6 +267,68 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint + make_plan(cfg, m, 1).disk_journal, 0);
 }
 
+// Host memory of LLaMA-2-7B (bf16 checkpoint) pruned on GPUs in fp16 by 4 ranks, 2 a node, with the
+// hidden states in host memory, by hand. Every rank: the 40 MiB baseline; two read-ahead slabs of a
+// layer (202,383,360 parameters x 2 bytes, each of its 18 tensors rounded up to 256 bytes); its 32
+// calibration windows of 2048 tokens and 8 evaluation windows of 4096 (of 32: one batch of 8 each) x
+// 4096 x 2 bytes; the checkpoint's mmapped pages (6,738,415,616 parameters x 2 bytes). Rank 0 also:
+// the journal's staging (a layer in bf16) and the checkpoint writer's pending shard (2 GiB, the
+// default output.max_shard_gb). A node: twice rank 0's own memory, the mapped pages once.
+TEST(Plan, HostMemoryPerRankAndNode) {
+  Config cfg = default_config();
+  cfg.runtime.device = RuntimeDevice::Cuda;
+  cfg.runtime.precision = Precision::FP16;
+  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.calibration.nsamples = 128;
+  cfg.calibration.batch = 8;
+  io::ModelConfig m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
+  m.weight_dtype = DType::BF16;
+  Plan p = make_plan(cfg, m, 4, {32});
+  p.ranks_per_node = 2;
+  ASSERT_EQ(p.shards.size(), 4u);
+  const int64_t baseline = 40ll << 20, layer = 202'383'360ll * 2 + 18 * 256;
+  const int64_t states = (32ll * 2048 + 8ll * 4096) * 4096 * 2, mapped = 6'738'415'616ll * 2;
+  for (const RankShard& s : p.shards) {
+    SCOPED_TRACE(s.rank);
+    const prune::HostMemoryEstimate& h = s.host;
+    EXPECT_EQ(h.baseline, baseline);
+    EXPECT_EQ(h.device, 0);  // a GPU run: the device estimate is the GPU's
+    EXPECT_EQ(h.read_ahead, 2 * layer);
+    EXPECT_EQ(h.hidden_states, states);
+    EXPECT_EQ(h.mapped, mapped);
+    EXPECT_EQ(h.journal, s.rank == 0 ? layer : 0);
+    EXPECT_EQ(h.checkpoint, s.rank == 0 ? 2ll << 30 : 0);
+  }
+  const int64_t rank0 = baseline + 2 * layer + states + layer + (2ll << 30);
+  EXPECT_EQ(p.shards[0].host.total(), rank0 + mapped);  // 17,685,878,272 bytes
+  EXPECT_EQ(p.peak_host_shard().rank, 0);
+  EXPECT_EQ(p.host_per_node(), 2 * rank0 + mapped);  // 21,894,925,312 bytes
+  const std::string text = format_plan(p);
+  EXPECT_NE(text.find("estimated peak host memory: 16.47 GiB (rank 0); per node of 2 rank(s): 20.39 GiB"),
+            std::string::npos)
+      << text;
+  // Without the journal and a checkpoint rank 0 holds no writer buffer; a small shard limit still
+  // holds the embeddings (32000 x 4096 bf16), a shard of their own.
+  Config quiet = cfg;
+  quiet.output.journal = false;
+  quiet.output.checkpoint = CheckpointKind::None;
+  const prune::HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
+  EXPECT_EQ(q.journal + q.checkpoint, 0);
+  cfg.output.max_shard_gb = 0.01;
+  EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 32000ll * 4096 * 2);
+  // On the CPU the device estimate is host memory (the layer read ahead is one of its tensors); the
+  // hidden states on the device are in it too. Synthetic weights map no file.
+  cfg.runtime.device = RuntimeDevice::Cpu;
+  cfg.runtime.hidden_states = StatesResidence::Device;
+  const Plan c = make_plan(cfg, m, 4, {32});
+  EXPECT_EQ(c.shards[1].host.device, c.shards[1].memory.peak());
+  EXPECT_EQ(c.shards[1].host.read_ahead + c.shards[1].host.hidden_states, 0);
+  EXPECT_EQ(c.shards[1].host.total(), baseline + c.shards[1].memory.peak() + mapped);
+  cfg.model.synthetic = true;
+  EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[1].host.mapped, 0);
+  EXPECT_EQ(make_plan(cfg, m, 1).host_per_node(), make_plan(cfg, m, 1).shards[0].host.total());
+}
+
 TEST(Plan, SeqlenFollowsTheModelContext) {
   Config cfg = default_config();
   const auto small = llama_like("llama", 64, 5, 8, 4, 172, 512, 512, true, false);
