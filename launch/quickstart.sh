@@ -65,10 +65,9 @@ echo "  2 MPI ranks:      mpirun$as_root -np 2 $bin $cfg --set output.dir=out/qu
 echo "  generate:         $bin generate $cfg --set model.path=$out/model --prompt 'Once upon a time'"
 echo "  speed:            $bin bench $cfg --set model.path=$out/model --baseline examples/stories260K"
 if grep -q struprune_layers "$out/model/config.json"; then
-  echo "  transformers:     $out/model has per-layer shapes (this engine's eval / generate / bench run it); for stock"
-  echo "                    transformers prune with --set prune.uniform_shape=true (a smaller stock LLaMA) or"
-  echo "                    --set output.checkpoint=dense (original shapes, zeros), then"
-  echo "                    AutoModelForCausalLM.from_pretrained(\"<output.dir>/model\")"
+  echo "  transformers:     AutoModelForCausalLM.from_pretrained(\"$out/model\", trust_remote_code=True)"
+  echo "                    (per-layer shapes: transformers' own LLaMA layers, built per layer by the modeling_struprune.py"
+  echo "                    written beside the weights; --set prune.uniform_shape=true gives a stock checkpoint instead)"
 else
   echo "  transformers:     AutoModelForCausalLM.from_pretrained(\"$out/model\") (stock shapes)"
 fi
