@@ -240,7 +240,9 @@ LayerRecord Journal::read_layer(int l, const Device* to) const {
   try {
     st = io::SafetensorsFile::open(st_path);
   } catch (const InputError& e) {
-    journal_damaged(st_path, e.what());
+    std::string what = e.what();  // the parser's message names the file too
+    if (what.rfind(st_path + ": ", 0) == 0) what.erase(0, st_path.size() + 2);
+    journal_damaged(st_path, what);
   }
   LayerRecord rec =
       parse_journal_layer(file(name + ".json"), read_text(file(name + ".json")), *st, l, expect_, pass1_->allocation);
