@@ -236,14 +236,7 @@ void Journal::flush() {
 LayerRecord Journal::read_layer(int l, const Device* to) const {
   const std::string name = fmt::format("layer_{:05d}", l);
   const std::string st_path = file(name + ".safetensors");
-  std::unique_ptr<io::SafetensorsFile> st;
-  try {
-    st = io::SafetensorsFile::open(st_path);
-  } catch (const InputError& e) {
-    std::string what = e.what();  // the parser's message names the file too
-    if (what.rfind(st_path + ": ", 0) == 0) what.erase(0, st_path.size() + 2);
-    journal_damaged(st_path, what);
-  }
+  const std::unique_ptr<io::SafetensorsFile> st = open_journal_tensors(st_path);
   LayerRecord rec =
       parse_journal_layer(file(name + ".json"), read_text(file(name + ".json")), *st, l, expect_, pass1_->allocation);
   for (model::Role role : kLayerRoles) {

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/byte_source.h"
 #include "model/arch.h"
 
 namespace sp::prune {
@@ -106,6 +107,17 @@ void journal_damaged(const std::string& file, const std::string& what) {
   throw InputError(fmt::format(
       "journal is damaged: {}: {}. Start over without --resume (the journal is left as it is for inspection)", file,
       what));
+}
+
+std::unique_ptr<io::SafetensorsFile> open_journal_tensors(const std::string& path,
+                                                          std::shared_ptr<io::ByteSource> bytes) {
+  try {
+    return bytes ? io::SafetensorsFile::parse(std::move(bytes)) : io::SafetensorsFile::open(path);
+  } catch (const InputError& e) {
+    std::string what = e.what();  // the parser's message names the file too
+    if (what.rfind(path + ": ", 0) == 0) what.erase(0, path.size() + 2);
+    journal_damaged(path, what);
+  }
 }
 
 JournalHeader parse_journal_inputs(const std::string& file, const std::string& text) {
@@ -279,6 +291,44 @@ LayerRecord parse_journal_layer(const std::string& json_file, const std::string&
         std::find(rec.derived.begin(), rec.derived.end(), s.role) == rec.derived.end())
       journal_damaged(st.path(), fmt::format("tensor '{}' is missing", model::role_name(s.role)));
   return rec;
+}
+
+unsigned parse_journal_fuzz_input(const uint8_t* data, size_t size) {
+  static const JournalExpect tiny = [] {
+    const json j = {{"model_type", "llama"},    {"hidden_size", 16},
+                    {"intermediate_size", 8},   {"num_hidden_layers", 2},
+                    {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                    {"vocab_size", 32},         {"max_position_embeddings", 64},
+                    {"rms_norm_eps", 1e-5},     {"tie_word_embeddings", true}};
+    return JournalExpect{io::parse_model_config(j, "tiny"), AttentionUnit::KvGroups, true, DType::F32};
+  }();
+  if (size < 1) return 0;
+  const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] == 0) {
+    parse_journal_inputs("inputs.json", rest);
+    return 0;
+  }
+  if (data[0] == 1) {
+    parse_journal_pass1("pass1.json", rest, tiny);
+    return 0;
+  }
+  uint32_t n = 0;
+  if (rest.size() < 4) journal_damaged("fuzz input", "shorter than its length field");
+  std::memcpy(&n, rest.data(), 4);
+  if (n > rest.size() - 4) journal_damaged("fuzz input", "JSON length beyond the input");
+  const std::string tensors = rest.substr(4 + size_t(n));
+  const auto st = open_journal_tensors(
+      "layer_00000.safetensors",
+      io::memory_bytes(std::vector<uint8_t>(tensors.begin(), tensors.end()), "layer_00000.safetensors"));
+  Allocation a;
+  a.removed = {1, 3, 1, 3};
+  const LayerRecord r = parse_journal_layer("layer_00000.json", rest.substr(4, n), *st, 0, tiny, a);
+  unsigned sum = 0;
+  for (model::Role role : kLayerRoles)
+    if (const Tensor& t = r.weights.at(role); t.defined() && t.nbytes() > 0)
+      sum += unsigned(static_cast<const uint8_t*>(t.raw())[0]) +
+             unsigned(static_cast<const uint8_t*>(t.raw())[t.nbytes() - 1]);
+  return sum;
 }
 
 }  // namespace sp::prune

@@ -268,5 +268,27 @@ TEST(Journal, RanksThatReadDifferentJournalsAreRefused) {
   EXPECT_NE(e.find("rank 1: pass 1 not done, 0 layer(s) done"), std::string::npos) << e;
 }
 
+// The fuzzer's seeds (ok_*: must read) and crafted or found damage (damaged_*: must be refused as
+// damaged, never crash), replayed from tests/fuzz_regressions/journal/ (fuzz/fuzz_journal.cpp).
+TEST(Journal, FuzzSeedsReadAndDamagedInputsAreRefused) {
+  const fs::path dir = fs::path(test::source_dir()) / "tests/fuzz_regressions/journal";
+  int ok = 0, damaged = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    SCOPED_TRACE(e.path().string());
+    const std::string bytes = read(e.path());
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+    if (e.path().filename().string().rfind("ok_", 0) == 0) {
+      EXPECT_NO_THROW(parse_journal_fuzz_input(data, bytes.size()));
+      ++ok;
+    } else {
+      const std::string m = test::input_error([&] { parse_journal_fuzz_input(data, bytes.size()); });
+      EXPECT_EQ(m.rfind("journal is damaged: ", 0), 0u) << m;
+      ++damaged;
+    }
+  }
+  EXPECT_GE(ok, 4);
+  EXPECT_GE(damaged, 8);
+}
+
 }  // namespace
 }  // namespace sp::prune
