@@ -87,6 +87,16 @@ void remove_handlers() {
     if (std::exchange(g_installed[i], false)) ::sigaction(kSignals[i], &g_old[i], nullptr);
 }
 
+// A folder the user named that cannot hold files (a path through a file, no permission, a read-only
+// filesystem) is their input's fault (exit 2); anything else is the environment's (exit 74).
+[[noreturn]] void cannot_write(const std::string& what, int err) {
+  const std::string m = fmt::format("{}: {}", what, std::strerror(err));
+  if (err == ENOTDIR || err == EEXIST || err == EACCES || err == EPERM || err == EROFS || err == ENAMETOOLONG ||
+      err == ELOOP || err == EISDIR)
+    throw InputError(m);
+  throw IoError(m);
+}
+
 }  // namespace
 
 std::string LockOwner::text() const {
@@ -142,7 +152,7 @@ OutputLock::OutputLock(const std::string& dir) : dir_(dir), path_(lock_path(dir)
     SP_REQUIRE(fs::is_directory(dir, ec), "output.dir {} is not a folder", dir);
   } else {
     created_dir_ = fs::create_directories(dir, ec);
-    if (ec) throw IoError(fmt::format("output.dir {}: cannot create the folder: {}", dir, ec.message()));
+    if (ec) cannot_write(fmt::format("output.dir {}: cannot create the folder", dir), ec.value());
   }
   // The complete record first, under a name of its own; link(2) then publishes it or fails with EEXIST.
   const std::string tmp = fmt::format("{}.{}.{}", path_, me_.host, me_.pid);
@@ -154,7 +164,7 @@ OutputLock::OutputLock(const std::string& dir) : dir_(dir), path_(lock_path(dir)
   if (!written) {
     ::unlink(tmp.c_str());
     if (created_dir_) fs::remove(dir, ec);
-    throw IoError(fmt::format("{}: cannot write the output folder's lock: {}", tmp, std::strerror(write_errno)));
+    cannot_write(fmt::format("{}: cannot write the output folder's lock", tmp), write_errno);
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
     const int rc = ::link(tmp.c_str(), path_.c_str());
@@ -169,7 +179,7 @@ OutputLock::OutputLock(const std::string& dir) : dir_(dir), path_(lock_path(dir)
     if (err != EEXIST) {
       ::unlink(tmp.c_str());
       if (created_dir_) fs::remove(dir, ec);
-      throw IoError(fmt::format("{}: cannot create the output folder's lock: {}", path_, std::strerror(err)));
+      cannot_write(fmt::format("{}: cannot create the output folder's lock", path_), err);
     }
     const std::string held = read_small(path_);
     const std::optional<LockOwner> owner = LockOwner::parse(held);

@@ -28,7 +28,7 @@ class OutputLock {
  public:
   // Creates <dir> when absent (removed again at release while empty) and takes <dir>/.lock: throws
   // BusyError naming the owner when a live run (or another host's run) holds it, InputError when
-  // <dir> is not a folder, IoError when the lock cannot be written.
+  // <dir> is not a folder or not writable (permissions, read-only), IoError on other write failures.
   explicit OutputLock(const std::string& dir);
   ~OutputLock();  // removes the lock file if it is still this process's
   OutputLock(const OutputLock&) = delete;
