@@ -39,6 +39,14 @@ std::string host_name() {
 
 std::string boot_id() { return first_line(read_small("/proc/sys/kernel/random/boot_id")); }
 
+// Field 3 of /proc/<pid>/stat: the state ('Z' zombie: it has exited, only its parent has not reaped
+// it; 0: unknown).
+char proc_state(long pid) {
+  const std::string s = read_small(fmt::format("/proc/{}/stat", pid));
+  const size_t p = s.rfind(')');
+  return p == std::string::npos || p + 2 >= s.size() ? 0 : s[p + 2];
+}
+
 // Field 22 of /proc/<pid>/stat: when the process started, in clock ticks after boot (0: unknown).
 unsigned long long start_ticks(long pid) {
   const std::string s = read_small(fmt::format("/proc/{}/stat", pid));
@@ -135,6 +143,7 @@ LockOwner LockOwner::self() {
 
 bool owner_gone(const LockOwner& o) {
   if (::kill(pid_t(o.pid), 0) != 0 && errno == ESRCH) return true;
+  if (const char st = proc_state(o.pid); st == 'Z' || st == 'X') return true;  // exited, not yet reaped
   const std::string boot = boot_id();
   if (!o.boot.empty() && !boot.empty() && o.boot != boot) return true;  // the host rebooted since
   if (o.start != 0) {

@@ -3,9 +3,9 @@
 // id and the PID's start time). It is created atomically with link(2) from a complete temporary file
 // (atomic on NFS too, and never seen half-written), removed when its owner releases it (destructor,
 // error exits included; SIGTERM / SIGINT / SIGHUP remove it before the process dies), and taken over
-// only when its owner is provably gone: the same host and its PID no longer exists (or now belongs
-// to a process started at another time, or the host rebooted since). A lock of another host is
-// never taken over: the error says how to remove it by hand.
+// only when its owner is provably gone: the same host and its PID no longer exists (or is a zombie,
+// or now belongs to a process started at another time, or the host rebooted since). A lock of
+// another host is never taken over: the error says how to remove it by hand.
 #include <optional>
 #include <string>
 

@@ -83,6 +83,19 @@ TEST(OutputLock, ADeadOwnerOfThisHostIsTakenOver) {
   fs::remove_all(dir);
 }
 
+// A killed run's process may stay a zombie (a container whose PID 1 reaps nothing): it has exited.
+TEST(OutputLock, AZombieOwnerIsGone) {
+  const pid_t c = ::fork();
+  if (c == 0) ::_exit(0);
+  ::usleep(200000);  // exited, not reaped
+  LockOwner z = LockOwner::self();
+  z.pid = long(c);
+  z.start = 0;
+  EXPECT_TRUE(owner_gone(z));
+  int status = 0;
+  ::waitpid(c, &status, 0);
+}
+
 TEST(OutputLock, AReusedPidOrAnotherBootIsGone) {
   LockOwner me = LockOwner::self();
   if (me.start == 0 || me.boot.empty()) GTEST_SKIP() << "no /proc start times or boot id here";
