@@ -70,8 +70,9 @@ struct Reader {
   }
   double number(const json& j, const char* key, bool) const { return number(at(j, key), key); }
   void only_keys(const json& j, std::initializer_list<const char*> keys) const {
-    for (const auto& [k, v] : j.items())
-      if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; }))
+    for (const auto& item : j.items())
+      if (const std::string& k = item.key();
+          std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; }))
         journal_damaged(file, fmt::format("unexpected key '{}'", k));
   }
 };

@@ -523,7 +523,8 @@ LayerWeights Pipeline::refit_producers(int layer, int module, const LayerWeights
     ri.cross = &s.cross;
     if (b->defined() && recipe_.intercept) ri.sum = &s.sum, ri.ref_sum = &s.ref_sum, ri.tokens = s.tokens;
     const Refit rf = timed(ctx_, result_.seconds, "pass2.refit",
-                           [&] { return refit_columns(ctx_, *p, *b, ri, all, opt_.damping, what); });
+                           // init-captures: clang before 16 cannot capture structured bindings
+                           [&, p = p, b = b] { return refit_columns(ctx_, *p, *b, ri, all, opt_.damping, what); });
     *p = ops::convert(ctx_, rf.w, p->dtype());
     if (b->defined()) *b = ops::convert(ctx_, rf.bias, b->dtype());
   }
