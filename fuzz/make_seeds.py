@@ -7,7 +7,10 @@ Seeds are small on purpose (libFuzzer mutates faster and its -max_len follows th
   model_config   the shipped and shared config.json files and per-architecture variants;
   tokenizer_json the shared tokenizer.json files cut to their first few hundred ids (and the merges
                  that stay inside them), structure (normalizer, pre-tokenizer, decoder) kept;
-  config_yaml    the shipped configs/*.yaml.
+  config_yaml    the shipped configs/*.yaml;
+  journal        the resume journal's files for the tiny model of parse_journal_fuzz_input
+                 (src/prune/journal_read.h): inputs.json, pass1.json and layer 0's record with its
+                 tensors (producers derived, with and without added biases).
 """
 import glob, json, os, struct, sys
 
@@ -108,6 +111,52 @@ def yaml_seeds(repo, out):
         write(out, "config_yaml", os.path.basename(p), open(p, "rb").read())
 
 
+def journal_layer(added_bias=False):
+    """Layer 0 of the tiny LLaMA: 1 of 2 KV groups and 3 of 8 neurons removed -> shape [2, 1, 5]."""
+    f32 = lambda n: struct.pack(f"<{n}f", *[0.25 * (i % 7) for i in range(n)])
+    t = {
+        "attention_keep": ("U8", [2], bytes([1, 0])),
+        "mlp_keep": ("U8", [8], bytes([1, 0, 1, 1, 0, 1, 0, 1])),
+        "attention_scores": ("F64", [2], struct.pack("<2d", 2.5, 0.5)),
+        "mlp_scores": ("F64", [8], struct.pack("<8d", *range(8))),
+        "attn_norm_weight": ("F32", [16], f32(16)),
+        "mlp_norm_weight": ("F32", [16], f32(16)),
+        "o_weight": ("F32", [16, 8], f32(128)),
+        "down_weight": ("F32", [16, 5], f32(80)),
+    }
+    if added_bias:
+        t.update({"q_bias": ("F32", [8], f32(8)), "k_bias": ("F32", [4], f32(4)), "v_bias": ("F32", [4], f32(4)),
+                  "o_bias": ("F32", [16], f32(16)), "down_bias": ("F32", [16], f32(16))})
+    record = {"layer": 0, "prunable_params": 1152, "removed_params": 528, "shape": [2, 1, 5],
+              "attention_error": 0.125, "mlp_error": "nan", "added_bias": [added_bias, added_bias],
+              "derived": ["q_weight", "k_weight", "v_weight", "gate_weight", "up_weight"]}
+    return record, t
+
+
+def journal_input(kind, record=None, tensors=None):
+    """The fuzzer's input: 0 inputs.json, 1 pass1.json, 2 [u32 length][layer JSON][safetensors]."""
+    if kind == 0:
+        return b"\x00" + json.dumps(record).encode()
+    if kind == 1:
+        return b"\x01" + json.dumps(record).encode()
+    j = json.dumps(record).encode()
+    return b"\x02" + struct.pack("<I", len(j)) + j + safetensors_bytes(tensors)
+
+
+def journal_seeds(out):
+    inputs = {"format": 2, "inputs": {"prune.sparsity": "0.3", "version": "0.1.0 (git 0123456789ab)",
+                                      "device": "cpu, 8 threads", "calibration batch (effective)": "4"}}
+    pass1 = {"allocation": {"removed": [1, 3, 1, 3], "budget": 1056, "removed_params": 1056, "total_params": 2304,
+                            "lambda": 0.5, "iterations": 12, "primal_residual": 1e-5, "dual_residual": "inf",
+                            "converged": True},
+             "before": [{"name": "wikitext2", "windows": 4, "tokens": 508, "mean_nll": 2.5, "ppl": 12.18}],
+             "pass1_seconds": 1.5, "allocation_seconds": 0.25, "eval_seconds": 0.125}
+    write(out, "journal", "inputs.bin", journal_input(0, inputs))
+    write(out, "journal", "pass1.bin", journal_input(1, pass1))
+    for bias in (False, True):
+        write(out, "journal", f"layer_bias{int(bias)}.bin", journal_input(2, *journal_layer(bias)))
+
+
 def main():
     repo, shared, out = sys.argv[1:4]
     safetensors_seeds(repo, out)
@@ -115,6 +164,7 @@ def main():
     if os.path.isdir(shared):
         tokenizer_seeds(shared, out)
     yaml_seeds(repo, out)
+    journal_seeds(out)
 
 
 if __name__ == "__main__":

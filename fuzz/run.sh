@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target for SECONDS each from a seed corpus, and prints the execution counts
 # (the table in docs/reliability.md). Builds the `fuzz` preset first (clang, ASan + UBSan).
-# usage: fuzz/run.sh SECONDS [TARGET...]     (targets: safetensors model_config tokenizer_json config_yaml)
+# usage: fuzz/run.sh SECONDS [TARGET...]     (targets: safetensors model_config tokenizer_json config_yaml journal)
 # Environment: STRUPRUNE_SHARED_DIR (default ../shared beside the checkout).
 # A crash leaves its input in build/fuzz/artifacts/<target>/ and makes the script exit 1; turn it into a
 # unit test (tests/*/ *_fuzz_regressions) before fixing it.
@@ -9,7 +9,7 @@ set -euo pipefail
 secs="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"; shift
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${STRUPRUNE_SHARED_DIR:-$repo/../shared}"
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config tokenizer_json config_yaml)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config tokenizer_json config_yaml journal)
 build="$repo/build/fuzz"
 [ -f "$build/build.ninja" ] || (cd "$repo" && cmake --preset fuzz >/dev/null)
 cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")

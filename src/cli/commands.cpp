@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -13,8 +14,10 @@
 #include "cli/plan.h"
 #include "cli/session.h"
 #include "cli/validate.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "dist/gpu_binding.h"
+#include "io/output_lock.h"
 
 namespace sp::cli {
 namespace {
@@ -155,9 +158,47 @@ int bench(const Args& args, const Config& cfg, Communicator& comm, int local_ran
   return run_bench(args, cfg, comm, local_rank);
 }
 
+// Commands that write into output.dir (generate prints only; a dry run writes nothing).
+bool writes_output_dir(const Args& args) { return !args.dry_run && args.command != Command::Generate; }
+
+// Rank 0 takes output.dir's lock; every rank learns the outcome before any work, and a refusal ends
+// every rank with the same error (exit 75 for a live owner) instead of leaving peers in a collective.
+std::unique_ptr<io::OutputLock> lock_output_dir(const Config& cfg, Communicator& comm) {
+  std::unique_ptr<io::OutputLock> lock;
+  int32_t kind = 0;  // 0 taken, 1 busy, 2 input error, 3 I/O error, 4 other failure
+  std::string what;
+  if (comm.is_root()) {
+    try {
+      lock = std::make_unique<io::OutputLock>(cfg.output.dir);
+    } catch (const BusyError& e) {
+      kind = 1, what = e.what();
+    } catch (const InputError& e) {
+      kind = 2, what = e.what();
+    } catch (const IoError& e) {
+      kind = 3, what = e.what();
+    } catch (const std::exception& e) {
+      kind = 4, what = e.what();
+    }
+  }
+  if (comm.size() > 1) {
+    int32_t head[2] = {kind, int32_t(what.size())};
+    comm.broadcast(std::span<uint8_t>(reinterpret_cast<uint8_t*>(head), sizeof head), 0);
+    kind = head[0];
+    what.resize(size_t(head[1]));
+    if (!what.empty()) comm.broadcast(std::span<uint8_t>(reinterpret_cast<uint8_t*>(what.data()), what.size()), 0);
+  }
+  if (kind == 1) throw BusyError(what);
+  if (kind == 2) throw InputError(what);
+  if (kind == 3) throw IoError(what);
+  if (kind == 4) throw RuntimeFailure(what);
+  return lock;
+}
+
 }  // namespace
 
 int run_command(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
+  // Held until the command returns or throws: one run per output folder (io/output_lock.h).
+  const std::unique_ptr<io::OutputLock> lock = writes_output_dir(args) ? lock_output_dir(cfg, comm) : nullptr;
   switch (args.command) {
     case Command::Prune:
       return prune(args, cfg, comm, local_rank);

@@ -201,9 +201,16 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // The journal first: a resume with other inputs is refused before anything is written.
   const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
                                                    : prune::checkpoint_identity(cfg.model.path);
+  // A resume validates the whole journal here; a damaged one is refused before any output is touched.
   std::optional<prune::Journal> journal;
-  if (cfg.output.journal)
-    journal.emplace(cfg.output.dir, resume_inputs(cfg, identity, in), args.resume, comm.is_root());
+  if (cfg.output.journal) {
+    const prune::PruneOptions opt = prune_options(cfg);
+    journal.emplace(cfg.output.dir, resume_inputs(cfg, identity, in, l.ctx->device()), args.resume, comm.is_root(),
+                    prune::JournalExpect{mc, opt.attention, opt.mlp, in.output_dtype});
+    // Every rank must replay the same journal (a node may see another filesystem state): checked
+    // before any collective of the prune.
+    prune::require_same_journal(comm, *journal);
+  }
   if (comm.size() > 1) comm.barrier();  // rank 0 has set the journal up before the others use it
   std::optional<prune::OutputWriter> out;
   if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);

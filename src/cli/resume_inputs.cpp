@@ -2,6 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <thread>
+
+#include "cli/build_id.h"
+#include "core/device_model.h"
 #include "core/fnv.h"
 
 namespace sp::cli {
@@ -24,7 +29,8 @@ std::string flow(const YAML::Node& n) {
 
 void flatten(const YAML::Node& n, const std::string& prefix, prune::Journal::Inputs& out) {
   if (n.IsMap()) {
-    for (const auto& kv : n) flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
+    for (const auto& kv : n)
+      flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
     return;
   }
   if (!ignored(prefix)) out[prefix] = n.IsScalar() ? n.Scalar() : flow(n);
@@ -39,10 +45,21 @@ std::string digest(const prune::TokenWindows& w) {
 }  // namespace
 
 prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
-                                     const prune::PipelineInputs& in) {
+                                     const prune::PipelineInputs& in, Device device) {
   prune::Journal::Inputs m;
   flatten(YAML::Load(cfg.effective), "", m);
   m["checkpoint identity"] = model_identity;
+  // What the config keys leave open but the bits depend on: the build, the hardware (the CPU's
+  // sums depend on the thread count: runtime.threads, 0 = every core as ops::set_cpu_threads
+  // resolves it) and the calibration batch after the memory plan. The number of ranks is left
+  // out: the results are bit-identical for any (docs/algorithm.md, Determinism).
+  m["version"] = build_id();
+  m["device"] = device.is_cpu()
+                    ? fmt::format("cpu, {} threads", cfg.runtime.threads > 0
+                                                         ? int64_t(cfg.runtime.threads)
+                                                         : int64_t(std::max(1u, std::thread::hardware_concurrency())))
+                    : fmt::format("cuda, {}", device_model(device));
+  m["calibration batch (effective)"] = std::to_string(in.batch);
   m["calibration tokens"] = digest(in.calibration);
   for (const auto& e : in.eval) m["eval tokens " + e.name] = digest(e);
   return m;

@@ -14,6 +14,7 @@
 #include "core/context.h"
 #include "core/cuda_state.h"
 #include "core/device.h"
+#include "core/device_model.h"
 
 namespace sp {
 
@@ -22,6 +23,13 @@ void throw_cuda(const char* stmt, const char* file, int line, const std::string&
 }
 
 bool built_with_cuda() { return true; }
+
+std::string device_model(Device d) {
+  if (d.is_cpu()) return "cpu";
+  cudaDeviceProp p{};
+  SP_CUDA_CHECK(cudaGetDeviceProperties(&p, d.index));
+  return p.name;
+}
 
 int cuda_device_count() {
   int n = 0;

@@ -1,7 +1,13 @@
 #include "core/context.h"
+#include "core/device_model.h"
 #include "core/error.h"
 
 namespace sp {
+
+std::string device_model(Device d) {
+  SP_CHECK(d.is_cpu(), "no CUDA device in a CPU-only build");
+  return "cpu";
+}
 
 struct CudaState {};  // never created in a CPU-only build
 void CudaStateDeleter::operator()(CudaState* s) const noexcept { delete s; }

@@ -8,11 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <utility>
 
 #include "core/error.h"
+#include "core/fnv.h"
 #include "core/log.h"
 #include "io/atomic_file.h"
+#include "io/output_paths.h"
 #include "io/safetensors.h"
 
 namespace sp::prune {
@@ -32,21 +35,13 @@ const model::Role kLayerRoles[] = {model::Role::AttnNormWeight, model::Role::Att
 // nlohmann writes doubles as the shortest decimal that reads back to the same bits; non-finite
 // values (which JSON lacks) travel as strings.
 json number(double v) { return std::isfinite(v) ? json(v) : json(fmt::format("{}", v)); }
-double number(const json& j) {
-  if (j.is_number()) return j.get<double>();
-  const std::string s = j.get<std::string>();
-  return s == "nan" ? std::nan("") : (s[0] == '-' ? -INFINITY : INFINITY);
-}
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  SP_REQUIRE(in, "{}: cannot read the resume journal", path);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(
-        fmt::format("{}: the resume journal is damaged ({}); start over with output.overwrite: true", path, e.what()));
-  }
+// The whole file, or "damaged" naming it (a resume only reads files the journal says are there).
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) journal_damaged(path, "cannot read it");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 void write_json(const std::string& path, const json& j) { io::write_file_atomic(path, j.dump(1) + "\n"); }
@@ -56,13 +51,6 @@ Tensor host_tensor(const std::vector<T>& v, DType dt) {
   Tensor t = Tensor::empty({int64_t(v.size())}, dt);
   std::memcpy(t.raw(), v.data(), v.size() * sizeof(T));
   return t;
-}
-
-template <typename T>
-std::vector<T> host_vector(const Tensor& t) {
-  std::vector<T> v(size_t(t.numel()));
-  std::memcpy(v.data(), t.raw(), v.size() * sizeof(T));
-  return v;
 }
 
 json perplexity_rows(const std::vector<PerplexityRow>& rows) {
@@ -76,28 +64,22 @@ json perplexity_rows(const std::vector<PerplexityRow>& rows) {
   return a;
 }
 
-std::vector<PerplexityRow> perplexity_rows(const json& a) {
-  std::vector<PerplexityRow> rows;
-  for (const auto& j : a)
-    rows.push_back({j.at("name").get<std::string>(), j.at("windows").get<int64_t>(), j.at("tokens").get<int64_t>(),
-                    number(j.at("mean_nll")), number(j.at("ppl"))});
-  return rows;
-}
-
 }  // namespace
 
-Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
-    : dir_((fs::path(dir) / ".journal").string()), writer_(writer) {
+Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer, JournalExpect expect)
+    : dir_((fs::path(dir) / ".journal").string()),
+      inputs_(std::move(inputs)),
+      expect_(std::move(expect)),
+      writer_(writer) {
   const std::string inputs_path = file("inputs.json");
   if (resume && fs::exists(inputs_path)) {
-    const json j = read_json(inputs_path);
+    const JournalHeader h = parse_journal_inputs(inputs_path, read_text(inputs_path));
     // Format 1 (every weight in the layer files) reads as format 2 without derived roles.
-    const int format = j.value("format", 0);
-    SP_REQUIRE(format == 1 || format == kFormat, "{}: journal format {} is not one this version reads (1, {})",
-               inputs_path, format, kFormat);
-    Inputs old = j.at("inputs").get<Inputs>();
+    if (h.format != 1 && h.format != kFormat)
+      journal_damaged(inputs_path, fmt::format("format {} is not one this version reads (1, {})", h.format, kFormat));
+    const Inputs& old = h.inputs;
     std::vector<std::string> changed;
-    for (const auto& [k, v] : inputs) {
+    for (const auto& [k, v] : inputs_) {
       auto it = old.find(k);
       if (it == old.end())
         changed.push_back(fmt::format("{} is new ({})", k, v));
@@ -105,30 +87,16 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
         changed.push_back(fmt::format("{} was {}, now {}", k, it->second, v));
     }
     for (const auto& [k, v] : old)
-      if (!inputs.count(k)) changed.push_back(fmt::format("{} was {}, now absent", k, v));
+      if (!inputs_.count(k)) changed.push_back(fmt::format("{} was {}, now absent", k, v));
     SP_REQUIRE(changed.empty(),
-               "--resume: the run journalled in {} had other inputs: {}. Resume with the same config, checkpoint and "
-               "data, or start over with output.overwrite: true",
+               "--resume: the run journalled in {} had other inputs: {}. Resume with the same config, checkpoint, "
+               "data, version and device, or start over without --resume",
                dir_, fmt::join(changed, "; "));
+    // Everything a replay will read is validated now, before any output is touched.
     if (fs::exists(file("pass1.json"))) {
-      const json p = read_json(file("pass1.json"));
-      Pass1Record r;
-      const json& a = p.at("allocation");
-      r.allocation.removed = a.at("removed").get<std::vector<int>>();
-      r.allocation.budget = a.at("budget").get<int64_t>();
-      r.allocation.removed_params = a.at("removed_params").get<int64_t>();
-      r.allocation.total_params = a.at("total_params").get<int64_t>();
-      r.allocation.lambda = number(a.at("lambda"));
-      r.allocation.iterations = a.at("iterations").get<int>();
-      r.allocation.primal_residual = number(a.at("primal_residual"));
-      r.allocation.dual_residual = number(a.at("dual_residual"));
-      r.allocation.converged = a.at("converged").get<bool>();
-      r.before = perplexity_rows(p.at("before"));
-      r.pass1_seconds = number(p.at("pass1_seconds"));
-      r.allocation_seconds = number(p.at("allocation_seconds"));
-      r.eval_seconds = number(p.at("eval_seconds"));
-      pass1_ = std::move(r);
-      while (fs::exists(file(fmt::format("layer_{:05d}.json", layers_done_)))) ++layers_done_;
+      pass1_ = parse_journal_pass1(file("pass1.json"), read_text(file("pass1.json")), expect_);
+      while (layers_done_ < expect_.model.n_layers && fs::exists(file(fmt::format("layer_{:05d}.json", layers_done_))))
+        read_layer(layers_done_++, nullptr);
     }
     SP_LOG_INFO("--resume: {}: {}, {} layer(s) of pass 2 done", dir_,
                 pass1_ ? "pass 1 and the allocation done" : "pass 1 not done", layers_done_);
@@ -137,16 +105,54 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer)
   if (resume) SP_LOG_INFO("--resume: no journal in {}; starting from the beginning", dir_);
   if (!writer_) return;
   std::error_code ec;
-  fs::remove_all(dir_, ec);
-  fs::create_directories(dir_, ec);
-  SP_REQUIRE(!ec, "{}: cannot create the resume journal: {}", dir_, ec.message());
-  write_json(inputs_path, {{"format", kFormat}, {"inputs", inputs}});
+  io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);
+  if (!ec) fs::create_directories(dir_, ec);
+  if (ec) {
+    disable(fmt::format("cannot create the folder: {}", ec.message()));
+    return;
+  }
+  try {
+    write_json(inputs_path, {{"format", kFormat}, {"inputs", inputs_}});
+  } catch (const std::exception& e) {
+    disable(e.what());
+  }
+}
+
+std::string Journal::summary() const {
+  Fnv1a f;
+  for (const auto& [k, v] : inputs_) {
+    f.add(k.c_str(), k.size() + 1);
+    f.add(v.c_str(), v.size() + 1);
+  }
+  return fmt::format("pass 1 {}, {} layer(s) done, inputs fnv1a {:016x}", pass1_ ? "done" : "not done", layers_done_,
+                     f.h);
+}
+
+void require_same_journal(Communicator& comm, const Journal& j) {
+  if (comm.size() < 2) return;
+  const std::vector<std::string> seen = comm.allgather(j.summary());
+  for (size_t r = 1; r < seen.size(); ++r)
+    SP_REQUIRE(seen[r] == seen[0],
+               "the ranks see different resume journals in {}: rank 0: {}; rank {}: {}. output.dir must be one "
+               "folder that every rank sees alike (a shared filesystem)",
+               j.path(), seen[0], r, seen[r]);
+}
+
+void Journal::disable(const std::string& what) {
+  if (!writer_) return;
+  writer_ = false;
+  SP_LOG_WARN(
+      "{}: the resume journal cannot be written ({}); the prune continues without it (a later --resume starts "
+      "over)",
+      dir_, what);
+  std::error_code ec;
+  io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);  // a partial journal is no use, and it frees the space it held
 }
 
 Journal::~Journal() {
   if (pending_.joinable()) pending_.join();  // an error of that write is lost with the run's own
   std::error_code ec;
-  if (writer_ && !fs::exists(file("pass1.json"), ec)) fs::remove_all(dir_, ec);
+  if (writer_ && !fs::exists(file("pass1.json"), ec)) io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);
 }
 
 bool Journal::exists(const std::string& dir) {
@@ -159,25 +165,29 @@ std::string Journal::file(const std::string& name) const { return (fs::path(dir_
 void Journal::save_pass1(const Pass1Record& r) {
   if (!writer_) return;
   const Allocation& a = r.allocation;
-  write_json(file("pass1.json"), {{"allocation",
-                                   {{"removed", a.removed},
-                                    {"budget", a.budget},
-                                    {"removed_params", a.removed_params},
-                                    {"total_params", a.total_params},
-                                    {"lambda", number(a.lambda)},
-                                    {"iterations", a.iterations},
-                                    {"primal_residual", number(a.primal_residual)},
-                                    {"dual_residual", number(a.dual_residual)},
-                                    {"converged", a.converged}}},
-                                  {"before", perplexity_rows(r.before)},
-                                  {"pass1_seconds", number(r.pass1_seconds)},
-                                  {"allocation_seconds", number(r.allocation_seconds)},
-                                  {"eval_seconds", number(r.eval_seconds)}});
+  try {
+    write_json(file("pass1.json"), {{"allocation",
+                                     {{"removed", a.removed},
+                                      {"budget", a.budget},
+                                      {"removed_params", a.removed_params},
+                                      {"total_params", a.total_params},
+                                      {"lambda", number(a.lambda)},
+                                      {"iterations", a.iterations},
+                                      {"primal_residual", number(a.primal_residual)},
+                                      {"dual_residual", number(a.dual_residual)},
+                                      {"converged", a.converged}}},
+                                    {"before", perplexity_rows(r.before)},
+                                    {"pass1_seconds", number(r.pass1_seconds)},
+                                    {"allocation_seconds", number(r.allocation_seconds)},
+                                    {"eval_seconds", number(r.eval_seconds)}});
+  } catch (const std::exception& e) {
+    disable(e.what());
+  }
 }
 
 void Journal::save_layer(const LayerRecord& rec) {
-  if (!writer_) return;
   flush();
+  if (!writer_) return;
   const LayerResult& r = rec.result;
   std::vector<std::pair<std::string, Tensor>> tensors;
   // Host copies now: the device tensors are the pipeline's, and the write outlives this call. They
@@ -213,63 +223,41 @@ void Journal::save_layer(const LayerRecord& rec) {
     try {
       io::write_safetensors(file(name + ".safetensors"), tensors);
       write_json(file(name + ".json"), record);
-    } catch (...) {
-      pending_error_ = std::current_exception();
+    } catch (const std::exception& e) {
+      pending_error_ = e.what();
     }
   });
 }
 
 void Journal::flush() {
   if (pending_.joinable()) pending_.join();
-  if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
+  if (!pending_error_.empty()) disable(std::exchange(pending_error_, std::string()));
+}
+
+LayerRecord Journal::read_layer(int l, const Device* to) const {
+  const std::string name = fmt::format("layer_{:05d}", l);
+  const std::string st_path = file(name + ".safetensors");
+  const std::unique_ptr<io::SafetensorsFile> st = open_journal_tensors(st_path);
+  LayerRecord rec =
+      parse_journal_layer(file(name + ".json"), read_text(file(name + ".json")), *st, l, expect_, pass1_->allocation);
+  for (model::Role role : kLayerRoles) {
+    Tensor& t = rec.weights.at(role);
+    if (t.defined()) t = to ? t.to(*to) : Tensor();  // views of `st`: copied before it closes
+  }
+  return rec;
 }
 
 LayerRecord Journal::layer(int l, ExecContext& ctx) const {
-  SP_CHECK(l < layers_done_, "journal: layer {} is not done", l);
-  const std::string name = fmt::format("layer_{:05d}", l);
-  const json j = read_json(file(name + ".json"));
-  LayerRecord rec;
-  LayerResult& r = rec.result;
-  r.layer = j.at("layer").get<int>();
-  SP_REQUIRE(r.layer == l, "{}: holds layer {}", file(name + ".json"), r.layer);
-  r.prunable_params = j.at("prunable_params").get<int64_t>();
-  r.removed_params = j.at("removed_params").get<int64_t>();
-  const auto shape = j.at("shape").get<std::vector<int>>();
-  SP_REQUIRE(shape.size() == 3, "{}: shape must have 3 entries", file(name + ".json"));
-  r.shape = {shape[0], shape[1], shape[2]};
-  r.attention_error = number(j.at("attention_error"));
-  r.mlp_error = number(j.at("mlp_error"));
-  rec.added_bias[0] = j.at("added_bias").at(0).get<bool>();
-  rec.added_bias[1] = j.at("added_bias").at(1).get<bool>();
-  for (const auto& n : j.value("derived", json::array())) {
-    const std::string name_of = n.get<std::string>();
-    const auto* role = std::find_if(std::begin(kLayerRoles), std::end(kLayerRoles),
-                                    [&](model::Role r) { return name_of == role_name(r); });
-    SP_REQUIRE(role != std::end(kLayerRoles), "{}: derived role '{}' is not a layer weight", file(name + ".json"),
-               name_of);
-    rec.derived.push_back(*role);
-  }
-  const auto st = io::SafetensorsFile::open(file(name + ".safetensors"));
-  auto get = [&](const std::string& n) -> Tensor {
-    const io::TensorEntry* e = st->find(n);
-    return e ? st->view(*e).to(Device::cpu()) : Tensor();
-  };
-  if (Tensor t = get("attention_keep"); t.defined()) r.attention_keep = host_vector<uint8_t>(t);
-  if (Tensor t = get("mlp_keep"); t.defined()) r.mlp_keep = host_vector<uint8_t>(t);
-  if (Tensor t = get("attention_scores"); t.defined()) r.attention_scores = host_vector<double>(t);
-  if (Tensor t = get("mlp_scores"); t.defined()) r.mlp_scores = host_vector<double>(t);
-  rec.weights.layer = l;
-  rec.weights.shape = r.shape;
-  for (model::Role role : kLayerRoles)
-    if (const io::TensorEntry* e = st->find(role_name(role))) rec.weights.at(role) = st->view(*e).to(ctx.device());
-  return rec;
+  SP_CHECK(l < layers_done_ && pass1_, "journal: layer {} is not done", l);
+  const Device d = ctx.device();
+  return read_layer(l, &d);
 }
 
 void Journal::remove() {
   if (!writer_) return;
   flush();
   std::error_code ec;
-  fs::remove_all(dir_, ec);
+  io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);
   if (ec) SP_LOG_WARN("{}: could not remove the resume journal: {}", dir_, ec.message());
 }
 

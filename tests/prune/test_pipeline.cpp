@@ -260,20 +260,21 @@ static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
     });
   };
   const Journal::Inputs inputs = {{"test", "resume"}};
+  const JournalExpect expect{f.model->config(), o.attention, o.mlp, f.in.output_dtype};
   const std::string dir_a = temp_dir("resume_a"), dir_b = temp_dir("resume_b");
   std::vector<Sent> a, b_first, b_rest;
   PruneResult ra;
   {
-    Journal ja(dir_a, inputs, false, true);
+    Journal ja(dir_a, inputs, false, true, expect);
     ra = run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(a, -1), &ja);
   }
   {
-    Journal jb(dir_b, inputs, false, true);
+    Journal jb(dir_b, inputs, false, true, expect);
     EXPECT_THROW(run_pipeline(*f.model, *f.ctx, *make_self_communicator(), o, f.in, collect(b_first, 2), &jb),
                  RuntimeFailure);
   }
-  EXPECT_THROW((Journal(dir_b, {{"test", "other"}}, true, false)), InputError);  // other inputs: refused
-  Journal jb(dir_b, inputs, true, true);
+  EXPECT_THROW((Journal(dir_b, {{"test", "other"}}, true, false, expect)), InputError);  // other inputs: refused
+  Journal jb(dir_b, inputs, true, true, expect);
   ASSERT_TRUE(jb.pass1().has_value());
   EXPECT_EQ(jb.layers_done(), 2);
   const LayerRecord first = jb.layer(0, *f.ctx);
@@ -321,11 +322,11 @@ TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
 TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
   const std::string dir = temp_dir("journal_inputs");
   {
-    Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true);
+    Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true, {});
     j.save_pass1({});  // progress: the journal stays
   }
   try {
-    Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true);
+    Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true, {});
     FAIL() << "no error";
   } catch (const InputError& e) {
     const std::string m = e.what();
@@ -334,7 +335,7 @@ TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
     EXPECT_NE(m.find("new is new (y)"), std::string::npos) << m;
     EXPECT_EQ(m.find("model.path"), std::string::npos) << m;
   }
-  Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true);
+  Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true, {});
   EXPECT_TRUE(same.pass1().has_value());
   EXPECT_EQ(same.layers_done(), 0);
   fs::remove_all(dir);
