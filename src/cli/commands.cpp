@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "cli/commands_export.h"
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
@@ -112,6 +113,8 @@ int run_command(const Args& args, const Config& cfg, Communicator& comm, int loc
       return tokenize(args, cfg, comm);
     case Command::Bench:
       return bench(args, cfg, comm, local_rank);
+    case Command::Export:
+      return run_export(args, cfg, comm);
   }
   return kExitFailure;
 }

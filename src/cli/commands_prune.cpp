@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/commands_export.h"
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
@@ -134,6 +135,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   };
   Loaded l = load(cfg, local_rank);
   const io::ModelConfig& mc = l.model->config();
+  check_gguf_output(cfg, mc);
   // The plan's window lengths, so the memory estimate and the run see the same windows.
   const int calib_seqlen = int(plan.calib_seqlen);
   const int eval_seqlen = int(plan.eval_seqlen);
@@ -198,6 +200,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
+  write_gguf_output(cfg);  // output.gguf: the pruned checkpoint for llama.cpp
   r.seconds["finish"] = since(t_finish);
   io::write_file_atomic(report_path, report_json(cfg, l, r, comm, eval_seqlen, *out, peaks, plan).dump(2) + "\n");
   if (journal) journal->remove();  // the outputs are final
