@@ -17,7 +17,7 @@ void export_to(const std::string& model_dir, const std::string& path, const std:
              "{} already exists: set output.overwrite: true to replace it, or choose another --out", path);
   if (const fs::path parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
   const auto s = model::export_gguf(model_dir, path, model::gguf_type_from_name(type_name));
-  SP_LOG_INFO("GGUF: {} ({} architecture, {} tensors, {} keys, {} tensors, tokenizer '{}') from {}", path,
+  SP_LOG_INFO("GGUF: {} ({} architecture, {} tensors, {} keys, {} matrices, tokenizer '{}') from {}", path,
               s.architecture, s.tensors, s.keys, type_name, s.tokenizer, model_dir);
   SP_LOG_INFO("run it with llama.cpp: llama-cli -m {} -p \"Once upon a time\"", path);
 }

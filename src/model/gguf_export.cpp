@@ -131,14 +131,16 @@ GgufExportSummary export_gguf(const std::string& model_dir, const std::string& o
   // a block of zeros stands in (see the header): one attention head (zero q/k/v/o: its output is
   // exactly o_proj's bias, or 0) for a head-less layer 0 (llama.cpp reads the head size from layer
   // 0's count) or a head-less layer with an o_proj bias; one MLP channel (zero gate/up/down: exactly
-  // down_proj's bias, or 0) for an MLP-less layer that keeps attention or has a down_proj bias.
+  // down_proj's bias, or 0) for an MLP-less layer that keeps attention, has a down_proj bias, or is
+  // the last layer (deci picks the output rows inside the last layer; skipped, it crashes).
   std::vector<int32_t> heads, kv_heads, ffn;
   std::vector<bool> zero_attn, zero_mlp;
   for (size_t l = 0; l < c.layers.size(); ++l) {
     const io::LayerShape& s = c.layers[l];
     zero_attn.push_back(s.n_heads == 0 && (l == 0 || c.o_bias));
     const bool has_attn = s.n_heads > 0 || zero_attn.back();
-    zero_mlp.push_back(s.intermediate == 0 && (has_attn || c.mlp_bias));
+    const bool last = l + 1 == c.layers.size();  // deci gathers the output rows in the last layer's MLP
+    zero_mlp.push_back(s.intermediate == 0 && (has_attn || c.mlp_bias || last));
     heads.push_back(zero_attn.back() ? 1 : s.n_heads);
     kv_heads.push_back(zero_attn.back() ? 1 : s.n_kv_heads);
     ffn.push_back(zero_mlp.back() ? 1 : s.intermediate);

@@ -4,10 +4,11 @@
 //  * every layer the same shape: llama.cpp's `llama` architecture;
 //  * per-layer shapes: its `deci` architecture, whose attention.head_count, head_count_kv and
 //    feed_forward_length are per-layer arrays. A layer with no heads left is attention-free there
-//    (no attention tensors); a layer with neither heads nor MLP is skipped. Where deci would lose
+//    (no attention tensors); a layer with neither heads nor MLP is skipped (but the last layer). Where deci would lose
 //    what our model computes, a block of zeros stands in, exactly: a layer that keeps attention but
-//    no MLP gets a one-channel MLP of zeros (deci skips the rest of a layer whose
-//    feed_forward_length is 0, attention output included), and a head-less layer 0 (llama.cpp reads
+//    no MLP, or the last layer without MLP, gets a one-channel MLP of zeros (deci skips the rest of
+//    a layer whose feed_forward_length is 0, attention output and the last layer's selection of
+//    output rows included: llama.cpp aborts), and a head-less layer 0 (llama.cpp reads
 //    the head size from layer 0's count) or a head-less layer with an o_proj bias gets one attention
 //    head of zeros (its output: exactly the bias, or 0).
 // Q and K rows are permuted per head from Hugging Face's rotate-half layout to the interleaved
