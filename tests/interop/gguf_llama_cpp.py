@@ -8,7 +8,8 @@
   gguf_llama_cpp.py edge-model SRC_DIR OUT_DIR
       A hand-pruned copy of the 5-layer stories260K that exercises every per-layer case of the deci
       architecture: layer 0 without attention, layer 2 without MLP, layer 3 with 2 of 4 KV groups and
-      100 of 172 MLP channels, layer 4 with neither block.
+      100 of 172 MLP channels, layer 4 with neither block. --biases: with attention_bias and mlp_bias
+      (random biases on every projection; a removed block keeps its o_proj / down_proj bias).
 """
 import argparse
 import json
@@ -47,9 +48,15 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def edge_model(src, out):
+def edge_model(src, out, biases=False):
     cfg = json.load(open(os.path.join(src, "config.json")))
     t = read_safetensors(os.path.join(src, "model.safetensors"))
+    if biases:  # attention_bias + mlp_bias: every projection gets a bias (random, seeded)
+        rng = np.random.default_rng(0)
+        cfg["attention_bias"] = cfg["mlp_bias"] = True
+        for name in list(t):
+            if name.endswith("_proj.weight"):
+                t[name[:-len("weight")] + "bias"] = (0.1 * rng.standard_normal(t[name].shape[0])).astype(np.float32)
     hd = cfg["hidden_size"] // cfg["num_attention_heads"]
     per_kv = cfg["num_attention_heads"] // cfg["num_key_value_heads"]
     layers = []
@@ -59,10 +66,14 @@ def edge_model(src, out):
         if i in (0, 4):  # no attention
             for s in "qkvo":
                 del t[p + f"self_attn.{s}_proj.weight"]
+                if s != "o":  # o_proj's bias stays: the block's output is that bias
+                    t.pop(p + f"self_attn.{s}_proj.bias", None)
             heads = kv = 0
         if i in (2, 4):  # no MLP
             for s in ("gate", "up", "down"):
                 del t[p + f"mlp.{s}_proj.weight"]
+                if s != "down":  # down_proj's bias stays: the block's output is that bias
+                    t.pop(p + f"mlp.{s}_proj.bias", None)
             ff = 0
         if i == 3:  # KV groups 0 and 2, the first 100 MLP channels
             groups = [0, 2]
@@ -75,6 +86,11 @@ def edge_model(src, out):
             t[p + "mlp.gate_proj.weight"] = t[p + "mlp.gate_proj.weight"][:100]
             t[p + "mlp.up_proj.weight"] = t[p + "mlp.up_proj.weight"][:100]
             t[p + "mlp.down_proj.weight"] = t[p + "mlp.down_proj.weight"][:, :100]
+            if biases:
+                for s, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
+                    t[p + f"self_attn.{s}_proj.bias"] = t[p + f"self_attn.{s}_proj.bias"][rows]
+                for s in ("gate", "up"):
+                    t[p + f"mlp.{s}_proj.bias"] = t[p + f"mlp.{s}_proj.bias"][:100]
             heads, kv, ff = len(groups) * per_kv, len(groups), 100
         layers.append({"num_attention_heads": heads, "num_key_value_heads": kv, "intermediate_size": ff})
     cfg["struprune_layers"] = layers
@@ -138,11 +154,12 @@ def main():
     e = sub.add_parser("edge-model")
     e.add_argument("src")
     e.add_argument("out")
+    e.add_argument("--biases", action="store_true")
     a = ap.parse_args()
     if a.cmd == "compare":
         compare(a)
     else:
-        edge_model(a.src, a.out)
+        edge_model(a.src, a.out, a.biases)
 
 
 if __name__ == "__main__":
