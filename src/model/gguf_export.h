@@ -1,16 +1,17 @@
 #pragma once
-// A Hugging Face folder of the LLaMA family (llama / mistral; dense or pruned, per-layer shapes
-// included) as one GGUF file that llama.cpp runs (docs/formats.md "GGUF"):
+// A Hugging Face folder of the LLaMA family (llama / mistral / qwen2 layout; dense or pruned,
+// per-layer shapes included) as one GGUF file that llama.cpp runs (docs/formats.md "GGUF"):
 //  * every layer the same shape: llama.cpp's `llama` architecture;
 //  * per-layer shapes: its `deci` architecture, whose attention.head_count, head_count_kv and
 //    feed_forward_length are per-layer arrays. A layer with no heads left is attention-free there
-//    (no attention tensors); a layer with neither heads nor MLP is skipped (but the last layer). Where deci would lose
-//    what our model computes, a block of zeros stands in, exactly: a layer that keeps attention but
-//    no MLP, or the last layer without MLP, gets a one-channel MLP of zeros (deci skips the rest of
-//    a layer whose feed_forward_length is 0, attention output and the last layer's selection of
-//    output rows included: llama.cpp aborts), and a head-less layer 0 (llama.cpp reads
-//    the head size from layer 0's count) or a head-less layer with an o_proj bias gets one attention
-//    head of zeros (its output: exactly the bias, or 0).
+//    (no attention tensors); a layer with neither heads nor MLP is skipped (but the last).
+//    Where deci would lose what our model computes, a block of zeros stands in, exactly:
+//    - a one-channel MLP of zeros for a layer that keeps attention but no MLP (deci ends a layer
+//      whose feed_forward_length is 0 before adding its attention output), for an MLP-less layer
+//      with a down_proj bias, and for an MLP-less last layer (deci selects the output rows there;
+//      skipped, llama.cpp aborts);
+//    - one attention head of zeros (output: exactly the o_proj bias, or 0) for a head-less layer 0
+//      (llama.cpp reads the head size from layer 0's count) or a head-less layer with an o_proj bias.
 // Q and K rows are permuted per head from Hugging Face's rotate-half layout to the interleaved
 // pairs llama.cpp's LLaMA RoPE rotates. RoPE base, linear scaling (rope.scaling.*) and llama3
 // scaling (a rope_freqs tensor of per-frequency divisors) go along; the tokenizer through

@@ -69,7 +69,7 @@ for t in f16 bf16; do
 done
 
 # 2. ref-llama (LLaMA-2 SentencePiece tokenizer, GQA) pruned with per-layer shapes.
-if [ -d "$shared/models/ref-llama" ]; then
+if [ -f "$shared/models/ref-llama/tokenizer.json" ]; then
   cat >"$w/rl-prune.yaml" <<YAML
 model: {path: $shared/models/ref-llama}
 calibration: {path: $repo/examples/calib.txt, format: text, nsamples: 8, seqlen: 128}
@@ -81,6 +81,6 @@ YAML
   [ -f "$text" ] || text="$repo/examples/calib.txt"
   run ref-llama "$w/rl/model" "$w/rl/model.gguf" deci "$text" 128 8
 else
-  echo "note: $shared/models/ref-llama not found: the ref-llama case is not run"
+  echo "note: $shared/models/ref-llama/tokenizer.json not found: the ref-llama case is not run"
 fi
 echo "gguf_llama_cpp: all cases agree"
