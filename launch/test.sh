@@ -30,6 +30,14 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 # installed. CI sets STRUPRUNE_REQUIRE_HF=1: there the test fails rather than skips without them.
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore torch transformers peft >/dev/null 2>&1 ||
   echo "test: pip could not install torch/transformers/peft; interop_hf_per_layer_shapes will skip"
+# Optional: ggml's Python gguf reader (GgufWriter.PythonGgufReaderReadsItBack skips without it) and
+# llama.cpp, built from the pinned llama-cpp-python source distribution, CPU only, for
+# interop_gguf_llama_cpp (which installs it itself otherwise). The first build takes about 20 minutes
+# on 2 cores (1237 s measured); pip caches the wheel, so later runs reinstall it in about 25 s.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore gguf >/dev/null 2>&1 ||
+  echo "test: pip could not install gguf; the GGUF reader test will skip"
+tests/interop/install_llama_cpp.sh python3 >/dev/null 2>&1 ||
+  echo "test: pip could not install llama-cpp-python; interop_gguf_llama_cpp will skip"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 jobs="${STRUPRUNE_TEST_JOBS:-2}"
 if [ "$preset" = tsan ]; then

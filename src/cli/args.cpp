@@ -22,6 +22,8 @@ const char* to_string(Command c) {
       return "tokenize";
     case Command::Bench:
       return "bench";
+    case Command::Export:
+      return "export";
   }
   return "?";
 }
@@ -38,7 +40,9 @@ Args parse_args(int argc, const char* const* argv) {
                                                                             "generate: the prompt text")(
       "max-new-tokens", po::value<int>(&a.max_new_tokens), "generate: number of tokens to produce")(
       "baseline", po::value<std::string>(&a.baseline),
-      "bench: also measure this model folder (the dense original) and print the speedups");
+      "bench: also measure this model folder (the dense original) and print the speedups")(
+      "format", po::value<std::string>(&a.format), "export: file format, gguf (llama.cpp)")(
+      "out", po::value<std::string>(&a.out), "export: file to write (default output.dir/model.gguf)");
   po::options_description hidden;
   hidden.add_options()("positional", po::value<std::vector<std::string>>(), "");
   po::options_description all;
@@ -47,12 +51,15 @@ Args parse_args(int argc, const char* const* argv) {
   pos.add("positional", -1);
 
   std::ostringstream help;
-  help << "usage: struprune-dist [prune|eval|generate|tokenize|bench] CONFIG.yaml [--set key=value]... [--dry-run] [--resume]\n"
+  help << "usage: struprune-dist [prune|eval|generate|tokenize|bench|export] CONFIG.yaml [--set key=value]... "
+          "[--dry-run] [--resume]\n"
        << "  prune     (default) structured pruning of the model in CONFIG: pruned checkpoint, masks.h5, report.json\n"
        << "  eval      perplexity of the model on eval.datasets, written to output.dir/report.json\n"
        << "  generate  greedy continuation of --prompt\n"
        << "  tokenize  ids of eval.datasets and calibration.path to output.dir/<name>.npy, calibration.npy\n"
-       << "  bench     prefill and decode throughput (tokens/s) of the model [and --baseline DIR], output.dir/bench.json\n"
+       << "  bench     prefill and decode throughput (tokens/s) of the model [and --baseline DIR], "
+          "output.dir/bench.json\n"
+       << "  export    model.path as one GGUF file for llama.cpp (--format gguf, --out PATH; tensor type output.gguf)\n"
        << "exit codes: 0 ok, 1 runtime failure, 2 input error\n\n"
        << opts;
   a.help_text = help.str();
@@ -73,7 +80,8 @@ Args parse_args(int argc, const char* const* argv) {
 
   std::vector<std::string> p;
   if (vm.count("positional")) p = vm["positional"].as<std::vector<std::string>>();
-  for (const Command c : {Command::Prune, Command::Eval, Command::Generate, Command::Tokenize, Command::Bench})
+  for (const Command c :
+       {Command::Prune, Command::Eval, Command::Generate, Command::Tokenize, Command::Bench, Command::Export})
     if (!p.empty() && p[0] == to_string(c)) {
       a.command = c;
       p.erase(p.begin());
@@ -83,6 +91,7 @@ Args parse_args(int argc, const char* const* argv) {
   SP_REQUIRE(p.size() == 1, "command line: unexpected argument '{}' after the config file '{}' (see --help)", p[1],
              p[0]);
   a.config = p[0];
+  SP_REQUIRE(a.format == "gguf", "command line: --format '{}' is not an export format (known: gguf)", a.format);
   SP_REQUIRE(a.max_new_tokens > 0, "command line: --max-new-tokens must be > 0, got {}", a.max_new_tokens);
   return a;
 }

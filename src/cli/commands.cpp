@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "cli/commands_export.h"
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
@@ -210,6 +211,8 @@ int run_command(const Args& args, const Config& cfg, Communicator& comm, int loc
       return tokenize(args, cfg, comm);
     case Command::Bench:
       return bench(args, cfg, comm, local_rank);
+    case Command::Export:
+      return run_export(args, cfg, comm);
   }
   return kExitFailure;
 }

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/commands_export.h"
 #include "cli/commands_model.h"
 #include "cli/data_inputs.h"
 #include "cli/plan.h"
@@ -167,6 +168,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   };
   Loaded l = load(cfg, local_rank);
   const io::ModelConfig& mc = l.model->config();
+  check_gguf_output(cfg, mc);
   // The plan's window lengths, so the memory estimate and the run see the same windows.
   const int calib_seqlen = int(plan.calib_seqlen);
   const int eval_seqlen = int(plan.eval_seqlen);
@@ -247,6 +249,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   info.ranks = comm.size();
   info.device = l.ctx->device().str();
   out->finish(r, l.model->globals(), in.output_dtype, info);
+  write_gguf_output(cfg);  // output.gguf: the pruned checkpoint for llama.cpp
   r.seconds["finish"] = since(t_finish);
   host_peaks[size_t(comm.rank())] = peak_resident_bytes();
   io::write_file_atomic(report_path,

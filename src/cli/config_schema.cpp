@@ -22,6 +22,7 @@ const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
 const std::vector<std::string> kResidences = {"auto", "device", "host"};
 const std::vector<std::string> kCommunicators = {"auto", "nccl", "mpi"};
+const std::vector<std::string> kGguf = {"none", "f32", "f16", "bf16"};
 const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -262,6 +263,11 @@ std::vector<KeySpec> build_schema() {
           "whole of it with prune.refit_producers); "
           "false: no journal, --resume refused",
           [](Config& c, V v) { c.output.journal = v.b; }));
+  s.push_back(choice(key("output.gguf", K::Enum, "none",
+                         "also write output.dir/model.gguf, the pruned model for llama.cpp, with F32 / F16 / BF16 "
+                         "matrices (docs/formats.md); `export` writes this tensor type too (f32 when none)",
+                         [](Config& c, V v) { c.output.gguf = kGguf[size_t(v.index)]; }),
+                     kGguf));
   // ---- eval
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
                   [](Config& c, V v) { c.eval.datasets = v.datasets; }));

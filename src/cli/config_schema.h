@@ -102,7 +102,8 @@ struct Config {
     ModelDType dtype;  // dtype of the written weights (auto: the checkpoint's)
     double max_shard_gb;
     bool overwrite;
-    bool journal;  // false: no .journal, and no --resume
+    bool journal;      // false: no .journal, and no --resume
+    std::string gguf;  // none | f32 | f16 | bf16: also write output.dir/model.gguf (export's tensor type)
   } output;
   struct Eval {
     std::vector<EvalDataset> datasets;
