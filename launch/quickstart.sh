@@ -64,6 +64,8 @@ as_root=""; [ "$(id -u)" -eq 0 ] && as_root=" --allow-run-as-root"  # Open MPI r
 echo "  2 MPI ranks:      mpirun$as_root -np 2 $bin $cfg --set output.dir=out/quickstart-np2"
 echo "  generate:         $bin generate $cfg --set model.path=$out/model --prompt 'Once upon a time'"
 echo "  speed:            $bin bench $cfg --set model.path=$out/model --baseline examples/stories260K"
+[ -f "$out/model.gguf" ] &&
+  echo "  llama.cpp:        llama-cli -m $out/model.gguf -p 'Once upon a time'   (the GGUF this run wrote)"
 if grep -q struprune_layers "$out/model/config.json"; then
   echo "  transformers:     AutoModelForCausalLM.from_pretrained(\"$out/model\", trust_remote_code=True)"
   echo "                    (per-layer shapes: transformers' own LLaMA layers, built per layer by the modeling_struprune.py"
