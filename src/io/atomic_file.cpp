@@ -61,12 +61,7 @@ void AtomicFile::commit() {
   if (rc != 0) throw_write_error(errno, path_, "close", expected_, written_);
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) throw_rename_error(errno, path_, tmp_);
   committed_ = true;
-  // Make the rename itself durable; failure here is not worth failing the run for.
-  const int dfd = ::open(folder_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  fsync_dir(folder_of(path_));  // the rename itself durable
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {

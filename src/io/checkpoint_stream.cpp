@@ -56,16 +56,6 @@ void rename_into_place(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0) throw_rename_error(errno, to, from);
 }
 
-// Makes the renames in `dir` durable before the index that names them; failure is not worth
-// failing the run for (as in AtomicFile::commit).
-void fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 }  // namespace
 
 CheckpointStreamWriter::CheckpointStreamWriter(std::string model_dir, size_t max_shard_bytes)

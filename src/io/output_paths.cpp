@@ -36,15 +36,15 @@ fs::path resolved(const fs::path& p) {
   return ec ? n : normal(c);
 }
 
-void fsync_dir(const std::string& dir) {
+}  // namespace
+
+void fsync_dir(const std::string& dir) noexcept {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     ::fsync(fd);
     ::close(fd);
   }
 }
-
-}  // namespace
 
 std::string single_name_problem(const std::string& name) {
   if (name.empty()) return "is empty";

@@ -22,6 +22,9 @@ std::string single_name_problem(const std::string& name);
 // True when `path` lies strictly below `root` (see above); false for root itself and anything else.
 bool strictly_inside(const std::string& root, const std::string& path);
 
+// fsync(2) of a folder, to make the renames in it durable; a failure is not worth failing a run for.
+void fsync_dir(const std::string& dir) noexcept;
+
 // Removes `path` (a file, a link, or a folder with everything in it) when strictly inside `root`;
 // anything else is refused as a bug (RuntimeFailure naming both). A removal that fails: IoError
 // naming the path. Returns false when there was nothing to remove.

@@ -36,6 +36,12 @@ enum class Role {
   DownBias,
 };
 
+// Every per-layer role, in the enum's order.
+inline constexpr Role kLayerRoles[] = {
+    Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,  Role::QBias,  Role::KWeight,       Role::KBias,
+    Role::VWeight,        Role::VBias,        Role::OWeight,  Role::OBias,  Role::MlpNormWeight, Role::MlpNormBias,
+    Role::GateWeight,     Role::GateBias,     Role::UpWeight, Role::UpBias, Role::DownWeight,    Role::DownBias};
+
 const char* role_name(Role r);  // "q_weight", ...
 bool role_is_norm_weight(Role r);
 bool role_is_bias(Role r);  // linear or norm bias

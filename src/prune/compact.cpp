@@ -13,11 +13,6 @@ namespace {
 using model::LayerWeights;
 using model::Role;
 
-const Role kAllRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,    Role::QBias,    Role::KWeight,
-                          Role::KBias,          Role::VWeight,      Role::VBias,      Role::OWeight,  Role::OBias,
-                          Role::MlpNormWeight,  Role::MlpNormBias,  Role::GateWeight, Role::GateBias, Role::UpWeight,
-                          Role::UpBias,         Role::DownWeight,   Role::DownBias};
-
 Tensor rows_of(ExecContext& ctx, const Tensor& t, const Tensor& idx) {
   if (!t.defined()) return t;
   if (t.ndim() == 1) return ops::select_rows(ctx, t.reshape({t.dim(0), 1}), idx).reshape({idx.dim(0)});
@@ -103,7 +98,7 @@ LayerWeights prune_mlp(ExecContext& ctx, const LayerWeights& w, const ModuleEdit
 
 LayerWeights convert_layer(ExecContext& ctx, const LayerWeights& w, DType dt) {
   LayerWeights out = w;
-  for (Role r : kAllRoles) out.at(r) = as_dtype(ctx, w.at(r), dt);
+  for (Role r : model::kLayerRoles) out.at(r) = as_dtype(ctx, w.at(r), dt);
   return out;
 }
 

@@ -25,12 +25,6 @@ using nlohmann::json;
 namespace {
 
 constexpr int kFormat = 2;  // 2: derived roles left out of the layer files
-const model::Role kLayerRoles[] = {model::Role::AttnNormWeight, model::Role::AttnNormBias,  model::Role::QWeight,
-                                   model::Role::QBias,          model::Role::KWeight,       model::Role::KBias,
-                                   model::Role::VWeight,        model::Role::VBias,         model::Role::OWeight,
-                                   model::Role::OBias,          model::Role::MlpNormWeight, model::Role::MlpNormBias,
-                                   model::Role::GateWeight,     model::Role::GateBias,      model::Role::UpWeight,
-                                   model::Role::UpBias,         model::Role::DownWeight,    model::Role::DownBias};
 
 // nlohmann writes doubles as the shortest decimal that reads back to the same bits; non-finite
 // values (which JSON lacks) travel as strings.
@@ -146,13 +140,15 @@ void Journal::disable(const std::string& what) {
       "over)",
       dir_, what);
   std::error_code ec;
-  io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);  // a partial journal is no use, and it frees the space it held
+  io::remove_inside_quietly(fs::path(dir_).parent_path().string(),
+                            dir_);  // a partial journal is no use, and it frees the space it held
 }
 
 Journal::~Journal() {
   if (pending_.joinable()) pending_.join();  // an error of that write is lost with the run's own
   std::error_code ec;
-  if (writer_ && !fs::exists(file("pass1.json"), ec)) io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);
+  if (writer_ && !fs::exists(file("pass1.json"), ec))
+    io::remove_inside_quietly(fs::path(dir_).parent_path().string(), dir_);
 }
 
 bool Journal::exists(const std::string& dir) {
@@ -195,7 +191,7 @@ void Journal::save_layer(const LayerRecord& rec) {
   // again once the write in flight is done (flush above).
   std::vector<model::Role> roles;
   std::vector<std::pair<Shape, DType>> layout;
-  for (model::Role role : kLayerRoles)
+  for (model::Role role : model::kLayerRoles)
     if (const Tensor& t = rec.weights.at(role); t.defined())
       roles.push_back(role), layout.emplace_back(t.shape(), t.dtype());
   std::vector<Tensor> host = staged_tensors(staging_, layout);
@@ -240,7 +236,7 @@ LayerRecord Journal::read_layer(int l, const Device* to) const {
   const std::unique_ptr<io::SafetensorsFile> st = open_journal_tensors(st_path);
   LayerRecord rec =
       parse_journal_layer(file(name + ".json"), read_text(file(name + ".json")), *st, l, expect_, pass1_->allocation);
-  for (model::Role role : kLayerRoles) {
+  for (model::Role role : model::kLayerRoles) {
     Tensor& t = rec.weights.at(role);
     if (t.defined()) t = to ? t.to(*to) : Tensor();  // views of `st`: copied before it closes
   }

@@ -18,18 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-const model::Role kLayerRoles[] = {model::Role::AttnNormWeight, model::Role::AttnNormBias,  model::Role::QWeight,
-                                   model::Role::QBias,          model::Role::KWeight,       model::Role::KBias,
-                                   model::Role::VWeight,        model::Role::VBias,         model::Role::OWeight,
-                                   model::Role::OBias,          model::Role::MlpNormWeight, model::Role::MlpNormBias,
-                                   model::Role::GateWeight,     model::Role::GateBias,      model::Role::UpWeight,
-                                   model::Role::UpBias,         model::Role::DownWeight,    model::Role::DownBias};
 // The roles a replay may derive from the dense layer (producers that were not refit).
 const model::Role kDerivable[] = {model::Role::QWeight, model::Role::KWeight, model::Role::VWeight,
                                   model::Role::GateWeight, model::Role::UpWeight};
 
 std::optional<model::Role> role_named(const std::string& n) {
-  for (model::Role r : kLayerRoles)
+  for (model::Role r : model::kLayerRoles)
     if (n == model::role_name(r)) return r;
   return std::nullopt;
 }
@@ -325,7 +319,7 @@ unsigned parse_journal_fuzz_input(const uint8_t* data, size_t size) {
   a.removed = {1, 3, 1, 3};
   const LayerRecord r = parse_journal_layer("layer_00000.json", rest.substr(4, n), *st, 0, tiny, a);
   unsigned sum = 0;
-  for (model::Role role : kLayerRoles)
+  for (model::Role role : model::kLayerRoles)
     if (const Tensor& t = r.weights.at(role); t.defined() && t.nbytes() > 0)
       sum += unsigned(static_cast<const uint8_t*>(t.raw())[0]) +
              unsigned(static_cast<const uint8_t*>(t.raw())[t.nbytes() - 1]);
