@@ -35,30 +35,8 @@ say() { echo "[ranks_gpu +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt
   echo "g++ -std=c++20 -O2 -march=native: $(g++ -std=c++20 -O2 -march=native -S -o - /tmp/fc.cpp | grep -c vfmadd) vfmadd"
 } >"$OUT/env.txt" 2>&1
 
-DEPS=/tmp/deps
-EXTRA=()
-carried() {  # probe-file deb-globs...: unpack the debs when probe-file is absent
-  local probe=$1
-  shift
-  [ -e "$probe" ] && return 0
-  for d in "$@"; do dpkg -x "$DEBS"/$d $DEPS || say "cannot unpack $d"; done
-}
-carried /usr/include/fmt/core.h "libfmt-dev_*.deb" "libfmt9_*.deb"
-carried /usr/include/spdlog/spdlog.h "libspdlog-dev_*.deb" "libspdlog1.10_*.deb"
-carried /usr/include/yaml-cpp/yaml.h "libyaml-cpp-dev_*.deb" "libyaml-cpp0.7_*.deb"
-carried /usr/include/nlohmann/json.hpp "nlohmann-json3-dev_*.deb"
-carried /usr/include/eigen3/Eigen/Core "libeigen3-dev_*.deb"
-carried /usr/include/gtest/gtest.h "libgtest-dev_*.deb"
-carried /usr/include/pcre2.h "libpcre2-dev_*.deb"
-ls /usr/lib/x86_64-linux-gnu/libboost_program_options.so.1.* >/dev/null 2>&1 ||
-  carried /nonexistent "libboost-program-options1.74.0_*.deb"
-if [ -d $DEPS/usr/lib/x86_64-linux-gnu ]; then
-  ln -sf /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 $DEPS/usr/lib/x86_64-linux-gnu/libpcre2-8.so
-  export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
-[ -d $DEPS/usr ] && EXTRA+=(-DCMAKE_PREFIX_PATH=$DEPS/usr -DPCRE2_ROOT=$DEPS/usr)
-ls /usr/lib/x86_64-linux-gnu/cmake/boost_program_options-* >/dev/null 2>&1 ||
-  EXTRA+=(-Dboost_program_options_DIR=$PWD/launch/device/cmake)
+# shellcheck source=launch/device/deps.sh
+. launch/device/deps.sh
 
 B="${B:-build/device}"
 # The default preset's settings (Release, CUDA on) for sm_90; -Werror off: the image's g++ is newer than CI's.
