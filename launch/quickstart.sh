@@ -30,11 +30,12 @@ echo "== evaluate the embedded model (perplexity on the held-out text)"
 run eval "$cfg" --set output.dir="$out/eval-dense"
 
 echo "== prune 20% of the attention + MLP parameters (StructPrune: OBS removal curves calibrated by their"
-echo "   measured effect on the output, tempered ADMM allocation, least-squares refit)"
+echo "   measured effect on the output, tempered ADMM allocation, least-squares refit); also writes the pruned model"
+echo "   as a GGUF for llama.cpp (output.gguf=f32)"
 mkdir -p "$(dirname "$out")"
 log="$out.log"
 t=$SECONDS
-run "$cfg" --set output.dir="$out" | tee "$log"
+run "$cfg" --set output.dir="$out" --set output.gguf=f32 | tee "$log"
 pruned_s=$((SECONDS - t))
 
 echo "== the pruned checkpoint reloads and gives the reported perplexity"
