@@ -23,6 +23,21 @@ def files(folder):
     return {os.path.relpath(p, folder): open(p, "rb").read()
             for p in glob.glob(os.path.join(folder, "**"), recursive=True) if os.path.isfile(p)}
 
+def alive(marker):
+    """Whether a process (not a zombie) whose command line holds `marker` still runs."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmd and state != "Z":
+            return True
+    return False
+
+
 def main():
     ap = distrun.parser(__doc__)
     ap.add_argument("--np", type=int, nargs="+", default=[1, 2])
@@ -53,7 +68,9 @@ def main():
             print(open(out + ".log").read()); print(f"FAIL: np {n} ended before a layer was journalled"); return 1
         os.killpg(job.pid, signal.SIGKILL)
         job.wait()
-        time.sleep(0.5)  # the ranks of the group
+        gone_by = time.time() + 30  # the ranks of the group: until then their lock on output.dir is live
+        while time.time() < gone_by and alive(f"output.dir={out}"):
+            time.sleep(0.1)
         done = len(glob.glob(f"{journal}/layer_*.json"))
         print(f"np {n}: killed with {done} of {n_layers} layers journalled", flush=True)
         if not 1 <= done < n_layers:
