@@ -54,13 +54,15 @@ DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
 
 void check_disk(const Config& cfg, const Plan& p, int64_t free_bytes, int64_t already) {
   const int64_t need = std::max<int64_t>(0, p.disk_checkpoint + p.disk_journal - std::max<int64_t>(0, already));
-  SP_REQUIRE(need <= free_bytes,
-             "output.dir {}: the run needs about {} more of disk (checkpoint {}, resume journal {} until the end{}) "
-             "and the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
-             "(no --resume) or output.checkpoint: none",
-             cfg.output.dir, gib(double(need)), gib(double(p.disk_checkpoint)), gib(double(p.disk_journal)),
-             already > 0 ? fmt::format(", {} bytes of it already written", already) : std::string(),
-             gib(double(free_bytes)));
+  // Too little disk is the environment's failure, not bad input: IoError (exit 74), as a full disk later would be.
+  if (need > free_bytes)
+    throw IoError(fmt::format(
+        "output.dir {}: the run needs about {} more of disk (checkpoint {}, resume journal {} until the end{}) "
+        "and the filesystem has {} free; free some space, choose another output.dir, set output.journal: false "
+        "(no --resume) or output.checkpoint: none",
+        cfg.output.dir, gib(double(need)), gib(double(p.disk_checkpoint)), gib(double(p.disk_journal)),
+        already > 0 ? fmt::format(", {} bytes of it already written", already) : std::string(),
+        gib(double(free_bytes))));
 }
 
 int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& m) {
