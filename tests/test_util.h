@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -17,16 +18,20 @@ std::string source_dir();  // the repository root
 nlohmann::json read_json(const std::string& path);
 int gpu_count();
 
-// The InputError message `f` throws, or a marker when it throws none (so a test can assert on the
+// The message of the E that `f` throws, or a marker when it throws none (so a test can assert on the
 // file / field the message names).
-template <typename F>
-std::string input_error(F&& f) {
+template <typename E, typename F>
+std::string error_of(F&& f) {
   try {
     f();
-  } catch (const InputError& e) {
+  } catch (const E& e) {
     return e.what();
   }
-  return "<no InputError thrown>";
+  return "<no such error thrown>";
+}
+template <typename F>
+std::string input_error(F&& f) {
+  return error_of<InputError>(std::forward<F>(f));
 }
 
 }  // namespace sp::test

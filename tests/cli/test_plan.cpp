@@ -250,14 +250,7 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   EXPECT_EQ(make_plan(refit, m, 1).disk_journal, (kept - globals) * 2 + units * 9);
   // Enough room passes; a byte less is refused, naming the folder and the ways out.
   EXPECT_NO_THROW(check_disk(cfg, p, p.disk_checkpoint + p.disk_journal));
-  const auto io_error = [](auto&& f) {
-    try {
-      f();
-    } catch (const IoError& x) {
-      return std::string(x.what());
-    }
-    return std::string("no IoError");
-  };
+  const auto io_error = [](auto&& f) { return test::error_of<IoError>(f); };
   const std::string e = io_error([&] { check_disk(cfg, p, p.disk_checkpoint + p.disk_journal - 1); });
   for (const char* s : {"/some/where", "output.journal: false", "output.checkpoint: none", "8.53 GiB"})
     EXPECT_NE(e.find(s), std::string::npos) << s << " in: " << e;

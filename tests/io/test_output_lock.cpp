@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/output_lock.h"
+#include "test_util.h"
 
 namespace sp::io {
 namespace {
@@ -29,12 +30,7 @@ void write(const std::string& p, const std::string& s) { std::ofstream(p) << s; 
 
 template <typename F>
 std::string busy(F&& f) {
-  try {
-    f();
-  } catch (const BusyError& e) {
-    return e.what();
-  }
-  return "<no BusyError>";
+  return test::error_of<BusyError>(std::forward<F>(f));
 }
 
 // A PID that provably no longer runs: a child that has exited and been reaped.
