@@ -1,8 +1,8 @@
 #pragma once
 // Helpers shared by the tests: where the shared models/data are, and skips with a reason.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 
@@ -37,10 +37,11 @@ std::string input_error(F&& f) {
 }  // namespace sp::test
 
 // Skips the test (with the path in the message) when a shared file is missing.
-#define SP_REQUIRE_SHARED(var, rel)                                                         \
-  const std::string var = ::sp::test::shared_path(rel);                                     \
-  if (var.empty()) GTEST_SKIP() << "shared test data not found: " << ::sp::test::shared_dir() \
-                                << "/" << (rel) << " (set STRUPRUNE_SHARED_DIR)"
+#define SP_REQUIRE_SHARED(var, rel)                                                          \
+  const std::string var = ::sp::test::shared_path(rel);                                      \
+  if (var.empty())                                                                           \
+  GTEST_SKIP() << "shared test data not found: " << ::sp::test::shared_dir() << "/" << (rel) \
+               << " (set STRUPRUNE_SHARED_DIR)"
 
 #define SP_REQUIRE_GPU() \
   if (::sp::test::gpu_count() == 0) GTEST_SKIP() << "no CUDA GPU visible (or CPU-only build)"
