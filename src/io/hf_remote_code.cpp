@@ -32,7 +32,7 @@ const std::string& hf_modeling_source() {
 }
 
 void write_hf_remote_code(const ModelConfig& c, const std::string& dir) {
-  if (!model_config_to_json(c).contains("struprune_layers")) return;
+  if (!has_per_layer_shapes(c)) return;
   write_file_atomic((std::filesystem::path(dir) / kHfModelingFile).string(), hf_modeling_source());
 }
 

@@ -385,6 +385,11 @@ ModelConfig load_model_config(const std::string& path) {
   return parse_model_config(j, path);
 }
 
+bool has_per_layer_shapes(const ModelConfig& c) {
+  const LayerShape m = c.max_layer();
+  return !(c.uniform() && m.n_heads > 0 && m.intermediate > 0);
+}
+
 json model_config_to_json(const ModelConfig& c) {
   json j = c.raw.is_object() ? c.raw : json::object();
   const bool opt = c.family == ArchFamily::Opt;
@@ -406,7 +411,7 @@ json model_config_to_json(const ModelConfig& c) {
     if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
   }
   // Stock fields of 0 (a part pruned away in every layer) only parse beside "struprune_layers".
-  if (c.uniform() && m.n_heads > 0 && m.intermediate > 0) {
+  if (!has_per_layer_shapes(c)) {
     j.erase("struprune_layers");
     if (j.contains("auto_map") && j["auto_map"] == hf_auto_map(c)) j.erase("auto_map");  // ours: stock again
   } else {

@@ -27,17 +27,17 @@ struct LayerShape {
 struct RopeScaling {
   enum class Type { kDefault, kLinear, kDynamic, kLlama3, kYarn };
   Type type = Type::kDefault;
-  std::string name = "default";       // the rope_type as written
-  double factor = 1.0;                // linear / dynamic / llama3 / yarn
-  int original_max_positions = 0;     // llama3 / yarn (yarn: max_position_embeddings when absent)
-  double low_freq_factor = 1.0;       // llama3
-  double high_freq_factor = 4.0;      // llama3
-  double beta_fast = 32.0;            // yarn
-  double beta_slow = 1.0;             // yarn
-  double attention_factor = -1.0;     // yarn: < 0 = derive from factor (and mscale)
-  double mscale = 0.0;                // yarn (DeepSeek): 0 = absent
-  double mscale_all_dim = 0.0;        // yarn (DeepSeek): 0 = absent
-  bool truncate = true;               // yarn: floor/ceil the correction range
+  std::string name = "default";    // the rope_type as written
+  double factor = 1.0;             // linear / dynamic / llama3 / yarn
+  int original_max_positions = 0;  // llama3 / yarn (yarn: max_position_embeddings when absent)
+  double low_freq_factor = 1.0;    // llama3
+  double high_freq_factor = 4.0;   // llama3
+  double beta_fast = 32.0;         // yarn
+  double beta_slow = 1.0;          // yarn
+  double attention_factor = -1.0;  // yarn: < 0 = derive from factor (and mscale)
+  double mscale = 0.0;             // yarn (DeepSeek): 0 = absent
+  double mscale_all_dim = 0.0;     // yarn (DeepSeek): 0 = absent
+  bool truncate = true;            // yarn: floor/ceil the correction range
 };
 
 struct ModelConfig {
@@ -80,6 +80,8 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
 // per-layer maximum, and so do shapes with no attention or no MLP left in any layer (a stock field
 // of 0 is read only beside "struprune_layers"). parse_model_config(model_config_to_json(c)) gives back c's shapes.
 nlohmann::json model_config_to_json(const ModelConfig& c);
+// Whether model_config_to_json(c) needs "struprune_layers" (layers differ, or a part is gone everywhere).
+bool has_per_layer_shapes(const ModelConfig& c);
 // Writes model_config_to_json(c) to path atomically (2-space indent).
 void save_model_config(const ModelConfig& c, const std::string& path);
 
