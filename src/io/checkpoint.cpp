@@ -238,27 +238,38 @@ Tensor Checkpoint::load(const std::string& name, DType dtype, Device device, con
 
 void Checkpoint::load_into(const std::string& name, DType dtype, void* dst, const Shape& expect) {
   const TensorEntry& e = info(name);
+  load_rows_into(name, 0, e.shape.empty() ? 1 : e.shape[0], dtype, dst, expect);
+}
+
+void Checkpoint::load_rows_into(const std::string& name, int64_t row0, int64_t rows, DType dtype, void* dst,
+                                const Shape& expect) {
+  const TensorEntry& e = info(name);
   const SafetensorsFile& f = *files_[where_.at(name).first];
   SP_REQUIRE(expect.empty() || expect == e.shape, "{}: tensor '{}': expected shape {}, found {}", f.path(), name,
              shape_str(expect), shape_str(e.shape));
-  const size_t n = size_t(shape_numel(e.shape));
+  const int64_t all_rows = e.shape.empty() ? 1 : e.shape[0];  // a scalar is one row
+  SP_CHECK(row0 >= 0 && rows >= 0 && row0 + rows <= all_rows, "tensor '{}': rows [{}, {}) of {}", name, row0,
+           row0 + rows, all_rows);
+  const size_t row_len = all_rows == 0 ? 0 : size_t(shape_numel(e.shape) / all_rows);
+  const size_t first = size_t(row0) * row_len, n = size_t(rows) * row_len;
+  const uint8_t* src = f.bytes(e) + first * dtype_size(e.dtype);
   if (is_float(e.dtype)) {
     SP_REQUIRE(is_float(dtype), "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
                dtype_name(e.dtype), dtype_name(dtype));
-    const size_t bad = convert_parallel(f.bytes(e), e.dtype, static_cast<uint8_t*>(dst), dtype, n);
+    const size_t bad = convert_parallel(src, e.dtype, static_cast<uint8_t*>(dst), dtype, n);
     if (bad < n) {
       uint8_t raw[8];
-      convert_any(f.bytes(e) + bad * dtype_size(e.dtype), e.dtype, raw, DType::F64, 1);
+      convert_any(src + bad * dtype_size(e.dtype), e.dtype, raw, DType::F64, 1);
       const double v = F64Codec::get(raw);
       if (std::isfinite(v))
-        throw_input("{}: tensor '{}': value {} at flat index {} overflows {}", f.path(), name, v, bad,
+        throw_input("{}: tensor '{}': value {} at flat index {} overflows {}", f.path(), name, v, first + bad,
                     dtype_name(dtype));
-      throw_input("{}: tensor '{}' holds a non-finite value ({}) at flat index {}", f.path(), name, v, bad);
+      throw_input("{}: tensor '{}' holds a non-finite value ({}) at flat index {}", f.path(), name, v, first + bad);
     }
   } else {
     SP_REQUIRE(dtype == e.dtype, "{}: tensor '{}' is {} on disk and cannot be loaded as {}", f.path(), name,
                dtype_name(e.dtype), dtype_name(dtype));
-    if (n > 0) std::memcpy(dst, f.bytes(e), e.end - e.begin);
+    if (n > 0) std::memcpy(dst, src, n * dtype_size(e.dtype));
   }
   used_.insert(name);
 }

@@ -33,6 +33,10 @@ class Checkpoint {
   // a plain copy when the stored dtype is `dtype`, a conversion otherwise, split over threads, every
   // value checked. Not to be called from two threads at once.
   void load_into(const std::string& name, DType dtype, void* dst, const Shape& expect = {});
+  // Rows [row0, row0 + rows) of a tensor of at least one dimension (a role inside a fused tensor,
+  // e.g. Phi-3's qkv_proj), into `dst` (rows x row size x dtype size bytes), as load_into.
+  void load_rows_into(const std::string& name, int64_t row0, int64_t rows, DType dtype, void* dst,
+                      const Shape& expect = {});
   std::vector<std::string> names() const;  // sorted
   void mark_ignored(const std::string& name);
   std::vector<std::string> unused() const;  // neither loaded nor ignored

@@ -125,12 +125,46 @@ DType weight_dtype(const json& j, const std::string& label) {
   return DType::F32;  // informational only: the tensors' own dtypes decide
 }
 
+// A required list of positive numbers (LongRoPE's short_factor / long_factor).
+std::vector<double> get_factors(const json& j, const char* name, const std::string& label) {
+  const json* v = field(j, name);
+  SP_REQUIRE(v != nullptr, "{}: missing required field '{}' for rope_type 'longrope'", label, name);
+  SP_REQUIRE(v->is_array(), "{}: field '{}' must be a list of numbers, got {}", label, name, v->dump());
+  std::vector<double> f;
+  for (const json& x : *v) {
+    SP_REQUIRE(x.is_number() && x.get<double>() > 0, "{}: field '{}' must hold positive numbers, got {}", label, name,
+               x.dump());
+    f.push_back(x.get<double>());
+  }
+  return f;
+}
+
+// LongRoPE's lengths as transformers 5 settles them: a top-level original_max_position_embeddings
+// wins over the rope dict's (Phi3Config always has one, default 4096); factor defaults to
+// max_position_embeddings / original; one short and one long factor per rotary frequency.
+void finish_longrope(const json& j, const std::string& label, const std::string& where, ModelConfig& c) {
+  RopeScaling& r = c.rope;
+  int orig = r.original_max_positions > 0 ? r.original_max_positions : c.max_positions;
+  if (c.model_type == "phi3") orig = 4096;
+  r.original_max_positions = get_int(j, "original_max_position_embeddings", label, orig);
+  SP_REQUIRE(r.original_max_positions > 0, "{}: field 'original_max_position_embeddings' must be positive", label);
+  if (r.factor <= 0) r.factor = double(c.max_positions) / r.original_max_positions;
+  const size_t n = size_t(c.rope_dim() / 2);
+  for (const auto& [name, f] : {std::pair{"short_factor", &r.short_factor}, std::pair{"long_factor", &r.long_factor}})
+    SP_REQUIRE(f->size() == n, "{}: field '{}' has {} entries; the rotary dimension {} needs {}", where, name,
+               f->size(), c.rope_dim(), n);
+}
+
 // rope_scaling (transformers 4: "type" or "rope_type") or rope_parameters (transformers 5, which
 // also holds rope_theta); rope_parameters wins when both are given, as transformers 5 reads it.
 void parse_rope_scaling(const json& rp, const std::string& where, const ModelConfig& c, RopeScaling& r) {
   using T = RopeScaling::Type;
   std::string type = get_string(rp, "rope_type", where, "");
   if (type.empty()) type = get_string(rp, "type", where, "default");
+  const bool phi3 = c.model_type == "phi3";
+  if (phi3 && (type == "su" || type == "yarn")) type = "longrope";  // Phi3Config's old names for it
+  SP_REQUIRE(!phi3 || type == "default" || type == "longrope",
+             "{}: rope_type '{}' is not one phi3 takes (Phi3Config: default, longrope)", where, type);
   r.name = type;
   if (type == "default") {
     r.type = T::kDefault;
@@ -176,8 +210,19 @@ void parse_rope_scaling(const json& rp, const std::string& where, const ModelCon
     r.mscale = get_number(rp, "mscale", where, 0.0);
     r.mscale_all_dim = get_number(rp, "mscale_all_dim", where, 0.0);
     r.truncate = get_bool(rp, "truncate", where, true);
+  } else if (type == "longrope") {
+    // original_max_position_embeddings, factor and attention_factor are settled in parse_rope,
+    // which also sees the top-level fields and the rotary dimension.
+    r.type = T::kLongRope;
+    r.factor = factor;
+    r.attention_factor = get_number(rp, "attention_factor", where, -1.0);
+    SP_REQUIRE(r.attention_factor == -1.0 || r.attention_factor > 0, "{}: field 'attention_factor' must be positive",
+               where);
+    r.short_factor = get_factors(rp, "short_factor", where);
+    r.long_factor = get_factors(rp, "long_factor", where);
   } else {
-    throw_input("{}: rope_type '{}' is not supported (supported: default, linear, dynamic, llama3, yarn)", where, type);
+    throw_input("{}: rope_type '{}' is not supported (supported: default, linear, dynamic, llama3, yarn, longrope)",
+                where, type);
   }
 }
 
@@ -196,8 +241,22 @@ void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
     partial = get_number(*rp, "partial_rotary_factor", where, partial);
     parse_rope_scaling(*rp, where, c, c.rope);
   }
-  SP_REQUIRE(partial == 1.0, "{}: field 'partial_rotary_factor' is {}: only full rotary embeddings are supported",
-             label, partial);
+  // Only Phi-3 rotates part of each head (transformers' Llama / Mistral / Qwen2 ignore the field).
+  if (c.model_type == "phi3") {
+    SP_REQUIRE(partial > 0 && partial <= 1, "{}: field 'partial_rotary_factor' must be in (0, 1], got {}", label,
+               partial);
+    c.partial_rotary_factor = partial;
+    c.rotary_dim = int(c.head_dim * partial);  // transformers: int(head_dim * partial_rotary_factor)
+    SP_REQUIRE(c.rotary_dim > 0 && c.rotary_dim % 2 == 0,
+               "{}: field 'partial_rotary_factor' ({}) x head_dim ({}) gives rotary dimension {}: it must be even and "
+               "positive",
+               label, partial, c.head_dim, c.rotary_dim);
+  } else {
+    SP_REQUIRE(partial == 1.0, "{}: field 'partial_rotary_factor' is {}: only phi3 rotates part of each head", label,
+               partial);
+    c.rotary_dim = c.head_dim;
+  }
+  if (c.rope.type == RopeScaling::Type::kLongRope) finish_longrope(j, label, where, c);
   SP_REQUIRE(theta > 0, "{}: field 'rope_theta' must be positive, got {}", label, theta);
   c.rope_theta = float(theta);
   c.rope_base = theta;
@@ -227,7 +286,7 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
   c.hidden_act = get_string(j, "hidden_act", label, "silu");
   SP_REQUIRE(c.hidden_act == "silu", "{}: field 'hidden_act' is '{}': only 'silu' is supported for {}", label,
              c.hidden_act, mt);
-  c.norm_eps = float(get_number(j, "rms_norm_eps", label, 1e-6));
+  c.norm_eps = float(get_number(j, "rms_norm_eps", label, mt == "phi3" ? 1e-5 : 1e-6));  // the classes' defaults
   SP_REQUIRE(c.norm_eps > 0, "{}: field 'rms_norm_eps' must be positive", label);
   parse_rope(j, label, c);
   c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, false);
@@ -240,6 +299,13 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     c.mlp_bias = false;
     SP_REQUIRE(!get_bool(j, "use_sliding_window", label, false),
                "{}: field 'use_sliding_window' is true: sliding-window attention is not supported for qwen2", label);
+  } else if (mt == "phi3") {
+    // Phi-3 / Phi-4: no biases anywhere; q/k/v and gate/up fused in the checkpoint; an optional
+    // sliding window (Phi3Config's default is none).
+    c.qkv_bias = c.o_bias = c.mlp_bias = false;
+    c.fused_projections = true;
+    const int w = field(j, "sliding_window") ? get_positive(j, "sliding_window", label) : 0;
+    c.sliding_window = w >= c.max_positions ? 0 : w;
   } else {
     const bool ab = get_bool(j, "attention_bias", label, false);
     c.qkv_bias = ab;
@@ -333,12 +399,12 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
   c.model_type = get_string(j, "model_type", label, "");
   SP_REQUIRE(!c.model_type.empty(), "{}: missing required field 'model_type'", label);
   int heads = 0, kv = 0, inter = 0;
-  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2")
+  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" || c.model_type == "phi3")
     parse_llama_family(j, label, c, &heads, &kv, &inter);
   else if (c.model_type == "opt")
     parse_opt(j, label, c, &heads, &kv, &inter);
   else
-    throw_input("{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, opt)",
+    throw_input("{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, phi3, opt)",
                 label, c.model_type);
   c.bos_token_id = get_token_id(j, "bos_token_id", label);
   c.eos_token_id = get_token_id(j, "eos_token_id", label);
@@ -385,9 +451,18 @@ ModelConfig load_model_config(const std::string& path) {
   return parse_model_config(j, path);
 }
 
+namespace {
+// Phi3Config's check of LongRoPE factors: one per frequency of int(hidden / heads * factor) dims.
+bool stock_rejects_rope(const ModelConfig& c, int heads) {
+  if (c.model_type != "phi3" || c.rope.type != RopeScaling::Type::kLongRope || heads == 0) return false;
+  const int stock_dim = int(double(c.hidden / heads) * c.partial_rotary_factor);
+  return size_t(stock_dim / 2) != c.rope.short_factor.size();
+}
+}  // namespace
+
 bool has_per_layer_shapes(const ModelConfig& c) {
   const LayerShape m = c.max_layer();
-  return !(c.uniform() && m.n_heads > 0 && m.intermediate > 0);
+  return !(c.uniform() && m.n_heads > 0 && m.intermediate > 0) || stock_rejects_rope(c, m.n_heads);
 }
 
 json model_config_to_json(const ModelConfig& c) {

@@ -12,7 +12,7 @@
 
 namespace sp::io {
 
-enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 are the Llama family
+enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 / phi3 are the Llama family
 
 struct LayerShape {
   int n_heads = 0;
@@ -25,23 +25,26 @@ struct LayerShape {
 // describes it; the inverse frequencies are computed from this by model/rope.h. Fields a type
 // does not read keep their defaults; 0 / negative means "absent" where transformers derives a value.
 struct RopeScaling {
-  enum class Type { kDefault, kLinear, kDynamic, kLlama3, kYarn };
+  enum class Type { kDefault, kLinear, kDynamic, kLlama3, kYarn, kLongRope };
   Type type = Type::kDefault;
   std::string name = "default";    // the rope_type as written
   double factor = 1.0;             // linear / dynamic / llama3 / yarn
-  int original_max_positions = 0;  // llama3 / yarn (yarn: max_position_embeddings when absent)
+  int original_max_positions = 0;  // llama3 / yarn / longrope (yarn: max_position_embeddings when absent)
   double low_freq_factor = 1.0;    // llama3
   double high_freq_factor = 4.0;   // llama3
   double beta_fast = 32.0;         // yarn
   double beta_slow = 1.0;          // yarn
-  double attention_factor = -1.0;  // yarn: < 0 = derive from factor (and mscale)
+  double attention_factor = -1.0;  // yarn / longrope: < 0 = derive from factor (and mscale)
   double mscale = 0.0;             // yarn (DeepSeek): 0 = absent
   double mscale_all_dim = 0.0;     // yarn (DeepSeek): 0 = absent
   bool truncate = true;            // yarn: floor/ceil the correction range
+  // longrope: per-frequency divisors (rotary_dim / 2 each); the long set applies to a forward whose
+  // largest position + 1 exceeds original_max_positions, as transformers 5 picks it per call.
+  std::vector<double> short_factor, long_factor;
 };
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2", "opt"
+  std::string model_type;  // "llama", "mistral", "qwen2", "phi3", "opt"
   ArchFamily family = ArchFamily::Llama;
   int hidden = 0;
   int n_layers = 0;
@@ -52,6 +55,9 @@ struct ModelConfig {
   float rope_theta = 10000.f;  // Llama family
   double rope_base = 10000.0;  // rope_theta as written (float64, for the inverse frequencies)
   RopeScaling rope;            // Llama family
+  double partial_rotary_factor = 1.0;  // phi3: the share of each head that RoPE rotates
+  int rotary_dim = 0;          // int(head_dim * partial_rotary_factor), the dims rotated; 0 = head_dim
+  bool fused_projections = false;  // phi3: q/k/v stored as one qkv_proj, gate/up as one gate_up_proj
   std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2
@@ -67,6 +73,7 @@ struct ModelConfig {
   std::vector<LayerShape> layers;   // one per decoder layer
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
+  int rope_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
   bool uniform() const;  // every layer has the same shape
   // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
   LayerShape max_layer() const;
@@ -80,7 +87,9 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
 // per-layer maximum, and so do shapes with no attention or no MLP left in any layer (a stock field
 // of 0 is read only beside "struprune_layers"). parse_model_config(model_config_to_json(c)) gives back c's shapes.
 nlohmann::json model_config_to_json(const ModelConfig& c);
-// Whether model_config_to_json(c) needs "struprune_layers" (layers differ, or a part is gone everywhere).
+// Whether model_config_to_json(c) needs "struprune_layers" (layers differ, or a part is gone
+// everywhere), or stock transformers would refuse the stock fields alone (a head-pruned LongRoPE
+// phi3: Phi3Config checks the factor lists against hidden_size / num_attention_heads, not head_dim).
 bool has_per_layer_shapes(const ModelConfig& c);
 // Writes model_config_to_json(c) to path atomically (2-space indent).
 void save_model_config(const ModelConfig& c, const std::string& path);

@@ -27,11 +27,13 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
 Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps);
 
 // Rotate-half RoPE (Hugging Face layout), in place. x: [T, heads * head_dim]; positions: [T] I32.
-// inv_freq: head_dim / 2 frequencies (model/rope.h computes them for the config's rope type; a
-// vector, not a span, as the .cu files that include this are C++17);
-// angle = pos * inv_freq_i in fp32 (as transformers does); cos and sin are multiplied by
-// attention_factor (1 except for yarn), as transformers' rotary embedding does.
-void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+// Only the first rotary_dim (even, <= head_dim) dims of each head rotate, rotate-half within them;
+// the rest pass through (transformers' partial rotary, Phi-3). inv_freq: rotary_dim / 2
+// frequencies (model/rope.h computes them for the config's rope type; a vector, not a span, as the
+// .cu files that include this are C++17); angle = pos * inv_freq_i in fp32 (as transformers does);
+// cos and sin are multiplied by attention_factor (1 except for yarn / longrope), as transformers'
+// rotary embedding does.
+void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
            const std::vector<float>& inv_freq, float attention_factor = 1.f);
 
 // Causal grouped-query attention, softmax in fp32, never materialising [q_len, kv_len] per head in

@@ -11,7 +11,7 @@ namespace sp::ops {
 
 using namespace detail;
 
-void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
            const std::vector<float>& inv_freq, float attention_factor) {
   require_float(ctx, x, "rope", "x");
   require_ndim(x, 2, "rope", "x");
@@ -22,13 +22,15 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
              heads, head_dim);
   SP_REQUIRE(x.dim(1) == int64_t(heads) * head_dim, "ops::rope: x {} is not [T, {} heads x {}]", x.desc(), heads,
              head_dim);
-  SP_REQUIRE(inv_freq.size() == size_t(head_dim / 2), "ops::rope: {} inverse frequencies for head_dim {}",
-             inv_freq.size(), head_dim);
+  SP_REQUIRE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim,
+             "ops::rope: rotary_dim {} must be even, positive and at most head_dim {}", rotary_dim, head_dim);
+  SP_REQUIRE(inv_freq.size() == size_t(rotary_dim / 2), "ops::rope: {} inverse frequencies for rotary_dim {}",
+             inv_freq.size(), rotary_dim);
   SP_REQUIRE(attention_factor > 0.f, "ops::rope: attention_factor {} must be > 0", attention_factor);
   if (ctx.is_cuda()) {
-    cuda::rope(ctx, x, positions, heads, head_dim, inv_freq, attention_factor);
+    cuda::rope(ctx, x, positions, heads, head_dim, rotary_dim, inv_freq, attention_factor);
   } else {
-    cpu::rope(x, positions, heads, head_dim, inv_freq, attention_factor);
+    cpu::rope(x, positions, heads, head_dim, rotary_dim, inv_freq, attention_factor);
   }
 }
 

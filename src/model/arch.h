@@ -19,8 +19,24 @@ namespace sp::model {
 struct TensorSpec {
   Role role;
   std::string name;  // Hugging Face name, e.g. "model.layers.3.self_attn.q_proj.weight"
-  Shape shape;
+  Shape shape;       // the role's own shape
+  // A role stored inside a fused tensor (Phi-3's qkv_proj, gate_up_proj): rows
+  // [row0, row0 + shape[0]) of `name`, which has fused_rows rows. 0: `name` is the role's alone.
+  int64_t row0 = 0;
+  int64_t fused_rows = 0;
+
+  bool fused() const { return fused_rows > 0; }
+  Shape stored_shape() const;  // the shape of `name` in the checkpoint
 };
+
+// One tensor as a checkpoint stores it: a fused tensor once, with its roles in row order.
+struct StoredTensor {
+  std::string name;
+  Shape shape;
+  std::vector<const TensorSpec*> parts;  // rows of `name` in order (one part: the role's own tensor)
+};
+// specs grouped by stored name, in the order of their first part (specs must outlive the result).
+std::vector<StoredTensor> stored_tensors(const std::vector<TensorSpec>& specs);
 
 // Observer of the activations that feed Linear layers, named where they are produced:
 // "attn_in" (input of q/k/v), "attn_o_in" (input of o_proj / out_proj), "mid_resid" (the residual

@@ -1,6 +1,9 @@
-// LLaMA family (llama, mistral, qwen2): tensor table and decoder-layer forward.
+// LLaMA family (llama, mistral, qwen2, phi3): tensor table and decoder-layer forward.
 //   RMSNorm -> q, k, v (+bias) -> RoPE -> causal GQA attention -> o_proj -> residual
 //   RMSNorm -> silu(gate) * up -> down -> residual
+// Phi-3 / Phi-4 compute the same; their checkpoints store q, k, v as the rows of one
+// self_attn.qkv_proj and gate, up as the two halves of mlp.gate_up_proj (transformers' Phi3MLP:
+// gate_up_proj(x).chunk(2) gives gate first).
 #include <fmt/format.h>
 
 #include "kernels/ops.h"
@@ -30,6 +33,22 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
       {Role::MlpNormWeight, n("post_attention_layernorm.weight"), {h}},
   };
   // A layer pruned to zero heads / neurons has no attention / MLP matrices at all.
+  if (c.fused_projections) {
+    if (l.n_heads > 0) {
+      const std::string qkv = n("self_attn.qkv_proj.weight");
+      s.push_back({Role::QWeight, qkv, {q, h}, 0, q + 2 * kv});
+      s.push_back({Role::KWeight, qkv, {kv, h}, q, q + 2 * kv});
+      s.push_back({Role::VWeight, qkv, {kv, h}, q + kv, q + 2 * kv});
+      s.push_back({Role::OWeight, n("self_attn.o_proj.weight"), {h, q}});
+    }
+    if (f > 0) {
+      const std::string gate_up = n("mlp.gate_up_proj.weight");
+      s.push_back({Role::GateWeight, gate_up, {f, h}, 0, 2 * f});
+      s.push_back({Role::UpWeight, gate_up, {f, h}, f, 2 * f});
+      s.push_back({Role::DownWeight, n("mlp.down_proj.weight"), {h, f}});
+    }
+    return s;  // no biases (parse_model_config clears the flags for phi3)
+  }
   if (l.n_heads > 0) {
     s.push_back({Role::QWeight, n("self_attn.q_proj.weight"), {q, h}});
     s.push_back({Role::KWeight, n("self_attn.k_proj.weight"), {kv, h}});

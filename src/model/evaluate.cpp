@@ -102,7 +102,15 @@ std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const
   while (true) {
     out.push_back(next);
     if (int(out.size()) == max_new_tokens || next == eos) break;
-    next = step(std::span<const int32_t>(&out.back(), 1), pos);
+    if (pos > 0 && rope_restarts_cache(m.config(), pos, pos + 1)) {
+      // As transformers' Phi3 generation: the whole sequence again, rotated with the long factors.
+      for (LayerKvCache& c : caches) c.len = 0;
+      std::vector<int32_t> all(prompt.begin(), prompt.end());
+      all.insert(all.end(), out.begin(), out.end());
+      next = step(all, 0);
+    } else {
+      next = step(std::span<const int32_t>(&out.back(), 1), pos);
+    }
     ++pos;
   }
   return out;

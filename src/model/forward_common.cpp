@@ -28,8 +28,9 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
       rt = &own;
     }
     const auto af = float(rt->attention_factor);
-    ops::rope_(c.ctx, q, c.positions, ls.n_heads, hd, rt->inv_freq_f32, af);
-    ops::rope_(c.ctx, k, c.positions, ls.n_kv_heads, hd, rt->inv_freq_f32, af);
+    const int rd = c.cfg.rope_dim();
+    ops::rope_(c.ctx, q, c.positions, ls.n_heads, hd, rd, rt->inv_freq_f32, af);
+    ops::rope_(c.ctx, k, c.positions, ls.n_kv_heads, hd, rd, rt->inv_freq_f32, af);
   }
   ops::AttentionShape s;
   s.batch = c.batch;

@@ -101,6 +101,10 @@ void check_exportable(const io::ModelConfig& c, const std::string& where) {
              where, c.model_type);
   SP_REQUIRE(c.hidden_act == "silu", "{}: hidden_act '{}': llama.cpp's llama / deci MLP is SiLU-gated", where,
              c.hidden_act);
+  SP_REQUIRE(!c.fused_projections,
+             "{}: model_type '{}' is not exported to GGUF (llama.cpp's phi3 architecture, with its fused tensors and "
+             "partial rotary, is not implemented here)",
+             where, c.model_type);
   using T = io::RopeScaling::Type;
   SP_REQUIRE(c.rope.type == T::kDefault || c.rope.type == T::kLinear || c.rope.type == T::kLlama3,
              "{}: rope_scaling rope_type '{}' is not exported to GGUF (exported: default, linear, llama3)", where,

@@ -62,16 +62,34 @@ double yarn_scale(const io::RopeScaling& r, double base, int dim, std::vector<do
   return yarn_mscale(r.factor, 1.0);
 }
 
+// LongRoPE: each frequency divided by its short or long factor; the attention factor from the
+// length ratio unless given (transformers' _compute_longrope_parameters).
+double longrope_scale(const io::RopeScaling& r, int seq_len, std::vector<double>& f) {
+  const std::vector<double>& ext = seq_len > r.original_max_positions ? r.long_factor : r.short_factor;
+  SP_REQUIRE(ext.size() == f.size(), "RoPE: longrope has {} factors for {} frequencies", ext.size(), f.size());
+  for (size_t i = 0; i < f.size(); ++i) f[i] /= ext[i];
+  if (r.attention_factor > 0) return r.attention_factor;
+  if (r.factor <= 1) return 1.0;
+  return std::sqrt(1 + std::log(r.factor) / std::log(double(r.original_max_positions)));
+}
+
 }  // namespace
 
 bool rope_depends_on_length(const io::ModelConfig& c, int seq_len) {
+  if (c.rope.type == Type::kLongRope) return seq_len > c.rope.original_max_positions;
   return c.rope.type == Type::kDynamic && seq_len > c.max_positions;
+}
+
+bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
+  return c.rope.type == Type::kLongRope && cached <= c.rope.original_max_positions &&
+         total > c.rope.original_max_positions;
 }
 
 RopeTable rope_table(const io::ModelConfig& c, int seq_len) {
   const io::RopeScaling& r = c.rope;
-  const int dim = c.head_dim;
-  SP_REQUIRE(dim > 0 && dim % 2 == 0, "RoPE: head_dim {} must be even", dim);
+  const int dim = c.rope_dim();  // every rope type spreads its frequencies over the rotated dims only
+  SP_REQUIRE(dim > 0 && dim % 2 == 0 && dim <= c.head_dim, "RoPE: rotary dimension {} must be even and at most {}",
+             dim, c.head_dim);
   RopeTable t;
   switch (r.type) {
     case Type::kDefault:
@@ -95,6 +113,10 @@ RopeTable rope_table(const io::ModelConfig& c, int seq_len) {
     case Type::kYarn:
       t.inv_freq = base_inv_freq(c.rope_base, dim);
       t.attention_factor = yarn_scale(r, c.rope_base, dim, t.inv_freq);
+      break;
+    case Type::kLongRope:
+      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.attention_factor = longrope_scale(r, seq_len, t.inv_freq);
       break;
   }
   t.inv_freq_f32.assign(t.inv_freq.begin(), t.inv_freq.end());

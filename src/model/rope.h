@@ -9,17 +9,25 @@
 namespace sp::model {
 
 struct RopeTable {
-  std::vector<double> inv_freq;     // head_dim / 2 frequencies
-  double attention_factor = 1.0;    // cos and sin are multiplied by it (yarn's mscale)
+  std::vector<double> inv_freq;     // rotary_dim / 2 frequencies (ModelConfig::rope_dim())
+  double attention_factor = 1.0;    // cos and sin are multiplied by it (yarn's mscale, longrope's)
   std::vector<float> inv_freq_f32;  // inv_freq cast once, what the kernel takes
 };
 
-// `seq_len`: the tokens the forward covers (largest position + 1). Only 'dynamic' reads it, and
-// only when it exceeds max_position_embeddings (NTK-aware base growth, as transformers'
-// dynamic_rope_update does for a fresh model).
+// `seq_len`: the tokens the forward covers (largest position + 1). Only 'dynamic' and 'longrope'
+// read it: 'dynamic' when it exceeds max_position_embeddings (NTK-aware base growth, as
+// transformers' dynamic_rope_update does for a fresh model); 'longrope' takes its long factors when
+// it exceeds original_max_position_embeddings (transformers 5 decides this per forward call, so a
+// cached generation switches at that length while earlier keys keep the short rotation).
 RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0);
 
 // Whether rope_table(c, seq_len) differs from rope_table(c): the table must then be recomputed.
 bool rope_depends_on_length(const io::ModelConfig& c, int seq_len);
+
+// Whether a cached generation must start over on its whole sequence before the step that makes it
+// `total` tokens long, `cached` of them in the cache: transformers' Phi3 generation drops the cache
+// when the sequence first passes original_max_position_embeddings with longrope, so that every key
+// is rotated with the long factors from then on.
+bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total);
 
 }  // namespace sp::model

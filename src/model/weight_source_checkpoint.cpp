@@ -30,8 +30,8 @@ class CheckpointSource final : public WeightSource {
       SP_REQUIRE(ckpt_->has(s.name), "{}: tensor '{}' ({}, expected shape {}) is missing from the checkpoint",
                  ckpt_->dir(), s.name, role_name(s.role), shape_str(s.shape));
       const io::TensorEntry& e = ckpt_->info(s.name);
-      SP_REQUIRE(e.shape == s.shape, "{}: tensor '{}' in {} has shape {}; config.json implies {}", ckpt_->dir(), s.name,
-                 ckpt_->file_of(s.name), shape_str(e.shape), shape_str(s.shape));
+      SP_REQUIRE(e.shape == s.stored_shape(), "{}: tensor '{}' in {} has shape {}; config.json implies {}", ckpt_->dir(),
+                 s.name, ckpt_->file_of(s.name), shape_str(e.shape), shape_str(s.stored_shape()));
       wanted.insert(s.name);
     }
     std::vector<std::string> unexpected;
@@ -53,12 +53,16 @@ class CheckpointSource final : public WeightSource {
   }
 
   Tensor load(const TensorSpec& spec, DType dtype, Device device) override {
-    return ckpt_->load(spec.name, dtype, device, spec.shape);
+    Tensor host = Tensor::empty(spec.shape, dtype, Device::cpu());
+    load_into(spec, dtype, host.raw());
+    return device.is_cpu() ? host : host.to(device);
   }
 
   bool loads_to_host() const override { return true; }
+  // A fused role (Phi-3's q, k, v, gate, up) is its rows of the stored tensor.
   void load_into(const TensorSpec& spec, DType dtype, void* dst) override {
-    ckpt_->load_into(spec.name, dtype, dst, spec.shape);
+    const int64_t rows = spec.shape.empty() ? 1 : spec.shape[0];
+    ckpt_->load_rows_into(spec.name, spec.row0, rows, dtype, dst, spec.stored_shape());
   }
 
   std::vector<std::string> unused() const override { return ckpt_->unused(); }

@@ -43,7 +43,9 @@ class SyntheticSource final : public WeightSource {
       const std::vector<float> v(size_t(t.numel()), role_is_bias(spec.role) ? 0.f : 1.f);
       t.copy_from(Tensor::from_f32(v, spec.shape));
     } else {
-      ops::synthetic_normal_(ctx, t, synthetic::splitmix64(seed_ ^ synthetic::splitmix64(fnv1a(spec.name))), stddev_);
+      // A fused role's own stream: its name with the first row (q, k and v share qkv_proj).
+      const std::string key = spec.fused() ? fmt::format("{}@{}", spec.name, spec.row0) : spec.name;
+      ops::synthetic_normal_(ctx, t, synthetic::splitmix64(seed_ ^ synthetic::splitmix64(fnv1a(key))), stddev_);
     }
     return dtype == DType::F32 ? t : ops::convert(ctx, t, dtype);
   }

@@ -145,11 +145,24 @@ void OutputWriter::add_layer(const LayerResult& r, const model::LayerWeights& w)
   c.qkv_bias = out.q_b.defined() || (c.qkv_bias && !out.q_w.defined());
   c.o_bias = out.o_b.defined();
   c.mlp_bias = out.down_b.defined();
-  for (const model::TensorSpec& s : model::arch_for(c).layer_specs(c, w.layer)) {
-    const Tensor& t = out.at(s.role);
-    SP_CHECK(t.defined() && t.shape() == s.shape, "layer {}: tensor {} is {} where the config implies {}", w.layer,
-             s.name, t.defined() ? t.desc() : std::string("missing"), shape_str(s.shape));
-    writer_->add(s.name, t);
+  const std::vector<model::TensorSpec> specs = model::arch_for(c).layer_specs(c, w.layer);
+  for (const model::StoredTensor& st : model::stored_tensors(specs)) {
+    for (const model::TensorSpec* s : st.parts) {
+      const Tensor& t = out.at(s->role);
+      SP_CHECK(t.defined() && t.shape() == s->shape, "layer {}: {} of tensor {} is {} where the config implies {}",
+               w.layer, model::role_name(s->role), s->name, t.defined() ? t.desc() : std::string("missing"),
+               shape_str(s->shape));
+    }
+    if (st.parts.size() == 1 && !st.parts[0]->fused()) {
+      writer_->add(st.name, out.at(st.parts[0]->role));
+      continue;
+    }
+    // Written back fused (Phi-3's qkv_proj, gate_up_proj), as stock transformers loads it.
+    const Tensor& first = out.at(st.parts[0]->role);
+    Tensor fused = Tensor::empty(st.shape, first.dtype(), first.device());
+    for (const model::TensorSpec* s : st.parts)
+      fused.slice_rows(s->row0, s->row0 + s->shape[0]).copy_from(out.at(s->role));
+    writer_->add(st.name, fused);
   }
 }
 

@@ -118,27 +118,30 @@ TEST_F(OpsCpu, LayerNormMatchesFloat64) {
   expect_close(y, want, 1e-5, 1e-5, "layer_norm");
 }
 
-// RoPE in float64 from the definition: pair (i, i + d/2) rotated by pos * theta^(-2i/d).
+// RoPE in float64 from the definition: pair (i, i + rd/2) of each head's first rd dims rotated by
+// pos * theta^(-2i/rd); dims [rd, d) unchanged (partial rotary, rd < d).
 TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
   const int t = 9, heads = 3, d = 10;
   const float theta = 10000.f;
-  Tensor x = rand_f32(rng, {t, heads * d});
-  std::vector<int32_t> pos = {0, 1, 2, 7, 100, 511, 1023, 4095, 3};
-  Tensor p = Tensor::from_i32(pos, {t});
-  Vec xv = x.to_f64_vector(), want(xv.size());
-  for (int r = 0; r < t; ++r)
-    for (int h = 0; h < heads; ++h)
-      for (int i = 0; i < d / 2; ++i) {
-        const double a = pos[size_t(r)] * std::pow(double(theta), -2.0 * i / d);
-        const size_t i1 = size_t(r * heads * d + h * d + i), i2 = i1 + size_t(d / 2);
-        want[i1] = xv[i1] * std::cos(a) - xv[i2] * std::sin(a);
-        want[i2] = xv[i2] * std::cos(a) + xv[i1] * std::sin(a);
-      }
-  std::vector<float> inv_freq;
-  for (int i = 0; i < d / 2; ++i) inv_freq.push_back(float(std::pow(double(theta), -2.0 * i / d)));
-  ops::rope_(ctx, x, p, heads, d, inv_freq);
-  // Angles up to ~4e3 rad: fp32 angle rounding (as transformers does it) gives ~2e-4 absolute.
-  expect_close(x, want, 2e-3, 0, "rope");
+  for (const int rd : {d, 6}) {
+    Tensor x = rand_f32(rng, {t, heads * d});
+    std::vector<int32_t> pos = {0, 1, 2, 7, 100, 511, 1023, 4095, 3};
+    Tensor p = Tensor::from_i32(pos, {t});
+    Vec xv = x.to_f64_vector(), want = xv;
+    for (int r = 0; r < t; ++r)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < rd / 2; ++i) {
+          const double a = pos[size_t(r)] * std::pow(double(theta), -2.0 * i / rd);
+          const size_t i1 = size_t(r * heads * d + h * d + i), i2 = i1 + size_t(rd / 2);
+          want[i1] = xv[i1] * std::cos(a) - xv[i2] * std::sin(a);
+          want[i2] = xv[i2] * std::cos(a) + xv[i1] * std::sin(a);
+        }
+    std::vector<float> inv_freq;
+    for (int i = 0; i < rd / 2; ++i) inv_freq.push_back(float(std::pow(double(theta), -2.0 * i / rd)));
+    ops::rope_(ctx, x, p, heads, d, rd, inv_freq);
+    // Angles up to ~4e3 rad: fp32 angle rounding (as transformers does it) gives ~2e-4 absolute.
+    expect_close(x, want, 2e-3, 0, rd == d ? "rope" : "rope_partial");
+  }
 }
 
 // Causal GQA attention in float64 for one configuration.

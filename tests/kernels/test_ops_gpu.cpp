@@ -193,10 +193,12 @@ TEST_P(OpsGpu, LayerNorm) {
 
 TEST_P(OpsGpu, Rope) {
   struct Case {
-    int heads, head_dim;
+    int heads, head_dim, rotary_dim;
     float theta;
   };
-  for (const Case cs : {Case{6, 8, 10000.f}, Case{4, 64, 10000.f}, Case{3, 128, 500000.f}}) {
+  // The last two rotate part of each head (Phi-3's partial_rotary_factor).
+  for (const Case cs : {Case{6, 8, 8, 10000.f}, Case{4, 64, 64, 10000.f}, Case{3, 128, 128, 500000.f},
+                        Case{4, 96, 32, 10000.f}, Case{5, 16, 6, 10000.f}}) {
     const int64_t tokens = 29;
     Operand x = random_operand(rng_, {tokens, int64_t(cs.heads) * cs.head_dim}, dt());
     std::uniform_int_distribution<int32_t> u(0, 4095);
@@ -204,13 +206,14 @@ TEST_P(OpsGpu, Rope) {
     for (auto& p : pos) p = u(rng_);
     Tensor xd = x.dev;  // rotated in place
     std::vector<float> inv_freq;
-    for (int i = 0; i < cs.head_dim / 2; ++i)
-      inv_freq.push_back(float(std::pow(double(cs.theta), -2.0 * i / cs.head_dim)) * (i % 3 == 0 ? 0.25f : 1.f));
+    for (int i = 0; i < cs.rotary_dim / 2; ++i)
+      inv_freq.push_back(float(std::pow(double(cs.theta), -2.0 * i / cs.rotary_dim)) * (i % 3 == 0 ? 0.25f : 1.f));
     const float attention_factor = cs.head_dim == 64 ? 1.2f : 1.f;  // yarn scales cos and sin
-    cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, inv_freq, attention_factor);
+    cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, cs.rotary_dim, inv_freq, attention_factor);
     Tensor ref = x.host.clone();
-    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, inv_freq, attention_factor);
-    expect_close(xd, ref, dt(), "rope_d" + std::to_string(cs.head_dim));
+    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, cs.rotary_dim, inv_freq,
+              attention_factor);
+    expect_close(xd, ref, dt(), "rope_d" + std::to_string(cs.head_dim) + "_r" + std::to_string(cs.rotary_dim));
   }
 }
 

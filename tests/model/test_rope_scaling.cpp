@@ -211,7 +211,7 @@ TEST(RopeScaling, OpAppliesFrequenciesAndAttentionFactor) {
   for (size_t i = 0; i < xv.size(); ++i) xv[i] = float(std::sin(0.37 * double(i)) + 0.1);
   Tensor x = Tensor::from_f32(xv, {t, heads * d});
   std::vector<int32_t> pos = {0, 3, 17, 250, 1000};
-  ops::rope_(ctx, x, Tensor::from_i32(pos, {t}), heads, d, inv, af);
+  ops::rope_(ctx, x, Tensor::from_i32(pos, {t}), heads, d, d, inv, af);
   for (int r = 0; r < t; ++r)
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < d / 2; ++i) {

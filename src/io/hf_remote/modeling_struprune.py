@@ -1,8 +1,8 @@
 # Written by struprune-dist beside a compact checkpoint whose layers differ in shape (config.json
 # "struprune_layers"). It lets stock transformers load it:
 #     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
-# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2 or OPT) built from a copy of
-# the config that carries that layer's head, KV-head and MLP counts; the math is transformers'.
+# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2, Phi3 or OPT) built from a copy
+# of the config that carries that layer's head, KV-head and MLP counts; the math is transformers'.
 # A layer whose heads are all removed has no attention (its output projection's bias, if any, is
 # added); a layer whose neurons are all removed has zero-width MLP projections.
 import copy
@@ -16,12 +16,15 @@ from transformers import (
     MistralForCausalLM,
     OPTConfig,
     OPTForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
 )
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 from transformers.models.mistral.modeling_mistral import MistralDecoderLayer
 from transformers.models.opt.modeling_opt import OPTDecoderLayer
+from transformers.models.phi3.modeling_phi3 import Phi3DecoderLayer
 from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
 
 
@@ -125,6 +128,13 @@ class StruPruneOPTConfig(OPTConfig):
     pass
 
 
+class StruPrunePhi3Config(Phi3Config):
+    def validate_rope(self):
+        # Phi3Config checks LongRoPE's factor lists against hidden_size // num_attention_heads, which
+        # pruned heads change; the rotary dimension is head_dim's (the generic check reads that).
+        super(Phi3Config, self).validate_rope()
+
+
 class StruPruneLlamaForCausalLM(LlamaForCausalLM):
     config_class = StruPruneLlamaConfig
 
@@ -152,6 +162,16 @@ class StruPruneQwen2ForCausalLM(Qwen2ForCausalLM):
         super().__init__(config)
         for i, s in enumerate(_shapes(config)):
             self.model.layers[i] = _llama_like_layer(Qwen2DecoderLayer, config, s, i)
+        self.post_init()
+
+
+class StruPrunePhi3ForCausalLM(Phi3ForCausalLM):
+    config_class = StruPrunePhi3Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        for i, s in enumerate(_shapes(config)):
+            self.model.layers[i] = _llama_like_layer(Phi3DecoderLayer, config, s, i)
         self.post_init()
 
 

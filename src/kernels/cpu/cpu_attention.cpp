@@ -8,9 +8,9 @@
 
 namespace sp::cpu {
 
-void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, const std::vector<float>& inv_freq,
-          float attention_factor) {
-  const int half = head_dim / 2;
+void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
+          const std::vector<float>& inv_freq, float attention_factor) {
+  const int half = rotary_dim / 2;  // dims [rotary_dim, head_dim) of a head pass through
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
   const int64_t width = int64_t(heads) * head_dim;
   const int32_t* pos = positions.data<int32_t>();

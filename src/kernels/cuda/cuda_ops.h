@@ -14,7 +14,7 @@ void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor&
 void linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision p, Tensor& y);
 void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& y);
 void layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
-void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
+void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
           const std::vector<float>& inv_freq, float attention_factor);
 void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s,
                Tensor& out);

@@ -16,7 +16,9 @@ void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, Tensor&) { no_c
 void layer_norm(ExecContext&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&) {
   no_cuda_backend("layer_norm");
 }
-void rope(ExecContext&, Tensor&, const Tensor&, int, int, const std::vector<float>&, float) { no_cuda_backend("rope"); }
+void rope(ExecContext&, Tensor&, const Tensor&, int, int, int, const std::vector<float>&, float) {
+  no_cuda_backend("rope");
+}
 void attention(ExecContext&, const Tensor&, const Tensor&, const Tensor&, const ops::AttentionShape&, Tensor&) {
   no_cuda_backend("attention");
 }
