@@ -81,7 +81,7 @@ bool rope_depends_on_length(const io::ModelConfig& c, int seq_len) {
 }
 
 bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
-  return c.rope.type == Type::kLongRope && cached <= c.rope.original_max_positions &&
+  return c.model_type == "phi3" && c.rope.type == Type::kLongRope && cached <= c.rope.original_max_positions &&
          total > c.rope.original_max_positions;
 }
 

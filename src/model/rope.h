@@ -25,7 +25,7 @@ RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0);
 bool rope_depends_on_length(const io::ModelConfig& c, int seq_len);
 
 // Whether a cached generation must start over on its whole sequence before the step that makes it
-// `total` tokens long, `cached` of them in the cache: transformers' Phi3 generation drops the cache
+// `total` tokens long, `cached` of them in the cache: transformers' Phi3ForCausalLM drops the cache
 // when the sequence first passes original_max_position_embeddings with longrope, so that every key
 // is rotated with the long factors from then on.
 bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total);

@@ -164,6 +164,63 @@ TEST(ModelConfig, OptVariants) {
   EXPECT_EQ(c.layers[1], (LayerShape{8, 8, 1024}));
 }
 
+// Phi-3 / Phi-4 (Phi3Config): fused projections, no biases, rms_norm_eps 1e-5 by default, partial
+// rotary, LongRoPE whose factor lists must match the rotary dimension.
+TEST(ModelConfig, Phi3) {
+  json j = llama_base();
+  j["model_type"] = "phi3";
+  j["attention_bias"] = true;  // not a Phi3Config field: Phi-3 has no biases
+  j.erase("rms_norm_eps");
+  ModelConfig c = parse_model_config(j, kLabel);
+  EXPECT_TRUE(c.fused_projections);
+  EXPECT_FALSE(c.qkv_bias || c.o_bias || c.mlp_bias);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
+  EXPECT_EQ(c.rotary_dim, c.head_dim);
+  EXPECT_EQ(c.sliding_window, 0);
+  j["sliding_window"] = 64;
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 64);
+  j.erase("sliding_window");
+  j["partial_rotary_factor"] = 0.5;
+  EXPECT_EQ(parse_model_config(j, kLabel).rotary_dim, c.head_dim / 2);
+  j["partial_rotary_factor"] = 1.5;
+  expect_reject(j, "partial_rotary_factor");
+  j["partial_rotary_factor"] = 0.3;  // int(32 * 0.3) = 9: odd
+  expect_reject(j, "partial_rotary_factor");
+  j["partial_rotary_factor"] = 0.5;
+  const std::vector<double> eight(8, 1.5), seven(7, 1.5);
+  j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", eight}, {"long_factor", eight}};
+  c = parse_model_config(j, kLabel);
+  EXPECT_EQ(c.rope.type, RopeScaling::Type::kLongRope);
+  EXPECT_EQ(c.rope.original_max_positions, 4096);  // Phi3Config's default
+  j["original_max_position_embeddings"] = 64;
+  c = parse_model_config(j, kLabel);
+  EXPECT_EQ(c.rope.original_max_positions, 64);
+  EXPECT_DOUBLE_EQ(c.rope.factor, 128.0 / 64);  // max_position_embeddings / original
+  j["rope_scaling"]["long_factor"] = seven;
+  expect_reject(j, "long_factor");
+  j["rope_scaling"].erase("long_factor");
+  expect_reject(j, "long_factor");
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};  // Phi3Config: default or longrope only
+  expect_reject(j, "linear");
+}
+
+// A head-pruned LongRoPE phi3 goes through the modeling file: stock Phi3Config would check the
+// factor lists against hidden_size / num_attention_heads.
+TEST(ModelConfig, Phi3LongRopePrunedHeadsUseTheModelingFile) {
+  json j = llama_base();  // hidden 256, 8 heads: head_dim 32
+  j["model_type"] = "phi3";
+  const std::vector<double> sixteen(16, 1.5);
+  j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", sixteen}, {"long_factor", sixteen}};
+  ModelConfig c = parse_model_config(j, kLabel);
+  EXPECT_FALSE(has_per_layer_shapes(c));
+  for (LayerShape& s : c.layers) s = {4, 4, s.intermediate};
+  EXPECT_TRUE(has_per_layer_shapes(c));
+  const ModelConfig back = parse_model_config(model_config_to_json(c), kLabel);
+  EXPECT_EQ(back.layers, c.layers);
+  EXPECT_EQ(back.head_dim, 32);
+  EXPECT_EQ(back.rope.short_factor, c.rope.short_factor);
+}
+
 TEST(ModelConfig, Rejections) {
   json j = llama_base();
   j["model_type"] = "gpt_neox";
@@ -171,7 +228,7 @@ TEST(ModelConfig, Rejections) {
   try {
     parse_model_config(j, kLabel);
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("llama, mistral, qwen2, opt"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("phi3"), std::string::npos);
   }
   j = llama_base();
   j.erase("model_type");
@@ -196,7 +253,7 @@ TEST(ModelConfig, Rejections) {
                        {"original_max_position_embeddings", 8192}};
   expect_reject(j, "low_freq_factor");
   j = llama_base();
-  j["partial_rotary_factor"] = 0.5;
+  j["partial_rotary_factor"] = 0.5;  // transformers' Llama ignores it: only phi3 reads it
   expect_reject(j, "partial_rotary_factor");
   j = llama_base();
   j.erase("intermediate_size");

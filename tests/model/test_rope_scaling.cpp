@@ -97,6 +97,19 @@ Expected hf_yarn(double base, int dim, YarnArgs a) {
   return {map(interp, [&](double ip, size_t i) { return ip * (1 - ef[i]) + extrap[i] * ef[i]; }), af};
 }
 
+// _compute_longrope_parameters: dim = int(head_dim * partial_rotary_factor); the factor defaults to
+// max_pos / original; long factors when seq_len > original.
+Expected hf_longrope(double base, int dim, const Vec& short_f, const Vec& long_f, int original_max, int max_pos,
+                     int seq_len, double factor = 0, double attention_factor = 0) {
+  if (factor == 0) factor = double(max_pos) / original_max;
+  double af = attention_factor;
+  if (af == 0) af = factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(double(original_max)));
+  const Vec& ext = seq_len > original_max ? long_f : short_f;
+  Vec shape;
+  for (int i = 0; i < dim; i += 2) shape.push_back(double(i) / dim);
+  return {map(shape, [&](double s, size_t i) { return 1.0 / (ext[i] * std::pow(base, s)); }), af};
+}
+
 io::ModelConfig config(const json& extra, int head_dim = 128, int max_pos = 131072) {
   json j = {{"model_type", "llama"},
             {"hidden_size", head_dim * 4},
@@ -199,6 +212,54 @@ TEST(RopeScaling, Yarn) {
                           {{"rope_type", "yarn"}, {"rope_theta", 1e4}, {"original_max_position_embeddings", 8192}}}},
                         128, 65536)),
       hf_yarn(1e4, 128, {.original_max = 8192, .max_pos = 65536}), "yarn_derived_factor");
+}
+
+// Phi-3: partial rotary (frequencies over int(head_dim * factor) dims, for every rope type) and
+// LongRoPE as Phi-3.5 / Phi-4-mini write it, with the top-level original_max_position_embeddings
+// winning over the rope dict's (Phi3Config's default 4096 when absent).
+TEST(RopeScaling, Phi3PartialRotaryAndLongRope) {
+  auto phi3 = [](const json& extra, int max_pos = 131072) {
+    json j = {{"model_type", "phi3"},       {"hidden_size", 3072}, {"num_hidden_layers", 1},
+              {"num_attention_heads", 24},  {"intermediate_size", 64}, {"vocab_size", 32},
+              {"max_position_embeddings", max_pos}};
+    j.update(extra);
+    return io::parse_model_config(j, "config.json");
+  };
+  // head_dim 128, factor 0.75: 96 rotated dims, 48 frequencies.
+  io::ModelConfig c = phi3({{"partial_rotary_factor", 0.75}, {"rope_theta", 250000.0}});
+  EXPECT_EQ(c.rotary_dim, 96);
+  expect_table(rope_table(c), hf_default(250000, 96), "phi3_partial_default");
+
+  Vec sf, lf;
+  for (int i = 0; i < 48; ++i) sf.push_back(1.0 + 0.01 * i), lf.push_back(1.5 + 0.7 * i);
+  const json rs = {{"type", "longrope"}, {"short_factor", sf}, {"long_factor", lf}};
+  c = phi3({{"partial_rotary_factor", 0.75}, {"original_max_position_embeddings", 4096}, {"rope_scaling", rs}});
+  expect_table(rope_table(c), hf_longrope(1e4, 96, sf, lf, 4096, 131072, 0), "longrope_short");
+  expect_table(rope_table(c, 4096), hf_longrope(1e4, 96, sf, lf, 4096, 131072, 4096), "longrope_at_original");
+  EXPECT_FALSE(rope_depends_on_length(c, 4096));
+  EXPECT_TRUE(rope_depends_on_length(c, 4097));
+  expect_table(rope_table(c, 4097), hf_longrope(1e4, 96, sf, lf, 4096, 131072, 4097), "longrope_long");
+  // Generation starts over once, at the step that passes the original length.
+  EXPECT_FALSE(rope_restarts_cache(c, 4095, 4096));
+  EXPECT_TRUE(rope_restarts_cache(c, 4096, 4097));
+  EXPECT_FALSE(rope_restarts_cache(c, 4097, 4098));
+
+  // rope_parameters with its own original length, factor and attention_factor; no top-level
+  // original: Phi3Config's 4096 wins over the dict's 2048.
+  json rp = {{"rope_type", "longrope"}, {"short_factor", sf}, {"long_factor", lf}, {"rope_theta", 1e4},
+             {"partial_rotary_factor", 0.75}, {"original_max_position_embeddings", 2048}, {"factor", 8.0}};
+  c = phi3({{"rope_parameters", rp}});
+  EXPECT_EQ(c.rope.original_max_positions, 4096);
+  expect_table(rope_table(c, 5000), hf_longrope(1e4, 96, sf, lf, 4096, 131072, 5000, 8.0), "longrope_factor");
+  rp["attention_factor"] = 1.19;
+  expect_table(rope_table(phi3({{"rope_parameters", rp}}), 10),
+               hf_longrope(1e4, 96, sf, lf, 4096, 131072, 10, 8.0, 1.19), "longrope_attention_factor");
+  // Phi3Config's old names for longrope; a factor <= 1 gives attention factor 1.
+  c = phi3({{"partial_rotary_factor", 0.75}, {"original_max_position_embeddings", 4096},
+            {"rope_scaling", {{"type", "su"}, {"short_factor", sf}, {"long_factor", lf}}}},
+           4096);
+  EXPECT_EQ(c.rope.type, io::RopeScaling::Type::kLongRope);
+  expect_table(rope_table(c), hf_longrope(1e4, 96, sf, lf, 4096, 4096, 0), "longrope_su_factor_1");
 }
 
 // The op multiplies cos and sin by the attention factor and rotates by the frequencies given.
