@@ -404,8 +404,9 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
   else if (c.model_type == "opt")
     parse_opt(j, label, c, &heads, &kv, &inter);
   else
-    throw_input("{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, phi3, opt)",
-                label, c.model_type);
+    throw_input(
+        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, phi3, opt)", label,
+        c.model_type);
   c.bos_token_id = get_token_id(j, "bos_token_id", label);
   c.eos_token_id = get_token_id(j, "eos_token_id", label);
   c.weight_dtype = weight_dtype(j, label);

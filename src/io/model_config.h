@@ -55,9 +55,6 @@ struct ModelConfig {
   float rope_theta = 10000.f;  // Llama family
   double rope_base = 10000.0;  // rope_theta as written (float64, for the inverse frequencies)
   RopeScaling rope;            // Llama family
-  double partial_rotary_factor = 1.0;  // phi3: the share of each head that RoPE rotates
-  int rotary_dim = 0;          // int(head_dim * partial_rotary_factor), the dims rotated; 0 = head_dim
-  bool fused_projections = false;  // phi3: q/k/v stored as one qkv_proj, gate/up as one gate_up_proj
   std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2
@@ -72,6 +69,12 @@ struct ModelConfig {
   DType weight_dtype = DType::F32;  // "torch_dtype" / "dtype" (informational)
   std::vector<LayerShape> layers;   // one per decoder layer
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
+
+  // phi3: RoPE rotates the first rotary_dim = int(head_dim * partial_rotary_factor) dims of each
+  // head (0: head_dim); q/k/v are stored as one qkv_proj and gate/up as one gate_up_proj.
+  double partial_rotary_factor = 1.0;
+  int rotary_dim = 0;
+  bool fused_projections = false;
 
   int rope_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
   bool uniform() const;  // every layer has the same shape

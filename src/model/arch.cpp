@@ -21,15 +21,16 @@ std::vector<StoredTensor> stored_tensors(const std::vector<TensorSpec>& specs) {
     if (it == out.end()) {
       out.push_back({s.name, s.stored_shape(), {&s}});
     } else {
-      SP_CHECK(s.fused() && it->shape == s.stored_shape() && s.row0 == it->parts.back()->row0 + it->parts.back()->shape[0],
-               "tensor {}: parts do not tile it in row order", s.name);
+      SP_CHECK(
+          s.fused() && it->shape == s.stored_shape() && s.row0 == it->parts.back()->row0 + it->parts.back()->shape[0],
+          "tensor {}: parts do not tile it in row order", s.name);
       it->parts.push_back(&s);
     }
   }
   for (const StoredTensor& t : out) {
     const TensorSpec& last = *t.parts.back();
-    SP_CHECK(t.parts.front()->row0 == 0 && last.row0 + last.shape[0] == t.shape[0], "tensor {}: parts cover {} of its {} rows", t.name,
-             last.row0 + last.shape[0], t.shape[0]);
+    SP_CHECK(t.parts.front()->row0 == 0 && last.row0 + last.shape[0] == t.shape[0],
+             "tensor {}: parts cover {} of its {} rows", t.name, last.row0 + last.shape[0], t.shape[0]);
   }
   return out;
 }

@@ -88,8 +88,8 @@ bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
 RopeTable rope_table(const io::ModelConfig& c, int seq_len) {
   const io::RopeScaling& r = c.rope;
   const int dim = c.rope_dim();  // every rope type spreads its frequencies over the rotated dims only
-  SP_REQUIRE(dim > 0 && dim % 2 == 0 && dim <= c.head_dim, "RoPE: rotary dimension {} must be even and at most {}",
-             dim, c.head_dim);
+  SP_REQUIRE(dim > 0 && dim % 2 == 0 && dim <= c.head_dim, "RoPE: rotary dimension {} must be even and at most {}", dim,
+             c.head_dim);
   RopeTable t;
   switch (r.type) {
     case Type::kDefault:

@@ -30,8 +30,8 @@ class CheckpointSource final : public WeightSource {
       SP_REQUIRE(ckpt_->has(s.name), "{}: tensor '{}' ({}, expected shape {}) is missing from the checkpoint",
                  ckpt_->dir(), s.name, role_name(s.role), shape_str(s.shape));
       const io::TensorEntry& e = ckpt_->info(s.name);
-      SP_REQUIRE(e.shape == s.stored_shape(), "{}: tensor '{}' in {} has shape {}; config.json implies {}", ckpt_->dir(),
-                 s.name, ckpt_->file_of(s.name), shape_str(e.shape), shape_str(s.stored_shape()));
+      SP_REQUIRE(e.shape == s.stored_shape(), "{}: tensor '{}' in {} has shape {}; config.json implies {}",
+                 ckpt_->dir(), s.name, ckpt_->file_of(s.name), shape_str(e.shape), shape_str(s.stored_shape()));
       wanted.insert(s.name);
     }
     std::vector<std::string> unexpected;

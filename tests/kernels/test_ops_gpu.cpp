@@ -211,8 +211,7 @@ TEST_P(OpsGpu, Rope) {
     const float attention_factor = cs.head_dim == 64 ? 1.2f : 1.f;  // yarn scales cos and sin
     cuda::rope(ctx(), xd, ids_on_device(pos), cs.heads, cs.head_dim, cs.rotary_dim, inv_freq, attention_factor);
     Tensor ref = x.host.clone();
-    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, cs.rotary_dim, inv_freq,
-              attention_factor);
+    cpu::rope(ref, Tensor::from_i32(pos, {tokens}), cs.heads, cs.head_dim, cs.rotary_dim, inv_freq, attention_factor);
     expect_close(xd, ref, dt(), "rope_d" + std::to_string(cs.head_dim) + "_r" + std::to_string(cs.rotary_dim));
   }
 }

@@ -47,12 +47,10 @@ TEST(Phi3, FusedTensorsTileInTransformersOrder) {
   const std::vector<StoredTensor> stored = stored_tensors(specs);
   std::vector<std::string> names;
   for (const StoredTensor& t : stored) names.push_back(t.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"model.layers.1.input_layernorm.weight",
-                                             "model.layers.1.post_attention_layernorm.weight",
-                                             "model.layers.1.self_attn.qkv_proj.weight",
-                                             "model.layers.1.self_attn.o_proj.weight",
-                                             "model.layers.1.mlp.gate_up_proj.weight",
-                                             "model.layers.1.mlp.down_proj.weight"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "model.layers.1.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight",
+                       "model.layers.1.self_attn.qkv_proj.weight", "model.layers.1.self_attn.o_proj.weight",
+                       "model.layers.1.mlp.gate_up_proj.weight", "model.layers.1.mlp.down_proj.weight"}));
   const StoredTensor& qkv = stored[2];
   EXPECT_EQ(qkv.shape, (Shape{64 + 2 * 32, 64}));  // 4 heads + 2 x 2 KV heads of 16
   ASSERT_EQ(qkv.parts.size(), 3u);

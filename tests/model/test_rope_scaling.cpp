@@ -219,8 +219,12 @@ TEST(RopeScaling, Yarn) {
 // winning over the rope dict's (Phi3Config's default 4096 when absent).
 TEST(RopeScaling, Phi3PartialRotaryAndLongRope) {
   auto phi3 = [](const json& extra, int max_pos = 131072) {
-    json j = {{"model_type", "phi3"},       {"hidden_size", 3072}, {"num_hidden_layers", 1},
-              {"num_attention_heads", 24},  {"intermediate_size", 64}, {"vocab_size", 32},
+    json j = {{"model_type", "phi3"},
+              {"hidden_size", 3072},
+              {"num_hidden_layers", 1},
+              {"num_attention_heads", 24},
+              {"intermediate_size", 64},
+              {"vocab_size", 32},
               {"max_position_embeddings", max_pos}};
     j.update(extra);
     return io::parse_model_config(j, "config.json");
@@ -246,8 +250,13 @@ TEST(RopeScaling, Phi3PartialRotaryAndLongRope) {
 
   // rope_parameters with its own original length, factor and attention_factor; no top-level
   // original: Phi3Config's 4096 wins over the dict's 2048.
-  json rp = {{"rope_type", "longrope"}, {"short_factor", sf}, {"long_factor", lf}, {"rope_theta", 1e4},
-             {"partial_rotary_factor", 0.75}, {"original_max_position_embeddings", 2048}, {"factor", 8.0}};
+  json rp = {{"rope_type", "longrope"},
+             {"short_factor", sf},
+             {"long_factor", lf},
+             {"rope_theta", 1e4},
+             {"partial_rotary_factor", 0.75},
+             {"original_max_position_embeddings", 2048},
+             {"factor", 8.0}};
   c = phi3({{"rope_parameters", rp}});
   EXPECT_EQ(c.rope.original_max_positions, 4096);
   expect_table(rope_table(c, 5000), hf_longrope(1e4, 96, sf, lf, 4096, 131072, 5000, 8.0), "longrope_factor");
@@ -255,7 +264,8 @@ TEST(RopeScaling, Phi3PartialRotaryAndLongRope) {
   expect_table(rope_table(phi3({{"rope_parameters", rp}}), 10),
                hf_longrope(1e4, 96, sf, lf, 4096, 131072, 10, 8.0, 1.19), "longrope_attention_factor");
   // Phi3Config's old names for longrope; a factor <= 1 gives attention factor 1.
-  c = phi3({{"partial_rotary_factor", 0.75}, {"original_max_position_embeddings", 4096},
+  c = phi3({{"partial_rotary_factor", 0.75},
+            {"original_max_position_embeddings", 4096},
             {"rope_scaling", {{"type", "su"}, {"short_factor", sf}, {"long_factor", lf}}}},
            4096);
   EXPECT_EQ(c.rope.type, io::RopeScaling::Type::kLongRope);

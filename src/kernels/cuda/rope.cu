@@ -1,6 +1,6 @@
 // Rotate-half RoPE in place (Hugging Face layout: the first and second halves of each head's first
-// rotary_dim dims form the pairs; the rest of the head passes through). inv_freq comes from the host (model/rope.h, the config's rope type) and is passed by
-// value, so the CPU and CUDA bodies rotate by the same frequencies.
+// rotary_dim dims form the pairs; the rest of the head passes through). inv_freq comes from the host (model/rope.h, the
+// config's rope type) and is passed by value, so the CPU and CUDA bodies rotate by the same frequencies.
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
