@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
@@ -140,6 +141,30 @@ TEST(ShardedWrite, RewriteReplacesEarlierLayout) {
             (std::vector<float>{4.f, 1.f}));
   write_sharded_checkpoint(d.str(), ts, 1 << 20);
   EXPECT_EQ(listing(d.str()), (std::vector<std::string>{"model.safetensors", "tokenizer.json"}));
+}
+
+// A row range of a stored tensor (a role inside Phi-3's fused qkv_proj), converted from BF16 as the
+// whole tensor is; a non-finite value is reported at its flat index in the whole tensor.
+TEST(CheckpointRows, RowRangeConvertsLikeTheWholeTensor) {
+  ScratchDir d;
+  std::vector<float> v;
+  for (int i = 0; i < 5 * 3; ++i) v.push_back(0.25f * float(i) - 1.f);  // exact in BF16
+  v[13] = std::numeric_limits<float>::infinity();                       // row 4
+  Tensor t = Tensor::empty({5, 3}, DType::BF16);
+  for (size_t i = 0; i < v.size(); ++i) {  // BF16 is the top half of the float's bits
+    uint32_t bits;
+    std::memcpy(&bits, &v[i], 4);
+    t.data<uint16_t>()[i] = uint16_t(bits >> 16);
+  }
+  write_sharded_checkpoint(d.str(), {{"qkv", t}}, 1 << 20);
+  auto ck = Checkpoint::open(d.str());
+  std::vector<float> rows(6);
+  ck->load_rows_into("qkv", 1, 2, DType::F32, rows.data(), {5, 3});
+  EXPECT_EQ(rows, std::vector<float>(v.begin() + 3, v.begin() + 9));
+  ck->load_rows_into("qkv", 3, 0, DType::F32, rows.data());  // no rows: nothing read
+  const std::string e = sp::test::input_error([&] { ck->load_rows_into("qkv", 3, 2, DType::F32, rows.data()); });
+  EXPECT_NE(e.find("non-finite"), std::string::npos) << e;
+  EXPECT_NE(e.find("flat index 13"), std::string::npos) << e;
 }
 
 TEST(AtomicWrite, FailureLeavesNoFileUnderFinalName) {
