@@ -4,9 +4,9 @@
 #include <filesystem>
 
 #include "cli/session.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "cli/validate.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;

@@ -320,8 +320,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
     for (const auto& mj : m.value("merges", Json::array())) merges.push_back(read_merge(mj, where));
     t->model_->add_merges_by_rank(merges);
 
-    std::vector<AddedToken> added = read_added_tokens(j.value("added_tokens", Json::array()), index,
-                                                      m.at("vocab").size(), t->normalizer_, where);
+    std::vector<AddedToken> added =
+        read_added_tokens(j.value("added_tokens", Json::array()), index, m.at("vocab").size(), t->normalizer_, where);
     t->added_ = AddedTokens(std::move(added));
     read_post_processor(j.value("post_processor", Json()), where, &t->template_before_, &t->template_after_);
     // The special token before $A is BOS, the one after it EOS.
@@ -423,9 +423,10 @@ void HfTokenizer::warn_missing_bytes(int64_t n, const std::array<int64_t, 256>& 
                                          : std::string("nothing (no unk_token)");
   const std::string fate =
       o.byte_fallback ? "its <0xHH> byte-fallback pieces where the vocabulary has them, else " + rest : rest;
-  SP_LOG_WARN("{}: the byte-level vocabulary has no piece for {} byte(s) of the text ({}); each became {}, as "
-              "Hugging Face tokenizers does (warned once per tokenizer)",
-              where_, n, which, fate);
+  SP_LOG_WARN(
+      "{}: the byte-level vocabulary has no piece for {} byte(s) of the text ({}); each became {}, as "
+      "Hugging Face tokenizers does (warned once per tokenizer)",
+      where_, n, which, fate);
 }
 
 std::vector<int32_t> HfTokenizer::encode_with_specials(std::string_view text) const {

@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
     if (want_error != !got_error.empty() || got != want) {
       ++bad;
       if (bad <= 5)
-        std::cout << "MISMATCH " << name << " text " << nlohmann::json(text).dump() << "\n  hf:  "
-                  << (want_error ? "error: " + c.at("error").get<std::string>() : show(want))
+        std::cout << "MISMATCH " << name << " text " << nlohmann::json(text).dump()
+                  << "\n  hf:  " << (want_error ? "error: " + c.at("error").get<std::string>() : show(want))
                   << "\n  ours: " << (got_error.empty() ? show(got) : "error: " + got_error) << "\n";
     }
   }
