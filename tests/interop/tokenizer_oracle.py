@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Our tokenizer against Hugging Face `tokenizers` as the oracle (ctest interop_tokenizer_oracle).
 
-  tokenizer_oracle.py --check SP_TOKENIZER_CHECK --work DIR [--shared DIR] [--no-gguf]
+  tokenizer_oracle.py --check SP_TOKENIZER_CHECK --work DIR [--shared DIR] [--part built|gguf|all]
 
 Two sets of tokenizer.json files, each encoded by `tokenizers` (encode(text, add_special_tokens=False))
 on a corpus of English, code, digits, whitespace runs, CJK, emoji and every control character:
 
  (a) the llama.cpp vocabularies shipped in the llama-cpp-python source distribution on PyPI
      (vendor/llama.cpp/models/ggml-vocab-*.gguf), converted to tokenizer.json by transformers'
-     GGUF tokenizer conversion (AutoTokenizer.from_pretrained(dir, gguf_file=...)); those with
+     GGUF tokenizer conversion (AutoTokenizer.from_pretrained(dir, gguf_file=...), or, where that
+     refuses the file's model architecture, transformers' converter for its tokenizer type); those with
      llama.cpp's test vectors (.inp / .out) are also encoded on the vectors, and how many of
      llama.cpp's ids the conversion reproduces is reported (the conversion is not always faithful;
-     the oracle is what HF does with the converted file). Vocabularies transformers cannot convert
-     are listed and skipped.
+     the oracle is what HF does with the converted file). Vocabularies transformers cannot convert,
+     and converted files of a model type we do not implement (Unigram), are listed and skipped.
  (b) files built here from the shared GPT-2 and LLaMA-2 vocabularies for the cases Hugging Face
      accepts and a strict reader might not: byte-level vocabularies missing some bytes (no unk,
      unk_token, byte_fallback, unk_token missing from the vocabulary, fuse_unk), added tokens that
@@ -264,6 +265,20 @@ def read_vectors(base):
     return [(t, [int(x) for x in (outs[i].split() if i < len(outs) else [])]) for i, t in enumerate(texts)]
 
 
+def convert_by_tokenizer_type(path):
+    """transformers refuses some GGUF files for their model architecture although it has a builder
+    for their tokenizer type (gpt2, llama, gemma4, ...): its own reader and builder, keyed by the
+    tokenizer type. An internal API (transformers 5.x); None when it is absent."""
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer, get_gguf_tokenizer
+    except ImportError:
+        return None
+    arch, tokenizer_dict, _ = get_gguf_tokenizer(path)
+    tt = tokenizer_dict.get("tokenizer_type")
+    tok, _ = convert_gguf_tokenizer({"gpt2": "gpt2", "llama": "llama"}.get(tt, arch), tokenizer_dict)
+    return tok
+
+
 def convert_gguf(vocab_dir, out_dir):
     """gguf name -> (tokenizer.json path or None, note). Converted files are kept across runs."""
     from transformers import AutoTokenizer
@@ -273,23 +288,34 @@ def convert_gguf(vocab_dir, out_dir):
         out = os.path.join(out_dir, name + ".tokenizer.json")
         fail = out + ".failed"
         if os.path.exists(out):
-            res[name] = (out, "converted (cached)")
+            res[name] = (out, open(out + ".note").read() + " (cached)")
             continue
         if os.path.exists(fail):
             res[name] = (None, open(fail).read())
             continue
         t0 = time.time()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
                 tok = AutoTokenizer.from_pretrained(vocab_dir, gguf_file=os.path.basename(g))
-            tok.backend_tokenizer.save(out)
-            res[name] = (out, f"converted in {time.time() - t0:.0f} s")
-        except Exception as e:  # the conversion's own refusal: listed, not ours to test
-            note = f"transformers cannot convert it: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
-            with open(fail, "w") as fh:
-                fh.write(note)
-            res[name] = (None, note)
+                tok.backend_tokenizer.save(out)
+                note = "AutoTokenizer(gguf_file=...)"
+            except Exception as e:
+                first = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                try:
+                    tok = convert_by_tokenizer_type(g)
+                except Exception as e2:  # the conversion's own refusal: listed, not ours to test
+                    tok, first = None, f"{first}; by tokenizer type: {type(e2).__name__}: {str(e2).splitlines()[0][:120]}"
+                if tok is None:
+                    with open(fail, "w") as fh:
+                        fh.write(f"transformers cannot convert it: {first}")
+                    res[name] = (None, open(fail).read())
+                    continue
+                tok.save(out)
+                note = f"by tokenizer type (AutoTokenizer refused: {first})"
+        with open(out + ".note", "w") as fh:
+            fh.write(note)
+        res[name] = (out, f"{note}, {time.time() - t0:.0f} s")
     return res
 
 
@@ -317,7 +343,8 @@ def main():
     ap.add_argument("--shared", default="")
     ap.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
                                                     "struprune"))
-    ap.add_argument("--no-gguf", action="store_true", help="only the built files (b)")
+    ap.add_argument("--part", choices=("built", "gguf", "all"), default="all",
+                    help="built: the files built here (b); gguf: llama.cpp's vocabularies (a)")
     args = ap.parse_args()
     try:
         from tokenizers import Tokenizer
@@ -337,7 +364,7 @@ def main():
     # (b)
     built_dir = os.path.join(args.work, "built")
     os.makedirs(built_dir, exist_ok=True)
-    for name, j in built_files(shared).items():
+    for name, j in (built_files(shared) if args.part != "gguf" else {}).items():
         path = os.path.join(built_dir, name + ".json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(j, f, ensure_ascii=False)
@@ -348,7 +375,7 @@ def main():
         listing.append({"name": name, "file": path})
         cases += got
         summary["built"].append({"name": name, "cases": len(got), "hf_errors": sum("error" in c for c in got)})
-    for name, j in refused_files(shared).items():
+    for name, j in (refused_files(shared) if args.part != "gguf" else {}).items():
         path = os.path.join(built_dir, name + ".json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(j, f, ensure_ascii=False)
@@ -356,7 +383,7 @@ def main():
         summary["refused_by_hf"].append({"name": name, "hf_loads": got is not None, "hf_error": err})
 
     # (a)
-    if not args.no_gguf:
+    if args.part != "built":
         try:
             import gguf  # noqa: F401  (transformers' GGUF reader)
             import transformers  # noqa: F401
@@ -374,6 +401,12 @@ def main():
             summary["gguf"].append(entry)
             log(f"gguf {name}: {note}")
             if path is None:
+                continue
+            with open(path, encoding="utf-8") as fh:
+                model_type = json.load(fh)["model"].get("type")
+            if model_type != "BPE":
+                entry["note"] += f"; model type {model_type}: not implemented (refused by name)"
+                log(f"gguf {name}: model type {model_type}, which we do not implement: not checked")
                 continue
             base = os.path.join(vocab_dir, f"ggml-vocab-{name}.gguf")
             vectors = read_vectors(base) if os.path.exists(base + ".inp") else []
