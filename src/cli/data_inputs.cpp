@@ -1,6 +1,7 @@
 #include "cli/data_inputs.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 
 #include "cli/session.h"
@@ -21,7 +22,9 @@ std::unique_ptr<tok::Tokenizer> load_tokenizer(const Config& cfg) {
   } catch (const InputError& e) {
     // Pre-tokenized ids need no tokenizer, so one that cannot be read does not stop such a run.
     if (data_needs_tokenizer(cfg, true, true)) throw;
-    SP_LOG_WARN("{} (not needed: every configured data file is pre-tokenized ids)", e.what());
+    static std::atomic<bool> warned{false};  // prune reads the data twice (estimate, then run): one warning
+    if (!warned.exchange(true))
+      SP_LOG_WARN("{} (not needed: every configured data file is pre-tokenized ids)", e.what());
     return nullptr;
   }
 }
