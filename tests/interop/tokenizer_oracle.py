@@ -62,6 +62,19 @@ CORPUS = [
 ]
 
 
+def random_texts(n, seed=24):
+    """Seeded random mixes of the corpus' kinds of chars (letters, digits, spaces, controls, CJK,
+    emoji, combining marks, special-token spellings), 1 to 60 chars each."""
+    import random
+    rng = random.Random(seed)
+    pools = ["abcXYZ", "0123456789", " \t\n\r", "".join(chr(c) for c in range(32)) + "\x7f", "你好世界日本語한국",
+             "😀🎉👍🏽\u200d", "\u0301\u0303", ".,;:!?'\"()[]{}<>/\\|-_=+*&^%$#@~`", "éßİΣж", "<s></s><unk>"]
+    out = []
+    for _ in range(n):
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 60))))
+    return out
+
+
 def log(*a):
     print(*a, flush=True)
 
@@ -359,6 +372,7 @@ def main():
     if os.path.exists(wiki):
         with open(wiki, encoding="utf-8") as f:
             corpus += [line for line in f.read().split("\n") if line.strip()][:30]
+    corpus += random_texts(25)
 
     listing, cases, summary = [], [], {"built": [], "refused_by_hf": [], "gguf": []}
     # (b)
