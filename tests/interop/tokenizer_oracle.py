@@ -301,7 +301,8 @@ def convert_gguf(vocab_dir, out_dir):
         out = os.path.join(out_dir, name + ".tokenizer.json")
         fail = out + ".failed"
         if os.path.exists(out):
-            res[name] = (out, open(out + ".note").read() + " (cached)")
+            note = open(out + ".note").read() if os.path.exists(out + ".note") else "converted"
+            res[name] = (out, note + " (cached)")
             continue
         if os.path.exists(fail):
             res[name] = (None, open(fail).read())
