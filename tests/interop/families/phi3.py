@@ -6,8 +6,10 @@ original_max_position_embeddings (32) is below both the prompt and the evaluatio
 transformers takes the long factors; factor = max_position_embeddings / original, so the attention
 factor is derived (sqrt(1 + ln 8 / ln 32)).
 phi4_mini: Phi-4-mini's shape of options: tied embeddings, partial_rotary_factor 0.75, LongRoPE
-given in rope_scaling with its legacy "type" and an explicit factor, original length above the
-window, so the short factors apply.
+given in rope_scaling with its legacy "type" and an explicit factor; original length 64 = the
+evaluation window and above the prompt, so those take the short factors, and the greedy
+continuation passes it: transformers' Phi3ForCausalLM drops its cache there and recomputes the
+sequence with the long factors (model::generate_greedy does the same).
 """
 from transformers import Phi3Config
 
@@ -28,7 +30,7 @@ def cases():
         bos_token_id=1, eos_token_id=2, pad_token_id=0)
     mini = Phi3Config(
         vocab_size=256, hidden_size=64, intermediate_size=80, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=1, max_position_embeddings=512, original_max_position_embeddings=128,
+        num_key_value_heads=1, max_position_embeddings=512, original_max_position_embeddings=64,
         rms_norm_eps=1e-5, initializer_range=0.08, tie_word_embeddings=True, partial_rotary_factor=0.75,
         rope_scaling={"type": "longrope", "factor": 4.0, "short_factor": _factors(6, 1.0, 0.4),
                       "long_factor": _factors(6, 2.0, 3.0)},
