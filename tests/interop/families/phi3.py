@@ -30,7 +30,7 @@ def cases():
         bos_token_id=1, eos_token_id=2, pad_token_id=0)
     mini = Phi3Config(
         vocab_size=256, hidden_size=64, intermediate_size=80, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=1, max_position_embeddings=512, original_max_position_embeddings=64,
+        num_key_value_heads=2, max_position_embeddings=512, original_max_position_embeddings=64,
         rms_norm_eps=1e-5, initializer_range=0.08, tie_word_embeddings=True, partial_rotary_factor=0.75,
         rope_scaling={"type": "longrope", "factor": 4.0, "short_factor": _factors(6, 1.0, 0.4),
                       "long_factor": _factors(6, 2.0, 3.0)},
