@@ -246,15 +246,13 @@ void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
     SP_REQUIRE(partial > 0 && partial <= 1, "{}: field 'partial_rotary_factor' must be in (0, 1], got {}", label,
                partial);
     c.partial_rotary_factor = partial;
-    c.rotary_dim = int(c.head_dim * partial);  // transformers: int(head_dim * partial_rotary_factor)
-    SP_REQUIRE(c.rotary_dim > 0 && c.rotary_dim % 2 == 0,
+    SP_REQUIRE(c.rope_dim() > 0 && c.rope_dim() % 2 == 0,
                "{}: field 'partial_rotary_factor' ({}) x head_dim ({}) gives rotary dimension {}: it must be even and "
                "positive",
-               label, partial, c.head_dim, c.rotary_dim);
+               label, partial, c.head_dim, c.rope_dim());
   } else {
     SP_REQUIRE(partial == 1.0, "{}: field 'partial_rotary_factor' is {}: only phi3 rotates part of each head", label,
                partial);
-    c.rotary_dim = c.head_dim;
   }
   if (c.rope.type == RopeScaling::Type::kLongRope) finish_longrope(j, label, where, c);
   SP_REQUIRE(theta > 0, "{}: field 'rope_theta' must be positive, got {}", label, theta);

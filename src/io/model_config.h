@@ -38,7 +38,7 @@ struct RopeScaling {
   double mscale = 0.0;             // yarn (DeepSeek): 0 = absent
   double mscale_all_dim = 0.0;     // yarn (DeepSeek): 0 = absent
   bool truncate = true;            // yarn: floor/ceil the correction range
-  // longrope: per-frequency divisors (rotary_dim / 2 each); the long set applies to a forward whose
+  // longrope: per-frequency divisors (rope_dim() / 2 each); the long set applies to a forward whose
   // largest position + 1 exceeds original_max_positions, as transformers 5 picks it per call.
   std::vector<double> short_factor, long_factor;
 };
@@ -70,13 +70,13 @@ struct ModelConfig {
   std::vector<LayerShape> layers;   // one per decoder layer
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
-  // phi3: RoPE rotates the first rotary_dim = int(head_dim * partial_rotary_factor) dims of each
-  // head (0: head_dim); q/k/v are stored as one qkv_proj and gate/up as one gate_up_proj.
+  // phi3: RoPE rotates the first rope_dim() dims of each head; q/k/v are stored as one qkv_proj
+  // and gate/up as one gate_up_proj.
   double partial_rotary_factor = 1.0;
-  int rotary_dim = 0;
   bool fused_projections = false;
 
-  int rope_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  // The dims RoPE rotates, as transformers: int(head_dim * partial_rotary_factor).
+  int rope_dim() const { return int(head_dim * partial_rotary_factor); }
   bool uniform() const;  // every layer has the same shape
   // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
   LayerShape max_layer() const;

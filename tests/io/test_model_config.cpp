@@ -175,13 +175,13 @@ TEST(ModelConfig, Phi3) {
   EXPECT_TRUE(c.fused_projections);
   EXPECT_FALSE(c.qkv_bias || c.o_bias || c.mlp_bias);
   EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
-  EXPECT_EQ(c.rotary_dim, c.head_dim);
+  EXPECT_EQ(c.rope_dim(), c.head_dim);
   EXPECT_EQ(c.sliding_window, 0);
   j["sliding_window"] = 64;
   EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 64);
   j.erase("sliding_window");
   j["partial_rotary_factor"] = 0.5;
-  EXPECT_EQ(parse_model_config(j, kLabel).rotary_dim, c.head_dim / 2);
+  EXPECT_EQ(parse_model_config(j, kLabel).rope_dim(), c.head_dim / 2);
   j["partial_rotary_factor"] = 1.5;
   expect_reject(j, "partial_rotary_factor");
   j["partial_rotary_factor"] = 0.3;  // int(32 * 0.3) = 9: odd

@@ -231,7 +231,7 @@ TEST(RopeScaling, Phi3PartialRotaryAndLongRope) {
   };
   // head_dim 128, factor 0.75: 96 rotated dims, 48 frequencies.
   io::ModelConfig c = phi3({{"partial_rotary_factor", 0.75}, {"rope_theta", 250000.0}});
-  EXPECT_EQ(c.rotary_dim, 96);
+  EXPECT_EQ(c.rope_dim(), 96);
   expect_table(rope_table(c), hf_default(250000, 96), "phi3_partial_default");
 
   Vec sf, lf;
