@@ -48,6 +48,10 @@ void check_gguf_output(const Config& cfg, const io::ModelConfig& model) {
              "{}: output.gguf: model_type '{}' cannot be exported to GGUF (llama.cpp has no OPT architecture); set "
              "output.gguf: none",
              cfg.source, model.model_type);
+  SP_REQUIRE(!model.fused_projections,
+             "{}: output.gguf: model_type '{}' is not exported to GGUF (llama.cpp's phi3 architecture is not written "
+             "here); set output.gguf: none",
+             cfg.source, model.model_type);
   using T = io::RopeScaling::Type;
   SP_REQUIRE(model.rope.type == T::kDefault || model.rope.type == T::kLinear || model.rope.type == T::kLlama3,
              "{}: output.gguf: rope_type '{}' is not exported to GGUF (exported: default, linear, llama3)", cfg.source,

@@ -17,7 +17,8 @@
 // scaling (a rope_freqs tensor of per-frequency divisors) go along; the tokenizer through
 // model/gguf_vocab.h. Biases (q/k/v, o, gate/up/down: Qwen2-layout checkpoints, bias
 // compensation) go to llama.cpp's optional bias tensors, which both architectures read. Refused by
-// name (InputError, nothing written): OPT, an activation other than SiLU, dynamic / yarn RoPE.
+// name (InputError, nothing written): OPT, phi3, an activation other than SiLU, dynamic / yarn /
+// longrope RoPE.
 #include <string>
 
 #include "io/gguf_writer.h"
