@@ -71,6 +71,13 @@ TEST(GgufExport, YarnRopeIsRefusedByName) {
   EXPECT_TRUE(m.out_empty());
 }
 
+TEST(GgufExport, Phi3IsRefusedByName) {
+  ModelCopy m([](json& c) { c["model_type"] = "phi3"; });
+  const std::string e = test::input_error([&] { export_gguf(m.dir.string(), m.path(), io::GgufTensorType::F32); });
+  EXPECT_NE(e.find("model_type 'phi3' is not exported to GGUF"), std::string::npos) << e;
+  EXPECT_TRUE(m.out_empty());
+}
+
 TEST(GgufExport, UnknownPreTokenizerIsRefusedByName) {
   ModelCopy m;
   m.byte_level_tokenizer(split_then_byte_level(R"(\w+|[^\w\s]+)"));
