@@ -12,7 +12,7 @@
 
 namespace sp::io {
 
-enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 are the Llama family
+enum class ArchFamily { Llama, Opt, Gemma };  // llama / mistral / qwen2: Llama; gemma2 / gemma3_text: Gemma
 
 struct LayerShape {
   int n_heads = 0;
@@ -41,7 +41,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2", "opt"
+  std::string model_type;  // "llama", "mistral", "qwen2", "opt", "gemma2", "gemma3_text"
   ArchFamily family = ArchFamily::Llama;
   int hidden = 0;
   int n_layers = 0;
@@ -52,7 +52,7 @@ struct ModelConfig {
   float rope_theta = 10000.f;  // Llama family
   double rope_base = 10000.0;  // rope_theta as written (float64, for the inverse frequencies)
   RopeScaling rope;            // Llama family
-  std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
+  std::string hidden_act;      // "silu" (Llama family), "relu" (OPT), "gelu_pytorch_tanh" (Gemma)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2
   int sliding_window = 0;      // mistral: window in tokens, 0 = full attention (engine rejects > 0
@@ -65,9 +65,24 @@ struct ModelConfig {
   int eos_token_id = -1;
   DType weight_dtype = DType::F32;  // "torch_dtype" / "dtype" (informational)
   std::vector<LayerShape> layers;   // one per decoder layer
+  // Gemma 2 / 3 (neutral values elsewhere): RMSNorm weights are (norm_offset + w); attention scores
+  // scaled by query_pre_attn_scalar^-0.5 (0: head_dim); tanh soft-capping cap * tanh(x / cap) of
+  // attention scores / final logits (0: off); per-layer sliding or full attention (layer_types;
+  // empty: every layer slides when sliding_window > 0); the RoPE of sliding layers (Gemma 3;
+  // rope_local_base 0: that of full layers); per-head RMSNorms of q and k (Gemma 3).
+  float norm_offset = 0.f;
+  double query_pre_attn_scalar = 0.0;
+  float attn_softcap = 0.f;
+  float final_softcap = 0.f;
+  std::vector<bool> sliding_layers;
+  RopeScaling rope_local;
+  double rope_local_base = 0.0;
+  bool qk_norm = false;
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
   bool uniform() const;  // every layer has the same shape
+  // The attention window of a layer in tokens (keys i - window < j <= i), 0 = full attention.
+  int window_of(int layer) const;
   // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
   LayerShape max_layer() const;
 };

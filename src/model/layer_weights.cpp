@@ -52,12 +52,22 @@ const char* role_name(Role r) {
       return "down_weight";
     case Role::DownBias:
       return "down_bias";
+    case Role::AttnPostNormWeight:
+      return "attn_post_norm_weight";
+    case Role::MlpPostNormWeight:
+      return "mlp_post_norm_weight";
+    case Role::QNormWeight:
+      return "q_norm_weight";
+    case Role::KNormWeight:
+      return "k_norm_weight";
   }
   return "?";
 }
 
 bool role_is_norm_weight(Role r) {
-  return r == Role::FinalNormWeight || r == Role::AttnNormWeight || r == Role::MlpNormWeight;
+  return r == Role::FinalNormWeight || r == Role::AttnNormWeight || r == Role::MlpNormWeight ||
+         r == Role::AttnPostNormWeight || r == Role::MlpPostNormWeight || r == Role::QNormWeight ||
+         r == Role::KNormWeight;
 }
 
 bool role_is_bias(Role r) {
@@ -116,6 +126,14 @@ Tensor& LayerWeights::at(Role r) {
       return down_w;
     case Role::DownBias:
       return down_b;
+    case Role::AttnPostNormWeight:
+      return attn_post_norm_w;
+    case Role::MlpPostNormWeight:
+      return mlp_post_norm_w;
+    case Role::QNormWeight:
+      return q_norm_w;
+    case Role::KNormWeight:
+      return k_norm_w;
     default:
       break;
   }
@@ -126,7 +144,8 @@ Tensor& LayerWeights::at(Role r) {
 size_t LayerWeights::nbytes() const {
   size_t n = 0;
   for (const Tensor* t : {&attn_norm_w, &attn_norm_b, &q_w, &q_b, &k_w, &k_b, &v_w, &v_b, &o_w, &o_b, &mlp_norm_w,
-                          &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b})
+                          &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b, &attn_post_norm_w,
+                          &mlp_post_norm_w, &q_norm_w, &k_norm_w})
     if (t->defined()) n += t->nbytes();
   return n;
 }
