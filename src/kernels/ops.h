@@ -40,13 +40,18 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
 //   q: [batch * q_len, n_heads * head_dim]
 //   k, v: [batch * kv_stride, n_kv_heads * head_dim]; rows [b*kv_stride, b*kv_stride + kv_len) are
 //         window b's keys (kv_stride >= kv_len lets a KV cache with spare capacity be passed as is)
-//   query i (0-based in its window) sees keys j <= i + q_offset (q_offset = kv_len - q_len for a
-//   cache; 0 for a plain window).
+//   query i (0-based in its window) sits at position p = i + q_offset (q_offset = kv_len - q_len
+//   for a cache; 0 for a plain window) and sees keys j <= p; with window > 0 only keys
+//   p - window < j <= p (transformers' sliding_window_causal: `kv_idx > q_idx - sliding_window`).
+//   softcap > 0 caps the scaled scores as softcap * tanh(score / softcap) before the mask and the
+//   softmax (Gemma 2's attn_logit_softcapping).
 // -> [batch * q_len, n_heads * head_dim]
 struct AttentionShape {
   int batch = 1, q_len = 0, kv_len = 0, kv_stride = 0, q_offset = 0;
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  float scale = 0.f;  // usually 1/sqrt(head_dim)
+  float scale = 0.f;    // usually 1/sqrt(head_dim)
+  int window = 0;       // 0: full causal
+  float softcap = 0.f;  // 0: none
 };
 Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& s);
 

@@ -8,6 +8,7 @@
 #include <numbers>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/context.h"
@@ -145,7 +146,8 @@ TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
   expect_close(x, want, 2e-3, 0, "rope");
 }
 
-// Causal GQA attention in float64 for one configuration.
+// Causal GQA attention in float64 for one configuration: query i at position p = i + q_offset
+// sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x / softcap).
 Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s) {
   Vec qv = q.to_f64_vector(), kv = k.to_f64_vector(), vv = v.to_f64_vector();
   const int d = s.head_dim, qw = s.n_heads * d, kw = s.n_kv_heads * d;
@@ -156,11 +158,15 @@ Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::
       for (int i = 0; i < s.q_len; ++i) {
         const size_t qo = size_t((b * s.q_len + i) * qw + h * d);
         Vec sc;
-        for (int j = 0; j <= i + s.q_offset && j < s.kv_len; ++j) {
+        const int p = i + s.q_offset;
+        const int first = s.window > 0 ? std::max(0, p - s.window + 1) : 0;
+        for (int j = first; j <= p && j < s.kv_len; ++j) {
           const size_t ko = size_t((b * s.kv_stride + j) * kw + kh * d);
           double dot = 0;
           for (int c = 0; c < d; ++c) dot += qv[qo + size_t(c)] * kv[ko + size_t(c)];
-          sc.push_back(dot * s.scale);
+          dot *= s.scale;
+          if (s.softcap > 0) dot = s.softcap * std::tanh(dot / s.softcap);
+          sc.push_back(dot);
         }
         const double mx = *std::max_element(sc.begin(), sc.end());
         double z = 0;
@@ -168,7 +174,7 @@ Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::
         for (int c = 0; c < d; ++c) {
           double acc = 0;
           for (size_t j = 0; j < sc.size(); ++j)
-            acc += sc[j] / z * vv[size_t((b * s.kv_stride + int(j)) * kw + kh * d + c)];
+            acc += sc[j] / z * vv[size_t((b * s.kv_stride + first + int(j)) * kw + kh * d + c)];
           out[qo + size_t(c)] = acc;
         }
       }
@@ -218,6 +224,47 @@ TEST_F(OpsCpu, AttentionLongWindowsSpanQueryBlocks) {
   s.batch = 1, s.q_len = 70, s.kv_len = 100, s.kv_stride = 128, s.q_offset = 30;
   Tensor q2 = rand_f32(rng, {70, 64}), k2 = rand_f32(rng, {128, 32}), v2 = rand_f32(rng, {128, 32});
   expect_close(ops::attention(ctx, q2, k2, v2, s), attention_f64(q2, k2, v2, s), 1e-5, 1e-4, "attention chunk");
+}
+
+// Sliding window (transformers: key j visible from position p iff p - window < j <= p) and score
+// soft-capping, alone and together, on plain windows, across query blocks and into a KV cache.
+TEST_F(OpsCpu, AttentionSlidingWindowAndSoftcap) {
+  struct Case {
+    int batch, q_len, kv_len, kv_stride, q_offset, window;
+    float softcap;
+  };
+  const Case cases[] = {
+      {2, 13, 13, 13, 0, 4, 0.f},                                   // window shorter than the sequence
+      {1, 9, 9, 9, 0, 1, 0.f},                                      // window 1: each query sees only itself
+      {2, 13, 13, 13, 0, 13, 0.f},                                  // window = length: full causal
+      {1, 150, 150, 150, 0, 37, 0.f},                               // several query blocks, window start inside a block
+      {1, 150, 150, 150, 0, 100, 0.f}, {2, 1, 40, 48, 39, 8, 0.f},  // decode step into a cache longer than the window
+      {2, 5, 40, 48, 35, 8, 0.f},                                   // chunk into a cache
+      {1, 70, 130, 130, 60, 64, 0.f},                               // multi-block chunk, window = the block
+      {2, 13, 13, 13, 0, 0, 2.5f},  // soft-capping alone (scores of magnitude ~10 get capped)
+      {2, 5, 40, 48, 35, 8, 3.f},   // both, into a cache
+      {1, 150, 150, 150, 0, 37, 1.f},
+  };
+  for (const Case& c : cases) {
+    ops::AttentionShape s;
+    s.batch = c.batch, s.q_len = c.q_len, s.kv_len = c.kv_len, s.kv_stride = c.kv_stride, s.q_offset = c.q_offset;
+    s.n_heads = 4, s.n_kv_heads = 2, s.head_dim = 8, s.scale = 0.6f, s.window = c.window, s.softcap = c.softcap;
+    Tensor q = rand_f32(rng, {int64_t(c.batch) * c.q_len, 32}, 2.f);
+    Tensor k = rand_f32(rng, {int64_t(c.batch) * c.kv_stride, 16}, 2.f);
+    Tensor v = rand_f32(rng, {int64_t(c.batch) * c.kv_stride, 16});
+    const Vec want = attention_f64(q, k, v, s);
+    const std::string what = "attention q" + std::to_string(c.q_len) + " offset " + std::to_string(c.q_offset) +
+                             " window " + std::to_string(c.window) + " softcap " + std::to_string(c.softcap);
+    expect_close(ops::attention(ctx, q, k, v, s), want, 1e-5, 1e-4, what.c_str());
+    if (c.window > 0 && c.window < c.q_offset + c.q_len) {  // the window must change the result
+      ops::AttentionShape full = s;
+      full.window = 0;
+      const Vec causal = attention_f64(q, k, v, full);
+      double diff = 0;
+      for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, std::abs(want[i] - causal[i]));
+      EXPECT_GT(diff, 1e-2) << "window " << c.window;
+    }
+  }
 }
 
 TEST_F(OpsCpu, GatedActReluScaleSoftcapAdd) {
@@ -359,6 +406,11 @@ TEST_F(OpsCpu, FrontEndsRejectBadOperandsByName) {
   s.batch = 1, s.q_len = 4, s.kv_len = 4, s.n_heads = 3, s.n_kv_heads = 2, s.head_dim = 2;
   EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 4}), rand_f32(rng, {4, 4}), s),
                InputError);  // 3 heads over 2 KV heads
+  s.n_kv_heads = 3;
+  s.window = -1;
+  EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), s), InputError);
+  s.window = 0, s.softcap = -1.f;
+  EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), s), InputError);
 }
 
 }  // namespace

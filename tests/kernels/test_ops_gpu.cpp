@@ -218,6 +218,8 @@ TEST_P(OpsGpu, Rope) {
 TEST_P(OpsGpu, Attention) {
   struct Case {
     int batch, q_len, kv_len, kv_stride, q_offset, heads, kv_heads, head_dim;
+    int window = 0;
+    float softcap = 0.f;
   };
   const Case cases[] = {
       {2, 37, 37, 37, 0, 4, 2, 8},       // stories260K-like head_dim, odd length
@@ -228,6 +230,17 @@ TEST_P(OpsGpu, Attention) {
       {3, 1, 129, 200, 128, 8, 2, 128},  // decode step: q_len = 1
       {1, 1, 1, 4, 0, 2, 1, 8},          // first decode step of a tiny cache
       {1, 70, 70, 70, 0, 2, 1, 16},      // head_dim 16 (the tensor-core kernel's smallest)
+      {1, 40, 40, 40, 0, 4, 2, 256},     // Gemma's head_dim (CUDA cores)
+      // Sliding window: starts inside tiles, skips whole tiles, into a cache; soft-capping.
+      {2, 200, 200, 200, 0, 4, 2, 64, 37},
+      {1, 300, 300, 300, 0, 2, 1, 128, 130},
+      {2, 37, 37, 37, 0, 4, 2, 8, 5},
+      {2, 5, 170, 180, 165, 4, 2, 64, 40},
+      {3, 1, 129, 200, 128, 8, 2, 128, 64},
+      {2, 130, 130, 130, 0, 4, 1, 32, 0, 3.f},
+      {2, 96, 96, 96, 0, 4, 2, 128, 50, 2.f},
+      {1, 40, 40, 40, 0, 4, 2, 256, 16, 5.f},
+      {2, 37, 37, 37, 0, 4, 2, 8, 0, 1.5f},
   };
   for (const Case& c : cases) {
     ops::AttentionShape s;
@@ -240,6 +253,8 @@ TEST_P(OpsGpu, Attention) {
     s.n_kv_heads = c.kv_heads;
     s.head_dim = c.head_dim;
     s.scale = 1.f / std::sqrt(float(c.head_dim));
+    s.window = c.window;
+    s.softcap = c.softcap;
     Operand q = random_operand(rng_, {int64_t(c.batch) * c.q_len, int64_t(c.heads) * c.head_dim}, dt());
     // Keys / values with NaN in the spare rows of every window: they must never be read.
     const Shape kv_shape{int64_t(c.batch) * c.kv_stride, int64_t(c.kv_heads) * c.head_dim};
@@ -258,7 +273,8 @@ TEST_P(OpsGpu, Attention) {
     cpu::attention(q.host, k.host, v.host, s, ref);
     expect_close(out, ref, dt(),
                  "attention_b" + std::to_string(c.batch) + "_q" + std::to_string(c.q_len) + "_kv" +
-                     std::to_string(c.kv_len) + "_d" + std::to_string(c.head_dim));
+                     std::to_string(c.kv_len) + "_d" + std::to_string(c.head_dim) + "_w" + std::to_string(c.window) +
+                     "_cap" + std::to_string(c.softcap));
   }
 }
 
