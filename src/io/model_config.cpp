@@ -260,6 +260,7 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     else if (!sw->is_null())
       w = get_positive(j, "sliding_window", label);
     c.sliding_window = (w == 0 || w >= c.max_positions) ? 0 : w;
+    c.layer_window.assign(size_t(c.n_layers), c.sliding_window);  // every layer slides
   }
 }
 
@@ -376,7 +377,7 @@ void parse_gemma(const json& j, const std::string& label, ModelConfig& c, int* h
   // Gemma 3's attention does not apply attn_logit_softcapping (transformers passes no softcap).
   c.attn_softcap = g3 ? 0.f : get_softcap(j, "attn_logit_softcapping", label, 50.0);
   c.sliding_window = get_positive(j, "sliding_window", label, 4096);
-  c.sliding_layers.assign(size_t(c.n_layers), false);
+  c.layer_window.assign(size_t(c.n_layers), 0);
   if (const json* lt = field(j, "layer_types")) {
     SP_REQUIRE(lt->is_array() && int(lt->size()) == c.n_layers,
                "{}: field 'layer_types' must be a list of {} entries ('num_hidden_layers')", label, c.n_layers);
@@ -385,11 +386,12 @@ void parse_gemma(const json& j, const std::string& label, ModelConfig& c, int* h
       SP_REQUIRE(t == "sliding_attention" || t == "full_attention",
                  "{}: field 'layer_types[{}]' is {}: only 'sliding_attention' and 'full_attention' are supported",
                  label, i, t.dump());
-      c.sliding_layers[i] = t == "sliding_attention";
+      if (t == "sliding_attention") c.layer_window[i] = c.sliding_window;
     }
   } else {  // as transformers derives it: every pattern-th layer is global
     const int pattern = g3 ? get_positive(j, "sliding_window_pattern", label, 6) : 2;
-    for (int i = 0; i < c.n_layers; ++i) c.sliding_layers[size_t(i)] = (i + 1) % pattern != 0;
+    for (int i = 0; i < c.n_layers; ++i)
+      if ((i + 1) % pattern != 0) c.layer_window[size_t(i)] = c.sliding_window;
   }
 }
 
@@ -410,11 +412,6 @@ void check_layer(const LayerShape& s, const std::string& where, const std::strin
 
 bool ModelConfig::uniform() const {
   return std::all_of(layers.begin(), layers.end(), [&](const LayerShape& s) { return s == layers.front(); });
-}
-
-int ModelConfig::window_of(int layer) const {
-  if (sliding_window <= 0) return 0;
-  return sliding_layers.empty() || sliding_layers.at(size_t(layer)) ? sliding_window : 0;
 }
 
 LayerShape ModelConfig::max_layer() const {

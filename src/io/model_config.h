@@ -67,22 +67,22 @@ struct ModelConfig {
   std::vector<LayerShape> layers;   // one per decoder layer
   // Gemma 2 / 3 (neutral values elsewhere): RMSNorm weights are (norm_offset + w); attention scores
   // scaled by query_pre_attn_scalar^-0.5 (0: head_dim); tanh soft-capping cap * tanh(x / cap) of
-  // attention scores / final logits (0: off); per-layer sliding or full attention (layer_types;
-  // empty: every layer slides when sliding_window > 0); the RoPE of sliding layers (Gemma 3;
-  // rope_local_base 0: that of full layers); per-head RMSNorms of q and k (Gemma 3).
+  // attention scores / final logits (0: off); the RoPE of sliding layers (Gemma 3; rope_local_base
+  // 0: that of full layers); per-head RMSNorms of q and k (Gemma 3).
   float norm_offset = 0.f;
   double query_pre_attn_scalar = 0.0;
   float attn_softcap = 0.f;
   float final_softcap = 0.f;
-  std::vector<bool> sliding_layers;
   RopeScaling rope_local;
   double rope_local_base = 0.0;
   bool qk_norm = false;
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
+  // Per layer: its attention window in tokens (keys p - window < j <= p), 0 = full causal; empty:
+  // every layer full. Gemma: sliding_window on "sliding_attention" layers (layer_types).
+  std::vector<int> layer_window;
+  int window_of(int layer) const { return layer_window.empty() ? 0 : layer_window.at(size_t(layer)); }
   bool uniform() const;  // every layer has the same shape
-  // The attention window of a layer in tokens (keys i - window < j <= i), 0 = full attention.
-  int window_of(int layer) const;
   // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
   LayerShape max_layer() const;
 };

@@ -45,6 +45,8 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   s.head_dim = hd;
   s.scale = c.cfg.query_pre_attn_scalar > 0 ? float(1.0 / std::sqrt(c.cfg.query_pre_attn_scalar))
                                              : 1.f / std::sqrt(float(hd));
+  s.window = c.cfg.window_of(c.layer);
+  s.softcap = c.cfg.attn_softcap;
   if (c.cache == nullptr) {
     s.kv_len = s.kv_stride = c.seqlen;
     s.q_offset = 0;
@@ -63,11 +65,6 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
     k = kv.k;
     v = kv.v;
   }
-  if (c.cfg.sliding_window > 0)
-    SP_REQUIRE(s.kv_len <= c.cfg.sliding_window,
-               "config.json: sliding_window is {} but a sequence reaches {} tokens; sliding-window attention is not "
-               "supported (use a shorter seqlen)",
-               c.cfg.sliding_window, s.kv_len);
   Tensor out = ops::attention(c.ctx, q, k, v, s);
   if (c.cache) c.cache->len += c.seqlen;
   return out;

@@ -26,6 +26,8 @@ enum class Role {
   VBias,
   OWeight,
   OBias,
+  QNormWeight,  // qwen3 q_norm / k_norm: [head_dim], shared by the heads
+  KNormWeight,
   MlpNormWeight,
   MlpNormBias,
   GateWeight,
@@ -34,19 +36,17 @@ enum class Role {
   UpBias,
   DownWeight,  // OPT fc2
   DownBias,
-  // Gemma: RMSNorms of the attention and MLP outputs, and per-head RMSNorms of q and k (Gemma 3).
-  AttnPostNormWeight,
+  AttnPostNormWeight,  // Gemma: RMSNorms of the attention and MLP outputs
   MlpPostNormWeight,
-  QNormWeight,
-  KNormWeight,
 };
 
 // Every per-layer role, in the enum's order.
 inline constexpr Role kLayerRoles[] = {
-    Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,  Role::QBias,  Role::KWeight,       Role::KBias,
-    Role::VWeight,        Role::VBias,        Role::OWeight,  Role::OBias,  Role::MlpNormWeight, Role::MlpNormBias,
-    Role::GateWeight,     Role::GateBias,     Role::UpWeight, Role::UpBias, Role::DownWeight,    Role::DownBias,
-    Role::AttnPostNormWeight, Role::MlpPostNormWeight, Role::QNormWeight, Role::KNormWeight};
+    Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,         Role::KWeight,
+    Role::KBias,          Role::VWeight,      Role::VBias,       Role::OWeight,       Role::OBias,
+    Role::QNormWeight,    Role::KNormWeight,  Role::MlpNormWeight, Role::MlpNormBias, Role::GateWeight,
+    Role::GateBias,       Role::UpWeight,     Role::UpBias,      Role::DownWeight,    Role::DownBias,
+    Role::AttnPostNormWeight, Role::MlpPostNormWeight};
 
 const char* role_name(Role r);  // "q_weight", ...
 bool role_is_norm_weight(Role r);
@@ -57,10 +57,10 @@ struct LayerWeights {
   io::LayerShape shape;
   Tensor attn_norm_w, attn_norm_b;
   Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+  Tensor q_norm_w, k_norm_w;
   Tensor mlp_norm_w, mlp_norm_b;
   Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
   Tensor attn_post_norm_w, mlp_post_norm_w;  // Gemma: [hidden]
-  Tensor q_norm_w, k_norm_w;                 // Gemma 3: [head_dim], shared by the heads
 
   Tensor& at(Role r);  // SP_CHECK on a global role
   const Tensor& at(Role r) const { return const_cast<LayerWeights*>(this)->at(r); }
