@@ -321,8 +321,8 @@ void parse_gemma3_rope(const json& j, const std::string& label, ModelConfig& c) 
     SP_REQUIRE(rp->is_object() && (field(*rp, "full_attention") || field(*rp, "sliding_attention")),
                "{}: field 'rope_parameters' must hold 'full_attention' and 'sliding_attention' objects for gemma3_text",
                label);
-    for (const auto& [key, r, base] :
-         {std::tuple{"full_attention", &c.rope, &c.rope_base}, {"sliding_attention", &c.rope_local, &c.rope_local_base}}) {
+    for (const auto& [key, r, base] : {std::tuple{"full_attention", &c.rope, &c.rope_base},
+                                       {"sliding_attention", &c.rope_local, &c.rope_local_base}}) {
       const json* sub = field(*rp, key);
       if (!sub) continue;
       const std::string where = fmt::format("{} rope_parameters.{}", label, key);
@@ -334,7 +334,8 @@ void parse_gemma3_rope(const json& j, const std::string& label, ModelConfig& c) 
     SP_REQUIRE(rs->is_object(), "{} rope_scaling: must be an object", label);
     parse_rope_scaling(*rs, label + " rope_scaling", c, c.rope);
   }
-  SP_REQUIRE(c.rope_base > 0 && c.rope_local_base > 0, "{}: the rope_theta of both layer types must be positive", label);
+  SP_REQUIRE(c.rope_base > 0 && c.rope_local_base > 0, "{}: the rope_theta of both layer types must be positive",
+             label);
   c.rope_theta = float(c.rope_base);
 }
 

@@ -65,8 +65,7 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
 
 // x += RMSNorm(out), the sandwich norm of a block's output (nothing when the block has no output).
 void add_normed(const LayerCall& c, const Tensor& out, const Tensor& norm_w) {
-  if (out.defined())
-    ops::add_(c.ctx, c.hidden, ops::rms_norm(c.ctx, out, norm_w, c.cfg.norm_eps, c.cfg.norm_offset));
+  if (out.defined()) ops::add_(c.ctx, c.hidden, ops::rms_norm(c.ctx, out, norm_w, c.cfg.norm_eps, c.cfg.norm_offset));
 }
 
 void forward_layer(const LayerCall& c) {

@@ -44,7 +44,7 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   s.n_kv_heads = ls.n_kv_heads;
   s.head_dim = hd;
   s.scale = c.cfg.query_pre_attn_scalar > 0 ? float(1.0 / std::sqrt(c.cfg.query_pre_attn_scalar))
-                                             : 1.f / std::sqrt(float(hd));
+                                            : 1.f / std::sqrt(float(hd));
   s.window = c.cfg.window_of(c.layer);
   s.softcap = c.cfg.attn_softcap;
   if (c.cache == nullptr) {

@@ -88,8 +88,7 @@ RopeTable rope_table(const io::ModelConfig& c, int seq_len, bool sliding) {
       break;
     case Type::kDynamic: {
       const double len = std::max(seq_len, c.max_positions);
-      const double grown =
-          base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
+      const double grown = base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
       t.inv_freq = base_inv_freq(grown, dim);
       break;
     }

@@ -80,7 +80,8 @@ struct Softcap {  // torch's order: / cap, tanh, * cap
 template <typename T, typename Op>
 __global__ void unary_kernel(T* x, int64_t n, Op op) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) x[i] = from_f32<T>(op(to_f32(x[i])));
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    x[i] = from_f32<T>(op(to_f32(x[i])));
 }
 
 template <typename Op>
