@@ -15,6 +15,7 @@ std::string stem(const ModelConfig& c) {
   if (c.model_type == "llama") return "Llama";
   if (c.model_type == "mistral") return "Mistral";
   if (c.model_type == "qwen2") return "Qwen2";
+  if (c.model_type == "qwen3") return "Qwen3";
   if (c.model_type == "opt") return "OPT";
   throw_input("config.json: model_type '{}' has no per-layer-shape class in {}", c.model_type, kHfModelingFile);
 }

@@ -12,7 +12,7 @@
 
 namespace sp::io {
 
-enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 are the Llama family
+enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 / qwen3 are the Llama family
 
 struct LayerShape {
   int n_heads = 0;
@@ -41,7 +41,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2", "opt"
+  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3", "opt"
   ArchFamily family = ArchFamily::Llama;
   int hidden = 0;
   int n_layers = 0;
@@ -55,11 +55,17 @@ struct ModelConfig {
   std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2
-  int sliding_window = 0;      // mistral: window in tokens, 0 = full attention (engine rejects > 0
-                               // when a sequence would exceed it)
-  bool qkv_bias = false;       // q/k/v projections have biases (qwen2, attention_bias, opt)
-  bool o_bias = false;         // o_proj / out_proj bias (attention_bias, opt)
-  bool mlp_bias = false;       // gate/up/down or fc1/fc2 biases
+  // Sliding-window attention, per layer. sliding_window: the configured window in tokens (0 = none,
+  // e.g. qwen2 / qwen3 with use_sliding_window false); layer_window[i]: the window of layer i (0 =
+  // full causal), from `layer_types` ("sliding_attention" / "full_attention") where the family has
+  // them (qwen2 / qwen3: else from max_window_layers), every layer for mistral. A query at
+  // position p of layer i sees keys p - layer_window[i] < j <= p, as transformers masks them.
+  int sliding_window = 0;
+  std::vector<int> layer_window;  // one per decoder layer
+  bool qk_norm = false;           // qwen3: per-head RMSNorm of queries and keys (q_norm, k_norm [head_dim])
+  bool qkv_bias = false;          // q/k/v projections have biases (qwen2, attention_bias, opt)
+  bool o_bias = false;            // o_proj / out_proj bias (attention_bias, opt)
+  bool mlp_bias = false;          // gate/up/down or fc1/fc2 biases
   bool tie_embeddings = false;
   int bos_token_id = -1;
   int eos_token_id = -1;
@@ -67,6 +73,7 @@ struct ModelConfig {
   std::vector<LayerShape> layers;   // one per decoder layer
   nlohmann::json raw;               // the parsed file, kept to write pruned configs
 
+  int window_of(int layer) const { return layer_window.empty() ? 0 : layer_window.at(size_t(layer)); }
   bool uniform() const;  // every layer has the same shape
   // Largest per-layer sizes (what the stock HF fields hold for a non-uniform config).
   LayerShape max_layer() const;

@@ -18,6 +18,11 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   Tensor q = ops::linear(c.ctx, h, c.w.q_w, c.w.q_b, c.precision);
   Tensor k = ops::linear(c.ctx, h, c.w.k_w, c.w.k_b, c.precision);
   Tensor v = ops::linear(c.ctx, h, c.w.v_w, c.w.v_b, c.precision);
+  if (c.w.q_norm_w.defined()) {  // qwen3: RMSNorm over each head's head_dim, before RoPE
+    const int64_t t = q.dim(0);
+    q = ops::rms_norm(c.ctx, q.reshape({t * ls.n_heads, hd}), c.w.q_norm_w, c.cfg.norm_eps).reshape(q.shape());
+    k = ops::rms_norm(c.ctx, k.reshape({t * ls.n_kv_heads, hd}), c.w.k_norm_w, c.cfg.norm_eps).reshape(k.shape());
+  }
   if (rotary) {
     // Positions run from the cache's length: the largest is that plus seqlen - 1.
     const int seq_len = (c.cache ? c.cache->len : 0) + c.seqlen;
@@ -38,6 +43,7 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   s.n_kv_heads = ls.n_kv_heads;
   s.head_dim = hd;
   s.scale = 1.f / std::sqrt(float(hd));
+  s.window = c.cfg.window_of(c.layer);
   if (c.cache == nullptr) {
     s.kv_len = s.kv_stride = c.seqlen;
     s.q_offset = 0;
@@ -56,11 +62,6 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
     k = kv.k;
     v = kv.v;
   }
-  if (c.cfg.sliding_window > 0)
-    SP_REQUIRE(s.kv_len <= c.cfg.sliding_window,
-               "config.json: sliding_window is {} but a sequence reaches {} tokens; sliding-window attention is not "
-               "supported (use a shorter seqlen)",
-               c.cfg.sliding_window, s.kv_len);
   Tensor out = ops::attention(c.ctx, q, k, v, s);
   if (c.cache) c.cache->len += c.seqlen;
   return out;

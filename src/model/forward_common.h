@@ -9,8 +9,10 @@ namespace sp::model {
 // Calls the tap, if any; true when the forward stops here (c.stop_after == name).
 bool tap(const LayerCall& c, std::string_view name, const Tensor& x);
 
-// q/k/v projections (+ biases), RoPE when `rotary`, KV-cache append when c.cache is set, causal
-// grouped-query attention with scale 1/sqrt(head_dim). h: [B*T, hidden] (the normed layer input).
+// q/k/v projections (+ biases), per-head q/k RMSNorm when the layer has q_norm / k_norm, RoPE when
+// `rotary`, KV-cache append when c.cache is set, causal grouped-query attention with scale
+// 1/sqrt(head_dim) and the layer's sliding window (ModelConfig::window_of; the cache keeps every
+// key, the window masks). h: [B*T, hidden] (the normed layer input).
 // -> [B*T, n_heads * head_dim], the input of o_proj / out_proj. The layer must have n_heads > 0.
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary);
 

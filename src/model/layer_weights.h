@@ -26,6 +26,8 @@ enum class Role {
   VBias,
   OWeight,
   OBias,
+  QNormWeight,  // qwen3 q_norm / k_norm: [head_dim], shared by the heads
+  KNormWeight,
   MlpNormWeight,
   MlpNormBias,
   GateWeight,
@@ -37,10 +39,11 @@ enum class Role {
 };
 
 // Every per-layer role, in the enum's order.
-inline constexpr Role kLayerRoles[] = {
-    Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,  Role::QBias,  Role::KWeight,       Role::KBias,
-    Role::VWeight,        Role::VBias,        Role::OWeight,  Role::OBias,  Role::MlpNormWeight, Role::MlpNormBias,
-    Role::GateWeight,     Role::GateBias,     Role::UpWeight, Role::UpBias, Role::DownWeight,    Role::DownBias};
+inline constexpr Role kLayerRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,
+                                       Role::KWeight,        Role::KBias,        Role::VWeight,     Role::VBias,
+                                       Role::OWeight,        Role::OBias,        Role::QNormWeight, Role::KNormWeight,
+                                       Role::MlpNormWeight,  Role::MlpNormBias,  Role::GateWeight,  Role::GateBias,
+                                       Role::UpWeight,       Role::UpBias,       Role::DownWeight,  Role::DownBias};
 
 const char* role_name(Role r);  // "q_weight", ...
 bool role_is_norm_weight(Role r);
@@ -51,6 +54,7 @@ struct LayerWeights {
   io::LayerShape shape;
   Tensor attn_norm_w, attn_norm_b;
   Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+  Tensor q_norm_w, k_norm_w;
   Tensor mlp_norm_w, mlp_norm_b;
   Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
 

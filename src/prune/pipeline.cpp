@@ -43,9 +43,9 @@ std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden)
 }
 
 // The tensors of a layer's attention block: a stream halfway through the layer has applied them.
-constexpr Role kAttentionRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight, Role::QBias,
-                                    Role::KWeight,        Role::KBias,        Role::VWeight, Role::VBias,
-                                    Role::OWeight,        Role::OBias};
+constexpr Role kAttentionRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,
+                                    Role::KWeight,        Role::KBias,        Role::VWeight,     Role::VBias,
+                                    Role::OWeight,        Role::OBias,        Role::QNormWeight, Role::KNormWeight};
 
 bool same_tensor(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) return a.defined() == b.defined();
