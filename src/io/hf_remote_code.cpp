@@ -15,6 +15,7 @@ std::string stem(const ModelConfig& c) {
   if (c.model_type == "llama") return "Llama";
   if (c.model_type == "mistral") return "Mistral";
   if (c.model_type == "qwen2") return "Qwen2";
+  if (c.model_type == "qwen3") return "Qwen3";
   if (c.model_type == "opt") return "OPT";
   if (c.model_type == "gemma2") return "Gemma2";
   if (c.model_type == "gemma3_text") return "Gemma3";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <string_view>
 #include <tuple>
@@ -208,6 +209,42 @@ void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
   c.rope_base = theta;
 }
 
+// ModelConfig::layer_window from `layer_types` (transformers 5; wins when present) or, without it,
+// default_sliding(i). A sliding layer needs c.sliding_window > 0 (transformers cannot build its mask
+// otherwise). Families with per-layer windows (qwen2, qwen3, gemma) call this after setting
+// c.sliding_window; others leave every layer at c.sliding_window.
+void set_layer_windows(const json& j, const std::string& label, ModelConfig& c,
+                       const std::function<bool(int)>& default_sliding) {
+  c.layer_window.assign(size_t(c.n_layers), 0);
+  const json* types = field(j, "layer_types");
+  SP_REQUIRE(!types || (types->is_array() && int(types->size()) == c.n_layers),
+             "{}: field 'layer_types' must be a list of {} entries ('num_hidden_layers'), got {}", label, c.n_layers,
+             types ? types->dump() : "");
+  for (int i = 0; i < c.n_layers; ++i) {
+    bool sliding = false;
+    if (types) {
+      const json& t = (*types)[size_t(i)];
+      SP_REQUIRE(t.is_string() && (t == "sliding_attention" || t == "full_attention"),
+                 "{}: field 'layer_types' entry {} is {}: supported are \"sliding_attention\" and \"full_attention\"",
+                 label, i, t.dump());
+      sliding = t == "sliding_attention";
+    } else {
+      sliding = default_sliding(i);
+    }
+    SP_REQUIRE(!sliding || c.sliding_window > 0,
+               "{}: layer {} is a sliding_attention layer but no 'sliding_window' is set (or 'use_sliding_window' is "
+               "false)",
+               label, i);
+    if (sliding) c.layer_window[size_t(i)] = c.sliding_window;
+  }
+}
+
+// sliding_window as a window in tokens: absent gives `absent` (the config class's default), null 0.
+int sliding_window_field(const json& j, const std::string& label, int absent) {
+  if (j.find("sliding_window") == j.end()) return absent;
+  return field(j, "sliding_window") ? get_positive(j, "sliding_window", label) : 0;
+}
+
 void parse_llama_family(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
   const std::string& mt = c.model_type;
   c.family = ArchFamily::Llama;
@@ -220,6 +257,8 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
   *inter = get_stock_size(j, "intermediate_size", label);
   if (field(j, "head_dim")) {
     c.head_dim = get_positive(j, "head_dim", label);
+  } else if (mt == "qwen3") {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
   } else {
     SP_REQUIRE(*heads > 0 && c.hidden % *heads == 0,
                "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent",
@@ -243,24 +282,28 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     c.qkv_bias = true;
     c.o_bias = false;
     c.mlp_bias = false;
-    SP_REQUIRE(!get_bool(j, "use_sliding_window", label, false),
-               "{}: field 'use_sliding_window' is true: sliding-window attention is not supported for qwen2", label);
   } else {
+    // Qwen3: attention_bias on all four projections, never an MLP bias.
     const bool ab = get_bool(j, "attention_bias", label, false);
     c.qkv_bias = ab;
     c.o_bias = ab;
-    c.mlp_bias = get_bool(j, "mlp_bias", label, false);
+    c.mlp_bias = mt == "qwen3" ? false : get_bool(j, "mlp_bias", label, false);
   }
+  c.qk_norm = mt == "qwen3";
   if (mt == "mistral") {
-    // transformers' MistralConfig defaults sliding_window to 4096 when the field is absent.
-    const json* sw = j.find("sliding_window") == j.end() ? nullptr : &j["sliding_window"];
-    int w = 0;
-    if (!sw)
-      w = 4096;
-    else if (!sw->is_null())
-      w = get_positive(j, "sliding_window", label);
-    c.sliding_window = (w == 0 || w >= c.max_positions) ? 0 : w;
-    c.layer_window.assign(size_t(c.n_layers), c.sliding_window);  // every layer slides
+    // Every layer slides; MistralConfig's default window is 4096 (null: none).
+    c.sliding_window = sliding_window_field(j, label, 4096);
+    c.layer_window.assign(size_t(c.n_layers), c.sliding_window);
+  } else if (mt == "qwen2" || mt == "qwen3") {
+    // transformers 5: the window only with use_sliding_window; layers from max_window_layers on slide
+    // unless layer_types says which.
+    const bool use = get_bool(j, "use_sliding_window", label, false);
+    const int sw = sliding_window_field(j, label, 4096);
+    c.sliding_window = use ? sw : 0;
+    const int first = get_int(j, "max_window_layers", label, 28);
+    set_layer_windows(j, label, c, [&](int i) { return c.sliding_window > 0 && i >= first; });
+  } else {
+    c.layer_window.assign(size_t(c.n_layers), 0);
   }
 }
 
@@ -301,6 +344,7 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
   const bool bias = get_bool(j, "enable_bias", label, true);
   c.qkv_bias = c.o_bias = c.mlp_bias = bias;
   c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, true);
+  c.layer_window.assign(size_t(c.n_layers), 0);
 }
 
 // A tanh soft-cap of Gemma: absent gives the family's default, null turns it off (0).
@@ -432,7 +476,7 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
   c.model_type = get_string(j, "model_type", label, "");
   SP_REQUIRE(!c.model_type.empty(), "{}: missing required field 'model_type'", label);
   int heads = 0, kv = 0, inter = 0;
-  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2")
+  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" || c.model_type == "qwen3")
     parse_llama_family(j, label, c, &heads, &kv, &inter);
   else if (c.model_type == "opt")
     parse_opt(j, label, c, &heads, &kv, &inter);
@@ -440,8 +484,8 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
     parse_gemma(j, label, c, &heads, &kv, &inter);
   else
     throw_input(
-        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, opt, gemma2, "
-        "gemma3_text)",
+        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, qwen3, opt, "
+        "gemma2, gemma3_text)",
         label, c.model_type);
   c.bos_token_id = get_token_id(j, "bos_token_id", label);
   c.eos_token_id = get_token_id(j, "eos_token_id", label);

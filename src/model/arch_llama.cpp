@@ -1,5 +1,6 @@
-// LLaMA family (llama, mistral, qwen2): tensor table and decoder-layer forward.
-//   RMSNorm -> q, k, v (+bias) -> RoPE -> causal GQA attention -> o_proj -> residual
+// LLaMA family (llama, mistral, qwen2, qwen3): tensor table and decoder-layer forward.
+//   RMSNorm -> q, k, v (+bias) [-> per-head RMSNorm of q, k (qwen3)] -> RoPE -> causal GQA
+//   attention (sliding window per layer where configured) -> o_proj -> residual
 //   RMSNorm -> silu(gate) * up -> down -> residual
 #include <fmt/format.h>
 
@@ -39,6 +40,10 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
       s.push_back({Role::QBias, n("self_attn.q_proj.bias"), {q}});
       s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
       s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
+    }
+    if (c.qk_norm) {  // one [head_dim] weight shared by all heads: pruning heads leaves it whole
+      s.push_back({Role::QNormWeight, n("self_attn.q_norm.weight"), {c.head_dim}});
+      s.push_back({Role::KNormWeight, n("self_attn.k_norm.weight"), {c.head_dim}});
     }
   }
   if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});

@@ -9,11 +9,12 @@ namespace sp::model {
 // Calls the tap, if any; true when the forward stops here (c.stop_after == name).
 bool tap(const LayerCall& c, std::string_view name, const Tensor& x);
 
-// q/k/v projections (+ biases), per-head q/k RMSNorms where the layer has them (Gemma 3), RoPE when
-// `rotary` (the layer type's table), KV-cache append when c.cache is set, causal grouped-query
-// attention with scale 1/sqrt(head_dim) (Gemma: query_pre_attn_scalar^-0.5), the layer's sliding
-// window (ModelConfig::window_of; the cache keeps every key, the window masks) and score soft-cap
-// (Gemma 2). h: [B*T, hidden] (the normed layer input).
+// q/k/v projections (+ biases), per-head q/k RMSNorm when the layer has q_norm / k_norm (qwen3,
+// Gemma 3; Gemma's norms multiply by 1 + w), RoPE when `rotary` (the layer type's table), KV-cache
+// append when c.cache is set, causal grouped-query attention with scale 1/sqrt(head_dim) (Gemma:
+// query_pre_attn_scalar^-0.5), the layer's sliding window (ModelConfig::window_of; the cache keeps
+// every key, the window masks) and score soft-cap (Gemma 2). h: [B*T, hidden] (the normed layer
+// input).
 // -> [B*T, n_heads * head_dim], the input of o_proj / out_proj. The layer must have n_heads > 0.
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary);
 

@@ -36,6 +36,10 @@ const char* role_name(Role r) {
       return "o_weight";
     case Role::OBias:
       return "o_bias";
+    case Role::QNormWeight:
+      return "q_norm_weight";
+    case Role::KNormWeight:
+      return "k_norm_weight";
     case Role::MlpNormWeight:
       return "mlp_norm_weight";
     case Role::MlpNormBias:
@@ -110,6 +114,10 @@ Tensor& LayerWeights::at(Role r) {
       return o_w;
     case Role::OBias:
       return o_b;
+    case Role::QNormWeight:
+      return q_norm_w;
+    case Role::KNormWeight:
+      return k_norm_w;
     case Role::MlpNormWeight:
       return mlp_norm_w;
     case Role::MlpNormBias:
@@ -143,9 +151,10 @@ Tensor& LayerWeights::at(Role r) {
 
 size_t LayerWeights::nbytes() const {
   size_t n = 0;
-  for (const Tensor* t : {&attn_norm_w, &attn_norm_b, &q_w, &q_b, &k_w, &k_b, &v_w, &v_b, &o_w, &o_b, &mlp_norm_w,
-                          &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b, &attn_post_norm_w,
-                          &mlp_post_norm_w, &q_norm_w, &k_norm_w})
+  for (const Tensor* t :
+       {&attn_norm_w,      &attn_norm_b,    &q_w,        &q_b,        &k_w,    &k_b,    &v_w,  &v_b,  &o_w,    &o_b,
+        &q_norm_w,         &k_norm_w,       &mlp_norm_w, &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b,
+        &attn_post_norm_w, &mlp_post_norm_w})
     if (t->defined()) n += t->nbytes();
   return n;
 }

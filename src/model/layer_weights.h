@@ -26,7 +26,7 @@ enum class Role {
   VBias,
   OWeight,
   OBias,
-  QNormWeight,  // qwen3 q_norm / k_norm: [head_dim], shared by the heads
+  QNormWeight,  // qwen3 / Gemma 3 q_norm / k_norm: [head_dim], shared by the heads
   KNormWeight,
   MlpNormWeight,
   MlpNormBias,
@@ -40,13 +40,15 @@ enum class Role {
   MlpPostNormWeight,
 };
 
-// Every per-layer role, in the enum's order.
-inline constexpr Role kLayerRoles[] = {
-    Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,         Role::KWeight,
-    Role::KBias,          Role::VWeight,      Role::VBias,       Role::OWeight,       Role::OBias,
-    Role::QNormWeight,    Role::KNormWeight,  Role::MlpNormWeight, Role::MlpNormBias, Role::GateWeight,
-    Role::GateBias,       Role::UpWeight,     Role::UpBias,      Role::DownWeight,    Role::DownBias,
-    Role::AttnPostNormWeight, Role::MlpPostNormWeight};
+// Every per-layer role, in the enum's order (a hand-laid table: clang-format would put one per line).
+// clang-format off
+inline constexpr Role kLayerRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,
+                                       Role::KWeight,        Role::KBias,        Role::VWeight,     Role::VBias,
+                                       Role::OWeight,        Role::OBias,        Role::QNormWeight, Role::KNormWeight,
+                                       Role::MlpNormWeight,  Role::MlpNormBias,  Role::GateWeight,  Role::GateBias,
+                                       Role::UpWeight,       Role::UpBias,       Role::DownWeight,  Role::DownBias,
+                                       Role::AttnPostNormWeight, Role::MlpPostNormWeight};
+// clang-format on
 
 const char* role_name(Role r);  // "q_weight", ...
 bool role_is_norm_weight(Role r);

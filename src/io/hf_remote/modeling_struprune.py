@@ -1,7 +1,7 @@
 # Written by struprune-dist beside a compact checkpoint whose layers differ in shape (config.json
 # "struprune_layers"). It lets stock transformers load it:
 #     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
-# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2, Gemma 2, Gemma 3 or OPT) built from a copy of
+# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 or OPT) built from a copy of
 # the config that carries that layer's head, KV-head and MLP counts; the math is transformers'.
 # A layer whose heads are all removed has no attention (its output projection's bias, if any, is
 # added); a layer whose neurons are all removed has zero-width MLP projections.
@@ -22,6 +22,8 @@ from transformers import (
     OPTForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 from transformers.models.gemma2.modeling_gemma2 import Gemma2DecoderLayer
 from transformers.models.gemma3.modeling_gemma3 import Gemma3DecoderLayer
@@ -29,6 +31,7 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 from transformers.models.mistral.modeling_mistral import MistralDecoderLayer
 from transformers.models.opt.modeling_opt import OPTDecoderLayer
 from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
+from transformers.models.qwen3.modeling_qwen3 import Qwen3DecoderLayer
 
 
 def _head_dim(config):
@@ -127,6 +130,10 @@ class StruPruneQwen2Config(Qwen2Config):
     pass
 
 
+class StruPruneQwen3Config(Qwen3Config):
+    pass
+
+
 class StruPruneOPTConfig(OPTConfig):
     pass
 
@@ -166,6 +173,16 @@ class StruPruneQwen2ForCausalLM(Qwen2ForCausalLM):
         super().__init__(config)
         for i, s in enumerate(_shapes(config)):
             self.model.layers[i] = _llama_like_layer(Qwen2DecoderLayer, config, s, i)
+        self.post_init()
+
+
+class StruPruneQwen3ForCausalLM(Qwen3ForCausalLM):
+    config_class = StruPruneQwen3Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        for i, s in enumerate(_shapes(config)):
+            self.model.layers[i] = _llama_like_layer(Qwen3DecoderLayer, config, s, i)
         self.post_init()
 
 
