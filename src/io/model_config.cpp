@@ -421,23 +421,10 @@ void parse_gemma(const json& j, const std::string& label, ModelConfig& c, int* h
   c.final_softcap = get_softcap(j, "final_logit_softcapping", label, g3 ? 0.0 : 30.0);
   // Gemma 3's attention does not apply attn_logit_softcapping (transformers passes no softcap).
   c.attn_softcap = g3 ? 0.f : get_softcap(j, "attn_logit_softcapping", label, 50.0);
-  c.sliding_window = get_positive(j, "sliding_window", label, 4096);
-  c.layer_window.assign(size_t(c.n_layers), 0);
-  if (const json* lt = field(j, "layer_types")) {
-    SP_REQUIRE(lt->is_array() && int(lt->size()) == c.n_layers,
-               "{}: field 'layer_types' must be a list of {} entries ('num_hidden_layers')", label, c.n_layers);
-    for (size_t i = 0; i < lt->size(); ++i) {
-      const json& t = (*lt)[i];
-      SP_REQUIRE(t == "sliding_attention" || t == "full_attention",
-                 "{}: field 'layer_types[{}]' is {}: only 'sliding_attention' and 'full_attention' are supported",
-                 label, i, t.dump());
-      if (t == "sliding_attention") c.layer_window[i] = c.sliding_window;
-    }
-  } else {  // as transformers derives it: every pattern-th layer is global
-    const int pattern = g3 ? get_positive(j, "sliding_window_pattern", label, 6) : 2;
-    for (int i = 0; i < c.n_layers; ++i)
-      if ((i + 1) % pattern != 0) c.layer_window[size_t(i)] = c.sliding_window;
-  }
+  c.sliding_window = sliding_window_field(j, label, 4096);
+  // Without layer_types, as transformers derives them: every pattern-th layer is global.
+  const int pattern = g3 ? get_positive(j, "sliding_window_pattern", label, 6) : 2;
+  set_layer_windows(j, label, c, [&](int i) { return (i + 1) % pattern != 0; });
 }
 
 void check_layer(const LayerShape& s, const std::string& where, const std::string& label, bool opt) {

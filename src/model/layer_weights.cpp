@@ -60,10 +60,6 @@ const char* role_name(Role r) {
       return "attn_post_norm_weight";
     case Role::MlpPostNormWeight:
       return "mlp_post_norm_weight";
-    case Role::QNormWeight:
-      return "q_norm_weight";
-    case Role::KNormWeight:
-      return "k_norm_weight";
   }
   return "?";
 }
@@ -138,10 +134,6 @@ Tensor& LayerWeights::at(Role r) {
       return attn_post_norm_w;
     case Role::MlpPostNormWeight:
       return mlp_post_norm_w;
-    case Role::QNormWeight:
-      return q_norm_w;
-    case Role::KNormWeight:
-      return k_norm_w;
     default:
       break;
   }
