@@ -17,8 +17,9 @@ def cases():
                       sliding_window=16, layer_types=["sliding_attention", "full_attention"] * 2,
                       attn_logit_softcapping=2.0, final_logit_softcapping=2.5, max_position_embeddings=256,
                       rms_norm_eps=1e-6, initializer_range=0.1, bos_token_id=2, eos_token_id=1, pad_token_id=0)
-    g3 = Gemma3TextConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                          num_attention_heads=2, num_key_value_heads=2, head_dim=256, query_pre_attn_scalar=48,
+    # One KV group per layer (GQA 2:1) and a wide MLP: the units stay fine enough for a uniform shape.
+    g3 = Gemma3TextConfig(vocab_size=256, hidden_size=32, intermediate_size=320, num_hidden_layers=3,
+                          num_attention_heads=2, num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=48,
                           sliding_window=24,
                           layer_types=["sliding_attention", "full_attention", "sliding_attention"],
                           rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
