@@ -1,10 +1,13 @@
 #include "cli/data_inputs.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 
 #include "cli/session.h"
 #include "cli/validate.h"
+#include "core/error.h"
+#include "core/log.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;
@@ -13,8 +16,17 @@ std::unique_ptr<tok::Tokenizer> load_tokenizer(const Config& cfg) {
   const std::string& t = cfg.model.tokenizer;
   const std::string& where = t.empty() ? cfg.model.path : t;
   if (!has_tokenizer(where)) return nullptr;
-  return fs::is_regular_file(where) ? tok::Tokenizer::from_tokenizer_json(where)
-                                    : tok::Tokenizer::from_model_dir(where);
+  try {
+    return fs::is_regular_file(where) ? tok::Tokenizer::from_tokenizer_json(where)
+                                      : tok::Tokenizer::from_model_dir(where);
+  } catch (const InputError& e) {
+    // Pre-tokenized ids need no tokenizer, so one that cannot be read does not stop such a run.
+    if (data_needs_tokenizer(cfg, true, true)) throw;
+    static std::atomic<bool> warned{false};  // prune reads the data twice (estimate, then run): one warning
+    if (!warned.exchange(true))
+      SP_LOG_WARN("{} (not needed: every configured data file is pre-tokenized ids)", e.what());
+    return nullptr;
+  }
 }
 
 int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer) {

@@ -1,6 +1,6 @@
 #pragma once
 // The data a subcommand reads, spelled once for eval, prune and tokenize: the tokenizer (none when
-// every dataset is pre-tokenized ids and the model folder has no tokenizer), the BOS id the
+// every dataset is pre-tokenized ids and the model folder has no readable tokenizer), the BOS id the
 // reference protocols put in front, and the DataSpec of each configured file (ids checked against
 // the model's vocab_size).
 #include <memory>
@@ -12,7 +12,8 @@
 
 namespace sp::cli {
 
-// model.tokenizer (a tokenizer.json, or a folder) or model.path; null when there is none there.
+// model.tokenizer (a tokenizer.json, or a folder) or model.path; null when there is none there,
+// or when it cannot be read and no configured data file needs one (a warning says why).
 std::unique_ptr<tok::Tokenizer> load_tokenizer(const Config& cfg);
 // The model's config.json names the BOS (OPT: </s>); else the tokenizer's; -1 without either.
 int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer);

@@ -11,24 +11,38 @@
 
 namespace sp::tok {
 
-BpeModel::BpeModel(std::vector<std::string> pieces, BpeOptions opts, const std::string& where)
-    : pieces_(std::move(pieces)), opts_(opts), where_(where) {
-  ids_.reserve(pieces_.size());
+BpeModel::BpeModel(std::vector<std::string> pieces, BpeOptions opts, const std::string& where,
+                   const std::vector<std::pair<std::string, int32_t>>& aliases)
+    : pieces_(std::move(pieces)), opts_(std::move(opts)), where_(where) {
+  ids_.reserve(pieces_.size() + aliases.size());
   for (size_t i = 0; i < pieces_.size(); ++i) {
     // First id wins for duplicate spellings (llama2.c's sorted lookup is unspecified there).
     if (!pieces_[i].empty()) ids_.emplace(pieces_[i], static_cast<int32_t>(i));
   }
+  for (const auto& [spelling, id] : aliases) ids_.emplace(spelling, id);
   for (int c = 0; c < 128; ++c) ascii_ids_[c] = find(std::string(1, static_cast<char>(c)));
   for (int b = 0; b < 256; ++b) {
     const auto byte = static_cast<uint8_t>(b);
     byte_ids_[b] = opts_.byte_level ? find(byte_level_map().encode_byte(byte)) : find(fmt::format("<0x{:02X}>", b));
-    SP_REQUIRE(!opts_.byte_level || byte_ids_[b] >= 0, "{}: byte-level vocabulary lacks the piece for byte 0x{:02X}",
-               where_, b);
+    if (!opts_.byte_level || byte_ids_[b] >= 0) continue;
+    missing_bytes_.push_back(byte);
+    // HF's byte fallback sees the char the byte stands for, so it spells that char's UTF-8 bytes.
+    std::vector<int32_t> fallback;
+    for (const char c : byte_level_map().encode_byte(byte)) {
+      const int32_t id = find(fmt::format("<0x{:02X}>", static_cast<uint8_t>(c)));
+      if (id < 0) {
+        fallback.clear();
+        break;
+      }
+      fallback.push_back(id);
+    }
+    byte_level_fallback_[b] = std::move(fallback);
   }
   if (!opts_.byte_level) {
     for (const std::string sep : {"\xE2\x96\x81", " "}) {
       if (find(sep) < 0) continue;
-      const bool clean = std::none_of(pieces_.begin(), pieces_.end(), [&](const std::string& p) {
+      const bool clean = std::none_of(ids_.begin(), ids_.end(), [&](const auto& entry) {
+        const std::string& p = entry.first;
         size_t b = 0;
         while (p.compare(b, sep.size(), sep) == 0) b += sep.size();
         return p.find(sep, b) != std::string::npos;
@@ -82,34 +96,74 @@ void BpeModel::add_merges_by_score(const std::vector<float>& scores) {
 }
 
 void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& ids) const {
-  if (opts_.byte_level) {
-    for (const char c : word) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
-    return;
-  }
-  // Hugging Face BPE::merge_word: char piece, else byte fallback, else (fused) unk.
+  // Hugging Face BPE::merge_word: each char's piece, else its <0xHH> pieces (byte fallback), else
+  // unk (consecutive ones fused with fuse_unk), else nothing.
   bool pending_unk = false;
-  for (size_t i = 0; i < word.size();) {
-    const auto b0 = static_cast<uint8_t>(word[i]);
-    const size_t n = b0 < 0x80 ? 1 : utf8_char_len(word, i);
-    const std::string_view ch = word.substr(i, n);
-    i += n;
-    if (const int32_t id = b0 < 0x80 ? ascii_ids_[b0] : find(ch); id >= 0) {
-      if (pending_unk) ids.push_back(opts_.unk_id);
-      pending_unk = false;
-      ids.push_back(id);
-      continue;
-    }
-    if (opts_.byte_fallback &&
-        std::all_of(ch.begin(), ch.end(), [&](char c) { return byte_ids_[static_cast<uint8_t>(c)] >= 0; })) {
+  auto known = [&](int32_t id) {
+    if (pending_unk) ids.push_back(opts_.unk_id);
+    pending_unk = false;
+    ids.push_back(id);
+  };
+  auto unknown = [&](const std::vector<int32_t>& fallback) {
+    if (opts_.byte_fallback && !fallback.empty()) {
       // HF leaves a pending unk open across byte-fallback chars (they do not flush it).
-      for (const char c : ch) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
-      continue;
+      ids.insert(ids.end(), fallback.begin(), fallback.end());
+      return;
     }
-    if (opts_.unk_id < 0) continue;
+    if (opts_.unk_id < 0) {
+      SP_REQUIRE(opts_.missing_unk.empty(),
+                 "{}: model.unk_token '{}' is not in model.vocab, and the text holds a character without a piece "
+                 "(Hugging Face tokenizers fails here too)",
+                 where_, opts_.missing_unk);
+      return;
+    }
     if (pending_unk && !opts_.fuse_unk) ids.push_back(opts_.unk_id);
     pending_unk = true;
+  };
+  if (opts_.byte_level) {
+    for (const char c : word) {
+      const auto b = static_cast<uint8_t>(c);
+      if (byte_ids_[b] >= 0)
+        known(byte_ids_[b]);
+      else
+        unknown(byte_level_fallback_[b]);
+    }
+  } else {
+    std::vector<int32_t> fallback;
+    for (size_t i = 0; i < word.size();) {
+      const auto b0 = static_cast<uint8_t>(word[i]);
+      const size_t n = b0 < 0x80 ? 1 : utf8_char_len(word, i);
+      const std::string_view ch = word.substr(i, n);
+      i += n;
+      if (const int32_t id = b0 < 0x80 ? ascii_ids_[b0] : find(ch); id >= 0) {
+        known(id);
+        continue;
+      }
+      fallback.clear();
+      for (const char c : ch) fallback.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+      if (std::find(fallback.begin(), fallback.end(), -1) != fallback.end()) fallback.clear();
+      unknown(fallback);
+    }
   }
   if (pending_unk) ids.push_back(opts_.unk_id);
+}
+
+int64_t BpeModel::count_missing_bytes(std::string_view word, std::array<int64_t, 256>& counts) const {
+  if (missing_bytes_.empty() || whole_word(word) >= 0) return 0;
+  int64_t n = 0;
+  for (const char c : word) {
+    const auto b = static_cast<uint8_t>(c);
+    if (byte_ids_[b] < 0) {
+      ++counts[b];
+      ++n;
+    }
+  }
+  return n;
+}
+
+int32_t BpeModel::whole_word(std::string_view word) const {
+  if (!opts_.ignore_merges) return -1;
+  return opts_.byte_level ? find(byte_level_map().encode(word)) : find(word);
 }
 
 void BpeModel::merge_all(std::vector<int32_t>& ids) const {
@@ -163,12 +217,9 @@ void BpeModel::merge_all(std::vector<int32_t>& ids) const {
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
-  if (opts_.ignore_merges) {
-    const int32_t id = opts_.byte_level ? find(byte_level_map().encode(word)) : find(word);
-    if (id >= 0) {
-      out.push_back(id);
-      return;
-    }
+  if (const int32_t id = whole_word(word); id >= 0) {
+    out.push_back(id);
+    return;
   }
   std::vector<int32_t> ids;
   ids.reserve(word.size());

@@ -19,11 +19,11 @@ AddedTokens::AddedTokens(std::vector<AddedToken> tokens) : tokens_(std::move(tok
   for (size_t i = 0; i < tokens_.size(); ++i) {
     by_id_[tokens_[i].id] = i;
     any_normalized_ = any_normalized_ || tokens_[i].normalized;
-    if (!tokens_[i].content.empty()) by_first_byte_[static_cast<uint8_t>(tokens_[i].content[0])].push_back(i);
+    if (!tokens_[i].spelling().empty()) by_first_byte_[static_cast<uint8_t>(tokens_[i].spelling()[0])].push_back(i);
   }
   for (auto& v : by_first_byte_)
     std::stable_sort(v.begin(), v.end(),
-                     [&](size_t a, size_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); });
+                     [&](size_t a, size_t b) { return tokens_[a].spelling().size() > tokens_[b].spelling().size(); });
 }
 
 bool AddedTokens::is_special(int32_t id) const {
@@ -49,8 +49,9 @@ std::vector<AddedTokens::Segment> AddedTokens::split(std::string_view text, bool
     const AddedToken* hit = nullptr;
     for (const size_t i : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
       const AddedToken& t = tokens_[i];
-      if (t.normalized != normalized || text.compare(pos, t.content.size(), t.content) != 0) continue;
-      const size_t end = pos + t.content.size();
+      const std::string& spelling = t.spelling();
+      if (t.normalized != normalized || text.compare(pos, spelling.size(), spelling) != 0) continue;
+      const size_t end = pos + spelling.size();
       if (t.single_word && ((pos > 0 && is_word_byte(text[pos - 1])) || (end < text.size() && is_word_byte(text[end]))))
         continue;
       hit = &t;
@@ -60,7 +61,7 @@ std::vector<AddedTokens::Segment> AddedTokens::split(std::string_view text, bool
       ++pos;
       continue;
     }
-    size_t b = pos, e = pos + hit->content.size();
+    size_t b = pos, e = pos + hit->spelling().size();
     if (hit->lstrip)
       while (b > seg_begin && is_space(text[b - 1])) --b;
     if (hit->rstrip)

@@ -19,6 +19,13 @@ struct AddedToken {
   bool rstrip = false;       // swallow whitespace after it
   bool single_word = false;  // only match when not inside a word
   bool normalized = false;   // matched in the normalized text instead of the raw input
+  // normalized tokens: the content as the normalizer writes it, which is what is matched there
+  // (tokenizers normalizes the content too); empty: the content itself.
+  std::string normalized_content;
+
+  const std::string& spelling() const {
+    return normalized && !normalized_content.empty() ? normalized_content : content;
+  }
 };
 
 class AddedTokens {

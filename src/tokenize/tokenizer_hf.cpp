@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace sp::tok {
 
@@ -151,7 +152,9 @@ void read_decoder(const Json& j, const std::string& where, std::vector<DecoderSt
   out.push_back(std::move(st));
 }
 
-std::vector<std::string> read_vocab(const Json& vocab, const std::string& where) {
+// id -> piece; a second piece with an id already taken goes to `aliases` (HF loads such files).
+std::vector<std::string> read_vocab(const Json& vocab, const std::string& where,
+                                    std::vector<std::pair<std::string, int32_t>>* aliases) {
   SP_REQUIRE(vocab.is_object(), "{}: model.vocab must be an object piece -> id", where);
   std::vector<std::string> pieces;
   for (const auto& [piece, id_json] : vocab.items()) {
@@ -160,10 +163,57 @@ std::vector<std::string> read_vocab(const Json& vocab, const std::string& where)
     const auto id = id_json.get<int64_t>();
     SP_REQUIRE(id >= 0 && id < (int64_t{1} << 24), "{}: vocab id {} of '{}' out of range", where, id, piece);
     if (static_cast<size_t>(id) >= pieces.size()) pieces.resize(static_cast<size_t>(id) + 1);
-    SP_REQUIRE(pieces[static_cast<size_t>(id)].empty(), "{}: vocab id {} used twice", where, id);
-    pieces[static_cast<size_t>(id)] = piece;
+    std::string& slot = pieces[static_cast<size_t>(id)];
+    if (slot.empty())
+      slot = piece;
+    else
+      aliases->emplace_back(piece, static_cast<int32_t>(id));
   }
   return pieces;
+}
+
+// tokenizers' AddedVocabulary, fed the file's added_tokens in order: the id in the file is only a
+// hint. A token spelled like a vocabulary piece takes that piece's id; one already added keeps its
+// id and takes the later flags (special if either is); any other gets the next free id after the
+// vocabulary's entry count and the added ids; an empty one is ignored.
+std::vector<AddedToken> read_added_tokens(const Json& list, const std::unordered_map<std::string, int32_t>& vocab,
+                                          size_t vocab_entries, const std::vector<NormalizerStep>& normalizer,
+                                          const std::string& where) {
+  std::vector<AddedToken> out;
+  std::unordered_map<std::string, size_t> by_content;
+  int64_t max_added = -1;
+  const auto n_vocab = static_cast<int64_t>(vocab_entries);
+  for (const auto& a : list) {
+    AddedToken at;
+    at.id = a.at("id").get<int32_t>();
+    at.content = a.at("content").get<std::string>();
+    at.special = a.value("special", false);
+    at.lstrip = a.value("lstrip", false);
+    at.rstrip = a.value("rstrip", false);
+    at.single_word = a.value("single_word", false);
+    at.normalized = a.value("normalized", !at.special);
+    if (at.content.empty()) continue;
+    if (at.normalized) at.normalized_content = normalize(normalizer, at.content);
+    if (const auto it = by_content.find(at.content); it != by_content.end()) {
+      AddedToken& old = out[it->second];
+      at.id = old.id;
+      at.special = at.special || old.special;
+      old = std::move(at);
+      continue;
+    }
+    if (const auto it = vocab.find(at.content); it != vocab.end()) {
+      at.id = it->second;
+    } else {
+      const int64_t next = max_added < 0 ? n_vocab : (max_added >= n_vocab || n_vocab == 0 ? max_added + 1 : n_vocab);
+      SP_REQUIRE(next < (int64_t{1} << 24), "{}: added token '{}' would get id {}, out of range", where, at.content,
+                 next);
+      at.id = static_cast<int32_t>(next);
+    }
+    max_added = std::max<int64_t>(max_added, at.id);
+    by_content.emplace(at.content, out.size());
+    out.push_back(std::move(at));
+  }
+  return out;
 }
 
 // "a b" strings (older files, merges.txt) or ["a", "b"] pairs (newer files).
@@ -229,6 +279,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
     throw_input("{}: not valid JSON: {}", where, e.what());
   }
   std::unique_ptr<HfTokenizer> t(new HfTokenizer());
+  t->where_ = where;
   try {
     SP_REQUIRE(j.contains("model") && j["model"].is_object(), "{}: no 'model' object", where);
     const Json& m = j["model"];
@@ -246,9 +297,12 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
 
     SP_REQUIRE(m.contains("vocab"), "{}: missing field 'model.vocab'", where);
     SP_REQUIRE(!m.contains("merges") || m["merges"].is_array(), "{}: field 'model.merges' must be a list", where);
-    std::vector<std::string> pieces = read_vocab(m.at("vocab"), where);
+    std::vector<std::pair<std::string, int32_t>> aliases;
+    std::vector<std::string> pieces = read_vocab(m.at("vocab"), where, &aliases);
     std::unordered_map<std::string, int32_t> index;
-    for (size_t i = 0; i < pieces.size(); ++i) index.emplace(pieces[i], static_cast<int32_t>(i));
+    for (size_t i = 0; i < pieces.size(); ++i)
+      if (!pieces[i].empty()) index.emplace(pieces[i], static_cast<int32_t>(i));
+    for (const auto& [piece, id] : aliases) index.emplace(piece, id);
     BpeOptions opts;
     opts.byte_level = has_byte_level(t->pre_tokenizer_);
     opts.byte_fallback = bool_or(m, "byte_fallback", false);
@@ -256,27 +310,18 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_t
     opts.ignore_merges = bool_or(m, "ignore_merges", false);
     if (const auto unk = str_or(m, "unk_token", ""); !unk.empty()) {
       const auto it = index.find(unk);
-      SP_REQUIRE(it != index.end(), "{}: unk_token '{}' is not in model.vocab", where, unk);
-      opts.unk_id = it->second;
+      if (it != index.end())
+        opts.unk_id = it->second;
+      else
+        opts.missing_unk = unk;
     }
-    t->model_ = std::make_unique<BpeModel>(std::move(pieces), opts, where);
+    t->model_ = std::make_unique<BpeModel>(std::move(pieces), opts, where, aliases);
     std::vector<std::pair<std::string, std::string>> merges;
     for (const auto& mj : m.value("merges", Json::array())) merges.push_back(read_merge(mj, where));
     t->model_->add_merges_by_rank(merges);
 
-    std::vector<AddedToken> added;
-    for (const auto& a : j.value("added_tokens", Json::array())) {
-      AddedToken at;
-      at.id = a.at("id").get<int32_t>();
-      at.content = a.at("content").get<std::string>();
-      at.special = a.value("special", false);
-      at.lstrip = a.value("lstrip", false);
-      at.rstrip = a.value("rstrip", false);
-      at.single_word = a.value("single_word", false);
-      at.normalized = a.value("normalized", !at.special);
-      SP_REQUIRE(at.id >= 0 && !at.content.empty(), "{}: added token '{}' has a bad id or is empty", where, at.content);
-      added.push_back(std::move(at));
-    }
+    std::vector<AddedToken> added =
+        read_added_tokens(j.value("added_tokens", Json::array()), index, m.at("vocab").size(), t->normalizer_, where);
     t->added_ = AddedTokens(std::move(added));
     read_post_processor(j.value("post_processor", Json()), where, &t->template_before_, &t->template_after_);
     // The special token before $A is BOS, the one after it EOS.
@@ -300,6 +345,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges_text(std::string_vie
     throw_input("{}: vocab is not valid JSON: {}", where, e.what());
   }
   std::unique_ptr<HfTokenizer> t(new HfTokenizer());
+  t->where_ = where;
   PreTokenizerStep pre;
   pre.kind = PreTokenizerStep::Kind::kByteLevel;
   t->pre_tokenizer_.push_back(pre);
@@ -307,7 +353,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges_text(std::string_vie
   t->has_decoder_ = true;
   BpeOptions opts;
   opts.byte_level = true;
-  t->model_ = std::make_unique<BpeModel>(read_vocab(vocab, where), opts, where);
+  std::vector<std::pair<std::string, int32_t>> aliases;
+  std::vector<std::string> pieces = read_vocab(vocab, where, &aliases);
+  t->model_ = std::make_unique<BpeModel>(std::move(pieces), opts, where, aliases);
   std::vector<std::pair<std::string, std::string>> merges;
   size_t line_no = 0;
   for (size_t pos = 0; pos < merges_txt.size();) {
@@ -322,7 +370,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges_text(std::string_vie
   }
   t->model_->add_merges_by_rank(merges);
   if (const int32_t eot = t->model_->find("<|endoftext|>"); eot >= 0) {
-    t->added_ = AddedTokens({AddedToken{"<|endoftext|>", eot, true, false, false, false, false}});
+    t->added_ = AddedTokens({AddedToken{"<|endoftext|>", eot, true, false, false, false, false, ""}});
     t->bos_ = t->eos_ = eot;
   }
   return t;
@@ -334,6 +382,9 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
   // Words repeat a lot in natural text: remember short words' ids for this call.
   BpeModel::WordCache cache;
   std::vector<std::string> words;
+  std::array<int64_t, 256> missing{};  // occurrences of each byte the byte-level vocabulary lacks
+  int64_t n_missing = 0;
+  const bool lacks_bytes = !model_->missing_bytes().empty();
   const auto segments =
       added_.empty() ? std::vector<AddedTokens::Segment>{{text, -1, true}} : added_.split(text, false);
   for (const auto& seg : segments) {
@@ -351,10 +402,31 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text) const {
       }
       words.clear();
       pre_tokenize(pre_tokenizer_, std::string(part.text), seg.at_start && part.at_start, words);
-      for (const auto& w : words) model_->encode_word_cached(w, cache, out);
+      for (const auto& w : words) {
+        if (lacks_bytes) n_missing += model_->count_missing_bytes(w, missing);
+        model_->encode_word_cached(w, cache, out);
+      }
     }
   }
+  if (n_missing > 0) warn_missing_bytes(n_missing, missing);
   return out;
+}
+
+void HfTokenizer::warn_missing_bytes(int64_t n, const std::array<int64_t, 256>& counts) const {
+  if (warned_missing_bytes_.exchange(true)) return;
+  std::string which;
+  for (int b = 0; b < 256; ++b)
+    if (counts[static_cast<size_t>(b)] > 0)
+      which += fmt::format("{}0x{:02X} x{}", which.empty() ? "" : ", ", b, counts[static_cast<size_t>(b)]);
+  const BpeOptions& o = model_->options();
+  const std::string rest = o.unk_id >= 0 ? fmt::format("the unk token '{}'", model_->piece(o.unk_id))
+                                         : std::string("nothing (no unk_token)");
+  const std::string fate =
+      o.byte_fallback ? "its <0xHH> byte-fallback pieces where the vocabulary has them, else " + rest : rest;
+  SP_LOG_WARN(
+      "{}: the byte-level vocabulary has no piece for {} byte(s) of the text ({}); each became {}, as "
+      "Hugging Face tokenizers does (warned once per tokenizer)",
+      where_, n, which, fate);
 }
 
 std::vector<int32_t> HfTokenizer::encode_with_specials(std::string_view text) const {

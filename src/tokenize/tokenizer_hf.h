@@ -3,6 +3,8 @@
 // encode = added-token split -> normalizer -> pre-tokenizer -> BPE per word (no post-processor:
 // callers add BOS themselves; encode_with_specials applies it); decode = ids -> spellings (special added tokens skipped, as
 // tokenizers' decode(skip_special_tokens=True)) -> decoder chain.
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +40,8 @@ class HfTokenizer final : public Tokenizer {
 
  private:
   HfTokenizer() = default;
+  // Once per tokenizer: how many bytes of a text had no byte-level piece, and what they became.
+  void warn_missing_bytes(int64_t n, const std::array<int64_t, 256>& counts) const;
 
   std::unique_ptr<BpeModel> model_;
   AddedTokens added_;
@@ -47,6 +51,8 @@ class HfTokenizer final : public Tokenizer {
   bool has_decoder_ = false;
   std::vector<int32_t> template_before_, template_after_;  // TemplateProcessing "single" around $A
   int bos_ = -1, eos_ = -1;
+  std::string where_;  // the file, for messages
+  mutable std::atomic<bool> warned_missing_bytes_{false};
 };
 
 }  // namespace sp::tok

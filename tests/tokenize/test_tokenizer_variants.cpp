@@ -61,7 +61,7 @@ TEST(TokenizerVariants, MetaspaceFirstMatchesTokenizersUnitTest) {
   meta.kind = PreTokenizerStep::Kind::kMetaspace;
   meta.prepend_scheme = PrependScheme::kFirst;
   meta.split = false;
-  const AddedTokens added({AddedToken{"<s>", 1, true, false, false, false, false}});
+  const AddedTokens added({AddedToken{"<s>", 1, true, false, false, false, false, ""}});
   auto run = [&](std::string_view text) {
     std::vector<std::string> words;
     for (const auto& seg : added.split(text, false)) {
