@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "core/error.h"
@@ -72,6 +74,10 @@ int get_positive(const json& j, const char* name, const std::string& label, cons
   const int v = get_int(j, name, label, dflt);
   SP_REQUIRE(v > 0, "{}: field '{}' must be positive, got {}", label, name, v);
   return v;
+}
+
+int get_positive(const json& j, const char* name, const std::string& label, int dflt) {
+  return get_positive(j, name, label, &dflt);
 }
 
 // A stock size field (heads, KV heads, MLP width). With "struprune_layers" it holds the per-layer
@@ -260,6 +266,42 @@ void parse_rope(const json& j, const std::string& label, ModelConfig& c) {
   c.rope_base = theta;
 }
 
+// ModelConfig::layer_window from `layer_types` (transformers 5; wins when present) or, without it,
+// default_sliding(i). A sliding layer needs c.sliding_window > 0 (transformers cannot build its mask
+// otherwise). Families with per-layer windows (qwen2, qwen3, gemma) call this after setting
+// c.sliding_window; others leave every layer at c.sliding_window.
+void set_layer_windows(const json& j, const std::string& label, ModelConfig& c,
+                       const std::function<bool(int)>& default_sliding) {
+  c.layer_window.assign(size_t(c.n_layers), 0);
+  const json* types = field(j, "layer_types");
+  SP_REQUIRE(!types || (types->is_array() && int(types->size()) == c.n_layers),
+             "{}: field 'layer_types' must be a list of {} entries ('num_hidden_layers'), got {}", label, c.n_layers,
+             types ? types->dump() : "");
+  for (int i = 0; i < c.n_layers; ++i) {
+    bool sliding = false;
+    if (types) {
+      const json& t = (*types)[size_t(i)];
+      SP_REQUIRE(t.is_string() && (t == "sliding_attention" || t == "full_attention"),
+                 "{}: field 'layer_types' entry {} is {}: supported are \"sliding_attention\" and \"full_attention\"",
+                 label, i, t.dump());
+      sliding = t == "sliding_attention";
+    } else {
+      sliding = default_sliding(i);
+    }
+    SP_REQUIRE(!sliding || c.sliding_window > 0,
+               "{}: layer {} is a sliding_attention layer but no 'sliding_window' is set (or 'use_sliding_window' is "
+               "false)",
+               label, i);
+    if (sliding) c.layer_window[size_t(i)] = c.sliding_window;
+  }
+}
+
+// sliding_window as a window in tokens: absent gives `absent` (the config class's default), null 0.
+int sliding_window_field(const json& j, const std::string& label, int absent) {
+  if (j.find("sliding_window") == j.end()) return absent;
+  return field(j, "sliding_window") ? get_positive(j, "sliding_window", label) : 0;
+}
+
 void parse_llama_family(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
   const std::string& mt = c.model_type;
   c.family = ArchFamily::Llama;
@@ -272,6 +314,8 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
   *inter = get_stock_size(j, "intermediate_size", label);
   if (field(j, "head_dim")) {
     c.head_dim = get_positive(j, "head_dim", label);
+  } else if (mt == "qwen3") {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
   } else {
     SP_REQUIRE(*heads > 0 && c.hidden % *heads == 0,
                "{}: field 'num_attention_heads' ({}) does not divide 'hidden_size' ({}) and 'head_dim' is absent",
@@ -295,30 +339,33 @@ void parse_llama_family(const json& j, const std::string& label, ModelConfig& c,
     c.qkv_bias = true;
     c.o_bias = false;
     c.mlp_bias = false;
-    SP_REQUIRE(!get_bool(j, "use_sliding_window", label, false),
-               "{}: field 'use_sliding_window' is true: sliding-window attention is not supported for qwen2", label);
   } else if (mt == "phi3") {
-    // Phi-3 / Phi-4: no biases anywhere; q/k/v and gate/up fused in the checkpoint; an optional
-    // sliding window (Phi3Config's default is none).
+    // Phi-3 / Phi-4: no biases anywhere (attention_bias is not read); q/k/v and gate/up fused in
+    // the checkpoint.
     c.qkv_bias = c.o_bias = c.mlp_bias = false;
     c.fused_projections = true;
-    const int w = field(j, "sliding_window") ? get_positive(j, "sliding_window", label) : 0;
-    c.sliding_window = w >= c.max_positions ? 0 : w;
   } else {
+    // Qwen3: attention_bias on all four projections, never an MLP bias.
     const bool ab = get_bool(j, "attention_bias", label, false);
     c.qkv_bias = ab;
     c.o_bias = ab;
-    c.mlp_bias = get_bool(j, "mlp_bias", label, false);
+    c.mlp_bias = mt == "qwen3" ? false : get_bool(j, "mlp_bias", label, false);
   }
-  if (mt == "mistral") {
-    // transformers' MistralConfig defaults sliding_window to 4096 when the field is absent.
-    const json* sw = j.find("sliding_window") == j.end() ? nullptr : &j["sliding_window"];
-    int w = 0;
-    if (!sw)
-      w = 4096;
-    else if (!sw->is_null())
-      w = get_positive(j, "sliding_window", label);
-    c.sliding_window = (w == 0 || w >= c.max_positions) ? 0 : w;
+  c.qk_norm = mt == "qwen3";
+  if (mt == "mistral" || mt == "phi3") {
+    // Every layer slides; MistralConfig's default window is 4096, Phi3Config's none (null: none).
+    c.sliding_window = sliding_window_field(j, label, mt == "mistral" ? 4096 : 0);
+    c.layer_window.assign(size_t(c.n_layers), c.sliding_window);
+  } else if (mt == "qwen2" || mt == "qwen3") {
+    // transformers 5: the window only with use_sliding_window; layers from max_window_layers on slide
+    // unless layer_types says which.
+    const bool use = get_bool(j, "use_sliding_window", label, false);
+    const int sw = sliding_window_field(j, label, 4096);
+    c.sliding_window = use ? sw : 0;
+    const int first = get_int(j, "max_window_layers", label, 28);
+    set_layer_windows(j, label, c, [&](int i) { return c.sliding_window > 0 && i >= first; });
+  } else {
+    c.layer_window.assign(size_t(c.n_layers), 0);
   }
 }
 
@@ -359,6 +406,87 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
   const bool bias = get_bool(j, "enable_bias", label, true);
   c.qkv_bias = c.o_bias = c.mlp_bias = bias;
   c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, true);
+  c.layer_window.assign(size_t(c.n_layers), 0);
+}
+
+// A tanh soft-cap of Gemma: absent gives the family's default, null turns it off (0).
+float get_softcap(const json& j, const char* name, const std::string& label, double dflt) {
+  if (!j.contains(name)) return float(dflt);
+  const double v = get_number(j, name, label, 0.0);
+  SP_REQUIRE(v > 0 || j[name].is_null(), "{}: field '{}' must be positive or null, got {}", label, name, v);
+  return float(v);
+}
+
+// Gemma 3's two RoPEs: transformers 5 writes rope_parameters {"full_attention": {...},
+// "sliding_attention": {...}}; older configs rope_theta, rope_scaling (full layers) and
+// rope_local_base_freq (sliding layers). Defaults as Gemma3TextConfig's: 1e6 and 1e4.
+void parse_gemma3_rope(const json& j, const std::string& label, ModelConfig& c) {
+  c.rope_base = get_number(j, "rope_theta", label, 1e6);
+  c.rope_local_base = get_number(j, "rope_local_base_freq", label, 1e4);
+  if (const json* rp = field(j, "rope_parameters")) {
+    SP_REQUIRE(rp->is_object() && (field(*rp, "full_attention") || field(*rp, "sliding_attention")),
+               "{}: field 'rope_parameters' must hold 'full_attention' and 'sliding_attention' objects for gemma3_text",
+               label);
+    for (const auto& [key, r, base] : {std::tuple{"full_attention", &c.rope, &c.rope_base},
+                                       {"sliding_attention", &c.rope_local, &c.rope_local_base}}) {
+      const json* sub = field(*rp, key);
+      if (!sub) continue;
+      const std::string where = fmt::format("{} rope_parameters.{}", label, key);
+      SP_REQUIRE(sub->is_object(), "{}: must be an object", where);
+      *base = get_number(*sub, "rope_theta", where, *base);
+      parse_rope_scaling(*sub, where, c, *r);
+    }
+  } else if (const json* rs = field(j, "rope_scaling")) {
+    SP_REQUIRE(rs->is_object(), "{} rope_scaling: must be an object", label);
+    parse_rope_scaling(*rs, label + " rope_scaling", c, c.rope);
+  }
+  SP_REQUIRE(c.rope_base > 0 && c.rope_local_base > 0, "{}: the rope_theta of both layer types must be positive",
+             label);
+  c.rope_theta = float(c.rope_base);
+}
+
+// gemma2 / gemma3_text: the LLaMA layout plus (1 + w) RMSNorms before and after each block, GeGLU,
+// scaled embeddings, query_pre_attn_scalar, soft-capping and sliding / full layers. Absent fields
+// take Gemma2Config / Gemma3TextConfig's defaults.
+void parse_gemma(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
+  const bool g3 = c.model_type == "gemma3_text";
+  c.family = ArchFamily::Gemma;
+  c.hidden = get_positive(j, "hidden_size", label);
+  c.n_layers = get_positive(j, "num_hidden_layers", label);
+  c.vocab = get_positive(j, "vocab_size", label);
+  c.max_positions = get_positive(j, "max_position_embeddings", label, g3 ? 131072 : 8192);
+  *heads = get_stock_size(j, "num_attention_heads", label);
+  *kv = get_stock_size(j, "num_key_value_heads", label, heads);
+  *inter = get_stock_size(j, "intermediate_size", label);
+  c.head_dim = get_positive(j, "head_dim", label, 256);
+  SP_REQUIRE(c.head_dim % 2 == 0, "{}: field 'head_dim' is {}: rotary embeddings need an even head dimension", label,
+             c.head_dim);
+  c.hidden_act = get_string(j, "hidden_activation", label, "gelu_pytorch_tanh");
+  SP_REQUIRE(c.hidden_act == "gelu_pytorch_tanh",
+             "{}: field 'hidden_activation' is '{}': only 'gelu_pytorch_tanh' is supported for {}", label, c.hidden_act,
+             c.model_type);
+  c.norm_eps = float(get_number(j, "rms_norm_eps", label, 1e-6));
+  SP_REQUIRE(c.norm_eps > 0, "{}: field 'rms_norm_eps' must be positive", label);
+  if (g3)
+    parse_gemma3_rope(j, label, c);
+  else
+    parse_rope(j, label, c);
+  c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, true);
+  c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", label, false);
+  c.mlp_bias = false;
+  SP_REQUIRE(!get_bool(j, "use_bidirectional_attention", label, false),
+             "{}: field 'use_bidirectional_attention' is true: only causal attention is supported", label);
+  c.norm_offset = 1.f;
+  c.qk_norm = g3;
+  c.query_pre_attn_scalar = get_number(j, "query_pre_attn_scalar", label, 256.0);
+  SP_REQUIRE(c.query_pre_attn_scalar > 0, "{}: field 'query_pre_attn_scalar' must be positive", label);
+  c.final_softcap = get_softcap(j, "final_logit_softcapping", label, g3 ? 0.0 : 30.0);
+  // Gemma 3's attention does not apply attn_logit_softcapping (transformers passes no softcap).
+  c.attn_softcap = g3 ? 0.f : get_softcap(j, "attn_logit_softcapping", label, 50.0);
+  c.sliding_window = sliding_window_field(j, label, 4096);
+  // Without layer_types, as transformers derives them: every pattern-th layer is global.
+  const int pattern = g3 ? get_positive(j, "sliding_window_pattern", label, 6) : 2;
+  set_layer_windows(j, label, c, [&](int i) { return (i + 1) % pattern != 0; });
 }
 
 void check_layer(const LayerShape& s, const std::string& where, const std::string& label, bool opt) {
@@ -397,14 +525,18 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
   c.model_type = get_string(j, "model_type", label, "");
   SP_REQUIRE(!c.model_type.empty(), "{}: missing required field 'model_type'", label);
   int heads = 0, kv = 0, inter = 0;
-  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" || c.model_type == "phi3")
+  if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" || c.model_type == "qwen3" ||
+      c.model_type == "phi3")
     parse_llama_family(j, label, c, &heads, &kv, &inter);
   else if (c.model_type == "opt")
     parse_opt(j, label, c, &heads, &kv, &inter);
+  else if (c.model_type == "gemma2" || c.model_type == "gemma3_text")
+    parse_gemma(j, label, c, &heads, &kv, &inter);
   else
     throw_input(
-        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, phi3, opt)", label,
-        c.model_type);
+        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, qwen3, phi3, opt, "
+        "gemma2, gemma3_text)",
+        label, c.model_type);
   c.bos_token_id = get_token_id(j, "bos_token_id", label);
   c.eos_token_id = get_token_id(j, "eos_token_id", label);
   c.weight_dtype = weight_dtype(j, label);
@@ -482,7 +614,9 @@ json model_config_to_json(const ModelConfig& c) {
   } else {
     j["num_key_value_heads"] = m.n_kv_heads;
     j["intermediate_size"] = m.intermediate;
-    if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
+    // Gemma's head_dim is its own field (default 256), never hidden / heads.
+    if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden || c.family == ArchFamily::Gemma)
+      j["head_dim"] = c.head_dim;
   }
   // Stock fields of 0 (a part pruned away in every layer) only parse beside "struprune_layers".
   if (!has_per_layer_shapes(c)) {

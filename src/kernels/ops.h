@@ -20,8 +20,9 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids);
 // precision picks the product's arithmetic (Exact32 requires F32 operands: no TF32).
 Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision);
 
-// RMSNorm (LLaMA): y = x / sqrt(mean(x^2) + eps) * w, statistics in fp32. x: [M, H]; w: [H].
-Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * (w + w_offset), all in fp32, rounded once to x's dtype.
+// w_offset: 0 for LLaMA, 1 for Gemma (whose weights are stored around zero). x: [M, H]; w: [H].
+Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset = 0.f);
 
 // LayerNorm (OPT): y = (x - mean) / sqrt(var + eps) * w + b, fp32 statistics. x: [M, H].
 Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps);
@@ -41,18 +42,30 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
 //   q: [batch * q_len, n_heads * head_dim]
 //   k, v: [batch * kv_stride, n_kv_heads * head_dim]; rows [b*kv_stride, b*kv_stride + kv_len) are
 //         window b's keys (kv_stride >= kv_len lets a KV cache with spare capacity be passed as is)
-//   query i (0-based in its window) sees keys j <= i + q_offset (q_offset = kv_len - q_len for a
-//   cache; 0 for a plain window).
+//   query i (0-based in its window) sits at position p = i + q_offset (q_offset = kv_len - q_len
+//   for a cache; 0 for a plain window) and sees keys j <= p; with window > 0 only keys
+//   p - window < j <= p (transformers' sliding_window_causal: `kv_idx > q_idx - sliding_window`).
+//   softcap > 0 caps the scaled scores as softcap * tanh(score / softcap) before the mask and the
+//   softmax (Gemma 2's attn_logit_softcapping).
 // -> [batch * q_len, n_heads * head_dim]
 struct AttentionShape {
   int batch = 1, q_len = 0, kv_len = 0, kv_stride = 0, q_offset = 0;
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  float scale = 0.f;  // usually 1/sqrt(head_dim)
+  float scale = 0.f;    // usually 1/sqrt(head_dim)
+  int window = 0;       // 0: full causal
+  float softcap = 0.f;  // 0: none
 };
 Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& s);
 
-// SwiGLU: silu(gate) * up, elementwise. -> shape of gate.
-Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up);
+// Gated MLP activation act(gate) * up, elementwise, fp32 arithmetic: SwiGLU (silu, LLaMA) or GeGLU
+// with the tanh GELU (Gemma's gelu_pytorch_tanh: 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))).
+// -> shape of gate.
+enum class GateAct { kSilu, kGeluTanh };
+Tensor gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, GateAct act);
+// x *= s, in place, s first rounded to x's dtype (as torch multiplies by a tensor of that dtype).
+void scale_(ExecContext& ctx, Tensor& x, float s);
+// Tanh soft-capping x = cap * tanh(x / cap), in place, fp32 arithmetic (Gemma's logits). cap > 0.
+void softcap_(ExecContext& ctx, Tensor& x, float cap);
 // x = max(x, 0), in place.
 void relu_(ExecContext& ctx, Tensor& x);
 // x += y, in place (residual stream). Same shape and dtype.

@@ -46,6 +46,9 @@ Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tenso
   SP_REQUIRE(s.q_offset >= 0 && s.q_offset + s.q_len <= s.kv_len,
              "ops::attention: q_offset {} + q_len {} must lie within kv_len {}", s.q_offset, s.q_len, s.kv_len);
   if (s.scale == 0.f) s.scale = 1.f / std::sqrt(float(s.head_dim));
+  SP_REQUIRE(s.window >= 0, "ops::attention: window {} must be >= 0 (0: full causal)", s.window);
+  SP_REQUIRE(std::isfinite(s.softcap) && s.softcap >= 0.f, "ops::attention: softcap {} must be finite and >= 0",
+             s.softcap);
   require_float(ctx, q, "attention", "q");
   require_float(ctx, k, "attention", "k");
   require_float(ctx, v, "attention", "v");

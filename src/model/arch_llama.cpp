@@ -1,5 +1,6 @@
-// LLaMA family (llama, mistral, qwen2, phi3): tensor table and decoder-layer forward.
-//   RMSNorm -> q, k, v (+bias) -> RoPE -> causal GQA attention -> o_proj -> residual
+// LLaMA family (llama, mistral, qwen2, qwen3, phi3): tensor table and decoder-layer forward.
+//   RMSNorm -> q, k, v (+bias) [-> per-head RMSNorm of q, k (qwen3)] -> RoPE -> causal GQA
+//   attention (sliding window per layer where configured) -> o_proj -> residual
 //   RMSNorm -> silu(gate) * up -> down -> residual
 // Phi-3 / Phi-4 compute the same; their checkpoints store q, k, v as the rows of one
 // self_attn.qkv_proj and gate, up as the two halves of mlp.gate_up_proj (transformers' Phi3MLP:
@@ -59,6 +60,10 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
       s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
       s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
     }
+    if (c.qk_norm) {  // one [head_dim] weight shared by all heads: pruning heads leaves it whole
+      s.push_back({Role::QNormWeight, n("self_attn.q_norm.weight"), {c.head_dim}});
+      s.push_back({Role::KNormWeight, n("self_attn.k_norm.weight"), {c.head_dim}});
+    }
   }
   if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});
   if (f > 0) {
@@ -89,8 +94,8 @@ void forward_layer(const LayerCall& c) {
   if (tap(c, "mlp_in", h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
-    act = ops::silu_mul(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
-                        ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision));
+    act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
+                         ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision), ops::GateAct::kSilu);
   }
   if (down_residual(c, act)) return;
   tap(c, "layer_out", x);

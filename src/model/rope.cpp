@@ -73,11 +73,14 @@ double longrope_scale(const io::RopeScaling& r, int seq_len, std::vector<double>
   return std::sqrt(1 + std::log(r.factor) / std::log(double(r.original_max_positions)));
 }
 
+bool local_rope(const io::ModelConfig& c, bool sliding) { return sliding && c.rope_local_base > 0; }
+
 }  // namespace
 
-bool rope_depends_on_length(const io::ModelConfig& c, int seq_len) {
-  if (c.rope.type == Type::kLongRope) return seq_len > c.rope.original_max_positions;
-  return c.rope.type == Type::kDynamic && seq_len > c.max_positions;
+bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding) {
+  const io::RopeScaling& r = local_rope(c, sliding) ? c.rope_local : c.rope;
+  if (r.type == Type::kLongRope) return seq_len > r.original_max_positions;
+  return r.type == Type::kDynamic && seq_len > c.max_positions;
 }
 
 bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
@@ -85,37 +88,38 @@ bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
          total > c.rope.original_max_positions;
 }
 
-RopeTable rope_table(const io::ModelConfig& c, int seq_len) {
-  const io::RopeScaling& r = c.rope;
+RopeTable rope_table(const io::ModelConfig& c, int seq_len, bool sliding) {
+  const bool local = local_rope(c, sliding);
+  const io::RopeScaling& r = local ? c.rope_local : c.rope;
+  const double base = local ? c.rope_local_base : c.rope_base;
   const int dim = c.rope_dim();  // every rope type spreads its frequencies over the rotated dims only
   SP_REQUIRE(dim > 0 && dim % 2 == 0 && dim <= c.head_dim, "RoPE: rotary dimension {} must be even and at most {}", dim,
              c.head_dim);
   RopeTable t;
   switch (r.type) {
     case Type::kDefault:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       break;
     case Type::kLinear:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       for (double& v : t.inv_freq) v /= r.factor;
       break;
     case Type::kDynamic: {
       const double len = std::max(seq_len, c.max_positions);
-      const double grown =
-          c.rope_base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
+      const double grown = base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
       t.inv_freq = base_inv_freq(grown, dim);
       break;
     }
     case Type::kLlama3:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       llama3_scale(r, t.inv_freq);
       break;
     case Type::kYarn:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
-      t.attention_factor = yarn_scale(r, c.rope_base, dim, t.inv_freq);
+      t.inv_freq = base_inv_freq(base, dim);
+      t.attention_factor = yarn_scale(r, base, dim, t.inv_freq);
       break;
     case Type::kLongRope:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       t.attention_factor = longrope_scale(r, seq_len, t.inv_freq);
       break;
   }

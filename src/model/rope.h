@@ -19,10 +19,13 @@ struct RopeTable {
 // transformers' dynamic_rope_update does for a fresh model); 'longrope' takes its long factors when
 // it exceeds original_max_position_embeddings (transformers 5 decides this per forward call, so a
 // cached generation switches at that length while earlier keys keep the short rotation).
-RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0);
+// `sliding`: the table of sliding-window layers, which differs where the config gives them their own
+// RoPE (Gemma 3's rope_local_base_freq / rope_parameters.sliding_attention).
+RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0, bool sliding = false);
 
-// Whether rope_table(c, seq_len) differs from rope_table(c): the table must then be recomputed.
-bool rope_depends_on_length(const io::ModelConfig& c, int seq_len);
+// Whether rope_table(c, seq_len, sliding) differs from rope_table(c, 0, sliding): the table must
+// then be recomputed.
+bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding = false);
 
 // Whether a cached generation must start over on its whole sequence before the step that makes it
 // `total` tokens long, `cached` of them in the cache: transformers' Phi3ForCausalLM drops the cache

@@ -1,6 +1,7 @@
 #include "prune/compact.h"
 
 #include <numeric>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -63,6 +64,7 @@ LayerWeights prune_attention(ExecContext& ctx, const io::ModelConfig& cfg, Atten
   if (e.consumer_bias.defined()) out.o_b = as_dtype(ctx, e.consumer_bias, w.o_w.dtype());
   if (e.kept.empty()) {
     out.q_w = out.k_w = out.v_w = out.o_w = out.q_b = out.k_b = out.v_b = Tensor();
+    out.q_norm_w = out.k_norm_w = Tensor();  // a layer without heads has no attention tensors at all
     return out;
   }
   const Tensor q = index_tensor(ctx, kept_q_rows(layout, e.kept));
@@ -124,6 +126,11 @@ LayerWeights expand_to_dense(ExecContext& ctx, const io::ModelConfig& original, 
         out.q_b = Tensor::zeros({q_rows}, dt, dev);
         out.k_b = Tensor::zeros({kv_rows}, dt, dev);
         out.v_b = Tensor::zeros({kv_rows}, dt, dev);
+      }
+      if (original.qk_norm) {  // normalises zero queries / keys: any weight; ones (the initial value)
+        const std::vector<float> ones(size_t(original.head_dim), 1.f);
+        out.q_norm_w = as_dtype(ctx, Tensor::from_f32(ones, {original.head_dim}).to(dev), dt);
+        out.k_norm_w = out.q_norm_w.clone();
       }
     } else {
       const AttentionLayout layout = attention_layout(original, l, unit);

@@ -125,31 +125,84 @@ TEST(ModelConfig, LlamaVariants) {
   EXPECT_FLOAT_EQ(parse_model_config(j, kLabel).rope_theta, 1e6f);
 }
 
+// Windows as transformers 5 builds them: MistralConfig slides every layer (default 4096, null:
+// none); Qwen2Config / Qwen3Config only with use_sliding_window, layers >= max_window_layers
+// (default 28) unless layer_types names each layer.
 TEST(ModelConfig, MistralAndQwen2) {
+  using W = std::vector<int>;
   json j = llama_base();
   j["model_type"] = "mistral";
   j["sliding_window"] = nullptr;
   EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
-  j["sliding_window"] = 4096;  // >= max positions: full attention
-  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
+  EXPECT_EQ(parse_model_config(j, kLabel).layer_window, (W{0, 0}));
+  j["sliding_window"] = 4096;  // longer than max positions: kept, masks nothing there
+  EXPECT_EQ(parse_model_config(j, kLabel).layer_window, (W{4096, 4096}));
   j["sliding_window"] = 64;
   EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 64);
-  j.erase("sliding_window");  // transformers default 4096 >= 128
-  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 0);
+  EXPECT_EQ(parse_model_config(j, kLabel).layer_window, (W{64, 64}));
+  j["layer_types"] = {"full_attention", "full_attention"};  // MistralConfig ignores layer_types
+  EXPECT_EQ(parse_model_config(j, kLabel).layer_window, (W{64, 64}));
+  j.erase("sliding_window");  // transformers default 4096
+  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 4096);
 
   json q = llama_base();
   q["model_type"] = "qwen2";
   q["tie_word_embeddings"] = true;
   q["use_sliding_window"] = false;
   q["sliding_window"] = 32;  // ignored while use_sliding_window is false
-  const ModelConfig c = parse_model_config(q, kLabel);
+  ModelConfig c = parse_model_config(q, kLabel);
   EXPECT_TRUE(c.qkv_bias);
   EXPECT_FALSE(c.o_bias);
   EXPECT_FALSE(c.mlp_bias);
+  EXPECT_FALSE(c.qk_norm);
   EXPECT_TRUE(c.tie_embeddings);
   EXPECT_EQ(c.sliding_window, 0);
+  EXPECT_EQ(c.layer_window, (W{0, 0}));
+  q["use_sliding_window"] = true;  // max_window_layers defaults to 28: no layer of 2 slides
+  EXPECT_EQ(parse_model_config(q, kLabel).sliding_window, 32);
+  EXPECT_EQ(parse_model_config(q, kLabel).layer_window, (W{0, 0}));
+  q["max_window_layers"] = 1;
+  EXPECT_EQ(parse_model_config(q, kLabel).layer_window, (W{0, 32}));
+  q["layer_types"] = {"sliding_attention", "full_attention"};  // wins over max_window_layers
+  EXPECT_EQ(parse_model_config(q, kLabel).layer_window, (W{32, 0}));
+  q["layer_types"] = {"sliding_attention"};
+  expect_reject(q, "layer_types");
+  q["layer_types"] = {"sliding_attention", "chunked_attention"};
+  expect_reject(q, "layer_types");
+  q["layer_types"] = {"sliding_attention", "full_attention"};
+  q["use_sliding_window"] = false;  // a sliding layer without a window: transformers cannot mask it
+  expect_reject(q, "sliding_window");
+  q.erase("layer_types");
   q["use_sliding_window"] = true;
-  expect_reject(q, "use_sliding_window");
+  q["sliding_window"] = nullptr;
+  EXPECT_EQ(parse_model_config(q, kLabel).layer_window, (W{0, 0}));
+}
+
+TEST(ModelConfig, Qwen3) {
+  json q = llama_base();
+  q["model_type"] = "qwen3";
+  q["head_dim"] = 16;  // apart from hidden / heads (32)
+  ModelConfig c = parse_model_config(q, kLabel);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_FALSE(c.qkv_bias || c.o_bias || c.mlp_bias);  // attention_bias defaults to false
+  EXPECT_EQ(c.layer_window, (std::vector<int>{0, 0}));
+  q["attention_bias"] = true;
+  q["mlp_bias"] = true;  // not a Qwen3 field: its MLP has no biases
+  c = parse_model_config(q, kLabel);
+  EXPECT_TRUE(c.qkv_bias && c.o_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  q.erase("head_dim");  // Qwen3Config's default is 128, not hidden / heads
+  EXPECT_EQ(parse_model_config(q, kLabel).head_dim, 128);
+  q["use_sliding_window"] = true;
+  q["sliding_window"] = 8;
+  q["max_window_layers"] = 0;
+  EXPECT_EQ(parse_model_config(q, kLabel).layer_window, (std::vector<int>{8, 8}));
+  // Written back: the stock fields stay, so transformers reads the same windows.
+  const json back = model_config_to_json(parse_model_config(q, kLabel));
+  EXPECT_EQ(back["model_type"], "qwen3");
+  EXPECT_EQ(back["max_window_layers"], 0);
+  EXPECT_EQ(back["head_dim"], 128);
 }
 
 TEST(ModelConfig, OptVariants) {
@@ -228,7 +281,7 @@ TEST(ModelConfig, Rejections) {
   try {
     parse_model_config(j, kLabel);
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("phi3"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("llama, mistral, qwen2, qwen3, phi3, opt"), std::string::npos);
   }
   j = llama_base();
   j.erase("model_type");

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numbers>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/context.h"
@@ -85,15 +87,18 @@ TEST_F(OpsCpu, LinearMatchesFloat64WithAndWithoutBias) {
 TEST_F(OpsCpu, RmsNormMatchesFloat64) {
   const int m = 7, h = 45;
   Tensor x = rand_f32(rng, {m, h}, 3.f), w = rand_f32(rng, {h});
-  Tensor y = ops::rms_norm(ctx, x, w, 1e-5f);
-  Vec xv = x.to_f64_vector(), wv = w.to_f64_vector(), want;
-  for (int r = 0; r < m; ++r) {
-    double ss = 0;
-    for (int i = 0; i < h; ++i) ss += xv[size_t(r * h + i)] * xv[size_t(r * h + i)];
-    const double inv = 1.0 / std::sqrt(ss / h + 1e-5);
-    for (int i = 0; i < h; ++i) want.push_back(xv[size_t(r * h + i)] * inv * wv[size_t(i)]);
+  // Offset 0 (LLaMA: w) and 1 (Gemma: 1 + w).
+  for (const double offset : {0.0, 1.0}) {
+    Tensor y = ops::rms_norm(ctx, x, w, 1e-5f, float(offset));
+    Vec xv = x.to_f64_vector(), wv = w.to_f64_vector(), want;
+    for (int r = 0; r < m; ++r) {
+      double ss = 0;
+      for (int i = 0; i < h; ++i) ss += xv[size_t(r * h + i)] * xv[size_t(r * h + i)];
+      const double inv = 1.0 / std::sqrt(ss / h + 1e-5);
+      for (int i = 0; i < h; ++i) want.push_back(xv[size_t(r * h + i)] * inv * (offset + wv[size_t(i)]));
+    }
+    expect_close(y, want, 1e-6, 1e-5, offset == 0 ? "rms_norm" : "rms_norm offset 1");
   }
-  expect_close(y, want, 1e-6, 1e-5, "rms_norm");
 }
 
 TEST_F(OpsCpu, LayerNormMatchesFloat64) {
@@ -144,7 +149,8 @@ TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
   }
 }
 
-// Causal GQA attention in float64 for one configuration.
+// Causal GQA attention in float64 for one configuration: query i at position p = i + q_offset
+// sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x / softcap).
 Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s) {
   Vec qv = q.to_f64_vector(), kv = k.to_f64_vector(), vv = v.to_f64_vector();
   const int d = s.head_dim, qw = s.n_heads * d, kw = s.n_kv_heads * d;
@@ -155,11 +161,15 @@ Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::
       for (int i = 0; i < s.q_len; ++i) {
         const size_t qo = size_t((b * s.q_len + i) * qw + h * d);
         Vec sc;
-        for (int j = 0; j <= i + s.q_offset && j < s.kv_len; ++j) {
+        const int p = i + s.q_offset;
+        const int first = s.window > 0 ? std::max(0, p - s.window + 1) : 0;
+        for (int j = first; j <= p && j < s.kv_len; ++j) {
           const size_t ko = size_t((b * s.kv_stride + j) * kw + kh * d);
           double dot = 0;
           for (int c = 0; c < d; ++c) dot += qv[qo + size_t(c)] * kv[ko + size_t(c)];
-          sc.push_back(dot * s.scale);
+          dot *= s.scale;
+          if (s.softcap > 0) dot = s.softcap * std::tanh(dot / s.softcap);
+          sc.push_back(dot);
         }
         const double mx = *std::max_element(sc.begin(), sc.end());
         double z = 0;
@@ -167,7 +177,7 @@ Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::
         for (int c = 0; c < d; ++c) {
           double acc = 0;
           for (size_t j = 0; j < sc.size(); ++j)
-            acc += sc[j] / z * vv[size_t((b * s.kv_stride + int(j)) * kw + kh * d + c)];
+            acc += sc[j] / z * vv[size_t((b * s.kv_stride + first + int(j)) * kw + kh * d + c)];
           out[qo + size_t(c)] = acc;
         }
       }
@@ -219,12 +229,73 @@ TEST_F(OpsCpu, AttentionLongWindowsSpanQueryBlocks) {
   expect_close(ops::attention(ctx, q2, k2, v2, s), attention_f64(q2, k2, v2, s), 1e-5, 1e-4, "attention chunk");
 }
 
-TEST_F(OpsCpu, SiluMulReluAdd) {
+// Sliding window (transformers: key j visible from position p iff p - window < j <= p) and score
+// soft-capping, alone and together, on plain windows, across query blocks and into a KV cache.
+TEST_F(OpsCpu, AttentionSlidingWindowAndSoftcap) {
+  struct Case {
+    int batch, q_len, kv_len, kv_stride, q_offset, window;
+    float softcap;
+  };
+  const Case cases[] = {
+      {2, 13, 13, 13, 0, 4, 0.f},                                   // window shorter than the sequence
+      {1, 9, 9, 9, 0, 1, 0.f},                                      // window 1: each query sees only itself
+      {2, 13, 13, 13, 0, 13, 0.f},                                  // window = length: full causal
+      {1, 150, 150, 150, 0, 37, 0.f},                               // several query blocks, window start inside a block
+      {1, 150, 150, 150, 0, 100, 0.f}, {2, 1, 40, 48, 39, 8, 0.f},  // decode step into a cache longer than the window
+      {2, 5, 40, 48, 35, 8, 0.f},                                   // chunk into a cache
+      {1, 70, 130, 130, 60, 64, 0.f},                               // multi-block chunk, window = the block
+      {2, 13, 13, 13, 0, 0, 2.5f},  // soft-capping alone (scores of magnitude ~10 get capped)
+      {2, 5, 40, 48, 35, 8, 3.f},   // both, into a cache
+      {1, 150, 150, 150, 0, 37, 1.f},
+  };
+  for (const Case& c : cases) {
+    ops::AttentionShape s;
+    s.batch = c.batch, s.q_len = c.q_len, s.kv_len = c.kv_len, s.kv_stride = c.kv_stride, s.q_offset = c.q_offset;
+    s.n_heads = 4, s.n_kv_heads = 2, s.head_dim = 8, s.scale = 0.6f, s.window = c.window, s.softcap = c.softcap;
+    Tensor q = rand_f32(rng, {int64_t(c.batch) * c.q_len, 32}, 2.f);
+    Tensor k = rand_f32(rng, {int64_t(c.batch) * c.kv_stride, 16}, 2.f);
+    Tensor v = rand_f32(rng, {int64_t(c.batch) * c.kv_stride, 16});
+    const Vec want = attention_f64(q, k, v, s);
+    const std::string what = "attention q" + std::to_string(c.q_len) + " offset " + std::to_string(c.q_offset) +
+                             " window " + std::to_string(c.window) + " softcap " + std::to_string(c.softcap);
+    expect_close(ops::attention(ctx, q, k, v, s), want, 1e-5, 1e-4, what.c_str());
+    if (c.window > 0 && c.window < c.q_offset + c.q_len) {  // the window must change the result
+      ops::AttentionShape full = s;
+      full.window = 0;
+      const Vec causal = attention_f64(q, k, v, full);
+      double diff = 0;
+      for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, std::abs(want[i] - causal[i]));
+      EXPECT_GT(diff, 1e-2) << "window " << c.window;
+    }
+  }
+}
+
+TEST_F(OpsCpu, GatedActReluScaleSoftcapAdd) {
   Tensor g = rand_f32(rng, {5, 23}, 4.f), u = rand_f32(rng, {5, 23});
-  Tensor o = ops::silu_mul(ctx, g, u);
+  Tensor o = ops::gated_act(ctx, g, u, ops::GateAct::kSilu);
   Vec gv = g.to_f64_vector(), uv = u.to_f64_vector(), want;
   for (size_t i = 0; i < gv.size(); ++i) want.push_back(gv[i] / (1 + std::exp(-gv[i])) * uv[i]);
   expect_close(o, want, 1e-6, 1e-6, "silu_mul");
+  // GeGLU with the tanh GELU, from its definition in float64.
+  o = ops::gated_act(ctx, g, u, ops::GateAct::kGeluTanh);
+  want.clear();
+  for (size_t i = 0; i < gv.size(); ++i) {
+    const double x = gv[i];
+    want.push_back(0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))) * uv[i]);
+  }
+  expect_close(o, want, 1e-6, 1e-6, "gelu_tanh_mul");
+
+  Tensor sc = g.clone();
+  ops::scale_(ctx, sc, 8.f);
+  want.clear();
+  for (double x : gv) want.push_back(8 * x);
+  expect_close(sc, want, 0, 0, "scale");
+  Tensor cap = g.clone();
+  ops::softcap_(ctx, cap, 3.f);
+  want.clear();
+  for (double x : gv) want.push_back(3 * std::tanh(x / 3));
+  expect_close(cap, want, 1e-6, 1e-6, "softcap");
+  EXPECT_THROW(ops::softcap_(ctx, cap, 0.f), InputError);
 
   Tensor r = g.clone();
   ops::relu_(ctx, r);
@@ -338,6 +409,11 @@ TEST_F(OpsCpu, FrontEndsRejectBadOperandsByName) {
   s.batch = 1, s.q_len = 4, s.kv_len = 4, s.n_heads = 3, s.n_kv_heads = 2, s.head_dim = 2;
   EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 4}), rand_f32(rng, {4, 4}), s),
                InputError);  // 3 heads over 2 KV heads
+  s.n_kv_heads = 3;
+  s.window = -1;
+  EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), s), InputError);
+  s.window = 0, s.softcap = -1.f;
+  EXPECT_THROW(ops::attention(ctx, rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), rand_f32(rng, {4, 6}), s), InputError);
 }
 
 }  // namespace

@@ -167,15 +167,16 @@ TEST_P(OpsGpu, Linear) {
 }
 
 TEST_P(OpsGpu, RmsNorm) {
-  for (const int64_t h : {int64_t(96), int64_t(100), int64_t(4096)}) {
-    Operand x = random_operand(rng_, {17, h}, dt(), 2.f, 0.5f);
-    Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f);
-    Tensor y = poisoned({17, h}, dt());
-    cuda::rms_norm(ctx(), x.dev, w.dev, 1e-5f, y);
-    Tensor ref = empty_f32({17, h});
-    cpu::rms_norm(x.host, w.host, 1e-5f, ref);
-    expect_close(y, ref, dt(), "rms_norm_h" + std::to_string(h));
-  }
+  for (const float offset : {0.f, 1.f})  // LLaMA's w and Gemma's (1 + w)
+    for (const int64_t h : {int64_t(96), int64_t(100), int64_t(4096)}) {
+      Operand x = random_operand(rng_, {17, h}, dt(), 2.f, 0.5f);
+      Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f - offset);
+      Tensor y = poisoned({17, h}, dt());
+      cuda::rms_norm(ctx(), x.dev, w.dev, 1e-5f, offset, y);
+      Tensor ref = empty_f32({17, h});
+      cpu::rms_norm(x.host, w.host, 1e-5f, offset, ref);
+      expect_close(y, ref, dt(), "rms_norm_h" + std::to_string(h) + "_offset" + std::to_string(int(offset)));
+    }
 }
 
 TEST_P(OpsGpu, LayerNorm) {
@@ -219,6 +220,8 @@ TEST_P(OpsGpu, Rope) {
 TEST_P(OpsGpu, Attention) {
   struct Case {
     int batch, q_len, kv_len, kv_stride, q_offset, heads, kv_heads, head_dim;
+    int window = 0;
+    float softcap = 0.f;
   };
   const Case cases[] = {
       {2, 37, 37, 37, 0, 4, 2, 8},       // stories260K-like head_dim, odd length
@@ -229,6 +232,17 @@ TEST_P(OpsGpu, Attention) {
       {3, 1, 129, 200, 128, 8, 2, 128},  // decode step: q_len = 1
       {1, 1, 1, 4, 0, 2, 1, 8},          // first decode step of a tiny cache
       {1, 70, 70, 70, 0, 2, 1, 16},      // head_dim 16 (the tensor-core kernel's smallest)
+      {1, 40, 40, 40, 0, 4, 2, 256},     // Gemma's head_dim (CUDA cores)
+      // Sliding window: starts inside tiles, skips whole tiles, into a cache; soft-capping.
+      {2, 200, 200, 200, 0, 4, 2, 64, 37},
+      {1, 300, 300, 300, 0, 2, 1, 128, 130},
+      {2, 37, 37, 37, 0, 4, 2, 8, 5},
+      {2, 5, 170, 180, 165, 4, 2, 64, 40},
+      {3, 1, 129, 200, 128, 8, 2, 128, 64},
+      {2, 130, 130, 130, 0, 4, 1, 32, 0, 3.f},
+      {2, 96, 96, 96, 0, 4, 2, 128, 50, 2.f},
+      {1, 40, 40, 40, 0, 4, 2, 256, 16, 5.f},
+      {2, 37, 37, 37, 0, 4, 2, 8, 0, 1.5f},
   };
   for (const Case& c : cases) {
     ops::AttentionShape s;
@@ -241,6 +255,8 @@ TEST_P(OpsGpu, Attention) {
     s.n_kv_heads = c.kv_heads;
     s.head_dim = c.head_dim;
     s.scale = 1.f / std::sqrt(float(c.head_dim));
+    s.window = c.window;
+    s.softcap = c.softcap;
     Operand q = random_operand(rng_, {int64_t(c.batch) * c.q_len, int64_t(c.heads) * c.head_dim}, dt());
     // Keys / values with NaN in the spare rows of every window: they must never be read.
     const Shape kv_shape{int64_t(c.batch) * c.kv_stride, int64_t(c.kv_heads) * c.head_dim};
@@ -259,24 +275,42 @@ TEST_P(OpsGpu, Attention) {
     cpu::attention(q.host, k.host, v.host, s, ref);
     expect_close(out, ref, dt(),
                  "attention_b" + std::to_string(c.batch) + "_q" + std::to_string(c.q_len) + "_kv" +
-                     std::to_string(c.kv_len) + "_d" + std::to_string(c.head_dim));
+                     std::to_string(c.kv_len) + "_d" + std::to_string(c.head_dim) + "_w" + std::to_string(c.window) +
+                     "_cap" + std::to_string(c.softcap));
   }
 }
 
-TEST_P(OpsGpu, SiluMul) {
-  Operand g = random_operand(rng_, {33, 250}, dt(), 3.f), u = random_operand(rng_, {33, 250}, dt());
-  Tensor out = poisoned({33, 250}, dt());
-  cuda::silu_mul(ctx(), g.dev, u.dev, out);
-  Tensor ref = empty_f32({33, 250});
-  cpu::silu_mul(g.host, u.host, ref);
-  expect_close(out, ref, dt(), "silu_mul");
-  // Odd element count: the scalar path.
-  Operand g2 = random_operand(rng_, {7, 13}, dt(), 3.f), u2 = random_operand(rng_, {7, 13}, dt());
-  Tensor out2 = poisoned({7, 13}, dt());
-  cuda::silu_mul(ctx(), g2.dev, u2.dev, out2);
-  Tensor ref2 = empty_f32({7, 13});
-  cpu::silu_mul(g2.host, u2.host, ref2);
-  expect_close(out2, ref2, dt(), "silu_mul_odd");
+TEST_P(OpsGpu, GatedAct) {
+  for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh}) {
+    const std::string name = act == ops::GateAct::kSilu ? "silu_mul" : "gelu_tanh_mul";
+    Operand g = random_operand(rng_, {33, 250}, dt(), 3.f), u = random_operand(rng_, {33, 250}, dt());
+    Tensor out = poisoned({33, 250}, dt());
+    cuda::gated_act(ctx(), g.dev, u.dev, act, out);
+    Tensor ref = empty_f32({33, 250});
+    cpu::gated_act(g.host, u.host, act, ref);
+    expect_close(out, ref, dt(), name);
+    // Odd element count: the scalar path.
+    Operand g2 = random_operand(rng_, {7, 13}, dt(), 3.f), u2 = random_operand(rng_, {7, 13}, dt());
+    Tensor out2 = poisoned({7, 13}, dt());
+    cuda::gated_act(ctx(), g2.dev, u2.dev, act, out2);
+    Tensor ref2 = empty_f32({7, 13});
+    cpu::gated_act(g2.host, u2.host, act, ref2);
+    expect_close(out2, ref2, dt(), name + "_odd");
+  }
+}
+
+TEST_P(OpsGpu, ScaleSoftcap) {
+  Operand x = random_operand(rng_, {19, 77}, dt(), 40.f);
+  Tensor xs = x.dev.clone();
+  cuda::scale(ctx(), xs, 0.5f);
+  Tensor ref = x.host.clone();
+  cpu::scale(ref, 0.5f);
+  expect_close(xs, ref, dt(), "scale");
+  Tensor xc = x.dev.clone();
+  cuda::softcap(ctx(), xc, 30.f);
+  Tensor refc = x.host.clone();
+  cpu::softcap(refc, 30.f);
+  expect_close(xc, refc, dt(), "softcap");
 }
 
 TEST_P(OpsGpu, Relu) {

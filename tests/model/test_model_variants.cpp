@@ -1,5 +1,6 @@
 // Decoder-layer forward of the architecture variants the reference models do not cover (LLaMA
-// with attention/MLP biases and an explicit head_dim, Qwen2 q/k/v biases, OPT pre-LN and post-LN)
+// with attention/MLP biases and an explicit head_dim, Qwen2 q/k/v biases, Qwen3 per-head q/k
+// norms with a sliding window shorter than the sequence, OPT pre-LN and post-LN)
 // against a naive float64 implementation of the transformers layers written here. Weights are
 // random (synthetic source, then random norms and biases so those paths count). The taps must
 // carry the Linear inputs the reference computes.
@@ -63,14 +64,16 @@ void rope(Mat& x, int batch, int t, int heads, int d, double theta) {
         }
 }
 
-Mat attend(const Mat& q, const Mat& k, const Mat& v, int batch, int t, int nh, int nkv, int d) {
+// window > 0: query i sees keys i - window < j <= i (transformers' sliding_window_causal).
+Mat attend(const Mat& q, const Mat& k, const Mat& v, int batch, int t, int nh, int nkv, int d, int window) {
   Mat o(q.size());
   for (int b = 0; b < batch; ++b)
     for (int h = 0; h < nh; ++h) {
       const int kh = h / (nh / nkv);
       for (int i = 0; i < t; ++i) {
         std::vector<double> s;
-        for (int j = 0; j <= i; ++j) {
+        const int first = window > 0 ? std::max(0, i - window + 1) : 0;
+        for (int j = first; j <= i; ++j) {
           double dot = 0;
           for (int c = 0; c < d; ++c)
             dot += q[size_t(((b * t + i) * nh + h) * d + c)] * k[size_t(((b * t + j) * nkv + kh) * d + c)];
@@ -81,7 +84,8 @@ Mat attend(const Mat& q, const Mat& k, const Mat& v, int batch, int t, int nh, i
         for (double& e : s) z += (e = std::exp(e - mx));
         for (int c = 0; c < d; ++c) {
           double acc = 0;
-          for (int j = 0; j <= i; ++j) acc += s[size_t(j)] / z * v[size_t(((b * t + j) * nkv + kh) * d + c)];
+          for (int j = first; j <= i; ++j)
+            acc += s[size_t(j - first)] / z * v[size_t(((b * t + j) * nkv + kh) * d + c)];
           o[size_t(((b * t + i) * nh + h) * d + c)] = acc;
         }
       }
@@ -102,6 +106,10 @@ const Variant kVariants[] = {
     {"qwen2", R"({"model_type": "qwen2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
       "num_key_value_heads": 1, "intermediate_size": 40, "vocab_size": 50, "max_position_embeddings": 64,
       "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "tie_word_embeddings": true})"},
+    {"qwen3_window", R"({"model_type": "qwen3", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+      "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 40, "vocab_size": 50,
+      "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 1000.0, "attention_bias": true,
+      "use_sliding_window": true, "sliding_window": 3, "max_window_layers": 1, "tie_word_embeddings": true})"},
     {"opt_pre_ln", R"({"model_type": "opt", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
       "ffn_dim": 48, "vocab_size": 50, "max_position_embeddings": 64, "do_layer_norm_before": true,
       "word_embed_proj_dim": 32, "activation_function": "relu"})"},
@@ -117,6 +125,9 @@ class LayerVariants : public ::testing::TestWithParam<Variant> {};
 TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {
   const auto cfg = io::parse_model_config(nlohmann::json::parse(GetParam().config), GetParam().name);
   const bool opt = cfg.family == io::ArchFamily::Opt;
+  if (cfg.qk_norm) {
+    ASSERT_EQ(cfg.window_of(1), 3) << "the window (shorter than the 7 tokens) must apply";
+  }
   ExecContext ctx(Device::cpu());
   model::Model m(model::make_synthetic_source(cfg, 5, 0.3f), ctx, Precision::Exact32);
   model::LayerWeights w = m.load_layer(ctx, 1);
@@ -147,11 +158,15 @@ TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {
   Mat a_in = pre ? norm(x, rows, h, w.attn_norm_w, w.attn_norm_b, eps) : x;
   want["attn_in"] = a_in;
   Mat q = lin(a_in, rows, h, w.q_w, w.q_b), k = lin(a_in, rows, h, w.k_w, w.k_b), v = lin(a_in, rows, h, w.v_w, w.v_b);
+  if (cfg.qk_norm) {  // RMSNorm over each head's d values: rows of [rows * heads, d]
+    q = norm(q, rows * nh, d, w.q_norm_w, Tensor(), eps);
+    k = norm(k, rows * nkv, d, w.k_norm_w, Tensor(), eps);
+  }
   if (!opt) {
     rope(q, batch, t, nh, d, cfg.rope_theta);
     rope(k, batch, t, nkv, d, cfg.rope_theta);
   }
-  Mat att = attend(q, k, v, batch, t, nh, nkv, d);
+  Mat att = attend(q, k, v, batch, t, nh, nkv, d, cfg.window_of(1));
   want["attn_o_in"] = att;
   Mat o = lin(att, rows, nh * d, w.o_w, w.o_b);
   for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
@@ -178,10 +193,15 @@ TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {
   for (const auto& [name, ref] : want) {
     const auto& got = taps[name];
     ASSERT_EQ(got.size(), ref.size()) << name;
-    double worst = 0;
+    // Relative error, with an absolute floor at 1e-4 of the tap's largest magnitude (>= 1): fp32
+    // rounding of the large entries lands in the near-zero ones.
+    double scale = 1, worst = 0;
+    for (double r : ref) scale = std::max(scale, std::abs(r));
+    size_t at = 0;
     for (size_t i = 0; i < ref.size(); ++i)
-      worst = std::max(worst, std::abs(got[i] - ref[i]) / (1e-4 + std::abs(ref[i])));
-    EXPECT_LT(worst, 1e-3) << GetParam().name << " tap " << name;
+      if (const double e = std::abs(got[i] - ref[i]) / (1e-4 * scale + std::abs(ref[i])); e > worst) worst = e, at = i;
+    EXPECT_LT(worst, 1e-3) << GetParam().name << " tap " << name << ": element " << at << " got " << got[at] << " want "
+                           << ref[at];
   }
   const auto out = hidden.to_f32_vector();
   EXPECT_LT(test::max_abs_diff(out, x), 1e-3) << "hidden after the layer";

@@ -1,4 +1,5 @@
-// CPU bodies of rotate-half RoPE and causal grouped-query attention (F32).
+// CPU bodies of rotate-half RoPE and causal grouped-query attention (F32, optional sliding window
+// and score soft-capping).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -40,9 +41,12 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::Att
   const int d = s.head_dim;
   const int group = s.n_heads / s.n_kv_heads;
   const int64_t q_width = int64_t(s.n_heads) * d, kv_width = int64_t(s.n_kv_heads) * d;
-  // Query blocks: scores for a block are a small GEMM against the keys it may see (causal), so
-  // only a [block, kv_len] tile exists at a time and the upper triangle is mostly skipped.
+  // Query blocks: scores for a block are a small GEMM against the keys it may see (causal, and
+  // within the sliding window), so only a [block, keys] tile exists at a time and the masked
+  // triangles are mostly skipped.
   constexpr int kBlock = 64;
+  const bool capped = s.softcap > 0.f;
+  const float scale = capped ? 1.f : s.scale;  // capped scores already carry the scale
   Mat scores;
   for (int b = 0; b < s.batch; ++b) {
     const float* kb = k.data<float>() + int64_t(b) * s.kv_stride * kv_width;
@@ -51,23 +55,32 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::Att
       const int64_t kv_col = int64_t(h / group) * d;  // GQA: query head h reads KV head h / group
       for (int i0 = 0; i0 < s.q_len; i0 += kBlock) {
         const int nq = std::min(kBlock, s.q_len - i0);
-        const int nk = std::min(s.kv_len, i0 + nq + s.q_offset);  // keys the last query of the block sees
+        const int p0 = i0 + s.q_offset;  // position of the block's first query
+        // Keys [lo, hi): hi is the last query's causal end, lo the first query's window start.
+        const int hi = std::min(s.kv_len, p0 + nq);
+        const int lo = s.window > 0 ? std::max(0, p0 - s.window + 1) : 0;
+        const int nk = hi - lo;
         const int64_t q_row = int64_t(b) * s.q_len + i0;
         Strided qm(q.data<float>() + q_row * q_width + int64_t(h) * d, nq, d, Eigen::OuterStride<>(q_width));
-        Strided km(kb + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
-        Strided vm(vb + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
+        Strided km(kb + int64_t(lo) * kv_width + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
+        Strided vm(vb + int64_t(lo) * kv_width + kv_col, nk, d, Eigen::OuterStride<>(kv_width));
         scores.resize(nq, nk);
         scores.noalias() = qm * km.transpose();
         for (int r = 0; r < nq; ++r) {
-          const int n_keys = std::min(nk, i0 + r + s.q_offset + 1);  // causal
+          const int p = p0 + r;
+          const int end = std::min(nk, p + 1 - lo);                                 // causal
+          const int begin = s.window > 0 ? std::max(0, p - s.window + 1 - lo) : 0;  // window
           float* row = scores.data() + int64_t(r) * nk;
+          if (capped)
+            for (int j = begin; j < end; ++j) row[j] = s.softcap * std::tanh(row[j] * s.scale / s.softcap);
           float mx = -INFINITY;
-          for (int j = 0; j < n_keys; ++j) mx = std::max(mx, row[j] * s.scale);
+          for (int j = begin; j < end; ++j) mx = std::max(mx, row[j] * scale);
           float sum = 0.f;
-          for (int j = 0; j < n_keys; ++j) sum += (row[j] = std::exp(row[j] * s.scale - mx));
+          for (int j = begin; j < end; ++j) sum += (row[j] = std::exp(row[j] * scale - mx));
           const float inv = 1.f / sum;
-          for (int j = 0; j < n_keys; ++j) row[j] *= inv;
-          for (int j = n_keys; j < nk; ++j) row[j] = 0.f;
+          for (int j = begin; j < end; ++j) row[j] *= inv;
+          for (int j = 0; j < begin; ++j) row[j] = 0.f;
+          for (int j = end; j < nk; ++j) row[j] = 0.f;
         }
         StridedOut om(out.data<float>() + q_row * q_width + int64_t(h) * d, nq, d, Eigen::OuterStride<>(q_width));
         om.noalias() = scores * vm;

@@ -1,45 +1,76 @@
-// Causal grouped-query attention: host-side dispatch over dtype and head_dim.
-// bf16 / f16 with head_dim % 16 == 0 run on the tensor cores (attention_mma.cuh); fp32 and the
-// small head dims run on the CUDA cores (attention_simt.cuh). Both tile K/V through shared memory
-// with an online softmax, so memory use is independent of the window length.
+// Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping.
+// bf16 / f16 with head_dim 16..128 run on the tensor cores (attention_mma.cuh); fp32, head_dim 8
+// and 256 (whose register tile would spill) run on the CUDA cores (attention_simt.cuh). Both tile K/V through shared
+// memory with an online softmax, so memory use is independent of the window length.
+#include <type_traits>
+
 #include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_simt.cuh"
 #include "kernels/cuda/cuda_ops.h"
 
-#include <type_traits>
-
 namespace sp::cuda {
 namespace {
 
-template <typename T, int D>
+template <typename T, int D, bool kCap>
 void launch_simt(const AttnArgs& a, int batch, cudaStream_t stream) {
   using C = SimtCfg<T, D>;
+  // head_dim 256 stages more than the default 48 KB of dynamic shared memory. The attribute is
+  // per device: set it on every launch (a cheap host call).
+  if constexpr (C::kSmem > 48 * 1024)
+    SP_CUDA_CHECK(cudaFuncSetAttribute(attention_simt_kernel<T, D, kCap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       int(C::kSmem)));
   const dim3 grid(unsigned((a.q_len + C::kBQ - 1) / C::kBQ), unsigned(a.n_heads), unsigned(batch));
-  attention_simt_kernel<T, D><<<grid, C::kThreads, C::kSmem, stream>>>(a);
+  attention_simt_kernel<T, D, kCap><<<grid, C::kThreads, C::kSmem, stream>>>(a);
   SP_CUDA_CHECK_LAUNCH();
 }
 
-template <typename T, int D>
+template <typename T, int D, bool kCap>
 void launch_mma(const AttnArgs& a, int batch, cudaStream_t stream) {
   using C = MmaCfg<D>;
-  // Two K/V stages exceed the default 48 KB of dynamic shared memory for head_dim 128. The
-  // attribute is per device: set it on every launch (a cheap host call).
-  SP_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  // Two K/V stages exceed the default 48 KB of dynamic shared memory for head_dim 128.
+  SP_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<T, D, kCap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      int(C::kSmem)));
   const dim3 grid(unsigned((a.q_len + C::kBQ - 1) / C::kBQ), unsigned(a.n_heads), unsigned(batch));
-  attention_mma_kernel<T, D><<<grid, C::kThreads, C::kSmem, stream>>>(a);
+  attention_mma_kernel<T, D, kCap><<<grid, C::kThreads, C::kSmem, stream>>>(a);
   SP_CUDA_CHECK_LAUNCH();
 }
 
-template <typename T>
+template <typename T, bool kCap>
 void launch_simt_any(const AttnArgs& a, int d, int batch, cudaStream_t stream) {
   switch (d) {
-    case 8: return launch_simt<T, 8>(a, batch, stream);
-    case 16: return launch_simt<T, 16>(a, batch, stream);
-    case 32: return launch_simt<T, 32>(a, batch, stream);
-    case 64: return launch_simt<T, 64>(a, batch, stream);
-    case 128: return launch_simt<T, 128>(a, batch, stream);
-    default: fail_input("attention: head_dim " + std::to_string(d) + " is not supported on CUDA (8, 16, 32, 64, 128)");
+    case 8:
+      return launch_simt<T, 8, kCap>(a, batch, stream);
+    case 16:
+      return launch_simt<T, 16, kCap>(a, batch, stream);
+    case 32:
+      return launch_simt<T, 32, kCap>(a, batch, stream);
+    case 64:
+      return launch_simt<T, 64, kCap>(a, batch, stream);
+    case 128:
+      return launch_simt<T, 128, kCap>(a, batch, stream);
+    case 256:
+      return launch_simt<T, 256, kCap>(a, batch, stream);
+    default:
+      fail_input("attention: head_dim " + std::to_string(d) + " is not supported on CUDA (8, 16, 32, 64, 128, 256)");
+  }
+}
+
+template <typename T, bool kCap>
+void launch_any(const AttnArgs& a, int d, bool mma_ok, int batch, cudaStream_t stream) {
+  if constexpr (std::is_same_v<T, float>) {
+    launch_simt_any<T, kCap>(a, d, batch, stream);
+  } else {
+    if (!mma_ok) return launch_simt_any<T, kCap>(a, d, batch, stream);
+    switch (d) {
+      case 16:
+        return launch_mma<T, 16, kCap>(a, batch, stream);
+      case 32:
+        return launch_mma<T, 32, kCap>(a, batch, stream);
+      case 64:
+        return launch_mma<T, 64, kCap>(a, batch, stream);
+      default:
+        return launch_mma<T, 128, kCap>(a, batch, stream);
+    }
   }
 }
 
@@ -62,6 +93,8 @@ void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor&
   a.q_row = int64_t(s.n_heads) * s.head_dim;
   a.kv_row = int64_t(s.n_kv_heads) * s.head_dim;
   a.scale = s.scale;
+  a.window = s.window;
+  a.softcap = s.softcap;
   const int d = s.head_dim;
   const cudaStream_t stream = stream_of(ctx);
   const bool mma_ok = (d == 16 || d == 32 || d == 64 || d == 128) && aligned16(k.raw()) && aligned16(v.raw()) &&
@@ -69,17 +102,8 @@ void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor&
                       (reinterpret_cast<uintptr_t>(out.raw()) & 3u) == 0;
   dispatch_float(q.dtype(), "attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, float>) {
-      launch_simt_any<T>(a, d, s.batch, stream);
-    } else {
-      if (!mma_ok) return launch_simt_any<T>(a, d, s.batch, stream);
-      switch (d) {
-        case 16: return launch_mma<T, 16>(a, s.batch, stream);
-        case 32: return launch_mma<T, 32>(a, s.batch, stream);
-        case 64: return launch_mma<T, 64>(a, s.batch, stream);
-        default: return launch_mma<T, 128>(a, s.batch, stream);
-      }
-    }
+    if (s.softcap > 0.f) return launch_any<T, true>(a, d, mma_ok, s.batch, stream);
+    launch_any<T, false>(a, d, mma_ok, s.batch, stream);
   });
 }
 

@@ -8,7 +8,8 @@
 // lands in registers in the mma C layout, which is also the A layout of the next product, so
 // P = exp(S - m) feeds O += P V without leaving registers (V fragments via ldmatrix.trans). Each
 // lane holds rows r = lane/4 and r + 8 of its warp's slab; row statistics are reduced over the
-// 4-lane quad. Warps whose rows all precede a tile (causal) skip its arithmetic.
+// 4-lane quad. Warps whose rows all precede a tile (causal) or whose windows all start after it
+// skip its arithmetic. kCap compiles the soft-capping in (see attention_simt.cuh).
 #include "kernels/cuda/attention_simt.cuh"
 
 namespace sp::cuda {
@@ -87,7 +88,7 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const void* smem) 
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
 }
 
-template <typename T, int D>
+template <typename T, int D, bool kCap>
 __global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
   using C = MmaCfg<D>;
   constexpr int kBK = C::kBK, kS = C::kStride, kNT = kBK / 8, kDT = D / 8, kKC = D / 16;
@@ -123,10 +124,10 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
   const int q_last = min(q0 + C::kBQ, a.q_len) - 1;
   const int kv_end = min(a.kv_len, q_last + a.q_offset + 1);
   const int n_tiles = (kv_end + kBK - 1) / kBK;
-  const uint16_t* kbase =
-      static_cast<const uint16_t*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
-  const uint16_t* vbase =
-      static_cast<const uint16_t*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
+  const int t_first = attn_first_key(a, q0) / kBK;
+  const int warp_first_key = attn_first_key(a, q0 + warp * 16);
+  const uint16_t* kbase = static_cast<const uint16_t*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
+  const uint16_t* vbase = static_cast<const uint16_t*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
   const int last0 = row0 + a.q_offset, last1 = row1 + a.q_offset;
 
   // Queue the copy of tile t into its stage: 16-byte chunks, zero rows past kv_len (0 * garbage
@@ -143,16 +144,17 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
       cp_async16(vs + kk * kS + c, vbase + off, in ? 16 : 0);
     }
   };
-  if (n_tiles > 0) load_tile(0);
+  if (t_first < n_tiles) load_tile(t_first);
   cp_async_commit();
 
-  for (int t = 0; t < n_tiles; ++t) {
+  for (int t = t_first; t < n_tiles; ++t) {
     if (t + 1 < n_tiles) load_tile(t + 1);  // into the stage consumed in iteration t - 1
     cp_async_commit();
     cp_async_wait<1>();  // tile t has landed (this thread's part) ...
     __syncthreads();     // ... and everyone's
     const int kv0 = t * kBK;
-    if (kv0 <= warp_last_row + a.q_offset) {  // else every key of the tile is masked for this warp
+    // Else every key of the tile is masked for this warp.
+    if (kv0 <= warp_last_row + a.q_offset && kv0 + kBK > warp_first_key) {
       const uint16_t* ks = smem + (t & 1) * 2 * kBK * kS;
       const uint16_t* vs = ks + kBK * kS;
       // S = Q K^T for this warp's 16 rows x 64 keys; K fragments by ldmatrix (two k-chunks at once).
@@ -175,7 +177,7 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
           }
         }
       }
-      // Scale (log2 domain), causal / length mask, tile row maxima.
+      // Scale (log2 domain), causal / window / length mask, tile row maxima.
       float mx0 = m0, mx1 = m1;
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt) {
@@ -183,10 +185,18 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
         for (int e = 0; e < 4; ++e) {
           const int j = kv0 + nt * 8 + tq * 2 + (e & 1);
           const int last = e < 2 ? last0 : last1;
-          const float v = (j <= last && j < a.kv_len) ? s[nt][e] * sl2 : -INFINITY;
+          float v;
+          if constexpr (kCap) {
+            v = attn_visible(a, j, last) ? a.softcap * tanhf(s[nt][e] * a.scale / a.softcap) * 1.4426950408889634f
+                                         : -INFINITY;
+          } else {
+            v = attn_visible(a, j, last) ? s[nt][e] * sl2 : -INFINITY;
+          }
           s[nt][e] = v;
-          if (e < 2) mx0 = fmaxf(mx0, v);
-          else mx1 = fmaxf(mx1, v);
+          if (e < 2)
+            mx0 = fmaxf(mx0, v);
+          else
+            mx1 = fmaxf(mx1, v);
         }
       }
 #pragma unroll

@@ -6,7 +6,8 @@
 // each holding a kDPT-wide slice of q and of the output accumulator in registers. K/V tiles of kBK
 // keys are staged in shared memory as fp32, one slice per owner thread padded by 16 bytes so the
 // kTPQ slices of a key sit in different banks. Softmax is online (running max and sum per query):
-// no [q_len, kv_len] matrix exists anywhere.
+// no [q_len, kv_len] matrix exists anywhere. kCap compiles the soft-capping in (a separate
+// instantiation, so the uncapped kernels keep their arithmetic).
 #include "kernels/cuda/common.cuh"
 
 namespace sp::cuda {
@@ -17,10 +18,21 @@ struct AttnArgs {
   const void* v;
   void* out;
   int q_len, kv_len, kv_stride, q_offset;
-  int n_heads, group;  // group = n_heads / n_kv_heads
+  int n_heads, group;     // group = n_heads / n_kv_heads
   int64_t q_row, kv_row;  // row lengths in elements (n_heads * D, n_kv_heads * D)
   float scale;
+  int window;     // > 0: query at position p sees keys p - window < j <= p
+  float softcap;  // > 0 (kernels instantiated with kCap): score = softcap * tanh(score / softcap)
 };
+
+// First key any of the queries [q0, ...) may see: 0, or the first query's window start.
+__device__ __forceinline__ int attn_first_key(const AttnArgs& a, int q0) {
+  return a.window > 0 ? max(0, q0 + a.q_offset - a.window + 1) : 0;
+}
+// Key j is visible from the query whose last visible key is `last` (its position).
+__device__ __forceinline__ bool attn_visible(const AttnArgs& a, int j, int last) {
+  return j <= last && j < a.kv_len && (a.window == 0 || j > last - a.window);
+}
 
 template <typename T, int D>
 struct SimtCfg {
@@ -29,12 +41,12 @@ struct SimtCfg {
   static constexpr int kBQ = 64;                // queries per block
   static constexpr int kBK = 32;                // keys per tile
   static constexpr int kThreads = kBQ * kTPQ;
-  static constexpr int kSeg = kDPT + 4;         // padded slice, floats
+  static constexpr int kSeg = kDPT + 4;  // padded slice, floats
   static constexpr int kKeyStride = kTPQ * kSeg;
   static constexpr size_t kSmem = size_t(2) * kBK * kKeyStride * sizeof(float);
 };
 
-template <typename T, int D>
+template <typename T, int D, bool kCap>
 __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel(const AttnArgs a) {
   using C = SimtCfg<T, D>;
   constexpr int kDPT = C::kDPT, kTPQ = C::kTPQ, kBQ = C::kBQ, kBK = C::kBK;
@@ -47,8 +59,8 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
   const int qi = q0 + int(threadIdx.x) / kTPQ, seg = int(threadIdx.x) % kTPQ;
   const bool q_valid = qi < a.q_len;
 
-  const T* qp = static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + (q_valid ? qi : 0)) * a.q_row + int64_t(h) * D +
-                seg * kDPT;
+  const T* qp =
+      static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + (q_valid ? qi : 0)) * a.q_row + int64_t(h) * D + seg * kDPT;
   float q[kDPT], o[kDPT];
 #pragma unroll
   for (int d = 0; d < kDPT; ++d) {
@@ -63,7 +75,7 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
   const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
   const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
 
-  for (int kv0 = 0; kv0 < kv_end; kv0 += kBK) {
+  for (int kv0 = attn_first_key(a, q0) / kBK * kBK; kv0 < kv_end; kv0 += kBK) {
     __syncthreads();  // previous tile fully consumed
     for (int e = threadIdx.x; e < kBK * D; e += C::kThreads) {
       const int kk = e / D, d = e % D, j = kv0 + kk;
@@ -91,7 +103,11 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
 #pragma unroll
         for (int off = 1; off < kTPQ; off <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
         const int j = kv0 + kk + u;
-        s[u] = (j <= my_last_key && j < a.kv_len) ? acc * a.scale : -INFINITY;
+        if constexpr (kCap) {
+          s[u] = attn_visible(a, j, my_last_key) ? a.softcap * tanhf(acc * a.scale / a.softcap) : -INFINITY;
+        } else {
+          s[u] = attn_visible(a, j, my_last_key) ? acc * a.scale : -INFINITY;
+        }
       }
       float mx = m;
 #pragma unroll
