@@ -230,8 +230,12 @@ TEST(ModelConfig, Phi3) {
   EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
   EXPECT_EQ(c.rope_dim(), c.head_dim);
   EXPECT_EQ(c.sliding_window, 0);
-  j["sliding_window"] = 64;
-  EXPECT_EQ(parse_model_config(j, kLabel).sliding_window, 64);
+  EXPECT_EQ(c.window_of(1), 0);
+  j["sliding_window"] = 64;  // every layer slides, as Phi3Config's mask does
+  c = parse_model_config(j, kLabel);
+  EXPECT_EQ(c.sliding_window, 64);
+  EXPECT_EQ(c.window_of(0), 64);
+  EXPECT_EQ(c.window_of(1), 64);
   j.erase("sliding_window");
   j["partial_rotary_factor"] = 0.5;
   EXPECT_EQ(parse_model_config(j, kLabel).rope_dim(), c.head_dim / 2);
