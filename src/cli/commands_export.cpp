@@ -45,7 +45,7 @@ void check_gguf_output(const Config& cfg, const io::ModelConfig& model) {
              "{}: output.gguf: {} needs a pruned checkpoint to convert (output.checkpoint is none)", cfg.source,
              cfg.output.gguf);
   SP_REQUIRE(model.family == io::ArchFamily::Llama,
-             "{}: output.gguf: model_type '{}' cannot be exported to GGUF (llama.cpp has no OPT architecture); set "
+             "{}: output.gguf: model_type '{}' cannot be exported to GGUF (only the LLaMA family is); set "
              "output.gguf: none",
              cfg.source, model.model_type);
   using T = io::RopeScaling::Type;

@@ -17,6 +17,8 @@ std::string stem(const ModelConfig& c) {
   if (c.model_type == "qwen2") return "Qwen2";
   if (c.model_type == "qwen3") return "Qwen3";
   if (c.model_type == "opt") return "OPT";
+  if (c.model_type == "gemma2") return "Gemma2";
+  if (c.model_type == "gemma3_text") return "Gemma3";
   throw_input("config.json: model_type '{}' has no per-layer-shape class in {}", c.model_type, kHfModelingFile);
 }
 }  // namespace

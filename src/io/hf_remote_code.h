@@ -14,7 +14,7 @@ struct ModelConfig;
 
 inline constexpr const char* kHfModelingFile = "modeling_struprune.py";
 
-// The auto_map object for c's family ("llama", "mistral", "qwen2", "qwen3", "opt").
+// The auto_map object for c's family ("llama", "mistral", "qwen2", "qwen3", "opt", "gemma2", "gemma3_text").
 nlohmann::json hf_auto_map(const ModelConfig& c);
 // The modeling file's text.
 const std::string& hf_modeling_source();

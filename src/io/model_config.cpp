@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "core/error.h"
@@ -73,6 +74,10 @@ int get_positive(const json& j, const char* name, const std::string& label, cons
   const int v = get_int(j, name, label, dflt);
   SP_REQUIRE(v > 0, "{}: field '{}' must be positive, got {}", label, name, v);
   return v;
+}
+
+int get_positive(const json& j, const char* name, const std::string& label, int dflt) {
+  return get_positive(j, name, label, &dflt);
 }
 
 // A stock size field (heads, KV heads, MLP width). With "struprune_layers" it holds the per-layer
@@ -342,6 +347,86 @@ void parse_opt(const json& j, const std::string& label, ModelConfig& c, int* hea
   c.layer_window.assign(size_t(c.n_layers), 0);
 }
 
+// A tanh soft-cap of Gemma: absent gives the family's default, null turns it off (0).
+float get_softcap(const json& j, const char* name, const std::string& label, double dflt) {
+  if (!j.contains(name)) return float(dflt);
+  const double v = get_number(j, name, label, 0.0);
+  SP_REQUIRE(v > 0 || j[name].is_null(), "{}: field '{}' must be positive or null, got {}", label, name, v);
+  return float(v);
+}
+
+// Gemma 3's two RoPEs: transformers 5 writes rope_parameters {"full_attention": {...},
+// "sliding_attention": {...}}; older configs rope_theta, rope_scaling (full layers) and
+// rope_local_base_freq (sliding layers). Defaults as Gemma3TextConfig's: 1e6 and 1e4.
+void parse_gemma3_rope(const json& j, const std::string& label, ModelConfig& c) {
+  c.rope_base = get_number(j, "rope_theta", label, 1e6);
+  c.rope_local_base = get_number(j, "rope_local_base_freq", label, 1e4);
+  if (const json* rp = field(j, "rope_parameters")) {
+    SP_REQUIRE(rp->is_object() && (field(*rp, "full_attention") || field(*rp, "sliding_attention")),
+               "{}: field 'rope_parameters' must hold 'full_attention' and 'sliding_attention' objects for gemma3_text",
+               label);
+    for (const auto& [key, r, base] : {std::tuple{"full_attention", &c.rope, &c.rope_base},
+                                       {"sliding_attention", &c.rope_local, &c.rope_local_base}}) {
+      const json* sub = field(*rp, key);
+      if (!sub) continue;
+      const std::string where = fmt::format("{} rope_parameters.{}", label, key);
+      SP_REQUIRE(sub->is_object(), "{}: must be an object", where);
+      *base = get_number(*sub, "rope_theta", where, *base);
+      parse_rope_scaling(*sub, where, c, *r);
+    }
+  } else if (const json* rs = field(j, "rope_scaling")) {
+    SP_REQUIRE(rs->is_object(), "{} rope_scaling: must be an object", label);
+    parse_rope_scaling(*rs, label + " rope_scaling", c, c.rope);
+  }
+  SP_REQUIRE(c.rope_base > 0 && c.rope_local_base > 0, "{}: the rope_theta of both layer types must be positive",
+             label);
+  c.rope_theta = float(c.rope_base);
+}
+
+// gemma2 / gemma3_text: the LLaMA layout plus (1 + w) RMSNorms before and after each block, GeGLU,
+// scaled embeddings, query_pre_attn_scalar, soft-capping and sliding / full layers. Absent fields
+// take Gemma2Config / Gemma3TextConfig's defaults.
+void parse_gemma(const json& j, const std::string& label, ModelConfig& c, int* heads, int* kv, int* inter) {
+  const bool g3 = c.model_type == "gemma3_text";
+  c.family = ArchFamily::Gemma;
+  c.hidden = get_positive(j, "hidden_size", label);
+  c.n_layers = get_positive(j, "num_hidden_layers", label);
+  c.vocab = get_positive(j, "vocab_size", label);
+  c.max_positions = get_positive(j, "max_position_embeddings", label, g3 ? 131072 : 8192);
+  *heads = get_stock_size(j, "num_attention_heads", label);
+  *kv = get_stock_size(j, "num_key_value_heads", label, heads);
+  *inter = get_stock_size(j, "intermediate_size", label);
+  c.head_dim = get_positive(j, "head_dim", label, 256);
+  SP_REQUIRE(c.head_dim % 2 == 0, "{}: field 'head_dim' is {}: rotary embeddings need an even head dimension", label,
+             c.head_dim);
+  c.hidden_act = get_string(j, "hidden_activation", label, "gelu_pytorch_tanh");
+  SP_REQUIRE(c.hidden_act == "gelu_pytorch_tanh",
+             "{}: field 'hidden_activation' is '{}': only 'gelu_pytorch_tanh' is supported for {}", label, c.hidden_act,
+             c.model_type);
+  c.norm_eps = float(get_number(j, "rms_norm_eps", label, 1e-6));
+  SP_REQUIRE(c.norm_eps > 0, "{}: field 'rms_norm_eps' must be positive", label);
+  if (g3)
+    parse_gemma3_rope(j, label, c);
+  else
+    parse_rope(j, label, c);
+  c.tie_embeddings = get_bool(j, "tie_word_embeddings", label, true);
+  c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", label, false);
+  c.mlp_bias = false;
+  SP_REQUIRE(!get_bool(j, "use_bidirectional_attention", label, false),
+             "{}: field 'use_bidirectional_attention' is true: only causal attention is supported", label);
+  c.norm_offset = 1.f;
+  c.qk_norm = g3;
+  c.query_pre_attn_scalar = get_number(j, "query_pre_attn_scalar", label, 256.0);
+  SP_REQUIRE(c.query_pre_attn_scalar > 0, "{}: field 'query_pre_attn_scalar' must be positive", label);
+  c.final_softcap = get_softcap(j, "final_logit_softcapping", label, g3 ? 0.0 : 30.0);
+  // Gemma 3's attention does not apply attn_logit_softcapping (transformers passes no softcap).
+  c.attn_softcap = g3 ? 0.f : get_softcap(j, "attn_logit_softcapping", label, 50.0);
+  c.sliding_window = sliding_window_field(j, label, 4096);
+  // Without layer_types, as transformers derives them: every pattern-th layer is global.
+  const int pattern = g3 ? get_positive(j, "sliding_window_pattern", label, 6) : 2;
+  set_layer_windows(j, label, c, [&](int i) { return (i + 1) % pattern != 0; });
+}
+
 void check_layer(const LayerShape& s, const std::string& where, const std::string& label, bool opt) {
   SP_REQUIRE(s.n_heads >= 0 && s.n_kv_heads >= 0 && s.intermediate >= 0, "{}: {}: sizes must be non-negative", label,
              where);
@@ -382,9 +467,12 @@ ModelConfig parse_model_config(const json& j, const std::string& label) {
     parse_llama_family(j, label, c, &heads, &kv, &inter);
   else if (c.model_type == "opt")
     parse_opt(j, label, c, &heads, &kv, &inter);
+  else if (c.model_type == "gemma2" || c.model_type == "gemma3_text")
+    parse_gemma(j, label, c, &heads, &kv, &inter);
   else
     throw_input(
-        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, qwen3, opt)",
+        "{}: field 'model_type' is '{}': unsupported architecture (supported: llama, mistral, qwen2, qwen3, opt, "
+        "gemma2, gemma3_text)",
         label, c.model_type);
   c.bos_token_id = get_token_id(j, "bos_token_id", label);
   c.eos_token_id = get_token_id(j, "eos_token_id", label);
@@ -454,7 +542,9 @@ json model_config_to_json(const ModelConfig& c) {
   } else {
     j["num_key_value_heads"] = m.n_kv_heads;
     j["intermediate_size"] = m.intermediate;
-    if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden) j["head_dim"] = c.head_dim;
+    // Gemma's head_dim is its own field (default 256), never hidden / heads.
+    if (j.contains("head_dim") || m.n_heads == 0 || m.n_heads * c.head_dim != c.hidden || c.family == ArchFamily::Gemma)
+      j["head_dim"] = c.head_dim;
   }
   // Stock fields of 0 (a part pruned away in every layer) only parse beside "struprune_layers".
   if (!has_per_layer_shapes(c)) {

@@ -12,7 +12,7 @@
 
 namespace sp::io {
 
-enum class ArchFamily { Llama, Opt };  // llama / mistral / qwen2 / qwen3 are the Llama family
+enum class ArchFamily { Llama, Opt, Gemma };  // llama / mistral / qwen2 / qwen3: Llama; gemma2 / gemma3_text: Gemma
 
 struct LayerShape {
   int n_heads = 0;
@@ -41,7 +41,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3", "opt"
+  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3", "opt", "gemma2", "gemma3_text"
   ArchFamily family = ArchFamily::Llama;
   int hidden = 0;
   int n_layers = 0;
@@ -52,7 +52,7 @@ struct ModelConfig {
   float rope_theta = 10000.f;  // Llama family
   double rope_base = 10000.0;  // rope_theta as written (float64, for the inverse frequencies)
   RopeScaling rope;            // Llama family
-  std::string hidden_act;      // "silu" (Llama family) or "relu" (OPT)
+  std::string hidden_act;      // "silu" (Llama family), "relu" (OPT), "gelu_pytorch_tanh" (Gemma)
   bool norm_before = true;     // OPT do_layer_norm_before (pre-LN); always true for Llama family
   int position_offset = 0;     // OPT learned positions: row = position + 2
   // Sliding-window attention, per layer. sliding_window: the configured window in tokens (0 = none,
@@ -62,7 +62,7 @@ struct ModelConfig {
   // position p of layer i sees keys p - layer_window[i] < j <= p, as transformers masks them.
   int sliding_window = 0;
   std::vector<int> layer_window;  // one per decoder layer
-  bool qk_norm = false;           // qwen3: per-head RMSNorm of queries and keys (q_norm, k_norm [head_dim])
+  bool qk_norm = false;           // qwen3, gemma3_text: per-head RMSNorm of q and k (q_norm, k_norm [head_dim])
   bool qkv_bias = false;          // q/k/v projections have biases (qwen2, attention_bias, opt)
   bool o_bias = false;            // o_proj / out_proj bias (attention_bias, opt)
   bool mlp_bias = false;          // gate/up/down or fc1/fc2 biases
@@ -71,7 +71,17 @@ struct ModelConfig {
   int eos_token_id = -1;
   DType weight_dtype = DType::F32;  // "torch_dtype" / "dtype" (informational)
   std::vector<LayerShape> layers;   // one per decoder layer
-  nlohmann::json raw;               // the parsed file, kept to write pruned configs
+  // Gemma 2 / 3 (neutral values elsewhere): RMSNorm weights are (norm_offset + w); attention scores
+  // scaled by query_pre_attn_scalar^-0.5 (0: head_dim); tanh soft-capping cap * tanh(x / cap) of
+  // attention scores / final logits (0: off); the RoPE of sliding layers (Gemma 3; rope_local_base
+  // 0: that of full layers).
+  float norm_offset = 0.f;
+  double query_pre_attn_scalar = 0.0;
+  float attn_softcap = 0.f;
+  float final_softcap = 0.f;
+  RopeScaling rope_local;
+  double rope_local_base = 0.0;
+  nlohmann::json raw;  // the parsed file, kept to write pruned configs
 
   int window_of(int layer) const { return layer_window.empty() ? 0 : layer_window.at(size_t(layer)); }
   bool uniform() const;  // every layer has the same shape

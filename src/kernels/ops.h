@@ -20,8 +20,9 @@ Tensor embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids);
 // precision picks the product's arithmetic (Exact32 requires F32 operands: no TF32).
 Tensor linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision);
 
-// RMSNorm (LLaMA): y = x / sqrt(mean(x^2) + eps) * w, statistics in fp32. x: [M, H]; w: [H].
-Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps);
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * (w + w_offset), all in fp32, rounded once to x's dtype.
+// w_offset: 0 for LLaMA, 1 for Gemma (whose weights are stored around zero). x: [M, H]; w: [H].
+Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset = 0.f);
 
 // LayerNorm (OPT): y = (x - mean) / sqrt(var + eps) * w + b, fp32 statistics. x: [M, H].
 Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps);
@@ -54,8 +55,15 @@ struct AttentionShape {
 };
 Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& s);
 
-// SwiGLU: silu(gate) * up, elementwise. -> shape of gate.
-Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up);
+// Gated MLP activation act(gate) * up, elementwise, fp32 arithmetic: SwiGLU (silu, LLaMA) or GeGLU
+// with the tanh GELU (Gemma's gelu_pytorch_tanh: 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))).
+// -> shape of gate.
+enum class GateAct { kSilu, kGeluTanh };
+Tensor gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, GateAct act);
+// x *= s, in place, s first rounded to x's dtype (as torch multiplies by a tensor of that dtype).
+void scale_(ExecContext& ctx, Tensor& x, float s);
+// Tanh soft-capping x = cap * tanh(x / cap), in place, fp32 arithmetic (Gemma's logits). cap > 0.
+void softcap_(ExecContext& ctx, Tensor& x, float cap);
 // x = max(x, 0), in place.
 void relu_(ExecContext& ctx, Tensor& x);
 // x += y, in place (residual stream). Same shape and dtype.

@@ -1,4 +1,5 @@
-// Front ends of the elementwise ops: SwiGLU, ReLU, residual add, dtype conversion.
+// Front ends of the elementwise ops: gated activations (SwiGLU, GeGLU), ReLU, scaling, soft-capping,
+// residual add, dtype conversion.
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
@@ -9,18 +10,40 @@ namespace sp::ops {
 
 using namespace detail;
 
-Tensor silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up) {
-  require_float(ctx, gate, "silu_mul", "gate");
-  require_float(ctx, up, "silu_mul", "up");
-  require_same_dtype(gate, up, "silu_mul", "gate", "up");
-  require_shape(up, gate.shape(), "silu_mul", "up");
+Tensor gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, GateAct act) {
+  require_float(ctx, gate, "gated_act", "gate");
+  require_float(ctx, up, "gated_act", "up");
+  require_same_dtype(gate, up, "gated_act", "gate", "up");
+  require_shape(up, gate.shape(), "gated_act", "up");
   Tensor out = Tensor::empty(gate.shape(), gate.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-    cuda::silu_mul(ctx, gate, up, out);
+    cuda::gated_act(ctx, gate, up, act, out);
   } else {
-    cpu::silu_mul(gate, up, out);
+    cpu::gated_act(gate, up, act, out);
   }
   return out;
+}
+
+void scale_(ExecContext& ctx, Tensor& x, float s) {
+  require_float(ctx, x, "scale", "x");
+  // The factor in x's dtype, as torch's x * torch.tensor(s).to(x.dtype).
+  if (x.dtype() == DType::BF16) s = bf16_to_f32(f32_to_bf16(s));
+  if (x.dtype() == DType::F16) s = f16_to_f32(f32_to_f16(s));
+  if (ctx.is_cuda()) {
+    cuda::scale(ctx, x, s);
+  } else {
+    cpu::scale(x, s);
+  }
+}
+
+void softcap_(ExecContext& ctx, Tensor& x, float cap) {
+  require_float(ctx, x, "softcap", "x");
+  SP_REQUIRE(cap > 0.f, "ops::softcap: cap {} must be > 0", cap);
+  if (ctx.is_cuda()) {
+    cuda::softcap(ctx, x, cap);
+  } else {
+    cpu::softcap(x, cap);
+  }
 }
 
 void relu_(ExecContext& ctx, Tensor& x) {

@@ -1,4 +1,4 @@
-// Front ends of the normalisations: RMSNorm (LLaMA family) and LayerNorm (OPT).
+// Front ends of the normalisations: RMSNorm (LLaMA family, Gemma) and LayerNorm (OPT).
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
@@ -9,7 +9,7 @@ namespace sp::ops {
 
 using namespace detail;
 
-Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps) {
+Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset) {
   require_float(ctx, x, "rms_norm", "x");
   require_ndim(x, 2, "rms_norm", "x");
   require_on(ctx, w, "rms_norm", "w");
@@ -18,9 +18,9 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps) {
   SP_REQUIRE(eps >= 0.f, "ops::rms_norm: eps {} must be >= 0", eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
-    cuda::rms_norm(ctx, x, w, eps, y);
+    cuda::rms_norm(ctx, x, w, eps, w_offset, y);
   } else {
-    cpu::rms_norm(x, w, eps, y);
+    cpu::rms_norm(x, w, eps, w_offset, y);
   }
   return y;
 }

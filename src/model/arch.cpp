@@ -11,6 +11,8 @@ const Arch& arch_for(const io::ModelConfig& c) {
       return llama_arch();
     case io::ArchFamily::Opt:
       return opt_arch();
+    case io::ArchFamily::Gemma:
+      return gemma_arch();
   }
   throw_input("config.json: model_type '{}' has no engine architecture", c.model_type);
 }

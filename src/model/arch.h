@@ -2,7 +2,7 @@
 // Architectures are data: per model family, a table from tensor role to Hugging Face tensor name
 // and expected shape (from ModelConfig and the layer's own LayerShape, so pruned per-layer shapes
 // are first-class), plus the family's decoder-layer forward. One file per family (arch_llama.cpp,
-// arch_opt.cpp); arch_for() is the registry keyed by io::ArchFamily.
+// arch_opt.cpp, arch_gemma.cpp); arch_for() is the registry keyed by io::ArchFamily.
 #include <functional>
 #include <string>
 #include <string_view>
@@ -66,7 +66,7 @@ struct LayerCall {
 
 struct Arch {
   io::ArchFamily family;
-  const char* name;  // "llama", "opt"
+  const char* name;  // "llama", "opt", "gemma"
   std::vector<TensorSpec> (*global_specs)(const io::ModelConfig& c);
   std::vector<TensorSpec> (*layer_specs)(const io::ModelConfig& c, int layer);
   // Name suffixes a checkpoint may hold that the engine deliberately does not use.
@@ -79,6 +79,7 @@ struct Arch {
 
 const Arch& llama_arch();
 const Arch& opt_arch();
+const Arch& gemma_arch();
 const Arch& arch_for(const io::ModelConfig& c);  // throws InputError naming model_type if none
 
 }  // namespace sp::model

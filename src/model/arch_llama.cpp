@@ -75,8 +75,8 @@ void forward_layer(const LayerCall& c) {
   if (tap(c, "mlp_in", h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
-    act = ops::silu_mul(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
-                        ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision));
+    act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
+                         ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision), ops::GateAct::kSilu);
   }
   if (down_residual(c, act)) return;
   tap(c, "layer_out", x);

@@ -18,18 +18,19 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   Tensor q = ops::linear(c.ctx, h, c.w.q_w, c.w.q_b, c.precision);
   Tensor k = ops::linear(c.ctx, h, c.w.k_w, c.w.k_b, c.precision);
   Tensor v = ops::linear(c.ctx, h, c.w.v_w, c.w.v_b, c.precision);
-  if (c.w.q_norm_w.defined()) {  // qwen3: RMSNorm over each head's head_dim, before RoPE
-    const int64_t t = q.dim(0);
-    q = ops::rms_norm(c.ctx, q.reshape({t * ls.n_heads, hd}), c.w.q_norm_w, c.cfg.norm_eps).reshape(q.shape());
-    k = ops::rms_norm(c.ctx, k.reshape({t * ls.n_kv_heads, hd}), c.w.k_norm_w, c.cfg.norm_eps).reshape(k.shape());
+  if (c.w.q_norm_w.defined()) {  // one RMSNorm over each head's head_dim entries
+    const float eps = c.cfg.norm_eps, off = c.cfg.norm_offset;
+    q = ops::rms_norm(c.ctx, q.reshape({q.dim(0) * ls.n_heads, hd}), c.w.q_norm_w, eps, off).reshape(q.shape());
+    k = ops::rms_norm(c.ctx, k.reshape({k.dim(0) * ls.n_kv_heads, hd}), c.w.k_norm_w, eps, off).reshape(k.shape());
   }
   if (rotary) {
     // Positions run from the cache's length: the largest is that plus seqlen - 1.
     const int seq_len = (c.cache ? c.cache->len : 0) + c.seqlen;
+    const bool sliding = c.cfg.window_of(c.layer) > 0;  // Gemma 3: sliding layers have their own RoPE
     RopeTable own;
     const RopeTable* rt = c.rope;
-    if (rt == nullptr || rope_depends_on_length(c.cfg, seq_len)) {
-      own = rope_table(c.cfg, seq_len);
+    if (rt == nullptr || rope_depends_on_length(c.cfg, seq_len, sliding)) {
+      own = rope_table(c.cfg, seq_len, sliding);
       rt = &own;
     }
     const auto af = float(rt->attention_factor);
@@ -42,8 +43,10 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   s.n_heads = ls.n_heads;
   s.n_kv_heads = ls.n_kv_heads;
   s.head_dim = hd;
-  s.scale = 1.f / std::sqrt(float(hd));
+  s.scale = c.cfg.query_pre_attn_scalar > 0 ? float(1.0 / std::sqrt(c.cfg.query_pre_attn_scalar))
+                                            : 1.f / std::sqrt(float(hd));
   s.window = c.cfg.window_of(c.layer);
+  s.softcap = c.cfg.attn_softcap;
   if (c.cache == nullptr) {
     s.kv_len = s.kv_stride = c.seqlen;
     s.q_offset = 0;
@@ -67,32 +70,46 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
   return out;
 }
 
-bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
+bool attention_output(const LayerCall& c, const Tensor& h, bool rotary, Tensor& out) {
+  out = Tensor();
   if (c.w.shape.n_heads > 0) {
     Tensor a = self_attention(c, h, rotary);
     if (tap(c, "attn_o_in", a)) return true;
-    ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, a, c.w.o_w, c.w.o_b, c.precision));
+    out = ops::linear(c.ctx, a, c.w.o_w, c.w.o_b, c.precision);
   } else if (c.w.o_b.defined()) {
-    add_bias_rows(c.ctx, c.hidden, c.w.o_b);
+    out = bias_rows(c.ctx, c.w.o_b, c.hidden.dim(0));
+  }
+  return false;
+}
+
+bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
+  Tensor out;
+  if (attention_output(c, h, rotary, out)) return true;
+  if (out.defined()) ops::add_(c.ctx, c.hidden, out);
+  return false;
+}
+
+bool down_output(const LayerCall& c, const Tensor& act, Tensor& out) {
+  out = Tensor();
+  if (act.defined()) {
+    if (tap(c, "mlp_down_in", act)) return true;
+    out = ops::linear(c.ctx, act, c.w.down_w, c.w.down_b, c.precision);
+  } else if (c.w.down_b.defined()) {
+    out = bias_rows(c.ctx, c.w.down_b, c.hidden.dim(0));
   }
   return false;
 }
 
 bool down_residual(const LayerCall& c, const Tensor& act) {
-  if (act.defined()) {
-    if (tap(c, "mlp_down_in", act)) return true;
-    ops::add_(c.ctx, c.hidden, ops::linear(c.ctx, act, c.w.down_w, c.w.down_b, c.precision));
-  } else if (c.w.down_b.defined()) {
-    add_bias_rows(c.ctx, c.hidden, c.w.down_b);
-  }
+  Tensor out;
+  if (down_output(c, act, out)) return true;
+  if (out.defined()) ops::add_(c.ctx, c.hidden, out);
   return false;
 }
 
-void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias) {
-  // Broadcast by gathering row 0 of a one-row table M times: no extra op needed.
-  Tensor rows =
-      ops::embedding(ctx, bias.reshape({1, bias.dim(0)}), Tensor::zeros({x.dim(0)}, DType::I32, ctx.device()));
-  ops::add_(ctx, x, rows);
+Tensor bias_rows(ExecContext& ctx, const Tensor& bias, int64_t m) {
+  // Broadcast by gathering row 0 of a one-row table m times: no extra op needed.
+  return ops::embedding(ctx, bias.reshape({1, bias.dim(0)}), Tensor::zeros({m}, DType::I32, ctx.device()));
 }
 
 }  // namespace sp::model

@@ -9,24 +9,32 @@ namespace sp::model {
 // Calls the tap, if any; true when the forward stops here (c.stop_after == name).
 bool tap(const LayerCall& c, std::string_view name, const Tensor& x);
 
-// q/k/v projections (+ biases), per-head q/k RMSNorm when the layer has q_norm / k_norm, RoPE when
-// `rotary`, KV-cache append when c.cache is set, causal grouped-query attention with scale
-// 1/sqrt(head_dim) and the layer's sliding window (ModelConfig::window_of; the cache keeps every
-// key, the window masks). h: [B*T, hidden] (the normed layer input).
+// q/k/v projections (+ biases), per-head q/k RMSNorm when the layer has q_norm / k_norm (qwen3,
+// Gemma 3; Gemma's norms multiply by 1 + w), RoPE when `rotary` (the layer type's table), KV-cache
+// append when c.cache is set, causal grouped-query attention with scale 1/sqrt(head_dim) (Gemma:
+// query_pre_attn_scalar^-0.5), the layer's sliding window (ModelConfig::window_of; the cache keeps
+// every key, the window masks) and score soft-cap (Gemma 2). h: [B*T, hidden] (the normed layer
+// input).
 // -> [B*T, n_heads * head_dim], the input of o_proj / out_proj. The layer must have n_heads > 0.
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary);
 
-// The attention half of a residual block: x += o_proj(self_attention(h)), tapping "attn_o_in". A
-// layer pruned to zero heads has no attention; its o_proj bias (if any) is still added. True when
-// the forward stops at "attn_o_in".
+// The attention block's output o_proj(self_attention(h)) into `out` ([B*T, hidden]), tapping
+// "attn_o_in". A layer pruned to zero heads has no attention: `out` is its o_proj bias in every
+// row, or undefined without one. True when the forward stops at "attn_o_in".
+bool attention_output(const LayerCall& c, const Tensor& h, bool rotary, Tensor& out);
+// The attention half of a pre-norm residual block: x += attention_output(h). True when the forward
+// stops at "attn_o_in".
 bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary);
 
-// The MLP output of a residual block: x += down(act), tapping "mlp_down_in" (act: the down /
-// fc2 input, [B*T, intermediate]). Without neurons (act undefined) only down's bias is added. True
-// when the forward stops at "mlp_down_in".
+// The MLP's output down(act) into `out`, tapping "mlp_down_in" (act: the down / fc2 input,
+// [B*T, intermediate]). Without neurons (act undefined) `out` is down's bias in every row, or
+// undefined without one. True when the forward stops at "mlp_down_in".
+bool down_output(const LayerCall& c, const Tensor& act, Tensor& out);
+// The MLP output of a pre-norm residual block: x += down_output(act). True when the forward stops
+// at "mlp_down_in".
 bool down_residual(const LayerCall& c, const Tensor& act);
 
-// x[r, :] += bias for every row (what a Linear with no inputs left still adds). x: [M, N]; bias: [N].
-void add_bias_rows(ExecContext& ctx, Tensor& x, const Tensor& bias);
+// bias in each of m rows (what a Linear with no inputs left still outputs). bias: [N] -> [m, N].
+Tensor bias_rows(ExecContext& ctx, const Tensor& bias, int64_t m);
 
 }  // namespace sp::model

@@ -96,8 +96,8 @@ std::vector<uint64_t> ggml_dims(const Shape& s) { return {s.rbegin(), s.rend()};
 
 void check_exportable(const io::ModelConfig& c, const std::string& where) {
   SP_REQUIRE(c.family == io::ArchFamily::Llama,
-             "{}: model_type '{}' cannot be exported to GGUF: llama.cpp has no architecture for OPT (learned "
-             "positions, LayerNorm, ReLU); GGUF export covers the LLaMA family (llama, mistral, qwen2)",
+             "{}: model_type '{}' cannot be exported to GGUF: llama.cpp has no architecture for OPT or Gemma "
+             "here; GGUF export covers the LLaMA family (llama, mistral, qwen2)",
              where, c.model_type);
   SP_REQUIRE(!c.qk_norm,
              "{}: model_type '{}' is not exported to GGUF: llama.cpp's llama / deci have no q_norm / k_norm", where,

@@ -56,13 +56,18 @@ const char* role_name(Role r) {
       return "down_weight";
     case Role::DownBias:
       return "down_bias";
+    case Role::AttnPostNormWeight:
+      return "attn_post_norm_weight";
+    case Role::MlpPostNormWeight:
+      return "mlp_post_norm_weight";
   }
   return "?";
 }
 
 bool role_is_norm_weight(Role r) {
   return r == Role::FinalNormWeight || r == Role::AttnNormWeight || r == Role::MlpNormWeight ||
-         r == Role::QNormWeight || r == Role::KNormWeight;
+         r == Role::AttnPostNormWeight || r == Role::MlpPostNormWeight || r == Role::QNormWeight ||
+         r == Role::KNormWeight;
 }
 
 bool role_is_bias(Role r) {
@@ -125,6 +130,10 @@ Tensor& LayerWeights::at(Role r) {
       return down_w;
     case Role::DownBias:
       return down_b;
+    case Role::AttnPostNormWeight:
+      return attn_post_norm_w;
+    case Role::MlpPostNormWeight:
+      return mlp_post_norm_w;
     default:
       break;
   }
@@ -135,8 +144,9 @@ Tensor& LayerWeights::at(Role r) {
 size_t LayerWeights::nbytes() const {
   size_t n = 0;
   for (const Tensor* t :
-       {&attn_norm_w, &attn_norm_b, &q_w,        &q_b,        &k_w,    &k_b,    &v_w,  &v_b,  &o_w,    &o_b,
-        &q_norm_w,    &k_norm_w,    &mlp_norm_w, &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b})
+       {&attn_norm_w,      &attn_norm_b,    &q_w,        &q_b,        &k_w,    &k_b,    &v_w,  &v_b,  &o_w,    &o_b,
+        &q_norm_w,         &k_norm_w,       &mlp_norm_w, &mlp_norm_b, &gate_w, &gate_b, &up_w, &up_b, &down_w, &down_b,
+        &attn_post_norm_w, &mlp_post_norm_w})
     if (t->defined()) n += t->nbytes();
   return n;
 }

@@ -2,7 +2,7 @@
 // Weights of the model, by role. A LayerWeights holds ONE decoder layer (the unit that is resident
 // at a time); GlobalWeights the embeddings, final norm and LM head. Tensors are in the compute dtype
 // on the context device; roles a family does not have stay undefined (OPT has no gate; LLaMA has
-// no norm biases; biases only where the config says so).
+// no norm biases; only Gemma has post-norms; biases only where the config says so).
 #include "core/tensor.h"
 #include "io/model_config.h"
 
@@ -26,7 +26,7 @@ enum class Role {
   VBias,
   OWeight,
   OBias,
-  QNormWeight,  // qwen3 q_norm / k_norm: [head_dim], shared by the heads
+  QNormWeight,  // qwen3 / Gemma 3 q_norm / k_norm: [head_dim], shared by the heads
   KNormWeight,
   MlpNormWeight,
   MlpNormBias,
@@ -36,14 +36,19 @@ enum class Role {
   UpBias,
   DownWeight,  // OPT fc2
   DownBias,
+  AttnPostNormWeight,  // Gemma: RMSNorms of the attention and MLP outputs
+  MlpPostNormWeight,
 };
 
-// Every per-layer role, in the enum's order.
+// Every per-layer role, in the enum's order (a hand-laid table: clang-format would put one per line).
+// clang-format off
 inline constexpr Role kLayerRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,
                                        Role::KWeight,        Role::KBias,        Role::VWeight,     Role::VBias,
                                        Role::OWeight,        Role::OBias,        Role::QNormWeight, Role::KNormWeight,
                                        Role::MlpNormWeight,  Role::MlpNormBias,  Role::GateWeight,  Role::GateBias,
-                                       Role::UpWeight,       Role::UpBias,       Role::DownWeight,  Role::DownBias};
+                                       Role::UpWeight,       Role::UpBias,       Role::DownWeight,  Role::DownBias,
+                                       Role::AttnPostNormWeight, Role::MlpPostNormWeight};
+// clang-format on
 
 const char* role_name(Role r);  // "q_weight", ...
 bool role_is_norm_weight(Role r);
@@ -57,6 +62,7 @@ struct LayerWeights {
   Tensor q_norm_w, k_norm_w;
   Tensor mlp_norm_w, mlp_norm_b;
   Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
+  Tensor attn_post_norm_w, mlp_post_norm_w;  // Gemma: [hidden]
 
   Tensor& at(Role r);  // SP_CHECK on a global role
   const Tensor& at(Role r) const { return const_cast<LayerWeights*>(this)->at(r); }

@@ -47,7 +47,10 @@ Model::Model(std::unique_ptr<WeightSource> source, ExecContext& ctx, Precision p
              "for bf16 / fp16",
              precision == Precision::BF16 ? "bf16" : "fp16");
   const io::ModelConfig& c = config();
-  if (c.family == io::ArchFamily::Llama) rope_ = rope_table(c);
+  if (c.family != io::ArchFamily::Opt) {  // rotary families
+    rope_ = rope_table(c);
+    rope_sliding_ = rope_table(c, 0, /*sliding=*/true);
+  }
   SP_REQUIRE(int(c.layers.size()) == c.n_layers, "{}: {} per-layer shapes for {} layers", source_->describe(),
              c.layers.size(), c.n_layers);
   std::vector<TensorSpec> all = arch_->global_specs(c);
@@ -94,8 +97,9 @@ void Model::forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Te
   SP_CHECK(w.layer == layer, "weights of layer {} passed for layer {}", w.layer, layer);
   SP_REQUIRE(hidden.ndim() == 2 && hidden.dim(0) == int64_t(batch) * seqlen && hidden.dim(1) == config().hidden,
              "forward_layer: hidden {} is not [{} x {}, {}]", hidden.desc(), batch, seqlen, config().hidden);
+  const RopeTable* rope = config().window_of(layer) > 0 ? &rope_sliding_ : &rope_;
   arch_->forward_layer(LayerCall{ctx, config(), precision_, layer, w, hidden, positions, batch, seqlen, tap, cache,
-                                 stop_after, &rope_, from_mid});
+                                 stop_after, rope, from_mid});
 }
 
 Tensor Model::final_norm(ExecContext& ctx, const Tensor& hidden) const {
@@ -103,12 +107,14 @@ Tensor Model::final_norm(ExecContext& ctx, const Tensor& hidden) const {
   if (!globals_.final_norm_w.defined()) return hidden;
   if (globals_.final_norm_b.defined())
     return ops::layer_norm(ctx, hidden, globals_.final_norm_w, globals_.final_norm_b, config().norm_eps);
-  return ops::rms_norm(ctx, hidden, globals_.final_norm_w, config().norm_eps);
+  return ops::rms_norm(ctx, hidden, globals_.final_norm_w, config().norm_eps, config().norm_offset);
 }
 
 Tensor Model::logits(ExecContext& ctx, const Tensor& normed) const {
   require_ctx(ctx);
-  return ops::linear(ctx, normed, globals_.lm_head, Tensor(), precision_);
+  Tensor out = ops::linear(ctx, normed, globals_.lm_head, Tensor(), precision_);
+  if (config().final_softcap > 0) ops::softcap_(ctx, out, config().final_softcap);  // Gemma
+  return out;
 }
 
 LayerKvCache Model::make_kv_cache(ExecContext& ctx, int layer, int batch, int capacity) const {

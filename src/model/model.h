@@ -63,7 +63,7 @@ class Model {
                      std::string_view stop_after = {}, bool from_mid = false) const;
   // The final norm (identity for post-LN OPT). hidden: [M, hidden] -> [M, hidden].
   Tensor final_norm(ExecContext& ctx, const Tensor& hidden) const;
-  // LM head. normed: [M, hidden] -> logits [M, vocab], compute dtype.
+  // LM head (then the final soft-cap, Gemma). normed: [M, hidden] -> logits [M, vocab], compute dtype.
   Tensor logits(ExecContext& ctx, const Tensor& normed) const;
 
   // An empty cache for `batch` windows of up to `capacity` tokens for layer `layer`.
@@ -79,7 +79,8 @@ class Model {
   Precision precision_;
   Device device_;
   GlobalWeights globals_;
-  RopeTable rope_;  // computed once from the config (Llama family)
+  RopeTable rope_;          // computed once from the config (rotary families)
+  RopeTable rope_sliding_;  // that of sliding-window layers (Gemma 3's own; else equal to rope_)
   int mlp_multiple_ = 1;
   std::unique_ptr<LayerPrefetcher> prefetch_;  // after source_: stopped before the source goes
 };

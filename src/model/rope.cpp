@@ -62,39 +62,43 @@ double yarn_scale(const io::RopeScaling& r, double base, int dim, std::vector<do
   return yarn_mscale(r.factor, 1.0);
 }
 
+bool local_rope(const io::ModelConfig& c, bool sliding) { return sliding && c.rope_local_base > 0; }
+
 }  // namespace
 
-bool rope_depends_on_length(const io::ModelConfig& c, int seq_len) {
-  return c.rope.type == Type::kDynamic && seq_len > c.max_positions;
+bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding) {
+  const io::RopeScaling& r = local_rope(c, sliding) ? c.rope_local : c.rope;
+  return r.type == Type::kDynamic && seq_len > c.max_positions;
 }
 
-RopeTable rope_table(const io::ModelConfig& c, int seq_len) {
-  const io::RopeScaling& r = c.rope;
+RopeTable rope_table(const io::ModelConfig& c, int seq_len, bool sliding) {
+  const bool local = local_rope(c, sliding);
+  const io::RopeScaling& r = local ? c.rope_local : c.rope;
+  const double base = local ? c.rope_local_base : c.rope_base;
   const int dim = c.head_dim;
   SP_REQUIRE(dim > 0 && dim % 2 == 0, "RoPE: head_dim {} must be even", dim);
   RopeTable t;
   switch (r.type) {
     case Type::kDefault:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       break;
     case Type::kLinear:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       for (double& v : t.inv_freq) v /= r.factor;
       break;
     case Type::kDynamic: {
       const double len = std::max(seq_len, c.max_positions);
-      const double grown =
-          c.rope_base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
+      const double grown = base * std::pow(r.factor * len / c.max_positions - (r.factor - 1), double(dim) / (dim - 2));
       t.inv_freq = base_inv_freq(grown, dim);
       break;
     }
     case Type::kLlama3:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
+      t.inv_freq = base_inv_freq(base, dim);
       llama3_scale(r, t.inv_freq);
       break;
     case Type::kYarn:
-      t.inv_freq = base_inv_freq(c.rope_base, dim);
-      t.attention_factor = yarn_scale(r, c.rope_base, dim, t.inv_freq);
+      t.inv_freq = base_inv_freq(base, dim);
+      t.attention_factor = yarn_scale(r, base, dim, t.inv_freq);
       break;
   }
   t.inv_freq_f32.assign(t.inv_freq.begin(), t.inv_freq.end());

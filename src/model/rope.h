@@ -17,9 +17,12 @@ struct RopeTable {
 // `seq_len`: the tokens the forward covers (largest position + 1). Only 'dynamic' reads it, and
 // only when it exceeds max_position_embeddings (NTK-aware base growth, as transformers'
 // dynamic_rope_update does for a fresh model).
-RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0);
+// `sliding`: the table of sliding-window layers, which differs where the config gives them their own
+// RoPE (Gemma 3's rope_local_base_freq / rope_parameters.sliding_attention).
+RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0, bool sliding = false);
 
-// Whether rope_table(c, seq_len) differs from rope_table(c): the table must then be recomputed.
-bool rope_depends_on_length(const io::ModelConfig& c, int seq_len);
+// Whether rope_table(c, seq_len, sliding) differs from rope_table(c, 0, sliding): the table must
+// then be recomputed.
+bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding = false);
 
 }  // namespace sp::model

@@ -40,7 +40,9 @@ class SyntheticSource final : public WeightSource {
     ExecContext& ctx = context(device);
     Tensor t = Tensor::empty(spec.shape, DType::F32, device);
     if (role_is_norm_weight(spec.role) || role_is_bias(spec.role)) {
-      const std::vector<float> v(size_t(t.numel()), role_is_bias(spec.role) ? 0.f : 1.f);
+      // Norms start as the identity: weight 1, or 0 where the norm multiplies by (1 + w) (Gemma).
+      const float one = 1.f - config_.norm_offset;
+      const std::vector<float> v(size_t(t.numel()), role_is_bias(spec.role) ? 0.f : one);
       t.copy_from(Tensor::from_f32(v, spec.shape));
     } else {
       ops::synthetic_normal_(ctx, t, synthetic::splitmix64(seed_ ^ synthetic::splitmix64(fnv1a(spec.name))), stddev_);

@@ -66,7 +66,10 @@ LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit
   const int64_t attn = h * H * hd + 2 * h * KV * hd + qb * (H + 2 * KV) * hd + H * hd * h + (m.o_bias && H > 0 ? h : 0);
   const int64_t mlp_mats = is_opt(m) ? 2 : 3;
   const int64_t mlp_bias = m.mlp_bias && ff > 0 ? (is_opt(m) ? ff + h : 2 * ff + h) : 0;
-  const int64_t norms = (is_opt(m) ? 4 * h : 2 * h) + (m.qk_norm && H > 0 ? 2 * hd : 0);  // qwen3 q/k_norm
+  // LayerNorm weight + bias twice (OPT); two RMSNorms (LLaMA) or four (Gemma); per-head q/k norms
+  // (qwen3, Gemma 3) go with the attention.
+  const bool four_norms = is_opt(m) || m.family == io::ArchFamily::Gemma;
+  const int64_t norms = (four_norms ? 4 * h : 2 * h) + (m.qk_norm && H > 0 ? 2 * hd : 0);
   g.layer_params = attn + mlp_mats * h * ff + mlp_bias + norms;
 
   const int64_t group = heads_per_kv(m, layer);

@@ -43,9 +43,10 @@ std::map<std::string, int64_t> tap_widths(const LayerWeights& w, int64_t hidden)
 }
 
 // The tensors of a layer's attention block: a stream halfway through the layer has applied them.
-constexpr Role kAttentionRoles[] = {Role::AttnNormWeight, Role::AttnNormBias, Role::QWeight,     Role::QBias,
-                                    Role::KWeight,        Role::KBias,        Role::VWeight,     Role::VBias,
-                                    Role::OWeight,        Role::OBias,        Role::QNormWeight, Role::KNormWeight};
+constexpr Role kAttentionRoles[] = {Role::AttnNormWeight,    Role::AttnNormBias, Role::QWeight,     Role::QBias,
+                                    Role::KWeight,           Role::KBias,        Role::VWeight,     Role::VBias,
+                                    Role::OWeight,           Role::OBias,        Role::QNormWeight, Role::KNormWeight,
+                                    Role::AttnPostNormWeight};
 
 bool same_tensor(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) return a.defined() == b.defined();
@@ -355,9 +356,12 @@ void Pipeline::pass1() {
         }
         SP_REQUIRE(std::isfinite(scale) && scale > 0, "{}: normaliser {} is not a positive finite number",
                    where(l, mod), scale);
-        if (kl) {
+        // A block the allocation may not cut into (one KV group and s_max < 1, as Gemma 3 1B's single
+        // KV head) has no greedy order and needs no probe: its curve is the zero-cost point alone.
+        if (kl && !c.order.empty()) {
           const int bi = block_of_[mod][size_t(l)];
-          const int share = std::clamp(int(std::lround(opt_.sparsity * n)), 1, std::max(1, b.max_removed));
+          const int share = std::clamp(int(std::lround(opt_.sparsity * n)), 1,
+                                       std::min(std::max(1, b.max_removed), int(c.order.size())));
           probe_share[size_t(bi)] = share;
           share_cost[size_t(bi)] = c.cost[size_t(std::min<size_t>(size_t(share), c.cost.size() - 1))];
           timed(ctx_, result_.seconds, "pass1.kl_probes", [&] {

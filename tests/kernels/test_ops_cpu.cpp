@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numbers>
 #include <random>
 #include <string>
 #include <vector>
@@ -86,15 +87,18 @@ TEST_F(OpsCpu, LinearMatchesFloat64WithAndWithoutBias) {
 TEST_F(OpsCpu, RmsNormMatchesFloat64) {
   const int m = 7, h = 45;
   Tensor x = rand_f32(rng, {m, h}, 3.f), w = rand_f32(rng, {h});
-  Tensor y = ops::rms_norm(ctx, x, w, 1e-5f);
-  Vec xv = x.to_f64_vector(), wv = w.to_f64_vector(), want;
-  for (int r = 0; r < m; ++r) {
-    double ss = 0;
-    for (int i = 0; i < h; ++i) ss += xv[size_t(r * h + i)] * xv[size_t(r * h + i)];
-    const double inv = 1.0 / std::sqrt(ss / h + 1e-5);
-    for (int i = 0; i < h; ++i) want.push_back(xv[size_t(r * h + i)] * inv * wv[size_t(i)]);
+  // Offset 0 (LLaMA: w) and 1 (Gemma: 1 + w).
+  for (const double offset : {0.0, 1.0}) {
+    Tensor y = ops::rms_norm(ctx, x, w, 1e-5f, float(offset));
+    Vec xv = x.to_f64_vector(), wv = w.to_f64_vector(), want;
+    for (int r = 0; r < m; ++r) {
+      double ss = 0;
+      for (int i = 0; i < h; ++i) ss += xv[size_t(r * h + i)] * xv[size_t(r * h + i)];
+      const double inv = 1.0 / std::sqrt(ss / h + 1e-5);
+      for (int i = 0; i < h; ++i) want.push_back(xv[size_t(r * h + i)] * inv * (offset + wv[size_t(i)]));
+    }
+    expect_close(y, want, 1e-6, 1e-5, offset == 0 ? "rms_norm" : "rms_norm offset 1");
   }
-  expect_close(y, want, 1e-6, 1e-5, "rms_norm");
 }
 
 TEST_F(OpsCpu, LayerNormMatchesFloat64) {
@@ -263,12 +267,32 @@ TEST_F(OpsCpu, AttentionSlidingWindowAndSoftcap) {
   }
 }
 
-TEST_F(OpsCpu, SiluMulReluAdd) {
+TEST_F(OpsCpu, GatedActReluScaleSoftcapAdd) {
   Tensor g = rand_f32(rng, {5, 23}, 4.f), u = rand_f32(rng, {5, 23});
-  Tensor o = ops::silu_mul(ctx, g, u);
+  Tensor o = ops::gated_act(ctx, g, u, ops::GateAct::kSilu);
   Vec gv = g.to_f64_vector(), uv = u.to_f64_vector(), want;
   for (size_t i = 0; i < gv.size(); ++i) want.push_back(gv[i] / (1 + std::exp(-gv[i])) * uv[i]);
   expect_close(o, want, 1e-6, 1e-6, "silu_mul");
+  // GeGLU with the tanh GELU, from its definition in float64.
+  o = ops::gated_act(ctx, g, u, ops::GateAct::kGeluTanh);
+  want.clear();
+  for (size_t i = 0; i < gv.size(); ++i) {
+    const double x = gv[i];
+    want.push_back(0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))) * uv[i]);
+  }
+  expect_close(o, want, 1e-6, 1e-6, "gelu_tanh_mul");
+
+  Tensor sc = g.clone();
+  ops::scale_(ctx, sc, 8.f);
+  want.clear();
+  for (double x : gv) want.push_back(8 * x);
+  expect_close(sc, want, 0, 0, "scale");
+  Tensor cap = g.clone();
+  ops::softcap_(ctx, cap, 3.f);
+  want.clear();
+  for (double x : gv) want.push_back(3 * std::tanh(x / 3));
+  expect_close(cap, want, 1e-6, 1e-6, "softcap");
+  EXPECT_THROW(ops::softcap_(ctx, cap, 0.f), InputError);
 
   Tensor r = g.clone();
   ops::relu_(ctx, r);

@@ -167,15 +167,16 @@ TEST_P(OpsGpu, Linear) {
 }
 
 TEST_P(OpsGpu, RmsNorm) {
-  for (const int64_t h : {int64_t(96), int64_t(100), int64_t(4096)}) {
-    Operand x = random_operand(rng_, {17, h}, dt(), 2.f, 0.5f);
-    Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f);
-    Tensor y = poisoned({17, h}, dt());
-    cuda::rms_norm(ctx(), x.dev, w.dev, 1e-5f, y);
-    Tensor ref = empty_f32({17, h});
-    cpu::rms_norm(x.host, w.host, 1e-5f, ref);
-    expect_close(y, ref, dt(), "rms_norm_h" + std::to_string(h));
-  }
+  for (const float offset : {0.f, 1.f})  // LLaMA's w and Gemma's (1 + w)
+    for (const int64_t h : {int64_t(96), int64_t(100), int64_t(4096)}) {
+      Operand x = random_operand(rng_, {17, h}, dt(), 2.f, 0.5f);
+      Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f - offset);
+      Tensor y = poisoned({17, h}, dt());
+      cuda::rms_norm(ctx(), x.dev, w.dev, 1e-5f, offset, y);
+      Tensor ref = empty_f32({17, h});
+      cpu::rms_norm(x.host, w.host, 1e-5f, offset, ref);
+      expect_close(y, ref, dt(), "rms_norm_h" + std::to_string(h) + "_offset" + std::to_string(int(offset)));
+    }
 }
 
 TEST_P(OpsGpu, LayerNorm) {
@@ -277,20 +278,37 @@ TEST_P(OpsGpu, Attention) {
   }
 }
 
-TEST_P(OpsGpu, SiluMul) {
-  Operand g = random_operand(rng_, {33, 250}, dt(), 3.f), u = random_operand(rng_, {33, 250}, dt());
-  Tensor out = poisoned({33, 250}, dt());
-  cuda::silu_mul(ctx(), g.dev, u.dev, out);
-  Tensor ref = empty_f32({33, 250});
-  cpu::silu_mul(g.host, u.host, ref);
-  expect_close(out, ref, dt(), "silu_mul");
-  // Odd element count: the scalar path.
-  Operand g2 = random_operand(rng_, {7, 13}, dt(), 3.f), u2 = random_operand(rng_, {7, 13}, dt());
-  Tensor out2 = poisoned({7, 13}, dt());
-  cuda::silu_mul(ctx(), g2.dev, u2.dev, out2);
-  Tensor ref2 = empty_f32({7, 13});
-  cpu::silu_mul(g2.host, u2.host, ref2);
-  expect_close(out2, ref2, dt(), "silu_mul_odd");
+TEST_P(OpsGpu, GatedAct) {
+  for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh}) {
+    const std::string name = act == ops::GateAct::kSilu ? "silu_mul" : "gelu_tanh_mul";
+    Operand g = random_operand(rng_, {33, 250}, dt(), 3.f), u = random_operand(rng_, {33, 250}, dt());
+    Tensor out = poisoned({33, 250}, dt());
+    cuda::gated_act(ctx(), g.dev, u.dev, act, out);
+    Tensor ref = empty_f32({33, 250});
+    cpu::gated_act(g.host, u.host, act, ref);
+    expect_close(out, ref, dt(), name);
+    // Odd element count: the scalar path.
+    Operand g2 = random_operand(rng_, {7, 13}, dt(), 3.f), u2 = random_operand(rng_, {7, 13}, dt());
+    Tensor out2 = poisoned({7, 13}, dt());
+    cuda::gated_act(ctx(), g2.dev, u2.dev, act, out2);
+    Tensor ref2 = empty_f32({7, 13});
+    cpu::gated_act(g2.host, u2.host, act, ref2);
+    expect_close(out2, ref2, dt(), name + "_odd");
+  }
+}
+
+TEST_P(OpsGpu, ScaleSoftcap) {
+  Operand x = random_operand(rng_, {19, 77}, dt(), 40.f);
+  Tensor xs = x.dev.clone();
+  cuda::scale(ctx(), xs, 0.5f);
+  Tensor ref = x.host.clone();
+  cpu::scale(ref, 0.5f);
+  expect_close(xs, ref, dt(), "scale");
+  Tensor xc = x.dev.clone();
+  cuda::softcap(ctx(), xc, 30.f);
+  Tensor refc = x.host.clone();
+  cpu::softcap(refc, 30.f);
+  expect_close(xc, refc, dt(), "softcap");
 }
 
 TEST_P(OpsGpu, Relu) {

@@ -321,12 +321,13 @@ TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
 // A resume whose inputs differ from the journal's is refused, naming what changed.
 TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
   const std::string dir = temp_dir("journal_inputs");
+  const JournalExpect none;  // named: GCC 12 warns (maybe-uninitialized, a false positive) on `{}` temporaries
   {
-    Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true, {});
+    Journal j(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, false, true, none);
     j.save_pass1({});  // progress: the journal stays
   }
   try {
-    Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true, {});
+    Journal j(dir, {{"prune.sparsity", "0.3"}, {"model.path", "m"}, {"new", "y"}}, true, true, none);
     FAIL() << "no error";
   } catch (const InputError& e) {
     const std::string m = e.what();
@@ -335,7 +336,7 @@ TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
     EXPECT_NE(m.find("new is new (y)"), std::string::npos) << m;
     EXPECT_EQ(m.find("model.path"), std::string::npos) << m;
   }
-  Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true, {});
+  Journal same(dir, {{"prune.sparsity", "0.5"}, {"model.path", "m"}, {"gone", "x"}}, true, true, none);
   EXPECT_TRUE(same.pass1().has_value());
   EXPECT_EQ(same.layers_done(), 0);
   fs::remove_all(dir);

@@ -1,7 +1,7 @@
 # Written by struprune-dist beside a compact checkpoint whose layers differ in shape (config.json
 # "struprune_layers"). It lets stock transformers load it:
 #     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
-# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2, Qwen3 or OPT) built from a copy of
+# Every decoder layer is transformers' own layer (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 or OPT) built from a copy of
 # the config that carries that layer's head, KV-head and MLP counts; the math is transformers'.
 # A layer whose heads are all removed has no attention (its output projection's bias, if any, is
 # added); a layer whose neurons are all removed has zero-width MLP projections.
@@ -10,6 +10,10 @@ import copy
 import torch
 from torch import nn
 from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -21,6 +25,8 @@ from transformers import (
     Qwen3Config,
     Qwen3ForCausalLM,
 )
+from transformers.models.gemma2.modeling_gemma2 import Gemma2DecoderLayer
+from transformers.models.gemma3.modeling_gemma3 import Gemma3DecoderLayer
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 from transformers.models.mistral.modeling_mistral import MistralDecoderLayer
 from transformers.models.opt.modeling_opt import OPTDecoderLayer
@@ -132,6 +138,14 @@ class StruPruneOPTConfig(OPTConfig):
     pass
 
 
+class StruPruneGemma2Config(Gemma2Config):
+    pass
+
+
+class StruPruneGemma3Config(Gemma3TextConfig):
+    pass
+
+
 class StruPruneLlamaForCausalLM(LlamaForCausalLM):
     config_class = StruPruneLlamaConfig
 
@@ -186,4 +200,24 @@ class StruPruneOPTForCausalLM(OPTForCausalLM):
             config.num_attention_heads = heads
         for i, s in enumerate(_shapes(config)):
             self.model.decoder.layers[i] = _opt_layer(config, s, i)
+        self.post_init()
+
+
+class StruPruneGemma2ForCausalLM(Gemma2ForCausalLM):
+    config_class = StruPruneGemma2Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        for i, s in enumerate(_shapes(config)):
+            self.model.layers[i] = _llama_like_layer(Gemma2DecoderLayer, config, s, i)
+        self.post_init()
+
+
+class StruPruneGemma3ForCausalLM(Gemma3ForCausalLM):
+    config_class = StruPruneGemma3Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        for i, s in enumerate(_shapes(config)):
+            self.model.layers[i] = _llama_like_layer(Gemma3DecoderLayer, config, s, i)
         self.post_init()

@@ -37,11 +37,35 @@ void parallel_rows(int64_t m, F&& row) {
 
 }  // namespace
 
-void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
+void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out) {
   const float* g = gate.data<float>();
   const float* u = up.data<float>();
   float* o = out.data<float>();
-  for (int64_t i = 0; i < gate.numel(); ++i) o[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+  const int64_t n = gate.numel();
+  switch (act) {
+    case ops::GateAct::kSilu:
+      for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+      break;
+    case ops::GateAct::kGeluTanh: {
+      // torch's GELU(approximate='tanh') in fp32: beta = sqrt(2/pi), kappa = 0.044715.
+      constexpr float kBeta = 0.7978845608028654f, kKappa = 0.044715f;
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = g[i], inner = kBeta * (x + kKappa * (x * x * x));
+        o[i] = 0.5f * x * (1.f + std::tanh(inner)) * u[i];
+      }
+      break;
+    }
+  }
+}
+
+void scale(Tensor& x, float s) {
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] *= s;
+}
+
+void softcap(Tensor& x, float cap) {
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] = std::tanh(p[i] / cap) * cap;  // torch's order: / cap, tanh, * cap
 }
 
 void relu(Tensor& x) {

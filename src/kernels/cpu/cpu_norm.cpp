@@ -6,7 +6,7 @@
 
 namespace sp::cpu {
 
-void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+void rms_norm(const Tensor& x, const Tensor& w, float eps, float w_offset, Tensor& y) {
   const int64_t m = x.dim(0), h = x.dim(1);
   const float* wp = w.data<float>();
   for (int64_t r = 0; r < m; ++r) {
@@ -14,9 +14,12 @@ void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
     float* yr = y.data<float>() + r * h;
     double ss = 0.0;
     for (int64_t i = 0; i < h; ++i) ss += double(xr[i]) * xr[i];
-    // As transformers: x * rsqrt(mean(x^2) + eps), then times the weight, all in fp32.
+    // As transformers: x * rsqrt(mean(x^2) + eps), then times the weight (Gemma: 1 + w), all in fp32.
     const float inv = 1.f / std::sqrt(float(ss / double(h)) + eps);
-    for (int64_t i = 0; i < h; ++i) yr[i] = wp[i] * (xr[i] * inv);
+    if (w_offset == 0.f)
+      for (int64_t i = 0; i < h; ++i) yr[i] = wp[i] * (xr[i] * inv);
+    else
+      for (int64_t i = 0; i < h; ++i) yr[i] = (xr[i] * inv) * (w_offset + wp[i]);
   }
 }
 

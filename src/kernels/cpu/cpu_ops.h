@@ -12,12 +12,14 @@ namespace sp::cpu {
 
 void embedding(const Tensor& table, const Tensor& ids, Tensor& out);
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
-void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
+void rms_norm(const Tensor& x, const Tensor& w, float eps, float w_offset, Tensor& y);
 void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
 void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, const std::vector<float>& inv_freq,
           float attention_factor);
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s, Tensor& out);
-void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out);
+void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out);
+void scale(Tensor& x, float s);
+void softcap(Tensor& x, float cap);
 void relu(Tensor& x);
 void add(Tensor& x, const Tensor& y);
 void token_nll(const Tensor& logits, const Tensor& targets, Tensor& out);

@@ -12,13 +12,15 @@ namespace sp::cuda {
 
 void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor& out);
 void linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision p, Tensor& y);
-void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& y);
+void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset, Tensor& y);
 void layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
 void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim,
           const std::vector<float>& inv_freq, float attention_factor);
 void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s,
                Tensor& out);
-void silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up, Tensor& out);
+void gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out);
+void scale(ExecContext& ctx, Tensor& x, float s);  // s already rounded to x's dtype
+void softcap(ExecContext& ctx, Tensor& x, float cap);
 void relu(ExecContext& ctx, Tensor& x);
 void add(ExecContext& ctx, Tensor& x, const Tensor& y);
 void token_nll(ExecContext& ctx, const Tensor& logits, const Tensor& targets, Tensor& out);

@@ -12,7 +12,7 @@ void embedding(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_ba
 void linear(ExecContext&, const Tensor&, const Tensor&, const Tensor&, Precision, Tensor&) {
   no_cuda_backend("linear");
 }
-void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, Tensor&) { no_cuda_backend("rms_norm"); }
+void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, float, Tensor&) { no_cuda_backend("rms_norm"); }
 void layer_norm(ExecContext&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&) {
   no_cuda_backend("layer_norm");
 }
@@ -20,7 +20,9 @@ void rope(ExecContext&, Tensor&, const Tensor&, int, int, const std::vector<floa
 void attention(ExecContext&, const Tensor&, const Tensor&, const Tensor&, const ops::AttentionShape&, Tensor&) {
   no_cuda_backend("attention");
 }
-void silu_mul(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("silu_mul"); }
+void gated_act(ExecContext&, const Tensor&, const Tensor&, ops::GateAct, Tensor&) { no_cuda_backend("gated_act"); }
+void scale(ExecContext&, Tensor&, float) { no_cuda_backend("scale"); }
+void softcap(ExecContext&, Tensor&, float) { no_cuda_backend("softcap"); }
 void relu(ExecContext&, Tensor&) { no_cuda_backend("relu"); }
 void add(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("add"); }
 void token_nll(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("token_nll"); }

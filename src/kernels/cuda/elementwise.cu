@@ -1,4 +1,5 @@
-// Elementwise bodies: embedding gather, SwiGLU, ReLU, residual add, dtype conversion (F64 too).
+// Elementwise bodies: embedding gather, gated activations (SwiGLU, GeGLU), ReLU, scaling, soft-capping,
+// residual add, dtype conversion (F64 too).
 // Memory-bound: 16-byte loads and stores when sizes and pointers allow, fp32 arithmetic.
 #include <type_traits>
 
@@ -35,6 +36,12 @@ __global__ void embedding_kernel(const T* __restrict__ table, const int32_t* __r
 struct SiluMul {
   __device__ float operator()(float g, float u) const { return g / (1.f + __expf(-g)) * u; }
 };
+struct GeluTanhMul {  // torch's GELU(approximate='tanh'), as the CPU body
+  __device__ float operator()(float g, float u) const {
+    const float inner = 0.7978845608028654f * (g + 0.044715f * (g * g * g));
+    return 0.5f * g * (1.f + tanhf(inner)) * u;
+  }
+};
 struct Plus {
   __device__ float operator()(float a, float b) const { return a + b; }
 };
@@ -57,13 +64,35 @@ __global__ void binary_kernel(const T* a, const T* b, T* out, int64_t n, Op op) 
   }
 }
 
-template <typename T>
-__global__ void relu_kernel(T* x, int64_t n) {
+struct Relu {
+  __device__ float operator()(float v) const { return v < 0.f ? 0.f : v; }  // NaN stays NaN, as torch.relu
+};
+struct Scale {
+  float s;
+  __device__ float operator()(float v) const { return v * s; }
+};
+struct Softcap {  // torch's order: / cap, tanh, * cap
+  float cap;
+  __device__ float operator()(float v) const { return tanhf(v / cap) * cap; }
+};
+
+// x[i] = op(x[i]), in place.
+template <typename T, typename Op>
+__global__ void unary_kernel(T* x, int64_t n, Op op) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float v = to_f32(x[i]);
-    x[i] = from_f32<T>(v < 0.f ? 0.f : v);  // NaN stays NaN, as torch.relu
-  }
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    x[i] = from_f32<T>(op(to_f32(x[i])));
+}
+
+template <typename Op>
+void launch_unary(ExecContext& ctx, Tensor& x, const char* name, Op op) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x.dtype(), name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    unary_kernel<T, Op><<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<T>(), n, op);
+    SP_CUDA_CHECK_LAUNCH();
+  });
 }
 
 // One element TI -> TO. Every path goes through fp32 except F32 -> F64 (exact) and F64 -> F32 (one
@@ -135,12 +164,23 @@ void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor&
   });
 }
 
-void silu_mul(ExecContext& ctx, const Tensor& gate, const Tensor& up, Tensor& out) {
-  dispatch_float(gate.dtype(), "silu_mul", [&](auto tag) {
+void gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out) {
+  dispatch_float(gate.dtype(), "gated_act", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_binary<T>(ctx, gate, up, out, SiluMul{});
+    switch (act) {
+      case ops::GateAct::kSilu:
+        launch_binary<T>(ctx, gate, up, out, SiluMul{});
+        break;
+      case ops::GateAct::kGeluTanh:
+        launch_binary<T>(ctx, gate, up, out, GeluTanhMul{});
+        break;
+    }
   });
 }
+
+void scale(ExecContext& ctx, Tensor& x, float s) { launch_unary(ctx, x, "scale", Scale{s}); }
+
+void softcap(ExecContext& ctx, Tensor& x, float cap) { launch_unary(ctx, x, "softcap", Softcap{cap}); }
 
 void add(ExecContext& ctx, Tensor& x, const Tensor& y) {
   dispatch_float(x.dtype(), "add", [&](auto tag) {
@@ -149,15 +189,7 @@ void add(ExecContext& ctx, Tensor& x, const Tensor& y) {
   });
 }
 
-void relu(ExecContext& ctx, Tensor& x) {
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  dispatch_float(x.dtype(), "relu", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    relu_kernel<T><<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<T>(), n);
-    SP_CUDA_CHECK_LAUNCH();
-  });
-}
+void relu(ExecContext& ctx, Tensor& x) { launch_unary(ctx, x, "relu", Relu{}); }
 
 void convert(ExecContext& ctx, const Tensor& x, Tensor& out) {
   const int64_t n = x.numel();

@@ -24,7 +24,7 @@ __device__ __forceinline__ void for_row(const T* row, int64_t h, F&& f) {
 
 template <typename T, bool kWide>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, int64_t h,
-                                float eps) {
+                                float eps, float w_offset) {
   __shared__ float scratch[32];
   const T* row = x + int64_t(blockIdx.x) * h;
   T* out = y + int64_t(blockIdx.x) * h;
@@ -32,7 +32,11 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w
   for_row<T, kWide>(row, h, [&](int64_t, float v) { ss += v * v; });
   ss = block_sum(ss, scratch);
   const float inv = 1.f / sqrtf(ss / float(h) + eps);
-  for_row<T, kWide>(row, h, [&](int64_t i, float v) { out[i] = from_f32<T>(v * inv * to_f32(w[i])); });
+  // w_offset 0 keeps w as is (not w + 0, which would turn -0 into +0).
+  for_row<T, kWide>(row, h, [&](int64_t i, float v) {
+    const float wi = w_offset == 0.f ? to_f32(w[i]) : w_offset + to_f32(w[i]);
+    out[i] = from_f32<T>(v * inv * wi);
+  });
 }
 
 template <typename T, bool kWide>
@@ -59,7 +63,7 @@ int threads_for(int64_t h, int per_thread) {
 
 }  // namespace
 
-void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset, Tensor& y) {
   const int64_t rows = x.dim(0), h = x.dim(1);
   if (rows == 0) return;
   dispatch_float(x.dtype(), "rms_norm", [&](auto tag) {
@@ -68,10 +72,10 @@ void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, Ten
     const int threads = threads_for(h, wide ? Vec16<T>::kN : 1);
     if (wide)
       rms_norm_kernel<T, true>
-          <<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), w.data<T>(), y.data<T>(), h, eps);
+          <<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), w.data<T>(), y.data<T>(), h, eps, w_offset);
     else
       rms_norm_kernel<T, false>
-          <<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), w.data<T>(), y.data<T>(), h, eps);
+          <<<unsigned(rows), threads, 0, stream_of(ctx)>>>(x.data<T>(), w.data<T>(), y.data<T>(), h, eps, w_offset);
     SP_CUDA_CHECK_LAUNCH();
   });
 }
