@@ -1,8 +1,7 @@
-// sp_prompt_logits MODEL_DIR IDS OUT_JSON [cpu|cuda] [NEW]: our forward on one prompt, for the
+// sp_prompt_logits MODEL_DIR IDS OUT_JSON [cpu|cuda]: our forward on one prompt, for the
 // transformers comparisons in tests/interop (hf_rope_models.py). IDS: comma-separated token ids.
 // Writes {"last_logits": [...], "nll": [...]}: the last row's fp32 logits and the per-token NLL
-// of tokens 1..T-1 (from every row's logits), exact32 precision; with NEW > 0 also "generated":
-// NEW greedy ids after the prompt (the KV-cache path, no eos stop).
+// of tokens 1..T-1 (from every row's logits), exact32 precision.
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,7 +15,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: sp_prompt_logits MODEL_DIR IDS OUT_JSON [cpu|cuda] [NEW]\n";
+    std::cerr << "usage: sp_prompt_logits MODEL_DIR IDS OUT_JSON [cpu|cuda]\n";
     return 2;
   }
   try {
@@ -29,8 +28,6 @@ int main(int argc, char** argv) {
     const auto last = sp::model::prompt_last_logits(m, ctx, ids);
     const auto ppl = sp::model::perplexity(m, ctx, ids, int(ids.size()), 1);
     nlohmann::json out = {{"last_logits", last}, {"nll", ppl.first_window_nll}};
-    if (const int n_new = argc > 5 ? std::stoi(argv[5]) : 0; n_new > 0)
-      out["generated"] = sp::model::generate_greedy(m, ctx, ids, n_new);
     std::ofstream(argv[3]) << out.dump();
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

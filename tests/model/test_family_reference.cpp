@@ -97,7 +97,8 @@ INSTANTIATE_TEST_SUITE_P(Families, FamilyReference, ::testing::ValuesIn(all_para
 // The set of families is what the README lists: a case folder cannot vanish unnoticed.
 TEST(FamilyReferenceSet, EveryListedFamilyHasAModel) {
   const auto names = family_cases();
-  for (const char* want : {"llama_gqa_bias", "gemma2", "gemma3_text", "phi3_longrope", "phi4_mini"})
+  for (const char* want : {"llama_gqa_bias", "mistral_sliding", "qwen2_sliding", "qwen3_sliding",
+                           "qwen3_bias_layer_types", "gemma2", "gemma3_text", "phi3_longrope", "phi4_mini"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
