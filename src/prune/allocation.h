@@ -97,6 +97,12 @@ Allocation allocate_admm(const std::vector<Block>& local, const AllocationOption
 // reference ADMM is tested against. tau = opt.temperature >= 0; tau = 0 is allocate_global, bit for bit.
 Allocation allocate_tempered_direct(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 
+// FLAP's rule: one global cut on the standardised group scores z (per block, in its removal
+// order), each group counted as one unit whatever its size; removes the lowest groups while the
+// removed parameters get nearer the budget. Every rank holds every block here (no collective).
+Allocation flap_allocation(const std::vector<Block>& blocks, const std::vector<std::vector<double>>& z,
+                           double sparsity);
+
 const char* to_string(AllocationMode m);
 
 }  // namespace sp::prune
