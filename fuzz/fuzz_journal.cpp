@@ -6,12 +6,12 @@
 #include <cstdint>
 
 #include "core/error.h"
-#include "prune/journal_read.h"
+#include "persist/journal_read.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     static volatile unsigned sink;
-    sink = sp::prune::parse_journal_fuzz_input(data, size);
+    sink = sp::persist::parse_journal_fuzz_input(data, size);
   } catch (const sp::InputError&) {
   }
   return 0;

@@ -166,7 +166,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
       for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
       s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
-      prune::MemoryInputs in;
+      MemoryInputs in;
       in.compute_bytes = p.compute_bytes;
       in.calib_windows = s.calib_windows;
       in.calib_seqlen = int(p.calib_seqlen);
@@ -179,8 +179,8 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       // host staging (not device memory) for a GPU.
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
       in.host_states = host_states;
-      s.memory = prune::estimate_memory(m, opt, in);
-      prune::HostMemoryInputs h;
+      s.memory = estimate_memory(m, opt, in);
+      HostMemoryInputs h;
       h.cpu = runs_on_cpu(cfg);
       h.read_ahead = !cfg.model.synthetic;
       h.mapped_bytes = cfg.model.synthetic ? 0 : p.total_params * int64_t(dtype_size(m.weight_dtype));
@@ -188,7 +188,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       h.journal = r == 0 && cfg.output.journal;  // rank 0 writes the outputs
       h.checkpoint_bytes = r == 0 ? p.disk_checkpoint : 0;
       h.max_shard_bytes = int64_t(cfg.output.max_shard_gb * double(1ll << 30));
-      s.host = prune::estimate_host_memory(m, opt, in, s.memory, h);
+      s.host = estimate_host_memory(m, opt, in, s.memory, h);
       shards.push_back(s);
     }
     return shards;

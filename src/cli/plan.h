@@ -9,7 +9,7 @@
 #include "cli/config_schema.h"
 #include "io/model_config.h"
 #include "prune/groups.h"
-#include "prune/memory_model.h"
+#include "cli/memory_model.h"
 #include "prune/options.h"
 
 namespace sp::cli {
@@ -21,8 +21,8 @@ struct RankShard {
   int calib_first = 0, calib_windows = 0;  // calibration windows [calib_first, + calib_windows)
   int eval_windows = 0;                    // evaluation windows, every dataset
   int probe_windows = 0;                   // normalize kl: probe windows
-  prune::MemoryEstimate memory;            // peak device memory (prune/memory_model.h)
-  prune::HostMemoryEstimate host;          // peak host memory (rank 0 also holds the writers' buffers)
+  MemoryEstimate memory;            // peak device memory (cli/memory_model.h)
+  HostMemoryEstimate host;          // peak host memory (rank 0 also holds the writers' buffers)
 };
 
 struct Plan {

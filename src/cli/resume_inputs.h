@@ -6,11 +6,11 @@
 #include <string>
 
 #include "cli/config_schema.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 namespace sp::cli {
 
-prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
+persist::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
                                      const prune::PipelineInputs& in, Device device);
 
 }  // namespace sp::cli

@@ -6,7 +6,7 @@
 #include "core/log.h"
 #include "cli/data_inputs.h"
 #include "io/checkpoint.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;
@@ -84,7 +84,7 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
              cfg.source.empty() ? "config" : cfg.source);
   if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    const bool finished = fs::exists(p, ec), interrupted = prune::Journal::exists(cfg.output.dir);
+    const bool finished = fs::exists(p, ec), interrupted = persist::Journal::exists(cfg.output.dir);
     SP_REQUIRE(resume || !finished,
                "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
                "output.dir",

@@ -41,7 +41,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
                         int max_removed, int step);
 // The rank of the updates obs_greedy holds before applying them to H^-1 (n columns, step_columns
 // removed per update): ~n / 4 up to 1024, at least one update (at most n). Its two [rank, n] F64
-// factors are part of the curve's memory (prune/memory_model.cpp).
+// factors are part of the curve's memory (cli/memory_model.cpp).
 int64_t obs_pending_rank(int64_t n, int64_t step_columns);
 
 // Refit of the kept columns K towards a target: W'_K = W C_{:,K} (H_KK + delta I)^{-1}, where

@@ -10,7 +10,7 @@
 #include "kernels/ops.h"
 #include "model/hidden_stream.h"
 #include "prune/compact.h"
-#include "prune/journal.h"
+#include "prune/progress_store.h"
 #include "prune/module_pruner.h"
 #include "prune/rank_windows.h"
 #include "prune/removal_curves.h"
@@ -38,7 +38,7 @@ bool same_tensor(const Tensor& a, const Tensor& b) {
 class Pipeline {
  public:
   Pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt, const PipelineInputs& in,
-           const LayerSink& sink, Journal* journal)
+           const LayerSink& sink, ProgressStore* journal)
       : rc_(m, ctx, comm, opt), in_(in), sink_(sink), journal_(journal), pruner_(rc_) {}
 
   PruneResult run();
@@ -66,7 +66,7 @@ class Pipeline {
   RunContext rc_;
   const PipelineInputs& in_;
   const LayerSink& sink_;
-  Journal* journal_;
+  ProgressStore* journal_;
   ModulePruner pruner_;
   Blocks blocks_;
   RankWindows win_;
@@ -306,7 +306,7 @@ PruneResult Pipeline::run() {
 }  // namespace
 
 PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
-                         const PipelineInputs& in, const LayerSink& sink, Journal* journal) {
+                         const PipelineInputs& in, const LayerSink& sink, ProgressStore* journal) {
   Pipeline p(m, ctx, comm, opt, in, sink, journal);
   return p.run();
 }

@@ -72,10 +72,10 @@ struct PipelineInputs {
   DType output_dtype = DType::BF16;  // dtype of the written weights; the pruned model runs on them
 };
 
-class Journal;
-// With a journal (journal.h), pass 1 and the layers it records are taken from it instead of being
-// computed again, and what is computed is recorded.
+class ProgressStore;
+// With a progress store (progress_store.h; the resume journal), pass 1 and the layers it records are
+// taken from it instead of being computed again, and what is computed is recorded.
 PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
-                         const PipelineInputs& in, const LayerSink& sink, Journal* journal = nullptr);
+                         const PipelineInputs& in, const LayerSink& sink, ProgressStore* store = nullptr);
 
 }  // namespace sp::prune

@@ -114,7 +114,7 @@ TEST(Plan, GroupsPerAttentionUnit) {
   EXPECT_THROW(prune::layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
 }
 
-// Memory model (prune/memory_model.cpp) on LLaMA-2-7B, fp16, structprune defaults (normalize kl),
+// Memory model (cli/memory_model.cpp) on LLaMA-2-7B, fp16, structprune defaults (normalize kl),
 // 128 x 2048 calibration tokens in batches of 8, 4 ranks, computed here by hand.
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
@@ -159,7 +159,7 @@ TEST(Plan, MemoryEstimateFormula) {
   }
   // On the CPU the next layer is read ahead into host tensors of the compute device: pass 1 holds two.
   cfg.runtime.device = RuntimeDevice::Cpu;
-  const prune::MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
+  const MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
   EXPECT_TRUE(c.read_ahead);
   EXPECT_EQ(c.pass1(), c.globals + c.calib_states + c.probe_states +
                            std::max({2 * c.layer + c.activations, 2 * c.layer + c.tap_activations + c.stats1_adding,
@@ -291,7 +291,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   const int64_t states = (32ll * 2048 + 8ll * 4096) * 4096 * 2, mapped = 6'738'415'616ll * 2;
   for (const RankShard& s : p.shards) {
     SCOPED_TRACE(s.rank);
-    const prune::HostMemoryEstimate& h = s.host;
+    const HostMemoryEstimate& h = s.host;
     EXPECT_EQ(h.baseline, baseline);
     EXPECT_EQ(h.device, 0);  // a GPU run: the device estimate is the GPU's
     EXPECT_EQ(h.read_ahead, 2 * layer);
@@ -313,7 +313,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   Config quiet = cfg;
   quiet.output.journal = false;
   quiet.output.checkpoint = CheckpointKind::None;
-  const prune::HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
+  const HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
   EXPECT_EQ(q.journal + q.checkpoint, 0);
   cfg.output.max_shard_gb = 0.01;
   EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 32000ll * 4096 * 2);

@@ -16,13 +16,14 @@
 #include "model/model.h"
 #include "model/model_test_util.h"
 #include "model/weight_source.h"
-#include "prune/journal.h"
-#include "prune/outputs.h"
+#include "persist/journal.h"
+#include "persist/outputs.h"
 #include "prune/pipeline.h"
 #include "tokenize/sampling.h"
 
 namespace sp::prune {
 namespace {
+using namespace sp::persist;  // the run's outputs and journal
 namespace fs = std::filesystem;
 
 struct Fixture {

@@ -16,12 +16,13 @@
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "model/weight_source.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 #include "test_util.h"
 #include "tokenize/sampling.h"
 
-namespace sp::prune {
+namespace sp::persist {
 namespace {
+using namespace sp::prune;  // the pipeline's records the journal stores
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -291,4 +292,4 @@ TEST(Journal, FuzzSeedsReadAndDamagedInputsAreRefused) {
 }
 
 }  // namespace
-}  // namespace sp::prune
+}  // namespace sp::persist

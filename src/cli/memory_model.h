@@ -9,7 +9,9 @@
 #include "io/model_config.h"
 #include "prune/options.h"
 
-namespace sp::prune {
+namespace sp::cli {
+
+using prune::PruneOptions;
 
 struct MemoryInputs {
   int compute_bytes = 4;  // activation / weight bytes (fp32 4, bf16 / fp16 2)
@@ -81,4 +83,4 @@ constexpr int64_t kHostBaseline = int64_t(40) << 20;
 HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
                                         const MemoryEstimate& device, const HostMemoryInputs& h);
 
-}  // namespace sp::prune
+}  // namespace sp::cli

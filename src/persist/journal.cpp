@@ -1,4 +1,4 @@
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 #include <fmt/ranges.h>
 
@@ -18,7 +18,7 @@
 #include "io/output_paths.h"
 #include "io/safetensors.h"
 
-namespace sp::prune {
+namespace sp::persist {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -257,4 +257,4 @@ void Journal::remove() {
   if (ec) SP_LOG_WARN("{}: could not remove the resume journal: {}", dir_, ec.message());
 }
 
-}  // namespace sp::prune
+}  // namespace sp::persist

@@ -15,7 +15,12 @@
 #include "model/model.h"
 #include "prune/pipeline.h"
 
-namespace sp::prune {
+namespace sp::persist {
+
+using prune::AttentionUnit;
+using prune::LayerResult;
+using prune::LayerSink;
+using prune::PruneResult;
 
 enum class CheckpointForm { Compact, Dense, None };
 
@@ -71,4 +76,4 @@ class OutputWriter {
 // masks.h5 alone (also used by tests).
 void write_masks(const std::string& path, const PruneResult& r, const RunInfo& info);
 
-}  // namespace sp::prune
+}  // namespace sp::persist
