@@ -1,4 +1,4 @@
-// libFuzzer target: the resume journal's readers (prune/journal_read.h) on arbitrary bytes, in the
+// libFuzzer target: the resume journal's readers (persist/journal_read.h) on arbitrary bytes, in the
 // format parse_journal_fuzz_input describes (inputs.json, pass1.json or a layer's record and
 // tensors). Bad input must end in sp::InputError; a crash, a sanitizer report or another exception
 // is a finding (then a file under tests/fuzz_regressions/journal/). Seeds: fuzz/make_seeds.py.

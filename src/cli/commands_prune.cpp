@@ -128,7 +128,7 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
             {"peak_host_memory_bytes_max", int64_t(*std::max_element(host_peaks.begin(), host_peaks.end()))}}},
           {"outputs",
            {{"masks", out.masks_path()},
-            {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
+            {"checkpoint", cfg.output.checkpoint == CheckpointForm::None ? "" : out.model_path()},
             {"checkpoint_form", to_string(cfg.output.checkpoint)}}},
           {"config", cfg.effective}};
 }
@@ -177,9 +177,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   spec.dir = cfg.output.dir;
   spec.model_dir = cfg.output.model_dir;
   spec.masks = cfg.output.masks;
-  spec.checkpoint = cfg.output.checkpoint == CheckpointKind::Compact ? persist::CheckpointForm::Compact
-                    : cfg.output.checkpoint == CheckpointKind::Dense ? persist::CheckpointForm::Dense
-                                                                     : persist::CheckpointForm::None;
+  spec.checkpoint = cfg.output.checkpoint;
   // The schema and its cross-check bound output.max_shard_gb to [1 byte, 2^50 bytes]: the cast is exact enough.
   const double shard_bytes = cfg.output.max_shard_gb * double(1ull << 30);
   SP_CHECK(shard_bytes >= 1.0 && shard_bytes <= 0x1p50, "output.max_shard_gb = {} out of range",
@@ -192,7 +190,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   const std::string report_path = (fs::path(cfg.output.dir) / cfg.output.report).string();
   SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
              "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
-  prune::PipelineInputs in;
+  prune::RunSetup in;
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
   in.batch = plan.calib_batch;  // calibration.batch, or less to fit runtime.memory_budget_gb

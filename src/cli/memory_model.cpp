@@ -62,7 +62,7 @@ int64_t MemoryEstimate::pass2() const {
 // Plus 1 MiB for the small tensors of every step (index lists, per-row and per-channel vectors).
 int64_t MemoryEstimate::peak() const { return std::max(pass1(), pass2()) + (int64_t(1) << 20); }
 
-MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in) {
+MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in) {
   const Recipe r = prune::resolve_recipe(o);
   const int64_t cb = in.compute_bytes, h = m.hidden;
   const bool curves = r.allocation != AllocationMode::Uniform;
@@ -135,8 +135,8 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   return e;
 }
 
-HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
-                                        const MemoryEstimate& device, const HostMemoryInputs& h) {
+HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in,
+                                        const MemoryEstimate& device, const HostWorkload& h) {
   const Recipe r = prune::resolve_recipe(o);
   HostMemoryEstimate e;
   e.baseline = kHostBaseline;

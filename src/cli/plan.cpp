@@ -14,7 +14,7 @@
 namespace sp::cli {
 namespace {
 
-int precision_bytes(Precision p) { return p == Precision::FP32 ? 4 : 2; }
+int precision_bytes(Precision p) { return p == Precision::Exact32 ? 4 : 2; }
 
 std::string gib(double bytes) {
   if (bytes < double(1ll << 30)) return fmt::format("{:.1f} MiB", bytes / double(1ll << 20));
@@ -143,9 +143,9 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     if (g.mlp_units > 0) consumer_share = std::max(consumer_share, m.hidden / double(g.params_per_mlp_unit));
   }
   const int64_t out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
-  if (cfg.output.checkpoint == CheckpointKind::Compact)
+  if (cfg.output.checkpoint == CheckpointForm::Compact)
     p.disk_checkpoint = (p.total_params - p.target_remove) * out_bytes;
-  if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
+  if (cfg.output.checkpoint == CheckpointForm::Dense) p.disk_checkpoint = p.total_params * out_bytes;
   const int64_t kept_prunable = p.prunable_params - p.target_remove;
   if (cfg.output.journal)
     p.disk_journal =
@@ -166,7 +166,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
       for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
       s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
-      MemoryInputs in;
+      MemoryWorkload in;
       in.compute_bytes = p.compute_bytes;
       in.calib_windows = s.calib_windows;
       in.calib_seqlen = int(p.calib_seqlen);
@@ -180,7 +180,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
       in.host_states = host_states;
       s.memory = estimate_memory(m, opt, in);
-      HostMemoryInputs h;
+      HostWorkload h;
       h.cpu = runs_on_cpu(cfg);
       h.read_ahead = !cfg.model.synthetic;
       h.mapped_bytes = cfg.model.synthetic ? 0 : p.total_params * int64_t(dtype_size(m.weight_dtype));
@@ -233,9 +233,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
 }
 
 void set_placement(Plan& p, const Config& cfg, int n_ranks, bool on_gpu, int ranks_per_gpu) {
-  const dist::Collectives asked = cfg.runtime.communicator == RuntimeCommunicator::Nccl  ? dist::Collectives::Nccl
-                                  : cfg.runtime.communicator == RuntimeCommunicator::Mpi ? dist::Collectives::Mpi
-                                                                                         : dist::Collectives::Auto;
+  const dist::Collectives asked = cfg.runtime.communicator;
   p.ranks_per_gpu = on_gpu ? ranks_per_gpu : 0;
   p.collectives = dist::choose_collectives(asked, on_gpu, n_ranks, ranks_per_gpu, dist::nccl_built());
   if (p.ranks_per_gpu > 1)

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
+#include "cli/data_inputs.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "cli/data_inputs.h"
 #include "io/checkpoint.h"
 #include "persist/journal.h"
 
@@ -39,8 +39,8 @@ bool has_tokenizer(const std::string& where) {
   return false;
 }
 
-Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
-  Inputs in;
+ValidatedModel validate_inputs(const Config& cfg, Command command, bool resume) {
+  ValidatedModel in;
   const std::string& dir = cfg.model.path;
   SP_REQUIRE(!dir.empty(), "{}: model.path is required", cfg.source.empty() ? "config" : cfg.source);
   std::error_code ec;
@@ -93,9 +93,10 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
                "{}: an interrupted run of this output.dir: pass --resume to continue it, or set output.overwrite=true "
                "to start over",
                (fs::path(cfg.output.dir) / ".journal").string());
-    SP_REQUIRE(!resume || interrupted || !finished,
-               "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
-               cfg.output.dir, p.string());
+    SP_REQUIRE(
+        !resume || interrupted || !finished,
+        "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
+        cfg.output.dir, p.string());
   }
   return in;
 }

@@ -210,7 +210,6 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
   } else {
     throw_input("{}: no model.safetensors or model.safetensors.index.json in the model folder", model_dir);
   }
-  // Tensors present in a file but absent from the index still count, so unused() reports them.
   for (size_t f = 0; f < ck->files_.size(); ++f)
     for (const auto& e : ck->files_[f]->entries()) ck->where_.emplace(e.name, std::make_pair(f, &e));
   return ck;
@@ -260,7 +259,6 @@ void Checkpoint::load_into(const std::string& name, DType dtype, void* dst, cons
                dtype_name(e.dtype), dtype_name(dtype));
     if (n > 0) std::memcpy(dst, f.bytes(e), e.end - e.begin);
   }
-  used_.insert(name);
 }
 
 std::vector<std::string> Checkpoint::names() const {
@@ -270,13 +268,5 @@ std::vector<std::string> Checkpoint::names() const {
   return out;
 }
 
-void Checkpoint::mark_ignored(const std::string& name) { ignored_.insert(name); }
-
-std::vector<std::string> Checkpoint::unused() const {
-  std::vector<std::string> out;
-  for (const auto& [name, w] : where_)
-    if (!used_.count(name) && !ignored_.count(name)) out.push_back(name);
-  return out;
-}
 
 }  // namespace sp::io

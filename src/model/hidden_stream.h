@@ -63,7 +63,6 @@ class HiddenStream {
   // 0..seqlen-2), through the final norm and the LM head in row chunks of bounded size. When
   // first_window is given it receives window 0's per-token NLL.
   std::vector<double> window_nll(std::vector<float>* first_window = nullptr) const;
-  double nll_sum(std::vector<float>* first_window = nullptr) const;
 
  private:
   const Model& m_;

@@ -60,7 +60,7 @@ json perplexity_rows(const std::vector<PerplexityRow>& rows) {
 
 }  // namespace
 
-Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer, JournalExpect expect)
+Journal::Journal(std::string dir, Dependencies inputs, bool resume, bool writer, JournalExpect expect)
     : dir_((fs::path(dir) / ".journal").string()),
       inputs_(std::move(inputs)),
       expect_(std::move(expect)),
@@ -71,7 +71,7 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer, Journ
     // Format 1 (every weight in the layer files) reads as format 2 without derived roles.
     if (h.format != 1 && h.format != kFormat)
       journal_damaged(inputs_path, fmt::format("format {} is not one this version reads (1, {})", h.format, kFormat));
-    const Inputs& old = h.inputs;
+    const Dependencies& old = h.inputs;
     std::vector<std::string> changed;
     for (const auto& [k, v] : inputs_) {
       auto it = old.find(k);

@@ -33,11 +33,11 @@ namespace sp::persist {
 
 class Journal : public prune::ProgressStore {
  public:
-  using Inputs = std::map<std::string, std::string>;
+  using Dependencies = std::map<std::string, std::string>;
   // Opens <dir>/.journal. resume = false: any old journal is removed and `writer` starts a new one.
   // resume = true: an existing journal is read and its inputs compared with `inputs` (InputError
   // listing every key that changed), then validated against `expect`; none there: a fresh start (logged).
-  Journal(std::string dir, Inputs inputs, bool resume, bool writer, JournalExpect expect);
+  Journal(std::string dir, Dependencies inputs, bool resume, bool writer, JournalExpect expect);
   // A journal without progress (pass 1 unfinished) is removed: a run that failed early leaves nothing.
   ~Journal();
   Journal(const Journal&) = delete;
@@ -60,7 +60,7 @@ class Journal : public prune::ProgressStore {
   // (one write in flight; a failure turns the journal off at the next save_layer, flush or remove).
   void save_layer(const LayerRecord& r) override;
   void flush() override;  // waits for the write in flight
-  void remove();  // after the outputs are final (writer only)
+  void remove();          // after the outputs are final (writer only)
   std::string path() const override { return dir_; }
 
  private:
@@ -69,7 +69,7 @@ class Journal : public prune::ProgressStore {
   LayerRecord read_layer(int l, const Device* to) const;
   void disable(const std::string& what);  // a write failed: warn once, remove the journal, write no more
   std::string dir_;
-  Inputs inputs_;
+  Dependencies inputs_;
   JournalExpect expect_;
   bool writer_ = false;
   std::optional<Pass1Record> pass1_;

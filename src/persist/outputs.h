@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/enum_names.h"
 #include "io/checkpoint_stream.h"
 #include "model/model.h"
 #include "prune/pipeline.h"
@@ -23,6 +24,9 @@ using prune::LayerSink;
 using prune::PruneResult;
 
 enum class CheckpointForm { Compact, Dense, None };
+inline constexpr EnumName<CheckpointForm> kCheckpointFormNames[] = {
+    {CheckpointForm::Compact, "compact"}, {CheckpointForm::Dense, "dense"}, {CheckpointForm::None, "none"}};
+inline const char* to_string(CheckpointForm f) { return enum_name<CheckpointForm>(kCheckpointFormNames, f); }
 
 struct OutputSpec {
   std::string dir;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/communicator.h"
+#include "core/enum_names.h"
 
 namespace sp::prune {
 
@@ -43,6 +44,11 @@ struct Block {
 };
 
 enum class AllocationMode { Uniform, Global, Softmax, Admm };
+inline constexpr EnumName<AllocationMode> kAllocationModeNames[] = {{AllocationMode::Uniform, "uniform"},
+                                                                    {AllocationMode::Global, "global"},
+                                                                    {AllocationMode::Softmax, "softmax"},
+                                                                    {AllocationMode::Admm, "admm"}};
+inline const char* to_string(AllocationMode m) { return enum_name<AllocationMode>(kAllocationModeNames, m); }
 
 struct AllocationOptions {
   AllocationMode mode = AllocationMode::Admm;
@@ -85,9 +91,9 @@ struct Allocation {
 // same B = round(sparsity x total) either way. Collective: every rank calls it with its own blocks.
 Allocation allocate(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 
-// The pieces, exposed for tests and for the quality benches; they ignore round_to / uniform_shape. Uniform: one sparsity for all blocks
-// (water-filled at the bounds), rounded by largest remainders. Softmax: SPEC's energy rule (tau > 0,
-// else InputError naming prune.temperature). Global: tau = 0, ignores opt.temperature.
+// The pieces, exposed for tests and for the quality benches; they ignore round_to / uniform_shape. Uniform: one
+// sparsity for all blocks (water-filled at the bounds), rounded by largest remainders. Softmax: SPEC's energy rule (tau
+// > 0, else InputError naming prune.temperature). Global: tau = 0, ignores opt.temperature.
 Allocation allocate_uniform(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 Allocation allocate_global(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 Allocation allocate_softmax(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
@@ -102,7 +108,5 @@ Allocation allocate_tempered_direct(const std::vector<Block>& local, const Alloc
 // removed parameters get nearer the budget. Every rank holds every block here (no collective).
 Allocation flap_allocation(const std::vector<Block>& blocks, const std::vector<std::vector<double>>& z,
                            double sparsity);
-
-const char* to_string(AllocationMode m);
 
 }  // namespace sp::prune

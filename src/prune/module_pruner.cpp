@@ -47,15 +47,15 @@ LayerWeights ModulePruner::refit_producers(int layer, int module, const LayerWei
                          ? std::vector<WB>{{&out.q_w, &out.q_b}, {&out.k_w, &out.k_b}, {&out.v_w, &out.v_b}}
                          : std::vector<WB>{{&out.gate_w, &out.gate_b}, {&out.up_w, &out.up_b}}) {
     if (!p->defined()) continue;
-    RefitInputs ri;
+    RefitStats ri;
     ri.toward_weights = rc_.recipe.toward_weights;
     ri.gram = &s.gram;
     ri.cross = &s.cross;
     if (b->defined() && rc_.recipe.intercept) ri.sum = &s.sum, ri.ref_sum = &s.ref_sum, ri.tokens = s.tokens;
-    const Refit rf = rc_.clock.timed(
-        "pass2.refit",
-        // init-captures: clang before 16 cannot capture structured bindings
-        [&, p = p, b = b] { return refit_columns(rc_.ctx, *p, *b, ri, all, rc_.opt.damping, what); });
+    const Refit rf =
+        rc_.clock.timed("pass2.refit",
+                        // init-captures: clang before 16 cannot capture structured bindings
+                        [&, p = p, b = b] { return refit_columns(rc_.ctx, *p, *b, ri, all, rc_.opt.damping, what); });
     *p = ops::convert(rc_.ctx, rf.w, p->dtype());
     if (b->defined()) *b = ops::convert(rc_.ctx, rf.bias, b->dtype());
   }
@@ -85,10 +85,9 @@ LayerWeights ModulePruner::prune(int layer, int module, const LayerWeights& w_in
   const Tensor& old_bias = module == kAttention ? w.o_b : w.down_b;
   // An intercept when the consumer has a bias, or may get one (bias compensation): the removed
   // channels' mean contribution then moves into the bias as part of the least-squares fit.
-  const bool intercept =
-      recipe.intercept && (old_bias.defined() || (recipe.bias_compensation && can_add_bias(module)));
+  const bool intercept = recipe.intercept && (old_bias.defined() || (recipe.bias_compensation && can_add_bias(module)));
   if (recipe.reconstruct && (k > 0 || dense_target || intercept) && !cols.empty()) {
-    RefitInputs ri;
+    RefitStats ri;
     ri.toward_weights = recipe.toward_weights;
     ri.gram = &s.gram;
     ri.cross = dense_target ? &s.cross : &s.gram;

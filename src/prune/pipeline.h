@@ -61,7 +61,7 @@ struct PruneResult {
 // Receives each pruned layer as soon as it is final (weights in the output dtype, compact shapes).
 using LayerSink = std::function<void(const LayerResult&, const model::LayerWeights&)>;
 
-struct PipelineInputs {
+struct RunSetup {
   TokenWindows calibration;
   std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
   bool eval_before = true;         // false: only after (the dense perplexity is known)
@@ -76,6 +76,6 @@ class ProgressStore;
 // With a progress store (progress_store.h; the resume journal), pass 1 and the layers it records are
 // taken from it instead of being computed again, and what is computed is recorded.
 PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
-                         const PipelineInputs& in, const LayerSink& sink, ProgressStore* store = nullptr);
+                         const RunSetup& in, const LayerSink& sink, ProgressStore* store = nullptr);
 
 }  // namespace sp::prune

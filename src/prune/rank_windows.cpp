@@ -19,7 +19,7 @@ TokenWindows local_share(const TokenWindows& all, int batch, const Communicator&
 
 }  // namespace
 
-RankWindows share_windows(const PipelineInputs& in, int probe_windows, const Communicator& comm) {
+RankWindows share_windows(const RunSetup& in, int probe_windows, const Communicator& comm) {
   RankWindows w;
   w.calibration = local_share(in.calibration, in.batch, comm);
   for (const auto& e : in.eval) {
@@ -46,7 +46,7 @@ double sum_over_windows(Communicator& comm, const std::vector<double>& local, in
   return s;
 }
 
-std::vector<PerplexityRow> perplexities(const PipelineInputs& in, const RankWindows& win,
+std::vector<PerplexityRow> perplexities(const RunSetup& in, const RankWindows& win,
                                         std::vector<model::HiddenStream>& streams, Communicator& comm) {
   std::vector<PerplexityRow> rows;
   for (size_t i = 0; i < streams.size(); ++i) {

@@ -19,14 +19,14 @@ struct RankWindows {
   int probe_first = 0, probe_total = 0;
 };
 
-RankWindows share_windows(const PipelineInputs& in, int probe_windows, const Communicator& comm);
+RankWindows share_windows(const RunSetup& in, int probe_windows, const Communicator& comm);
 
 // Per-window values of this rank's windows [first, first + local.size()) summed over ranks in
 // window order: the same bits for any rank count (each slot has one non-zero term).
 double sum_over_windows(Communicator& comm, const std::vector<double>& local, int first, int total);
 
 // The perplexity of each evaluation dataset from its stream (one per in.eval entry), over all ranks.
-std::vector<PerplexityRow> perplexities(const PipelineInputs& in, const RankWindows& win,
+std::vector<PerplexityRow> perplexities(const RunSetup& in, const RankWindows& win,
                                         std::vector<model::HiddenStream>& streams, Communicator& comm);
 
 }  // namespace sp::prune

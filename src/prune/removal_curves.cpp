@@ -45,7 +45,7 @@ LayerWeights without_groups(RunContext& rc, int layer, int module, const LayerWe
       module == kAttention ? kept_q_rows(attention_layout(rc.cfg, layer, rc.opt.attention), e.kept) : e.kept;
   if (rc.recipe.reconstruct && !cols.empty()) {
     ChannelStats& s = col.at(kConsumerIn[module]);
-    RefitInputs ri;
+    RefitStats ri;
     ri.toward_weights = rc.recipe.toward_weights;
     ri.gram = &s.gram;
     ri.cross = &s.gram;
@@ -191,9 +191,9 @@ void RemovalCurves::add_block(int l, int mod, const LayerWeights& w, StatsCollec
   const double last = c.cost.size() > 1 ? b.cost[c.cost.size() - 1] - b.cost[c.cost.size() - 2] : 0.0;
   for (size_t k = c.cost.size(); k < b.cost.size(); ++k) b.cost[k] = b.cost[k - 1] + last;
   if (recipe.flap_threshold) {
-    const std::vector<double> unit_z = flap_unit_zscores(
-        consumer_channel_scores(recipe.metric, consumer_weight(w, mod), col.at(kConsumerIn[mod])),
-        consumer_groups(rc_, l, mod));
+    const std::vector<double> unit_z =
+        flap_unit_zscores(consumer_channel_scores(recipe.metric, consumer_weight(w, mod), col.at(kConsumerIn[mod])),
+                          consumer_groups(rc_, l, mod));
     std::vector<double>& z = blocks_.z[size_t(bi)];
     for (int32_t g : c.order) z.push_back(unit_z[size_t(g)]);  // the block's removal order
   }

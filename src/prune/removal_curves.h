@@ -44,7 +44,7 @@ class RemovalCurves {
 
   RunContext& rc_;
   Blocks& blocks_;
-  const bool curves_;           // the allocation needs curves (all but uniform)
+  const bool curves_;             // the allocation needs curves (all but uniform)
   std::unique_ptr<KlProbes> kl_;  // normalize kl
 };
 

@@ -48,7 +48,7 @@ Choice choose(RunContext& rc, const char* phase, int layer, int module, const mo
     if (dense_target) {
       std::vector<int32_t> all(size_t(wc.dim(1)));
       std::iota(all.begin(), all.end(), 0);
-      RefitInputs ri;
+      RefitStats ri;
       ri.toward_weights = rc.recipe.toward_weights;
       ri.gram = &s.gram;
       ri.cross = &s.cross;
@@ -65,7 +65,7 @@ Choice choose(RunContext& rc, const char* phase, int layer, int module, const mo
     c.scores = std::move(curve.saliency);
     return c;
   }
-  ModuleInputs mi;
+  ModuleStats mi;
   mi.consumer_in = &col.at(kConsumerIn[module]);
   if (rc.recipe.metric == ScoreMetric::Wanda) mi.producer_in = &col.at(kProducerIn[module]);
   c.scores = module == kAttention

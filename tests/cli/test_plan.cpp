@@ -119,7 +119,7 @@ TEST(Plan, GroupsPerAttentionUnit) {
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
   cfg.runtime.device = RuntimeDevice::Cuda;  // checkpoint layers are read ahead into host staging
-  cfg.runtime.precision = Precision::FP16;
+  cfg.runtime.precision = Precision::F16;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
   cfg.prune.structures.attention = AttentionUnit::Heads;
@@ -174,7 +174,7 @@ TEST(Plan, MemoryEstimateFormula) {
 
   // fp32 activations form the products in F64 from F64 copies of the batch.
   Config wide = cfg;
-  wide.runtime.precision = Precision::FP32;
+  wide.runtime.precision = Precision::Exact32;
   EXPECT_EQ(make_plan(wide, m, 4).shards[0].memory.stats1_adding,
             (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + rows * 11008 * 8);
   // More ranks: a smaller share of the windows each.
@@ -261,9 +261,9 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   EXPECT_NE(r.find("1000 bytes of it already written"), std::string::npos) << r;
   cfg.output.dtype = ModelDType::FP32;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, kept * 4);
-  cfg.output.checkpoint = CheckpointKind::Dense;  // masked zeros, stock shapes
+  cfg.output.checkpoint = CheckpointForm::Dense;  // masked zeros, stock shapes
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, total * 4);
-  cfg.output.checkpoint = CheckpointKind::None;
+  cfg.output.checkpoint = CheckpointForm::None;
   cfg.output.journal = false;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint + make_plan(cfg, m, 1).disk_journal, 0);
 }
@@ -278,7 +278,7 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
 TEST(Plan, HostMemoryPerRankAndNode) {
   Config cfg = default_config();
   cfg.runtime.device = RuntimeDevice::Cuda;
-  cfg.runtime.precision = Precision::FP16;
+  cfg.runtime.precision = Precision::F16;
   cfg.runtime.hidden_states = StatesResidence::Host;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
@@ -312,7 +312,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   // holds the embeddings (32000 x 4096 bf16), a shard of their own.
   Config quiet = cfg;
   quiet.output.journal = false;
-  quiet.output.checkpoint = CheckpointKind::None;
+  quiet.output.checkpoint = CheckpointForm::None;
   const HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
   EXPECT_EQ(q.journal + q.checkpoint, 0);
   cfg.output.max_shard_gb = 0.01;

@@ -49,10 +49,10 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
 struct Stories {
   ExecContext ctx{Device::cpu()};
   std::unique_ptr<model::Model> model;
-  PipelineInputs in;
+  RunSetup in;
   PruneOptions opt;
   JournalExpect expect;
-  Journal::Inputs inputs = {{"test", "journal"}};
+  Journal::Dependencies inputs = {{"test", "journal"}};
   Stories() {
     const std::string dir = test::source_dir() + "/examples/stories260K";
     model = std::make_unique<model::Model>(model::open_checkpoint_source(dir), ctx, Precision::Exact32);

@@ -30,7 +30,7 @@ struct Fixture {
   std::string dir;
   std::unique_ptr<ExecContext> ctx;
   std::unique_ptr<model::Model> model;
-  PipelineInputs in;
+  RunSetup in;
 };
 
 Fixture load(const std::string& dir, Device dev, const std::string& calib, int nsamples, int seqlen, int eval_windows) {
@@ -260,7 +260,7 @@ static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
       into.push_back(std::move(s));
     });
   };
-  const Journal::Inputs inputs = {{"test", "resume"}};
+  const Journal::Dependencies inputs = {{"test", "resume"}};
   const JournalExpect expect{f.model->config(), o.attention, o.mlp, f.in.output_dtype};
   const std::string dir_a = temp_dir("resume_a"), dir_b = temp_dir("resume_b");
   std::vector<Sent> a, b_first, b_rest;
