@@ -90,7 +90,6 @@ TEST(CheckpointLoad, ConvertsBetweenFloatTypes) {
   const Tensor h = ck->load("h", DType::F16, Device::cpu());
   EXPECT_EQ(std::vector<uint16_t>(h.data<uint16_t>(), h.data<uint16_t>() + 4),
             (std::vector<uint16_t>{0x3c00, 0xc100, 0x7bff, 0x0001}));
-  EXPECT_TRUE(ck->unused().empty());
 }
 
 TEST(CheckpointLoad, IntegerTensorsLoadOnlyAsStored) {

@@ -68,7 +68,6 @@ class CountingSource final : public model::WeightSource {
     ++loads[spec.name];
     return s_->load(spec, dt, d);
   }
-  std::vector<std::string> unused() const override { return s_->unused(); }
   std::map<std::string, int> loads;
 
  private:
