@@ -1,5 +1,6 @@
 #pragma once
-// The sequential StructPrune pipeline (../shared/SPEC.md section 3, "Sequential propagation"):
+// The sequential StructPrune pipeline (../shared/SPEC.md section 3, "Sequential propagation"); its
+// parts: removal_curves.h (pass 1), allocation.h, prune_pass.h and module_pruner.h (pass 2):
 //   pass 1  the dense model streams the calibration windows layer by layer; per layer and module,
 //           the statistics give a removal curve (scores, or greedy OBS errors), normalised to one
 //           scale across layers; the evaluation windows stream along (perplexity before);
@@ -61,6 +62,7 @@ struct PruneResult {
 // Receives each pruned layer as soon as it is final (weights in the output dtype, compact shapes).
 using LayerSink = std::function<void(const LayerResult&, const model::LayerWeights&)>;
 
+// The windows a prune streams and how: batch size, where hidden states live, the written dtype.
 struct RunSetup {
   TokenWindows calibration;
   std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
