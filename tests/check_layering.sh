@@ -6,8 +6,8 @@
 #  3. CUDA / cuBLAS / cuSOLVER / NCCL headers and device code only in src/kernels/cuda, the core's CUDA
 #     context (core/cuda_state.h, core/context_cuda.cpp) and dist's NCCL files (nccl_*.cpp, *_cuda.cpp).
 #  4. The public headers (include/) expose no CUDA, MPI or HDF5.
-#  5. core does not publish src/ as an include root (the top-level struprune_headers target does, for
-#     every library alike).
+#  5. core does not publish src/ as an include root (it links the top-level struprune_headers
+#     PRIVATE; every other room publishes it).
 set -u
 root="$(cd "${1:-$(dirname "$0")/..}" && pwd)"
 fail=0
@@ -51,6 +51,7 @@ bad=$(grep -rnE '#[[:space:]]*include[[:space:]]*[<"](cuda|cublas|cusolver|nccl|
 [ -n "$bad" ] && report "public headers must not expose CUDA/MPI/HDF5:" "$bad"
 
 bad=$(grep -nE 'include_directories.*(PROJECT_SOURCE_DIR|CMAKE_SOURCE_DIR)\}?/src\b' "$root/src/core/CMakeLists.txt" 2>/dev/null)
+bad+=$(grep -nE 'struprune_core +(PUBLIC|INTERFACE)[^)]*struprune_headers|foreach\(room[^)]* core\b' "$root/CMakeLists.txt" 2>/dev/null)
 [ -n "$bad" ] && report "src/core must not publish src/ as an include root:" "$bad"
 
 [ $fail -eq 0 ] && echo "layering OK"

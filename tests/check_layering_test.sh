@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 fresh() {
-  rm -rf "$tmp/copy" && mkdir -p "$tmp/copy" && cp -r "$repo/src" "$repo/include" "$tmp/copy/"
+  rm -rf "$tmp/copy" && mkdir -p "$tmp/copy" && cp -r "$repo/src" "$repo/include" "$repo/CMakeLists.txt" "$tmp/copy/"
 }
 expect_fail() {  # NAME FILE LINE: plants LINE at the top of FILE (relative to the copy)
   fresh
@@ -35,6 +35,10 @@ fresh
 sed -i 's|^add_library(struprune_core|target_include_directories(struprune_core PUBLIC ${PROJECT_SOURCE_DIR}/src)\n&|' \
   "$tmp/copy/src/core/CMakeLists.txt"
 if bash "$check" "$tmp/copy" >/dev/null 2>&1; then echo "FAIL: core publishing src/ was not caught"; fail=1; else echo "ok: core publishing src/ caught"; fi
+fresh
+sed -i 's/struprune_core PRIVATE struprune_headers/struprune_core PUBLIC struprune_headers/' "$tmp/copy/CMakeLists.txt"
+if bash "$check" "$tmp/copy" >/dev/null 2>&1; then echo "FAIL: core publishing the headers target was not caught"; fail=1; else echo "ok: core publishing the headers target caught"; fi
+fresh
 mkdir -p "$tmp/copy/src/newroom" && touch "$tmp/copy/src/newroom/x.cpp"
 if bash "$check" "$tmp/copy" >/dev/null 2>&1; then echo "FAIL: an unknown room was not caught"; fail=1; else echo "ok: an unknown room caught"; fi
 exit $fail
