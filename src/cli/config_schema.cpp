@@ -61,6 +61,17 @@ KeySpec enum_key(std::string path, std::string def, std::string doc, const EnumN
   k.choices = enum_names(t);
   return k;
 }
+// The same with `auto` (the default) first: the setter gets nullopt for it.
+template <class E, size_t N>
+KeySpec auto_enum_key(std::string path, std::string doc, const EnumName<E> (&table)[N],
+                      void (*set)(Config&, std::optional<std::type_identity_t<E>>)) {
+  const std::span<const EnumName<E>> t(table);
+  KeySpec k = key(std::move(path), ValueKind::Enum, "auto", std::move(doc),
+                  [t, set](Config& c, V v) { set(c, v.s == "auto" ? std::nullopt : enum_from(t, v.s)); });
+  k.choices = enum_names(t);
+  k.choices.insert(k.choices.begin(), "auto");
+  return k;
+}
 
 std::vector<KeySpec> build_schema() {
   using K = ValueKind;
@@ -71,8 +82,8 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("model.tokenizer", K::Path, "\"\"",
                   "tokenizer.json file, or a folder with one (or llama2.c vocab.json); empty: model.path",
                   [](Config& c, V v) { c.model.tokenizer = v.s; }));
-  s.push_back(enum_key("model.dtype", "auto", "dtype the checkpoint is expected in (auto: as stored)", kModelDTypeNames,
-                       [](Config& c, ModelDType v) { c.model.dtype = v; }));
+  s.push_back(auto_enum_key("model.dtype", "dtype the checkpoint is expected in (auto: as stored)", kWeightDTypeNames,
+                            [](Config& c, std::optional<DType> v) { c.model.dtype = v; }));
   s.push_back(key("model.synthetic", K::Bool, "false",
                   "use random weights with the shape of model.path/config.json (no safetensors read)",
                   [](Config& c, V v) { c.model.synthetic = v.b; }));
@@ -206,12 +217,13 @@ std::vector<KeySpec> build_schema() {
           "0: no budget",
           [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
       0.0, kMaxGiB));
-  s.push_back(enum_key("runtime.hidden_states", "auto",
-                       "where the calibration and evaluation hidden states live between layers: device, or host "
-                       "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
-                       "memory for one batch, at the cost of the copies); auto: device, host only when "
-                       "runtime.memory_budget_gb cannot hold them in batches of one window",
-                       kStatesResidenceNames, [](Config& c, StatesResidence v) { c.runtime.hidden_states = v; }));
+  s.push_back(auto_enum_key("runtime.hidden_states",
+                            "where the calibration and evaluation hidden states live between layers: device, or host "
+                            "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
+                            "memory for one batch, at the cost of the copies); auto: device, host only when "
+                            "runtime.memory_budget_gb cannot hold them in batches of one window",
+                            model::kResidenceNames,
+                            [](Config& c, std::optional<model::Residence> v) { c.runtime.hidden_states = v; }));
   s.push_back(enum_key("runtime.communicator", "auto",
                        "how a multi-rank GPU run sums its statistics: nccl (on the devices; every rank needs a GPU "
                        "of its own), mpi (device tensors staged through page-locked host memory; ranks may share a "
@@ -233,10 +245,10 @@ std::vector<KeySpec> build_schema() {
                   [](Config& c, V v) { c.output.report = v.s; }));
   s.push_back(key("output.model_dir", K::String, "model", "folder of the pruned checkpoint inside output.dir",
                   [](Config& c, V v) { c.output.model_dir = v.s; }));
-  s.push_back(enum_key("output.dtype", "auto",
-                       "dtype of the written weights (auto: as the input checkpoint stores them); the reported "
-                       "pruned perplexity is computed on these weights",
-                       kModelDTypeNames, [](Config& c, ModelDType v) { c.output.dtype = v; }));
+  s.push_back(auto_enum_key("output.dtype",
+                            "dtype of the written weights (auto: as the input checkpoint stores them); the reported "
+                            "pruned perplexity is computed on these weights",
+                            kWeightDTypeNames, [](Config& c, std::optional<DType> v) { c.output.dtype = v; }));
   s.push_back(ranged(key("output.max_shard_gb", K::Float, "2", "largest safetensors shard of the pruned checkpoint",
                          [](Config& c, V v) { c.output.max_shard_gb = v.f; }),
                      0.0, kMaxGiB, true));
@@ -414,7 +426,5 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 
 const char* to_string(DataFormat v) { return enum_name<DataFormat>(kDataFormatNames, v); }
 const char* to_string(RuntimeDevice v) { return enum_name<RuntimeDevice>(kRuntimeDeviceNames, v); }
-const char* to_string(StatesResidence v) { return enum_name<StatesResidence>(kStatesResidenceNames, v); }
-const char* to_string(ModelDType v) { return enum_name<ModelDType>(kModelDTypeNames, v); }
 
 }  // namespace sp::cli

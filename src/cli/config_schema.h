@@ -15,16 +15,18 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/dtype.h"
 #include "dist/device_communicator.h"
+#include "model/hidden_stream.h"
 #include "persist/outputs.h"
 #include "prune/groups.h"
 #include "prune/options.h"
 
 namespace sp::cli {
 
-// The config's own enums (their spellings: config_schema.cpp's tables); the library's enums are used
-// as they are, spelled by the tables beside them (core/enum_names.h).
-enum class ModelDType { Auto, BF16, FP16, FP32 };
+// The config's own enums and their spellings; the library's enums are used as they are, spelled by
+// the tables beside them (core/enum_names.h). A key that may be `auto` holds an std::optional
+// (nullopt: auto).
 enum class DataFormat { Auto, Text, Jsonl, Wikitext, Ids };
 using prune::AllocationMode;  // uniform, global, softmax, admm
 using prune::AttentionUnit;   // heads, kv_groups, query_per_group, none (prune/groups.h)
@@ -33,13 +35,10 @@ using prune::Normalization;   // none, residual, output, standardize, kl
 using prune::RefitTarget;     // pruned, dense
 using prune::ScoreMetric;     // wanda, magnitude, wifv, obs
 enum class RuntimeDevice { Auto, Cpu, Cuda };
-enum class StatesResidence { Auto, Device, Host };
 using dist::Collectives;        // auto, nccl, mpi (dist/device_communicator.h)
 using persist::CheckpointForm;  // compact, dense, none (persist/outputs.h)
 using sp::Precision;            // fp32, bf16, fp16 (core/context.h)
 
-inline constexpr EnumName<ModelDType> kModelDTypeNames[] = {
-    {ModelDType::Auto, "auto"}, {ModelDType::BF16, "bf16"}, {ModelDType::FP16, "fp16"}, {ModelDType::FP32, "fp32"}};
 inline constexpr EnumName<DataFormat> kDataFormatNames[] = {{DataFormat::Auto, "auto"},
                                                             {DataFormat::Text, "text"},
                                                             {DataFormat::Jsonl, "jsonl"},
@@ -47,8 +46,6 @@ inline constexpr EnumName<DataFormat> kDataFormatNames[] = {{DataFormat::Auto, "
                                                             {DataFormat::Ids, "ids"}};
 inline constexpr EnumName<RuntimeDevice> kRuntimeDeviceNames[] = {
     {RuntimeDevice::Auto, "auto"}, {RuntimeDevice::Cpu, "cpu"}, {RuntimeDevice::Cuda, "cuda"}};
-inline constexpr EnumName<StatesResidence> kStatesResidenceNames[] = {
-    {StatesResidence::Auto, "auto"}, {StatesResidence::Device, "device"}, {StatesResidence::Host, "host"}};
 struct EvalDataset {
   std::string name;  // label in the report ("wikitext2", "heldout")
   std::string path;  // resolved file path
@@ -58,9 +55,9 @@ struct EvalDataset {
 
 struct Config {
   struct Model {
-    std::string path;       // Hugging Face folder
-    std::string tokenizer;  // tokenizer.json or a folder holding one; "" = model.path
-    ModelDType dtype;
+    std::string path;            // Hugging Face folder
+    std::string tokenizer;       // tokenizer.json or a folder holding one; "" = model.path
+    std::optional<DType> dtype;  // auto: as stored
     bool synthetic;
     int64_t synthetic_seed;
   } model;
@@ -105,17 +102,17 @@ struct Config {
   struct Runtime {
     RuntimeDevice device;
     Precision precision;
-    double memory_budget_gb;        // 0: no budget
-    StatesResidence hidden_states;  // where hidden states live between forwards
-    Collectives communicator;       // the collectives of a multi-rank GPU run
-    int64_t threads;                // 0: all cores
+    double memory_budget_gb;                        // 0: no budget
+    std::optional<model::Residence> hidden_states;  // between forwards; auto: as the plan decides
+    Collectives communicator;                       // the collectives of a multi-rank GPU run
+    int64_t threads;                                // 0: all cores
   } runtime;
   struct Output {
     std::string dir;
     std::string masks, report;  // file names inside dir
     std::string model_dir;      // folder name of the pruned checkpoint inside dir
     CheckpointForm checkpoint;
-    ModelDType dtype;  // dtype of the written weights (auto: the checkpoint's)
+    std::optional<DType> dtype;  // dtype of the written weights (auto: the checkpoint's)
     double max_shard_gb;
     bool overwrite;
     bool journal;      // false: no .journal, and no --resume
@@ -190,7 +187,5 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // Enum names as written in YAML ("structprune", "kv_groups", ...).
 const char* to_string(DataFormat v);
 const char* to_string(RuntimeDevice v);
-const char* to_string(StatesResidence v);
-const char* to_string(ModelDType v);
 
 }  // namespace sp::cli

@@ -39,16 +39,7 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 }  // namespace
 
 DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
-  switch (cfg.output.dtype) {
-    case ModelDType::BF16:
-      return DType::BF16;
-    case ModelDType::FP16:
-      return DType::F16;
-    case ModelDType::FP32:
-      return DType::F32;
-    case ModelDType::Auto:
-      break;
-  }
+  if (cfg.output.dtype) return *cfg.output.dtype;
   return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
 }
 
@@ -203,9 +194,9 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     p.shards = shards_for(p.calib_batch = int(cfg.calibration.batch), host);
     while (!fits() && p.calib_batch > 1) p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2, host);
   };
-  const StatesResidence where = cfg.runtime.hidden_states;
-  halve_until_fit(where == StatesResidence::Host);
-  const bool moved = !fits() && where == StatesResidence::Auto;
+  const std::optional<model::Residence> where = cfg.runtime.hidden_states;
+  halve_until_fit(where == model::Residence::Host);
+  const bool moved = !fits() && !where;
   if (moved) halve_until_fit(true);
   const RankShard& w = p.peak_shard();
   SP_REQUIRE(fits(),

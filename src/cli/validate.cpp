@@ -18,14 +18,14 @@ void require_file(const std::string& path, const char* key) {
   SP_REQUIRE(fs::is_regular_file(path, ec), "{}: file not found ({})", path, key);
 }
 
-void check_dtype(const io::Checkpoint& ck, ModelDType want) {
-  if (want == ModelDType::Auto) return;
-  const DType d = want == ModelDType::BF16 ? DType::BF16 : want == ModelDType::FP16 ? DType::F16 : DType::F32;
+void check_dtype(const io::Checkpoint& ck, std::optional<DType> want) {
+  if (!want) return;
+  const DType d = *want;
   for (const auto& name : ck.names()) {
     const auto& e = ck.info(name);
     const bool floating = e.dtype == DType::F32 || e.dtype == DType::F16 || e.dtype == DType::BF16;
     SP_REQUIRE(!floating || e.dtype == d, "{}: tensor '{}' is {}, but model.dtype = {}", ck.file_of(name), name,
-               dtype_name(e.dtype), to_string(want));
+               dtype_name(e.dtype), enum_name<DType>(kWeightDTypeNames, d));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "core/context.h"
 #include "core/device.h"
 #include "core/tensor.h"
@@ -18,6 +19,7 @@ namespace sp::model {
 // downloaded after it: device memory for one batch instead of every window, at the cost of the
 // copies (a memory budget's last resort, cli/plan.cpp).
 enum class Residence { Device, Host };
+inline constexpr EnumName<Residence> kResidenceNames[] = {{Residence::Device, "device"}, {Residence::Host, "host"}};
 
 class HiddenStream {
  public:

@@ -28,7 +28,7 @@ std::string load_error(const std::string& yaml, const std::vector<std::string>& 
 
 TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   const Config c = default_config();
-  EXPECT_EQ(c.model.dtype, ModelDType::Auto);
+  EXPECT_EQ(c.model.dtype, std::nullopt);
   EXPECT_FALSE(c.model.synthetic);
   EXPECT_EQ(c.calibration.format, DataFormat::Auto);
   EXPECT_EQ(c.calibration.text_field, "text");
@@ -76,7 +76,7 @@ TEST(ConfigSchema, ValuesFromTheFileAreTyped) {
       "runtime: {device: cpu, precision: bf16, memory_budget_gb: 40}\n",
       "run.yaml", "/cfgdir");
   EXPECT_EQ(c.model.path, "/models/m");  // relative to the config's folder
-  EXPECT_EQ(c.model.dtype, ModelDType::BF16);
+  EXPECT_EQ(c.model.dtype, DType::BF16);
   EXPECT_EQ(c.calibration.path, "/data/c4.jsonl");
   EXPECT_EQ(c.calibration.format, DataFormat::Jsonl);
   EXPECT_EQ(c.calibration.nsamples, 64);

@@ -207,20 +207,20 @@ TEST(Plan, MemoryEstimateFormula) {
   EXPECT_LE(double(host.peak_shard().memory.peak()), one_gib * 0.99 * gib);
   EXPECT_NE(format_plan(host).find("hidden states in host memory"), std::string::npos) << format_plan(host);
   // Kept on the device by the config, the same budget is refused before anything runs.
-  cfg.runtime.hidden_states = StatesResidence::Device;
+  cfg.runtime.hidden_states = model::Residence::Device;
   const std::string e = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
   EXPECT_NE(e.find("batches of 1 window(s) with the hidden states in device memory"), std::string::npos) << e;
   // Asked for, host memory is used with or without a budget.
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.hidden_states = model::Residence::Host;
   cfg.runtime.memory_budget_gb = 0;
   EXPECT_TRUE(make_plan(cfg, m, 4).host_states);
   // Below even the host-resident estimate of one window: refused, naming host memory.
-  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.runtime.hidden_states = std::nullopt;
   cfg.calibration.batch = 1;
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.hidden_states = model::Residence::Host;
   const double host_one_gib = double(make_plan(cfg, m, 4).peak_shard().memory.peak()) / gib;
-  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.runtime.hidden_states = std::nullopt;
   cfg.runtime.memory_budget_gb = host_one_gib * 0.99;
   const std::string e2 = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e2.find("with the hidden states in host memory"), std::string::npos) << e2;
@@ -259,7 +259,7 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   EXPECT_NO_THROW(check_disk(cfg, p, need - 1000, 1000));
   const std::string r = io_error([&] { check_disk(cfg, p, need - 1001, 1000); });
   EXPECT_NE(r.find("1000 bytes of it already written"), std::string::npos) << r;
-  cfg.output.dtype = ModelDType::FP32;
+  cfg.output.dtype = DType::F32;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, kept * 4);
   cfg.output.checkpoint = CheckpointForm::Dense;  // masked zeros, stock shapes
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, total * 4);
@@ -279,7 +279,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   Config cfg = default_config();
   cfg.runtime.device = RuntimeDevice::Cuda;
   cfg.runtime.precision = Precision::F16;
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.hidden_states = model::Residence::Host;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
   io::ModelConfig m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
@@ -320,7 +320,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   // On the CPU the device estimate is host memory (the layer read ahead is one of its tensors); the
   // hidden states on the device are in it too. Synthetic weights map no file.
   cfg.runtime.device = RuntimeDevice::Cpu;
-  cfg.runtime.hidden_states = StatesResidence::Device;
+  cfg.runtime.hidden_states = model::Residence::Device;
   const Plan c = make_plan(cfg, m, 4, {32});
   EXPECT_EQ(c.shards[1].host.device, c.shards[1].memory.peak());
   EXPECT_EQ(c.shards[1].host.read_ahead + c.shards[1].host.hidden_states, 0);
