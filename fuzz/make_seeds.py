@@ -9,7 +9,7 @@ Seeds are small on purpose (libFuzzer mutates faster and its -max_len follows th
                  that stay inside them), structure (normalizer, pre-tokenizer, decoder) kept;
   config_yaml    the shipped configs/*.yaml;
   journal        the resume journal's files for the tiny model of parse_journal_fuzz_input
-                 (src/prune/journal_read.h): inputs.json, pass1.json and layer 0's record with its
+                 (src/persist/journal_read.h): inputs.json, pass1.json and layer 0's record with its
                  tensors (producers derived, with and without added biases).
 """
 import glob, json, os, struct, sys

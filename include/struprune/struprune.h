@@ -9,10 +9,12 @@ namespace struprune {
 // Version string of the library ("MAJOR.MINOR.PATCH").
 const char* version();
 
-// Runs the struprune-dist command line (`COMMAND CONFIG.yaml [--set k=v]...`, commands in docs/cli.md):
-// initialises MPI if needed, runs one subcommand, and returns the process exit code
-// (0 ok, 1 failure, 2 input error, 74 I/O failure such as a full disk, 75 output folder busy). With more than one MPI rank an error
-// ends the whole job through MPI_Abort so that no peer waits forever.
+// Runs the struprune-dist command line, `[COMMAND] CONFIG.yaml [--set key=value]... [options]` with
+// COMMAND one of prune (the default), eval, generate, tokenize, bench, export (docs/cli.md):
+// initialises MPI if needed, runs the command, and returns the process exit code: 0 ok, 1 failure,
+// 2 input error (config, model, data, usage), 74 I/O failure such as a full disk, 75 output folder
+// busy (another live run). With more than one MPI rank an error ends the whole job (dist/job_abort.h)
+// so that no peer waits forever.
 int run_command_line(int argc, char** argv);
 
 }  // namespace struprune

@@ -82,7 +82,7 @@ int ranks_per_node(Communicator& comm, int local_rank) {
 Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   SP_LOG_INFO("{}: validating config, model and data for '{}' on {} rank(s)", cfg.source, to_string(args.command),
               comm.size());
-  const Inputs in = validate_inputs(cfg, args.command, args.resume);
+  const ValidatedModel in = validate_inputs(cfg, args.command, args.resume);
   if (cfg.model.synthetic && comm.is_root())
     SP_LOG_WARN(
         "model.synthetic = true: SYNTHETIC random weights with the shapes of {}/config.json (seed {}), "

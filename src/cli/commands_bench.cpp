@@ -92,8 +92,8 @@ Config fit_defaults_to_context(const Config& cfg, int ctx, const std::string& wh
 Measured measure(const std::string& label, const std::string& path, std::unique_ptr<model::WeightSource> source,
                  const Config& cfg, int local_rank) {
   ExecContext ctx(pick_device(cfg, local_rank));
-  model::Model m(std::move(source), ctx, to_precision(cfg.runtime.precision));
-  m.pad_mlp_widths(model::kInferenceMlpMultiple);
+  model::Model m(std::move(source), ctx, cfg.runtime.precision);
+  m.pad_mlp_widths(model::kMlpTileMultiple);
   check_context(m, cfg, path);
   Measured r{label, path, m.source().describe(), prune::count_model_params(m.config()), 0, {}};
   model::ThroughputProbe probe(m, ctx);
@@ -104,8 +104,8 @@ Measured measure(const std::string& label, const std::string& path, std::unique_
     probe.run(int(cfg.bench.batch.front()), int(cfg.bench.prompt.front()), std::min(gen, 8), seed);
   for (int64_t b : cfg.bench.batch)
     for (int64_t p : cfg.bench.prompt) {
-      Case c{int(b), int(p), {}, {}, model::prefill_flops(m, int(b), int(p)),
-             model::decode_flops(m, int(b), int(p), gen)};
+      Case c{
+          int(b), int(p), {}, {}, model::prefill_flops(m, int(b), int(p)), model::decode_flops(m, int(b), int(p), gen)};
       probe.run(c.batch, c.prompt, std::min(gen, 2), seed);  // this shape's first launch, untimed
       for (int i = 0; i < cfg.bench.repeats; ++i) {
         const model::ThroughputRun t = probe.run(c.batch, c.prompt, gen, seed + uint64_t(i));

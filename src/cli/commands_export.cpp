@@ -41,7 +41,7 @@ void check_gguf_output(const Config& cfg, const io::ModelConfig& model) {
   if (cfg.output.gguf == "none") return;
   SP_REQUIRE(!cfg.model.synthetic, "{}: output.gguf: {} needs a tokenizer; model.synthetic has none", cfg.source,
              cfg.output.gguf);
-  SP_REQUIRE(cfg.output.checkpoint != CheckpointKind::None,
+  SP_REQUIRE(cfg.output.checkpoint != CheckpointForm::None,
              "{}: output.gguf: {} needs a pruned checkpoint to convert (output.checkpoint is none)", cfg.source,
              cfg.output.gguf);
   SP_REQUIRE(model.family == io::ArchFamily::Llama,

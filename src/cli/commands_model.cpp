@@ -65,7 +65,7 @@ EvalRow eval_dataset(Loaded& l, const EvalDataset& d, int seqlen, const Config& 
 
 int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   Loaded l = load(cfg, local_rank);
-  l.model->pad_mlp_widths(model::kInferenceMlpMultiple);
+  l.model->pad_mlp_widths(model::kMlpTileMultiple);
   const auto& mc = l.model->config();
   const int seqlen = int(evaluation_seqlen(cfg, mc));
   std::vector<EvalRow> rows;
@@ -109,7 +109,7 @@ int run_eval(const Args& args, const Config& cfg, Communicator& comm, int local_
 int run_generate(const Args& args, const Config& cfg, Communicator& comm, int local_rank) {
   if (!comm.is_root()) return 0;  // one sequence: rank 0 decodes it alone
   Loaded l = load(cfg, local_rank);
-  l.model->pad_mlp_widths(model::kInferenceMlpMultiple);
+  l.model->pad_mlp_widths(model::kMlpTileMultiple);
   SP_REQUIRE(l.tokenizer != nullptr, "{}: generate needs a tokenizer", cfg.model.path);
   std::vector<int32_t> prompt = l.tokenizer->encode(args.prompt);
   if (l.bos >= 0) prompt.insert(prompt.begin(), l.bos);

@@ -20,8 +20,8 @@
 #include "core/log.h"
 #include "dist/device_communicator.h"
 #include "io/atomic_file.h"
-#include "prune/journal.h"
-#include "prune/outputs.h"
+#include "persist/journal.h"
+#include "persist/outputs.h"
 #include "prune/pipeline.h"
 #include "struprune/version.h"
 #include "tokenize/sampling.h"
@@ -66,7 +66,7 @@ double peak_resident_bytes() {
 }
 
 nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::PruneResult& r, const Communicator& comm,
-                           int eval_seqlen, const prune::OutputWriter& out, const std::vector<double>& peaks,
+                           int eval_seqlen, const persist::OutputWriter& out, const std::vector<double>& peaks,
                            const std::vector<double>& host_peaks, const Plan& plan) {
   std::vector<int64_t> estimates, host_estimates;  // the dry-run plan's, per rank
   for (const RankShard& s : plan.shards) {
@@ -128,7 +128,7 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
             {"peak_host_memory_bytes_max", int64_t(*std::max_element(host_peaks.begin(), host_peaks.end()))}}},
           {"outputs",
            {{"masks", out.masks_path()},
-            {"checkpoint", cfg.output.checkpoint == CheckpointKind::None ? "" : out.model_path()},
+            {"checkpoint", cfg.output.checkpoint == CheckpointForm::None ? "" : out.model_path()},
             {"checkpoint_form", to_string(cfg.output.checkpoint)}}},
           {"config", cfg.effective}};
 }
@@ -173,13 +173,11 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   const int calib_seqlen = int(plan.calib_seqlen);
   const int eval_seqlen = int(plan.eval_seqlen);
 
-  prune::OutputSpec spec;
+  persist::OutputSpec spec;
   spec.dir = cfg.output.dir;
   spec.model_dir = cfg.output.model_dir;
   spec.masks = cfg.output.masks;
-  spec.checkpoint = cfg.output.checkpoint == CheckpointKind::Compact ? prune::CheckpointForm::Compact
-                    : cfg.output.checkpoint == CheckpointKind::Dense ? prune::CheckpointForm::Dense
-                                                                     : prune::CheckpointForm::None;
+  spec.checkpoint = cfg.output.checkpoint;
   // The schema and its cross-check bound output.max_shard_gb to [1 byte, 2^50 bytes]: the cast is exact enough.
   const double shard_bytes = cfg.output.max_shard_gb * double(1ull << 30);
   SP_CHECK(shard_bytes >= 1.0 && shard_bytes <= 0x1p50, "output.max_shard_gb = {} out of range",
@@ -192,7 +190,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   const std::string report_path = (fs::path(cfg.output.dir) / cfg.output.report).string();
   SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
              "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
-  prune::PipelineInputs in;
+  prune::RunSetup in;
   in.calibration = calibration_windows(cfg, l, calib_seqlen);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
   in.batch = plan.calib_batch;  // calibration.batch, or less to fit runtime.memory_budget_gb
@@ -202,19 +200,19 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
 
   // The journal first: a resume with other inputs is refused before anything is written.
   const std::string identity = cfg.model.synthetic ? fmt::format("synthetic seed {}", cfg.model.synthetic_seed)
-                                                   : prune::checkpoint_identity(cfg.model.path);
+                                                   : persist::checkpoint_identity(cfg.model.path);
   // A resume validates the whole journal here; a damaged one is refused before any output is touched.
-  std::optional<prune::Journal> journal;
+  std::optional<persist::Journal> journal;
   if (cfg.output.journal) {
     const prune::PruneOptions opt = prune_options(cfg);
     journal.emplace(cfg.output.dir, resume_inputs(cfg, identity, in, l.ctx->device()), args.resume, comm.is_root(),
-                    prune::JournalExpect{mc, opt.attention, opt.mlp, in.output_dtype});
+                    persist::JournalExpect{mc, opt.attention, opt.mlp, in.output_dtype});
     // Every rank must replay the same journal (a node may see another filesystem state): checked
     // before any collective of the prune.
-    prune::require_same_journal(comm, *journal);
+    persist::require_same_journal(comm, *journal);
   }
   if (comm.size() > 1) comm.barrier();  // rank 0 has set the journal up before the others use it
-  std::optional<prune::OutputWriter> out;
+  std::optional<persist::OutputWriter> out;
   if (comm.is_root()) out.emplace(spec, *l.ctx, mc, cfg.prune.structures.attention);
   const prune::LayerSink sink = out ? out->sink() : prune::LayerSink([](const auto&, const auto&) {});
 
@@ -241,7 +239,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   // the writer before it (`setup`); the outputs' last files after it (`finish`, up to the report itself).
   const auto t_finish = std::chrono::steady_clock::now();
   r.seconds["setup"] = setup_s;
-  prune::RunInfo info;
+  persist::RunInfo info;
   info.config_yaml = cfg.effective;
   info.model_path = cfg.model.path;
   info.model_identity = identity;

@@ -95,7 +95,7 @@ std::vector<EvalDataset> parse_datasets(const YAML::Node& n, const std::string& 
       const ConfigValue v = parse_value(*spec, kv.second, ikey + "." + sub, o);
       if (sub == "name") d.name = v.s;
       if (sub == "path") d.path = v.s;
-      if (sub == "format") d.format = DataFormat(v.index);
+      if (sub == "format") d.format = *enum_from<DataFormat>(kDataFormatNames, v.s);
       if (sub == "text_field") d.text_field = v.s;
     }
     SP_REQUIRE(!d.name.empty(), "{}: {}.name is required", o.at(item), ikey);
@@ -150,7 +150,6 @@ ConfigValue parse_value(const KeySpec& k, const YAML::Node& n, const std::string
         if (it == k.choices.end())
           throw_input("{}: {}: expected {}, got '{}' (did you mean {}?)", o.at(n), key, describe_type(k), text,
                       nearest_key(text, k.choices));
-        v.index = int(it - k.choices.begin());
         v.s = text;
         break;
       }
@@ -242,7 +241,7 @@ class Loader {
                p.s_max);
     SP_REQUIRE(p.sparsity == 0.0 || p.structures.mlp || p.structures.attention != AttentionUnit::None,
                "{}: prune.structures: attention is 'none' and mlp is false, nothing can be pruned", label);
-    SP_REQUIRE(p.method != PruneMethod::Flap || (p.round_to == 1 && !p.uniform_shape),
+    SP_REQUIRE(p.method != Method::Flap || (p.round_to == 1 && !p.uniform_shape),
                "{}: prune.method = flap makes its own global cut; prune.round_to and prune.uniform_shape need one of "
                "the other methods",
                label);

@@ -5,26 +5,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <span>
+#include <type_traits>
 
 namespace sp::cli {
 namespace {
 
 using V = const ConfigValue&;
-const std::vector<std::string> kDTypes = {"auto", "bf16", "fp16", "fp32"};
-const std::vector<std::string> kFormats = {"auto", "text", "jsonl", "wikitext", "ids"};
-const std::vector<std::string> kMethods = {"structprune", "magnitude-sp", "wanda-sp",
-                                           "flap",        "wanda-sp+ls",  "obs-sp+ls"};
-const std::vector<std::string> kAttention = {"heads", "kv_groups", "query_per_group", "none"};
-const std::vector<std::string> kMetrics = {"wanda", "magnitude", "wifv", "obs"};
-const std::vector<std::string> kNormalize = {"none", "residual", "output", "standardize", "kl"};
-const std::vector<std::string> kTargets = {"pruned", "dense"};
-const std::vector<std::string> kAllocations = {"uniform", "global", "softmax", "admm"};
-const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
-const std::vector<std::string> kResidences = {"auto", "device", "host"};
-const std::vector<std::string> kCommunicators = {"auto", "nccl", "mpi"};
+// Plain string values chosen from a list (kept as the string).
 const std::vector<std::string> kGguf = {"none", "f32", "f16", "bf16"};
-const std::vector<std::string> kPrecisions = {"fp32", "bf16", "fp16"};
-const std::vector<std::string> kCheckpoints = {"compact", "dense", "none"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
 
 // Shorthands for table rows; ranges are std::optional<double>.
@@ -62,6 +51,27 @@ KeySpec choice(KeySpec k, const std::vector<std::string>& choices) {
   k.choices = choices;
   return k;
 }
+// An Enum key over an enum's spelling table: its names are the choices, a value is found by name.
+template <class E, size_t N>
+KeySpec enum_key(std::string path, std::string def, std::string doc, const EnumName<E> (&table)[N],
+                 void (*set)(Config&, std::type_identity_t<E>)) {
+  const std::span<const EnumName<E>> t(table);
+  KeySpec k = key(std::move(path), ValueKind::Enum, std::move(def), std::move(doc),
+                  [t, set](Config& c, V v) { set(c, *enum_from(t, v.s)); });
+  k.choices = enum_names(t);
+  return k;
+}
+// The same with `auto` (the default) first: the setter gets nullopt for it.
+template <class E, size_t N>
+KeySpec auto_enum_key(std::string path, std::string doc, const EnumName<E> (&table)[N],
+                      void (*set)(Config&, std::optional<std::type_identity_t<E>>)) {
+  const std::span<const EnumName<E>> t(table);
+  KeySpec k = key(std::move(path), ValueKind::Enum, "auto", std::move(doc),
+                  [t, set](Config& c, V v) { set(c, v.s == "auto" ? std::nullopt : enum_from(t, v.s)); });
+  k.choices = enum_names(t);
+  k.choices.insert(k.choices.begin(), "auto");
+  return k;
+}
 
 std::vector<KeySpec> build_schema() {
   using K = ValueKind;
@@ -72,9 +82,8 @@ std::vector<KeySpec> build_schema() {
   s.push_back(key("model.tokenizer", K::Path, "\"\"",
                   "tokenizer.json file, or a folder with one (or llama2.c vocab.json); empty: model.path",
                   [](Config& c, V v) { c.model.tokenizer = v.s; }));
-  s.push_back(choice(key("model.dtype", K::Enum, "auto", "dtype the checkpoint is expected in (auto: as stored)",
-                         [](Config& c, V v) { c.model.dtype = ModelDType(v.index); }),
-                     kDTypes));
+  s.push_back(auto_enum_key("model.dtype", "dtype the checkpoint is expected in (auto: as stored)", kWeightDTypeNames,
+                            [](Config& c, std::optional<DType> v) { c.model.dtype = v; }));
   s.push_back(key("model.synthetic", K::Bool, "false",
                   "use random weights with the shape of model.path/config.json (no safetensors read)",
                   [](Config& c, V v) { c.model.synthetic = v.b; }));
@@ -84,10 +93,9 @@ std::vector<KeySpec> build_schema() {
   // ---- calibration
   s.push_back(key("calibration.path", K::Path, "\"\"", "calibration data file (required by prune)",
                   [](Config& c, V v) { c.calibration.path = v.s; }));
-  s.push_back(choice(key("calibration.format", K::Enum, "auto",
-                         "text, jsonl (C4 style), wikitext (raw file) or ids (pre-tokenized); auto: by extension",
-                         [](Config& c, V v) { c.calibration.format = DataFormat(v.index); }),
-                     kFormats));
+  s.push_back(enum_key("calibration.format", "auto",
+                       "text, jsonl (C4 style), wikitext (raw file) or ids (pre-tokenized); auto: by extension",
+                       kDataFormatNames, [](Config& c, DataFormat v) { c.calibration.format = v; }));
   s.push_back(key("calibration.text_field", K::String, "text", "JSON field holding the text (jsonl only)",
                   [](Config& c, V v) { c.calibration.text_field = v.s; }));
   s.push_back(ranged(key("calibration.nsamples", K::Int, "128", "number of random calibration windows",
@@ -106,35 +114,31 @@ std::vector<KeySpec> build_schema() {
              0, kMaxSeed));
   // ---- prune
   s.push_back(
-      choice(key("prune.method", K::Enum, "structprune",
-                 "pruning method: structprune (the configured metric, allocation and refit), or a baseline with its "
-                 "published recipe: magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls",
-                 [](Config& c, V v) { c.prune.method = PruneMethod(v.index); }),
-             kMethods));
+      enum_key("prune.method", "structprune",
+               "pruning method: structprune (the configured metric, allocation and refit), or a baseline with its "
+               "published recipe: magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls",
+               prune::kMethodNames, [](Config& c, Method v) { c.prune.method = v; }));
   s.push_back(ranged(key("prune.sparsity", K::Float, "0.5", "target fraction of prunable parameters to remove",
                          [](Config& c, V v) { c.prune.sparsity = v.f; }),
                      0.0, 1.0, false, true));
-  s.push_back(choice(key("prune.structures.attention", K::Enum, "kv_groups",
-                         "attention unit: heads (MHA), kv_groups (a KV head with its queries), "
-                         "query_per_group (one query head per KV group), none",
-                         [](Config& c, V v) { c.prune.structures.attention = AttentionUnit(v.index); }),
-                     kAttention));
+  s.push_back(enum_key("prune.structures.attention", "kv_groups",
+                       "attention unit: heads (MHA), kv_groups (a KV head with its queries), "
+                       "query_per_group (one query head per KV group), none",
+                       prune::kAttentionUnitNames,
+                       [](Config& c, AttentionUnit v) { c.prune.structures.attention = v; }));
   s.push_back(key("prune.structures.mlp", K::Bool, "true", "prune MLP neurons",
                   [](Config& c, V v) { c.prune.structures.mlp = v.b; }));
-  s.push_back(choice(key("prune.metric", K::Enum, "obs",
-                         "group importance: obs (output error left after the least-squares refit), wanda "
-                         "(|W| * ||X||), magnitude, wifv (FLAP's fluctuation)",
-                         [](Config& c, V v) { c.prune.metric = ScoreMetric(v.index); }),
-                     kMetrics));
-  s.push_back(choice(key("prune.normalize", K::Enum, "kl",
-                         "scale of the removal curves across layers: residual (error relative to the residual "
-                         "stream's energy), kl (calibrated to the measured KL divergence of the model's "
-                         "predictions), output (relative to the module's output), none, standardize (FLAP)",
-                         [](Config& c, V v) { c.prune.normalize = Normalization(v.index); }),
-                     kNormalize));
-  s.push_back(choice(key("prune.allocation", K::Enum, "admm", "per-layer sparsity allocation",
-                         [](Config& c, V v) { c.prune.allocation = Allocation(v.index); }),
-                     kAllocations));
+  s.push_back(enum_key("prune.metric", "obs",
+                       "group importance: obs (output error left after the least-squares refit), wanda "
+                       "(|W| * ||X||), magnitude, wifv (FLAP's fluctuation)",
+                       prune::kScoreMetricNames, [](Config& c, ScoreMetric v) { c.prune.metric = v; }));
+  s.push_back(enum_key("prune.normalize", "kl",
+                       "scale of the removal curves across layers: residual (error relative to the residual "
+                       "stream's energy), kl (calibrated to the measured KL divergence of the model's "
+                       "predictions), output (relative to the module's output), none, standardize (FLAP)",
+                       prune::kNormalizationNames, [](Config& c, Normalization v) { c.prune.normalize = v; }));
+  s.push_back(enum_key("prune.allocation", "admm", "per-layer sparsity allocation", prune::kAllocationModeNames,
+                       [](Config& c, AllocationMode v) { c.prune.allocation = v; }));
   s.push_back(ranged(key("prune.temperature", K::Float, "0.5",
                          "allocation temperature tau (admm, softmax): 0 = the global rule (admm), large = uniform",
                          [](Config& c, V v) { c.prune.temperature = v.f; }),
@@ -159,11 +163,10 @@ std::vector<KeySpec> build_schema() {
                      0.0, kNone, true));
   s.push_back(key("prune.reconstruct", K::Bool, "true", "refit o_proj / down_proj by least squares after pruning",
                   [](Config& c, V v) { c.prune.reconstruct = v.b; }));
-  s.push_back(choice(key("prune.refit_target", K::Enum, "pruned",
-                         "least-squares target: dense (the unpruned model's module output) or pruned (the module's "
-                         "own output on the pruned model's inputs)",
-                         [](Config& c, V v) { c.prune.refit_target = RefitTarget(v.index); }),
-                     kTargets));
+  s.push_back(enum_key("prune.refit_target", "pruned",
+                       "least-squares target: dense (the unpruned model's module output) or pruned (the module's "
+                       "own output on the pruned model's inputs)",
+                       prune::kRefitTargetNames, [](Config& c, RefitTarget v) { c.prune.refit_target = v; }));
   s.push_back(key("prune.refit_producers", K::Bool, "false",
                   "refit_target dense: also refit q/k/v and gate/up (fc1) on the pruned model's inputs towards "
                   "the dense model's pre-activations",
@@ -174,7 +177,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(choice(key("prune.refit_prior", K::Enum, "weights",
                          "what the refit's damping pulls towards: weights (the original weights, as OBS / "
                          "SparseGPT) or zero (plain ridge regression)",
-                         [](Config& c, V v) { c.prune.refit_prior_weights = v.index == 0; }),
+                         [](Config& c, V v) { c.prune.refit_prior_weights = v.s == "weights"; }),
                      {"weights", "zero"}));
   s.push_back(ranged(key("prune.damping", K::Float, "0.01", "reconstruction damping, fraction of mean(diag H)",
                          [](Config& c, V v) { c.prune.damping = v.f; }),
@@ -203,12 +206,10 @@ std::vector<KeySpec> build_schema() {
                   "the MLP takes the rest",
                   [](Config& c, V v) { c.prune.uniform_shape = v.b; }));
   // ---- runtime
-  s.push_back(choice(key("runtime.device", K::Enum, "auto", "where to compute (auto: cuda when a GPU is visible)",
-                         [](Config& c, V v) { c.runtime.device = RuntimeDevice(v.index); }),
-                     kDevices));
-  s.push_back(choice(key("runtime.precision", K::Enum, "fp32", "compute dtype of weights and activations",
-                         [](Config& c, V v) { c.runtime.precision = Precision(v.index); }),
-                     kPrecisions));
+  s.push_back(enum_key("runtime.device", "auto", "where to compute (auto: cuda when a GPU is visible)",
+                       kRuntimeDeviceNames, [](Config& c, RuntimeDevice v) { c.runtime.device = v; }));
+  s.push_back(enum_key("runtime.precision", "fp32", "compute dtype of weights and activations", kPrecisionNames,
+                       [](Config& c, Precision v) { c.runtime.precision = v; }));
   s.push_back(ranged(
       key("runtime.memory_budget_gb", K::Float, "0",
           "device memory per rank in GiB (the --dry-run estimate): calibration.batch is halved until every rank fits, "
@@ -216,19 +217,18 @@ std::vector<KeySpec> build_schema() {
           "0: no budget",
           [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
       0.0, kMaxGiB));
-  s.push_back(choice(key("runtime.hidden_states", K::Enum, "auto",
-                         "where the calibration and evaluation hidden states live between layers: device, or host "
-                         "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
-                         "memory for one batch, at the cost of the copies); auto: device, host only when "
-                         "runtime.memory_budget_gb cannot hold them in batches of one window",
-                         [](Config& c, V v) { c.runtime.hidden_states = StatesResidence(v.index); }),
-                     kResidences));
-  s.push_back(choice(key("runtime.communicator", K::Enum, "auto",
-                         "how a multi-rank GPU run sums its statistics: nccl (on the devices; every rank needs a GPU "
-                         "of its own), mpi (device tensors staged through page-locked host memory; ranks may share a "
-                         "GPU); auto: nccl when no two ranks share a GPU, else mpi. CPU runs always use mpi",
-                         [](Config& c, V v) { c.runtime.communicator = RuntimeCommunicator(v.index); }),
-                     kCommunicators));
+  s.push_back(auto_enum_key("runtime.hidden_states",
+                            "where the calibration and evaluation hidden states live between layers: device, or host "
+                            "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
+                            "memory for one batch, at the cost of the copies); auto: device, host only when "
+                            "runtime.memory_budget_gb cannot hold them in batches of one window",
+                            model::kResidenceNames,
+                            [](Config& c, std::optional<model::Residence> v) { c.runtime.hidden_states = v; }));
+  s.push_back(enum_key("runtime.communicator", "auto",
+                       "how a multi-rank GPU run sums its statistics: nccl (on the devices; every rank needs a GPU "
+                       "of its own), mpi (device tensors staged through page-locked host memory; ranks may share a "
+                       "GPU); auto: nccl when no two ranks share a GPU, else mpi. CPU runs always use mpi",
+                       dist::kCollectivesNames, [](Config& c, Collectives v) { c.runtime.communicator = v; }));
   s.push_back(
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),
@@ -238,19 +238,17 @@ std::vector<KeySpec> build_schema() {
                   [](Config& c, V v) { c.output.dir = v.s; }));
   s.push_back(key("output.masks", K::String, "masks.h5", "HDF5 masks file name inside output.dir",
                   [](Config& c, V v) { c.output.masks = v.s; }));
-  s.push_back(choice(key("output.checkpoint", K::Enum, "compact",
-                         "pruned checkpoint: compact (smaller tensors), dense (masked zeros, stock shapes), none",
-                         [](Config& c, V v) { c.output.checkpoint = CheckpointKind(v.index); }),
-                     kCheckpoints));
+  s.push_back(enum_key("output.checkpoint", "compact",
+                       "pruned checkpoint: compact (smaller tensors), dense (masked zeros, stock shapes), none",
+                       persist::kCheckpointFormNames, [](Config& c, CheckpointForm v) { c.output.checkpoint = v; }));
   s.push_back(key("output.report", K::String, "report.json", "JSON report file name inside output.dir",
                   [](Config& c, V v) { c.output.report = v.s; }));
   s.push_back(key("output.model_dir", K::String, "model", "folder of the pruned checkpoint inside output.dir",
                   [](Config& c, V v) { c.output.model_dir = v.s; }));
-  s.push_back(choice(key("output.dtype", K::Enum, "auto",
-                         "dtype of the written weights (auto: as the input checkpoint stores them); the reported "
-                         "pruned perplexity is computed on these weights",
-                         [](Config& c, V v) { c.output.dtype = ModelDType(v.index); }),
-                     kDTypes));
+  s.push_back(auto_enum_key("output.dtype",
+                            "dtype of the written weights (auto: as the input checkpoint stores them); the reported "
+                            "pruned perplexity is computed on these weights",
+                            kWeightDTypeNames, [](Config& c, std::optional<DType> v) { c.output.dtype = v; }));
   s.push_back(ranged(key("output.max_shard_gb", K::Float, "2", "largest safetensors shard of the pruned checkpoint",
                          [](Config& c, V v) { c.output.max_shard_gb = v.f; }),
                      0.0, kMaxGiB, true));
@@ -266,7 +264,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(choice(key("output.gguf", K::Enum, "none",
                          "also write output.dir/model.gguf, the pruned model for llama.cpp, with F32 / F16 / BF16 "
                          "matrices (docs/formats.md); `export` writes this tensor type too (f32 when none)",
-                         [](Config& c, V v) { c.output.gguf = kGguf[size_t(v.index)]; }),
+                         [](Config& c, V v) { c.output.gguf = v.s; }),
                      kGguf));
   // ---- eval
   s.push_back(key("eval.datasets", K::DatasetList, "[]", "evaluation sets: list of {name, path, format, text_field}",
@@ -321,18 +319,13 @@ std::vector<KeySpec> build_item_schema() {
   std::vector<KeySpec> s;
   s.push_back(key("name", K::String, "", "label in the report (required, unique)", none));
   s.push_back(key("path", K::Path, "", "data file (required)", none));
-  s.push_back(choice(key("format", K::Enum, "auto", "text, jsonl, wikitext, ids; auto: by extension", none), kFormats));
+  s.push_back(choice(key("format", K::Enum, "auto", "text, jsonl, wikitext, ids; auto: by extension", none),
+                     enum_names<DataFormat>(kDataFormatNames)));
   s.push_back(key("text_field", K::String, "text", "JSON field holding the text (jsonl only)", none));
   return s;
 }
 
 std::string fmt_bound(double v, bool integer) { return integer ? fmt::format("{}", int64_t(v)) : fmt::format("{}", v); }
-
-template <typename E>
-const char* enum_name(const std::vector<std::string>& names, E v) {
-  const auto i = static_cast<size_t>(v);
-  return i < names.size() ? names[i].c_str() : "?";
-}
 
 }  // namespace
 
@@ -431,12 +424,7 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
   return best;
 }
 
-const char* to_string(Precision v) { return enum_name(kPrecisions, v); }
-const char* to_string(DataFormat v) { return enum_name(kFormats, v); }
-const char* to_string(RuntimeDevice v) { return enum_name(kDevices, v); }
-const char* to_string(StatesResidence v) { return enum_name(kResidences, v); }
-const char* to_string(RuntimeCommunicator v) { return enum_name(kCommunicators, v); }
-const char* to_string(ModelDType v) { return enum_name(kDTypes, v); }
-const char* to_string(CheckpointKind v) { return enum_name(kCheckpoints, v); }
+const char* to_string(DataFormat v) { return enum_name<DataFormat>(kDataFormatNames, v); }
+const char* to_string(RuntimeDevice v) { return enum_name<RuntimeDevice>(kRuntimeDeviceNames, v); }
 
 }  // namespace sp::cli

@@ -14,25 +14,38 @@
 #include <string>
 #include <vector>
 
+#include "core/context.h"
+#include "core/dtype.h"
+#include "dist/device_communicator.h"
+#include "model/hidden_stream.h"
+#include "persist/outputs.h"
 #include "prune/groups.h"
 #include "prune/options.h"
 
 namespace sp::cli {
 
-enum class ModelDType { Auto, BF16, FP16, FP32 };
+// The config's own enums and their spellings; the library's enums are used as they are, spelled by
+// the tables beside them (core/enum_names.h). A key that may be `auto` holds an std::optional
+// (nullopt: auto).
 enum class DataFormat { Auto, Text, Jsonl, Wikitext, Ids };
-using PruneMethod = prune::Method;         // structprune, magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls
-using prune::AttentionUnit;                // heads, kv_groups, query_per_group, none (prune/groups.h)
-using prune::ScoreMetric;                  // wanda, magnitude, wifv, obs
-using Allocation = prune::AllocationMode;  // uniform, global, softmax, admm
-using prune::Normalization;                // none, residual, output, standardize
-using prune::RefitTarget;                  // pruned, dense
+using prune::AllocationMode;  // uniform, global, softmax, admm
+using prune::AttentionUnit;   // heads, kv_groups, query_per_group, none (prune/groups.h)
+using prune::Method;          // structprune, magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls
+using prune::Normalization;   // none, residual, output, standardize, kl
+using prune::RefitTarget;     // pruned, dense
+using prune::ScoreMetric;     // wanda, magnitude, wifv, obs
 enum class RuntimeDevice { Auto, Cpu, Cuda };
-enum class StatesResidence { Auto, Device, Host };
-enum class RuntimeCommunicator { Auto, Nccl, Mpi };
-enum class Precision { FP32, BF16, FP16 };
-enum class CheckpointKind { Compact, Dense, None };
+using dist::Collectives;        // auto, nccl, mpi (dist/device_communicator.h)
+using persist::CheckpointForm;  // compact, dense, none (persist/outputs.h)
+using sp::Precision;            // fp32, bf16, fp16 (core/context.h)
 
+inline constexpr EnumName<DataFormat> kDataFormatNames[] = {{DataFormat::Auto, "auto"},
+                                                            {DataFormat::Text, "text"},
+                                                            {DataFormat::Jsonl, "jsonl"},
+                                                            {DataFormat::Wikitext, "wikitext"},
+                                                            {DataFormat::Ids, "ids"}};
+inline constexpr EnumName<RuntimeDevice> kRuntimeDeviceNames[] = {
+    {RuntimeDevice::Auto, "auto"}, {RuntimeDevice::Cpu, "cpu"}, {RuntimeDevice::Cuda, "cuda"}};
 struct EvalDataset {
   std::string name;  // label in the report ("wikitext2", "heldout")
   std::string path;  // resolved file path
@@ -42,9 +55,9 @@ struct EvalDataset {
 
 struct Config {
   struct Model {
-    std::string path;       // Hugging Face folder
-    std::string tokenizer;  // tokenizer.json or a folder holding one; "" = model.path
-    ModelDType dtype;
+    std::string path;            // Hugging Face folder
+    std::string tokenizer;       // tokenizer.json or a folder holding one; "" = model.path
+    std::optional<DType> dtype;  // auto: as stored
     bool synthetic;
     int64_t synthetic_seed;
   } model;
@@ -58,14 +71,14 @@ struct Config {
     int64_t seed;
   } calibration;
   struct Prune {
-    PruneMethod method;
+    Method method;
     double sparsity;
     struct Structures {
       AttentionUnit attention;
       bool mlp;
     } structures;
     ScoreMetric metric;
-    Allocation allocation;
+    AllocationMode allocation;
     double temperature;
     double s_min, s_max;
     struct Admm {
@@ -89,17 +102,17 @@ struct Config {
   struct Runtime {
     RuntimeDevice device;
     Precision precision;
-    double memory_budget_gb;           // 0: no budget
-    StatesResidence hidden_states;     // where hidden states live between forwards
-    RuntimeCommunicator communicator;  // the collectives of a multi-rank GPU run
-    int64_t threads;                   // 0: all cores
+    double memory_budget_gb;                        // 0: no budget
+    std::optional<model::Residence> hidden_states;  // between forwards; auto: as the plan decides
+    Collectives communicator;                       // the collectives of a multi-rank GPU run
+    int64_t threads;                                // 0: all cores
   } runtime;
   struct Output {
     std::string dir;
     std::string masks, report;  // file names inside dir
     std::string model_dir;      // folder name of the pruned checkpoint inside dir
-    CheckpointKind checkpoint;
-    ModelDType dtype;  // dtype of the written weights (auto: the checkpoint's)
+    CheckpointForm checkpoint;
+    std::optional<DType> dtype;  // dtype of the written weights (auto: the checkpoint's)
     double max_shard_gb;
     bool overwrite;
     bool journal;      // false: no .journal, and no --resume
@@ -128,13 +141,12 @@ struct Config {
   std::string effective;  // the resolved configuration as YAML (for reports and masks.h5)
 };
 
-// One parsed value handed to a key's setter. `index` is the position in `choices` for enums.
+// One parsed value handed to a key's setter (an Enum's in `s`, one of the key's choices).
 struct ConfigValue {
   bool b = false;
   int64_t i = 0;
   double f = 0.0;
   std::string s;
-  int index = -1;
   std::vector<EvalDataset> datasets;
   std::vector<int64_t> ints;  // IntList
 };
@@ -173,12 +185,7 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 size_t edit_distance(const std::string& a, const std::string& b);
 
 // Enum names as written in YAML ("structprune", "kv_groups", ...).
-const char* to_string(Precision v);
 const char* to_string(DataFormat v);
 const char* to_string(RuntimeDevice v);
-const char* to_string(StatesResidence v);
-const char* to_string(RuntimeCommunicator v);
-const char* to_string(ModelDType v);
-const char* to_string(CheckpointKind v);
 
 }  // namespace sp::cli

@@ -14,7 +14,7 @@
 namespace sp::cli {
 namespace {
 
-int precision_bytes(Precision p) { return p == Precision::FP32 ? 4 : 2; }
+int precision_bytes(Precision p) { return p == Precision::Exact32 ? 4 : 2; }
 
 std::string gib(double bytes) {
   if (bytes < double(1ll << 30)) return fmt::format("{:.1f} MiB", bytes / double(1ll << 20));
@@ -39,16 +39,7 @@ int64_t resolve_seqlen(int64_t asked, int64_t fallback, const io::ModelConfig& m
 }  // namespace
 
 DType output_dtype(const Config& cfg, const io::ModelConfig& mc) {
-  switch (cfg.output.dtype) {
-    case ModelDType::BF16:
-      return DType::BF16;
-    case ModelDType::FP16:
-      return DType::F16;
-    case ModelDType::FP32:
-      return DType::F32;
-    case ModelDType::Auto:
-      break;
-  }
+  if (cfg.output.dtype) return *cfg.output.dtype;
   return mc.weight_dtype == DType::F64 ? DType::F32 : mc.weight_dtype;
 }
 
@@ -143,9 +134,9 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     if (g.mlp_units > 0) consumer_share = std::max(consumer_share, m.hidden / double(g.params_per_mlp_unit));
   }
   const int64_t out_bytes = int64_t(dtype_size(output_dtype(cfg, m)));
-  if (cfg.output.checkpoint == CheckpointKind::Compact)
+  if (cfg.output.checkpoint == CheckpointForm::Compact)
     p.disk_checkpoint = (p.total_params - p.target_remove) * out_bytes;
-  if (cfg.output.checkpoint == CheckpointKind::Dense) p.disk_checkpoint = p.total_params * out_bytes;
+  if (cfg.output.checkpoint == CheckpointForm::Dense) p.disk_checkpoint = p.total_params * out_bytes;
   const int64_t kept_prunable = p.prunable_params - p.target_remove;
   if (cfg.output.journal)
     p.disk_journal =
@@ -166,7 +157,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
       for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
       s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
-      prune::MemoryInputs in;
+      MemoryWorkload in;
       in.compute_bytes = p.compute_bytes;
       in.calib_windows = s.calib_windows;
       in.calib_seqlen = int(p.calib_seqlen);
@@ -179,8 +170,8 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       // host staging (not device memory) for a GPU.
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
       in.host_states = host_states;
-      s.memory = prune::estimate_memory(m, opt, in);
-      prune::HostMemoryInputs h;
+      s.memory = estimate_memory(m, opt, in);
+      HostWorkload h;
       h.cpu = runs_on_cpu(cfg);
       h.read_ahead = !cfg.model.synthetic;
       h.mapped_bytes = cfg.model.synthetic ? 0 : p.total_params * int64_t(dtype_size(m.weight_dtype));
@@ -188,7 +179,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       h.journal = r == 0 && cfg.output.journal;  // rank 0 writes the outputs
       h.checkpoint_bytes = r == 0 ? p.disk_checkpoint : 0;
       h.max_shard_bytes = int64_t(cfg.output.max_shard_gb * double(1ll << 30));
-      s.host = prune::estimate_host_memory(m, opt, in, s.memory, h);
+      s.host = estimate_host_memory(m, opt, in, s.memory, h);
       shards.push_back(s);
     }
     return shards;
@@ -203,9 +194,9 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
     p.shards = shards_for(p.calib_batch = int(cfg.calibration.batch), host);
     while (!fits() && p.calib_batch > 1) p.shards = shards_for(p.calib_batch = (p.calib_batch + 1) / 2, host);
   };
-  const StatesResidence where = cfg.runtime.hidden_states;
-  halve_until_fit(where == StatesResidence::Host);
-  const bool moved = !fits() && where == StatesResidence::Auto;
+  const std::optional<model::Residence> where = cfg.runtime.hidden_states;
+  halve_until_fit(where == model::Residence::Host);
+  const bool moved = !fits() && !where;
   if (moved) halve_until_fit(true);
   const RankShard& w = p.peak_shard();
   SP_REQUIRE(fits(),
@@ -233,9 +224,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
 }
 
 void set_placement(Plan& p, const Config& cfg, int n_ranks, bool on_gpu, int ranks_per_gpu) {
-  const dist::Collectives asked = cfg.runtime.communicator == RuntimeCommunicator::Nccl  ? dist::Collectives::Nccl
-                                  : cfg.runtime.communicator == RuntimeCommunicator::Mpi ? dist::Collectives::Mpi
-                                                                                         : dist::Collectives::Auto;
+  const dist::Collectives asked = cfg.runtime.communicator;
   p.ranks_per_gpu = on_gpu ? ranks_per_gpu : 0;
   p.collectives = dist::choose_collectives(asked, on_gpu, n_ranks, ranks_per_gpu, dist::nccl_built());
   if (p.ranks_per_gpu > 1)

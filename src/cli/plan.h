@@ -1,15 +1,16 @@
 #pragma once
-// The dry-run plan: what a pruning run would do, computed without touching weights. A pure
-// function of (Config, ModelConfig, number of ranks), so it is unit-testable and the same on
-// every rank.
+// The dry-run plan: what a pruning run would do. make_plan reads only its arguments (Config,
+// ModelConfig, rank count, evaluation windows): no weights, files or GPUs, so it is unit-testable
+// and the same on every rank. Where the ranks compute is the caller's to add (set_placement), from
+// the GPUs it sees.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "cli/config_schema.h"
+#include "cli/memory_model.h"
 #include "io/model_config.h"
 #include "prune/groups.h"
-#include "prune/memory_model.h"
 #include "prune/options.h"
 
 namespace sp::cli {
@@ -21,8 +22,8 @@ struct RankShard {
   int calib_first = 0, calib_windows = 0;  // calibration windows [calib_first, + calib_windows)
   int eval_windows = 0;                    // evaluation windows, every dataset
   int probe_windows = 0;                   // normalize kl: probe windows
-  prune::MemoryEstimate memory;            // peak device memory (prune/memory_model.h)
-  prune::HostMemoryEstimate host;          // peak host memory (rank 0 also holds the writers' buffers)
+  MemoryEstimate memory;                   // peak device memory (cli/memory_model.h)
+  HostMemoryEstimate host;                 // peak host memory (rank 0 also holds the writers' buffers)
 };
 
 struct Plan {
@@ -43,8 +44,8 @@ struct Plan {
   int64_t disk_checkpoint = 0, disk_journal = 0;
   std::vector<RankShard> shards;
   std::vector<std::string> warnings;
-  // Where the ranks compute, filled in by the caller from dist::place_ranks (make_plan, a pure
-  // function, leaves the defaults): the same on every rank.
+  // Where the ranks compute, filled in by the caller from dist::place_ranks (make_plan leaves the
+  // defaults): the same on every rank.
   int ranks_per_gpu = 0;             // the most ranks of the job on one GPU; 0: they compute on CPUs
   std::string collectives = "self";  // how the statistics are summed: self (one rank), mpi or nccl
 

@@ -27,7 +27,7 @@ std::string flow(const YAML::Node& n) {
   return e.c_str();
 }
 
-void flatten(const YAML::Node& n, const std::string& prefix, prune::Journal::Inputs& out) {
+void flatten(const YAML::Node& n, const std::string& prefix, persist::Journal::Dependencies& out) {
   if (n.IsMap()) {
     for (const auto& kv : n)
       flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
@@ -44,9 +44,9 @@ std::string digest(const prune::TokenWindows& w) {
 
 }  // namespace
 
-prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
-                                     const prune::PipelineInputs& in, Device device) {
-  prune::Journal::Inputs m;
+persist::Journal::Dependencies resume_inputs(const Config& cfg, const std::string& model_identity,
+                                             const prune::RunSetup& in, Device device) {
+  persist::Journal::Dependencies m;
   flatten(YAML::Load(cfg.effective), "", m);
   m["checkpoint identity"] = model_identity;
   // What the config keys leave open but the bits depend on: the build, the hardware (the CPU's

@@ -1,16 +1,16 @@
 #pragma once
-// What a pruning run's result depends on, as the resume journal records it (prune/journal.h): the
+// What a pruning run's result depends on, as the resume journal records it (persist/journal.h): the
 // effective config's keys (less those that only say where or how verbosely to write), the
 // checkpoint's identity, digests of the calibration and evaluation token ids, the tool's version
 // and commit, the resolved device (GPU model, CPU thread count) and the effective calibration batch.
 #include <string>
 
 #include "cli/config_schema.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 namespace sp::cli {
 
-prune::Journal::Inputs resume_inputs(const Config& cfg, const std::string& model_identity,
-                                     const prune::PipelineInputs& in, Device device);
+persist::Journal::Dependencies resume_inputs(const Config& cfg, const std::string& model_identity,
+                                             const prune::RunSetup& in, Device device);
 
 }  // namespace sp::cli

@@ -28,18 +28,6 @@ Device pick_device(const Config& cfg, int local_rank) {
   return gpu < 0 ? Device::cpu() : Device::cuda(gpu);
 }
 
-sp::Precision to_precision(cli::Precision p) {
-  switch (p) {
-    case cli::Precision::FP32:
-      return sp::Precision::Exact32;
-    case cli::Precision::BF16:
-      return sp::Precision::BF16;
-    case cli::Precision::FP16:
-      return sp::Precision::F16;
-  }
-  return sp::Precision::Exact32;
-}
-
 data::Format to_data_format(DataFormat f) {
   switch (f) {
     case DataFormat::Auto:
@@ -68,7 +56,7 @@ Loaded load(const Config& cfg, int local_rank) {
   Loaded l;
   const Device dev = pick_device(cfg, local_rank);
   l.ctx = std::make_unique<ExecContext>(dev);
-  l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, to_precision(cfg.runtime.precision));
+  l.model = std::make_unique<model::Model>(open_source(cfg), *l.ctx, cfg.runtime.precision);
   l.tokenizer = load_tokenizer(cfg);  // null when the data is all ids and there is none
   l.bos = bos_id(l.model->config(), l.tokenizer.get());
   // A tokenizer with more ids than the embedding has rows would index past it (smaller is common:

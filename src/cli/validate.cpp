@@ -2,11 +2,11 @@
 
 #include <filesystem>
 
+#include "cli/data_inputs.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "cli/data_inputs.h"
 #include "io/checkpoint.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 namespace sp::cli {
 namespace fs = std::filesystem;
@@ -18,14 +18,14 @@ void require_file(const std::string& path, const char* key) {
   SP_REQUIRE(fs::is_regular_file(path, ec), "{}: file not found ({})", path, key);
 }
 
-void check_dtype(const io::Checkpoint& ck, ModelDType want) {
-  if (want == ModelDType::Auto) return;
-  const DType d = want == ModelDType::BF16 ? DType::BF16 : want == ModelDType::FP16 ? DType::F16 : DType::F32;
+void check_dtype(const io::Checkpoint& ck, std::optional<DType> want) {
+  if (!want) return;
+  const DType d = *want;
   for (const auto& name : ck.names()) {
     const auto& e = ck.info(name);
     const bool floating = e.dtype == DType::F32 || e.dtype == DType::F16 || e.dtype == DType::BF16;
     SP_REQUIRE(!floating || e.dtype == d, "{}: tensor '{}' is {}, but model.dtype = {}", ck.file_of(name), name,
-               dtype_name(e.dtype), to_string(want));
+               dtype_name(e.dtype), enum_name<DType>(kWeightDTypeNames, d));
   }
 }
 
@@ -39,8 +39,8 @@ bool has_tokenizer(const std::string& where) {
   return false;
 }
 
-Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
-  Inputs in;
+ValidatedModel validate_inputs(const Config& cfg, Command command, bool resume) {
+  ValidatedModel in;
   const std::string& dir = cfg.model.path;
   SP_REQUIRE(!dir.empty(), "{}: model.path is required", cfg.source.empty() ? "config" : cfg.source);
   std::error_code ec;
@@ -84,7 +84,7 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
              cfg.source.empty() ? "config" : cfg.source);
   if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    const bool finished = fs::exists(p, ec), interrupted = prune::Journal::exists(cfg.output.dir);
+    const bool finished = fs::exists(p, ec), interrupted = persist::Journal::exists(cfg.output.dir);
     SP_REQUIRE(resume || !finished,
                "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
                "output.dir",
@@ -93,9 +93,10 @@ Inputs validate_inputs(const Config& cfg, Command command, bool resume) {
                "{}: an interrupted run of this output.dir: pass --resume to continue it, or set output.overwrite=true "
                "to start over",
                (fs::path(cfg.output.dir) / ".journal").string());
-    SP_REQUIRE(!resume || interrupted || !finished,
-               "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
-               cfg.output.dir, p.string());
+    SP_REQUIRE(
+        !resume || interrupted || !finished,
+        "--resume: {} holds a finished run ({}) and nothing to resume; set output.overwrite=true to run it again",
+        cfg.output.dir, p.string());
   }
   return in;
 }

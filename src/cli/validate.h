@@ -8,12 +8,12 @@
 
 namespace sp::cli {
 
-struct Inputs {
+struct ValidatedModel {
   io::ModelConfig model;
   int64_t checkpoint_tensors = 0;  // tensors found in the safetensors headers (0 when synthetic)
 };
 
-Inputs validate_inputs(const Config& cfg, Command command, bool resume);
+ValidatedModel validate_inputs(const Config& cfg, Command command, bool resume);
 
 // A tokenizer.json (named directly) or a folder holding tokenizer.json / llama2.c vocab.json.
 bool has_tokenizer(const std::string& where);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/device.h"
+#include "core/enum_names.h"
 
 namespace sp {
 
@@ -17,6 +18,9 @@ struct CudaStateDeleter {
 // Compute precision of the matrix products: Exact32 = fp32 operands and accumulation, no TF32
 // (the reference mode); BF16 / F16 = half operands, fp32 accumulation (the production mode).
 enum class Precision { Exact32, BF16, F16 };
+inline constexpr EnumName<Precision> kPrecisionNames[] = {
+    {Precision::Exact32, "fp32"}, {Precision::BF16, "bf16"}, {Precision::F16, "fp16"}};
+inline const char* to_string(Precision p) { return enum_name<Precision>(kPrecisionNames, p); }
 
 class ExecContext {
  public:

@@ -10,7 +10,7 @@
 
 namespace sp {
 
-// CUDA bodies live in device_cuda.cpp (CUDA build) or device_nocuda.cpp (CPU-only build).
+// CUDA bodies live in context_cuda.cpp (CUDA build) or device_nocuda.cpp (CPU-only build).
 void* cuda_malloc_impl(int index, size_t bytes);
 void cuda_free_impl(int index, void* p) noexcept;
 void cuda_copy_impl(void* dst, Device dd, const void* src, Device sd, size_t bytes);

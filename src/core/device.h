@@ -1,6 +1,6 @@
 #pragma once
 // The device layer: where memory lives and how bytes move between host and GPU.
-// Only this layer (device_cuda.cpp) and src/kernels/cuda talk to the CUDA runtime.
+// Only this layer (context_cuda.cpp) and src/kernels/cuda talk to the CUDA runtime.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -4,12 +4,17 @@
 #include <cstring>
 #include <string>
 
+#include "core/enum_names.h"
+
 namespace sp {
 
 enum class DType : uint8_t { F32, F16, BF16, F64, I32, I64, U8 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);                 // "F32", "BF16", ... (safetensors spelling)
+// The float dtypes weights are stored in, as the config and report.json spell them.
+inline constexpr EnumName<DType> kWeightDTypeNames[] = {
+    {DType::BF16, "bf16"}, {DType::F16, "fp16"}, {DType::F32, "fp32"}};
 DType dtype_from_name(const std::string& name);  // throws InputError for an unknown name
 
 inline float bf16_to_f32(uint16_t h) {

@@ -7,10 +7,14 @@
 
 #include "core/communicator.h"
 #include "core/device.h"
+#include "core/enum_names.h"
 
 namespace sp::dist {
 
 enum class Collectives { Auto, Nccl, Mpi };
+inline constexpr EnumName<Collectives> kCollectivesNames[] = {
+    {Collectives::Auto, "auto"}, {Collectives::Nccl, "nccl"}, {Collectives::Mpi, "mpi"}};
+inline const char* to_string(Collectives c) { return enum_name<Collectives>(kCollectivesNames, c); }
 
 // The backend a run uses: "self" for one rank, "mpi" on the CPU, and on GPUs "nccl" for auto when
 // the build has NCCL and no two ranks share a GPU (max_ranks_per_gpu == 1), else "mpi". Asking for

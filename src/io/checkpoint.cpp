@@ -210,7 +210,6 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
   } else {
     throw_input("{}: no model.safetensors or model.safetensors.index.json in the model folder", model_dir);
   }
-  // Tensors present in a file but absent from the index still count, so unused() reports them.
   for (size_t f = 0; f < ck->files_.size(); ++f)
     for (const auto& e : ck->files_[f]->entries()) ck->where_.emplace(e.name, std::make_pair(f, &e));
   return ck;
@@ -271,7 +270,6 @@ void Checkpoint::load_rows_into(const std::string& name, int64_t row0, int64_t r
                dtype_name(e.dtype), dtype_name(dtype));
     if (n > 0) std::memcpy(dst, src, n * dtype_size(e.dtype));
   }
-  used_.insert(name);
 }
 
 std::vector<std::string> Checkpoint::names() const {
@@ -281,13 +279,5 @@ std::vector<std::string> Checkpoint::names() const {
   return out;
 }
 
-void Checkpoint::mark_ignored(const std::string& name) { ignored_.insert(name); }
-
-std::vector<std::string> Checkpoint::unused() const {
-  std::vector<std::string> out;
-  for (const auto& [name, w] : where_)
-    if (!used_.count(name) && !ignored_.count(name)) out.push_back(name);
-  return out;
-}
 
 }  // namespace sp::io

@@ -38,16 +38,12 @@ class Checkpoint {
   void load_rows_into(const std::string& name, int64_t row0, int64_t rows, DType dtype, void* dst,
                       const Shape& expect = {});
   std::vector<std::string> names() const;  // sorted
-  void mark_ignored(const std::string& name);
-  std::vector<std::string> unused() const;  // neither loaded nor ignored
   std::string file_of(const std::string& name) const;
 
  private:
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<size_t, const TensorEntry*>> where_;  // name -> (files_ index, entry)
-  std::set<std::string> used_;
-  std::set<std::string> ignored_;
 };
 
 // Writes `tensors` (any device) into model_dir as Hugging Face does: one model.safetensors when

@@ -139,10 +139,4 @@ std::vector<double> HiddenStream::window_nll(std::vector<float>* first_window) c
   return out;
 }
 
-double HiddenStream::nll_sum(std::vector<float>* first_window) const {
-  double total = 0.0;
-  for (double v : window_nll(first_window)) total += v;
-  return total;
-}
-
 }  // namespace sp::model

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "core/context.h"
 #include "core/device.h"
 #include "core/tensor.h"
@@ -18,6 +19,7 @@ namespace sp::model {
 // downloaded after it: device memory for one batch instead of every window, at the cost of the
 // copies (a memory budget's last resort, cli/plan.cpp).
 enum class Residence { Device, Host };
+inline constexpr EnumName<Residence> kResidenceNames[] = {{Residence::Device, "device"}, {Residence::Host, "host"}};
 
 class HiddenStream {
  public:
@@ -63,7 +65,6 @@ class HiddenStream {
   // 0..seqlen-2), through the final norm and the LM head in row chunks of bounded size. When
   // first_window is given it receives window 0's per-token NLL.
   std::vector<double> window_nll(std::vector<float>* first_window = nullptr) const;
-  double nll_sum(std::vector<float>* first_window = nullptr) const;
 
  private:
   const Model& m_;

@@ -127,12 +127,6 @@ LayerKvCache Model::make_kv_cache(ExecContext& ctx, int layer, int batch, int ca
   return c;
 }
 
-std::vector<std::string> Model::report_unused() const {
-  auto u = source_->unused();
-  if (!u.empty()) SP_LOG_WARN("{}: {} tensor(s) never used: {}", source_->describe(), u.size(), fmt::join(u, ", "));
-  return u;
-}
-
 Tensor ids_tensor(ExecContext& ctx, std::span<const int32_t> ids) {
   Tensor t = Tensor::from_i32(std::vector<int32_t>(ids.begin(), ids.end()), {int64_t(ids.size())});
   return ctx.device().is_cpu() ? t : t.to(ctx.device());

@@ -16,8 +16,9 @@
 
 namespace sp::model {
 
-// The MLP width multiple that inference pads to (Model::pad_mlp_widths): a whole GEMM tile.
-inline constexpr int kInferenceMlpMultiple = 64;
+// The multiple a kept MLP width is zero-padded to on a GPU (a whole GEMM tile): by inference
+// (Model::pad_mlp_widths) and by the pruning streams, which run the pruned layers as inference will.
+inline constexpr int kMlpTileMultiple = 64;
 
 // The activation / weight dtype of a precision: F32 for Exact32, else BF16 / F16.
 DType compute_dtype(Precision p);
@@ -68,8 +69,6 @@ class Model {
 
   // An empty cache for `batch` windows of up to `capacity` tokens for layer `layer`.
   LayerKvCache make_kv_cache(ExecContext& ctx, int layer, int batch, int capacity) const;
-  // Logs (warn) the checkpoint tensors that were never loaded nor ignored; returns them.
-  std::vector<std::string> report_unused() const;
 
  private:
   void require_ctx(const ExecContext& ctx) const;

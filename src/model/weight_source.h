@@ -35,8 +35,6 @@ class WeightSource {
   // The host half of load(): the tensor converted to `dtype` into `dst`, host memory of the spec's
   // size (model/layer_prefetch.h stages layers this way on a background thread).
   virtual void load_into(const TensorSpec& spec, DType dtype, void* dst);
-  // Tensors neither loaded nor ignored so far (empty for synthetic).
-  virtual std::vector<std::string> unused() const = 0;
 };
 
 std::unique_ptr<WeightSource> open_checkpoint_source(const std::string& model_dir);

@@ -41,10 +41,7 @@ class CheckpointSource final : public WeightSource {
       for (const std::string& suf : ignored_suffixes) ignored = ignored || ends_with(n, suf);
       // A tied model may still store lm_head.weight (a copy of the embedding): transformers ignores it.
       ignored = ignored || (config_.tie_embeddings && n == "lm_head.weight");
-      if (ignored)
-        ckpt_->mark_ignored(n);
-      else
-        unexpected.push_back(n);
+      if (!ignored) unexpected.push_back(n);
     }
     SP_REQUIRE(unexpected.empty(),
                "{}: {} tensor(s) are not used by the {} architecture with this config.json (a variant the engine does "
@@ -65,7 +62,6 @@ class CheckpointSource final : public WeightSource {
     ckpt_->load_rows_into(spec.name, spec.row0, rows, dtype, dst, spec.stored_shape());
   }
 
-  std::vector<std::string> unused() const override { return ckpt_->unused(); }
 
  private:
   io::ModelConfig config_;

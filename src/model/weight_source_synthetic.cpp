@@ -32,7 +32,6 @@ class SyntheticSource final : public WeightSource {
   }
   bool synthetic() const override { return true; }
   void validate(const std::vector<TensorSpec>&, const std::vector<std::string>&) override {}
-  std::vector<std::string> unused() const override { return {}; }
 
   // Generated where it is used: on a GPU the weights never cross PCIe (a 7B layer in
   // milliseconds instead of ~0.5 s of host threads); the values are those of the CPU.

@@ -475,18 +475,4 @@ Allocation allocate(const std::vector<Block>& local, const AllocationOptions& op
   return detail::allocate_mode(local, opt, comm);
 }
 
-const char* to_string(AllocationMode m) {
-  switch (m) {
-    case AllocationMode::Uniform:
-      return "uniform";
-    case AllocationMode::Global:
-      return "global";
-    case AllocationMode::Softmax:
-      return "softmax";
-    case AllocationMode::Admm:
-      return "admm";
-  }
-  return "?";
-}
-
 }  // namespace sp::prune

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/communicator.h"
+#include "core/enum_names.h"
 
 namespace sp::prune {
 
@@ -43,6 +44,11 @@ struct Block {
 };
 
 enum class AllocationMode { Uniform, Global, Softmax, Admm };
+inline constexpr EnumName<AllocationMode> kAllocationModeNames[] = {{AllocationMode::Uniform, "uniform"},
+                                                                    {AllocationMode::Global, "global"},
+                                                                    {AllocationMode::Softmax, "softmax"},
+                                                                    {AllocationMode::Admm, "admm"}};
+inline const char* to_string(AllocationMode m) { return enum_name<AllocationMode>(kAllocationModeNames, m); }
 
 struct AllocationOptions {
   AllocationMode mode = AllocationMode::Admm;
@@ -85,9 +91,9 @@ struct Allocation {
 // same B = round(sparsity x total) either way. Collective: every rank calls it with its own blocks.
 Allocation allocate(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 
-// The pieces, exposed for tests and for the quality benches; they ignore round_to / uniform_shape. Uniform: one sparsity for all blocks
-// (water-filled at the bounds), rounded by largest remainders. Softmax: SPEC's energy rule (tau > 0,
-// else InputError naming prune.temperature). Global: tau = 0, ignores opt.temperature.
+// The pieces, exposed for tests and for the quality benches; they ignore round_to / uniform_shape. Uniform: one
+// sparsity for all blocks (water-filled at the bounds), rounded by largest remainders. Softmax: SPEC's energy rule (tau
+// > 0, else InputError naming prune.temperature). Global: tau = 0, ignores opt.temperature.
 Allocation allocate_uniform(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 Allocation allocate_global(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 Allocation allocate_softmax(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
@@ -97,6 +103,10 @@ Allocation allocate_admm(const std::vector<Block>& local, const AllocationOption
 // reference ADMM is tested against. tau = opt.temperature >= 0; tau = 0 is allocate_global, bit for bit.
 Allocation allocate_tempered_direct(const std::vector<Block>& local, const AllocationOptions& opt, Communicator& comm);
 
-const char* to_string(AllocationMode m);
+// FLAP's rule: one global cut on the standardised group scores z (per block, in its removal
+// order), each group counted as one unit whatever its size; removes the lowest groups while the
+// removed parameters get nearer the budget. Every rank holds every block here (no collective).
+Allocation flap_allocation(const std::vector<Block>& blocks, const std::vector<std::vector<double>>& z,
+                           double sparsity);
 
 }  // namespace sp::prune

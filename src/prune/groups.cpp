@@ -43,20 +43,6 @@ std::vector<int32_t> iota_range(int64_t first, int64_t n) {
 
 }  // namespace
 
-const char* to_string(AttentionUnit u) {
-  switch (u) {
-    case AttentionUnit::Heads:
-      return "heads";
-    case AttentionUnit::KvGroups:
-      return "kv_groups";
-    case AttentionUnit::QueryPerGroup:
-      return "query_per_group";
-    case AttentionUnit::None:
-      return "none";
-  }
-  return "?";
-}
-
 LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit, bool mlp) {
   const auto& s = m.layers.at(size_t(layer));
   const int64_t h = m.hidden, hd = m.head_dim, H = s.n_heads, KV = s.n_kv_heads, ff = s.intermediate;

@@ -13,12 +13,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "io/model_config.h"
 
 namespace sp::prune {
 
 enum class AttentionUnit { Heads, KvGroups, QueryPerGroup, None };
-const char* to_string(AttentionUnit u);  // "heads", "kv_groups", "query_per_group", "none"
+inline constexpr EnumName<AttentionUnit> kAttentionUnitNames[] = {{AttentionUnit::Heads, "heads"},
+                                                                  {AttentionUnit::KvGroups, "kv_groups"},
+                                                                  {AttentionUnit::QueryPerGroup, "query_per_group"},
+                                                                  {AttentionUnit::None, "none"}};
+inline const char* to_string(AttentionUnit u) { return enum_name<AttentionUnit>(kAttentionUnitNames, u); }
 
 struct LayerGroups {
   int attention_units = 0;  // heads, KV groups or query slices (0 when not pruned)

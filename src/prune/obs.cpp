@@ -52,7 +52,7 @@ class LiveColumns {
       for (int32_t j : groups[size_t(g)]) gone_[size_t(j)] = true, ++dead_;
   }
   // W and H^-1 restricted to the live columns, one copy at a time (the old matrix is released
-  // before the next is made: at most 2 n^2 F64, as prune/memory_model.cpp counts the curve).
+  // before the next is made: at most 2 n^2 F64, as cli/memory_model.cpp counts the curve).
   void compact(ExecContext& ctx, Tensor& w, Tensor& hinv) {
     std::vector<int32_t> keep, at;
     for (size_t p = 0; p < at_.size(); ++p)
@@ -264,12 +264,12 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   return c;
 }
 
-Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitInputs& in,
+Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitStats& in,
                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
   const Tensor k = index_tensor(ctx, kept);
   const Tensor w64 = to_f64(ctx, w);
   // Temporaries are scoped to free them as soon as they are used: for a 28672-wide MLP each [n, n]
-  // F64 matrix is 6.6 GB (prune/memory_model.cpp counts what is live here).
+  // F64 matrix is 6.6 GB (cli/memory_model.cpp counts what is live here).
   Tensor sk, sr, wb, hkk;
   const bool intercept = in.sum != nullptr;
   {

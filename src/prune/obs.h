@@ -41,7 +41,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
                         int max_removed, int step);
 // The rank of the updates obs_greedy holds before applying them to H^-1 (n columns, step_columns
 // removed per update): ~n / 4 up to 1024, at least one update (at most n). Its two [rank, n] F64
-// factors are part of the curve's memory (prune/memory_model.cpp).
+// factors are part of the curve's memory (cli/memory_model.cpp).
 int64_t obs_pending_rank(int64_t n, int64_t step_columns);
 
 // Refit of the kept columns K towards a target: W'_K = W C_{:,K} (H_KK + delta I)^{-1}, where
@@ -52,7 +52,7 @@ int64_t obs_pending_rank(int64_t n, int64_t step_columns);
 // toward_weights: the damping regularises towards the module's own kept weights instead of zero,
 // W'_K = (W C_{:,K} + delta W_K)(H_KK + delta I)^{-1} (the OBS / SparseGPT form): where the data say
 // little (a weakly excited channel) a weight stays as it was rather than shrinking to 0.
-struct RefitInputs {
+struct RefitStats {
   const Tensor* gram = nullptr;     // [n, n] F64, X^T X
   const Tensor* cross = nullptr;    // [n, n] F64, R^T X (gram itself for the pruned target)
   const Tensor* sum = nullptr;      // [n] F64 column sums of X: fits an intercept when given
@@ -65,7 +65,7 @@ struct Refit {
   Tensor bias;  // [out] F64 (intercept fits only)
 };
 // w: [out, n] any float dtype; bias: [out] or undefined (zero).
-Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitInputs& in,
+Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitStats& in,
                     const std::vector<int32_t>& kept, double damping, const std::string& what);
 
 // sum_ij a_ij b_ij on the host (F64 result), any float dtypes of equal shape.

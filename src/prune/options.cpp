@@ -4,42 +4,6 @@
 
 namespace sp::prune {
 
-const char* to_string(Method m) {
-  switch (m) {
-    case Method::StructPrune:
-      return "structprune";
-    case Method::MagnitudeSp:
-      return "magnitude-sp";
-    case Method::WandaSp:
-      return "wanda-sp";
-    case Method::Flap:
-      return "flap";
-    case Method::WandaSpLs:
-      return "wanda-sp+ls";
-    case Method::ObsSpLs:
-      return "obs-sp+ls";
-  }
-  return "?";
-}
-
-const char* to_string(Normalization n) {
-  switch (n) {
-    case Normalization::None:
-      return "none";
-    case Normalization::Residual:
-      return "residual";
-    case Normalization::Output:
-      return "output";
-    case Normalization::Standardize:
-      return "standardize";
-    case Normalization::Kl:
-      return "kl";
-  }
-  return "?";
-}
-
-const char* to_string(RefitTarget t) { return t == RefitTarget::Dense ? "dense" : "pruned"; }
-
 Recipe resolve_recipe(const PruneOptions& o) {
   Recipe r{o.method,
            o.metric,
@@ -49,7 +13,9 @@ Recipe resolve_recipe(const PruneOptions& o) {
            o.reconstruct,
            o.target,
            o.bias_compensation,
-           o.reconstruct && o.refit_producers, true, o.refit_toward_weights};
+           o.reconstruct && o.refit_producers,
+           true,
+           o.refit_toward_weights};
   auto uniform = [&](ScoreMetric metric, bool ls) {
     r.metric = metric;
     r.normalize = Normalization::None;

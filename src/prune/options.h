@@ -4,6 +4,7 @@
 // structprune takes the configured metric, allocation, temperature and reconstruction options.
 #include <string>
 
+#include "core/enum_names.h"
 #include "prune/allocation.h"
 #include "prune/groups.h"
 #include "prune/scores.h"
@@ -11,7 +12,11 @@
 namespace sp::prune {
 
 enum class Method { StructPrune, MagnitudeSp, WandaSp, Flap, WandaSpLs, ObsSpLs };
-const char* to_string(Method m);  // "structprune", "magnitude-sp", ...
+inline constexpr EnumName<Method> kMethodNames[] = {
+    {Method::StructPrune, "structprune"}, {Method::MagnitudeSp, "magnitude-sp"},
+    {Method::WandaSp, "wanda-sp"},        {Method::Flap, "flap"},
+    {Method::WandaSpLs, "wanda-sp+ls"},   {Method::ObsSpLs, "obs-sp+ls"}};
+inline const char* to_string(Method m) { return enum_name<Method>(kMethodNames, m); }
 
 // How the removal curves of different modules and layers are put on one scale before the global
 // allocation. none: as measured; residual: divided by the energy of the residual stream the module
@@ -21,12 +26,19 @@ const char* to_string(Method m);  // "structprune", "magnitude-sp", ...
 // the model's next-token predictions when that share is removed (probe windows, pass 1): the error
 // priced where it matters, at the output, after every later layer has acted on it.
 enum class Normalization { None, Residual, Output, Standardize, Kl };
-const char* to_string(Normalization n);
+inline constexpr EnumName<Normalization> kNormalizationNames[] = {{Normalization::None, "none"},
+                                                                  {Normalization::Residual, "residual"},
+                                                                  {Normalization::Output, "output"},
+                                                                  {Normalization::Standardize, "standardize"},
+                                                                  {Normalization::Kl, "kl"}};
+inline const char* to_string(Normalization n) { return enum_name<Normalization>(kNormalizationNames, n); }
 
 // Least-squares target of the refit: the module's output on the pruned model's inputs (pruned), or
 // the dense model's output for the same windows (dense: also corrects the drift of earlier layers).
 enum class RefitTarget { Pruned, Dense };
-const char* to_string(RefitTarget t);
+inline constexpr EnumName<RefitTarget> kRefitTargetNames[] = {{RefitTarget::Pruned, "pruned"},
+                                                              {RefitTarget::Dense, "dense"}};
+inline const char* to_string(RefitTarget t) { return enum_name<RefitTarget>(kRefitTargetNames, t); }
 
 struct PruneOptions {
   Method method = Method::StructPrune;

@@ -1,5 +1,6 @@
 #pragma once
-// The sequential StructPrune pipeline (../shared/SPEC.md section 3, "Sequential propagation"):
+// The sequential StructPrune pipeline (../shared/SPEC.md section 3, "Sequential propagation"); its
+// parts: removal_curves.h (pass 1), allocation.h, prune_pass.h and module_pruner.h (pass 2):
 //   pass 1  the dense model streams the calibration windows layer by layer; per layer and module,
 //           the statistics give a removal curve (scores, or greedy OBS errors), normalised to one
 //           scale across layers; the evaluation windows stream along (perplexity before);
@@ -61,7 +62,8 @@ struct PruneResult {
 // Receives each pruned layer as soon as it is final (weights in the output dtype, compact shapes).
 using LayerSink = std::function<void(const LayerResult&, const model::LayerWeights&)>;
 
-struct PipelineInputs {
+// The windows a prune streams and how: batch size, where hidden states live, the written dtype.
+struct RunSetup {
   TokenWindows calibration;
   std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
   bool eval_before = true;         // false: only after (the dense perplexity is known)
@@ -72,10 +74,10 @@ struct PipelineInputs {
   DType output_dtype = DType::BF16;  // dtype of the written weights; the pruned model runs on them
 };
 
-class Journal;
-// With a journal (journal.h), pass 1 and the layers it records are taken from it instead of being
-// computed again, and what is computed is recorded.
+class ProgressStore;
+// With a progress store (progress_store.h; the resume journal), pass 1 and the layers it records are
+// taken from it instead of being computed again, and what is computed is recorded.
 PruneResult run_pipeline(model::Model& m, ExecContext& ctx, Communicator& comm, const PruneOptions& opt,
-                         const PipelineInputs& in, const LayerSink& sink, Journal* journal = nullptr);
+                         const RunSetup& in, const LayerSink& sink, ProgressStore* store = nullptr);
 
 }  // namespace sp::prune

@@ -52,20 +52,6 @@ std::vector<double> consumer_column_scores(ScoreMetric metric, const HostMatrix&
 
 }  // namespace
 
-const char* to_string(ScoreMetric m) {
-  switch (m) {
-    case ScoreMetric::Wanda:
-      return "wanda";
-    case ScoreMetric::Magnitude:
-      return "magnitude";
-    case ScoreMetric::Wifv:
-      return "wifv";
-    case ScoreMetric::Obs:
-      return "obs";
-  }
-  return "?";
-}
-
 std::vector<double> consumer_channel_scores(ScoreMetric metric, const Tensor& consumer, const ChannelStats& in) {
   return consumer_column_scores(metric, HostMatrix(consumer), &in);
 }
@@ -96,7 +82,7 @@ std::vector<double> channel_variance(const ChannelStats& s) {
 }
 
 std::vector<double> attention_scores(ScoreMetric metric, const model::LayerWeights& w, const AttentionLayout& layout,
-                                     const ModuleInputs& in) {
+                                     const ModuleStats& in) {
   SP_CHECK(metric != ScoreMetric::Obs, "obs saliencies come from obs.h");
   std::vector<double> s(size_t(layout.units), 0.0);
   const HostMatrix o(w.o_w);
@@ -117,7 +103,7 @@ std::vector<double> attention_scores(ScoreMetric metric, const model::LayerWeigh
   return s;
 }
 
-std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleInputs& in) {
+std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleStats& in) {
   SP_CHECK(metric != ScoreMetric::Obs, "obs saliencies come from obs.h");
   const HostMatrix down(w.down_w);
   std::vector<double> s = consumer_column_scores(metric, down, in.consumer_in);

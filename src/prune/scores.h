@@ -10,6 +10,7 @@
 // The structured OBS saliency (metric obs) needs the Gram matrix and lives in obs.h.
 #include <vector>
 
+#include "core/enum_names.h"
 #include "model/layer_weights.h"
 #include "prune/groups.h"
 #include "prune/statistics.h"
@@ -17,19 +18,23 @@
 namespace sp::prune {
 
 enum class ScoreMetric { Wanda, Magnitude, Wifv, Obs };
-const char* to_string(ScoreMetric m);
+inline constexpr EnumName<ScoreMetric> kScoreMetricNames[] = {{ScoreMetric::Wanda, "wanda"},
+                                                              {ScoreMetric::Magnitude, "magnitude"},
+                                                              {ScoreMetric::Wifv, "wifv"},
+                                                              {ScoreMetric::Obs, "obs"}};
+inline const char* to_string(ScoreMetric m) { return enum_name<ScoreMetric>(kScoreMetricNames, m); }
 
 // What the linear metrics read: the channel statistics of the producer and consumer inputs.
-struct ModuleInputs {
+struct ModuleStats {
   const ChannelStats* producer_in = nullptr;  // attn_in / mlp_in
   const ChannelStats* consumer_in = nullptr;  // attn_o_in / mlp_down_in
 };
 
 // S_g for every attention unit of the layout. Weights: the layer's q/k/v/o (any device).
 std::vector<double> attention_scores(ScoreMetric metric, const model::LayerWeights& w, const AttentionLayout& layout,
-                                     const ModuleInputs& in);
+                                     const ModuleStats& in);
 // S_g for every MLP neuron (gate/up/down or fc1/fc2).
-std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleInputs& in);
+std::vector<double> mlp_scores(ScoreMetric metric, const model::LayerWeights& w, const ModuleStats& in);
 
 // The metric's score of every input channel of a consumer (o_proj / down_proj / fc2 columns).
 std::vector<double> consumer_channel_scores(ScoreMetric metric, const Tensor& consumer, const ChannelStats& in);

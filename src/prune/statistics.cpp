@@ -1,9 +1,9 @@
 #include "prune/statistics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <numeric>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -102,7 +102,7 @@ double ChannelStats::energy() const {
 }
 
 void StatsCollector::want(const std::string& name, bool gram, bool cross) {
-  Want& w = want_[name];
+  TapRequest& w = want_[name];
   w.gram = w.gram || gram;
   w.cross = w.cross || cross;
 }

@@ -9,9 +9,9 @@
 // exactly (integer limbs, kernels/exact_sum.h). Products: fp64 for fp32 activations (the CPU and
 // the GPU then choose the same groups); for bf16 / fp16 activations, tensor-core products of the
 // exact 16-bit values summed in fp32 within the batch (about 1e-6 relative, far below the 2^-8 of
-// the activations themselves, at ~10x the fp64 rate), or fp64 with `fp64_products`. After the last local batch, reduce() sums the limbs
-// over the ranks (each holds a share of the windows) and reads the F64 values: the result is the
-// same bits for any number of ranks and any assignment of batches to ranks.
+// the activations themselves, at ~10x the fp64 rate), or fp64 with `fp64_products`. After the last local batch,
+// reduce() sums the limbs over the ranks (each holds a share of the windows) and reads the F64 values: the result is
+// the same bits for any number of ranks and any assignment of batches to ranks.
 #include <map>
 #include <string>
 
@@ -49,6 +49,11 @@ struct ChannelStats {
   bool reduced_ = false;
 };
 
+// What a StatsCollector gathers at one tap besides the sums.
+struct TapRequest {
+  bool gram = false, cross = false;
+};
+
 // Collects the statistics of one decoder layer from the named taps (model/arch.h: "attn_in",
 // "attn_o_in", "mlp_in", "mlp_down_in", "mid_resid", "layer_out").
 class StatsCollector {
@@ -61,8 +66,6 @@ class StatsCollector {
   model::Tap tap();
   // The dense model's activations of the rows the next forward will tap (cross-Gram only).
   void set_reference(const std::string& name, Tensor r) { reference_[name] = std::move(r); }
-  void clear_references() { reference_.clear(); }
-  bool has(const std::string& name) const { return stats_.count(name) > 0; }
   // After the local batches: every wanted tap's statistics summed over the ranks (collective;
   // `widths` gives each tap's channel count for ranks that saw no batch). `where` prefixes errors.
   void reduce(Communicator& comm, const std::map<std::string, int64_t>& widths, const std::string& where);
@@ -71,13 +74,10 @@ class StatsCollector {
   double seconds() const { return seconds_; }
 
  private:
-  struct Want {
-    bool gram = false, cross = false;
-  };
   ExecContext& ctx_;
   bool fp64_;
   double seconds_ = 0;
-  std::map<std::string, Want> want_;
+  std::map<std::string, TapRequest> want_;
   std::map<std::string, ChannelStats> stats_;
   std::map<std::string, Tensor> reference_;
 };

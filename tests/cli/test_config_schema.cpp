@@ -28,14 +28,14 @@ std::string load_error(const std::string& yaml, const std::vector<std::string>& 
 
 TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   const Config c = default_config();
-  EXPECT_EQ(c.model.dtype, ModelDType::Auto);
+  EXPECT_EQ(c.model.dtype, std::nullopt);
   EXPECT_FALSE(c.model.synthetic);
   EXPECT_EQ(c.calibration.format, DataFormat::Auto);
   EXPECT_EQ(c.calibration.text_field, "text");
   EXPECT_EQ(c.calibration.nsamples, 128);
   EXPECT_EQ(c.calibration.seqlen, 0);  // 0 = min(2048, model context)
   EXPECT_EQ(c.calibration.seed, 0);
-  EXPECT_EQ(c.prune.method, PruneMethod::StructPrune);
+  EXPECT_EQ(c.prune.method, Method::StructPrune);
   EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.5);
   EXPECT_EQ(c.prune.structures.attention, AttentionUnit::KvGroups);
   EXPECT_TRUE(c.prune.structures.mlp);
@@ -43,14 +43,14 @@ TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.prune.normalize, Normalization::Kl);
   EXPECT_EQ(c.prune.refit_target, RefitTarget::Pruned);
   EXPECT_DOUBLE_EQ(c.prune.temperature, 0.5);
-  EXPECT_EQ(c.prune.allocation, Allocation::Admm);
+  EXPECT_EQ(c.prune.allocation, AllocationMode::Admm);
   EXPECT_DOUBLE_EQ(c.prune.damping, 0.01);
   EXPECT_TRUE(c.prune.reconstruct);
   EXPECT_EQ(c.runtime.device, RuntimeDevice::Auto);
-  EXPECT_EQ(c.runtime.precision, Precision::FP32);
+  EXPECT_EQ(c.runtime.precision, Precision::Exact32);
   EXPECT_EQ(c.output.masks, "masks.h5");
   EXPECT_EQ(c.output.report, "report.json");
-  EXPECT_EQ(c.output.checkpoint, CheckpointKind::Compact);
+  EXPECT_EQ(c.output.checkpoint, CheckpointForm::Compact);
   EXPECT_FALSE(c.output.overwrite);
   EXPECT_TRUE(c.eval.datasets.empty());
   EXPECT_EQ(c.logging.level, "info");
@@ -76,11 +76,11 @@ TEST(ConfigSchema, ValuesFromTheFileAreTyped) {
       "runtime: {device: cpu, precision: bf16, memory_budget_gb: 40}\n",
       "run.yaml", "/cfgdir");
   EXPECT_EQ(c.model.path, "/models/m");  // relative to the config's folder
-  EXPECT_EQ(c.model.dtype, ModelDType::BF16);
+  EXPECT_EQ(c.model.dtype, DType::BF16);
   EXPECT_EQ(c.calibration.path, "/data/c4.jsonl");
   EXPECT_EQ(c.calibration.format, DataFormat::Jsonl);
   EXPECT_EQ(c.calibration.nsamples, 64);
-  EXPECT_EQ(c.prune.method, PruneMethod::WandaSp);
+  EXPECT_EQ(c.prune.method, Method::WandaSp);
   EXPECT_DOUBLE_EQ(c.prune.sparsity, 0.3);
   EXPECT_EQ(c.prune.structures.attention, AttentionUnit::QueryPerGroup);
   EXPECT_FALSE(c.prune.structures.mlp);

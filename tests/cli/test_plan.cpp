@@ -114,12 +114,12 @@ TEST(Plan, GroupsPerAttentionUnit) {
   EXPECT_THROW(prune::layer_groups(opt, 0, AttentionUnit::QueryPerGroup, true), InputError);
 }
 
-// Memory model (prune/memory_model.cpp) on LLaMA-2-7B, fp16, structprune defaults (normalize kl),
+// Memory model (cli/memory_model.cpp) on LLaMA-2-7B, fp16, structprune defaults (normalize kl),
 // 128 x 2048 calibration tokens in batches of 8, 4 ranks, computed here by hand.
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
   cfg.runtime.device = RuntimeDevice::Cuda;  // checkpoint layers are read ahead into host staging
-  cfg.runtime.precision = Precision::FP16;
+  cfg.runtime.precision = Precision::F16;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
   cfg.prune.structures.attention = AttentionUnit::Heads;
@@ -159,7 +159,7 @@ TEST(Plan, MemoryEstimateFormula) {
   }
   // On the CPU the next layer is read ahead into host tensors of the compute device: pass 1 holds two.
   cfg.runtime.device = RuntimeDevice::Cpu;
-  const prune::MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
+  const MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
   EXPECT_TRUE(c.read_ahead);
   EXPECT_EQ(c.pass1(), c.globals + c.calib_states + c.probe_states +
                            std::max({2 * c.layer + c.activations, 2 * c.layer + c.tap_activations + c.stats1_adding,
@@ -174,7 +174,7 @@ TEST(Plan, MemoryEstimateFormula) {
 
   // fp32 activations form the products in F64 from F64 copies of the batch.
   Config wide = cfg;
-  wide.runtime.precision = Precision::FP32;
+  wide.runtime.precision = Precision::Exact32;
   EXPECT_EQ(make_plan(wide, m, 4).shards[0].memory.stats1_adding,
             (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + rows * 11008 * 8);
   // More ranks: a smaller share of the windows each.
@@ -207,20 +207,20 @@ TEST(Plan, MemoryEstimateFormula) {
   EXPECT_LE(double(host.peak_shard().memory.peak()), one_gib * 0.99 * gib);
   EXPECT_NE(format_plan(host).find("hidden states in host memory"), std::string::npos) << format_plan(host);
   // Kept on the device by the config, the same budget is refused before anything runs.
-  cfg.runtime.hidden_states = StatesResidence::Device;
+  cfg.runtime.hidden_states = model::Residence::Device;
   const std::string e = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e.find("memory_budget_gb"), std::string::npos) << e;
   EXPECT_NE(e.find("batches of 1 window(s) with the hidden states in device memory"), std::string::npos) << e;
   // Asked for, host memory is used with or without a budget.
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.hidden_states = model::Residence::Host;
   cfg.runtime.memory_budget_gb = 0;
   EXPECT_TRUE(make_plan(cfg, m, 4).host_states);
   // Below even the host-resident estimate of one window: refused, naming host memory.
-  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.runtime.hidden_states = std::nullopt;
   cfg.calibration.batch = 1;
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.hidden_states = model::Residence::Host;
   const double host_one_gib = double(make_plan(cfg, m, 4).peak_shard().memory.peak()) / gib;
-  cfg.runtime.hidden_states = StatesResidence::Auto;
+  cfg.runtime.hidden_states = std::nullopt;
   cfg.runtime.memory_budget_gb = host_one_gib * 0.99;
   const std::string e2 = test::input_error([&] { make_plan(cfg, m, 4); });
   EXPECT_NE(e2.find("with the hidden states in host memory"), std::string::npos) << e2;
@@ -259,11 +259,11 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
   EXPECT_NO_THROW(check_disk(cfg, p, need - 1000, 1000));
   const std::string r = io_error([&] { check_disk(cfg, p, need - 1001, 1000); });
   EXPECT_NE(r.find("1000 bytes of it already written"), std::string::npos) << r;
-  cfg.output.dtype = ModelDType::FP32;
+  cfg.output.dtype = DType::F32;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, kept * 4);
-  cfg.output.checkpoint = CheckpointKind::Dense;  // masked zeros, stock shapes
+  cfg.output.checkpoint = CheckpointForm::Dense;  // masked zeros, stock shapes
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint, total * 4);
-  cfg.output.checkpoint = CheckpointKind::None;
+  cfg.output.checkpoint = CheckpointForm::None;
   cfg.output.journal = false;
   EXPECT_EQ(make_plan(cfg, m, 1).disk_checkpoint + make_plan(cfg, m, 1).disk_journal, 0);
 }
@@ -278,8 +278,8 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
 TEST(Plan, HostMemoryPerRankAndNode) {
   Config cfg = default_config();
   cfg.runtime.device = RuntimeDevice::Cuda;
-  cfg.runtime.precision = Precision::FP16;
-  cfg.runtime.hidden_states = StatesResidence::Host;
+  cfg.runtime.precision = Precision::F16;
+  cfg.runtime.hidden_states = model::Residence::Host;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
   io::ModelConfig m = llama_like("llama", 4096, 32, 32, 32, 11008, 32000, 4096, false, false);
@@ -291,7 +291,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   const int64_t states = (32ll * 2048 + 8ll * 4096) * 4096 * 2, mapped = 6'738'415'616ll * 2;
   for (const RankShard& s : p.shards) {
     SCOPED_TRACE(s.rank);
-    const prune::HostMemoryEstimate& h = s.host;
+    const HostMemoryEstimate& h = s.host;
     EXPECT_EQ(h.baseline, baseline);
     EXPECT_EQ(h.device, 0);  // a GPU run: the device estimate is the GPU's
     EXPECT_EQ(h.read_ahead, 2 * layer);
@@ -312,15 +312,15 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   // holds the embeddings (32000 x 4096 bf16), a shard of their own.
   Config quiet = cfg;
   quiet.output.journal = false;
-  quiet.output.checkpoint = CheckpointKind::None;
-  const prune::HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
+  quiet.output.checkpoint = CheckpointForm::None;
+  const HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
   EXPECT_EQ(q.journal + q.checkpoint, 0);
   cfg.output.max_shard_gb = 0.01;
   EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 32000ll * 4096 * 2);
   // On the CPU the device estimate is host memory (the layer read ahead is one of its tensors); the
   // hidden states on the device are in it too. Synthetic weights map no file.
   cfg.runtime.device = RuntimeDevice::Cpu;
-  cfg.runtime.hidden_states = StatesResidence::Device;
+  cfg.runtime.hidden_states = model::Residence::Device;
   const Plan c = make_plan(cfg, m, 4, {32});
   EXPECT_EQ(c.shards[1].host.device, c.shards[1].memory.peak());
   EXPECT_EQ(c.shards[1].host.read_ahead + c.shards[1].host.hidden_states, 0);

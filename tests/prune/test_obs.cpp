@@ -165,7 +165,7 @@ TEST_P(Obs, RefitMatchesNormalEquations) {
   const std::vector<int32_t> kept = {0, 2, 3, 5, 8, 9, 11};
   for (bool dense : {false, true}) {
     const Tensor w = on(ctx.device(), p.w, {p.out, p.n});
-    RefitInputs ri;
+    RefitStats ri;
     ri.gram = &st.gram;
     ri.cross = dense ? &st.cross : &st.gram;
     const Tensor got = refit_columns(ctx, w, Tensor(), ri, kept, 0.01, "test").w;
@@ -190,7 +190,7 @@ TEST_P(Obs, InterceptRefitIsOptimalInWeightsAndBias) {
   st.reduce(ctx, *self, p.n, true, true, "test");
   const std::vector<int32_t> kept = {1, 2, 4, 7, 8};
   const Mat bias = {0.3, -0.2, 0.1, 0.0};
-  RefitInputs ri;
+  RefitStats ri;
   ri.gram = &st.gram;
   ri.cross = &st.cross;
   ri.sum = &st.sum;

@@ -16,20 +16,21 @@
 #include "model/model.h"
 #include "model/model_test_util.h"
 #include "model/weight_source.h"
-#include "prune/journal.h"
-#include "prune/outputs.h"
+#include "persist/journal.h"
+#include "persist/outputs.h"
 #include "prune/pipeline.h"
 #include "tokenize/sampling.h"
 
 namespace sp::prune {
 namespace {
+using namespace sp::persist;  // the run's outputs and journal
 namespace fs = std::filesystem;
 
 struct Fixture {
   std::string dir;
   std::unique_ptr<ExecContext> ctx;
   std::unique_ptr<model::Model> model;
-  PipelineInputs in;
+  RunSetup in;
 };
 
 Fixture load(const std::string& dir, Device dev, const std::string& calib, int nsamples, int seqlen, int eval_windows) {
@@ -259,7 +260,7 @@ static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
       into.push_back(std::move(s));
     });
   };
-  const Journal::Inputs inputs = {{"test", "resume"}};
+  const Journal::Dependencies inputs = {{"test", "resume"}};
   const JournalExpect expect{f.model->config(), o.attention, o.mlp, f.in.output_dtype};
   const std::string dir_a = temp_dir("resume_a"), dir_b = temp_dir("resume_b");
   std::vector<Sent> a, b_first, b_rest;

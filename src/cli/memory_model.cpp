@@ -1,11 +1,17 @@
-#include "prune/memory_model.h"
+#include "cli/memory_model.h"
 
 #include <algorithm>
 
 #include "prune/groups.h"
 #include "prune/obs.h"
 
-namespace sp::prune {
+namespace sp::cli {
+using prune::AllocationMode;
+using prune::LayerGroups;
+using prune::Normalization;
+using prune::Recipe;
+using prune::RefitTarget;
+using prune::ScoreMetric;
 namespace {
 
 constexpr int64_t kF64 = 8, kF32 = 4;
@@ -25,7 +31,7 @@ int64_t product(int64_t n, int64_t rows, bool wide) {
 // in F64 (the Gram itself is counted by the caller).
 // step_columns: the columns one update removes when prune.obs_step is set (0: automatic, ~n / 256).
 int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
-  return (2 * n * n + 2 * obs_pending_rank(n, step_columns) * n + out * n) * kF64;
+  return (2 * n * n + 2 * prune::obs_pending_rank(n, step_columns) * n + out * n) * kF64;
 }
 
 // Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
@@ -56,8 +62,8 @@ int64_t MemoryEstimate::pass2() const {
 // Plus 1 MiB for the small tensors of every step (index lists, per-row and per-channel vectors).
 int64_t MemoryEstimate::peak() const { return std::max(pass1(), pass2()) + (int64_t(1) << 20); }
 
-MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in) {
-  const Recipe r = resolve_recipe(o);
+MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in) {
+  const Recipe r = prune::resolve_recipe(o);
   const int64_t cb = in.compute_bytes, h = m.hidden;
   const bool curves = r.allocation != AllocationMode::Uniform;
   const bool dense_stream = r.reconstruct && (r.target == RefitTarget::Dense || r.refit_producers);
@@ -79,7 +85,7 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   e.eval_states = resident * in.eval_windows * in.eval_seqlen * h * cb;
   int blocks = 0;
   for (int l = 0; l < m.n_layers; ++l) {
-    const LayerGroups g = layer_groups(m, l, o.attention, o.mlp);
+    const LayerGroups g = prune::layer_groups(m, l, o.attention, o.mlp);
     blocks += (g.attention_units > 0) + (g.mlp_units > 0);
     const io::LayerShape& s = m.layers[size_t(l)];
     const int64_t q = int64_t(s.n_heads) * m.head_dim, kv = int64_t(s.n_kv_heads) * m.head_dim, f = s.intermediate;
@@ -129,9 +135,9 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   return e;
 }
 
-HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
-                                        const MemoryEstimate& device, const HostMemoryInputs& h) {
-  const Recipe r = resolve_recipe(o);
+HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in,
+                                        const MemoryEstimate& device, const HostWorkload& h) {
+  const Recipe r = prune::resolve_recipe(o);
   HostMemoryEstimate e;
   e.baseline = kHostBaseline;
   e.mapped = h.mapped_bytes;
@@ -139,7 +145,7 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
   // The widest layer; staging rounds each of its tensors (18 roles at most) up to 256 bytes (core/tensor.cpp).
   int64_t layer_params = 0;
   for (int l = 0; l < m.n_layers; ++l)
-    layer_params = std::max(layer_params, layer_groups(m, l, o.attention, o.mlp).layer_params);
+    layer_params = std::max(layer_params, prune::layer_groups(m, l, o.attention, o.mlp).layer_params);
   const int64_t slots = 18 * 256;
   // On the CPU the layer read ahead is a tensor of the device estimate; a GPU's are two slabs
   // (layer_prefetch.h: the one being copied from and the one being filled).
@@ -160,4 +166,4 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
   return e;
 }
 
-}  // namespace sp::prune
+}  // namespace sp::cli

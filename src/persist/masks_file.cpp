@@ -2,9 +2,12 @@
 #include <fmt/format.h>
 
 #include "io/hdf5_file.h"
-#include "prune/outputs.h"
+#include "persist/outputs.h"
 
-namespace sp::prune {
+namespace sp::persist {
+
+using prune::Allocation;
+using prune::PruneOptions;
 
 void write_masks(const std::string& path, const PruneResult& r, const RunInfo& info) {
   io::H5Writer h(path);
@@ -54,4 +57,4 @@ void write_masks(const std::string& path, const PruneResult& r, const RunInfo& i
   h.commit();
 }
 
-}  // namespace sp::prune
+}  // namespace sp::persist

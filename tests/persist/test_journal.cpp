@@ -16,12 +16,13 @@
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "model/weight_source.h"
-#include "prune/journal.h"
+#include "persist/journal.h"
 #include "test_util.h"
 #include "tokenize/sampling.h"
 
-namespace sp::prune {
+namespace sp::persist {
 namespace {
+using namespace sp::prune;  // the pipeline's records the journal stores
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -48,10 +49,10 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
 struct Stories {
   ExecContext ctx{Device::cpu()};
   std::unique_ptr<model::Model> model;
-  PipelineInputs in;
+  RunSetup in;
   PruneOptions opt;
   JournalExpect expect;
-  Journal::Inputs inputs = {{"test", "journal"}};
+  Journal::Dependencies inputs = {{"test", "journal"}};
   Stories() {
     const std::string dir = test::source_dir() + "/examples/stories260K";
     model = std::make_unique<model::Model>(model::open_checkpoint_source(dir), ctx, Precision::Exact32);
@@ -291,4 +292,4 @@ TEST(Journal, FuzzSeedsReadAndDamagedInputsAreRefused) {
 }
 
 }  // namespace
-}  // namespace sp::prune
+}  // namespace sp::persist

@@ -9,9 +9,11 @@
 #include "io/model_config.h"
 #include "prune/options.h"
 
-namespace sp::prune {
+namespace sp::cli {
 
-struct MemoryInputs {
+using prune::PruneOptions;
+
+struct MemoryWorkload {
   int compute_bytes = 4;  // activation / weight bytes (fp32 4, bf16 / fp16 2)
   int calib_windows = 0;  // this rank's calibration windows
   int calib_seqlen = 0;
@@ -46,12 +48,12 @@ struct MemoryEstimate {
   int64_t peak() const;
 };
 
-MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in);
+MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in);
 
 // Host memory (RAM) of one rank beside the device estimate. On the CPU the device estimate is host
 // memory itself; on a GPU the host holds the read-ahead slabs and, when asked, the hidden states.
 // The writing rank (rank 0) also holds the journal's staging and the checkpoint writer's pending shard.
-struct HostMemoryInputs {
+struct HostWorkload {
   bool cpu = false;              // the compute device is the CPU
   bool read_ahead = false;       // layers come from a checkpoint through model/layer_prefetch.h
   int64_t mapped_bytes = 0;      // the checkpoint's files (mmapped, every page read; 0: synthetic weights)
@@ -78,7 +80,7 @@ struct HostMemoryEstimate {
 // 29-37 MiB with 1 and 2 ranks (tests/cli/memory_estimate.py).
 constexpr int64_t kHostBaseline = int64_t(40) << 20;
 
-HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryInputs& in,
-                                        const MemoryEstimate& device, const HostMemoryInputs& h);
+HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in,
+                                        const MemoryEstimate& device, const HostWorkload& h);
 
-}  // namespace sp::prune
+}  // namespace sp::cli

@@ -1,4 +1,4 @@
-#include "prune/journal.h"
+#include "persist/journal.h"
 
 #include <fmt/ranges.h>
 
@@ -18,7 +18,7 @@
 #include "io/output_paths.h"
 #include "io/safetensors.h"
 
-namespace sp::prune {
+namespace sp::persist {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -60,7 +60,7 @@ json perplexity_rows(const std::vector<PerplexityRow>& rows) {
 
 }  // namespace
 
-Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer, JournalExpect expect)
+Journal::Journal(std::string dir, Dependencies inputs, bool resume, bool writer, JournalExpect expect)
     : dir_((fs::path(dir) / ".journal").string()),
       inputs_(std::move(inputs)),
       expect_(std::move(expect)),
@@ -71,7 +71,7 @@ Journal::Journal(std::string dir, Inputs inputs, bool resume, bool writer, Journ
     // Format 1 (every weight in the layer files) reads as format 2 without derived roles.
     if (h.format != 1 && h.format != kFormat)
       journal_damaged(inputs_path, fmt::format("format {} is not one this version reads (1, {})", h.format, kFormat));
-    const Inputs& old = h.inputs;
+    const Dependencies& old = h.inputs;
     std::vector<std::string> changed;
     for (const auto& [k, v] : inputs_) {
       auto it = old.find(k);
@@ -257,4 +257,4 @@ void Journal::remove() {
   if (ec) SP_LOG_WARN("{}: could not remove the resume journal: {}", dir_, ec.message());
 }
 
-}  // namespace sp::prune
+}  // namespace sp::persist

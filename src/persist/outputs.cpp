@@ -1,4 +1,4 @@
-#include "prune/outputs.h"
+#include "persist/outputs.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -19,7 +19,7 @@
 #include "kernels/ops.h"
 #include "prune/compact.h"
 
-namespace sp::prune {
+namespace sp::persist {
 namespace fs = std::filesystem;
 
 namespace {
@@ -208,4 +208,4 @@ void OutputWriter::finish(const PruneResult& r, const model::GlobalWeights& glob
   SP_LOG_INFO("masks: {}", masks_path());
 }
 
-}  // namespace sp::prune
+}  // namespace sp::persist

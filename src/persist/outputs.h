@@ -11,13 +11,22 @@
 #include <memory>
 #include <string>
 
+#include "core/enum_names.h"
 #include "io/checkpoint_stream.h"
 #include "model/model.h"
 #include "prune/pipeline.h"
 
-namespace sp::prune {
+namespace sp::persist {
+
+using prune::AttentionUnit;
+using prune::LayerResult;
+using prune::LayerSink;
+using prune::PruneResult;
 
 enum class CheckpointForm { Compact, Dense, None };
+inline constexpr EnumName<CheckpointForm> kCheckpointFormNames[] = {
+    {CheckpointForm::Compact, "compact"}, {CheckpointForm::Dense, "dense"}, {CheckpointForm::None, "none"}};
+inline const char* to_string(CheckpointForm f) { return enum_name<CheckpointForm>(kCheckpointFormNames, f); }
 
 struct OutputSpec {
   std::string dir;
@@ -71,4 +80,4 @@ class OutputWriter {
 // masks.h5 alone (also used by tests).
 void write_masks(const std::string& path, const PruneResult& r, const RunInfo& info);
 
-}  // namespace sp::prune
+}  // namespace sp::persist

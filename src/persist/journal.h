@@ -14,7 +14,7 @@
 // depend only on them), re-emits them to the sink and prunes the rest. Every file is written
 // atomically by rank 0 (layers by a background thread); every rank reads. The journal is removed
 // once the outputs are final.
-// Reading treats the files as untrusted (prune/journal_read.h): a resume validates inputs.json,
+// Reading treats the files as untrusted (persist/journal_read.h): a resume validates inputs.json,
 // pass1.json and every finished layer when it opens the journal, before anything is written, and
 // refuses a damaged or foreign journal ("journal is damaged: <file>: <what>", InputError), leaving
 // it as it is. A journal that cannot be written (disk full, permissions) turns itself off with one
@@ -25,18 +25,19 @@
 #include <thread>
 
 #include "core/device.h"
-#include "prune/journal_read.h"
+#include "persist/journal_read.h"
 #include "prune/pipeline.h"
+#include "prune/progress_store.h"
 
-namespace sp::prune {
+namespace sp::persist {
 
-class Journal {
+class Journal : public prune::ProgressStore {
  public:
-  using Inputs = std::map<std::string, std::string>;
+  using Dependencies = std::map<std::string, std::string>;
   // Opens <dir>/.journal. resume = false: any old journal is removed and `writer` starts a new one.
   // resume = true: an existing journal is read and its inputs compared with `inputs` (InputError
   // listing every key that changed), then validated against `expect`; none there: a fresh start (logged).
-  Journal(std::string dir, Inputs inputs, bool resume, bool writer, JournalExpect expect);
+  Journal(std::string dir, Dependencies inputs, bool resume, bool writer, JournalExpect expect);
   // A journal without progress (pass 1 unfinished) is removed: a run that failed early leaves nothing.
   ~Journal();
   Journal(const Journal&) = delete;
@@ -50,17 +51,17 @@ class Journal {
   // Whether this process still writes the journal (false on other ranks and after a failed write).
   bool writing() const { return writer_; }
 
-  const std::optional<Pass1Record>& pass1() const { return pass1_; }
-  int layers_done() const { return layers_done_; }
-  LayerRecord layer(int l, ExecContext& ctx) const;
+  const std::optional<Pass1Record>& pass1() const override { return pass1_; }
+  int layers_done() const override { return layers_done_; }
+  LayerRecord layer(int l, ExecContext& ctx) const override;
 
-  void save_pass1(const Pass1Record& p);
+  void save_pass1(const Pass1Record& p) override;
   // Layers in order. The files are written by a background thread while the next layer is pruned
   // (one write in flight; a failure turns the journal off at the next save_layer, flush or remove).
-  void save_layer(const LayerRecord& r);
-  void flush();   // waits for the write in flight
-  void remove();  // after the outputs are final (writer only)
-  std::string path() const { return dir_; }
+  void save_layer(const LayerRecord& r) override;
+  void flush() override;  // waits for the write in flight
+  void remove();          // after the outputs are final (writer only)
+  std::string path() const override { return dir_; }
 
  private:
   std::string file(const std::string& name) const;
@@ -68,7 +69,7 @@ class Journal {
   LayerRecord read_layer(int l, const Device* to) const;
   void disable(const std::string& what);  // a write failed: warn once, remove the journal, write no more
   std::string dir_;
-  Inputs inputs_;
+  Dependencies inputs_;
   JournalExpect expect_;
   bool writer_ = false;
   std::optional<Pass1Record> pass1_;
@@ -83,4 +84,4 @@ class Journal {
 // otherwise. Collective; called right after opening the journal, before the prune's collectives.
 void require_same_journal(Communicator& comm, const Journal& j);
 
-}  // namespace sp::prune
+}  // namespace sp::persist

@@ -1,5 +1,5 @@
 #pragma once
-// Reading the resume journal's files (prune/journal.h) as untrusted input: every file is parsed and
+// Reading the resume journal's files (persist/journal.h) as untrusted input: every file is parsed and
 // checked against what this run would have written (JSON keys and types, the layer index, tensor
 // names, dtypes and shapes, keep-mask lengths and values, the allocation's blocks). A damaged or
 // foreign file is an InputError "journal is damaged: <file>: <what>". Byte-based, for the fuzzer.
@@ -12,8 +12,18 @@
 #include "io/safetensors.h"
 #include "prune/groups.h"
 #include "prune/pipeline.h"
+#include "prune/progress_store.h"
 
-namespace sp::prune {
+namespace sp::persist {
+
+// The pipeline's types the journal stores.
+using prune::Allocation;
+using prune::AttentionUnit;
+using prune::LayerGroups;
+using prune::LayerRecord;
+using prune::LayerResult;
+using prune::Pass1Record;
+using prune::PerplexityRow;
 
 // What the journal of this run must describe.
 struct JournalExpect {
@@ -21,21 +31,6 @@ struct JournalExpect {
   AttentionUnit attention = AttentionUnit::None;
   bool mlp = false;
   DType output_dtype = DType::F32;  // of the layer weights
-};
-
-struct Pass1Record {
-  Allocation allocation;
-  std::vector<PerplexityRow> before;
-  double pass1_seconds = 0, allocation_seconds = 0, eval_seconds = 0;
-};
-
-struct LayerRecord {
-  LayerResult result;
-  model::LayerWeights weights;          // output dtype (read: host views of the file, or on a device)
-  bool added_bias[2] = {false, false};  // a bias the refit gave attention / the MLP
-  // Roles left out of `weights` because a replay derives them from the dense layer and the keep
-  // masks (the caller's promise: they are that selection, converted to the output dtype).
-  std::vector<model::Role> derived;
 };
 
 struct JournalHeader {
@@ -64,4 +59,4 @@ LayerRecord parse_journal_layer(const std::string& json_file, const std::string&
 // accepted (the fuzzer's sanitizers check they lie in the buffer); bad input throws InputError.
 unsigned parse_journal_fuzz_input(const uint8_t* data, size_t size);
 
-}  // namespace sp::prune
+}  // namespace sp::persist

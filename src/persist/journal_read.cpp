@@ -1,4 +1,4 @@
-#include "prune/journal_read.h"
+#include "persist/journal_read.h"
 
 #include <fmt/ranges.h>
 
@@ -13,7 +13,7 @@
 #include "io/byte_source.h"
 #include "model/arch.h"
 
-namespace sp::prune {
+namespace sp::persist {
 using nlohmann::json;
 
 namespace {
@@ -326,4 +326,4 @@ unsigned parse_journal_fuzz_input(const uint8_t* data, size_t size) {
   return sum;
 }
 
-}  // namespace sp::prune
+}  // namespace sp::persist

@@ -1,0 +1,149 @@
+#include "prune/prune_pass.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/fail_point.h"
+#include "kernels/ops.h"
+#include "prune/compact.h"
+
+namespace sp::prune {
+
+using model::HiddenStream;
+using model::LayerWeights;
+using model::Role;
+
+namespace {
+
+// The tensors of a layer's attention block: a stream halfway through the layer has applied them.
+constexpr Role kAttentionRoles[] = {Role::AttnNormWeight,    Role::AttnNormBias, Role::QWeight,     Role::QBias,
+                                    Role::KWeight,           Role::KBias,        Role::VWeight,     Role::VBias,
+                                    Role::OWeight,           Role::OBias,        Role::QNormWeight, Role::KNormWeight,
+                                    Role::AttnPostNormWeight};
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  return a.raw() == b.raw() && a.dtype() == b.dtype() && a.shape() == b.shape();
+}
+
+}  // namespace
+
+HiddenStream make_stream(const RunContext& rc, const RunSetup& in, const TokenWindows& local) {
+  return HiddenStream(rc.model, rc.ctx, local.ids, local.windows, local.seqlen, in.batch, in.states);
+}
+
+bool PrunePass::attention_as_written(const LayerWeights& w) const {
+  return std::all_of(std::begin(kAttentionRoles), std::end(kAttentionRoles), [&](Role r) {
+    return !w.at(r).defined() || (w.at(r).dtype() == in_.output_dtype && in_.output_dtype == rc_.model.dtype());
+  });
+}
+
+LayerWeights PrunePass::replay_layer(int l, bool need_dense, LayerResult& r, LayerWeights& dense_w) {
+  LayerRecord rec = store_->layer(l, rc_.ctx);
+  r = std::move(rec.result);
+  LayerWeights out = std::move(rec.weights);
+  for (int mod : kModules) pruner_.note_added_bias(mod, rec.added_bias[mod]);
+  if (need_dense || !rec.derived.empty()) dense_w = rc_.model.load_layer(rc_.ctx, l);
+  if (!rec.derived.empty()) {
+    const LayerWeights sel = pruner_.selected_layer(dense_w, r);
+    for (Role role : rec.derived) out.at(role) = ops::convert(rc_.ctx, sel.at(role), in_.output_dtype);
+  }
+  return out;
+}
+
+LayerWeights PrunePass::prune_layer(int l, HiddenStream& calib, HiddenStream* dense, const Allocation& allocation,
+                                    LayerResult& r, LayerWeights& dense_w, std::optional<LayerWeights>& mid_weights) {
+  fail_point(rc_.comm.rank(), "pass2", l);
+  dense_w = rc_.clock.timed("pass2.load", [&] { return rc_.model.load_layer(rc_.ctx, l); });
+  r.layer = l;
+  r.prunable_params = rc_.groups[size_t(l)].prunable_params();
+  LayerWeights w = dense_w;
+  for (int mod : kModules) {
+    const int b = blocks_.index[mod][size_t(l)];
+    if (b < 0) continue;
+    // The pruned attention block runs once per batch: the MLP's statistics and the layer's
+    // final forward continue from the residual after it (else each recomputes it).
+    if (mod == kMlp && attention_as_written(w)) {
+      mid_weights = w;
+      rc_.clock.forwards("pass2", nullptr, [&] {
+        for (int bi = 0; bi < calib.batches(); ++bi) calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+      });
+    }
+    // Likewise the dense reference: its attention block, the same for every forward, runs once.
+    if (mod == kMlp && dense)
+      rc_.clock.forwards("pass2", nullptr, [&] {
+        for (int bi = 0; bi < dense->batches(); ++bi)
+          dense->forward_batch(bi, l, dense_w, nullptr, true, model::kMidResidual);
+      });
+    w = pruner_.prune(l, mod, w, dense_w, calib, dense, allocation.removed[size_t(b)], r);
+  }
+  // The pruned model runs on exactly the weights that are written (output dtype, then compute).
+  LayerWeights out = rc_.clock.timed("pass2.edit", [&] { return convert_layer(rc_.ctx, w, in_.output_dtype); });
+  r.shape = out.shape;
+  return out;
+}
+
+void PrunePass::record_layer(const LayerResult& r, const LayerWeights& out) {
+  LayerRecord rec{r, out, {pruner_.added_bias(kAttention), pruner_.added_bias(kMlp)}, {}};
+  // Producers that were not refit are a selection of the dense layer: a replay derives them
+  // (selected_layer), so the journal holds about a third of the pruned layer.
+  if (!rc_.recipe.refit_producers)
+    for (Role role : {Role::QWeight, Role::KWeight, Role::VWeight, Role::GateWeight, Role::UpWeight})
+      if (rec.weights.at(role).defined()) rec.weights.at(role) = Tensor(), rec.derived.push_back(role);
+  store_->save_layer(rec);
+}
+
+// Pass 2: layer by layer on the pruned model's hidden states; each final layer advances the
+// calibration and evaluation streams and goes to the sink (and the journal).
+void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_seconds) {
+  const double t0 = wall_seconds();
+  const Recipe& recipe = rc_.recipe;
+  ExecContext& ctx = rc_.ctx;
+  HiddenStream calib = make_stream(rc_, in_, win_.calibration);
+  std::optional<HiddenStream> dense;
+  if (recipe.reconstruct && (recipe.target == RefitTarget::Dense || recipe.refit_producers))
+    dense.emplace(make_stream(rc_, in_, win_.calibration));
+  std::vector<HiddenStream> evals;
+  for (const auto& e : win_.eval) evals.push_back(make_stream(rc_, in_, e));
+  // Layers of pass 2 the journal holds (every rank read the same journal: commands_prune.cpp checks).
+  const int done = store_ ? store_->layers_done() : 0;
+  Progress progress("pass 2 (prune + refit)", long(rc_.cfg.n_layers));
+  for (int l = 0; l < rc_.cfg.n_layers; ++l) {
+    LayerResult r;
+    LayerWeights dense_w;
+    std::optional<LayerWeights> mid_weights;  // the attention block the calibration stream has applied
+    const LayerWeights out =
+        l < done ? replay_layer(l, dense.has_value(), r, dense_w)
+                 : prune_layer(l, calib, dense ? &*dense : nullptr, result.allocation, r, dense_w, mid_weights);
+    // On a GPU the streams run the MLP zero-padded to whole GEMM tiles, as inference does: the same
+    // outputs, at tensor-core speed whatever the kept width (the CPU's sums would merely reorder).
+    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] {
+      return model::with_padded_mlp(ctx, convert_layer(ctx, out, rc_.model.dtype()),
+                                    ctx.device().is_cuda() ? model::kMlpTileMultiple : 1);
+    });
+    if (mid_weights)
+      for (Role role : kAttentionRoles)
+        SP_CHECK(same_tensor(run.at(role), mid_weights->at(role)),
+                 "layer {}: the stream continues from attention weights other than those written", l);
+    rc_.clock.forwards("pass2", nullptr, [&] {
+      calib.forward(l, run);
+      if (dense) dense->forward(l, dense_w);
+    });
+    const double te = wall_seconds();
+    for (auto& e : evals) e.forward(l, run);
+    eval_seconds += wall_seconds() - te;
+    result.pruned_config.layers[size_t(l)] = r.shape;
+    rc_.clock.timed("pass2.outputs", [&] {
+      sink(r, out);
+      if (store_ && l >= done) record_layer(r, out);
+    });
+    result.layers.push_back(std::move(r));
+    progress.step(long(l + 1));
+  }
+  progress.finish();
+  if (store_) store_->flush();  // the last layer's files (a failed write turns the journal off)
+  result.after = perplexities(in_, win_, evals, rc_.comm);
+  rc_.clock["pass2"] = wall_seconds() - t0;
+}
+
+}  // namespace sp::prune

@@ -1,0 +1,66 @@
+#include "prune/rank_windows.h"
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+
+#include "core/error.h"
+#include "core/ranges.h"
+
+namespace sp::prune {
+namespace {
+
+TokenWindows local_share(const TokenWindows& all, int batch, const Communicator& comm) {
+  const auto [first, count] = batch_aligned_range(all.windows, batch, comm.rank(), comm.size());
+  TokenWindows t{all.name, {}, count, all.seqlen};
+  t.ids.assign(all.ids.begin() + int64_t(first) * all.seqlen, all.ids.begin() + int64_t(first + count) * all.seqlen);
+  return t;
+}
+
+}  // namespace
+
+RankWindows share_windows(const RunSetup& in, int probe_windows, const Communicator& comm) {
+  RankWindows w;
+  w.calibration = local_share(in.calibration, in.batch, comm);
+  for (const auto& e : in.eval) {
+    w.eval.push_back(local_share(e, in.batch, comm));
+    w.eval_first.push_back(batch_aligned_range(e.windows, in.batch, comm.rank(), comm.size()).first);
+  }
+  w.probe_total = std::min(probe_windows, in.calibration.windows);
+  const TokenWindows head{
+      "probe",
+      {in.calibration.ids.begin(), in.calibration.ids.begin() + int64_t(w.probe_total) * in.calibration.seqlen},
+      w.probe_total,
+      in.calibration.seqlen};
+  w.probe = local_share(head, 1, comm);
+  w.probe_first = batch_aligned_range(w.probe_total, 1, comm.rank(), comm.size()).first;
+  return w;
+}
+
+double sum_over_windows(Communicator& comm, const std::vector<double>& local, int first, int total) {
+  std::vector<double> all(size_t(total), 0.0);
+  std::copy(local.begin(), local.end(), all.begin() + first);
+  comm.allreduce_sum(std::span<double>(all));
+  double s = 0.0;
+  for (double v : all) s += v;
+  return s;
+}
+
+std::vector<PerplexityRow> perplexities(const RunSetup& in, const RankWindows& win,
+                                        std::vector<model::HiddenStream>& streams, Communicator& comm) {
+  std::vector<PerplexityRow> rows;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    PerplexityRow r;
+    r.name = in.eval[i].name;
+    r.windows = in.eval[i].windows;
+    r.tokens = int64_t(r.windows) * (in.eval[i].seqlen - 1);
+    r.mean_nll =
+        sum_over_windows(comm, streams[i].window_nll(), win.eval_first[i], in.eval[i].windows) / double(r.tokens);
+    r.ppl = std::exp(r.mean_nll);
+    SP_REQUIRE(std::isfinite(r.ppl), "{}: perplexity is not finite (mean NLL {})", r.name, r.mean_nll);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace sp::prune
