@@ -93,6 +93,12 @@ struct Arch {
                   const Tensor& positions);
 };
 
+// Table pieces the LLaMA-layout families share (arch_llama.cpp): the embedding, final norm and
+// (untied) LM head; and a layer's separate q/k/v/o projections (+ biases, per-head q/k norms) and
+// gate/up/down MLP (+ biases), each block only when the layer has heads / neurons left.
+std::vector<TensorSpec> decoder_global_specs(const io::ModelConfig& c);
+void append_separate_projections(const io::ModelConfig& c, int layer, std::vector<TensorSpec>& specs);
+
 const Arch& llama_arch();
 const Arch& opt_arch();
 const Arch& gemma_arch();

@@ -17,20 +17,8 @@
 namespace sp::model {
 namespace {
 
-std::vector<TensorSpec> global_specs(const io::ModelConfig& c) {
-  const int64_t h = c.hidden, v = c.vocab;
-  std::vector<TensorSpec> s = {
-      {Role::TokenEmbed, "model.embed_tokens.weight", {v, h}},
-      {Role::FinalNormWeight, "model.norm.weight", {h}},
-  };
-  if (!c.tie_embeddings) s.push_back({Role::LmHead, "lm_head.weight", {v, h}});
-  return s;
-}
-
 std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
-  const io::LayerShape& l = c.layers.at(size_t(i));
-  const int64_t h = c.hidden, hd = c.head_dim, q = int64_t(l.n_heads) * hd, kv = int64_t(l.n_kv_heads) * hd,
-                f = l.intermediate;
+  const int64_t h = c.hidden;
   auto n = [i](const char* suffix) { return fmt::format("model.layers.{}.{}", i, suffix); };
   // The four norms stay when pruning empties a block: they are cheap and stock layers have them.
   std::vector<TensorSpec> s = {
@@ -39,27 +27,7 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
       {Role::MlpNormWeight, n("pre_feedforward_layernorm.weight"), {h}},
       {Role::MlpPostNormWeight, n("post_feedforward_layernorm.weight"), {h}},
   };
-  if (l.n_heads > 0) {
-    s.push_back({Role::QWeight, n("self_attn.q_proj.weight"), {q, h}});
-    s.push_back({Role::KWeight, n("self_attn.k_proj.weight"), {kv, h}});
-    s.push_back({Role::VWeight, n("self_attn.v_proj.weight"), {kv, h}});
-    s.push_back({Role::OWeight, n("self_attn.o_proj.weight"), {h, q}});
-    if (c.qkv_bias) {
-      s.push_back({Role::QBias, n("self_attn.q_proj.bias"), {q}});
-      s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
-      s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
-    }
-    if (c.qk_norm) {
-      s.push_back({Role::QNormWeight, n("self_attn.q_norm.weight"), {hd}});
-      s.push_back({Role::KNormWeight, n("self_attn.k_norm.weight"), {hd}});
-    }
-  }
-  if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});
-  if (f > 0) {
-    s.push_back({Role::GateWeight, n("mlp.gate_proj.weight"), {f, h}});
-    s.push_back({Role::UpWeight, n("mlp.up_proj.weight"), {f, h}});
-    s.push_back({Role::DownWeight, n("mlp.down_proj.weight"), {h, f}});
-  }
+  append_separate_projections(c, i, s);  // attention_bias as LLaMA; never MLP biases (mlp_bias stays off)
   return s;
 }
 
@@ -103,7 +71,7 @@ Tensor embed(ExecContext& ctx, const io::ModelConfig& c, const GlobalWeights& g,
 }  // namespace
 
 const Arch& gemma_arch() {
-  static const Arch a{io::ArchFamily::Gemma,   "gemma",       global_specs, layer_specs,
+  static const Arch a{io::ArchFamily::Gemma,   "gemma",       decoder_global_specs, layer_specs,
                       {"rotary_emb.inv_freq"}, forward_layer, embed};
   return a;
 }

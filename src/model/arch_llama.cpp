@@ -12,9 +12,7 @@
 #include "model/forward_common.h"
 
 namespace sp::model {
-namespace {
-
-std::vector<TensorSpec> global_specs(const io::ModelConfig& c) {
+std::vector<TensorSpec> decoder_global_specs(const io::ModelConfig& c) {
   const int64_t h = c.hidden, v = c.vocab;
   std::vector<TensorSpec> s = {
       {Role::TokenEmbed, "model.embed_tokens.weight", {v, h}},
@@ -23,6 +21,43 @@ std::vector<TensorSpec> global_specs(const io::ModelConfig& c) {
   if (!c.tie_embeddings) s.push_back({Role::LmHead, "lm_head.weight", {v, h}});
   return s;
 }
+
+void append_separate_projections(const io::ModelConfig& c, int i, std::vector<TensorSpec>& s) {
+  const io::LayerShape& l = c.layers.at(size_t(i));
+  const int64_t h = c.hidden, q = int64_t(l.n_heads) * c.head_dim, kv = int64_t(l.n_kv_heads) * c.head_dim,
+                f = l.intermediate;
+  auto n = [i](const char* suffix) { return fmt::format("model.layers.{}.{}", i, suffix); };
+  // A layer pruned to zero heads / neurons has no attention / MLP matrices at all.
+  if (l.n_heads > 0) {
+    s.push_back({Role::QWeight, n("self_attn.q_proj.weight"), {q, h}});
+    s.push_back({Role::KWeight, n("self_attn.k_proj.weight"), {kv, h}});
+    s.push_back({Role::VWeight, n("self_attn.v_proj.weight"), {kv, h}});
+    s.push_back({Role::OWeight, n("self_attn.o_proj.weight"), {h, q}});
+    if (c.qkv_bias) {
+      s.push_back({Role::QBias, n("self_attn.q_proj.bias"), {q}});
+      s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
+      s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
+    }
+    if (c.qk_norm) {  // one [head_dim] weight shared by all heads: pruning heads leaves it whole
+      s.push_back({Role::QNormWeight, n("self_attn.q_norm.weight"), {c.head_dim}});
+      s.push_back({Role::KNormWeight, n("self_attn.k_norm.weight"), {c.head_dim}});
+    }
+  }
+  if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});
+  if (f > 0) {
+    s.push_back({Role::GateWeight, n("mlp.gate_proj.weight"), {f, h}});
+    s.push_back({Role::UpWeight, n("mlp.up_proj.weight"), {f, h}});
+    s.push_back({Role::DownWeight, n("mlp.down_proj.weight"), {h, f}});
+    if (c.mlp_bias) {
+      s.push_back({Role::GateBias, n("mlp.gate_proj.bias"), {f}});
+      s.push_back({Role::UpBias, n("mlp.up_proj.bias"), {f}});
+    }
+  }
+  if (c.mlp_bias) s.push_back({Role::DownBias, n("mlp.down_proj.bias"), {h}});
+}
+
+namespace {
+
 
 std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
   const io::LayerShape& l = c.layers.at(size_t(i));
@@ -50,32 +85,7 @@ std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
     }
     return s;  // no biases (parse_model_config clears the flags for phi3)
   }
-  if (l.n_heads > 0) {
-    s.push_back({Role::QWeight, n("self_attn.q_proj.weight"), {q, h}});
-    s.push_back({Role::KWeight, n("self_attn.k_proj.weight"), {kv, h}});
-    s.push_back({Role::VWeight, n("self_attn.v_proj.weight"), {kv, h}});
-    s.push_back({Role::OWeight, n("self_attn.o_proj.weight"), {h, q}});
-    if (c.qkv_bias) {
-      s.push_back({Role::QBias, n("self_attn.q_proj.bias"), {q}});
-      s.push_back({Role::KBias, n("self_attn.k_proj.bias"), {kv}});
-      s.push_back({Role::VBias, n("self_attn.v_proj.bias"), {kv}});
-    }
-    if (c.qk_norm) {  // one [head_dim] weight shared by all heads: pruning heads leaves it whole
-      s.push_back({Role::QNormWeight, n("self_attn.q_norm.weight"), {c.head_dim}});
-      s.push_back({Role::KNormWeight, n("self_attn.k_norm.weight"), {c.head_dim}});
-    }
-  }
-  if (c.o_bias) s.push_back({Role::OBias, n("self_attn.o_proj.bias"), {h}});
-  if (f > 0) {
-    s.push_back({Role::GateWeight, n("mlp.gate_proj.weight"), {f, h}});
-    s.push_back({Role::UpWeight, n("mlp.up_proj.weight"), {f, h}});
-    s.push_back({Role::DownWeight, n("mlp.down_proj.weight"), {h, f}});
-    if (c.mlp_bias) {
-      s.push_back({Role::GateBias, n("mlp.gate_proj.bias"), {f}});
-      s.push_back({Role::UpBias, n("mlp.up_proj.bias"), {f}});
-    }
-  }
-  if (c.mlp_bias) s.push_back({Role::DownBias, n("mlp.down_proj.bias"), {h}});
+  append_separate_projections(c, i, s);
   return s;
 }
 
@@ -108,7 +118,7 @@ Tensor embed(ExecContext& ctx, const io::ModelConfig&, const GlobalWeights& g, c
 }  // namespace
 
 const Arch& llama_arch() {
-  static const Arch a{io::ArchFamily::Llama,   "llama",       global_specs, layer_specs,
+  static const Arch a{io::ArchFamily::Llama,   "llama",       decoder_global_specs, layer_specs,
                       {"rotary_emb.inv_freq"}, forward_layer, embed};
   return a;
 }
