@@ -7,8 +7,9 @@
 #   - tests/interop/make_family_models.py --check --device cuda: the committed family models through
 #     this machine's transformers (5.17) give the committed values.
 # Logs under $OUT (env.txt, build.log, tests.log, families_check.{txt,json}, summary.txt). From the root:
-#   DEBS=dir-of-debs DEVDATA=shared-subset B=build-dir [STEP=build|test|all] bash launch/device/families_gpu.sh
-# STEP=build: build + the transformers check; STEP=test: the suite only (a second call on the warm machine).
+#   DEBS=dir-of-debs DEVDATA=shared-subset B=build-dir [STEP=build|test|quick|all] bash launch/device/families_gpu.sh
+# STEP=build: build + the transformers check; STEP=test: the suite only (a second call on the warm machine);
+# STEP=quick: the GPU-facing binaries and tests only, everything in one call.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/out/device}"
@@ -36,7 +37,12 @@ if [ ! -f "$B/build.ninja" ] &&
   exit 1
 fi
 STEP="${STEP:-all}"
-timeout "${BUILD_LIMIT:-480}" ninja -C "$B" -j"$(nproc)" >>"$OUT/build.log" 2>&1
+# STEP=quick: one call: only the binaries of the GPU-facing tests, then those tests (below).
+QUICK_TARGETS=(struprune-dist sp_prompt_logits test_family_reference test_phi3 test_model_reference test_model_variants
+               test_rope_scaling test_prune test_ops_gpu test_linalg_gpu test_model_wikitext_gpu test_nccl
+               test_mpi_communicator test_gpu_binding)
+[ "$STEP" = quick ] && TARGETS=("${QUICK_TARGETS[@]}") || TARGETS=()
+timeout "${BUILD_LIMIT:-480}" ninja -C "$B" -j"$(nproc)" "${TARGETS[@]}" >>"$OUT/build.log" 2>&1
 say "build rc=$?"
 grep -E "^FAILED|error:" "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
 grep -q "STRUPRUNE_CUDA:BOOL=ON" "$B/CMakeCache.txt" || say "WARNING: CUDA is off in $B"
@@ -49,8 +55,13 @@ grep -E "ok$|FAIL" "$OUT/families_check.txt" | tee -a "$OUT/summary.txt"
 fi
 [ "$STEP" = build ] && exit 0
 
+if [ "$STEP" = quick ]; then
+  timeout "${TEST_LIMIT:-240}" ctest --test-dir "$B" -j 8 --timeout 200 --output-on-failure \
+    -R "Family|Phi3|ModelReference|Variants|Rope|Obs|Gpu|gpu|nccl|Nccl|Wikitext" -E "slurm_|dist_ranks_agree" >"$OUT/tests.log" 2>&1
+else
 timeout "${TEST_LIMIT:-300}" ctest --test-dir "$B" -j 8 --timeout 280 --output-on-failure \
   -E "${TEST_EXCLUDE:-interop_gguf_llama_cpp|interop_hf_per_layer_shapes|interop_tokenizer_oracle_gguf|slurm_|tsan}" >"$OUT/tests.log" 2>&1
+fi
 say "ctest rc=$?"
 grep -E "tests passed|Failed|\(Failed\)|Timeout|Not Run" "$OUT/tests.log" | head -40 | tee -a "$OUT/summary.txt"
 grep -cE "Passed" "$OUT/tests.log" | sed 's/^/passed lines: /' | tee -a "$OUT/summary.txt"
