@@ -55,7 +55,7 @@ KeySpec choice(KeySpec k, const std::vector<std::string>& choices) {
 template <class E, size_t N>
 KeySpec enum_key(std::string path, std::string def, std::string doc, const EnumName<E> (&table)[N],
                  void (*set)(Config&, std::type_identity_t<E>)) {
-  const std::span<const EnumName<E>> t(table);
+  const EnumTable<E> t(table);
   KeySpec k = key(std::move(path), ValueKind::Enum, std::move(def), std::move(doc),
                   [t, set](Config& c, V v) { set(c, *enum_from(t, v.s)); });
   k.choices = enum_names(t);
@@ -65,7 +65,7 @@ KeySpec enum_key(std::string path, std::string def, std::string doc, const EnumN
 template <class E, size_t N>
 KeySpec auto_enum_key(std::string path, std::string doc, const EnumName<E> (&table)[N],
                       void (*set)(Config&, std::optional<std::type_identity_t<E>>)) {
-  const std::span<const EnumName<E>> t(table);
+  const EnumTable<E> t(table);
   KeySpec k = key(std::move(path), ValueKind::Enum, "auto", std::move(doc),
                   [t, set](Config& c, V v) { set(c, v.s == "auto" ? std::nullopt : enum_from(t, v.s)); });
   k.choices = enum_names(t);
