@@ -16,16 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "io/read_file.h"
 #include "tokenize/tokenizer.h"
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -49,7 +43,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "bench_tokenize: {} not found (pass the shared folder as the first argument)\n", wiki_path);
     return 2;
   }
-  const std::string text = read_text(wiki_path);
+  const std::string text = sp::io::read_file(wiki_path);
 
   struct Kind {
     std::string name;

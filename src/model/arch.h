@@ -72,9 +72,8 @@ struct LayerCall {
   // The forward ends right after this tap has seen its activation ("" = run the whole layer);
   // statistics that need only the start of a layer skip the rest. `hidden` is then partial.
   std::string_view stop_after = {};
-  // The model's RoPE frequencies (null: computed for this call); 'dynamic' recomputes past
-  // max_position_embeddings.
-  const RopeTable* rope = nullptr;
+  // The model's RoPE tables (null: computed for this call); RopeTables::for_call picks the layer's.
+  const RopeTables* rope = nullptr;
   // hidden already holds the residual after the attention block (the "mid_resid" tap of this
   // layer, same weights): the forward runs the MLP block only.
   bool from_mid = false;

@@ -28,8 +28,8 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
     const int seq_len = (c.cache ? c.cache->len : 0) + c.seqlen;
     const bool sliding = c.cfg.window_of(c.layer) > 0;  // Gemma 3: sliding layers have their own RoPE
     RopeTable own;
-    const RopeTable* rt = c.rope;
-    if (rt == nullptr || rope_depends_on_length(c.cfg, seq_len, sliding)) {
+    const RopeTable* rt = c.rope ? c.rope->for_call(c.cfg, seq_len, sliding) : nullptr;
+    if (rt == nullptr) {
       own = rope_table(c.cfg, seq_len, sliding);
       rt = &own;
     }

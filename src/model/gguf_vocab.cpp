@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/read_file.h"
 
 namespace sp::model {
 namespace fs = std::filesystem;
@@ -20,17 +21,9 @@ enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined
 
 const std::string kMetaspace = "\xE2\x96\x81";  // "▁"
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  SP_REQUIRE(f.good(), "{}: cannot read", path);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 json parse_json(const std::string& path) {
   try {
-    return json::parse(read_file(path));
+    return json::parse(io::read_file(path));
   } catch (const json::exception& e) {
     throw_input("{}: not valid JSON: {}", path, e.what());
   }
@@ -207,7 +200,7 @@ Vocab from_vocab_merges(const std::string& vocab_path, const std::string& merges
   v.tokens.assign(size_t(max_id + 1), "");
   v.types.assign(size_t(max_id + 1), kNormal);
   for (const auto& [piece, id] : j.items()) v.tokens[size_t(id.get<int>())] = piece;
-  std::istringstream in(read_file(merges_path));
+  std::istringstream in(io::read_file(merges_path));
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line.rfind("#version", 0) == 0) continue;
     v.merges.push_back(line);

@@ -48,8 +48,7 @@ Model::Model(std::unique_ptr<WeightSource> source, ExecContext& ctx, Precision p
              precision == Precision::BF16 ? "bf16" : "fp16");
   const io::ModelConfig& c = config();
   if (c.family != io::ArchFamily::Opt) {  // rotary families
-    rope_ = rope_table(c);
-    rope_sliding_ = rope_table(c, 0, /*sliding=*/true);
+    rope_ = RopeTables(c);
   }
   SP_REQUIRE(int(c.layers.size()) == c.n_layers, "{}: {} per-layer shapes for {} layers", source_->describe(),
              c.layers.size(), c.n_layers);
@@ -97,7 +96,7 @@ void Model::forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Te
   SP_CHECK(w.layer == layer, "weights of layer {} passed for layer {}", w.layer, layer);
   SP_REQUIRE(hidden.ndim() == 2 && hidden.dim(0) == int64_t(batch) * seqlen && hidden.dim(1) == config().hidden,
              "forward_layer: hidden {} is not [{} x {}, {}]", hidden.desc(), batch, seqlen, config().hidden);
-  const RopeTable* rope = config().window_of(layer) > 0 ? &rope_sliding_ : &rope_;
+  const RopeTables* rope = config().family != io::ArchFamily::Opt ? &rope_ : nullptr;
   arch_->forward_layer(LayerCall{ctx, config(), precision_, layer, w, hidden, positions, batch, seqlen, tap, cache,
                                  stop_after, rope, from_mid});
 }

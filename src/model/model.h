@@ -78,8 +78,7 @@ class Model {
   Precision precision_;
   Device device_;
   GlobalWeights globals_;
-  RopeTable rope_;          // computed once from the config (rotary families)
-  RopeTable rope_sliding_;  // that of sliding-window layers (Gemma 3's own; else equal to rope_)
+  RopeTables rope_;  // computed once from the config (rotary families)
   int mlp_multiple_ = 1;
   std::unique_ptr<LayerPrefetcher> prefetch_;  // after source_: stopped before the source goes
 };

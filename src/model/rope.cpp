@@ -83,6 +83,16 @@ bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding)
   return r.type == Type::kDynamic && seq_len > c.max_positions;
 }
 
+RopeTables::RopeTables(const io::ModelConfig& c) : base(rope_table(c)), sliding(rope_table(c, 0, /*sliding=*/true)) {
+  if (c.rope.type == Type::kLongRope) long_factors = rope_table(c, c.rope.original_max_positions + 1);
+}
+
+const RopeTable* RopeTables::for_call(const io::ModelConfig& c, int seq_len, bool sliding_layer) const {
+  if (!rope_depends_on_length(c, seq_len, sliding_layer)) return sliding_layer ? &sliding : &base;
+  const bool longrope = !local_rope(c, sliding_layer) && c.rope.type == Type::kLongRope;
+  return longrope ? &long_factors : nullptr;
+}
+
 bool rope_restarts_cache(const io::ModelConfig& c, int cached, int total) {
   return c.model_type == "phi3" && c.rope.type == Type::kLongRope && cached <= c.rope.original_max_positions &&
          total > c.rope.original_max_positions;

@@ -27,6 +27,16 @@ RopeTable rope_table(const io::ModelConfig& c, int seq_len = 0, bool sliding = f
 // then be recomputed.
 bool rope_depends_on_length(const io::ModelConfig& c, int seq_len, bool sliding = false);
 
+// The tables a model's forwards use, computed once: the base table, that of sliding-window layers, and
+// longrope's long table (its only other table). for_call() gives the one a forward covering `seq_len`
+// tokens needs, or null when it depends on the length itself ('dynamic' past max_position_embeddings).
+struct RopeTables {
+  RopeTable base, sliding, long_factors;
+  RopeTables() = default;
+  explicit RopeTables(const io::ModelConfig& c);
+  const RopeTable* for_call(const io::ModelConfig& c, int seq_len, bool sliding_layer) const;
+};
+
 // Whether a cached generation must start over on its whole sequence before the step that makes it
 // `total` tokens long, `cached` of them in the cache: transformers' Phi3ForCausalLM drops the cache
 // when the sequence first passes original_max_position_embeddings with longrope, so that every key

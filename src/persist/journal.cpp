@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "io/atomic_file.h"
 #include "io/output_paths.h"
+#include "io/read_file.h"
 #include "io/safetensors.h"
 
 namespace sp::persist {
@@ -31,11 +32,9 @@ constexpr int kFormat = 2;  // 2: derived roles left out of the layer files
 json number(double v) { return std::isfinite(v) ? json(v) : json(fmt::format("{}", v)); }
 // The whole file, or "damaged" naming it (a resume only reads files the journal says are there).
 std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) journal_damaged(path, "cannot read it");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::optional<std::string> s = io::try_read_file(path);
+  if (!s) journal_damaged(path, "cannot read it");
+  return std::move(*s);
 }
 
 void write_json(const std::string& path, const json& j) { io::write_file_atomic(path, j.dump(1) + "\n"); }

@@ -16,6 +16,7 @@
 #include "io/hdf5_file.h"
 #include "io/hf_remote_code.h"
 #include "io/output_paths.h"
+#include "io/read_file.h"
 #include "kernels/ops.h"
 #include "prune/compact.h"
 
@@ -28,13 +29,6 @@ namespace {
 const char* const kSideFiles[] = {
     "tokenizer.json", "tokenizer_config.json",  "special_tokens_map.json", "tokenizer.model", "vocab.json",
     "merges.txt",     "generation_config.json", "added_tokens.json"};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void require_free(const std::string& path, bool overwrite) {
   SP_REQUIRE(overwrite || !fs::exists(path),
@@ -80,7 +74,7 @@ void clean_leftovers(const std::string& dir, const std::string& model_dir) {
 std::string checkpoint_identity(const std::string& model_dir) {
   Fnv1a f;
   auto add = [&f](const std::string& s) { f.add(s.c_str(), s.size() + 1); };  // with the NUL: fields stay apart
-  add(read_file((fs::path(model_dir) / "config.json").string()));
+  add(io::read_file((fs::path(model_dir) / "config.json").string()));
   auto ckpt = io::Checkpoint::open(model_dir);
   for (const std::string& n : ckpt->names()) {
     const io::TensorEntry& e = ckpt->info(n);

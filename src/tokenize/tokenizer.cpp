@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/read_file.h"
 #include "tokenize/tokenizer_hf.h"
 #include "tokenize/tokenizer_llama2c.h"
 
@@ -14,14 +15,6 @@ namespace sp::tok {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  SP_REQUIRE(f.good(), "cannot open tokenizer file {}", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // config.json's bos/eos_token_id (an id, a list whose first entry counts, or null); -1 if absent.
 int config_id(const nlohmann::json& cfg, const char* key) {
@@ -42,11 +35,11 @@ bool is_json_list(const std::string& text) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
-  return HfTokenizer::from_json_text(read_file(path), path);
+  return HfTokenizer::from_json_text(io::read_file(path), path);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_vocab_merges(const std::string& vocab_json, const std::string& merges_txt) {
-  return HfTokenizer::from_vocab_merges_text(read_file(vocab_json), read_file(merges_txt), vocab_json);
+  return HfTokenizer::from_vocab_merges_text(io::read_file(vocab_json), io::read_file(merges_txt), vocab_json);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_model_dir(const std::string& dir) {
@@ -56,7 +49,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_model_dir(const std::string& dir) {
   int bos = -1, eos = -1;
   if (fs::exists(d / "config.json")) {
     try {
-      const auto cfg = nlohmann::json::parse(read_file((d / "config.json").string()));
+      const auto cfg = nlohmann::json::parse(io::read_file((d / "config.json").string()));
       bos = config_id(cfg, "bos_token_id");
       eos = config_id(cfg, "eos_token_id");
     } catch (const nlohmann::json::exception& e) {
@@ -64,15 +57,17 @@ std::unique_ptr<Tokenizer> Tokenizer::from_model_dir(const std::string& dir) {
     }
   }
   if (fs::exists(d / "tokenizer.json")) {
-    auto t = HfTokenizer::from_json_text(read_file((d / "tokenizer.json").string()), (d / "tokenizer.json").string());
+    auto t =
+        HfTokenizer::from_json_text(io::read_file((d / "tokenizer.json").string()), (d / "tokenizer.json").string());
     t->set_bos_eos(bos >= 0 ? bos : t->bos_id(), eos >= 0 ? eos : t->eos_id());
     return t;
   }
   const fs::path vocab = d / "vocab.json";
   SP_REQUIRE(fs::exists(vocab), "{}: no tokenizer.json, vocab.json + merges.txt or llama2.c vocab.json", dir);
-  const std::string vocab_text = read_file(vocab.string());
+  const std::string vocab_text = io::read_file(vocab.string());
   if (fs::exists(d / "merges.txt") && !is_json_list(vocab_text)) {
-    auto t = HfTokenizer::from_vocab_merges_text(vocab_text, read_file((d / "merges.txt").string()), vocab.string());
+    auto t =
+        HfTokenizer::from_vocab_merges_text(vocab_text, io::read_file((d / "merges.txt").string()), vocab.string());
     t->set_bos_eos(bos >= 0 ? bos : t->bos_id(), eos >= 0 ? eos : t->eos_id());
     return t;
   }

@@ -11,16 +11,10 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/read_file.h"
 #include "tokenize/tokenizer_hf.h"
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 std::string show(const std::vector<int32_t>& ids) {
   std::ostringstream s;
@@ -36,14 +30,14 @@ int main(int argc, char** argv) {
     std::cerr << "usage: sp_tokenizer_check CASES_JSON\n";
     return 2;
   }
-  const auto j = nlohmann::json::parse(read_text(argv[1]));
+  const auto j = nlohmann::json::parse(sp::io::read_file(argv[1]));
   std::map<std::string, std::unique_ptr<sp::tok::HfTokenizer>> toks;
   std::map<std::string, std::pair<int, int>> tally;  // name -> (cases, mismatches)
   int failures = 0;
   for (const auto& t : j.at("tokenizers")) {
     const std::string name = t.at("name"), file = t.at("file");
     try {
-      toks[name] = sp::tok::HfTokenizer::from_json_text(read_text(file), file);
+      toks[name] = sp::tok::HfTokenizer::from_json_text(sp::io::read_file(file), file);
     } catch (const std::exception& e) {
       std::cout << "FAIL " << name << ": Hugging Face loads " << file << ", we refuse it: " << e.what() << "\n";
       ++failures;
