@@ -31,7 +31,7 @@ say() { echo "[families_gpu +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.
 B="${B:-build/device}"
 if [ ! -f "$B/build.ninja" ] &&
   ! cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTRUPRUNE_WERROR=OFF \
-    -DSTRUPRUNE_BENCH=OFF "${EXTRA[@]}" >"$OUT/build.log" 2>&1; then
+    -DSTRUPRUNE_BENCH="$([ "${BENCH:-0}" = 1 ] && echo ON || echo OFF)" "${EXTRA[@]}" >"$OUT/build.log" 2>&1; then
   say "configure FAILED"
   grep -v "^--" "$OUT/build.log" | tail -40
   exit 1
@@ -41,6 +41,7 @@ STEP="${STEP:-all}"
 QUICK_TARGETS=(struprune-dist sp_prompt_logits test_family_reference test_phi3 test_model_reference test_model_variants
                test_rope_scaling test_prune test_ops_gpu test_linalg_gpu test_model_wikitext_gpu test_nccl
                test_mpi_communicator test_gpu_binding)
+[ "${BENCH:-0}" = 1 ] && QUICK_TARGETS+=(bench_forward)
 [ "$STEP" = quick ] && TARGETS=("${QUICK_TARGETS[@]}") || TARGETS=()
 timeout "${BUILD_LIMIT:-480}" ninja -C "$B" -j"$(nproc)" "${TARGETS[@]}" >>"$OUT/build.log" 2>&1
 say "build rc=$?"
@@ -58,6 +59,10 @@ fi
 if [ "$STEP" = quick ]; then
   timeout "${TEST_LIMIT:-240}" ctest --test-dir "$B" -j 8 --timeout 200 --output-on-failure \
     -R "Family|Phi3|ModelReference|Variants|Rope|Obs|Gpu|gpu|nccl|Nccl|Wikitext" -E "slurm_|dist_ranks_agree" >"$OUT/tests.log" 2>&1
+  say "ctest (GPU-facing) rc=$?"
+  timeout "${LABEL_LIMIT:-240}" ctest --test-dir "$B" -j 4 --timeout 230 --output-on-failure -L gpu >"$OUT/tests_gpu_label.log" 2>&1
+  say "ctest -L gpu rc=$?"
+  grep -E "tests passed|\(Failed\)|Timeout|Not Run" "$OUT/tests_gpu_label.log" | head -20 | tee -a "$OUT/summary.txt"
 else
 timeout "${TEST_LIMIT:-300}" ctest --test-dir "$B" -j 8 --timeout 280 --output-on-failure \
   -E "${TEST_EXCLUDE:-interop_gguf_llama_cpp|interop_hf_per_layer_shapes|interop_tokenizer_oracle_gguf|slurm_|tsan}" >"$OUT/tests.log" 2>&1
@@ -66,3 +71,12 @@ say "ctest rc=$?"
 grep -E "tests passed|Failed|\(Failed\)|Timeout|Not Run" "$OUT/tests.log" | head -40 | tee -a "$OUT/summary.txt"
 grep -cE "Passed" "$OUT/tests.log" | sed 's/^/passed lines: /' | tee -a "$OUT/summary.txt"
 grep -E "_cuda .*Passed|_gpu .*Passed" "$OUT/tests.log" | wc -l | sed 's/^/cuda\/gpu tests passed: /' | tee -a "$OUT/summary.txt"
+
+# BENCH=1: the engine forward benchmark of docs/benchmarks.md (7B layer shapes and ref-llama's, bf16).
+if [ "${BENCH:-0}" = 1 ] && [ -x "$B/bench/bench_forward" ]; then
+  ARGS=(--iters 20 --model llama2-7b:bench/configs/llama2-7b.json:2048:1,4)
+  [ -f "$STRUPRUNE_SHARED_DIR/models/ref-llama/config.json" ] &&
+    ARGS+=(--model "ref-llama:$STRUPRUNE_SHARED_DIR/models/ref-llama/config.json:1024:1,8")
+  timeout 150 "$B/bench/bench_forward" "${ARGS[@]}" --json "$OUT/bench_forward.json" >"$OUT/bench_forward.txt" 2>&1
+  say "bench_forward rc=$?"
+fi
