@@ -7,7 +7,7 @@
 #   - tests/interop/make_family_models.py --check --device cuda: the committed family models through
 #     this machine's transformers (5.17) give the committed values.
 # Logs under $OUT (env.txt, build.log, tests.log, families_check.{txt,json}, summary.txt). From the root:
-#   DEBS=dir-of-debs DEVDATA=shared-subset B=build-dir [STEP=build|test|quick|all] bash launch/device/families_gpu.sh
+#   DEBS=dir-of-debs DEVDATA=shared-subset B=build-dir [STEP=build|test|quick|all] [ONLY="targets"] bash launch/device/families_gpu.sh
 # STEP=build: build + the transformers check; STEP=test: the suite only (a second call on the warm machine);
 # STEP=quick: the GPU-facing binaries and tests only, everything in one call.
 set -uo pipefail
@@ -42,6 +42,8 @@ QUICK_TARGETS=(struprune-dist sp_prompt_logits test_family_reference test_phi3 t
                test_rope_scaling test_prune test_ops_gpu test_linalg_gpu test_model_wikitext_gpu test_nccl
                test_mpi_communicator test_gpu_binding)
 [ "${BENCH:-0}" = 1 ] && QUICK_TARGETS+=(bench_forward)
+# ONLY="t1 t2 ...": these targets instead (a call with little device time left).
+[ -n "${ONLY:-}" ] && read -ra QUICK_TARGETS <<<"$ONLY"
 [ "$STEP" = quick ] && TARGETS=("${QUICK_TARGETS[@]}") || TARGETS=()
 timeout "${BUILD_LIMIT:-480}" ninja -C "$B" -j"$(nproc)" "${TARGETS[@]}" >>"$OUT/build.log" 2>&1
 say "build rc=$?"
