@@ -18,7 +18,7 @@ import sys
 MAX_LINES = 500
 MAX_MEMBERS = 12
 EXEMPT = re.compile(r"(\.inc$|_gen\.)")
-KNOWN = {"Journal": "persist/journal.h: the writer (background thread, staging) and the reader to split"}
+KNOWN = {}
 
 
 def strip(text):

@@ -84,7 +84,7 @@ ValidatedModel validate_inputs(const Config& cfg, Command command, bool resume) 
              cfg.source.empty() ? "config" : cfg.source);
   if (command == Command::Prune && !cfg.output.overwrite) {
     const fs::path p = fs::path(cfg.output.dir) / cfg.output.masks;
-    const bool finished = fs::exists(p, ec), interrupted = persist::Journal::exists(cfg.output.dir);
+    const bool finished = fs::exists(p, ec), interrupted = persist::journal_exists(cfg.output.dir);
     SP_REQUIRE(resume || !finished,
                "{}: already exists; set output.overwrite=true, pass --resume, or choose another "
                "output.dir",

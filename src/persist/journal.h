@@ -22,11 +22,10 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <thread>
 
-#include "core/device.h"
-#include "persist/journal_read.h"
-#include "prune/pipeline.h"
+#include "core/communicator.h"
+#include "persist/journal_contents.h"
+#include "persist/journal_writer.h"
 #include "prune/progress_store.h"
 
 namespace sp::persist {
@@ -37,22 +36,15 @@ class Journal : public prune::ProgressStore {
   // Opens <dir>/.journal. resume = false: any old journal is removed and `writer` starts a new one.
   // resume = true: an existing journal is read and its inputs compared with `inputs` (InputError
   // listing every key that changed), then validated against `expect`; none there: a fresh start (logged).
-  Journal(std::string dir, Dependencies inputs, bool resume, bool writer, JournalExpect expect);
-  // A journal without progress (pass 1 unfinished) is removed: a run that failed early leaves nothing.
-  ~Journal();
-  Journal(const Journal&) = delete;
-  Journal& operator=(const Journal&) = delete;
-
-  // Whether <dir> holds the journal of an interrupted run (for the checks before a run).
-  static bool exists(const std::string& dir);
+  Journal(const std::string& dir, const Dependencies& inputs, bool resume, bool writer, JournalExpect expect);
 
   // What this rank read (pass 1 done, layers done, the inputs' digest): equal on every rank of a run.
-  std::string summary() const;
+  std::string summary() const { return found_.summary(); }
   // Whether this process still writes the journal (false on other ranks and after a failed write).
-  bool writing() const { return writer_; }
+  bool writing() const { return writer_ && writer_->on(); }
 
-  const std::optional<Pass1Record>& pass1() const override { return pass1_; }
-  int layers_done() const override { return layers_done_; }
+  const std::optional<Pass1Record>& pass1() const override { return found_.pass1(); }
+  int layers_done() const override { return found_.layers_done(); }
   LayerRecord layer(int l, ExecContext& ctx) const override;
 
   void save_pass1(const Pass1Record& p) override;
@@ -61,23 +53,15 @@ class Journal : public prune::ProgressStore {
   void save_layer(const LayerRecord& r) override;
   void flush() override;  // waits for the write in flight
   void remove();          // after the outputs are final (writer only)
-  std::string path() const override { return dir_; }
+  std::string path() const override { return found_.dir(); }
 
  private:
-  std::string file(const std::string& name) const;
-  // Layer l, validated; its weights copied to *to (null: validation only, no weights).
-  LayerRecord read_layer(int l, const Device* to) const;
-  void disable(const std::string& what);  // a write failed: warn once, remove the journal, write no more
-  std::string dir_;
-  Dependencies inputs_;
-  JournalExpect expect_;
-  bool writer_ = false;
-  std::optional<Pass1Record> pass1_;
-  int layers_done_ = 0;
-  std::thread pending_;
-  StagingBuffer staging_;      // the host copy of the layer being written (reused: one write in flight)
-  std::string pending_error_;  // what the write in flight failed with
+  JournalContents found_;                // what an interrupted run left (empty without one)
+  std::optional<JournalWriter> writer_;  // rank 0's
 };
+
+// Whether <dir> holds the journal of an interrupted run (for the checks before a run).
+bool journal_exists(const std::string& dir);
 
 // Every rank must have read the same journal (pass 1, layers done, inputs digest): a rank on a node
 // that sees another state of output.dir would replay other layers. InputError naming the ranks
