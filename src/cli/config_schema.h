@@ -21,13 +21,14 @@
 #include "persist/outputs.h"
 #include "prune/groups.h"
 #include "prune/options.h"
+#include "tokenize/dataset.h"
 
 namespace sp::cli {
 
 // The config's own enums and their spellings; the library's enums are used as they are, spelled by
 // the tables beside them (core/enum_names.h). A key that may be `auto` holds an std::optional
 // (nullopt: auto).
-enum class DataFormat { Auto, Text, Jsonl, Wikitext, Ids };
+using DataFormat = data::Format;  // auto, text, jsonl, wikitext, ids (tokenize/dataset.h)
 using prune::AllocationMode;  // uniform, global, softmax, admm
 using prune::AttentionUnit;   // heads, kv_groups, query_per_group, none (prune/groups.h)
 using prune::Method;          // structprune, magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls
@@ -39,11 +40,7 @@ using dist::Collectives;        // auto, nccl, mpi (dist/device_communicator.h)
 using persist::CheckpointForm;  // compact, dense, none (persist/outputs.h)
 using sp::Precision;            // fp32, bf16, fp16 (core/context.h)
 
-inline constexpr EnumName<DataFormat> kDataFormatNames[] = {{DataFormat::Auto, "auto"},
-                                                            {DataFormat::Text, "text"},
-                                                            {DataFormat::Jsonl, "jsonl"},
-                                                            {DataFormat::Wikitext, "wikitext"},
-                                                            {DataFormat::Ids, "ids"}};
+inline constexpr const auto& kDataFormatNames = data::kFormatNames;
 inline constexpr EnumName<RuntimeDevice> kRuntimeDeviceNames[] = {
     {RuntimeDevice::Auto, "auto"}, {RuntimeDevice::Cpu, "cpu"}, {RuntimeDevice::Cuda, "cuda"}};
 struct EvalDataset {

@@ -35,7 +35,7 @@ int32_t bos_id(const io::ModelConfig& model, const tok::Tokenizer* tokenizer) {
 }
 
 data::DataSpec eval_spec(const EvalDataset& d, const io::ModelConfig& model) {
-  data::DataSpec s{d.path, to_data_format(d.format), d.text_field};
+  data::DataSpec s{d.path, d.format, d.text_field};
   s.vocab_size = model.vocab;
   return s;
 }
@@ -46,14 +46,14 @@ int64_t eval_window_count(const Config& cfg, size_t n_ids, int64_t seqlen) {
 }
 
 data::DataSpec calibration_spec(const Config& cfg, const io::ModelConfig& model) {
-  data::DataSpec s{cfg.calibration.path, to_data_format(cfg.calibration.format), cfg.calibration.text_field};
+  data::DataSpec s{cfg.calibration.path, cfg.calibration.format, cfg.calibration.text_field};
   s.vocab_size = model.vocab;
   return s;
 }
 
 bool data_needs_tokenizer(const Config& cfg, bool calibration, bool eval) {
   auto text = [](const std::string& path, DataFormat f) {
-    return !path.empty() && data::resolve_format({path, to_data_format(f)}) != data::Format::Ids;
+    return !path.empty() && data::resolve_format({path, f}) != data::Format::Ids;
   };
   bool needs = calibration && text(cfg.calibration.path, cfg.calibration.format);
   if (eval)

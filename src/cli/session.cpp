@@ -28,22 +28,6 @@ Device pick_device(const Config& cfg, int local_rank) {
   return gpu < 0 ? Device::cpu() : Device::cuda(gpu);
 }
 
-data::Format to_data_format(DataFormat f) {
-  switch (f) {
-    case DataFormat::Auto:
-      return data::Format::Auto;
-    case DataFormat::Text:
-      return data::Format::Text;
-    case DataFormat::Jsonl:
-      return data::Format::Jsonl;
-    case DataFormat::Wikitext:
-      return data::Format::Wikitext;
-    case DataFormat::Ids:
-      return data::Format::Ids;
-  }
-  return data::Format::Auto;
-}
-
 std::unique_ptr<model::WeightSource> open_source(const Config& cfg) {
   if (cfg.model.synthetic)
     return model::open_synthetic_source((fs::path(cfg.model.path) / "config.json").string(),

@@ -16,7 +16,6 @@ namespace sp::cli {
 Device pick_device(const Config& cfg, int local_rank);
 // Whether runtime.device resolves to the CPU here (pick_device's rule, without its GPU checks).
 bool runs_on_cpu(const Config& cfg);
-data::Format to_data_format(DataFormat f);
 std::unique_ptr<model::WeightSource> open_source(const Config& cfg);
 
 struct Loaded {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 #include "tokenize/dataset_text.h"
 
@@ -19,21 +21,11 @@ void cut(std::vector<int32_t>& ids, int64_t max_tokens) {
 
 }  // namespace
 
-const char* format_name(Format f) {
-  switch (f) {
-    case Format::Auto: return "auto";
-    case Format::Text: return "text";
-    case Format::Jsonl: return "jsonl";
-    case Format::Wikitext: return "wikitext";
-    case Format::Ids: return "ids";
-  }
-  return "?";
-}
+const char* format_name(Format f) { return enum_name<Format>(kFormatNames, f); }
 
 Format parse_format(const std::string& name) {
-  for (Format f : {Format::Auto, Format::Text, Format::Jsonl, Format::Wikitext, Format::Ids})
-    if (name == format_name(f)) return f;
-  throw_input("data format '{}' is not one of auto, text, jsonl, wikitext, ids", name);
+  if (std::optional<Format> f = enum_from<Format>(kFormatNames, name)) return *f;
+  throw_input("data format '{}' is not one of {}", name, fmt::join(enum_names<Format>(kFormatNames), ", "));
 }
 
 Format resolve_format(const DataSpec& spec) {

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "tokenize/dataset_ids.h"
 #include "tokenize/dataset_jsonl.h"
 #include "tokenize/npy.h"
@@ -16,7 +17,12 @@
 namespace sp::data {
 
 enum class Format { Auto, Text, Jsonl, Wikitext, Ids };
-const char* format_name(Format f);              // "auto", "text", "jsonl", "wikitext", "ids"
+inline constexpr EnumName<Format> kFormatNames[] = {{Format::Auto, "auto"},
+                                                    {Format::Text, "text"},
+                                                    {Format::Jsonl, "jsonl"},
+                                                    {Format::Wikitext, "wikitext"},
+                                                    {Format::Ids, "ids"}};
+const char* format_name(Format f);              // its kFormatNames spelling
 Format parse_format(const std::string& name);   // InputError naming the value otherwise
 
 struct DataSpec {
