@@ -22,6 +22,7 @@
 #include "io/atomic_file.h"
 #include "persist/journal.h"
 #include "persist/outputs.h"
+#include "persist/report.h"
 #include "prune/pipeline.h"
 #include "struprune/version.h"
 #include "tokenize/sampling.h"
@@ -47,17 +48,6 @@ prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset
   return {d.name, std::move(ids), int(n), seqlen};
 }
 
-nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, int seqlen) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& r : rows)
-    j[r.name] = {{"perplexity", r.ppl},
-                 {"mean_nll", r.mean_nll},
-                 {"windows", r.windows},
-                 {"scored_tokens", r.tokens},
-                 {"seqlen", seqlen}};
-  return j;
-}
-
 // The process's peak resident set so far (Linux: VmHWM, ru_maxrss in KiB): heap, stacks, libraries and
 // the checkpoint's mmapped pages that were read.
 double peak_resident_bytes() {
@@ -73,18 +63,6 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
     estimates.push_back(s.memory.peak());
     host_estimates.push_back(s.host.total());
   }
-  const auto& a = r.allocation;
-  nlohmann::json layers = nlohmann::json::array();
-  for (const auto& x : r.layers)
-    layers.push_back({{"layer", x.layer},
-                      {"sparsity", x.sparsity()},
-                      {"prunable_params", x.prunable_params},
-                      {"removed_params", x.removed_params},
-                      {"num_attention_heads", x.shape.n_heads},
-                      {"num_key_value_heads", x.shape.n_kv_heads},
-                      {"intermediate_size", x.shape.intermediate}});
-  nlohmann::json seconds = nlohmann::json::object();
-  for (const auto& [k, v] : r.seconds) seconds[k] = v;
   return {{"command", "prune"},
           {"version", STRUPRUNE_VERSION},
           {"model",
@@ -93,24 +71,10 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
             {"model_type", l.model->config().model_type},
             {"parameters", prune::count_model_params(l.model->config())},
             {"parameters_after", prune::count_model_params(r.pruned_config)}}},
-          {"prune",
-           {{"method", prune::to_string(r.recipe.method)},
-            {"recipe", r.recipe.summary()},
-            {"target_sparsity", cfg.prune.sparsity},
-            {"achieved_sparsity", r.achieved_sparsity()},
-            {"prunable_params", r.prunable_params},
-            {"removed_params", r.removed_params},
-            {"lambda", a.lambda},
-            {"temperature", cfg.prune.temperature},
-            {"admm",
-             {{"iterations", a.iterations},
-              {"primal_residual", a.primal_residual},
-              {"dual_residual", a.dual_residual},
-              {"converged", a.converged}}},
-            {"layers", layers}}},
-          {"perplexity_before", perplexity_json(r.before, eval_seqlen)},
-          {"perplexity_after", perplexity_json(r.after, eval_seqlen)},
-          {"seconds", seconds},
+          {"prune", persist::prune_json(r, cfg.prune.sparsity, cfg.prune.temperature)},
+          {"perplexity_before", persist::perplexity_json(r.before, eval_seqlen)},
+          {"perplexity_after", persist::perplexity_json(r.after, eval_seqlen)},
+          {"seconds", persist::seconds_json(r)},
           {"runtime",
            {{"ranks", comm.size()},
             {"device", l.ctx->device().str()},

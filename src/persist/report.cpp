@@ -1,0 +1,49 @@
+#include "persist/report.h"
+
+namespace sp::persist {
+
+nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, int seqlen) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& r : rows)
+    j[r.name] = {{"perplexity", r.ppl},
+                 {"mean_nll", r.mean_nll},
+                 {"windows", r.windows},
+                 {"scored_tokens", r.tokens},
+                 {"seqlen", seqlen}};
+  return j;
+}
+
+nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, double temperature) {
+  const auto& a = r.allocation;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& x : r.layers)
+    layers.push_back({{"layer", x.layer},
+                      {"sparsity", x.sparsity()},
+                      {"prunable_params", x.prunable_params},
+                      {"removed_params", x.removed_params},
+                      {"num_attention_heads", x.shape.n_heads},
+                      {"num_key_value_heads", x.shape.n_kv_heads},
+                      {"intermediate_size", x.shape.intermediate}});
+  return {{"method", prune::to_string(r.recipe.method)},
+          {"recipe", r.recipe.summary()},
+          {"target_sparsity", target_sparsity},
+          {"achieved_sparsity", r.achieved_sparsity()},
+          {"prunable_params", r.prunable_params},
+          {"removed_params", r.removed_params},
+          {"lambda", a.lambda},
+          {"temperature", temperature},
+          {"admm",
+           {{"iterations", a.iterations},
+            {"primal_residual", a.primal_residual},
+            {"dual_residual", a.dual_residual},
+            {"converged", a.converged}}},
+          {"layers", layers}};
+}
+
+nlohmann::json seconds_json(const prune::PruneResult& r) {
+  nlohmann::json seconds = nlohmann::json::object();
+  for (const auto& [k, v] : r.seconds) seconds[k] = v;
+  return seconds;
+}
+
+}  // namespace sp::persist
