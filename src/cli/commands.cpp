@@ -60,7 +60,8 @@ void place(Plan& plan, const Config& cfg, Communicator& comm, int local_rank) {
   SP_REQUIRE(gpu_ranks == 0 || gpu_ranks == comm.size(),
              "runtime.device = {}: {} of {} ranks see a GPU and the others none; give every rank a GPU or set "
              "runtime.device: cpu",
-             to_string(cfg.runtime.device), gpu_ranks, comm.size());
+             cfg.runtime.device ? enum_name<DeviceType>(kDeviceTypeNames, *cfg.runtime.device) : "auto", gpu_ranks,
+             comm.size());
   set_placement(plan, cfg, comm.size(), dev.is_cuda(), pl.max_ranks_per_gpu);
   const dist::LaunchEnv env = dist::read_launch_env();
   SP_LOG_DEBUG(
@@ -103,7 +104,7 @@ Plan validate_and_plan(const Args& args, const Config& cfg, Communicator& comm, 
   plan.ranks_per_node = ranks_per_node(comm, local_rank);
   // A --dry-run of a GPU config on a machine without one (a login node) still plans; the binding and
   // the collectives are then decided when the run starts.
-  const bool gpu_later = args.dry_run && cfg.runtime.device == RuntimeDevice::Cuda && cuda_device_count() == 0;
+  const bool gpu_later = args.dry_run && cfg.runtime.device == DeviceType::CUDA && cuda_device_count() == 0;
   if (args.command != Command::Tokenize && !gpu_later) place(plan, cfg, comm, local_rank);
   if (gpu_later)
     plan.warnings.push_back("no GPU visible here: the GPU binding and the collectives are decided when the run starts");

@@ -206,8 +206,8 @@ std::vector<KeySpec> build_schema() {
                   "the MLP takes the rest",
                   [](Config& c, V v) { c.prune.uniform_shape = v.b; }));
   // ---- runtime
-  s.push_back(enum_key("runtime.device", "auto", "where to compute (auto: cuda when a GPU is visible)",
-                       kRuntimeDeviceNames, [](Config& c, RuntimeDevice v) { c.runtime.device = v; }));
+  s.push_back(auto_enum_key("runtime.device", "where to compute (auto: cuda when a GPU is visible)", kDeviceTypeNames,
+                            [](Config& c, std::optional<DeviceType> v) { c.runtime.device = v; }));
   s.push_back(enum_key("runtime.precision", "fp32", "compute dtype of weights and activations", kPrecisionNames,
                        [](Config& c, Precision v) { c.runtime.precision = v; }));
   s.push_back(ranged(
@@ -425,6 +425,5 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 }
 
 const char* to_string(DataFormat v) { return enum_name<DataFormat>(kDataFormatNames, v); }
-const char* to_string(RuntimeDevice v) { return enum_name<RuntimeDevice>(kRuntimeDeviceNames, v); }
 
 }  // namespace sp::cli

@@ -35,14 +35,12 @@ using prune::Method;          // structprune, magnitude-sp, wanda-sp, flap, wand
 using prune::Normalization;   // none, residual, output, standardize, kl
 using prune::RefitTarget;     // pruned, dense
 using prune::ScoreMetric;     // wanda, magnitude, wifv, obs
-enum class RuntimeDevice { Auto, Cpu, Cuda };
 using dist::Collectives;        // auto, nccl, mpi (dist/device_communicator.h)
 using persist::CheckpointForm;  // compact, dense, none (persist/outputs.h)
 using sp::Precision;            // fp32, bf16, fp16 (core/context.h)
+using sp::DeviceType;           // cpu, cuda (core/device.h)
 
 inline constexpr const auto& kDataFormatNames = data::kFormatNames;
-inline constexpr EnumName<RuntimeDevice> kRuntimeDeviceNames[] = {
-    {RuntimeDevice::Auto, "auto"}, {RuntimeDevice::Cpu, "cpu"}, {RuntimeDevice::Cuda, "cuda"}};
 struct EvalDataset {
   std::string name;  // label in the report ("wikitext2", "heldout")
   std::string path;  // resolved file path
@@ -97,7 +95,7 @@ struct Config {
     bool uniform_shape;  // every layer keeps the same shape (a stock Hugging Face compact checkpoint)
   } prune;
   struct Runtime {
-    RuntimeDevice device;
+    std::optional<DeviceType> device;  // auto: cuda when a GPU is visible
     Precision precision;
     double memory_budget_gb;                        // 0: no budget
     std::optional<model::Residence> hidden_states;  // between forwards; auto: as the plan decides
@@ -183,6 +181,5 @@ size_t edit_distance(const std::string& a, const std::string& b);
 
 // Enum names as written in YAML ("structprune", "kv_groups", ...).
 const char* to_string(DataFormat v);
-const char* to_string(RuntimeDevice v);
 
 }  // namespace sp::cli

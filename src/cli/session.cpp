@@ -14,15 +14,15 @@ namespace sp::cli {
 namespace fs = std::filesystem;
 
 bool runs_on_cpu(const Config& cfg) {
-  return cfg.runtime.device == RuntimeDevice::Cpu ||
-         (cfg.runtime.device == RuntimeDevice::Auto && dist::gpu_for_rank(0, cuda_device_count()) < 0);
+  return cfg.runtime.device == DeviceType::CPU ||
+         (!cfg.runtime.device && dist::gpu_for_rank(0, cuda_device_count()) < 0);
 }
 
 Device pick_device(const Config& cfg, int local_rank) {
-  if (cfg.runtime.device == RuntimeDevice::Cpu) return Device::cpu();
+  if (cfg.runtime.device == DeviceType::CPU) return Device::cpu();
   // The one binding rule (dist/gpu_binding.h), as the NCCL communicator and the plan apply it.
   const int gpu = dist::gpu_for_rank(local_rank, cuda_device_count());
-  SP_REQUIRE(gpu >= 0 || cfg.runtime.device != RuntimeDevice::Cuda,
+  SP_REQUIRE(gpu >= 0 || cfg.runtime.device != DeviceType::CUDA,
              "runtime.device = cuda, but no CUDA GPU is visible{}",
              built_with_cuda() ? "" : " (this binary was built without CUDA)");
   return gpu < 0 ? Device::cpu() : Device::cuda(gpu);

@@ -6,9 +6,12 @@
 #include <string>
 #include <utility>
 
+#include "core/enum_names.h"
+
 namespace sp {
 
 enum class DeviceType : uint8_t { CPU, CUDA };
+inline constexpr EnumName<DeviceType> kDeviceTypeNames[] = {{DeviceType::CPU, "cpu"}, {DeviceType::CUDA, "cuda"}};
 
 struct Device {
   DeviceType type = DeviceType::CPU;

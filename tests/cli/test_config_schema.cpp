@@ -46,7 +46,7 @@ TEST(ConfigSchema, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.prune.allocation, AllocationMode::Admm);
   EXPECT_DOUBLE_EQ(c.prune.damping, 0.01);
   EXPECT_TRUE(c.prune.reconstruct);
-  EXPECT_EQ(c.runtime.device, RuntimeDevice::Auto);
+  EXPECT_FALSE(c.runtime.device.has_value());  // auto
   EXPECT_EQ(c.runtime.precision, Precision::Exact32);
   EXPECT_EQ(c.output.masks, "masks.h5");
   EXPECT_EQ(c.output.report, "report.json");
@@ -86,7 +86,7 @@ TEST(ConfigSchema, ValuesFromTheFileAreTyped) {
   EXPECT_FALSE(c.prune.structures.mlp);
   EXPECT_DOUBLE_EQ(c.prune.admm.rho, 2.5);
   EXPECT_EQ(c.prune.admm.max_iters, 7);
-  EXPECT_EQ(c.runtime.device, RuntimeDevice::Cpu);
+  EXPECT_EQ(c.runtime.device, DeviceType::CPU);
   EXPECT_EQ(c.runtime.precision, Precision::BF16);
   EXPECT_DOUBLE_EQ(c.runtime.memory_budget_gb, 40.0);
 }

@@ -118,7 +118,7 @@ TEST(Plan, GroupsPerAttentionUnit) {
 // 128 x 2048 calibration tokens in batches of 8, 4 ranks, computed here by hand.
 TEST(Plan, MemoryEstimateFormula) {
   Config cfg = default_config();
-  cfg.runtime.device = RuntimeDevice::Cuda;  // checkpoint layers are read ahead into host staging
+  cfg.runtime.device = DeviceType::CUDA;  // checkpoint layers are read ahead into host staging
   cfg.runtime.precision = Precision::F16;
   cfg.calibration.nsamples = 128;
   cfg.calibration.batch = 8;
@@ -158,7 +158,7 @@ TEST(Plan, MemoryEstimateFormula) {
     EXPECT_FALSE(e.read_ahead);
   }
   // On the CPU the next layer is read ahead into host tensors of the compute device: pass 1 holds two.
-  cfg.runtime.device = RuntimeDevice::Cpu;
+  cfg.runtime.device = DeviceType::CPU;
   const MemoryEstimate c = make_plan(cfg, m, 4).shards[0].memory;
   EXPECT_TRUE(c.read_ahead);
   EXPECT_EQ(c.pass1(), c.globals + c.calib_states + c.probe_states +
@@ -167,7 +167,7 @@ TEST(Plan, MemoryEstimateFormula) {
   cfg.model.synthetic = true;  // made on the device: nothing read ahead
   EXPECT_FALSE(make_plan(cfg, m, 4).shards[0].memory.read_ahead);
   cfg.model.synthetic = false;
-  cfg.runtime.device = RuntimeDevice::Cuda;
+  cfg.runtime.device = DeviceType::CUDA;
   // prunable: 32 layers x (32 heads x 4*128*4096 + 11008 neurons x 3*4096); target = half.
   EXPECT_EQ(p.prunable_params, 32ll * (32ll * 4 * 128 * 4096 + 11008ll * 3 * 4096));
   EXPECT_EQ(p.target_remove, p.prunable_params / 2);
@@ -277,7 +277,7 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
 // default output.max_shard_gb). A node: twice rank 0's own memory, the mapped pages once.
 TEST(Plan, HostMemoryPerRankAndNode) {
   Config cfg = default_config();
-  cfg.runtime.device = RuntimeDevice::Cuda;
+  cfg.runtime.device = DeviceType::CUDA;
   cfg.runtime.precision = Precision::F16;
   cfg.runtime.hidden_states = model::Residence::Host;
   cfg.calibration.nsamples = 128;
@@ -319,7 +319,7 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 32000ll * 4096 * 2);
   // On the CPU the device estimate is host memory (the layer read ahead is one of its tensors); the
   // hidden states on the device are in it too. Synthetic weights map no file.
-  cfg.runtime.device = RuntimeDevice::Cpu;
+  cfg.runtime.device = DeviceType::CPU;
   cfg.runtime.hidden_states = model::Residence::Device;
   const Plan c = make_plan(cfg, m, 4, {32});
   EXPECT_EQ(c.shards[1].host.device, c.shards[1].memory.peak());
