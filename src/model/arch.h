@@ -4,11 +4,12 @@
 // are first-class), plus the family's decoder-layer forward. One file per family (arch_llama.cpp,
 // arch_opt.cpp, arch_gemma.cpp); arch_for() is the registry keyed by io::ArchFamily.
 #include <functional>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "core/context.h"
+#include "core/enum_names.h"
 #include "core/tensor.h"
 #include "io/model_config.h"
 #include "model/layer_weights.h"
@@ -38,14 +39,25 @@ struct StoredTensor {
 // specs grouped by stored name, in the order of their first part (specs must outlive the result).
 std::vector<StoredTensor> stored_tensors(const std::vector<TensorSpec>& specs);
 
-// Observer of the activations that feed Linear layers, named where they are produced:
-// "attn_in" (input of q/k/v), "attn_o_in" (input of o_proj / out_proj), "mid_resid" (the residual
-// stream between the attention and MLP blocks), "mlp_in" (input of gate/up or fc1), "mlp_down_in"
-// (input of down_proj / fc2), "layer_out". x: [batch*seq, width],
-// compute dtype, context device; valid only during the call.
-using Tap = std::function<void(int layer, std::string_view name, const Tensor& x)>;
-// The tap between the blocks: a forward stopped there can be continued (LayerCall::from_mid).
-inline constexpr std::string_view kMidResidual = "mid_resid";
+// The activations a decoder layer shows its Tap, in the order the layer produces them; the table
+// spells them in errors and logs.
+enum class TapPoint {
+  AttnIn,     // the input of q/k/v
+  AttnOIn,    // the input of o_proj / out_proj
+  MidResid,   // the residual stream between the attention and MLP blocks (a forward stopped here
+              // can be continued: LayerCall::from_mid)
+  MlpIn,      // the input of gate/up or fc1
+  MlpDownIn,  // the input of down_proj / fc2
+  LayerOut,   // the layer's output
+};
+inline constexpr EnumName<TapPoint> kTapPointNames[] = {
+    {TapPoint::AttnIn, "attn_in"}, {TapPoint::AttnOIn, "attn_o_in"},     {TapPoint::MidResid, "mid_resid"},
+    {TapPoint::MlpIn, "mlp_in"},   {TapPoint::MlpDownIn, "mlp_down_in"}, {TapPoint::LayerOut, "layer_out"}};
+inline const char* to_string(TapPoint t) { return enum_name<TapPoint>(kTapPointNames, t); }
+
+// Observer of the activations at every TapPoint. x: [batch*seq, width], compute dtype, context
+// device; valid only during the call.
+using Tap = std::function<void(int layer, TapPoint at, const Tensor& x)>;
 
 // Keys and values of one layer for incremental decoding. k, v: [batch * capacity, n_kv * head_dim]
 // compute dtype, device; rows [b*capacity, b*capacity + len) hold window b's past tokens.
@@ -69,12 +81,12 @@ struct LayerCall {
   int seqlen;
   const Tap* tap;       // may be null
   LayerKvCache* cache;  // null: plain causal windows
-  // The forward ends right after this tap has seen its activation ("" = run the whole layer);
+  // The forward ends right after this tap has seen its activation (none: run the whole layer);
   // statistics that need only the start of a layer skip the rest. `hidden` is then partial.
-  std::string_view stop_after = {};
+  std::optional<TapPoint> stop_after;
   // The model's RoPE tables (null: computed for this call); RopeTables::for_call picks the layer's.
   const RopeTables* rope = nullptr;
-  // hidden already holds the residual after the attention block (the "mid_resid" tap of this
+  // hidden already holds the residual after the attention block (TapPoint::MidResid of this
   // layer, same weights): the forward runs the MLP block only.
   bool from_mid = false;
 };

@@ -43,14 +43,14 @@ void forward_layer(const LayerCall& c) {
   Tensor h, out;
   if (!c.from_mid) {
     h = ops::rms_norm(c.ctx, x, w.attn_norm_w, eps, off);
-    if (tap(c, "attn_in", h)) return;
+    if (tap(c, TapPoint::AttnIn, h)) return;
     if (attention_output(c, h, /*rotary=*/true, out)) return;
     add_normed(c, out, w.attn_post_norm_w);
-    if (tap(c, kMidResidual, x)) return;
+    if (tap(c, TapPoint::MidResid, x)) return;
   }
 
   h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, eps, off);
-  if (tap(c, "mlp_in", h)) return;
+  if (tap(c, TapPoint::MlpIn, h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
     act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
@@ -58,7 +58,7 @@ void forward_layer(const LayerCall& c) {
   }
   if (down_output(c, act, out)) return;
   add_normed(c, out, w.mlp_post_norm_w);
-  tap(c, "layer_out", x);
+  tap(c, TapPoint::LayerOut, x);
 }
 
 // As Gemma's scaled embedding: the factor sqrt(hidden) is an fp32 tensor cast to the weights' dtype.

@@ -95,20 +95,20 @@ void forward_layer(const LayerCall& c) {
   Tensor h;
   if (!c.from_mid) {
     h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
-    if (tap(c, "attn_in", h)) return;
+    if (tap(c, TapPoint::AttnIn, h)) return;
     if (attention_residual(c, h, /*rotary=*/true)) return;
-    if (tap(c, kMidResidual, x)) return;
+    if (tap(c, TapPoint::MidResid, x)) return;
   }
 
   h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
-  if (tap(c, "mlp_in", h)) return;
+  if (tap(c, TapPoint::MlpIn, h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
     act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
                          ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision), ops::GateAct::kSilu);
   }
   if (down_residual(c, act)) return;
-  tap(c, "layer_out", x);
+  tap(c, TapPoint::LayerOut, x);
 }
 
 Tensor embed(ExecContext& ctx, const io::ModelConfig&, const GlobalWeights& g, const Tensor& ids, const Tensor&) {

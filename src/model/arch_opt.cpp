@@ -69,14 +69,14 @@ void forward_layer(const LayerCall& c) {
   Tensor h;
   if (!c.from_mid) {
     h = pre ? ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps) : x;
-    if (tap(c, "attn_in", h)) return;
+    if (tap(c, TapPoint::AttnIn, h)) return;
     if (attention_residual(c, h, /*rotary=*/false)) return;
     if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.attn_norm_w, w.attn_norm_b, eps));
-    if (tap(c, kMidResidual, x)) return;
+    if (tap(c, TapPoint::MidResid, x)) return;
   }
 
   h = pre ? ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps) : x;
-  if (tap(c, "mlp_in", h)) return;
+  if (tap(c, TapPoint::MlpIn, h)) return;
   Tensor act;
   if (w.shape.intermediate > 0) {
     act = ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision);
@@ -84,7 +84,7 @@ void forward_layer(const LayerCall& c) {
   }
   if (down_residual(c, act)) return;
   if (!pre) x.copy_from(ops::layer_norm(c.ctx, x, w.mlp_norm_w, w.mlp_norm_b, eps));
-  tap(c, "layer_out", x);
+  tap(c, TapPoint::LayerOut, x);
 }
 
 Tensor embed(ExecContext& ctx, const io::ModelConfig& c, const GlobalWeights& g, const Tensor& ids,

@@ -7,9 +7,9 @@
 
 namespace sp::model {
 
-bool tap(const LayerCall& c, std::string_view name, const Tensor& x) {
-  if (c.tap && *c.tap) (*c.tap)(c.layer, name, x);
-  return !c.stop_after.empty() && c.stop_after == name;
+bool tap(const LayerCall& c, TapPoint at, const Tensor& x) {
+  if (c.tap && *c.tap) (*c.tap)(c.layer, at, x);
+  return c.stop_after == at;
 }
 
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
@@ -75,7 +75,7 @@ bool attention_output(const LayerCall& c, const Tensor& h, bool rotary, Tensor& 
   out = Tensor();
   if (c.w.shape.n_heads > 0) {
     Tensor a = self_attention(c, h, rotary);
-    if (tap(c, "attn_o_in", a)) return true;
+    if (tap(c, TapPoint::AttnOIn, a)) return true;
     out = ops::linear(c.ctx, a, c.w.o_w, c.w.o_b, c.precision);
   } else if (c.w.o_b.defined()) {
     out = bias_rows(c.ctx, c.w.o_b, c.hidden.dim(0));
@@ -93,7 +93,7 @@ bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary) {
 bool down_output(const LayerCall& c, const Tensor& act, Tensor& out) {
   out = Tensor();
   if (act.defined()) {
-    if (tap(c, "mlp_down_in", act)) return true;
+    if (tap(c, TapPoint::MlpDownIn, act)) return true;
     out = ops::linear(c.ctx, act, c.w.down_w, c.w.down_b, c.precision);
   } else if (c.w.down_b.defined()) {
     out = bias_rows(c.ctx, c.w.down_b, c.hidden.dim(0));

@@ -1,13 +1,11 @@
 #pragma once
 // Pieces of the decoder-layer forward shared by the families.
-#include <string_view>
-
 #include "model/arch.h"
 
 namespace sp::model {
 
-// Calls the tap, if any; true when the forward stops here (c.stop_after == name).
-bool tap(const LayerCall& c, std::string_view name, const Tensor& x);
+// Calls the tap, if any; true when the forward stops here (c.stop_after == at).
+bool tap(const LayerCall& c, TapPoint at, const Tensor& x);
 
 // q/k/v projections (+ biases), per-head q/k RMSNorm when the layer has q_norm / k_norm (qwen3,
 // Gemma 3; Gemma's norms multiply by 1 + w), RoPE when `rotary` (the layer type's table), KV-cache
@@ -19,19 +17,19 @@ bool tap(const LayerCall& c, std::string_view name, const Tensor& x);
 Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary);
 
 // The attention block's output o_proj(self_attention(h)) into `out` ([B*T, hidden]), tapping
-// "attn_o_in". A layer pruned to zero heads has no attention: `out` is its o_proj bias in every
-// row, or undefined without one. True when the forward stops at "attn_o_in".
+// TapPoint::AttnOIn. A layer pruned to zero heads has no attention: `out` is its o_proj bias in every
+// row, or undefined without one. True when the forward stops at AttnOIn.
 bool attention_output(const LayerCall& c, const Tensor& h, bool rotary, Tensor& out);
 // The attention half of a pre-norm residual block: x += attention_output(h). True when the forward
-// stops at "attn_o_in".
+// stops at AttnOIn.
 bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary);
 
-// The MLP's output down(act) into `out`, tapping "mlp_down_in" (act: the down / fc2 input,
+// The MLP's output down(act) into `out`, tapping TapPoint::MlpDownIn (act: the down / fc2 input,
 // [B*T, intermediate]). Without neurons (act undefined) `out` is down's bias in every row, or
-// undefined without one. True when the forward stops at "mlp_down_in".
+// undefined without one. True when the forward stops at MlpDownIn.
 bool down_output(const LayerCall& c, const Tensor& act, Tensor& out);
 // The MLP output of a pre-norm residual block: x += down_output(act). True when the forward stops
-// at "mlp_down_in".
+// at MlpDownIn.
 bool down_residual(const LayerCall& c, const Tensor& act);
 
 // bias in each of m rows (what a Linear with no inputs left still outputs). bias: [N] -> [m, N].

@@ -98,13 +98,13 @@ Tensor HiddenStream::batch_rows(int b) const {
 }
 
 void HiddenStream::forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
-                                 std::string_view stop_after) {
-  SP_CHECK(!advance || stop_after.empty() || stop_after == kMidResidual,
+                                 std::optional<TapPoint> stop_after) {
+  SP_CHECK(!advance || !stop_after || stop_after == TapPoint::MidResid,
            "a stream advances through whole layers or to the middle of one");
   int& mid = mid_[size_t(b)];
   SP_CHECK(mid < 0 || mid == layer, "batch {} is halfway through layer {}, not {}", b, mid, layer);
   const bool from_mid = mid == layer;
-  SP_CHECK(!(from_mid && stop_after == kMidResidual), "batch {} is already halfway through layer {}", b, layer);
+  SP_CHECK(!(from_mid && stop_after == TapPoint::MidResid), "batch {} is already halfway through layer {}", b, layer);
   const int nb = batch_windows(b);
   Tensor stored = batch_rows(b);
   // Device-resident: in place when advancing; host-resident: uploaded, and downloaded when advancing.
@@ -113,7 +113,7 @@ void HiddenStream::forward_batch(int b, int layer, const LayerWeights& w, const 
                    from_mid);
   if (!advance) return;
   if (where_ == Residence::Host) stored.copy_from(x);
-  mid = stop_after.empty() ? -1 : layer;
+  mid = stop_after ? layer : -1;
 }
 
 void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, bool advance) {

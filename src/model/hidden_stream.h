@@ -3,12 +3,13 @@
 // decoder layer at a time (one layer's weights resident), `batch` windows per forward call. The
 // unit of streaming shared by evaluation (perplexity) and pruning (calibration passes).
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
-#include "core/enum_names.h"
 #include "core/context.h"
 #include "core/device.h"
+#include "core/enum_names.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
@@ -53,11 +54,11 @@ class HiddenStream {
   // Applies decoder layer `layer` (weights w) to batch b, in place when `advance`, otherwise to a
   // copy (the tap still sees every activation; the stream is unchanged). Without advancing, the
   // forward may stop after the tap `stop_after`, the last activation the caller needs. Advancing
-  // may stop at kMidResidual: the batch then holds the layer's residual after its attention block,
-  // and every later forward of that layer runs the MLP block only (same attention weights: the
-  // caller's promise), e.g. pruning's statistics of the MLP and the layer's final pass.
+  // may stop at TapPoint::MidResid: the batch then holds the layer's residual after its attention
+  // block, and every later forward of that layer runs the MLP block only (same attention weights:
+  // the caller's promise), e.g. pruning's statistics of the MLP and the layer's final pass.
   void forward_batch(int b, int layer, const LayerWeights& w, const Tap* tap, bool advance,
-                     std::string_view stop_after = {});
+                     std::optional<TapPoint> stop_after = std::nullopt);
   // Every batch in order.
   void forward(int layer, const LayerWeights& w, const Tap* tap = nullptr, bool advance = true);
 

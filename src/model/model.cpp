@@ -90,8 +90,8 @@ Tensor Model::embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions
 }
 
 void Model::forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Tensor& hidden, const Tensor& positions,
-                          int batch, int seqlen, const Tap* tap, LayerKvCache* cache, std::string_view stop_after,
-                          bool from_mid) const {
+                          int batch, int seqlen, const Tap* tap, LayerKvCache* cache,
+                          std::optional<TapPoint> stop_after, bool from_mid) const {
   require_ctx(ctx);
   SP_CHECK(w.layer == layer, "weights of layer {} passed for layer {}", w.layer, layer);
   SP_REQUIRE(hidden.ndim() == 2 && hidden.dim(0) == int64_t(batch) * seqlen && hidden.dim(1) == config().hidden,

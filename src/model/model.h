@@ -5,6 +5,7 @@
 // pruning. The model never mentions the backend: the ExecContext decides where things run.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "core/context.h"
@@ -58,10 +59,10 @@ class Model {
   // hidden: [batch*seqlen, hidden] updated in place; positions: [batch*seqlen] I32 device. With a
   // cache, the seqlen new tokens of each window attend to the cache's past plus themselves. With
   // stop_after, the forward ends after that tap (hidden is then partial; see LayerCall). from_mid:
-  // hidden is this layer's residual after its attention block (stopped at kMidResidual).
+  // hidden is this layer's residual after its attention block (stopped at TapPoint::MidResid).
   void forward_layer(ExecContext& ctx, int layer, const LayerWeights& w, Tensor& hidden, const Tensor& positions,
                      int batch, int seqlen, const Tap* tap = nullptr, LayerKvCache* cache = nullptr,
-                     std::string_view stop_after = {}, bool from_mid = false) const;
+                     std::optional<TapPoint> stop_after = std::nullopt, bool from_mid = false) const;
   // The final norm (identity for post-LN OPT). hidden: [M, hidden] -> [M, hidden].
   Tensor final_norm(ExecContext& ctx, const Tensor& hidden) const;
   // LM head (then the final soft-cap, Gemma). normed: [M, hidden] -> logits [M, vocab], compute dtype.

@@ -12,17 +12,17 @@ namespace sp::prune {
 using model::HiddenStream;
 using model::LayerWeights;
 
-void ModulePruner::collect(int layer, const char* name, const LayerWeights& w, const LayerWeights& dense_w,
+void ModulePruner::collect(int layer, model::TapPoint point, const LayerWeights& w, const LayerWeights& dense_w,
                            HiddenStream& calib, HiddenStream* dense, StatsCollector& col) {
-  ActivationRecorder rec({name});
+  ActivationRecorder rec({point});
   const model::Tap ctap = col.tap(), rtap = rec.tap();
   rc_.clock.forwards("pass2", &col, [&] {
     for (int b = 0; b < calib.batches(); ++b) {
       if (dense) {
-        dense->forward_batch(b, layer, dense_w, &rtap, false, name);
-        col.set_reference(name, rec.recorded().at(name));
+        dense->forward_batch(b, layer, dense_w, &rtap, false, point);
+        col.set_reference(point, rec.recorded().at(point));
       }
-      calib.forward_batch(b, layer, w, &ctap, false, name);
+      calib.forward_batch(b, layer, w, &ctap, false, point);
     }
   });
   col.reduce(rc_.comm, tap_widths(w, rc_.cfg.hidden), fmt::format("layer {}", layer));

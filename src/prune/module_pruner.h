@@ -28,9 +28,9 @@ class ModulePruner {
   void note_added_bias(int module, bool added) { added_bias_[module] = added_bias_[module] || added; }
 
  private:
-  // Streams every calibration batch through `layer` up to the tap `name` with weights w into col;
-  // with a dense stream, its activations at `name` for the same windows pair with them (cross-Gram).
-  void collect(int layer, const char* name, const model::LayerWeights& w, const model::LayerWeights& dense_w,
+  // Streams every calibration batch through `layer` up to the tap `point` with weights w into col;
+  // with a dense stream, its activations at `point` for the same windows pair with them (cross-Gram).
+  void collect(int layer, model::TapPoint point, const model::LayerWeights& w, const model::LayerWeights& dense_w,
                model::HiddenStream& calib, model::HiddenStream* dense, StatsCollector& col);
   model::LayerWeights refit_producers(int layer, int module, const model::LayerWeights& w,
                                       const model::LayerWeights& dense_w, model::HiddenStream& calib,

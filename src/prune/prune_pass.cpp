@@ -66,14 +66,15 @@ LayerWeights PrunePass::prune_layer(int l, HiddenStream& calib, HiddenStream* de
     if (mod == kMlp && attention_as_written(w)) {
       mid_weights = w;
       rc_.clock.forwards("pass2", nullptr, [&] {
-        for (int bi = 0; bi < calib.batches(); ++bi) calib.forward_batch(bi, l, w, nullptr, true, model::kMidResidual);
+        for (int bi = 0; bi < calib.batches(); ++bi)
+          calib.forward_batch(bi, l, w, nullptr, true, model::TapPoint::MidResid);
       });
     }
     // Likewise the dense reference: its attention block, the same for every forward, runs once.
     if (mod == kMlp && dense)
       rc_.clock.forwards("pass2", nullptr, [&] {
         for (int bi = 0; bi < dense->batches(); ++bi)
-          dense->forward_batch(bi, l, dense_w, nullptr, true, model::kMidResidual);
+          dense->forward_batch(bi, l, dense_w, nullptr, true, model::TapPoint::MidResid);
       });
     w = pruner_.prune(l, mod, w, dense_w, calib, dense, allocation.removed[size_t(b)], r);
   }

@@ -23,9 +23,9 @@ inline constexpr Module kModules[] = {kAttention, kMlp};
 inline const char* const kModuleName[] = {"attention", "mlp"};
 // Forward taps (model/arch.h) per module: the consumer's and the producers' inputs, and the
 // residual stream after the module.
-inline const char* const kConsumerIn[] = {"attn_o_in", "mlp_down_in"};
-inline const char* const kProducerIn[] = {"attn_in", "mlp_in"};
-inline const char* const kResidualOut[] = {"mid_resid", "layer_out"};
+inline constexpr model::TapPoint kConsumerIn[] = {model::TapPoint::AttnOIn, model::TapPoint::MlpDownIn};
+inline constexpr model::TapPoint kProducerIn[] = {model::TapPoint::AttnIn, model::TapPoint::MlpIn};
+inline constexpr model::TapPoint kResidualOut[] = {model::TapPoint::MidResid, model::TapPoint::LayerOut};
 
 inline std::string where(int layer, int module) { return fmt::format("layer {} {}", layer, kModuleName[module]); }
 
@@ -36,7 +36,7 @@ inline const Tensor& consumer_weight(const model::LayerWeights& w, int module) {
 
 // Channel counts of the forward's taps for layer weights w (a rank without windows still takes
 // part in the statistics' reduction and must know their sizes).
-std::map<std::string, int64_t> tap_widths(const model::LayerWeights& w, int64_t hidden);
+std::map<model::TapPoint, int64_t> tap_widths(const model::LayerWeights& w, int64_t hidden);
 
 // Wall seconds per phase (report.json's "seconds"), the device synchronised on both sides of each
 // charge so that queued kernels count for the phase that issued them.

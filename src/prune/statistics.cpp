@@ -101,15 +101,15 @@ double ChannelStats::energy() const {
   return std::accumulate(v.begin(), v.end(), 0.0);
 }
 
-void StatsCollector::want(const std::string& name, bool gram, bool cross) {
-  TapRequest& w = want_[name];
+void StatsCollector::want(model::TapPoint point, bool gram, bool cross) {
+  TapRequest& w = want_[point];
   w.gram = w.gram || gram;
   w.cross = w.cross || cross;
 }
 
 model::Tap StatsCollector::tap() {
-  return [this](int, std::string_view name, const Tensor& x) {
-    auto it = want_.find(std::string(name));
+  return [this](int, model::TapPoint point, const Tensor& x) {
+    auto it = want_.find(point);
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
     ctx_.synchronize();
@@ -121,28 +121,28 @@ model::Tap StatsCollector::tap() {
   };
 }
 
-void StatsCollector::reduce(Communicator& comm, const std::map<std::string, int64_t>& widths,
+void StatsCollector::reduce(Communicator& comm, const std::map<model::TapPoint, int64_t>& widths,
                             const std::string& where) {
   ctx_.synchronize();
   const double t0 = wall_seconds();
-  for (const auto& [name, w] : want_) {
-    const auto width = widths.find(name);
-    SP_CHECK(width != widths.end(), "statistics: no width for tap '{}'", name);
-    stats_[name].reduce(ctx_, comm, width->second, w.gram, w.cross, fmt::format("{} {}", where, name));
+  for (const auto& [point, w] : want_) {
+    const auto width = widths.find(point);
+    SP_CHECK(width != widths.end(), "statistics: no width for tap '{}'", to_string(point));
+    stats_[point].reduce(ctx_, comm, width->second, w.gram, w.cross, fmt::format("{} {}", where, to_string(point)));
   }
   ctx_.synchronize();
   seconds_ += wall_seconds() - t0;
 }
 
-ChannelStats& StatsCollector::at(const std::string& name) {
-  auto it = stats_.find(name);
-  SP_CHECK(it != stats_.end(), "no statistics were collected at tap '{}'", name);
+ChannelStats& StatsCollector::at(model::TapPoint point) {
+  auto it = stats_.find(point);
+  SP_CHECK(it != stats_.end(), "no statistics were collected at tap '{}'", to_string(point));
   return it->second;
 }
 
 model::Tap ActivationRecorder::tap() {
-  return [this](int, std::string_view name, const Tensor& x) {
-    if (std::find(names_.begin(), names_.end(), name) != names_.end()) recorded_[std::string(name)] = x.clone();
+  return [this](int, model::TapPoint point, const Tensor& x) {
+    if (std::find(points_.begin(), points_.end(), point) != points_.end()) recorded_[point] = x.clone();
   };
 }
 

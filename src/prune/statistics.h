@@ -14,6 +14,8 @@
 // the same bits for any number of ranks and any assignment of batches to ranks.
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/communicator.h"
 #include "core/context.h"
@@ -54,22 +56,30 @@ struct TapRequest {
   bool gram = false, cross = false;
 };
 
-// Collects the statistics of one decoder layer from the named taps (model/arch.h: "attn_in",
-// "attn_o_in", "mlp_in", "mlp_down_in", "mid_resid", "layer_out").
+// Orders taps by their spellings: StatsCollector::reduce() issues its collectives in the alphabetical
+// order of the names, the same on every rank, and the first tap with non-finite statistics names the
+// error.
+struct TapsByName {
+  bool operator()(model::TapPoint a, model::TapPoint b) const {
+    return std::string_view(to_string(a)) < std::string_view(to_string(b));
+  }
+};
+
+// Collects the statistics of one decoder layer at the forward's taps (model::TapPoint).
 class StatsCollector {
  public:
   // fp64_products: fp64 Gram products also for bf16 / fp16 activations (see above).
   explicit StatsCollector(ExecContext& ctx, bool fp64_products = false) : ctx_(ctx), fp64_(fp64_products) {}
-  // Collect sums / sums of squares at `name`, and its Gram / cross-Gram matrix when asked.
-  void want(const std::string& name, bool gram = false, bool cross = false);
+  // Collect sums / sums of squares at `point`, and its Gram / cross-Gram matrix when asked.
+  void want(model::TapPoint point, bool gram = false, bool cross = false);
   // The tap to pass to the forward.
   model::Tap tap();
   // The dense model's activations of the rows the next forward will tap (cross-Gram only).
-  void set_reference(const std::string& name, Tensor r) { reference_[name] = std::move(r); }
+  void set_reference(model::TapPoint point, Tensor r) { reference_[point] = std::move(r); }
   // After the local batches: every wanted tap's statistics summed over the ranks (collective;
   // `widths` gives each tap's channel count for ranks that saw no batch). `where` prefixes errors.
-  void reduce(Communicator& comm, const std::map<std::string, int64_t>& widths, const std::string& where);
-  ChannelStats& at(const std::string& name);
+  void reduce(Communicator& comm, const std::map<model::TapPoint, int64_t>& widths, const std::string& where);
+  ChannelStats& at(model::TapPoint point);
   // Wall seconds spent in the statistics so far (the tap and the reduction; device synchronised).
   double seconds() const { return seconds_; }
 
@@ -77,22 +87,22 @@ class StatsCollector {
   ExecContext& ctx_;
   bool fp64_;
   double seconds_ = 0;
-  std::map<std::string, TapRequest> want_;
-  std::map<std::string, ChannelStats> stats_;
-  std::map<std::string, Tensor> reference_;
+  std::map<model::TapPoint, TapRequest, TapsByName> want_;  // in reduce()'s order
+  std::map<model::TapPoint, ChannelStats> stats_;
+  std::map<model::TapPoint, Tensor> reference_;
 };
 
-// A tap that keeps a copy of the activations at the given names (the dense model's side of a
+// A tap that keeps a copy of the activations at the given points (the dense model's side of a
 // cross-Gram), replacing the previous batch's.
 class ActivationRecorder {
  public:
-  explicit ActivationRecorder(std::vector<std::string> names) : names_(std::move(names)) {}
+  explicit ActivationRecorder(std::vector<model::TapPoint> points) : points_(std::move(points)) {}
   model::Tap tap();
-  const std::map<std::string, Tensor>& recorded() const { return recorded_; }
+  const std::map<model::TapPoint, Tensor>& recorded() const { return recorded_; }
 
  private:
-  std::vector<std::string> names_;
-  std::map<std::string, Tensor> recorded_;
+  std::vector<model::TapPoint> points_;
+  std::map<model::TapPoint, Tensor> recorded_;
 };
 
 }  // namespace sp::prune

@@ -129,9 +129,9 @@ TEST_F(Synthetic, ModelRunsALayerWithTaps) {
   Tensor pos = model::positions_tensor(ctx, batch, seqlen);
   Tensor h = m.embed(ctx, model::ids_tensor(ctx, ids), pos);
   std::vector<std::pair<std::string, Shape>> seen;
-  model::Tap tap = [&](int layer, std::string_view name, const Tensor& x) {
+  model::Tap tap = [&](int layer, model::TapPoint at, const Tensor& x) {
     EXPECT_EQ(layer, 2);
-    seen.emplace_back(std::string(name), x.shape());
+    seen.emplace_back(to_string(at), x.shape());
   };
   model::LayerWeights w = m.load_layer(ctx, 2);
   m.forward_layer(ctx, 2, w, h, pos, batch, seqlen, &tap);
@@ -167,12 +167,13 @@ TEST_F(Synthetic, StreamContinuesFromTheMiddleOfALayer) {
     const model::LayerWeights w = m.load_layer(ctx, layer);
     whole.forward(layer, w);
     std::vector<std::string> seen;
-    const model::Tap tap = [&](int, std::string_view name, const Tensor&) { seen.emplace_back(name); };
+    const model::Tap tap = [&](int, model::TapPoint at, const Tensor&) { seen.emplace_back(to_string(at)); };
     for (int b = 0; b < halves.batches(); ++b) {
-      halves.forward_batch(b, layer, w, nullptr, true, model::kMidResidual);
-      EXPECT_THROW(halves.forward_batch(b, layer, w, nullptr, true, model::kMidResidual), RuntimeFailure);
+      halves.forward_batch(b, layer, w, nullptr, true, model::TapPoint::MidResid);
+      EXPECT_THROW(halves.forward_batch(b, layer, w, nullptr, true, model::TapPoint::MidResid), RuntimeFailure);
       EXPECT_THROW(halves.forward_batch(b, layer + 1, w, nullptr, false), RuntimeFailure);
-      halves.forward_batch(b, layer, w, &tap, false, "mlp_down_in");  // statistics: the stream stays halfway
+      // statistics: the stream stays halfway
+      halves.forward_batch(b, layer, w, &tap, false, model::TapPoint::MlpDownIn);
     }
     EXPECT_EQ(seen, (std::vector<std::string>{"mlp_in", "mlp_down_in", "mlp_in", "mlp_down_in"}));
     EXPECT_THROW(halves.window_nll(), RuntimeFailure);
@@ -199,8 +200,8 @@ TEST_F(Synthetic, HostResidentStreamHoldsTheSameBits) {
   EXPECT_TRUE(same_bytes(host.rows(0, rows), dev.rows(0, rows))) << "embeddings";
   std::vector<double> seen_dev, seen_host;
   auto tap_into = [](std::vector<double>& v) {
-    return model::Tap([&v](int, std::string_view name, const Tensor& x) {
-      if (name == "mlp_down_in")
+    return model::Tap([&v](int, model::TapPoint at, const Tensor& x) {
+      if (at == model::TapPoint::MlpDownIn)
         for (float f : x.to_f32_vector()) v.push_back(f);
     });
   };
@@ -209,7 +210,7 @@ TEST_F(Synthetic, HostResidentStreamHoldsTheSameBits) {
   for (model::HiddenStream* s : {&dev, &host}) {
     s->forward(0, w0, s == &dev ? &tap_dev : &tap_host, false);  // statistics only: the stream stays
     s->forward(0, w0);
-    for (int b = 0; b < s->batches(); ++b) s->forward_batch(b, 1, w1, nullptr, true, model::kMidResidual);
+    for (int b = 0; b < s->batches(); ++b) s->forward_batch(b, 1, w1, nullptr, true, model::TapPoint::MidResid);
   }
   EXPECT_EQ(seen_host, seen_dev);
   EXPECT_TRUE(same_bytes(host.rows(0, rows), dev.rows(0, rows))) << "halfway through layer 1";

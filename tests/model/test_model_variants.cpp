@@ -147,7 +147,7 @@ TEST_P(LayerVariants, ForwardLayerMatchesFloat64) {
   Tensor hidden = Tensor::from_f32(x0, {rows, h});
   Tensor pos = model::positions_tensor(ctx, batch, t);
   std::map<std::string, std::vector<double>> taps;
-  model::Tap tap = [&](int, std::string_view name, const Tensor& x) { taps[std::string(name)] = x.to_f64_vector(); };
+  model::Tap tap = [&](int, model::TapPoint at, const Tensor& x) { taps[to_string(at)] = x.to_f64_vector(); };
   m.forward_layer(ctx, 1, w, hidden, pos, batch, t, &tap);
 
   // The float64 reference of the transformers layer.

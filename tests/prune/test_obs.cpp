@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
 #include "core/communicator.h"
+#include "core/error.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 #include "model/model_test_util.h"
@@ -398,6 +400,28 @@ TEST(ObsGpu, Bf16GramMatchesFloat64SumsOfTheBf16Values) {
                 dh, dc);
     EXPECT_LT(dh, fp64 ? 1e-14 : 1e-5);
     EXPECT_LT(dc, fp64 ? 1e-14 : 1e-5);
+  }
+}
+
+// The collector reduces its taps in the alphabetical order of their names, the order of the
+// collectives on every rank: with non-finite activations at mid_resid and at layer_out, the error
+// names layer_out. A tap that was not wanted is not collected.
+TEST(Statistics, CollectorReducesItsTapsInTheOrderOfTheirNames) {
+  using model::TapPoint;
+  ExecContext ctx(Device::cpu());
+  StatsCollector col(ctx);
+  col.want(TapPoint::MidResid);
+  col.want(TapPoint::LayerOut);
+  const model::Tap tap = col.tap();
+  const Tensor bad = Tensor::from_f32({1.f, std::numeric_limits<float>::quiet_NaN()}, {1, 2});
+  for (TapPoint at : {TapPoint::AttnIn, TapPoint::MidResid, TapPoint::LayerOut}) tap(0, at, bad);
+  EXPECT_THROW(col.at(TapPoint::AttnIn), RuntimeFailure);
+  const auto self = make_self_communicator();
+  try {
+    col.reduce(*self, {{TapPoint::MidResid, 2}, {TapPoint::LayerOut, 2}}, "layer 0");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0 layer_out: "), std::string::npos) << e.what();
   }
 }
 
