@@ -31,13 +31,20 @@ namespace sp::cli {
 namespace fs = std::filesystem;
 namespace {
 
-prune::TokenWindows calibration_windows(const Config& cfg, Loaded& l, int seqlen) {
+// The calibration windows, and with prune.probe_held_out the KL probe's own windows: drawn after
+// them from the same seeded sequence (the statistics' windows are those of a run without it).
+void sample_windows(const Config& cfg, Loaded& l, int seqlen, prune::RunSetup& in) {
   const data::DataSpec spec = calibration_spec(cfg, l.model->config());
-  const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples, seqlen,
+  const int64_t probes = held_out_probe_windows(cfg);
+  const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples + probes, seqlen,
                                                 uint64_t(cfg.calibration.seed), l.bos);
-  prune::TokenWindows w{"calibration", {}, int(windows.size()), seqlen};
-  for (const auto& win : windows) w.ids.insert(w.ids.end(), win.begin(), win.end());
-  return w;
+  auto take = [&](const char* name, size_t first, size_t count) {
+    prune::TokenWindows w{name, {}, int(count), seqlen};
+    for (size_t i = first; i < first + count; ++i) w.ids.insert(w.ids.end(), windows[i].begin(), windows[i].end());
+    return w;
+  };
+  in.calibration = take("calibration", 0, size_t(cfg.calibration.nsamples));
+  if (probes > 0) in.probe = take("probe", size_t(cfg.calibration.nsamples), size_t(probes));
 }
 
 prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset& d, int seqlen) {
@@ -155,7 +162,7 @@ int run_prune(const Args& args, const Config& cfg, const Plan& plan, Communicato
   SP_REQUIRE(spec.overwrite || !fs::exists(report_path),
              "{} already exists: set output.overwrite: true to replace it, or choose another output.dir", report_path);
   prune::RunSetup in;
-  in.calibration = calibration_windows(cfg, l, calib_seqlen);
+  sample_windows(cfg, l, calib_seqlen, in);
   for (const auto& d : cfg.eval.datasets) in.eval.push_back(eval_windows(cfg, l, d, eval_seqlen));
   in.batch = plan.calib_batch;  // calibration.batch, or less to fit runtime.memory_budget_gb
   in.states = plan.host_states ? model::Residence::Host : model::Residence::Device;

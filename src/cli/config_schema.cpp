@@ -186,6 +186,11 @@ std::vector<KeySpec> build_schema() {
                          "normalize kl: calibration windows on which each block's effect on the output is measured",
                          [](Config& c, V v) { c.prune.probe_windows = v.i; }),
                      1, kMaxWindows));
+  s.push_back(key("prune.probe_held_out", K::Bool, "false",
+                  "normalize kl: draw the probe windows after the calibration.nsamples windows (same seed) and keep "
+                  "them out of the statistics, so that each block's effect is measured out of sample (false: the "
+                  "first probe_windows calibration windows)",
+                  [](Config& c, V v) { c.prune.probe_held_out = v.b; }));
   s.push_back(key("prune.gram_fp64", K::Bool, "false",
                   "Gram products in fp64 also for bf16 / fp16 activations (default: tensor-core products of the "
                   "exact bf16 / fp16 values, summed in fp32 within a batch; fp32 activations always use fp64)",

@@ -91,6 +91,7 @@ struct Config {
     int64_t obs_step;
     bool gram_fp64;  // fp64 Gram products also for bf16 / fp16 activations
     int64_t probe_windows;
+    bool probe_held_out;  // the probe windows are drawn after the statistics' windows, not among them
     int64_t round_to;    // kept MLP widths are multiples of it
     bool uniform_shape;  // every layer keeps the same shape (a stock Hugging Face compact checkpoint)
   } prune;

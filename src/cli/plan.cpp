@@ -60,6 +60,10 @@ int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& m) {
   return resolve_seqlen(cfg.calibration.seqlen, 2048, m, "calibration.seqlen");
 }
 
+int64_t held_out_probe_windows(const Config& cfg) {
+  return cfg.prune.probe_held_out && cfg.prune.normalize == Normalization::Kl ? cfg.prune.probe_windows : 0;
+}
+
 int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& m) {
   return resolve_seqlen(cfg.eval.seqlen, m.max_positions > 0 ? m.max_positions : 2048, m, "eval.seqlen");
 }
@@ -148,7 +152,8 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
   std::vector<int> evals = eval_windows;
   if (evals.empty() && cfg.eval.max_windows > 0) evals.assign(cfg.eval.datasets.size(), int(cfg.eval.max_windows));
   const prune::PruneOptions opt = prune_options(cfg);
-  const int probes = std::min(int(cfg.prune.probe_windows), nsamples);
+  const int probes = held_out_probe_windows(cfg) > 0 ? int(cfg.prune.probe_windows)
+                                                    : std::min(int(cfg.prune.probe_windows), nsamples);
   auto shards_for = [&](int batch, bool host_states) {
     std::vector<RankShard> shards;
     for (int r = 0; r < n_ranks; ++r) {

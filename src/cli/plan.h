@@ -63,6 +63,10 @@ struct Plan {
 int64_t calibration_seqlen(const Config& cfg, const io::ModelConfig& model);
 int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& model);
 
+// The KL probe's own windows, drawn after the calibration windows: prune.probe_windows with
+// prune.probe_held_out and normalize kl, else 0 (the probe reads the first calibration windows).
+int64_t held_out_probe_windows(const Config& cfg);
+
 // The dtype of the written weights: output.dtype, or the checkpoint's (F64 written as F32).
 DType output_dtype(const Config& cfg, const io::ModelConfig& model);
 

@@ -65,6 +65,7 @@ using LayerSink = std::function<void(const LayerResult&, const model::LayerWeigh
 // The windows a prune streams and how: batch size, where hidden states live, the written dtype.
 struct RunSetup {
   TokenWindows calibration;
+  TokenWindows probe;              // KL probe windows of their own (none: the first calibration windows)
   std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
   bool eval_before = true;         // false: only after (the dense perplexity is known)
   int batch = 8;                   // windows per forward call

@@ -26,12 +26,10 @@ RankWindows share_windows(const RunSetup& in, int probe_windows, const Communica
     w.eval.push_back(local_share(e, in.batch, comm));
     w.eval_first.push_back(batch_aligned_range(e.windows, in.batch, comm.rank(), comm.size()).first);
   }
-  w.probe_total = std::min(probe_windows, in.calibration.windows);
+  const TokenWindows& from = in.probe.windows > 0 ? in.probe : in.calibration;
+  w.probe_total = std::min(probe_windows, from.windows);
   const TokenWindows head{
-      "probe",
-      {in.calibration.ids.begin(), in.calibration.ids.begin() + int64_t(w.probe_total) * in.calibration.seqlen},
-      w.probe_total,
-      in.calibration.seqlen};
+      "probe", {from.ids.begin(), from.ids.begin() + int64_t(w.probe_total) * from.seqlen}, w.probe_total, from.seqlen};
   w.probe = local_share(head, 1, comm);
   w.probe_first = batch_aligned_range(w.probe_total, 1, comm.rank(), comm.size()).first;
   return w;
