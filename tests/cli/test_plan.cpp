@@ -355,4 +355,25 @@ TEST(Plan, MoreRanksThanBatchesLeavesRanksWithoutWindows) {
 }
 
 }  // namespace
+// Held-out probe windows are drawn beyond calibration.nsamples, so the plan counts all of them;
+// without, the probe reads at most the nsamples calibration windows.
+TEST(Plan, HeldOutProbeWindowsAreCountedBeyondTheCalibrationWindows) {
+  Config cfg = default_config();
+  cfg.calibration.nsamples = 2;
+  cfg.prune.probe_windows = 4;
+  const auto m = llama_like("llama", 256, 4, 4, 4, 512, 1000, 512, false, false);
+  auto probes = [&] {
+    int n = 0;
+    for (const auto& s : make_plan(cfg, m, 2).shards) n += s.probe_windows;
+    return n;
+  };
+  EXPECT_EQ(probes(), 2);
+  EXPECT_EQ(held_out_probe_windows(cfg), 0);
+  cfg.prune.probe_held_out = true;
+  EXPECT_EQ(probes(), 4);
+  EXPECT_EQ(held_out_probe_windows(cfg), 4);
+  cfg.prune.normalize = Normalization::Residual;  // no probe: nothing drawn for it
+  EXPECT_EQ(held_out_probe_windows(cfg), 0);
+}
+
 }  // namespace sp::cli

@@ -19,6 +19,7 @@
 #include "persist/journal.h"
 #include "persist/outputs.h"
 #include "prune/pipeline.h"
+#include "prune/rank_windows.h"
 #include "tokenize/sampling.h"
 
 namespace sp::prune {
@@ -362,6 +363,23 @@ TEST(PipelineRefLlama, AdmmAtZeroTemperatureGivesTheGlobalMasks) {
   EXPECT_NEAR(admm.result.achieved_sparsity(), 0.3, 0.005);
   fs::remove_all(admm.out);
   fs::remove_all(global.out);
+}
+
+// The KL probe reads its own windows where the run gives them (prune.probe_held_out), else the first
+// calibration windows; at most probe_windows of them either way.
+TEST(RankWindows, TheProbeReadsItsOwnWindowsWhenGivenElseTheFirstCalibrationWindows) {
+  auto comm = make_self_communicator();
+  RunSetup in;
+  in.batch = 2;
+  in.calibration = {"calibration", {1, 2, 3, 4, 5, 6, 7, 8}, 4, 2};
+  RankWindows w = share_windows(in, 3, *comm);
+  EXPECT_EQ(w.probe_total, 3);
+  EXPECT_EQ(w.probe.ids, (std::vector<int32_t>{1, 2, 3, 4, 5, 6}));
+  in.probe = {"probe", {9, 10, 11, 12}, 2, 2};
+  w = share_windows(in, 3, *comm);
+  EXPECT_EQ(w.probe_total, 2);
+  EXPECT_EQ(w.probe.ids, (std::vector<int32_t>{9, 10, 11, 12}));
+  EXPECT_EQ(w.calibration.ids, in.calibration.ids);  // the statistics' windows are the calibration's alone
 }
 
 }  // namespace
