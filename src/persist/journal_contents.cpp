@@ -16,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kFormat = 2;  // the writer's (journal_writer.cpp); format 1 reads as 2 without derived roles
-
 std::string file(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
 
 // The whole file, or "damaged" naming it (a resume only reads files the journal says are there).
@@ -65,8 +63,8 @@ JournalContents::JournalContents(std::string dir, const std::map<std::string, st
   }
   found_ = true;
   const JournalHeader h = parse_journal_inputs(inputs_path, read_text(inputs_path));
-  if (h.format != 1 && h.format != kFormat)
-    journal_damaged(inputs_path, fmt::format("format {} is not one this version reads (1, {})", h.format, kFormat));
+  if (h.format != 1 && h.format != kJournalFormat)
+    journal_damaged(inputs_path, fmt::format("format {} is not one this version reads (1, {})", h.format, kJournalFormat));
   const std::vector<std::string> changed = changed_inputs(h.inputs, inputs);
   SP_REQUIRE(changed.empty(),
              "--resume: the run journalled in {} had other inputs: {}. Resume with the same config, checkpoint, "

@@ -25,6 +25,10 @@ using prune::LayerResult;
 using prune::Pass1Record;
 using prune::PerplexityRow;
 
+// The format this version writes (2: derived roles left out of the layer files); it reads 1 as 2
+// without derived roles.
+inline constexpr int kJournalFormat = 2;
+
 // What the journal of this run must describe.
 struct JournalExpect {
   io::ModelConfig model;  // the dense model

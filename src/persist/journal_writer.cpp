@@ -10,7 +10,8 @@
 #include "core/log.h"
 #include "io/atomic_file.h"
 #include "io/output_paths.h"
-#include "io/safetensors.h"
+include "io/safetensors.h"
+#include "persist/journal_read.h"
 
 namespace sp::persist {
 namespace fs = std::filesystem;
@@ -22,8 +23,6 @@ using prune::Pass1Record;
 using prune::PerplexityRow;
 
 namespace {
-
-constexpr int kFormat = 2;  // 2: derived roles left out of the layer files
 
 // nlohmann writes doubles as the shortest decimal that reads back to the same bits; non-finite
 // values (which JSON lacks) travel as strings.
@@ -65,7 +64,7 @@ JournalWriter::JournalWriter(std::string dir, const std::map<std::string, std::s
     return;
   }
   try {
-    write_json(file("inputs.json"), {{"format", kFormat}, {"inputs", inputs}});
+    write_json(file("inputs.json"), {{"format", kJournalFormat}, {"inputs", inputs}});
   } catch (const std::exception& e) {
     disable(e.what());
   }
