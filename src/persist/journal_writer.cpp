@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "io/atomic_file.h"
 #include "io/output_paths.h"
-include "io/safetensors.h"
+#include "io/safetensors.h"
 #include "persist/journal_read.h"
 
 namespace sp::persist {
