@@ -31,13 +31,14 @@ namespace sp::cli {
 namespace fs = std::filesystem;
 namespace {
 
-// The calibration windows, and with prune.probe_held_out the KL probe's own windows: drawn after
-// them from the same seeded sequence (the statistics' windows are those of a run without it).
+// The calibration windows, then with prune.probe_held_out the KL probe's own windows and with
+// prune.refine_rounds the refinement's: drawn after them from the same seeded sequence (the
+// statistics' windows are those of a run without them).
 void sample_windows(const Config& cfg, Loaded& l, int seqlen, prune::RunSetup& in) {
   const data::DataSpec spec = calibration_spec(cfg, l.model->config());
-  const int64_t probes = held_out_probe_windows(cfg);
-  const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples + probes, seqlen,
-                                                uint64_t(cfg.calibration.seed), l.bos);
+  const int64_t probes = held_out_probe_windows(cfg), refine = refine_windows(cfg);
+  const auto windows = data::sample_calibration(spec, l.tokenizer.get(), cfg.calibration.nsamples + probes + refine,
+                                                seqlen, uint64_t(cfg.calibration.seed), l.bos);
   auto take = [&](const char* name, size_t first, size_t count) {
     prune::TokenWindows w{name, {}, int(count), seqlen};
     for (size_t i = first; i < first + count; ++i) w.ids.insert(w.ids.end(), windows[i].begin(), windows[i].end());
@@ -45,6 +46,7 @@ void sample_windows(const Config& cfg, Loaded& l, int seqlen, prune::RunSetup& i
   };
   in.calibration = take("calibration", 0, size_t(cfg.calibration.nsamples));
   if (probes > 0) in.probe = take("probe", size_t(cfg.calibration.nsamples), size_t(probes));
+  if (refine > 0) in.refine = take("refine", size_t(cfg.calibration.nsamples + probes), size_t(refine));
 }
 
 prune::TokenWindows eval_windows(const Config& cfg, Loaded& l, const EvalDataset& d, int seqlen) {

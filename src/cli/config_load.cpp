@@ -245,6 +245,12 @@ class Loader {
                "{}: prune.method = flap makes its own global cut; prune.round_to and prune.uniform_shape need one of "
                "the other methods",
                label);
+    // The refinement moves blocks of a curve-based allocation one step at a time (prune/refine.h).
+    SP_REQUIRE(p.refine_rounds == 0 ||
+                   (p.method == Method::StructPrune && p.allocation != AllocationMode::Uniform && !p.uniform_shape),
+               "{}: prune.refine_rounds = {} refines a per-layer allocation: it needs prune.method = structprune "
+               "with prune.allocation global, softmax or admm, and prune.uniform_shape false",
+               label, p.refine_rounds);
   }
 
   // Every name the outputs take inside output.dir is one plain name (io::single_name_problem), so no

@@ -191,6 +191,18 @@ std::vector<KeySpec> build_schema() {
                   "them out of the statistics, so that each block's effect is measured out of sample (false: the "
                   "first probe_windows calibration windows)",
                   [](Config& c, V v) { c.prune.probe_held_out = v.b; }));
+  s.push_back(ranged(key("prune.refine_rounds", K::Int, "0",
+                         "rounds of the allocation refinement: the pruned model's KL divergence to the dense model "
+                         "is measured on held-out windows with each block moved one step either way, budget-keeping "
+                         "exchanges of steps are searched on it, and the result is kept only if a true-sequential "
+                         "measurement confirms it (docs/algorithm.md); 0: off",
+                         [](Config& c, V v) { c.prune.refine_rounds = v.i; }),
+                     0, 16));
+  s.push_back(ranged(key("prune.refine_windows", K::Int, "8",
+                         "windows of calibration.seqlen tokens, drawn after the calibration (and held-out probe) "
+                         "windows with the same seed, on which the refinement measures the KL divergence",
+                         [](Config& c, V v) { c.prune.refine_windows = v.i; }),
+                     1, kMaxWindows));
   s.push_back(key("prune.gram_fp64", K::Bool, "false",
                   "Gram products in fp64 also for bf16 / fp16 activations (default: tensor-core products of the "
                   "exact bf16 / fp16 values, summed in fp32 within a batch; fp32 activations always use fp64)",

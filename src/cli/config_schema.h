@@ -92,6 +92,8 @@ struct Config {
     bool gram_fp64;  // fp64 Gram products also for bf16 / fp16 activations
     int64_t probe_windows;
     bool probe_held_out;  // the probe windows are drawn after the statistics' windows, not among them
+    int64_t refine_rounds;   // allocation refinement rounds (prune/refine.h); 0: off
+    int64_t refine_windows;  // its held-out windows, drawn after the calibration and probe windows
     int64_t round_to;    // kept MLP widths are multiples of it
     bool uniform_shape;  // every layer keeps the same shape (a stock Hugging Face compact checkpoint)
   } prune;

@@ -59,8 +59,15 @@ int64_t MemoryEstimate::pass2() const {
                              3 * layer + stats2_solving, eval_logits});
 }
 
+int64_t MemoryEstimate::refine() const {
+  if (refine_states == 0) return 0;
+  const int64_t streams = globals + calib_states + dense_states + refine_states;
+  return streams + std::max({3 * layer + activations, 3 * layer + tap_activations + stats2_adding,
+                             3 * layer + stats2_solving, kl_logits});
+}
+
 // Plus 1 MiB for the small tensors of every step (index lists, per-row and per-channel vectors).
-int64_t MemoryEstimate::peak() const { return std::max(pass1(), pass2()) + (int64_t(1) << 20); }
+int64_t MemoryEstimate::peak() const { return std::max({pass1(), pass2(), refine()}) + (int64_t(1) << 20); }
 
 MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, const MemoryWorkload& in) {
   const Recipe r = prune::resolve_recipe(o);
@@ -120,8 +127,10 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
           std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve_n, r.reconstruct ? refit(n, n, h) : 0));
     }
   }
-  if (curves && r.normalize == Normalization::Kl) {
-    e.probe_states = int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
+  if (o.refine_rounds > 0) e.refine_states = int64_t(2 + 2 * blocks) * in.refine_windows * in.calib_seqlen * h * cb;
+  if ((curves && r.normalize == Normalization::Kl) || o.refine_rounds > 0) {
+    if (curves && r.normalize == Normalization::Kl)
+      e.probe_states = int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
     // Row chunks of about 32 Mi logits (HiddenStream::window_kl): the dense probe's logits while
     // the perturbed copy's normed rows and logits are formed, and the per-row divergences.
     const int64_t r1 = std::min<int64_t>((int64_t(32) << 20) / m.vocab, in.calib_seqlen);
@@ -155,6 +164,13 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
     e.hidden_states = (int64_t(in.calib_windows) * in.calib_seqlen * (dense_stream ? 2 : 1) +
                        int64_t(in.eval_windows) * in.eval_seqlen) *
                       m.hidden * in.compute_bytes;
+  }
+  // The refinement keeps every pruned layer and, per block, two variants of its module, in host
+  // memory (on a GPU too: uploaded layer by layer when the search assembles its candidates).
+  if (o.refine_rounds > 0) {
+    int64_t all_layers = 0;
+    for (int l = 0; l < m.n_layers; ++l) all_layers += prune::layer_groups(m, l, o.attention, o.mlp).layer_params;
+    e.refine_store = std::llround(3.0 * (1.0 - o.sparsity) * double(all_layers)) * h.output_bytes;
   }
   if (h.journal) e.journal = layer_params * h.output_bytes + slots;
   // A shard is written when the next tensor would overflow it; a tensor above the limit (the

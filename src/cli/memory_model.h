@@ -2,8 +2,8 @@
 // Device memory of one rank of the pipeline (pipeline.cpp), from shapes alone: what the dry run
 // prints and the budget is checked against. Every rank streams every layer over its share of the
 // windows, so the peak is set by the widest layer, the rank's windows and the statistics of one
-// layer; it is the larger of pass 1 (dense statistics, KL probes) and pass 2 (prune + refit,
-// evaluation), each the sum of what is live at once in that pass.
+// layer; it is the largest of pass 1 (dense statistics, KL probes), the refinement's measurement
+// passes and pass 2 (prune + refit, evaluation), each the sum of what is live at once in that pass.
 #include <cstdint>
 
 #include "io/model_config.h"
@@ -22,6 +22,7 @@ struct MemoryWorkload {
   int eval_seqlen = 0;
   bool eval_before = false;  // the evaluation streams also live through pass 1
   int probe_windows = 0;     // this rank's KL probe windows
+  int refine_windows = 0;    // this rank's windows of the allocation refinement (prune.refine_rounds > 0)
   bool read_ahead = false;   // the next layer is read into host tensors of this device (checkpoint on the CPU)
   bool host_states = false;  // calibration / evaluation hidden states in host memory (a batch at a time here)
 };
@@ -36,6 +37,7 @@ struct MemoryEstimate {
   int64_t dense_states = 0;  // pass 2: the dense model's copy of them (refit_target dense)
   int64_t eval_states = 0;   // the rank's evaluation hidden states (pass 2; pass 1 too with eval.before)
   int64_t probe_states = 0;  // normalize kl: the probe and one perturbed copy per block (pass 1)
+  int64_t refine_states = 0;  // refinement: the dense and pruned streams and two one-block copies per block
   int64_t activations = 0;   // one batch's forward through the widest layer, at its largest
   int64_t tap_activations = 0;                    // the same at the tap where a batch's statistics are added
   int64_t stats1_adding = 0, stats1_solving = 0;  // pass 1: accumulators + a batch's product; Grams + OBS curve
@@ -45,6 +47,7 @@ struct MemoryEstimate {
   bool eval_before = false;
   int64_t pass1() const;
   int64_t pass2() const;
+  int64_t refine() const;  // a measurement pass: pass 2's work with the refinement's streams, no evaluation
   int64_t peak() const;
 };
 
@@ -68,10 +71,13 @@ struct HostMemoryEstimate {
   int64_t device = 0;         // CPU runs: the device estimate's peak (weights, states, statistics)
   int64_t read_ahead = 0;     // GPU runs: two page-locked staging slabs of the widest layer (compute dtype)
   int64_t hidden_states = 0;  // hidden states in host memory (calibration, its dense copy, evaluation)
+  int64_t refine_store = 0;   // refinement on a GPU: the pruned layers and their one-step variants, kept for the search
   int64_t journal = 0;        // the journal's staging: at most the widest dense layer in the output dtype
   int64_t checkpoint = 0;     // the checkpoint writer's pending shard: up to output.max_shard_gb
   int64_t mapped = 0;         // the checkpoint's mmapped file pages: resident once read, shared on a node
-  int64_t anonymous() const { return baseline + device + read_ahead + hidden_states + journal + checkpoint; }
+  int64_t anonymous() const {
+    return baseline + device + read_ahead + hidden_states + refine_store + journal + checkpoint;
+  }
   int64_t total() const { return anonymous() + mapped; }  // what the process's resident set peaks at
 };
 

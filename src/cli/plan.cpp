@@ -64,6 +64,8 @@ int64_t held_out_probe_windows(const Config& cfg) {
   return cfg.prune.probe_held_out && cfg.prune.normalize == Normalization::Kl ? cfg.prune.probe_windows : 0;
 }
 
+int64_t refine_windows(const Config& cfg) { return cfg.prune.refine_rounds > 0 ? cfg.prune.refine_windows : 0; }
+
 int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& m) {
   return resolve_seqlen(cfg.eval.seqlen, m.max_positions > 0 ? m.max_positions : 2048, m, "eval.seqlen");
 }
@@ -96,6 +98,7 @@ prune::PruneOptions prune_options(const Config& cfg) {
   o.probe_windows = int(p.probe_windows);
   o.round_to = int(p.round_to);
   o.uniform_shape = p.uniform_shape;
+  o.refine_rounds = int(p.refine_rounds);
   return o;
 }
 
@@ -162,6 +165,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       std::tie(s.calib_first, s.calib_windows) = batch_aligned_range(nsamples, batch, r, n_ranks);
       for (int w : evals) s.eval_windows += batch_aligned_range(w, batch, r, n_ranks).second;
       s.probe_windows = batch_aligned_range(probes, 1, r, n_ranks).second;
+      s.refine_windows = batch_aligned_range(int(refine_windows(cfg)), 1, r, n_ranks).second;
       MemoryWorkload in;
       in.compute_bytes = p.compute_bytes;
       in.calib_windows = s.calib_windows;
@@ -171,6 +175,7 @@ Plan make_plan(const Config& cfg, const io::ModelConfig& m, int n_ranks, const s
       in.eval_seqlen = int(p.eval_seqlen);
       in.eval_before = cfg.eval.before;
       in.probe_windows = s.probe_windows;
+      in.refine_windows = s.refine_windows;
       // Checkpoint layers are read ahead (model/layer_prefetch.h): into host tensors on the CPU, into
       // host staging (not device memory) for a GPU.
       in.read_ahead = runs_on_cpu(cfg) && !cfg.model.synthetic;
@@ -295,7 +300,7 @@ std::string format_plan(const Plan& p) {
                                   : std::string("-");
     line(fmt::format("  {:>4}  {:>13}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}", s.rank,
                      range, s.eval_windows, gib(double(m.globals + 3 * m.layer)),
-                     gib(double(m.calib_states + m.dense_states + m.eval_states)), gib(double(m.probe_states)),
+                     gib(double(m.calib_states + m.dense_states + m.eval_states)), gib(double(std::max(m.probe_states, m.refine_states))),
                      gib(double(m.activations)), gib(double(std::max(m.stats1_adding, m.stats1_solving))),
                      gib(double(std::max(m.stats2_adding, m.stats2_solving))), gib(double(m.pass1())),
                      gib(double(m.pass2()))));

@@ -22,6 +22,7 @@ struct RankShard {
   int calib_first = 0, calib_windows = 0;  // calibration windows [calib_first, + calib_windows)
   int eval_windows = 0;                    // evaluation windows, every dataset
   int probe_windows = 0;                   // normalize kl: probe windows
+  int refine_windows = 0;                  // prune.refine_rounds > 0: the refinement's windows
   MemoryEstimate memory;                   // peak device memory (cli/memory_model.h)
   HostMemoryEstimate host;                 // peak host memory (rank 0 also holds the writers' buffers)
 };
@@ -66,6 +67,9 @@ int64_t evaluation_seqlen(const Config& cfg, const io::ModelConfig& model);
 // The KL probe's own windows, drawn after the calibration windows: prune.probe_windows with
 // prune.probe_held_out and normalize kl, else 0 (the probe reads the first calibration windows).
 int64_t held_out_probe_windows(const Config& cfg);
+// The allocation refinement's windows, drawn after those: prune.refine_windows when
+// prune.refine_rounds > 0, else 0.
+int64_t refine_windows(const Config& cfg);
 
 // The dtype of the written weights: output.dtype, or the checkpoint's (F64 written as F32).
 DType output_dtype(const Config& cfg, const io::ModelConfig& model);

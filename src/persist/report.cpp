@@ -24,7 +24,7 @@ nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, d
                       {"num_attention_heads", x.shape.n_heads},
                       {"num_key_value_heads", x.shape.n_kv_heads},
                       {"intermediate_size", x.shape.intermediate}});
-  return {{"method", prune::to_string(r.recipe.method)},
+  nlohmann::json j = {{"method", prune::to_string(r.recipe.method)},
           {"recipe", r.recipe.summary()},
           {"target_sparsity", target_sparsity},
           {"achieved_sparsity", r.achieved_sparsity()},
@@ -38,6 +38,26 @@ nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, d
             {"dual_residual", a.dual_residual},
             {"converged", a.converged}}},
           {"layers", layers}};
+  if (r.refine) j["refine"] = refine_json(*r.refine);
+  return j;
+}
+
+nlohmann::json refine_json(const prune::RefineReport& r) {
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const auto& x : r.rounds) {
+    nlohmann::json c = nlohmann::json::array();
+    for (const auto& [m, kl] : x.candidates) c.push_back({{"exchanges", m}, {"kl", kl}});
+    rounds.push_back({{"kl", x.kl},
+                      {"exchanges_proposed", x.moves},
+                      {"candidates", c},
+                      {"exchanges_taken", x.taken},
+                      {"reverted", x.reverted}});
+  }
+  return {{"windows", r.windows},
+          {"seqlen", r.seqlen},
+          {"rounds", rounds},
+          {"removed_before", r.start_removed},
+          {"removed_after", r.removed}};
 }
 
 nlohmann::json seconds_json(const prune::PruneResult& r) {

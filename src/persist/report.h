@@ -16,6 +16,10 @@ nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, in
 // The "prune" section. target_sparsity and temperature: as configured.
 nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, double temperature);
 
+// The allocation refinement: its held-out windows, per round the measured KL, the candidates and the
+// exchanges taken, and the groups removed per block before and after.
+nlohmann::json refine_json(const prune::RefineReport& r);
+
 // {"<phase>": seconds, ...}
 nlohmann::json seconds_json(const prune::PruneResult& r);
 

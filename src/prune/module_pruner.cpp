@@ -1,5 +1,6 @@
 #include "prune/module_pruner.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "kernels/ops.h"
@@ -63,7 +64,8 @@ LayerWeights ModulePruner::refit_producers(int layer, int module, const LayerWei
 }
 
 LayerWeights ModulePruner::prune(int layer, int module, const LayerWeights& w_in, const LayerWeights& dense_w,
-                                 HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r) {
+                                 HiddenStream& calib, HiddenStream* dense, int k, LayerResult& r,
+                                 const std::vector<int>& also_k, std::vector<LayerWeights>* also) {
   ExecContext& ctx = rc_.ctx;
   const Recipe& recipe = rc_.recipe;
   const LayerWeights w =
@@ -73,9 +75,26 @@ LayerWeights ModulePruner::prune(int layer, int module, const LayerWeights& w_in
   StatsCollector col(ctx, rc_.opt.gram_fp64);
   want_module_stats(rc_, col, module, dense_target, false);
   collect(layer, kConsumerIn[module], w, dense_w, calib, dense, col);
+  int depth = k;
+  for (int v : also_k) depth = std::max(depth, v);
   const Choice c =
-      rc_.clock.timed("pass2.scores", [&] { return choose(rc_, "pass2", layer, module, w, col, k, dense_target); });
-  const std::vector<uint8_t> keep = keep_mask(rc_.units(layer, module), c.order, k);
+      rc_.clock.timed("pass2.scores", [&] { return choose(rc_, "pass2", layer, module, w, col, depth, dense_target); });
+  std::vector<uint8_t> keep;
+  LayerWeights out = cut(layer, module, w, col, c.order, k, dense_target, keep);
+  (module == kAttention ? r.attention_keep : r.mlp_keep) = keep;
+  (module == kAttention ? r.attention_scores : r.mlp_scores) = c.scores;
+  r.removed_params += int64_t(k) * rc_.unit_params(layer, module);
+  if (also)
+    for (int v : also_k) also->push_back(cut(layer, module, w, col, c.order, v, dense_target, keep));
+  return out;
+}
+
+LayerWeights ModulePruner::cut(int layer, int module, const LayerWeights& w, StatsCollector& col,
+                               const std::vector<int32_t>& order, int k, bool dense_target,
+                               std::vector<uint8_t>& keep) {
+  ExecContext& ctx = rc_.ctx;
+  const Recipe& recipe = rc_.recipe;
+  keep = keep_mask(rc_.units(layer, module), order, k);
   ModuleEdit e;
   e.kept = kept_units(keep);
   const std::vector<int32_t> cols =
@@ -103,9 +122,6 @@ LayerWeights ModulePruner::prune(int layer, int module, const LayerWeights& w_in
   } else if (recipe.bias_compensation) {
     e.consumer_bias = compensated_bias(layer, module, w, keep, s);
   }
-  (module == kAttention ? r.attention_keep : r.mlp_keep) = keep;
-  (module == kAttention ? r.attention_scores : r.mlp_scores) = c.scores;
-  r.removed_params += int64_t(k) * rc_.unit_params(layer, module);
   LayerWeights out = rc_.clock.timed("pass2.edit", [&] {
     return module == kAttention ? prune_attention(ctx, rc_.cfg, rc_.opt.attention, w, e) : prune_mlp(ctx, w, e);
   });

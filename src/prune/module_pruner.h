@@ -18,8 +18,11 @@ class ModulePruner {
 
   // w with k groups of `module` removed; r receives the keep mask, the scores and the removed
   // parameters. dense: the dense model's stream over the same windows (or null), dense_w its layer.
+  // With `also`, the same module cut from the same statistics at each of also_k's levels too (the
+  // allocation refinement's variants, refine.h); r describes the cut at k only.
   model::LayerWeights prune(int layer, int module, const model::LayerWeights& w, const model::LayerWeights& dense_w,
-                            model::HiddenStream& calib, model::HiddenStream* dense, int k, LayerResult& r);
+                            model::HiddenStream& calib, model::HiddenStream* dense, int k, LayerResult& r,
+                            const std::vector<int>& also_k = {}, std::vector<model::LayerWeights>* also = nullptr);
   // The dense layer cut to r's keep masks, no refit: what the producers of the pruned layer are when
   // they were not refit (the journal leaves those out and a replay derives them here).
   model::LayerWeights selected_layer(const model::LayerWeights& dense_w, const LayerResult& r) const;
@@ -35,6 +38,9 @@ class ModulePruner {
   model::LayerWeights refit_producers(int layer, int module, const model::LayerWeights& w,
                                       const model::LayerWeights& dense_w, model::HiddenStream& calib,
                                       model::HiddenStream& dense);
+  // w with the first k groups of c.order removed and the consumer refit from col (or compensated).
+  model::LayerWeights cut(int layer, int module, const model::LayerWeights& w, StatsCollector& col,
+                          const std::vector<int32_t>& order, int k, bool dense_target, std::vector<uint8_t>& keep);
   Tensor compensated_bias(int layer, int module, const model::LayerWeights& w, const std::vector<uint8_t>& keep,
                           const ChannelStats& s);
   // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's

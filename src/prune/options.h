@@ -64,6 +64,7 @@ struct PruneOptions {
   int probe_windows = 2;             // normalize kl: calibration windows the output effect is measured on
   int round_to = 1;                  // kept MLP widths are multiples of it (AllocationOptions::round_to)
   bool uniform_shape = false;        // every layer keeps the same shape (AllocationOptions::uniform_shape)
+  int refine_rounds = 0;             // rounds of the allocation refinement on held-out windows (refine.h); 0: off
 };
 
 // The resolved recipe: what each phase does.

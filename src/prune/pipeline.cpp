@@ -13,6 +13,7 @@
 #include "prune/module_pruner.h"
 #include "prune/progress_store.h"
 #include "prune/prune_pass.h"
+#include "prune/refine.h"
 #include "prune/rank_windows.h"
 #include "prune/removal_curves.h"
 #include "prune/run_context.h"
@@ -145,6 +146,11 @@ PruneResult Pipeline::run() {
     pass1();
     fail_point(rc_.comm.rank(), "allocation");
     allocate();
+    if (opt.refine_rounds > 0) {
+      RefineReport report;
+      result_.allocation = refine_allocation(rc_, in_, win_, blocks_, pruner_, result_.allocation, report);
+      result_.refine = std::move(report);
+    }
     if (journal_)
       journal_->save_pass1(
           {result_.allocation, result_.before, rc_.clock["pass1"], rc_.clock["allocation"], eval_seconds_});

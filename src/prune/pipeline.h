@@ -13,6 +13,7 @@
 // allocation exchanges only scalars and curves through the Communicator.
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "model/hidden_stream.h"
 #include "model/model.h"
 #include "prune/options.h"
+#include "prune/refine_report.h"
 
 namespace sp::prune {
 
@@ -56,6 +58,7 @@ struct PruneResult {
   double achieved_sparsity() const { return prunable_params ? double(removed_params) / double(prunable_params) : 0; }
   std::vector<PerplexityRow> before, after;
   std::map<std::string, double> seconds;  // per phase
+  std::optional<RefineReport> refine;     // prune.refine_rounds > 0
   io::ModelConfig pruned_config;
 };
 
@@ -66,6 +69,7 @@ using LayerSink = std::function<void(const LayerResult&, const model::LayerWeigh
 struct RunSetup {
   TokenWindows calibration;
   TokenWindows probe;              // KL probe windows of their own (none: the first calibration windows)
+  TokenWindows refine;             // the allocation refinement's held-out windows (refine.h)
   std::vector<TokenWindows> eval;  // perplexity before and after (may be empty)
   bool eval_before = true;         // false: only after (the dense perplexity is known)
   int batch = 8;                   // windows per forward call

@@ -21,12 +21,29 @@ constexpr Role kAttentionRoles[] = {Role::AttnNormWeight,    Role::AttnNormBias,
                                     Role::OWeight,           Role::OBias,        Role::QNormWeight, Role::KNormWeight,
                                     Role::AttnPostNormWeight};
 
+constexpr Role kMlpRoles[] = {Role::MlpNormWeight, Role::MlpNormBias, Role::GateWeight, Role::GateBias,
+                              Role::UpWeight,      Role::UpBias,      Role::DownWeight, Role::DownBias,
+                              Role::MlpPostNormWeight};
+
 bool same_tensor(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) return a.defined() == b.defined();
   return a.raw() == b.raw() && a.dtype() == b.dtype() && a.shape() == b.shape();
 }
 
 }  // namespace
+
+LayerWeights with_module_of(const LayerWeights& base, const LayerWeights& from, int module) {
+  LayerWeights w = base;
+  if (module == kAttention) {
+    for (Role role : kAttentionRoles) w.at(role) = from.at(role);
+    w.shape.n_heads = from.shape.n_heads;
+    w.shape.n_kv_heads = from.shape.n_kv_heads;
+  } else {
+    for (Role role : kMlpRoles) w.at(role) = from.at(role);
+    w.shape.intermediate = from.shape.intermediate;
+  }
+  return w;
+}
 
 HiddenStream make_stream(const RunContext& rc, const RunSetup& in, const TokenWindows& local) {
   return HiddenStream(rc.model, rc.ctx, local.ids, local.windows, local.seqlen, in.batch, in.states);
@@ -52,7 +69,8 @@ LayerWeights PrunePass::replay_layer(int l, bool need_dense, LayerResult& r, Lay
 }
 
 LayerWeights PrunePass::prune_layer(int l, HiddenStream& calib, HiddenStream* dense, const Allocation& allocation,
-                                    LayerResult& r, LayerWeights& dense_w, std::optional<LayerWeights>& mid_weights) {
+                                    LayerResult& r, LayerWeights& dense_w, std::optional<LayerWeights>& mid_weights,
+                                    const VariantRequest* req, LayerVariants* variants) {
   fail_point(rc_.comm.rank(), "pass2", l);
   dense_w = rc_.clock.timed("pass2.load", [&] { return rc_.model.load_layer(rc_.ctx, l); });
   r.layer = l;
@@ -76,12 +94,38 @@ LayerWeights PrunePass::prune_layer(int l, HiddenStream& calib, HiddenStream* de
         for (int bi = 0; bi < dense->batches(); ++bi)
           dense->forward_batch(bi, l, dense_w, nullptr, true, model::TapPoint::MidResid);
       });
-    w = pruner_.prune(l, mod, w, dense_w, calib, dense, allocation.removed[size_t(b)], r);
+    std::vector<LayerWeights>* also = variants ? &variants->variants[mod] : nullptr;
+    w = pruner_.prune(l, mod, w, dense_w, calib, dense, allocation.removed[size_t(b)], r,
+                      req ? req->levels[size_t(b)] : std::vector<int>{}, also);
   }
   // The pruned model runs on exactly the weights that are written (output dtype, then compute).
   LayerWeights out = rc_.clock.timed("pass2.edit", [&] { return convert_layer(rc_.ctx, w, in_.output_dtype); });
   r.shape = out.shape;
+  if (variants)  // an attention variant was cut before the MLP: it takes the centre's MLP
+    for (int mod : kModules)
+      for (LayerWeights& v : variants->variants[mod])
+        v = convert_layer(rc_.ctx, mod == kAttention ? with_module_of(w, v, kAttention) : v, in_.output_dtype);
   return out;
+}
+
+std::optional<HiddenStream> PrunePass::reference_stream() const {
+  const Recipe& recipe = rc_.recipe;
+  if (recipe.reconstruct && (recipe.target == RefitTarget::Dense || recipe.refit_producers))
+    return make_stream(rc_, in_, win_.calibration);
+  return std::nullopt;
+}
+
+void PrunePass::check_continuation(int l, const LayerWeights& run, const std::optional<LayerWeights>& mid) const {
+  if (mid)
+    for (Role role : kAttentionRoles)
+      SP_CHECK(same_tensor(run.at(role), mid->at(role)),
+               "layer {}: the stream continues from attention weights other than those written", l);
+}
+
+LayerWeights runnable(const RunContext& rc, const LayerWeights& out) {
+  ExecContext& ctx = rc.ctx;
+  return model::with_padded_mlp(ctx, convert_layer(ctx, out, rc.model.dtype()),
+                                ctx.device().is_cuda() ? model::kMlpTileMultiple : 1);
 }
 
 void PrunePass::record_layer(const LayerResult& r, const LayerWeights& out) {
@@ -98,12 +142,8 @@ void PrunePass::record_layer(const LayerResult& r, const LayerWeights& out) {
 // calibration and evaluation streams and goes to the sink (and the journal).
 void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_seconds) {
   const double t0 = wall_seconds();
-  const Recipe& recipe = rc_.recipe;
-  ExecContext& ctx = rc_.ctx;
   HiddenStream calib = make_stream(rc_, in_, win_.calibration);
-  std::optional<HiddenStream> dense;
-  if (recipe.reconstruct && (recipe.target == RefitTarget::Dense || recipe.refit_producers))
-    dense.emplace(make_stream(rc_, in_, win_.calibration));
+  std::optional<HiddenStream> dense = reference_stream();
   std::vector<HiddenStream> evals;
   for (const auto& e : win_.eval) evals.push_back(make_stream(rc_, in_, e));
   // Layers of pass 2 the journal holds (every rank read the same journal: commands_prune.cpp checks).
@@ -116,16 +156,8 @@ void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_sec
     const LayerWeights out =
         l < done ? replay_layer(l, dense.has_value(), r, dense_w)
                  : prune_layer(l, calib, dense ? &*dense : nullptr, result.allocation, r, dense_w, mid_weights);
-    // On a GPU the streams run the MLP zero-padded to whole GEMM tiles, as inference does: the same
-    // outputs, at tensor-core speed whatever the kept width (the CPU's sums would merely reorder).
-    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] {
-      return model::with_padded_mlp(ctx, convert_layer(ctx, out, rc_.model.dtype()),
-                                    ctx.device().is_cuda() ? model::kMlpTileMultiple : 1);
-    });
-    if (mid_weights)
-      for (Role role : kAttentionRoles)
-        SP_CHECK(same_tensor(run.at(role), mid_weights->at(role)),
-                 "layer {}: the stream continues from attention weights other than those written", l);
+    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, out); });
+    check_continuation(l, run, mid_weights);
     rc_.clock.forwards("pass2", nullptr, [&] {
       calib.forward(l, run);
       if (dense) dense->forward(l, dense_w);
@@ -145,6 +177,28 @@ void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_sec
   if (store_) store_->flush();  // the last layer's files (a failed write turns the journal off)
   result.after = perplexities(in_, win_, evals, rc_.comm);
   rc_.clock["pass2"] = wall_seconds() - t0;
+}
+
+void PrunePass::measure(const Allocation& allocation, const VariantRequest& req) {
+  HiddenStream calib = make_stream(rc_, in_, win_.calibration);
+  std::optional<HiddenStream> dense = reference_stream();
+  Progress progress("refine (measurement pass)", long(rc_.cfg.n_layers));
+  for (int l = 0; l < rc_.cfg.n_layers; ++l) {
+    LayerResult r;
+    LayerVariants v;
+    std::optional<LayerWeights> mid_weights;
+    v.centre = prune_layer(l, calib, dense ? &*dense : nullptr, allocation, r, v.dense, mid_weights, &req, &v);
+    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, v.centre); });
+    check_continuation(l, run, mid_weights);
+    rc_.clock.forwards("pass2", nullptr, [&] {
+      calib.forward(l, run);
+      if (dense) dense->forward(l, v.dense);
+    });
+    v.layer = l;
+    req.sink(std::move(v));
+    progress.step(long(l + 1));
+  }
+  progress.finish();
 }
 
 }  // namespace sp::prune

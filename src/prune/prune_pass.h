@@ -2,6 +2,7 @@
 // Pass 2 over the layers: each layer pruned on the pruned model's hidden states (module_pruner.h)
 // or, when the progress store holds it, replayed bit for bit; each final layer advances the
 // calibration and evaluation streams and goes to the sink and the store.
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -14,6 +15,25 @@
 
 namespace sp::prune {
 
+// The allocation refinement's measurement pass (refine.h): besides each block's allocated level,
+// the same module cut at further levels from the same statistics.
+struct LayerVariants {
+  int layer = 0;
+  model::LayerWeights dense;    // the dense layer (compute dtype)
+  model::LayerWeights centre;   // the layer pruned at the allocation (output dtype), as pass 2 writes it
+  // Per module: the layer with that module cut at each requested level instead (the other module
+  // as in `centre`), in the output dtype; empty when not asked.
+  std::vector<model::LayerWeights> variants[2];
+};
+struct VariantRequest {
+  std::vector<std::vector<int>> levels;  // per block: levels to cut besides the allocated one
+  std::function<void(LayerVariants&&)> sink;  // receives each layer after its centre is final
+};
+
+// A module's tensors (attention: norms, q/k/v/o with biases and per-head norms; MLP: norms,
+// gate/up/down with biases) and its shape fields from `from`, the rest from `base`.
+model::LayerWeights with_module_of(const model::LayerWeights& base, const model::LayerWeights& from, int module);
+
 class PrunePass {
  public:
   PrunePass(RunContext& rc, const RunSetup& in, const RankWindows& win, const Blocks& blocks, ModulePruner& pruner,
@@ -22,11 +42,19 @@ class PrunePass {
   // Fills result.layers, pruned_config's layer shapes and the perplexity after; adds the evaluation
   // forwards' seconds to eval_seconds.
   void run(const LayerSink& sink, PruneResult& result, double& eval_seconds);
+  // The refinement's measurement pass: as run() at `allocation`, with no evaluation streams, no
+  // sink and no store; each layer's centre and variants go to req.sink.
+  void measure(const Allocation& allocation, const VariantRequest& req);
 
  private:
   model::LayerWeights prune_layer(int l, model::HiddenStream& calib, model::HiddenStream* dense,
                                   const Allocation& allocation, LayerResult& r, model::LayerWeights& dense_w,
-                                  std::optional<model::LayerWeights>& mid_weights);
+                                  std::optional<model::LayerWeights>& mid_weights,
+                                  const VariantRequest* req = nullptr, LayerVariants* variants = nullptr);
+  // The dense model's calibration stream, when the recipe refits towards it.
+  std::optional<model::HiddenStream> reference_stream() const;
+  // A stream that continued from halfway through layer l (mid) ran the attention weights written.
+  void check_continuation(int l, const model::LayerWeights& run, const std::optional<model::LayerWeights>& mid) const;
   model::LayerWeights replay_layer(int l, bool need_dense, LayerResult& r, model::LayerWeights& dense_w);
   void record_layer(const LayerResult& r, const model::LayerWeights& out);
   // Whether w's attention block is the one the pruned model runs (unchanged by the round trip
@@ -40,6 +68,10 @@ class PrunePass {
   ModulePruner& pruner_;
   ProgressStore* store_;
 };
+
+// A written layer as the streams run it: compute dtype, the MLP zero-padded to whole GEMM tiles on
+// a GPU, as inference does (the same outputs at tensor-core speed whatever the kept width).
+model::LayerWeights runnable(const RunContext& rc, const model::LayerWeights& out);
 
 // A stream of this rank's windows `local` through the model, as `in` configures it.
 model::HiddenStream make_stream(const RunContext& rc, const RunSetup& in, const TokenWindows& local);

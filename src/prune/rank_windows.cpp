@@ -32,15 +32,22 @@ RankWindows share_windows(const RunSetup& in, int probe_windows, const Communica
       "probe", {from.ids.begin(), from.ids.begin() + int64_t(w.probe_total) * from.seqlen}, w.probe_total, from.seqlen};
   w.probe = local_share(head, 1, comm);
   w.probe_first = batch_aligned_range(w.probe_total, 1, comm.rank(), comm.size()).first;
+  w.refine_total = in.refine.windows;
+  w.refine = local_share(in.refine, 1, comm);
+  w.refine_first = batch_aligned_range(w.refine_total, 1, comm.rank(), comm.size()).first;
   return w;
 }
 
-double sum_over_windows(Communicator& comm, const std::vector<double>& local, int first, int total) {
+std::vector<double> all_windows(Communicator& comm, const std::vector<double>& local, int first, int total) {
   std::vector<double> all(size_t(total), 0.0);
   std::copy(local.begin(), local.end(), all.begin() + first);
   comm.allreduce_sum(std::span<double>(all));
+  return all;
+}
+
+double sum_over_windows(Communicator& comm, const std::vector<double>& local, int first, int total) {
   double s = 0.0;
-  for (double v : all) s += v;
+  for (double v : all_windows(comm, local, first, total)) s += v;
   return s;
 }
 

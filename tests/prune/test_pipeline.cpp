@@ -344,6 +344,82 @@ TEST(Journal, ResumeWithOtherInputsNamesWhatChanged) {
   fs::remove_all(dir);
 }
 
+// Mean over every position of the held-out windows of KL(dense || pruned) of the next-token
+// distributions, in float64 from each prefix's last-row logits: a path of its own (whole-prompt
+// forwards of reloaded checkpoints, no stream, no LM-head chunking) to check the refinement's numbers by.
+double independent_kl(Fixture& f, const std::string& pruned_dir, const TokenWindows& w) {
+  model::Model pruned(model::open_checkpoint_source(pruned_dir), *f.ctx, Precision::Exact32);
+  double sum = 0;
+  for (int win = 0; win < w.windows; ++win)
+    for (int t = 1; t <= w.seqlen; ++t) {
+      const std::span<const int32_t> prefix(w.ids.data() + size_t(win) * size_t(w.seqlen), size_t(t));
+      const std::vector<float> p = model::prompt_last_logits(*f.model, *f.ctx, prefix);
+      const std::vector<float> q = model::prompt_last_logits(pruned, *f.ctx, prefix);
+      auto log_softmax = [](const std::vector<float>& x) {
+        double mx = -1e300, z = 0;
+        for (float v : x) mx = std::max(mx, double(v));
+        for (float v : x) z += std::exp(double(v) - mx);
+        std::vector<double> out;
+        for (float v : x) out.push_back(double(v) - mx - std::log(z));
+        return out;
+      };
+      const std::vector<double> lp = log_softmax(p), lq = log_softmax(q);
+      for (size_t i = 0; i < lp.size(); ++i) sum += std::exp(lp[i]) * (lp[i] - lq[i]);
+    }
+  return sum / double(w.windows * w.seqlen);
+}
+
+// The allocation refinement (prune.refine_rounds): its measurement passes prune exactly as pass 2
+// does, so the KL they measure for an allocation is that of the checkpoint pass 2 writes at it (the
+// starting allocation's is that of a run without refinement); the search's allocation is kept only
+// when its measured KL is lower, so the written model is never farther from the dense one on the
+// held-out windows than the unrefined one; the budget stays as near the target as the allocation's.
+TEST_P(Pipeline, RefinementMeasuresTheWrittenModelAndNeverRaisesItsKl) {
+  Fixture f = load(stories(), GetParam(), shakespeare(), 8, 64, 0);
+  auto tok = tok::Tokenizer::from_model_dir(f.dir);
+  f.in.refine = {"refine", {}, 8, 32};
+  for (const auto& w : data::sample_calibration({shakespeare(), data::Format::Text}, tok.get(), 8, 32, 7,
+                                                f.model->config().bos_token_id))
+    f.in.refine.ids.insert(f.in.refine.ids.end(), w.begin(), w.end());
+  for (double sparsity : {0.2, 0.4}) {
+    SCOPED_TRACE(sparsity);
+    PruneOptions o = structprune(sparsity);
+    const PruneRun plain = prune_to(f, o, CheckpointForm::Compact, "refine_off");
+    o.refine_rounds = 1;
+    const PruneRun refined = prune_to(f, o, CheckpointForm::Compact, "refine_on");
+    ASSERT_TRUE(refined.result.refine.has_value());
+    const RefineReport& rep = *refined.result.refine;
+    ASSERT_GE(rep.rounds.size(), 1u);
+    EXPECT_EQ(rep.start_removed, plain.result.allocation.removed);
+    EXPECT_EQ(rep.removed, refined.result.allocation.removed);
+    const double kl_plain = independent_kl(f, plain.out + "/model", f.in.refine);
+    const double kl_refined = independent_kl(f, refined.out + "/model", f.in.refine);
+    EXPECT_NEAR(rep.rounds[0].kl, kl_plain, 1e-6 * kl_plain);
+    if (rep.rounds[0].taken > 0) {  // the search's choice, measured true sequential
+      ASSERT_EQ(rep.rounds.size(), 2u);
+      const RefineRound& check = rep.rounds[1];
+      for (const auto& [m, kl] : rep.rounds[0].candidates) {
+        if (m == rep.rounds[0].taken) {
+          EXPECT_LT(kl, rep.rounds[0].kl);
+        }
+      }
+      if (check.reverted) {
+        EXPECT_EQ(rep.removed, rep.start_removed);
+      } else {
+        EXPECT_NE(rep.removed, rep.start_removed);
+        EXPECT_NEAR(check.kl, kl_refined, 1e-6 * kl_refined);
+      }
+    }
+    EXPECT_LE(kl_refined, kl_plain * (1 + 1e-9));
+    const Allocation& a = refined.result.allocation;
+    const LayerGroups g = layer_groups(f.model->config(), 0, o.attention, o.mlp);
+    EXPECT_LE(std::llabs(refined.result.removed_params - a.budget),
+              std::max<int64_t>(std::llabs(plain.result.removed_params - a.budget), g.params_per_attention_unit / 2));
+    fs::remove_all(plain.out);
+    fs::remove_all(refined.out);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, Pipeline, ::testing::ValuesIn(test::model_test_devices()), test::device_param_name);
 
 // The same on ref-llama (GQA, 8 layers, 1024 neurons per layer), with a short calibration.
