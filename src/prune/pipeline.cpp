@@ -1,6 +1,7 @@
 #include "prune/pipeline.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 
 #include "core/error.h"
@@ -132,6 +133,7 @@ PruneResult Pipeline::run() {
               in_.calibration.windows, in_.calibration.seqlen);
   blocks_ = make_blocks(rc_);
   win_ = share_windows(in_, opt.probe_windows, rc_.comm);
+  std::unique_ptr<ProgressStore> replay;  // the refinement's layers
   if (journal_ && journal_->pass1()) {
     const Pass1Record& p = *journal_->pass1();
     SP_REQUIRE(p.allocation.removed.size() == blocks_.blocks.size(), "{}: the allocation has {} blocks, this run {}",
@@ -148,14 +150,17 @@ PruneResult Pipeline::run() {
     allocate();
     if (opt.refine_rounds > 0) {
       RefineReport report;
-      result_.allocation = refine_allocation(rc_, in_, win_, blocks_, pruner_, result_.allocation, report);
+      std::vector<LayerRecord> layers;
+      result_.allocation = refine_allocation(rc_, in_, win_, blocks_, pruner_, result_.allocation, report, layers);
       result_.refine = std::move(report);
+      // Pass 2 replays the verifying measurement's layers (the same bits it would compute).
+      replay = replay_store(std::move(layers), journal_);
     }
     if (journal_)
       journal_->save_pass1(
           {result_.allocation, result_.before, rc_.clock["pass1"], rc_.clock["allocation"], eval_seconds_});
   }
-  PrunePass(rc_, in_, win_, blocks_, pruner_, journal_).run(sink_, result_, eval_seconds_);
+  PrunePass(rc_, in_, win_, blocks_, pruner_, replay ? replay.get() : journal_).run(sink_, result_, eval_seconds_);
   for (const auto& l : result_.layers) {
     result_.prunable_params += l.prunable_params;
     result_.removed_params += l.removed_params;

@@ -36,6 +36,8 @@ class ProgressStore {
   virtual LayerRecord layer(int l, ExecContext& ctx) const = 0;
   virtual void save_pass1(const Pass1Record& p) = 0;
   virtual void save_layer(const LayerRecord& r) = 0;  // layers in order
+  // Whether replayed layer l is to be saved as well (a store that replays another's layers).
+  virtual bool saves_replayed(int l) const { return false; }
   virtual void flush() = 0;                           // the last save is durable (or the store is off)
   virtual std::string path() const = 0;               // for errors
 };

@@ -122,6 +122,15 @@ void PrunePass::check_continuation(int l, const LayerWeights& run, const std::op
                "layer {}: the stream continues from attention weights other than those written", l);
 }
 
+LayerRecord journal_record(const Recipe& recipe, LayerRecord rec) {
+  // Producers that were not refit are a selection of the dense layer: a replay derives them
+  // (selected_layer), so the journal holds about a third of the pruned layer.
+  if (!recipe.refit_producers)
+    for (Role role : {Role::QWeight, Role::KWeight, Role::VWeight, Role::GateWeight, Role::UpWeight})
+      if (rec.weights.at(role).defined()) rec.weights.at(role) = Tensor(), rec.derived.push_back(role);
+  return rec;
+}
+
 LayerWeights runnable(const RunContext& rc, const LayerWeights& out) {
   ExecContext& ctx = rc.ctx;
   return model::with_padded_mlp(ctx, convert_layer(ctx, out, rc.model.dtype()),
@@ -129,13 +138,7 @@ LayerWeights runnable(const RunContext& rc, const LayerWeights& out) {
 }
 
 void PrunePass::record_layer(const LayerResult& r, const LayerWeights& out) {
-  LayerRecord rec{r, out, {pruner_.added_bias(kAttention), pruner_.added_bias(kMlp)}, {}};
-  // Producers that were not refit are a selection of the dense layer: a replay derives them
-  // (selected_layer), so the journal holds about a third of the pruned layer.
-  if (!rc_.recipe.refit_producers)
-    for (Role role : {Role::QWeight, Role::KWeight, Role::VWeight, Role::GateWeight, Role::UpWeight})
-      if (rec.weights.at(role).defined()) rec.weights.at(role) = Tensor(), rec.derived.push_back(role);
-  store_->save_layer(rec);
+  store_->save_layer(journal_record(rc_.recipe, {r, out, {pruner_.added_bias(kAttention), pruner_.added_bias(kMlp)}, {}}));
 }
 
 // Pass 2: layer by layer on the pruned model's hidden states; each final layer advances the
@@ -154,21 +157,23 @@ void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_sec
     LayerWeights dense_w;
     std::optional<LayerWeights> mid_weights;  // the attention block the calibration stream has applied
     const LayerWeights out =
-        l < done ? replay_layer(l, dense.has_value(), r, dense_w)
+        l < done ? replay_layer(l, dense.has_value() && done < rc_.cfg.n_layers, r, dense_w)
                  : prune_layer(l, calib, dense ? &*dense : nullptr, result.allocation, r, dense_w, mid_weights);
     const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, out); });
     check_continuation(l, run, mid_weights);
-    rc_.clock.forwards("pass2", nullptr, [&] {
-      calib.forward(l, run);
-      if (dense) dense->forward(l, dense_w);
-    });
+    // The calibration windows only serve layers still to be pruned.
+    if (done < rc_.cfg.n_layers)
+      rc_.clock.forwards("pass2", nullptr, [&] {
+        calib.forward(l, run);
+        if (dense) dense->forward(l, dense_w);
+      });
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, run);
     eval_seconds += wall_seconds() - te;
     result.pruned_config.layers[size_t(l)] = r.shape;
     rc_.clock.timed("pass2.outputs", [&] {
       sink(r, out);
-      if (store_ && l >= done) record_layer(r, out);
+      if (store_ && (l >= done || store_->saves_replayed(l))) record_layer(r, out);
     });
     result.layers.push_back(std::move(r));
     progress.step(long(l + 1));
@@ -184,10 +189,10 @@ void PrunePass::measure(const Allocation& allocation, const VariantRequest& req)
   std::optional<HiddenStream> dense = reference_stream();
   Progress progress("refine (measurement pass)", long(rc_.cfg.n_layers));
   for (int l = 0; l < rc_.cfg.n_layers; ++l) {
-    LayerResult r;
     LayerVariants v;
     std::optional<LayerWeights> mid_weights;
-    v.centre = prune_layer(l, calib, dense ? &*dense : nullptr, allocation, r, v.dense, mid_weights, &req, &v);
+    v.centre = prune_layer(l, calib, dense ? &*dense : nullptr, allocation, v.result, v.dense, mid_weights, &req, &v);
+    for (int mod : kModules) v.added_bias[mod] = pruner_.added_bias(mod);
     const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, v.centre); });
     check_continuation(l, run, mid_weights);
     rc_.clock.forwards("pass2", nullptr, [&] {

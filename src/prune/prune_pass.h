@@ -21,6 +21,8 @@ struct LayerVariants {
   int layer = 0;
   model::LayerWeights dense;    // the dense layer (compute dtype)
   model::LayerWeights centre;   // the layer pruned at the allocation (output dtype), as pass 2 writes it
+  LayerResult result;           // its keep masks, scores, removed parameters and shape, as pass 2 reports them
+  bool added_bias[2] = {false, false};  // as ModulePruner::added_bias after this layer
   // Per module: the layer with that module cut at each requested level instead (the other module
   // as in `centre`), in the output dtype; empty when not asked.
   std::vector<model::LayerWeights> variants[2];
@@ -72,6 +74,10 @@ class PrunePass {
 // A written layer as the streams run it: compute dtype, the MLP zero-padded to whole GEMM tiles on
 // a GPU, as inference does (the same outputs at tensor-core speed whatever the kept width).
 model::LayerWeights runnable(const RunContext& rc, const model::LayerWeights& out);
+
+// A pruned layer as the journal keeps it: without the producers a replay derives from the dense
+// layer (those that were not refit).
+LayerRecord journal_record(const Recipe& recipe, LayerRecord rec);
 
 // A stream of this rank's windows `local` through the model, as `in` configures it.
 model::HiddenStream make_stream(const RunContext& rc, const RunSetup& in, const TokenWindows& local);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "core/error.h"
@@ -101,8 +102,11 @@ class Refiner {
           break;
         }
       }
+      if (round > 0)
+        SP_LOG_INFO("refine: the search's allocation measures KL {:.5g} (was {:.5g}): taken", rr.kl, best_kl.mean());
       best = a;
       best_kl = kl[0];
+      best_layers_ = layers_;  // what pass 2 would write at `best` (shared tensors, no copy)
       if (round == rc_.opt.refine_rounds) {  // the last measurement verifies; nothing more is proposed
         report.rounds.push_back(rr);
         break;
@@ -211,6 +215,9 @@ class Refiner {
       const Device host = Device::cpu();
       Stored& s = layers_[size_t(l)];
       s.centre = on_device(std::move(v.centre), host);
+      s.result = std::move(v.result);
+      s.added_bias[0] = v.added_bias[0];
+      s.added_bias[1] = v.added_bias[1];
       for (int mod : kModules)
         for (LayerWeights& w : v.variants[mod]) s.variants[mod].push_back(on_device(std::move(w), host));
     };
@@ -321,7 +328,19 @@ class Refiner {
   struct Stored {
     LayerWeights centre;
     std::vector<LayerWeights> variants[2];
+    LayerResult result;
+    bool added_bias[2] = {false, false};
   };
+
+ public:
+  // The layers pass 2 would write at the refined allocation, as the measurement pass pruned them.
+  std::vector<LayerRecord> records() const {
+    std::vector<LayerRecord> out;
+    for (const Stored& s : best_layers_) out.push_back({s.result, s.centre, {s.added_bias[0], s.added_bias[1]}, {}});
+    return out;
+  }
+
+ private:
 
   RunContext& rc_;
   const RunSetup& in_;
@@ -334,19 +353,62 @@ class Refiner {
   std::optional<HiddenStream> dense_;  // the dense model's held-out streams, after the last layer
   std::vector<Variant> variants_;      // of the last measurement pass
   std::vector<Stored> layers_;         // per layer, of the last measurement pass
+  std::vector<Stored> best_layers_;    // per layer, of the measurement pass of the allocation returned
   std::vector<int> measured_;          // the allocation the last measurement pass pruned at
 };
 
 }  // namespace
 
 Allocation refine_allocation(RunContext& rc, const RunSetup& in, const RankWindows& win, const Blocks& blocks,
-                             ModulePruner& pruner, const Allocation& start, RefineReport& report) {
+                             ModulePruner& pruner, const Allocation& start, RefineReport& report,
+                             std::vector<LayerRecord>& layers) {
   SP_REQUIRE(win.refine_total >= 1, "prune.refine_rounds: no held-out window to measure the allocation on");
   const double t0 = wall_seconds();
   Refiner r(rc, in, win, blocks, pruner);
   Allocation a = r.run(start, report);
+  layers = r.records();
   rc.clock["refine"] += wall_seconds() - t0;
   return a;
+}
+
+namespace {
+
+// Serves every pass-2 layer from the refinement's records (brought to the context's device) and
+// passes pass 1 and each replayed layer (after the sink took it) on to the run's journal, if any, so
+// that a resume finds them.
+class ReplayStore : public ProgressStore {
+ public:
+  ReplayStore(std::vector<LayerRecord> layers, ProgressStore* journal)
+      : layers_(std::move(layers)), journal_(journal) {}
+  const std::optional<Pass1Record>& pass1() const override { return journal_ ? journal_->pass1() : none_; }
+  int layers_done() const override { return int(layers_.size()); }
+  LayerRecord layer(int l, ExecContext& ctx) const override {
+    LayerRecord r = layers_[size_t(l)];
+    r.weights = on_device(std::move(r.weights), ctx.device());
+    return r;
+  }
+  void save_pass1(const Pass1Record& p) override {
+    if (journal_) journal_->save_pass1(p);
+  }
+  bool saves_replayed(int l) const override { return journal_ && l >= journal_->layers_done(); }
+  void save_layer(const LayerRecord& r) override {
+    if (journal_) journal_->save_layer(r);
+  }
+  void flush() override {
+    if (journal_) journal_->flush();
+  }
+  std::string path() const override { return journal_ ? journal_->path() : std::string("(refinement)"); }
+
+ private:
+  std::vector<LayerRecord> layers_;
+  ProgressStore* journal_;
+  std::optional<Pass1Record> none_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProgressStore> replay_store(std::vector<LayerRecord> layers, ProgressStore* journal) {
+  return std::make_unique<ReplayStore>(std::move(layers), journal);
 }
 
 }  // namespace sp::prune

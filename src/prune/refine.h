@@ -24,20 +24,28 @@
 // values are gathered in window order (the same bits for any rank count), so every rank takes the
 // same decisions. Cost: up to rounds + 1 measurement passes, each a pass 2 plus two one-block
 // copies of the held-out windows per block through the later layers.
+#include <memory>
 #include <vector>
 
 #include "prune/allocation.h"
 #include "prune/refine_report.h"
 #include "prune/module_pruner.h"
+#include "prune/progress_store.h"
 #include "prune/rank_windows.h"
 #include "prune/removal_curves.h"
 #include "prune/run_context.h"
 
 namespace sp::prune {
 
-// The refined allocation (start when refinement finds nothing better); report receives each round.
-// Collective. The phases' seconds go to rc's clock as refine.*.
+// The refined allocation (start when refinement finds nothing better); report receives each round,
+// `layers` the pruned layers at the returned allocation, exactly as pass 2 would prune them (the
+// measurement pass that verified it). Collective. The phases' seconds go to rc's clock as refine.*.
 Allocation refine_allocation(RunContext& rc, const RunSetup& in, const RankWindows& win, const Blocks& blocks,
-                             ModulePruner& pruner, const Allocation& start, RefineReport& report);
+                             ModulePruner& pruner, const Allocation& start, RefineReport& report,
+                             std::vector<LayerRecord>& layers);
+
+// A progress store that replays `layers` as pass 2 (no layer pruned again) and passes pass 1 and
+// the layers on to `journal` (may be null).
+std::unique_ptr<ProgressStore> replay_store(std::vector<LayerRecord> layers, ProgressStore* journal);
 
 }  // namespace sp::prune

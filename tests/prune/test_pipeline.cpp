@@ -311,11 +311,16 @@ static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
 // again; with refit producers it holds them.
 TEST_P(Pipeline, ResumeFromTheJournalGivesTheUninterruptedResult) {
   Fixture f = load(stories(), GetParam(), shakespeare(), 8, 128, 4);
-  PruneOptions derived = structprune(0.4), refit = structprune(0.4);
+  PruneOptions derived = structprune(0.4), refit = structprune(0.4), refined = structprune(0.2);
   refit.target = RefitTarget::Dense;
   refit.refit_producers = true;
-  for (const PruneOptions& o : {derived, refit}) {
-    SCOPED_TRACE(o.refit_producers ? "producers refit (journalled)" : "producers derived");
+  // With the allocation refinement, pass 2 replays the measurement pass's layers and journals them.
+  refined.refine_rounds = 1;
+  f.in.refine = {"refine", std::vector<int32_t>(f.in.calibration.ids.begin(), f.in.calibration.ids.begin() + 4 * 128),
+                 4, 128};
+  for (const PruneOptions& o : {derived, refit, refined}) {
+    SCOPED_TRACE(o.refit_producers ? "producers refit (journalled)"
+                                   : (o.refine_rounds ? "refined allocation" : "producers derived"));
     resume_matches_uninterrupted(f, o);
   }
 }
