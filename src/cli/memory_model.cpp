@@ -166,11 +166,12 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
                       m.hidden * in.compute_bytes;
   }
   // The refinement keeps every pruned layer and, per block, two variants of its module, in host
-  // memory (on a GPU too: uploaded layer by layer when the search assembles its candidates).
+  // memory (on a GPU too: uploaded layer by layer when the search assembles its candidates), and the
+  // pruned layers of the best allocation measured before (pass 2 replays them): about four pruned models.
   if (o.refine_rounds > 0) {
     int64_t all_layers = 0;
     for (int l = 0; l < m.n_layers; ++l) all_layers += prune::layer_groups(m, l, o.attention, o.mlp).layer_params;
-    e.refine_store = std::llround(3.0 * (1.0 - o.sparsity) * double(all_layers)) * h.output_bytes;
+    e.refine_store = std::llround(4.0 * (1.0 - o.sparsity) * double(all_layers)) * h.output_bytes;
   }
   if (h.journal) e.journal = layer_params * h.output_bytes + slots;
   // A shard is written when the next tensor would overflow it; a tensor above the limit (the

@@ -13,6 +13,17 @@ namespace sp::prune {
 using model::HiddenStream;
 using model::LayerWeights;
 
+namespace {
+
+// Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
+// attention_bias / mlp_bias; OPT always has one).
+bool can_add_bias(const RunContext& rc, int module) {
+  return (module == kAttention ? rc.model.config().o_bias : rc.model.config().mlp_bias) ||
+         rc.cfg.model_type == "llama";
+}
+
+}  // namespace
+
 void ModulePruner::collect(int layer, model::TapPoint point, const LayerWeights& w, const LayerWeights& dense_w,
                            HiddenStream& calib, HiddenStream* dense, StatsCollector& col) {
   ActivationRecorder rec({point});
@@ -104,7 +115,7 @@ LayerWeights ModulePruner::cut(int layer, int module, const LayerWeights& w, Sta
   const Tensor& old_bias = module == kAttention ? w.o_b : w.down_b;
   // An intercept when the consumer has a bias, or may get one (bias compensation): the removed
   // channels' mean contribution then moves into the bias as part of the least-squares fit.
-  const bool intercept = recipe.intercept && (old_bias.defined() || (recipe.bias_compensation && can_add_bias(module)));
+  const bool intercept = recipe.intercept && (old_bias.defined() || (recipe.bias_compensation && can_add_bias(rc_, module)));
   if (recipe.reconstruct && (k > 0 || dense_target || intercept) && !cols.empty()) {
     RefitStats ri;
     ri.toward_weights = recipe.toward_weights;
@@ -138,17 +149,12 @@ LayerWeights ModulePruner::cut(int layer, int module, const LayerWeights& w, Sta
   return out;
 }
 
-bool ModulePruner::can_add_bias(int module) const {
-  return (module == kAttention ? rc_.model.config().o_bias : rc_.model.config().mlp_bias) ||
-         rc_.cfg.model_type == "llama";
-}
-
 // FLAP's bias compensation: the removed channels' mean contribution moves into the consumer's
 // bias, b' = b + W_{:,R} mean(X_R). Undefined when the architecture cannot carry the bias.
 Tensor ModulePruner::compensated_bias(int layer, int module, const LayerWeights& w, const std::vector<uint8_t>& keep,
                                       const ChannelStats& s) {
   const Tensor& old = module == kAttention ? w.o_b : w.down_b;
-  if (!old.defined() && !can_add_bias(module)) {
+  if (!old.defined() && !can_add_bias(rc_, module)) {
     if (!warned_bias_)
       SP_LOG_WARN("bias compensation: model_type {} has no {} bias that Hugging Face can load; skipped",
                   rc_.cfg.model_type, kModuleName[module]);

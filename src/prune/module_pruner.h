@@ -43,9 +43,6 @@ class ModulePruner {
                           const std::vector<int32_t>& order, int k, bool dense_target, std::vector<uint8_t>& keep);
   Tensor compensated_bias(int layer, int module, const model::LayerWeights& w, const std::vector<uint8_t>& keep,
                           const ChannelStats& s);
-  // Whether the consumer of `module` can be given a bias that Hugging Face loads (LLaMA's
-  // attention_bias / mlp_bias; OPT always has one).
-  bool can_add_bias(int module) const;
 
   RunContext& rc_;
   bool added_bias_[2] = {false, false};

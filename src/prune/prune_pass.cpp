@@ -30,6 +30,22 @@ bool same_tensor(const Tensor& a, const Tensor& b) {
   return a.raw() == b.raw() && a.dtype() == b.dtype() && a.shape() == b.shape();
 }
 
+// The dense model's calibration stream, when the recipe refits towards it.
+std::optional<HiddenStream> reference_stream(const RunContext& rc, const RunSetup& in, const RankWindows& win) {
+  const Recipe& recipe = rc.recipe;
+  if (recipe.reconstruct && (recipe.target == RefitTarget::Dense || recipe.refit_producers))
+    return make_stream(rc, in, win.calibration);
+  return std::nullopt;
+}
+
+// A stream that continued from halfway through layer l (mid) ran the attention weights written.
+void check_continuation(int l, const LayerWeights& run, const std::optional<LayerWeights>& mid) {
+  if (mid)
+    for (Role role : kAttentionRoles)
+      SP_CHECK(same_tensor(run.at(role), mid->at(role)),
+               "layer {}: the stream continues from attention weights other than those written", l);
+}
+
 }  // namespace
 
 LayerWeights with_module_of(const LayerWeights& base, const LayerWeights& from, int module) {
@@ -108,20 +124,6 @@ LayerWeights PrunePass::prune_layer(int l, HiddenStream& calib, HiddenStream* de
   return out;
 }
 
-std::optional<HiddenStream> PrunePass::reference_stream() const {
-  const Recipe& recipe = rc_.recipe;
-  if (recipe.reconstruct && (recipe.target == RefitTarget::Dense || recipe.refit_producers))
-    return make_stream(rc_, in_, win_.calibration);
-  return std::nullopt;
-}
-
-void PrunePass::check_continuation(int l, const LayerWeights& run, const std::optional<LayerWeights>& mid) const {
-  if (mid)
-    for (Role role : kAttentionRoles)
-      SP_CHECK(same_tensor(run.at(role), mid->at(role)),
-               "layer {}: the stream continues from attention weights other than those written", l);
-}
-
 LayerRecord journal_record(const Recipe& recipe, LayerRecord rec) {
   // Producers that were not refit are a selection of the dense layer: a replay derives them
   // (selected_layer), so the journal holds about a third of the pruned layer.
@@ -146,7 +148,7 @@ void PrunePass::record_layer(const LayerResult& r, const LayerWeights& out) {
 void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_seconds) {
   const double t0 = wall_seconds();
   HiddenStream calib = make_stream(rc_, in_, win_.calibration);
-  std::optional<HiddenStream> dense = reference_stream();
+  std::optional<HiddenStream> dense = reference_stream(rc_, in_, win_);
   std::vector<HiddenStream> evals;
   for (const auto& e : win_.eval) evals.push_back(make_stream(rc_, in_, e));
   // Layers of pass 2 the journal holds (every rank read the same journal: commands_prune.cpp checks).
@@ -186,7 +188,7 @@ void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_sec
 
 void PrunePass::measure(const Allocation& allocation, const VariantRequest& req) {
   HiddenStream calib = make_stream(rc_, in_, win_.calibration);
-  std::optional<HiddenStream> dense = reference_stream();
+  std::optional<HiddenStream> dense = reference_stream(rc_, in_, win_);
   Progress progress("refine (measurement pass)", long(rc_.cfg.n_layers));
   for (int l = 0; l < rc_.cfg.n_layers; ++l) {
     LayerVariants v;

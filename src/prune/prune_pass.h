@@ -53,10 +53,6 @@ class PrunePass {
                                   const Allocation& allocation, LayerResult& r, model::LayerWeights& dense_w,
                                   std::optional<model::LayerWeights>& mid_weights,
                                   const VariantRequest* req = nullptr, LayerVariants* variants = nullptr);
-  // The dense model's calibration stream, when the recipe refits towards it.
-  std::optional<model::HiddenStream> reference_stream() const;
-  // A stream that continued from halfway through layer l (mid) ran the attention weights written.
-  void check_continuation(int l, const model::LayerWeights& run, const std::optional<model::LayerWeights>& mid) const;
   model::LayerWeights replay_layer(int l, bool need_dense, LayerResult& r, model::LayerWeights& dense_w);
   void record_layer(const LayerResult& r, const model::LayerWeights& out);
   // Whether w's attention block is the one the pruned model runs (unchanged by the round trip
