@@ -233,6 +233,8 @@ TEST_P(OpsGpu, Attention) {
       {1, 1, 1, 4, 0, 2, 1, 8},          // first decode step of a tiny cache
       {1, 70, 70, 70, 0, 2, 1, 16},      // head_dim 16 (the tensor-core kernel's smallest)
       {1, 40, 40, 40, 0, 4, 2, 256},     // Gemma's head_dim (CUDA cores)
+      {2, 70, 70, 70, 0, 4, 2, 24},      // a head_dim with no kernel of its own (in the 32-wide one)
+      {1, 5, 90, 96, 85, 6, 2, 80},      // and another, in a KV cache (the 128-wide one)
       // Sliding window: starts inside tiles, skips whole tiles, into a cache; soft-capping.
       {2, 200, 200, 200, 0, 4, 2, 64, 37},
       {1, 300, 300, 300, 0, 2, 1, 128, 130},

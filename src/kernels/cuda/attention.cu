@@ -1,6 +1,7 @@
 // Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping.
-// bf16 / f16 with head_dim 16..128 run on the tensor cores (attention_mma.cuh); fp32, head_dim 8
-// and 256 (whose register tile would spill) run on the CUDA cores (attention_simt.cuh). Both tile K/V through shared
+// bf16 / f16 with head_dim 16, 32, 64 or 128 run on the tensor cores (attention_mma.cuh); fp32, head_dim 8,
+// 256 (whose register tile would spill) and any other head_dim up to 256 run on the CUDA cores
+// (attention_simt.cuh). Both tile K/V through shared
 // memory with an online softmax, so memory use is independent of the window length.
 #include <type_traits>
 
@@ -35,24 +36,16 @@ void launch_mma(const AttnArgs& a, int batch, cudaStream_t stream) {
   SP_CUDA_CHECK_LAUNCH();
 }
 
+// The kernel of the smallest D >= head_dim (one of 8, 16, ..., 256; the dims above head_dim read as zeros).
 template <typename T, bool kCap>
 void launch_simt_any(const AttnArgs& a, int d, int batch, cudaStream_t stream) {
-  switch (d) {
-    case 8:
-      return launch_simt<T, 8, kCap>(a, batch, stream);
-    case 16:
-      return launch_simt<T, 16, kCap>(a, batch, stream);
-    case 32:
-      return launch_simt<T, 32, kCap>(a, batch, stream);
-    case 64:
-      return launch_simt<T, 64, kCap>(a, batch, stream);
-    case 128:
-      return launch_simt<T, 128, kCap>(a, batch, stream);
-    case 256:
-      return launch_simt<T, 256, kCap>(a, batch, stream);
-    default:
-      fail_input("attention: head_dim " + std::to_string(d) + " is not supported on CUDA (8, 16, 32, 64, 128, 256)");
-  }
+  if (d <= 8) return launch_simt<T, 8, kCap>(a, batch, stream);
+  if (d <= 16) return launch_simt<T, 16, kCap>(a, batch, stream);
+  if (d <= 32) return launch_simt<T, 32, kCap>(a, batch, stream);
+  if (d <= 64) return launch_simt<T, 64, kCap>(a, batch, stream);
+  if (d <= 128) return launch_simt<T, 128, kCap>(a, batch, stream);
+  if (d <= 256) return launch_simt<T, 256, kCap>(a, batch, stream);
+  fail_input("attention: head_dim " + std::to_string(d) + " is not supported on CUDA (at most 256)");
 }
 
 template <typename T, bool kCap>
@@ -90,6 +83,7 @@ void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor&
   a.q_offset = s.q_offset;
   a.n_heads = s.n_heads;
   a.group = s.n_heads / s.n_kv_heads;
+  a.head_dim = s.head_dim;
   a.q_row = int64_t(s.n_heads) * s.head_dim;
   a.kv_row = int64_t(s.n_kv_heads) * s.head_dim;
   a.scale = s.scale;

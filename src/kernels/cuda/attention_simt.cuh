@@ -19,7 +19,8 @@ struct AttnArgs {
   void* out;
   int q_len, kv_len, kv_stride, q_offset;
   int n_heads, group;     // group = n_heads / n_kv_heads
-  int64_t q_row, kv_row;  // row lengths in elements (n_heads * D, n_kv_heads * D)
+  int64_t q_row, kv_row;  // row lengths in elements (n_heads * head_dim, n_kv_heads * head_dim)
+  int head_dim;           // at most the kernel's D (the SIMT kernel zero-fills dims head_dim..D-1)
   float scale;
   int window;     // > 0: query at position p sees keys p - window < j <= p
   float softcap;  // > 0 (kernels instantiated with kCap): score = softcap * tanh(score / softcap)
@@ -59,12 +60,15 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
   const int qi = q0 + int(threadIdx.x) / kTPQ, seg = int(threadIdx.x) % kTPQ;
   const bool q_valid = qi < a.q_len;
 
-  const T* qp =
-      static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + (q_valid ? qi : 0)) * a.q_row + int64_t(h) * D + seg * kDPT;
+  // A head_dim below D (one that has no kernel of its own, e.g. 24) runs in D's kernel with the
+  // dims past head_dim read as zeros: they add nothing to the scores, and their outputs are not written.
+  const int hd = a.head_dim;
+  const T* qp = static_cast<const T*>(a.q) + (int64_t(b) * a.q_len + (q_valid ? qi : 0)) * a.q_row +
+                int64_t(h) * hd + seg * kDPT;
   float q[kDPT], o[kDPT];
 #pragma unroll
   for (int d = 0; d < kDPT; ++d) {
-    q[d] = q_valid ? to_f32(qp[d]) : 0.f;
+    q[d] = q_valid && seg * kDPT + d < hd ? to_f32(qp[d]) : 0.f;
     o[d] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
@@ -72,15 +76,15 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
   const int q_last = min(q0 + kBQ, a.q_len) - 1;
   const int kv_end = min(a.kv_len, q_last + a.q_offset + 1);
   const int my_last_key = qi + a.q_offset;  // keys j <= my_last_key are visible
-  const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
-  const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * D;
+  const T* kbase = static_cast<const T*>(a.k) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * hd;
+  const T* vbase = static_cast<const T*>(a.v) + int64_t(b) * a.kv_stride * a.kv_row + int64_t(kvh) * hd;
 
   for (int kv0 = attn_first_key(a, q0) / kBK * kBK; kv0 < kv_end; kv0 += kBK) {
     __syncthreads();  // previous tile fully consumed
     for (int e = threadIdx.x; e < kBK * D; e += C::kThreads) {
       const int kk = e / D, d = e % D, j = kv0 + kk;
       const int at = kk * C::kKeyStride + (d / kDPT) * C::kSeg + d % kDPT;
-      const bool in = j < a.kv_len;
+      const bool in = j < a.kv_len && d < hd;
       ks[at] = in ? to_f32(kbase[int64_t(j) * a.kv_row + d]) : 0.f;
       vs[at] = in ? to_f32(vbase[int64_t(j) * a.kv_row + d]) : 0.f;
     }
@@ -136,9 +140,10 @@ __global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel
   }
   if (!q_valid) return;
   const float inv = l > 0.f ? 1.f / l : 0.f;
-  T* op = static_cast<T*>(a.out) + (int64_t(b) * a.q_len + qi) * a.q_row + int64_t(h) * D + seg * kDPT;
+  T* op = static_cast<T*>(a.out) + (int64_t(b) * a.q_len + qi) * a.q_row + int64_t(h) * hd + seg * kDPT;
 #pragma unroll
-  for (int d = 0; d < kDPT; ++d) op[d] = from_f32<T>(o[d] * inv);
+  for (int d = 0; d < kDPT; ++d)
+    if (seg * kDPT + d < hd) op[d] = from_f32<T>(o[d] * inv);
 }
 
 }  // namespace sp::cuda
