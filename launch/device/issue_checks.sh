@@ -3,26 +3,19 @@
 # ctest regex CHECKS, then (QUALITY=1) launch/device/refine_quality.sh on the carried model. From the root:
 #   DEBS=dir DEVDATA=dir TARGETS="t1 t2" CHECKS="regex" [QUALITY=1 MODEL=ref-llama ...] bash launch/device/issue_checks.sh
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUT="${OUT:-$PWD/out/device}"
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export STRUPRUNE_SHARED_DIR="$(realpath "${DEVDATA:-devdata}")" PYTHONUNBUFFERED=1 STRUPRUNE_REQUIRE_HF=1
+STRUPRUNE_SHARED_DIR="$(realpath "${DEVDATA:-devdata}")"
+export STRUPRUNE_SHARED_DIR PYTHONUNBUFFERED=1 STRUPRUNE_REQUIRE_HF=1
 T0=$(date +%s)
 say() { echo "[issue_checks +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
-# shellcheck source=launch/device/deps.sh
-. launch/device/deps.sh
-B="${B:-build/device}"
-[ -f "$B/build.ninja" ] ||
-  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTRUPRUNE_WERROR=OFF \
-    -DSTRUPRUNE_BENCH=OFF "${EXTRA[@]}" >"$OUT/build.log" 2>&1
-# shellcheck disable=SC2086
-timeout "${BUILD_LIMIT:-240}" ninja -C "$B" -j"$(nproc)" ${TARGETS:-struprune-dist} >>"$OUT/build.log" 2>&1
-say "build rc=$?"
-grep -E "^FAILED|error:" "$OUT/build.log" | head -10 | tee -a "$OUT/summary.txt"
+# shellcheck source=launch/device/build_targets.sh
+. launch/device/build_targets.sh
 timeout "${TEST_LIMIT:-200}" ctest --test-dir "$B" -j 6 --timeout 180 --output-on-failure -R "$CHECKS" >"$OUT/tests.log" 2>&1
 say "ctest rc=$?"
 grep -E "tests passed|\(Failed\)|Timeout|Not Run|Skipped" "$OUT/tests.log" | head -20 | tee -a "$OUT/summary.txt"
 cp "$B/Testing/Temporary/LastTest.log" "$OUT/" 2>/dev/null
-[ "${QUALITY:-0}" = 1 ] && B="$B" bash launch/device/refine_quality.sh
+[ "${QUALITY:-0}" = 1 ] && B="$B" TARGETS=struprune-dist bash launch/device/refine_quality.sh
 exit 0

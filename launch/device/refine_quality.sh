@@ -6,21 +6,15 @@
 #   DEBS=dir-of-debs DEVDATA=shared-subset MODEL=ref-llama PEERS=dir [SPARSITIES="0.2 0.5"] [TYR=0.2,0.5] \
 #     [VARIANTS="refine:prune.refine_rounds=2"] bash launch/device/refine_quality.sh
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUT="${OUT:-$PWD/out/device}"
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
 DD="$(realpath "${DEVDATA:-devdata}")"
 T0=$(date +%s)
 say() { echo "[refine_quality +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
-# shellcheck source=launch/device/deps.sh
-. launch/device/deps.sh
-B="${B:-build/device}"
-[ -f "$B/build.ninja" ] ||
-  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTRUPRUNE_WERROR=OFF \
-    -DSTRUPRUNE_BENCH=OFF "${EXTRA[@]}" >"$OUT/build.log" 2>&1
-timeout "${BUILD_LIMIT:-300}" ninja -C "$B" -j"$(nproc)" struprune-dist >>"$OUT/build.log" 2>&1
-say "build rc=$?"
+# shellcheck source=launch/device/build_targets.sh
+. launch/device/build_targets.sh
 nvidia-smi -L >"$OUT/env.txt" 2>&1
 M="$DD/models/$MODEL"
 CAL="$DD/data/refcorpus/heldout-calib.txt"
