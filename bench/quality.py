@@ -10,7 +10,7 @@ and the time from each run's report.json. Prints a Markdown table and writes eve
   bench/quality.py --bin build/ci/src/cli/struprune-dist \\
       --model ../shared/models/ref-llama --model ../shared/models/ref-opt \\
       --calib ../shared/data/refcorpus/heldout-calib.txt --eval ../shared/data/refcorpus/heldout-eval.txt \\
-      --out out/quality [--sparsity 0.2 0.3 0.5] [--nsamples 64] [--seqlen 1024] [--device cuda]
+      --out out/quality [--sparsity 0.2 0.3 0.5 0.6 0.7] [--nsamples 64] [--seqlen 1024] [--device cuda]
 
 --variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows;
 --require-best METHOD makes it a regression check (exit 1 unless METHOD wins every cell).
@@ -125,7 +125,7 @@ def main():
     ap.add_argument("--calib", required=True)
     ap.add_argument("--eval", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--sparsity", type=float, nargs="+", default=[0.2, 0.3, 0.5])
+    ap.add_argument("--sparsity", type=float, nargs="+", default=[0.2, 0.3, 0.5, 0.6, 0.7])
     ap.add_argument("--nsamples", type=int, default=64)
     ap.add_argument("--seqlen", type=int, default=1024)
     ap.add_argument("--eval-seqlen", type=int, default=1024)
