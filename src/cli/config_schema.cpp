@@ -200,9 +200,10 @@ std::vector<KeySpec> build_schema() {
                      0, 16));
   s.push_back(ranged(key("prune.refine_windows", K::Int, "8",
                          "windows of calibration.seqlen tokens, drawn after the calibration (and held-out probe) "
-                         "windows with the same seed, on which the refinement measures the KL divergence",
+                         "windows with the same seed, on which the refinement measures the KL divergence (at "
+                         "least 4: its decisions weigh gains against their standard error over the windows)",
                          [](Config& c, V v) { c.prune.refine_windows = v.i; }),
-                     1, kMaxWindows));
+                     4, kMaxWindows));
   s.push_back(key("prune.gram_fp64", K::Bool, "false",
                   "Gram products in fp64 also for bf16 / fp16 activations (default: tensor-core products of the "
                   "exact bf16 / fp16 values, summed in fp32 within a batch; fp32 activations always use fp64)",
