@@ -4,13 +4,7 @@
 #   DEBS=dir DEVDATA=dir TARGETS="t1 t2" CHECKS="regex" [QUALITY=1 MODEL=ref-llama ...] bash launch/device/issue_checks.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-OUT="${OUT:-$PWD/out/device}"
-mkdir -p "$OUT"
-export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-STRUPRUNE_SHARED_DIR="$(realpath "${DEVDATA:-devdata}")"
-export STRUPRUNE_SHARED_DIR PYTHONUNBUFFERED=1 STRUPRUNE_REQUIRE_HF=1
-T0=$(date +%s)
-say() { echo "[issue_checks +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
+TAG=issue_checks
 # shellcheck source=launch/device/build_targets.sh
 . launch/device/build_targets.sh
 timeout "${TEST_LIMIT:-200}" ctest --test-dir "$B" -j 6 --timeout 180 --output-on-failure -R "$CHECKS" >"$OUT/tests.log" 2>&1

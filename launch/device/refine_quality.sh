@@ -7,15 +7,11 @@
 #     [VARIANTS="refine:prune.refine_rounds=2"] bash launch/device/refine_quality.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-OUT="${OUT:-$PWD/out/device}"
-mkdir -p "$OUT"
-export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
-DD="$(realpath "${DEVDATA:-devdata}")"
-T0=$(date +%s)
-say() { echo "[refine_quality +$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
+TAG=refine_quality
 # shellcheck source=launch/device/build_targets.sh
 . launch/device/build_targets.sh
 nvidia-smi -L >"$OUT/env.txt" 2>&1
+DD="$STRUPRUNE_SHARED_DIR"
 M="$DD/models/$MODEL"
 CAL="$DD/data/refcorpus/heldout-calib.txt"
 EV="$DD/data/refcorpus/heldout-eval.txt"
