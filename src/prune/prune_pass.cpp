@@ -38,12 +38,22 @@ std::optional<HiddenStream> reference_stream(const RunContext& rc, const RunSetu
   return std::nullopt;
 }
 
-// A stream that continued from halfway through layer l (mid) ran the attention weights written.
-void check_continuation(int l, const LayerWeights& run, const std::optional<LayerWeights>& mid) {
+// The finished layer `out` as the streams run it; with `forward`, the calibration stream (and the
+// dense one, on its dense layer) advance through it. A stream that continued from halfway through
+// the layer (mid) must have run the attention weights written.
+LayerWeights advance(RunContext& rc, int l, const LayerWeights& out, const std::optional<LayerWeights>& mid,
+                     bool forward, HiddenStream& calib, HiddenStream* dense, const LayerWeights& dense_w) {
+  const LayerWeights run = rc.clock.timed("pass2.edit", [&] { return runnable(rc, out); });
   if (mid)
     for (Role role : kAttentionRoles)
       SP_CHECK(same_tensor(run.at(role), mid->at(role)),
                "layer {}: the stream continues from attention weights other than those written", l);
+  if (forward)
+    rc.clock.forwards("pass2", nullptr, [&] {
+      calib.forward(l, run);
+      if (dense) dense->forward(l, dense_w);
+    });
+  return run;
 }
 
 }  // namespace
@@ -161,14 +171,9 @@ void PrunePass::run(const LayerSink& sink, PruneResult& result, double& eval_sec
     const LayerWeights out =
         l < done ? replay_layer(l, dense.has_value() && done < rc_.cfg.n_layers, r, dense_w)
                  : prune_layer(l, calib, dense ? &*dense : nullptr, result.allocation, r, dense_w, mid_weights);
-    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, out); });
-    check_continuation(l, run, mid_weights);
     // The calibration windows only serve layers still to be pruned.
-    if (done < rc_.cfg.n_layers)
-      rc_.clock.forwards("pass2", nullptr, [&] {
-        calib.forward(l, run);
-        if (dense) dense->forward(l, dense_w);
-      });
+    const LayerWeights run = advance(rc_, l, out, mid_weights, done < rc_.cfg.n_layers, calib,
+                                     dense ? &*dense : nullptr, dense_w);
     const double te = wall_seconds();
     for (auto& e : evals) e.forward(l, run);
     eval_seconds += wall_seconds() - te;
@@ -195,12 +200,7 @@ void PrunePass::measure(const Allocation& allocation, const VariantRequest& req)
     std::optional<LayerWeights> mid_weights;
     v.centre = prune_layer(l, calib, dense ? &*dense : nullptr, allocation, v.result, v.dense, mid_weights, &req, &v);
     for (int mod : kModules) v.added_bias[mod] = pruner_.added_bias(mod);
-    const LayerWeights run = rc_.clock.timed("pass2.edit", [&] { return runnable(rc_, v.centre); });
-    check_continuation(l, run, mid_weights);
-    rc_.clock.forwards("pass2", nullptr, [&] {
-      calib.forward(l, run);
-      if (dense) dense->forward(l, v.dense);
-    });
+    v.run = advance(rc_, l, v.centre, mid_weights, true, calib, dense ? &*dense : nullptr, v.dense);
     v.layer = l;
     req.sink(std::move(v));
     progress.step(long(l + 1));

@@ -21,6 +21,7 @@ struct LayerVariants {
   int layer = 0;
   model::LayerWeights dense;    // the dense layer (compute dtype)
   model::LayerWeights centre;   // the layer pruned at the allocation (output dtype), as pass 2 writes it
+  model::LayerWeights run;      // the centre as the streams run it (runnable())
   LayerResult result;           // its keep masks, scores, removed parameters and shape, as pass 2 reports them
   bool added_bias[2] = {false, false};  // as ModulePruner::added_bias after this layer
   // Per module: the layer with that module cut at each requested level instead (the other module

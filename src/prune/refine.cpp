@@ -200,8 +200,7 @@ class HeldOutKl {
       const int l = v.layer;
       rc_.clock.timed("refine.probes", [&] {
         if (first) dense_->forward(l, v.dense);
-        const LayerWeights run = runnable(rc_, v.centre);
-        for (HiddenStream& c : copies) c.forward(l, run);
+        for (HiddenStream& c : copies) c.forward(l, v.run);
         for (size_t i = 0; i < m.variants.size(); ++i) {
           const Variant& var = m.variants[i];
           if (blocks[size_t(var.block)].layer != l) continue;
@@ -209,7 +208,7 @@ class HeldOutKl {
           copies.back().forward(l, runnable(rc_, v.variants[var.module][size_t(var.index)]));
           copy_variant.push_back(i);
         }
-        centre.forward(l, run);
+        centre.forward(l, v.run);
       });
       // Kept for the search and the replay in host memory (on a GPU too: about four pruned models).
       Stored& s = m.layers[size_t(l)];
