@@ -124,8 +124,8 @@ json time_other_ops(ExecContext& ctx, GpuTimer& timer, const model::Model& m, co
   if (!opt) {
     const model::RopeTable rope = model::rope_table(cfg);
     const float f = float(rope.attention_factor);
-    t["rope_q"] = timer.median_ms([&] { ops::rope_(ctx, q, positions, nh, hd, rope.inv_freq_f32, f); }, 2, iters);
-    t["rope_k"] = timer.median_ms([&] { ops::rope_(ctx, k, positions, nkv, hd, rope.inv_freq_f32, f); }, 2, iters);
+    t["rope_q"] = timer.median_ms([&] { ops::rope_(ctx, q, positions, nh, hd, cfg.rope_dim(), rope.inv_freq_f32, f); }, 2, iters);
+    t["rope_k"] = timer.median_ms([&] { ops::rope_(ctx, k, positions, nkv, hd, cfg.rope_dim(), rope.inv_freq_f32, f); }, 2, iters);
   }
   ops::AttentionShape s;
   s.batch = batch;

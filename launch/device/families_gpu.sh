@@ -45,7 +45,7 @@ QUICK_TARGETS=(struprune-dist sp_prompt_logits test_family_reference test_phi3 t
 # ONLY="t1 t2 ...": these targets instead (a call with little device time left).
 [ -n "${ONLY:-}" ] && read -ra QUICK_TARGETS <<<"$ONLY"
 [ "$STEP" = quick ] && TARGETS=("${QUICK_TARGETS[@]}") || TARGETS=()
-timeout "${BUILD_LIMIT:-480}" ninja -C "$B" -j"$(nproc)" "${TARGETS[@]}" >>"$OUT/build.log" 2>&1
+timeout "${BUILD_LIMIT:-480}" ninja -k 0 -C "$B" -j"$(nproc)" "${TARGETS[@]}" >>"$OUT/build.log" 2>&1
 say "build rc=$?"
 grep -E "^FAILED|error:" "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
 grep -q "STRUPRUNE_CUDA:BOOL=ON" "$B/CMakeCache.txt" || say "WARNING: CUDA is off in $B"
@@ -74,11 +74,8 @@ grep -E "tests passed|Failed|\(Failed\)|Timeout|Not Run" "$OUT/tests.log" | head
 grep -cE "Passed" "$OUT/tests.log" | sed 's/^/passed lines: /' | tee -a "$OUT/summary.txt"
 grep -E "_cuda .*Passed|_gpu .*Passed" "$OUT/tests.log" | wc -l | sed 's/^/cuda\/gpu tests passed: /' | tee -a "$OUT/summary.txt"
 
-# BENCH=1: the engine forward benchmark of docs/benchmarks.md (7B layer shapes and ref-llama's, bf16).
-if [ "${BENCH:-0}" = 1 ] && [ -x "$B/bench/bench_forward" ]; then
-  ARGS=(--iters 20 --model llama2-7b:bench/configs/llama2-7b.json:2048:1,4)
-  [ -f "$STRUPRUNE_SHARED_DIR/models/ref-llama/config.json" ] &&
-    ARGS+=(--model "ref-llama:$STRUPRUNE_SHARED_DIR/models/ref-llama/config.json:1024:1,8")
-  timeout 150 "$B/bench/bench_forward" "${ARGS[@]}" --json "$OUT/bench_forward.json" >"$OUT/bench_forward.txt" 2>&1
+# BENCH=1: the engine forward benchmark of docs/benchmarks.md.
+if [ "${BENCH:-0}" = 1 ]; then
+  B="$B" OUT="$OUT" bash launch/device/bench_forward.sh
   say "bench_forward rc=$?"
 fi
