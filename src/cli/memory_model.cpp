@@ -165,9 +165,10 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
                        int64_t(in.eval_windows) * in.eval_seqlen) *
                       m.hidden * in.compute_bytes;
   }
-  // The refinement keeps every pruned layer and, per block, two variants of its module, in host
-  // memory (on a GPU too: uploaded layer by layer when the search assembles its candidates), and the
-  // pruned layers of the best allocation measured before (pass 2 replays them): about four pruned models.
+  // The refinement keeps every pruned layer and, per block, two variants of its module (the module's
+  // tensors only), in host memory (on a GPU too: uploaded layer by layer when the search assembles its
+  // candidates), about three pruned models, and the pruned layers of the best allocation measured
+  // before (pass 2 replays them): about four pruned models.
   if (o.refine_rounds > 0) {
     int64_t all_layers = 0;
     for (int l = 0; l < m.n_layers; ++l) all_layers += prune::layer_groups(m, l, o.attention, o.mlp).layer_params;

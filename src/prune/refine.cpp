@@ -96,6 +96,11 @@ struct Measurement {
   std::vector<Kl> kl;             // [0]: the allocation, then one per variant
   std::vector<Stored> layers;     // per layer, in host memory
 
+  void drop_variants() {
+    variants.clear();
+    for (Stored& s : layers) s.variants[0].clear(), s.variants[1].clear();
+  }
+
   // The stored layer of block b at `level`, one step from the measured one.
   const LayerWeights& variant(int layer, int module, int b, int level) const {
     for (const Variant& v : variants)
@@ -172,8 +177,9 @@ class HeldOutKl {
   HeldOutKl(RunContext& rc, const RunSetup& in, const RankWindows& win, const Blocks& blocks, ModulePruner& pruner)
       : rc_(rc), in_(in), win_(win), blocks_(blocks), pruner_(pruner) {}
 
-  // The measurement pass at allocation a, with each block also one step either side (within bounds).
-  Measurement measure(const Allocation& a, const Steps& st) {
+  // The measurement pass at allocation a, with each block also one step either side (within bounds)
+  // when `moves` (the last round's pass only verifies: it follows no one-block move).
+  Measurement measure(const Allocation& a, const Steps& st, bool moves) {
     const double t0 = wall_seconds();
     const std::vector<Block>& blocks = blocks_.blocks;
     Measurement m;
@@ -182,7 +188,7 @@ class HeldOutKl {
     VariantRequest req;
     req.levels.resize(blocks.size());
     std::vector<int> per_module(2 * size_t(rc_.cfg.n_layers), 0);
-    for (size_t b = 0; b < blocks.size(); ++b) {
+    for (size_t b = 0; moves && b < blocks.size(); ++b) {
       const Block& bl = blocks[b];
       for (int level : {a.removed[b] - st.groups[b], a.removed[b] + st.groups[b]})
         if (level >= bl.min_removed && level <= bl.max_removed) {
@@ -210,14 +216,18 @@ class HeldOutKl {
         }
         centre.forward(l, v.run);
       });
-      // Kept for the search and the replay in host memory (on a GPU too: about four pruned models).
-      Stored& s = m.layers[size_t(l)];
-      s.centre = on_device(std::move(v.centre), Device::cpu());
-      s.result = std::move(v.result);
-      s.added_bias[0] = v.added_bias[0];
-      s.added_bias[1] = v.added_bias[1];
-      for (int mod : kModules)
-        for (LayerWeights& w : v.variants[mod]) s.variants[mod].push_back(on_device(std::move(w), Device::cpu()));
+      // Kept for the search and the replay in host memory (on a GPU too): the centre whole, each
+      // variant as its module's tensors only (the rest is the centre's), about three pruned models.
+      rc_.clock.timed("refine.store", [&] {
+        Stored& s = m.layers[size_t(l)];
+        s.centre = on_device(std::move(v.centre), Device::cpu());
+        s.result = std::move(v.result);
+        s.added_bias[0] = v.added_bias[0];
+        s.added_bias[1] = v.added_bias[1];
+        for (int mod : kModules)
+          for (const LayerWeights& w : v.variants[mod])
+            s.variants[mod].push_back(on_device(with_module_of(LayerWeights{}, w, mod), Device::cpu()));
+      });
     };
     PrunePass(rc_, in_, win_, blocks_, pruner_, nullptr).measure(a, req);
     std::vector<const HiddenStream*> streams{&centre};
@@ -296,7 +306,7 @@ Allocation search(RunContext& rc, HeldOutKl& held_out, const std::vector<Block>&
   Allocation a = start, best_a = start;
   for (int round = 0; round <= rc.opt.refine_rounds; ++round) {
     RefineRound rr;
-    Measurement m = held_out.measure(a, st);
+    Measurement m = held_out.measure(a, st, round < rc.opt.refine_rounds);
     rr.kl = m.kl[0].mean();
     if (round > 0) {
       const Difference d = paired(best.kl[0], m.kl[0]);
@@ -327,6 +337,7 @@ Allocation search(RunContext& rc, HeldOutKl& held_out, const std::vector<Block>&
     std::vector<std::vector<int>> levels;
     for (int n : sizes) levels.push_back(apply(a.removed, st, moves, n));
     const std::vector<Kl> ckl = held_out.evaluate(best, levels);
+    best.drop_variants();  // what stays is the replay's: host memory for the next round's measurement
     // The candidate of lowest KL, if it is lower than the allocation's by more than one standard
     // error of the paired per-window differences (else the gain may be the windows' own noise).
     size_t pick = ckl.size();
