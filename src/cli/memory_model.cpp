@@ -176,10 +176,11 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
   }
   if (h.journal) e.journal = layer_params * h.output_bytes + slots;
   // A shard is written when the next tensor would overflow it; a tensor above the limit (the
-  // embeddings, with a small limit) is a shard of its own.
+  // embeddings, with a small limit) is a shard of its own. One shard is written in the background
+  // while the next one fills: two shards at most.
   if (h.checkpoint_bytes > 0) {
     const int64_t largest = int64_t(m.vocab) * m.hidden * h.output_bytes;
-    e.checkpoint = std::min(h.checkpoint_bytes, std::max(h.max_shard_bytes, largest));
+    e.checkpoint = std::min(h.checkpoint_bytes, 2 * std::max(h.max_shard_bytes, largest));
   }
   return e;
 }

@@ -55,7 +55,7 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
 
 // Host memory (RAM) of one rank beside the device estimate. On the CPU the device estimate is host
 // memory itself; on a GPU the host holds the read-ahead slabs and, when asked, the hidden states.
-// The writing rank (rank 0) also holds the journal's staging and the checkpoint writer's pending shard.
+// The writing rank (rank 0) also holds the journal's staging and the checkpoint writer's shards.
 struct HostWorkload {
   bool cpu = false;              // the compute device is the CPU
   bool read_ahead = false;       // layers come from a checkpoint through model/layer_prefetch.h
@@ -73,7 +73,7 @@ struct HostMemoryEstimate {
   int64_t hidden_states = 0;  // hidden states in host memory (calibration, its dense copy, evaluation)
   int64_t refine_store = 0;   // refinement on a GPU: the pruned layers and their one-step variants, kept for the search
   int64_t journal = 0;        // the journal's staging: at most the widest dense layer in the output dtype
-  int64_t checkpoint = 0;     // the checkpoint writer's pending shard: up to output.max_shard_gb
+  int64_t checkpoint = 0;     // the checkpoint writer's shards (one filling, one being written): 2 x output.max_shard_gb
   int64_t mapped = 0;         // the checkpoint's mmapped file pages: resident once read, shared on a node
   int64_t anonymous() const {
     return baseline + device + read_ahead + hidden_states + refine_store + journal + checkpoint;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <system_error>
+#include <utility>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -68,6 +69,7 @@ CheckpointStreamWriter::CheckpointStreamWriter(std::string model_dir, size_t max
 }
 
 CheckpointStreamWriter::~CheckpointStreamWriter() {
+  if (in_flight_.joinable()) in_flight_.join();  // its error, if any, goes with the run's own
   if (finished_) return;
   remove_temporaries();
   if (created_dir_) {
@@ -93,20 +95,32 @@ void CheckpointStreamWriter::add(const std::string& name, const Tensor& t) {
   total_bytes_ += bytes;
 }
 
+void CheckpointStreamWriter::wait() {
+  if (in_flight_.joinable()) in_flight_.join();
+  if (write_error_) std::rethrow_exception(std::exchange(write_error_, nullptr));
+}
+
 void CheckpointStreamWriter::flush() {
+  wait();  // one shard in flight: host memory holds at most this one and the next
   Shard s;
   s.tmp = (fs::path(dir_) / fmt::format(".shard-{:05d}.safetensors.partial", shards_.size() + 1)).string();
   for (const auto& p : pending_) s.names.push_back(p.first);
   shards_.push_back(std::move(s));  // before writing, so the destructor removes whatever is there
-  // transformers refuses safetensors files whose metadata lacks a known "format".
-  write_safetensors(shards_.back().tmp, pending_, {{"format", "pt"}});
-  pending_.clear();
+  in_flight_ = std::thread([this, path = shards_.back().tmp, tensors = std::exchange(pending_, {})] {
+    try {
+      // transformers refuses safetensors files whose metadata lacks a known "format".
+      write_safetensors(path, tensors, {{"format", "pt"}});
+    } catch (...) {
+      write_error_ = std::current_exception();
+    }
+  });
   pending_bytes_ = 0;
 }
 
 std::vector<std::string> CheckpointStreamWriter::finish() {
   SP_CHECK(!finished_, "{}: CheckpointStreamWriter::finish() called twice", dir_);
   if (!pending_.empty() || shards_.empty()) flush();
+  wait();
   const fs::path dir(dir_);
   std::vector<std::string> written;
 

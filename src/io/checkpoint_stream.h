@@ -6,7 +6,10 @@
 // would make the pending shard exceed max_shard_bytes (a tensor larger than the limit gets a shard
 // of its own); the pending shard is then written, atomically, to a temporary in model_dir,
 // ".shard-NNNNN.safetensors.partial" (NNNNN = 1-based shard number, 5 digits), a name no reader
-// takes for a weight file. finish() writes the last shard and renames the temporaries:
+// takes for a weight file, on a background thread (one shard in flight, so the pipeline computes
+// the next layers meanwhile; host memory holds at most two shards). A failed write is thrown by the
+// next call that starts a shard, or by finish(). finish() writes the last shard and renames the
+// temporaries:
 //  * one shard  -> model.safetensors (no index);
 //  * n shards   -> model-0000i-of-0000n.safetensors, then model.safetensors.index.json
 //    {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}, written last.
@@ -22,8 +25,10 @@
 // Greedy in add() order, so a layer's tensors stay together and the shard boundaries match
 // write_sharded_checkpoint's (which is this writer fed from a vector).
 #include <cstddef>
+#include <exception>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,15 +52,16 @@ class CheckpointStreamWriter {
   // order, then the index if any). Call once; an empty writer gives an empty model.safetensors.
   std::vector<std::string> finish();
 
-  size_t pending_bytes() const { return pending_bytes_; }   // bytes buffered, not yet written
-  size_t shards_written() const { return shards_.size(); }  // temporaries written so far
+  size_t pending_bytes() const { return pending_bytes_; }   // bytes buffered, not yet handed to the writer
+  size_t shards_written() const { return shards_.size(); }  // temporaries started so far
+  void wait();  // until the shard in flight is on disk; throws its write's error
 
  private:
   struct Shard {
     std::string tmp;                 // ".shard-NNNNN.safetensors.partial" in dir_
     std::vector<std::string> names;  // tensors it holds
   };
-  void flush();  // writes the pending tensors as the next shard's temporary
+  void flush();  // hands the pending tensors to the background write of the next shard's temporary
   void remove_temporaries() noexcept;
 
   std::string dir_;
@@ -67,6 +73,8 @@ class CheckpointStreamWriter {
   std::vector<Shard> shards_;
   std::set<std::string> names_;
   size_t total_bytes_ = 0;
+  std::thread in_flight_;           // the write of shards_.back(), if not joined yet
+  std::exception_ptr write_error_;  // what that write threw
 };
 
 }  // namespace sp::io

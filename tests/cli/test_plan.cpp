@@ -298,25 +298,25 @@ TEST(Plan, HostMemoryPerRankAndNode) {
     EXPECT_EQ(h.hidden_states, states);
     EXPECT_EQ(h.mapped, mapped);
     EXPECT_EQ(h.journal, s.rank == 0 ? layer : 0);
-    EXPECT_EQ(h.checkpoint, s.rank == 0 ? 2ll << 30 : 0);
+    EXPECT_EQ(h.checkpoint, s.rank == 0 ? 4ll << 30 : 0);  // two 2 GiB shards: one written, one filling
   }
-  const int64_t rank0 = baseline + 2 * layer + states + layer + (2ll << 30);
-  EXPECT_EQ(p.shards[0].host.total(), rank0 + mapped);  // 17,685,878,272 bytes
+  const int64_t rank0 = baseline + 2 * layer + states + layer + (4ll << 30);
+  EXPECT_EQ(p.shards[0].host.total(), rank0 + mapped);  // 19,833,361,920 bytes
   EXPECT_EQ(p.peak_host_shard().rank, 0);
-  EXPECT_EQ(p.host_per_node(), 2 * rank0 + mapped);  // 21,894,925,312 bytes
+  EXPECT_EQ(p.host_per_node(), 2 * rank0 + mapped);  // 26,189,892,608 bytes
   const std::string text = format_plan(p);
-  EXPECT_NE(text.find("estimated peak host memory: 16.47 GiB (rank 0); per node of 2 rank(s): 20.39 GiB"),
+  EXPECT_NE(text.find("estimated peak host memory: 18.47 GiB (rank 0); per node of 2 rank(s): 24.39 GiB"),
             std::string::npos)
       << text;
   // Without the journal and a checkpoint rank 0 holds no writer buffer; a small shard limit still
-  // holds the embeddings (32000 x 4096 bf16), a shard of their own.
+  // holds the embeddings (32000 x 4096 bf16), a shard of their own, and the LM head's next to it.
   Config quiet = cfg;
   quiet.output.journal = false;
   quiet.output.checkpoint = CheckpointForm::None;
   const HostMemoryEstimate q = make_plan(quiet, m, 4, {32}).shards[0].host;
   EXPECT_EQ(q.journal + q.checkpoint, 0);
   cfg.output.max_shard_gb = 0.01;
-  EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 32000ll * 4096 * 2);
+  EXPECT_EQ(make_plan(cfg, m, 4, {32}).shards[0].host.checkpoint, 2 * 32000ll * 4096 * 2);
   // On the CPU the device estimate is host memory (the layer read ahead is one of its tensors); the
   // hidden states on the device are in it too. Synthetic weights map no file.
   cfg.runtime.device = DeviceType::CPU;

@@ -122,6 +122,7 @@ TEST(CheckpointStream, ManyTensorsAcrossShards) {
     w.add(n, t);
     peak = std::max(peak, w.pending_bytes());
     EXPECT_LE(w.pending_bytes(), std::max(limit, t.nbytes())) << n;  // at most the limit, or one big tensor
+    w.wait();  // the shard in flight is on disk
     // Until finish() only temporaries exist: no name a reader would take.
     for (const auto& f : listing(d.str())) EXPECT_TRUE(f == "config.json" || f.ends_with(".safetensors.partial")) << f;
     EXPECT_EQ(listing(d.str()).size(), 1 + w.shards_written());
@@ -239,6 +240,25 @@ TEST(CheckpointStream, AbandonedWriterLeavesTheFolderAsItWas) {
   // A folder the writer created goes too.
   { CheckpointStreamWriter w(d / "fresh/ckpt", 700); }
   EXPECT_FALSE(fs::exists(d / "fresh/ckpt"));
+}
+
+// A shard's write fails on the background thread (a folder squats on its temporary's name): the call
+// that starts the next shard throws that error, naming the file, and the writer's cleanup leaves
+// only what was there before it (the squatter had the name of one of its temporaries).
+TEST(CheckpointStream, AFailedShardWriteIsThrownByTheNextShard) {
+  std::mt19937 rng(3);
+  const Named ts = sample_tensors(6, rng);
+  ScratchDir d;
+  test::write_bytes(d / "config.json", {'{', '}'});
+  fs::create_directories(d / ".shard-00002.safetensors.partial/x");
+  test::expect_input_error(
+      [&] {
+        CheckpointStreamWriter w(d.str(), 700);
+        for (const auto& [n, t] : ts) w.add(n, t);
+        w.finish();
+      },
+      {".shard-00002.safetensors.partial"});
+  EXPECT_EQ(listing(d.str()), std::vector<std::string>{"config.json"});
 }
 
 TEST(CheckpointStream, BadNamesAndLimits) {
