@@ -96,6 +96,44 @@ std::vector<T> vector_of(const io::SafetensorsFile& st, const char* name, DType 
   return v;
 }
 
+// The refinement's record (persist/report.cpp's refine_json), its per-block counts within `units`.
+prune::RefineReport parse_refine(const Reader& r, const json& j, const std::vector<int>& units) {
+  r.only_keys(j, {"windows", "seqlen", "rounds", "removed_before", "removed_after"});
+  prune::RefineReport rep;
+  rep.windows = int(r.integer(j, "windows", 0, std::numeric_limits<int>::max()));
+  rep.seqlen = int(r.integer(j, "seqlen", 0, std::numeric_limits<int>::max()));
+  for (auto [key, out] : {std::pair{"removed_before", &rep.start_removed}, std::pair{"removed_after", &rep.removed}}) {
+    const json& v = r.at(j, key);
+    if (!v.is_array() || v.size() != units.size())
+      journal_damaged(r.file, fmt::format("'refine.{}' must list {} blocks", key, units.size()));
+    for (size_t b = 0; b < units.size(); ++b) {
+      if (!v[b].is_number_integer() || v[b].get<int64_t>() < 0 || v[b].get<int64_t>() > units[b])
+        journal_damaged(r.file, fmt::format("refine.{}[{}] = {} is not a group count in [0, {}]", key, b,
+                                            v[b].dump(), units[b]));
+      out->push_back(v[b].get<int>());
+    }
+  }
+  const json& rounds = r.at(j, "rounds");
+  if (!rounds.is_array()) journal_damaged(r.file, "'refine.rounds' is not an array");
+  for (const json& x : rounds) {
+    r.only_keys(x, {"kl", "exchanges_proposed", "candidates", "exchanges_taken", "reverted"});
+    prune::RefineRound rr;
+    rr.kl = r.number(x, "kl", true);
+    rr.moves = int(r.integer(x, "exchanges_proposed", 0, std::numeric_limits<int>::max()));
+    rr.taken = int(r.integer(x, "exchanges_taken", 0, std::numeric_limits<int>::max()));
+    rr.reverted = r.boolean(r.at(x, "reverted"), "reverted");
+    const json& cands = r.at(x, "candidates");
+    if (!cands.is_array()) journal_damaged(r.file, "'refine.rounds[].candidates' is not an array");
+    for (const json& c : cands) {
+      r.only_keys(c, {"exchanges", "kl"});
+      rr.candidates.emplace_back(int(r.integer(c, "exchanges", 0, std::numeric_limits<int>::max())),
+                                 r.number(c, "kl", true));
+    }
+    rep.rounds.push_back(std::move(rr));
+  }
+  return rep;
+}
+
 }  // namespace
 
 void journal_damaged(const std::string& file, const std::string& what) {
@@ -133,7 +171,8 @@ JournalHeader parse_journal_inputs(const std::string& file, const std::string& t
 Pass1Record parse_journal_pass1(const std::string& file, const std::string& text, const JournalExpect& e) {
   const json j = parse(file, text);
   const Reader r{file};
-  r.only_keys(j, {"allocation", "before", "pass1_seconds", "allocation_seconds", "eval_seconds"});
+  r.only_keys(j, {"allocation", "before", "pass1_seconds", "allocation_seconds", "eval_seconds", "refine",
+                  "refine_seconds"});
   Pass1Record p;
   const json& a = r.at(j, "allocation");
   r.only_keys(a, {"removed", "budget", "removed_params", "total_params", "lambda", "iterations", "primal_residual",
@@ -174,6 +213,12 @@ Pass1Record parse_journal_pass1(const std::string& file, const std::string& text
   p.pass1_seconds = r.number(j, "pass1_seconds", true);
   p.allocation_seconds = r.number(j, "allocation_seconds", true);
   p.eval_seconds = r.number(j, "eval_seconds", true);
+  if (j.contains("refine")) {
+    p.refine = parse_refine(r, r.at(j, "refine"), units);
+    const json& secs = r.at(j, "refine_seconds");
+    if (!secs.is_object()) journal_damaged(file, "'refine_seconds' is not an object");
+    for (const auto& [k, v] : secs.items()) p.refine_seconds[k] = r.number(v, "refine_seconds");
+  }
   return p;
 }
 

@@ -12,6 +12,7 @@
 #include "io/output_paths.h"
 #include "io/safetensors.h"
 #include "persist/journal_read.h"
+#include "persist/report.h"
 
 namespace sp::persist {
 namespace fs = std::filesystem;
@@ -92,20 +93,27 @@ void JournalWriter::save_pass1(const Pass1Record& r) {
   if (!on_) return;
   const Allocation& a = r.allocation;
   try {
-    write_json(file("pass1.json"), {{"allocation",
-                                     {{"removed", a.removed},
-                                      {"budget", a.budget},
-                                      {"removed_params", a.removed_params},
-                                      {"total_params", a.total_params},
-                                      {"lambda", number(a.lambda)},
-                                      {"iterations", a.iterations},
-                                      {"primal_residual", number(a.primal_residual)},
-                                      {"dual_residual", number(a.dual_residual)},
-                                      {"converged", a.converged}}},
-                                    {"before", perplexity_rows(r.before)},
-                                    {"pass1_seconds", number(r.pass1_seconds)},
-                                    {"allocation_seconds", number(r.allocation_seconds)},
-                                    {"eval_seconds", number(r.eval_seconds)}});
+    json j = {{"allocation",
+               {{"removed", a.removed},
+                {"budget", a.budget},
+                {"removed_params", a.removed_params},
+                {"total_params", a.total_params},
+                {"lambda", number(a.lambda)},
+                {"iterations", a.iterations},
+                {"primal_residual", number(a.primal_residual)},
+                {"dual_residual", number(a.dual_residual)},
+                {"converged", a.converged}}},
+              {"before", perplexity_rows(r.before)},
+              {"pass1_seconds", number(r.pass1_seconds)},
+              {"allocation_seconds", number(r.allocation_seconds)},
+              {"eval_seconds", number(r.eval_seconds)}};
+    if (r.refine) {
+      j["refine"] = refine_json(*r.refine);  // as report.json's prune.refine
+      json secs = json::object();
+      for (const auto& [k, v] : r.refine_seconds) secs[k] = number(v);
+      j["refine_seconds"] = secs;
+    }
+    write_json(file("pass1.json"), j);
   } catch (const std::exception& e) {
     disable(e.what());
   }

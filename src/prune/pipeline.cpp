@@ -143,6 +143,8 @@ PruneResult Pipeline::run() {
     rc_.clock["pass1"] = p.pass1_seconds;
     rc_.clock["allocation"] = p.allocation_seconds;
     eval_seconds_ = p.eval_seconds;
+    result_.refine = p.refine;
+    for (const auto& [k, v] : p.refine_seconds) rc_.clock[k] = v;
     SP_LOG_INFO("pass 1 and the allocation: from the journal ({} parameters to remove)", p.allocation.removed_params);
   } else {
     pass1();
@@ -156,9 +158,13 @@ PruneResult Pipeline::run() {
       // Pass 2 replays the verifying measurement's layers (the same bits it would compute).
       replay = replay_store(std::move(layers), journal_);
     }
-    if (journal_)
-      journal_->save_pass1(
-          {result_.allocation, result_.before, rc_.clock["pass1"], rc_.clock["allocation"], eval_seconds_});
+    if (journal_) {
+      Pass1Record p{result_.allocation, result_.before, rc_.clock["pass1"], rc_.clock["allocation"], eval_seconds_,
+                    result_.refine, {}};
+      for (const auto& [k, v] : rc_.clock.seconds())
+        if (k == "refine" || k.starts_with("refine.")) p.refine_seconds[k] = v;
+      journal_->save_pass1(p);
+    }
   }
   PrunePass(rc_, in_, win_, blocks_, pruner_, replay ? replay.get() : journal_).run(sink_, result_, eval_seconds_);
   for (const auto& l : result_.layers) {

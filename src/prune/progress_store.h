@@ -2,6 +2,7 @@
 // Where a prune run records what it finished and finds what an earlier attempt of the same run
 // finished (persist/journal.h implements it on disk): pass 1 with the allocation, then each pass-2
 // layer. The pipeline replays recorded layers bit for bit instead of pruning them again.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,10 @@ struct Pass1Record {
   Allocation allocation;
   std::vector<PerplexityRow> before;
   double pass1_seconds = 0, allocation_seconds = 0, eval_seconds = 0;
+  // With prune.refine_rounds: what the refinement did and its phases' seconds (refine, refine.*), so
+  // that a resumed run reports them as the uninterrupted run does.
+  std::optional<RefineReport> refine;
+  std::map<std::string, double> refine_seconds;
 };
 
 struct LayerRecord {

@@ -300,6 +300,25 @@ static void resume_matches_uninterrupted(Fixture& f, const PruneOptions& o) {
   EXPECT_EQ(ra.removed_params, rb.removed_params);
   EXPECT_EQ(ra.allocation.removed, rb.allocation.removed);
   EXPECT_EQ(ra.allocation.lambda, rb.allocation.lambda);
+  // The refinement's record comes back from the journal as the uninterrupted run reported it, and its
+  // seconds as the killed run measured them.
+  ASSERT_EQ(ra.refine.has_value(), o.refine_rounds > 0);
+  ASSERT_EQ(rb.refine.has_value(), ra.refine.has_value());
+  if (ra.refine) {
+    EXPECT_EQ(rb.refine->start_removed, ra.refine->start_removed);
+    EXPECT_EQ(rb.refine->removed, ra.refine->removed);
+    EXPECT_EQ(rb.refine->windows, ra.refine->windows);
+    ASSERT_EQ(rb.refine->rounds.size(), ra.refine->rounds.size());
+    for (size_t i = 0; i < ra.refine->rounds.size(); ++i) {
+      EXPECT_EQ(rb.refine->rounds[i].kl, ra.refine->rounds[i].kl);
+      EXPECT_EQ(rb.refine->rounds[i].candidates, ra.refine->rounds[i].candidates);
+      EXPECT_EQ(rb.refine->rounds[i].taken, ra.refine->rounds[i].taken);
+    }
+    const auto& journalled = jb.pass1()->refine_seconds;
+    EXPECT_GT(journalled.at("refine"), 0.0);
+    EXPECT_EQ(rb.seconds.at("refine"), journalled.at("refine"));
+    EXPECT_EQ(rb.seconds.at("refine.measure"), journalled.at("refine.measure"));
+  }
   fs::remove_all(dir_a);
   fs::remove_all(dir_b);
 }
