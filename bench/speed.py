@@ -91,6 +91,10 @@ def write_tables(a, rows):
     md = [hdr, "|" + "---|" * 11]
     for x in rows:
         label = x["model"] + (f" ({x['layers']} layers, synthetic)" if x["layers"] else "")
+        if "dense_decode_of_floor" in x:
+            label += f" [dense decode at {100 * x['dense_decode_of_floor']:.0f}% of the HBM floor]"
+        if x.get("graphs"):
+            label += " [CUDA graph]"
         md.append(f"| {label} | {x['target_sparsity']:.2f} ({x['achieved_sparsity']:.3f}) | {x['round_to']} | "
                   f"{x['batch']} | {x['prompt']} | {x['pruned_prefill_tok_s']:,.0f} / {x['dense_prefill_tok_s']:,.0f} | "
                   f"**{x['prefill_speedup']:.2f}x** | {x['prefill_flops_ratio']:.2f}x | "
@@ -122,6 +126,11 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per command")
+    ap.add_argument("--bench-set", action="append", default=[],
+                    help="key=value for the bench command only (e.g. runtime.cuda_graphs=false)")
+    ap.add_argument("--copy-gbs", type=float, default=0,
+                    help="measured device copy bandwidth in GB/s (bench_forward): adds each dense decode's share of "
+                         "the HBM floor (its weights' bytes per step at that bandwidth)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     log = os.path.join(a.out, "speed.log")
@@ -143,13 +152,21 @@ def main():
                 t_prune = run([a.bin, cfg, "--set", f"output.dir={out}"], log, a.timeout)
                 with open(os.path.join(out, "report.json")) as f:
                     rep = json.load(f)
+                extra = [x for kv in a.bench_set for x in ("--set", kv)]
                 t_bench = run([a.bin, "bench", cfg, "--set", f"output.dir={out}", "--set",
                                f"model.path={os.path.join(out, 'model')}", "--set", "model.synthetic=false",
-                               "--baseline", m["path"]], log, a.timeout)
+                               "--baseline", m["path"], *extra], log, a.timeout)
                 with open(os.path.join(out, "bench.json")) as f:
                     b = json.load(f)
                 for sp, mc, bc in zip(b["speedup"], b["model"]["cases"], b["baseline"]["cases"]):
-                    rows.append({"model": name, "layers": a.layers if m["synthetic"] else None, "round_to": r,
+                    floor = {}
+                    if a.copy_gbs > 0 and bc["decode_seconds"] > 0:
+                        # Bytes one decode step must read: the decoder layers and the LM head (bf16).
+                        step_bytes = b["baseline"]["layer_weight_bytes"] + b["baseline"]["lm_head_bytes"]
+                        step_s = bc["decode_seconds"] / bc["generate"]
+                        floor = {"dense_decode_step_s": step_s, "dense_decode_floor_s": step_bytes / (a.copy_gbs * 1e9),
+                                 "dense_decode_of_floor": step_bytes / (a.copy_gbs * 1e9) / step_s}
+                    rows.append({"graphs": b["model"].get("decode_cuda_graph"), **floor,"model": name, "layers": a.layers if m["synthetic"] else None, "round_to": r,
                                  "target_sparsity": s, "achieved_sparsity": rep["prune"]["achieved_sparsity"],
                                  "parameters": b["model"]["parameters"], "dense_parameters": b["baseline"]["parameters"],
                                  "pruned_prefill_tok_s": mc["prefill_tokens_per_s"],

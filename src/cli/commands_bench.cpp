@@ -32,7 +32,9 @@ struct Case {
 struct Measured {
   std::string label, path, source;
   int64_t parameters = 0, layer_bytes = 0;
+  int64_t lm_head_bytes = 0;  // read by every decode step too (tied or not)
   std::vector<Case> cases;
+  bool decode_graph = false;  // the decode steps replayed a CUDA graph
 };
 
 double median(std::vector<double> v) {
@@ -95,20 +97,27 @@ Measured measure(const std::string& label, const std::string& path, std::unique_
   model::Model m(std::move(source), ctx, cfg.runtime.precision);
   m.pad_mlp_widths(model::kMlpTileMultiple);
   check_context(m, cfg, path);
-  Measured r{label, path, m.source().describe(), prune::count_model_params(m.config()), 0, {}};
+  Measured r;
+  r.label = label;
+  r.path = path;
+  r.source = m.source().describe();
+  r.parameters = prune::count_model_params(m.config());
   model::ThroughputProbe probe(m, ctx);
   r.layer_bytes = probe.layer_bytes();
+  r.lm_head_bytes = int64_t(m.config().vocab) * m.config().hidden * int64_t(dtype_size(m.dtype()));
   const int gen = generated(cfg);
   const uint64_t seed = uint64_t(cfg.bench.seed);
+  const bool graphs = cfg.runtime.cuda_graphs;
   for (int w = 0; w < cfg.bench.warmup; ++w)
-    probe.run(int(cfg.bench.batch.front()), int(cfg.bench.prompt.front()), std::min(gen, 8), seed);
+    probe.run(int(cfg.bench.batch.front()), int(cfg.bench.prompt.front()), std::min(gen, 8), seed, graphs);
   for (int64_t b : cfg.bench.batch)
     for (int64_t p : cfg.bench.prompt) {
       Case c{
           int(b), int(p), {}, {}, model::prefill_flops(m, int(b), int(p)), model::decode_flops(m, int(b), int(p), gen)};
-      probe.run(c.batch, c.prompt, std::min(gen, 2), seed);  // this shape's first launch, untimed
+      probe.run(c.batch, c.prompt, std::min(gen, 2), seed, graphs);  // this shape's first launch, untimed
       for (int i = 0; i < cfg.bench.repeats; ++i) {
-        const model::ThroughputRun t = probe.run(c.batch, c.prompt, gen, seed + uint64_t(i));
+        const model::ThroughputRun t = probe.run(c.batch, c.prompt, gen, seed + uint64_t(i), graphs);
+        r.decode_graph = t.decode_recorded;
         c.prefill.push_back(t.prefill_seconds);
         c.decode.push_back(t.decode_seconds);
       }
@@ -137,6 +146,8 @@ nlohmann::json to_json(const Measured& m, int gen) {
           {"source", m.source},
           {"parameters", m.parameters},
           {"layer_weight_bytes", m.layer_bytes},
+          {"lm_head_bytes", m.lm_head_bytes},
+          {"decode_cuda_graph", m.decode_graph},
           {"cases", cases}};
 }
 

@@ -114,7 +114,7 @@ int run_generate(const Args& args, const Config& cfg, Communicator& comm, int lo
   std::vector<int32_t> prompt = l.tokenizer->encode(args.prompt);
   if (l.bos >= 0) prompt.insert(prompt.begin(), l.bos);
   const int eos = l.model->config().eos_token_id;
-  const auto out = model::generate_greedy(*l.model, *l.ctx, prompt, args.max_new_tokens, eos);
+  const auto out = model::generate_greedy(*l.model, *l.ctx, prompt, args.max_new_tokens, eos, cfg.runtime.cuda_graphs);
   SP_LOG_INFO("generated ids: [{}]", fmt::join(out, ", "));  // for exact comparisons (tests)
   std::printf("%s%s\n", args.prompt.c_str(), l.tokenizer->decode(out).c_str());
   std::fflush(stdout);

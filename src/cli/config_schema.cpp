@@ -251,6 +251,11 @@ std::vector<KeySpec> build_schema() {
       ranged(key("runtime.threads", K::Int, "0", "CPU threads per rank for the CPU kernels and solves; 0: all cores",
                  [](Config& c, V v) { c.runtime.threads = v.i; }),
              0, kMaxThreads));
+  s.push_back(key("runtime.cuda_graphs", K::Bool, "true",
+                  "generate and bench on a GPU: record the decode step once as a CUDA graph and replay it per token "
+                  "(one launch per token; not for OPT, or RoPE scaling that changes with the length); false: launch "
+                  "op by op",
+                  [](Config& c, V v) { c.runtime.cuda_graphs = v.b; }));
   // ---- output
   s.push_back(key("output.dir", K::Path, "out", "output folder (created; rank 0 writes)",
                   [](Config& c, V v) { c.output.dir = v.s; }));

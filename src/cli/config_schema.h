@@ -104,6 +104,7 @@ struct Config {
     std::optional<model::Residence> hidden_states;  // between forwards; auto: as the plan decides
     Collectives communicator;                       // the collectives of a multi-rank GPU run
     int64_t threads;                                // 0: all cores
+    bool cuda_graphs;                               // generate / bench: the decode step as a CUDA graph
   } runtime;
   struct Output {
     std::string dir;

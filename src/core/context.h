@@ -2,6 +2,7 @@
 // Execution context: everything a kernel needs besides its operands, passed explicitly (never
 // global): the device, and for CUDA the stream and the cuBLAS / cuSOLVER handles and workspace.
 // The CUDA state is opaque here; kernels/cuda reads it through core/cuda_state.h.
+#include <functional>
 #include <memory>
 
 #include "core/device.h"
@@ -22,6 +23,27 @@ inline constexpr EnumName<Precision> kPrecisionNames[] = {
     {Precision::Exact32, "fp32"}, {Precision::BF16, "bf16"}, {Precision::F16, "fp16"}};
 inline const char* to_string(Precision p) { return enum_name<Precision>(kPrecisionNames, p); }
 
+class ExecContext;
+
+// Device work recorded once and replayed with the pointers and arguments it was recorded with (a
+// CUDA graph): one launch instead of one per kernel, and no host work between them. Made by
+// ExecContext::capture; CUDA only.
+class CapturedWork {
+ public:
+  ~CapturedWork();
+  CapturedWork(const CapturedWork&) = delete;
+  CapturedWork& operator=(const CapturedWork&) = delete;
+  // Enqueues the recorded work on the context's stream (asynchronous, like any op).
+  void replay();
+
+ private:
+  friend class ExecContext;
+  CapturedWork(ExecContext& ctx, void* graph, void* exec) : ctx_(ctx), graph_(graph), exec_(exec) {}
+  ExecContext& ctx_;
+  void* graph_;  // cudaGraph_t
+  void* exec_;   // cudaGraphExec_t
+};
+
 class ExecContext {
  public:
   explicit ExecContext(Device d);
@@ -34,10 +56,19 @@ class ExecContext {
   void synchronize();
   CudaState& cuda() const;  // only on a CUDA context
 
+  // Records the device work `work` enqueues on this context, without running it, for replay.
+  // `work` must not wait for the device (no copy to the host, no synchronize()) and must free every
+  // tensor it allocates before it returns (the recorded allocations are the graph's own); its
+  // inputs and outputs are tensors that outlive the recording, read and written in place. CUDA only.
+  std::unique_ptr<CapturedWork> capture(const std::function<void()>& work);
+  // True while capture() records: ops skip host-side checks that would read device memory.
+  bool capturing() const { return capturing_; }
+
  private:
   Device device_;
   // Owns the handles: a constructor step that throws releases what the earlier steps made.
   std::unique_ptr<CudaState, CudaStateDeleter> cuda_;
+  bool capturing_ = false;
 };
 
 }  // namespace sp

@@ -105,9 +105,11 @@ void cuda_copy_impl(void* dst, Device dd, const void* src, Device sd, size_t byt
   const int index = dd.is_cuda() ? dd.index : sd.index;
   const cudaStream_t stream = device_stream(index);
   SP_CUDA_CHECK(cudaSetDevice(index));
-  // Synchronous for the caller: queued behind the device's work on its stream, then waited for.
+  // Queued behind the device's work on its stream. A copy within one device is stream-ordered like
+  // a kernel (no wait: decode steps copy ids and cache rows without a host round trip); one that
+  // involves the host or another device is waited for, so the caller may use its memory at once.
   SP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
-  SP_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (!(dd.is_cuda() && sd.is_cuda() && dd.index == sd.index)) SP_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void cuda_memset0_impl(int index, void* p, size_t bytes) {
@@ -168,6 +170,45 @@ void ExecContext::synchronize() {
 CudaState& ExecContext::cuda() const {
   SP_CHECK(cuda_ != nullptr, "CUDA state requested on a {} context", device_.str());
   return *cuda_;
+}
+
+std::unique_ptr<CapturedWork> ExecContext::capture(const std::function<void()>& work) {
+  CudaState& cs = cuda();
+  SP_CUDA_CHECK(cudaSetDevice(cs.device));
+  // Relaxed: the allocator's cudaMallocAsync / cudaFreeAsync on this stream are recorded as the
+  // graph's own memory nodes; other threads' unrelated CUDA calls are not refused meanwhile.
+  SP_CUDA_CHECK(cudaStreamBeginCapture(cs.stream, cudaStreamCaptureModeRelaxed));
+  capturing_ = true;
+  cudaGraph_t graph = nullptr;
+  try {
+    work();
+  } catch (...) {
+    capturing_ = false;
+    cudaStreamEndCapture(cs.stream, &graph);  // ends the (invalidated) capture; the error is work()'s
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw;
+  }
+  capturing_ = false;
+  SP_CUDA_CHECK(cudaStreamEndCapture(cs.stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  if (e != cudaSuccess) {
+    cudaGraphDestroy(graph);
+    throw_cuda("cudaGraphInstantiate", __FILE__, __LINE__, cudaGetErrorString(e));
+  }
+  return std::unique_ptr<CapturedWork>(new CapturedWork(*this, graph, exec));
+}
+
+CapturedWork::~CapturedWork() {
+  // A replay may still run: the graph's memory and nodes are released once it is done.
+  cudaStreamSynchronize(ctx_.cuda().stream);
+  cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+}
+
+void CapturedWork::replay() {
+  SP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), ctx_.cuda().stream));
 }
 
 }  // namespace sp

@@ -18,5 +18,10 @@ ExecContext::ExecContext(Device d) : device_(d) {
 ExecContext::~ExecContext() = default;
 void ExecContext::synchronize() {}
 CudaState& ExecContext::cuda() const { SP_CHECK(false, "no CUDA state in a CPU-only build"); }
+std::unique_ptr<CapturedWork> ExecContext::capture(const std::function<void()>&) {
+  SP_CHECK(false, "no CUDA graphs in a CPU-only build");
+}
+CapturedWork::~CapturedWork() = default;
+void CapturedWork::replay() { SP_CHECK(false, "no CUDA graphs in a CPU-only build"); }
 
 }  // namespace sp

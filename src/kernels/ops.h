@@ -48,14 +48,27 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
 //   softcap > 0 caps the scaled scores as softcap * tanh(score / softcap) before the mask and the
 //   softmax (Gemma 2's attn_logit_softcapping).
 // -> [batch * q_len, n_heads * head_dim]
+//   positions (optional, [batch * q_len] I32 on the op's device, consecutive within a window): the
+//   query positions read on the device, so one recorded launch serves every decode step (a CUDA
+//   graph): window b's q_offset is positions[b * q_len] and its kv_len positions[b * q_len + q_len - 1]
+//   + 1, at most s.kv_len (then only a bound: the cache's capacity); s.q_offset is ignored.
 struct AttentionShape {
   int batch = 1, q_len = 0, kv_len = 0, kv_stride = 0, q_offset = 0;
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float scale = 0.f;    // usually 1/sqrt(head_dim)
   int window = 0;       // 0: full causal
   float softcap = 0.f;  // 0: none
+  const Tensor* positions = nullptr;
 };
 Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& s);
+
+// KV-cache append: row t of x (window b = t / seqlen) into row b * capacity + positions[t] of cache,
+// capacity = cache rows / windows. cache: [windows * capacity, W]; x: [windows * seqlen, W], same
+// dtype; positions: [windows * seqlen] I32 on the op's device, in [0, capacity) (the caller's
+// contract: read on the device, they are not checked on the host; a row outside is skipped).
+void kv_cache_write_(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen);
+// x += v for an I32 tensor (token positions advanced on the device).
+void add_i32_(ExecContext& ctx, Tensor& x, int32_t v);
 
 // Gated MLP activation act(gate) * up, elementwise, fp32 arithmetic: SwiGLU (silu, LLaMA) or GeGLU
 // with the tanh GELU (Gemma's gelu_pytorch_tanh: 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))).

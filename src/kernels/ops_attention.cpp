@@ -43,6 +43,12 @@ Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tenso
              s.n_heads, s.n_kv_heads);
   if (s.kv_stride == 0) s.kv_stride = s.kv_len;
   SP_REQUIRE(s.kv_stride >= s.kv_len, "ops::attention: kv_stride {} < kv_len {}", s.kv_stride, s.kv_len);
+  if (s.positions != nullptr) {
+    require_on(ctx, *s.positions, "attention", "positions");
+    require_dtype(*s.positions, DType::I32, "attention", "positions");
+    require_shape(*s.positions, {int64_t(s.batch) * s.q_len}, "attention", "positions");
+    s.q_offset = 0;  // read from the positions by the bodies
+  }
   SP_REQUIRE(s.q_offset >= 0 && s.q_offset + s.q_len <= s.kv_len,
              "ops::attention: q_offset {} + q_len {} must lie within kv_len {}", s.q_offset, s.q_len, s.kv_len);
   if (s.scale == 0.f) s.scale = 1.f / std::sqrt(float(s.head_dim));
@@ -64,6 +70,40 @@ Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tenso
     cpu::attention(q, k, v, s, out);
   }
   return out;
+}
+
+void kv_cache_write_(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen) {
+  require_on(ctx, cache, "kv_cache_write", "cache");
+  require_on(ctx, x, "kv_cache_write", "x");
+  require_ndim(cache, 2, "kv_cache_write", "cache");
+  require_ndim(x, 2, "kv_cache_write", "x");
+  require_same_dtype(cache, x, "kv_cache_write", "cache", "x");
+  require_on(ctx, positions, "kv_cache_write", "positions");
+  require_dtype(positions, DType::I32, "kv_cache_write", "positions");
+  require_shape(positions, {x.dim(0)}, "kv_cache_write", "positions");
+  SP_REQUIRE(seqlen > 0 && x.dim(0) % seqlen == 0 && x.dim(1) == cache.dim(1),
+             "ops::kv_cache_write: x {} is not windows of {} rows of the cache's width ({})", x.desc(), seqlen,
+             cache.desc());
+  const int64_t windows = x.dim(0) / seqlen;
+  SP_REQUIRE(windows > 0 && cache.dim(0) % windows == 0 && cache.dim(0) / windows >= seqlen,
+             "ops::kv_cache_write: cache {} does not hold {} windows of at least {} rows", cache.desc(), windows,
+             seqlen);
+  if (ctx.is_cuda()) {
+    cuda::kv_cache_write(ctx, cache, x, positions, seqlen);
+  } else {
+    cpu::kv_cache_write(cache, x, positions, seqlen);
+  }
+}
+
+void add_i32_(ExecContext& ctx, Tensor& x, int32_t v) {
+  require_on(ctx, x, "add_i32", "x");
+  require_dtype(x, DType::I32, "add_i32", "x");
+  if (ctx.is_cuda()) {
+    cuda::add_i32(ctx, x, v);
+  } else {
+    int32_t* p = x.data<int32_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) p[i] += v;
+  }
 }
 
 }  // namespace sp::ops

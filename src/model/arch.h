@@ -60,11 +60,16 @@ inline const char* to_string(TapPoint t) { return enum_name<TapPoint>(kTapPointN
 using Tap = std::function<void(int layer, TapPoint at, const Tensor& x)>;
 
 // Keys and values of one layer for incremental decoding. k, v: [batch * capacity, n_kv * head_dim]
-// compute dtype, device; rows [b*capacity, b*capacity + len) hold window b's past tokens.
+// compute dtype, device; rows [b*capacity, b*capacity + len) hold window b's past tokens. New rows
+// go where the forward's positions say (ops::kv_cache_write_), and the attention reads each window's
+// length from them too.
 struct LayerKvCache {
   Tensor k, v;
   int capacity = 0;
   int len = 0;
+  // The forward is being recorded for replay at later positions (model/decode_loop.h): `len` is
+  // neither checked nor advanced by it, and the attention is bounded by `capacity` only.
+  bool recorded = false;
 };
 
 // Everything one decoder-layer forward needs. hidden: [batch*seqlen, hidden] compute dtype,

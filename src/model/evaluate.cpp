@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "model/decode_loop.h"
 #include "model/hidden_stream.h"
 
 namespace sp::model {
@@ -75,7 +76,7 @@ std::vector<float> prompt_last_logits(Model& m, ExecContext& ctx, std::span<cons
 }
 
 std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const int32_t> prompt, int max_new_tokens,
-                                     int eos) {
+                                     int eos, bool graphs) {
   SP_REQUIRE(!prompt.empty(), "generate: empty prompt");
   SP_REQUIRE(max_new_tokens >= 0, "generate: max_new_tokens {} must be >= 0", max_new_tokens);
   std::vector<int32_t> out;
@@ -87,30 +88,34 @@ std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const
     layers.push_back(m.load_layer(ctx, l));
     caches.push_back(m.make_kv_cache(ctx, l, 1, capacity));
   }
-  // One step: feed `step_ids` at positions [pos, pos + n), return the argmax after the last one.
-  auto step = [&](std::span<const int32_t> step_ids, int pos) {
+  // Feeds `step_ids` at positions [0, n) into empty caches -> the argmax after the last one ([1] I32).
+  auto prefill = [&](std::span<const int32_t> step_ids) {
     const int n = int(step_ids.size());
-    Tensor p = positions_tensor(ctx, 1, n, pos);
+    for (LayerKvCache& c : caches) c.len = 0;
+    const Tensor p = positions_tensor(ctx, 1, n, 0);
     Tensor hidden = m.embed(ctx, ids_tensor(ctx, step_ids), p);
     for (int l = 0; l < m.n_layers(); ++l)
       m.forward_layer(ctx, l, layers[size_t(l)], hidden, p, 1, n, nullptr, &caches[size_t(l)]);
-    Tensor last = m.final_norm(ctx, hidden.slice_rows(n - 1, n));
-    return ops::argmax_rows(ctx, m.logits(ctx, last)).to(Device::cpu()).data<int32_t>()[0];
+    return ops::argmax_rows(ctx, m.logits(ctx, m.final_norm(ctx, hidden.slice_rows(n - 1, n))));
   };
-  int32_t next = step(prompt, 0);
+  auto host_id = [](const Tensor& ids) { return ids.to(Device::cpu()).data<int32_t>()[0]; };
+  std::unique_ptr<DecodeLoop> decode =
+      std::make_unique<DecodeLoop>(m, ctx, layers, caches, prefill(prompt), int(prompt.size()), graphs);
+  int32_t next = host_id(decode->ids());
   int pos = int(prompt.size());
   while (true) {
     out.push_back(next);
     if (int(out.size()) == max_new_tokens || next == eos) break;
-    if (pos > 0 && rope_restarts_cache(m.config(), pos, pos + 1)) {
+    if (rope_restarts_cache(m.config(), pos, pos + 1)) {
       // As transformers' Phi3 generation: the whole sequence again, rotated with the long factors.
-      for (LayerKvCache& c : caches) c.len = 0;
       std::vector<int32_t> all(prompt.begin(), prompt.end());
       all.insert(all.end(), out.begin(), out.end());
-      next = step(all, 0);
+      decode.reset();
+      decode = std::make_unique<DecodeLoop>(m, ctx, layers, caches, prefill(all), int(all.size()), graphs);
     } else {
-      next = step(std::span<const int32_t>(&out.back(), 1), pos);
+      decode->step();
     }
+    next = host_id(decode->ids());
     ++pos;
   }
   return out;

@@ -30,9 +30,10 @@ PerplexityResult perplexity(Model& m, ExecContext& ctx, std::span<const int32_t>
 
 // Greedy decoding with a KV cache: prefill the prompt, then one-token steps. Returns the new ids
 // (the eos id included when it ends the run; eos < 0: never stops early). All layers are kept
-// resident during generation (meant for small models and tests).
+// resident during generation (meant for small models and tests). graphs: the steps as a replayed
+// CUDA graph where the model allows it (model/decode_loop.h).
 std::vector<int32_t> generate_greedy(Model& m, ExecContext& ctx, std::span<const int32_t> prompt, int max_new_tokens,
-                                     int eos = -1);
+                                     int eos = -1, bool graphs = true);
 
 // Last-row logits of a prompt (one window, fp32 on the host). Every layer is loaded in turn.
 std::vector<float> prompt_last_logits(Model& m, ExecContext& ctx, std::span<const int32_t> prompt);

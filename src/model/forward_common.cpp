@@ -53,21 +53,20 @@ Tensor self_attention(const LayerCall& c, const Tensor& h, bool rotary) {
     s.q_offset = 0;
   } else {
     LayerKvCache& kv = *c.cache;
-    SP_REQUIRE(kv.len + c.seqlen <= kv.capacity, "KV cache of layer {} is full: {} + {} tokens > capacity {}", c.layer,
-               kv.len, c.seqlen, kv.capacity);
-    for (int b = 0; b < c.batch; ++b) {
-      const int64_t dst = int64_t(b) * kv.capacity + kv.len, src = int64_t(b) * c.seqlen;
-      kv.k.slice_rows(dst, dst + c.seqlen).copy_from(k.slice_rows(src, src + c.seqlen));
-      kv.v.slice_rows(dst, dst + c.seqlen).copy_from(v.slice_rows(src, src + c.seqlen));
-    }
-    s.kv_len = kv.len + c.seqlen;
+    SP_REQUIRE(kv.recorded || kv.len + c.seqlen <= kv.capacity,
+               "KV cache of layer {} is full: {} + {} tokens > capacity {}", c.layer, kv.len, c.seqlen, kv.capacity);
+    // Rows and lengths from the positions on the device (the cache's len + 0..seqlen-1 here), so a
+    // recorded step replays at any position.
+    ops::kv_cache_write_(c.ctx, kv.k, k, c.positions, c.seqlen);
+    ops::kv_cache_write_(c.ctx, kv.v, v, c.positions, c.seqlen);
+    s.kv_len = kv.recorded ? kv.capacity : kv.len + c.seqlen;
     s.kv_stride = kv.capacity;
-    s.q_offset = kv.len;
+    s.positions = &c.positions;
     k = kv.k;
     v = kv.v;
   }
   Tensor out = ops::attention(c.ctx, q, k, v, s);
-  if (c.cache) c.cache->len += c.seqlen;
+  if (c.cache && !c.cache->recorded) c.cache->len += c.seqlen;
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "model/decode_loop.h"
 
 namespace sp::model {
 namespace {
@@ -42,7 +43,7 @@ int64_t ThroughputProbe::layer_bytes() const {
   return b;
 }
 
-ThroughputRun ThroughputProbe::run(int batch, int prompt, int generate, uint64_t seed) {
+ThroughputRun ThroughputProbe::run(int batch, int prompt, int generate, uint64_t seed, bool graphs) {
   SP_REQUIRE(batch >= 1 && prompt >= 1 && generate >= 0, "throughput: batch {}, prompt {}, generate {}", batch, prompt,
              generate);
   std::mt19937_64 rng(seed);
@@ -73,10 +74,10 @@ ThroughputRun ThroughputProbe::run(int batch, int prompt, int generate, uint64_t
   ctx_.synchronize();
   r.prefill_seconds = wall_seconds() - t0;
   t0 = wall_seconds();
-  for (int s = 0; s < generate; ++s) {
-    const Tensor pos = positions_tensor(ctx_, batch, 1, prompt + s);
-    Tensor h = forward(next, pos, 1);
-    next = ops::argmax_rows(ctx_, m_.logits(ctx_, m_.final_norm(ctx_, h)));
+  if (generate > 0) {  // the CUDA graph's recording, when there is one, is timed with the steps
+    DecodeLoop decode(m_, ctx_, layers_, caches, next, prompt, graphs);
+    for (int s = 0; s < generate; ++s) decode.step();
+    r.decode_recorded = decode.recorded();
   }
   ctx_.synchronize();
   r.decode_seconds = generate > 0 ? wall_seconds() - t0 : 0.0;

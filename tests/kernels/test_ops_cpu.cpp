@@ -150,7 +150,7 @@ TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
 }
 
 // Causal GQA attention in float64 for one configuration: query i at position p = i + q_offset
-// sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x / softcap).
+// (or from s.positions) sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x / softcap).
 Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s) {
   Vec qv = q.to_f64_vector(), kv = k.to_f64_vector(), vv = v.to_f64_vector();
   const int d = s.head_dim, qw = s.n_heads * d, kw = s.n_kv_heads * d;
@@ -158,12 +158,16 @@ Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.n_heads; ++h) {
       const int kh = h / (s.n_heads / s.n_kv_heads);
+      // With positions, window b's queries sit at positions[b * q_len + i] (its keys: up to the last).
+      const int32_t* pos = s.positions ? s.positions->data<int32_t>() + b * s.q_len : nullptr;
+      const int q_offset = pos ? pos[0] : s.q_offset;
+      const int kv_len = pos ? std::min(s.kv_len, pos[s.q_len - 1] + 1) : s.kv_len;
       for (int i = 0; i < s.q_len; ++i) {
         const size_t qo = size_t((b * s.q_len + i) * qw + h * d);
         Vec sc;
-        const int p = i + s.q_offset;
+        const int p = i + q_offset;
         const int first = s.window > 0 ? std::max(0, p - s.window + 1) : 0;
-        for (int j = first; j <= p && j < s.kv_len; ++j) {
+        for (int j = first; j <= p && j < kv_len; ++j) {
           const size_t ko = size_t((b * s.kv_stride + j) * kw + kh * d);
           double dot = 0;
           for (int c = 0; c < d; ++c) dot += qv[qo + size_t(c)] * kv[ko + size_t(c)];
@@ -215,6 +219,49 @@ TEST_F(OpsCpu, AttentionKvCacheOffsetAndStride) {
     Tensor o = ops::attention(ctx, q, k, v, s);
     expect_close(o, attention_f64(q, k, v, s), 1e-5, 1e-4, "attention cache");
   }
+}
+
+// Positions on the device side give each window its own offset and length (a decode step at
+// several lengths; kv_len only bounds them), here with a sliding window too.
+TEST_F(OpsCpu, AttentionPositionsGiveEachWindowItsLength) {
+  for (const int window : {0, 4}) {
+    for (const int q_len : {1, 3}) {
+      ops::AttentionShape s;
+      s.batch = 3, s.q_len = q_len, s.kv_len = 16, s.kv_stride = 16;
+      s.n_heads = 4, s.n_kv_heads = 2, s.head_dim = 6, s.scale = 0.4f, s.window = window;
+      std::vector<int32_t> p;
+      for (const int start : {9, 2, 13})
+        for (int i = 0; i < q_len; ++i) p.push_back(start + i);
+      const Tensor pos = Tensor::from_i32(p, {int64_t(p.size())});
+      s.positions = &pos;
+      Tensor q = rand_f32(rng, {3 * q_len, 24}), k = rand_f32(rng, {48, 12}), v = rand_f32(rng, {48, 12});
+      // Rows past each window's last position are NaN: they must never be read.
+      for (int b = 0; b < 3; ++b)
+        for (int j = p[size_t(b * q_len + q_len - 1)] + 1; j < 16; ++j)
+          for (int c = 0; c < 12; ++c) k.data<float>()[(b * 16 + j) * 12 + c] = v.data<float>()[(b * 16 + j) * 12 + c] = NAN;
+      expect_close(ops::attention(ctx, q, k, v, s), attention_f64(q, k, v, s), 1e-5, 1e-4, "attention positions");
+    }
+  }
+}
+
+// The KV-cache append puts row t of window b at row b * capacity + positions[t] and nowhere else.
+TEST_F(OpsCpu, KvCacheWriteAndPositionAdvance) {
+  Tensor cache = rand_f32(rng, {2 * 5, 3});
+  const Vec before = cache.to_f64_vector();
+  const Tensor x = rand_f32(rng, {2 * 2, 3});
+  Tensor pos = Tensor::from_i32({1, 2, 3, 4}, {4});
+  ops::kv_cache_write_(ctx, cache, x, pos, 2);
+  const Vec got = cache.to_f64_vector(), xv = x.to_f64_vector();
+  for (int r = 0; r < 10; ++r) {
+    const int b = r / 5, j = r % 5;
+    const bool written = (b == 0 && (j == 1 || j == 2)) || (b == 1 && (j == 3 || j == 4));
+    const int src = b * 2 + (b == 0 ? j - 1 : j - 3);
+    for (int c = 0; c < 3; ++c)
+      EXPECT_EQ(got[size_t(r * 3 + c)], written ? xv[size_t(src * 3 + c)] : before[size_t(r * 3 + c)]) << r << "," << c;
+  }
+  ops::add_i32_(ctx, pos, 3);
+  EXPECT_EQ(std::vector<int32_t>(pos.data<int32_t>(), pos.data<int32_t>() + 4), (std::vector<int32_t>{4, 5, 6, 7}));
+  EXPECT_THROW(ops::kv_cache_write_(ctx, cache, x, pos, 3), InputError);  // 4 rows are not windows of 3
 }
 
 // Windows longer than the CPU body's query block (64), and a multi-block chunk into a cache.

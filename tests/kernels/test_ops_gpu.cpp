@@ -282,6 +282,59 @@ TEST_P(OpsGpu, Attention) {
   }
 }
 
+// Decode steps at several lengths at once: each window's offset and length from positions on the
+// device (what a replayed CUDA graph relies on), kv_len the capacity; rows past a window's last
+// position are NaN and must not be read. Tensor-core (head_dim 64, 128) and CUDA-core (8) kernels.
+TEST_P(OpsGpu, AttentionPositions) {
+  for (const int d : {8, 64, 128})
+    for (const int q_len : {1, 5})
+      for (const int window : {0, 40}) {
+        ops::AttentionShape s;
+        s.batch = 3, s.q_len = q_len, s.kv_len = 200, s.kv_stride = 200;
+        s.n_heads = 8, s.n_kv_heads = 2, s.head_dim = d, s.scale = 1.f / std::sqrt(float(d)), s.window = window;
+        std::vector<int32_t> p;
+        for (const int start : {128, 40, 195 - q_len})
+          for (int i = 0; i < q_len; ++i) p.push_back(start + i);
+        const Tensor pos_host = Tensor::from_i32(p, {int64_t(p.size())}), pos = pos_host.to(Device::cuda(0));
+        Operand q = random_operand(rng_, {3 * int64_t(q_len), 8 * int64_t(d)}, dt());
+        const Shape kv_shape{600, 2 * int64_t(d)};
+        auto kv = [&](float scale) {
+          std::normal_distribution<float> n(0.f, scale);
+          std::vector<float> v(static_cast<size_t>(shape_numel(kv_shape)));
+          for (int64_t r = 0; r < 600; ++r)
+            for (int64_t j = 0; j < kv_shape[1]; ++j)
+              v[size_t(r * kv_shape[1] + j)] = r % 200 <= p[size_t(r / 200 * q_len + q_len - 1)] ? n(rng_) : NAN;
+          return upload(std::move(v), kv_shape, dt());
+        };
+        Operand k = kv(2.f), v = kv(1.f);
+        Tensor out = poisoned(q.dev.shape(), dt());
+        s.positions = &pos;
+        cuda::attention(ctx(), q.dev, k.dev, v.dev, s, out);
+        Tensor ref = empty_f32(out.shape());
+        s.positions = &pos_host;
+        cpu::attention(q.host, k.host, v.host, s, ref);
+        expect_close(out, ref, dt(),
+                     "attention_positions_d" + std::to_string(d) + "_q" + std::to_string(q_len) + "_w" +
+                         std::to_string(window));
+      }
+}
+
+// The KV-cache append copies rows bit for bit to where the positions say, as the CPU body does;
+// rows of an odd byte count take the bytewise kernel.
+TEST_P(OpsGpu, KvCacheWrite) {
+  for (const int64_t width : {int64_t(256), int64_t(3)}) {
+    if (width % 2 == 1 && dt() == DType::F32) continue;  // fp32 rows are always whole words
+    Operand cache = random_operand(rng_, {4 * 9, width}, dt()), x = random_operand(rng_, {4 * 2, width}, dt());
+    const std::vector<int32_t> p = {0, 1, 7, 8, 3, 4, 9, 10};  // the last window's 10 is outside: skipped
+    const Tensor pos_host = Tensor::from_i32(p, {8}), pos = pos_host.to(Device::cuda(0));
+    cuda::kv_cache_write(ctx(), cache.dev, x.dev, pos, 2);
+    cpu::kv_cache_write(cache.host, x.host, pos_host, 2);
+    const std::vector<double> got = cache.dev.to(Device::cpu()).to_f64_vector(), want = cache.host.to_f64_vector();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "width " << width << " element " << i;
+  }
+}
+
 TEST_P(OpsGpu, GatedAct) {
   for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh}) {
     const std::string name = act == ops::GateAct::kSilu ? "silu_mul" : "gelu_tanh_mul";

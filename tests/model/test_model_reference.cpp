@@ -6,6 +6,8 @@
 #include <map>
 
 #include "core/context.h"
+#include "kernels/ops.h"
+#include "model/decode_loop.h"
 #include "model/evaluate.h"
 #include "model/model.h"
 #include "model/weight_source.h"
@@ -35,6 +37,42 @@ TEST_P(ModelReference, Stories260kGreedyMatchesLlama2c) {
   const auto got = model::generate_greedy(*m, ctx, start, int(want.size()));
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "first mismatch at generated id " << i;
+}
+
+// On a GPU the decode step is recorded once as a CUDA graph and replayed (model/decode_loop.h): the
+// tokens are those of the step launched op by op, in fp32 (stories260K) and in bf16 (ref-llama,
+// 4 windows of the throughput probe's path, which must report a replayed graph).
+TEST_P(ModelReference, DecodeGraphGivesTheOpByOpTokens) {
+  if (GetParam().is_cpu()) GTEST_SKIP() << "CUDA graphs: GPU only (the CPU always runs op by op)";
+  SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
+  auto m = open(dir);
+  const std::vector<int32_t> start = {1, 403, 411};
+  EXPECT_EQ(model::generate_greedy(*m, ctx, start, 150, -1, true), model::generate_greedy(*m, ctx, start, 150, -1, false));
+  SP_REQUIRE_SHARED(llama, "models/ref-llama");
+  model::Model bf(model::open_checkpoint_source(llama), ctx, Precision::BF16);
+  std::vector<model::LayerWeights> layers;
+  for (int l = 0; l < bf.n_layers(); ++l) layers.push_back(bf.load_layer(ctx, l));
+  auto decode = [&](bool graphs) {
+    std::vector<model::LayerKvCache> caches;
+    for (int l = 0; l < bf.n_layers(); ++l) caches.push_back(bf.make_kv_cache(ctx, l, 4, 40));
+    const Tensor pos = model::positions_tensor(ctx, 4, 7, 0);
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 28; ++i) prompt.push_back(int32_t(100 + 37 * i));
+    Tensor h = bf.embed(ctx, model::ids_tensor(ctx, prompt), pos);
+    for (int l = 0; l < bf.n_layers(); ++l) bf.forward_layer(ctx, l, layers[size_t(l)], h, pos, 4, 7, nullptr, &caches[size_t(l)]);
+    const Tensor last = ops::embedding(ctx, h, model::ids_tensor(ctx, std::vector<int32_t>{6, 13, 20, 27}));
+    model::DecodeLoop loop(bf, ctx, layers, caches, ops::argmax_rows(ctx, bf.logits(ctx, bf.final_norm(ctx, last))), 7,
+                           graphs);
+    std::vector<int32_t> ids;
+    for (int s = 0; s < 30; ++s) {
+      loop.step();
+      const Tensor host = loop.ids().to(Device::cpu());
+      ids.insert(ids.end(), host.data<int32_t>(), host.data<int32_t>() + host.numel());
+    }
+    EXPECT_EQ(loop.recorded(), graphs);
+    return ids;
+  };
+  EXPECT_EQ(decode(true), decode(false));
 }
 
 // Several windows per batch (4 + a remainder of 2) give what one window at a time gives.

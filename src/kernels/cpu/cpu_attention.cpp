@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -34,6 +35,18 @@ void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, int rotar
   }
 }
 
+void kv_cache_write(Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen) {
+  const int64_t windows = x.dim(0) / seqlen, capacity = cache.dim(0) / windows;
+  const size_t row_bytes = size_t(x.dim(1)) * dtype_size(x.dtype());
+  const int32_t* pos = positions.data<int32_t>();
+  auto* dst = static_cast<unsigned char*>(cache.raw());
+  const auto* src = static_cast<const unsigned char*>(x.raw());
+  for (int64_t t = 0; t < x.dim(0); ++t) {
+    if (pos[t] < 0 || pos[t] >= capacity) continue;
+    std::memcpy(dst + size_t(t / seqlen * capacity + pos[t]) * row_bytes, src + size_t(t) * row_bytes, row_bytes);
+  }
+}
+
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s, Tensor& out) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
@@ -49,15 +62,22 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::Att
   const float scale = capped ? 1.f : s.scale;  // capped scores already carry the scale
   Mat scores;
   for (int b = 0; b < s.batch; ++b) {
+    // The window's first query position and key count: from the positions when given.
+    int q_offset = s.q_offset, kv_len = s.kv_len;
+    if (s.positions != nullptr) {
+      const int32_t* p = s.positions->data<int32_t>() + int64_t(b) * s.q_len;
+      q_offset = p[0];
+      kv_len = std::min(s.kv_len, p[s.q_len - 1] + 1);
+    }
     const float* kb = k.data<float>() + int64_t(b) * s.kv_stride * kv_width;
     const float* vb = v.data<float>() + int64_t(b) * s.kv_stride * kv_width;
     for (int h = 0; h < s.n_heads; ++h) {
       const int64_t kv_col = int64_t(h / group) * d;  // GQA: query head h reads KV head h / group
       for (int i0 = 0; i0 < s.q_len; i0 += kBlock) {
         const int nq = std::min(kBlock, s.q_len - i0);
-        const int p0 = i0 + s.q_offset;  // position of the block's first query
+        const int p0 = i0 + q_offset;  // position of the block's first query
         // Keys [lo, hi): hi is the last query's causal end, lo the first query's window start.
-        const int hi = std::min(s.kv_len, p0 + nq);
+        const int hi = std::min(kv_len, p0 + nq);
         const int lo = s.window > 0 ? std::max(0, p0 - s.window + 1) : 0;
         const int nk = hi - lo;
         const int64_t q_row = int64_t(b) * s.q_len + i0;

@@ -1,4 +1,5 @@
-// Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping.
+// Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping; the
+// KV-cache append.
 // bf16 / f16 with head_dim 16, 32, 64 or 128 run on the tensor cores (attention_mma.cuh); fp32, head_dim 8,
 // 256 (whose register tile would spill) and any other head_dim up to 256 run on the CUDA cores
 // (attention_simt.cuh). Both tile K/V through shared
@@ -67,7 +68,51 @@ void launch_any(const AttnArgs& a, int d, bool mma_ok, int batch, cudaStream_t s
   }
 }
 
+// Row t of x into row (t / seqlen) * capacity + pos[t] of the cache, in 4-byte words (W: words
+// per row); a position outside [0, capacity) is skipped. One block per row.
+__global__ void kv_cache_write_kernel(uint32_t* __restrict__ cache, const uint32_t* __restrict__ x,
+                                      const int32_t* __restrict__ pos, int seqlen, int capacity, int64_t words) {
+  const int64_t t = blockIdx.x;
+  const int32_t p = pos[t];
+  if (p < 0 || p >= capacity) return;
+  uint32_t* dst = cache + (t / seqlen * capacity + p) * words;
+  const uint32_t* src = x + t * words;
+  for (int64_t i = threadIdx.x; i < words; i += blockDim.x) dst[i] = src[i];
+}
+// The same in bytes, for rows of an odd byte count.
+__global__ void kv_cache_write_bytes_kernel(unsigned char* __restrict__ cache, const unsigned char* __restrict__ x,
+                                            const int32_t* __restrict__ pos, int seqlen, int capacity,
+                                            int64_t bytes) {
+  const int64_t t = blockIdx.x;
+  const int32_t p = pos[t];
+  if (p < 0 || p >= capacity) return;
+  unsigned char* dst = cache + (t / seqlen * capacity + p) * bytes;
+  const unsigned char* src = x + t * bytes;
+  for (int64_t i = threadIdx.x; i < bytes; i += blockDim.x) dst[i] = src[i];
+}
+
 }  // namespace
+
+void kv_cache_write(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen) {
+  const int64_t rows = x.dim(0);
+  if (rows == 0) return;
+  const int capacity = int(cache.dim(0) / (rows / seqlen));
+  const int64_t bytes = x.dim(1) * int64_t(dtype_size(x.dtype()));
+  const cudaStream_t stream = stream_of(ctx);
+  if (bytes % 4 == 0 && (reinterpret_cast<uintptr_t>(cache.raw()) & 3u) == 0 &&
+      (reinterpret_cast<uintptr_t>(x.raw()) & 3u) == 0) {
+    const int64_t words = bytes / 4;
+    const int threads = words >= 256 ? 256 : int((words + 31) / 32 * 32);
+    kv_cache_write_kernel<<<unsigned(rows), threads, 0, stream>>>(
+        static_cast<uint32_t*>(cache.raw()), static_cast<const uint32_t*>(x.raw()), positions.data<int32_t>(), seqlen,
+        capacity, words);
+  } else {
+    kv_cache_write_bytes_kernel<<<unsigned(rows), 256, 0, stream>>>(
+        static_cast<unsigned char*>(cache.raw()), static_cast<const unsigned char*>(x.raw()),
+        positions.data<int32_t>(), seqlen, capacity, bytes);
+  }
+  SP_CUDA_CHECK_LAUNCH();
+}
 
 void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s,
                Tensor& out) {
@@ -89,6 +134,7 @@ void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor&
   a.scale = s.scale;
   a.window = s.window;
   a.softcap = s.softcap;
+  a.pos = s.positions != nullptr ? s.positions->data<int32_t>() : nullptr;
   const int d = s.head_dim;
   const cudaStream_t stream = stream_of(ctx);
   const bool mma_ok = (d == 16 || d == 32 || d == 64 || d == 128) && aligned16(k.raw()) && aligned16(v.raw()) &&

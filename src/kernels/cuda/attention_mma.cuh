@@ -89,13 +89,14 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const void* smem) 
 }
 
 template <typename T, int D, bool kCap>
-__global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs a) {
+__global__ void __launch_bounds__(128) attention_mma_kernel(const AttnArgs args) {
   using C = MmaCfg<D>;
   constexpr int kBK = C::kBK, kS = C::kStride, kNT = kBK / 8, kDT = D / 8, kKC = D / 16;
   extern __shared__ float4 smem4[];
   uint16_t* const smem = reinterpret_cast<uint16_t*>(smem4);  // [stage][K | V][kBK][kS]
 
-  const int b = blockIdx.z, h = blockIdx.y, kvh = h / a.group;
+  const int b = blockIdx.z, h = blockIdx.y, kvh = h / args.group;
+  const AttnArgs a = attn_window_args(args, b);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tq = lane & 3;
   const int q0 = blockIdx.x * C::kBQ;
   const int row0 = q0 + warp * 16 + gr, row1 = row0 + 8;  // this lane's two query rows

@@ -24,7 +24,21 @@ struct AttnArgs {
   float scale;
   int window;     // > 0: query at position p sees keys p - window < j <= p
   float softcap;  // > 0 (kernels instantiated with kCap): score = softcap * tanh(score / softcap)
+  // Query positions on the device ([batch * q_len], consecutive in a window), or null: window b's
+  // q_offset and kv_len (at most the one above) are read from them (ops::AttentionShape::positions).
+  const int32_t* pos;
 };
+
+// The arguments of window b: q_offset and kv_len from the positions when given.
+__device__ __forceinline__ AttnArgs attn_window_args(const AttnArgs& in, int b) {
+  AttnArgs a = in;
+  if (in.pos != nullptr) {
+    const int32_t* p = in.pos + int64_t(b) * in.q_len;
+    a.q_offset = p[0];
+    a.kv_len = min(in.kv_len, p[in.q_len - 1] + 1);
+  }
+  return a;
+}
 
 // First key any of the queries [q0, ...) may see: 0, or the first query's window start.
 __device__ __forceinline__ int attn_first_key(const AttnArgs& a, int q0) {
@@ -48,14 +62,15 @@ struct SimtCfg {
 };
 
 template <typename T, int D, bool kCap>
-__global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel(const AttnArgs a) {
+__global__ void __launch_bounds__(SimtCfg<T, D>::kThreads) attention_simt_kernel(const AttnArgs args) {
   using C = SimtCfg<T, D>;
   constexpr int kDPT = C::kDPT, kTPQ = C::kTPQ, kBQ = C::kBQ, kBK = C::kBK;
   extern __shared__ float4 smem4[];
   float* ks = reinterpret_cast<float*>(smem4);
   float* vs = ks + kBK * C::kKeyStride;
 
-  const int b = blockIdx.z, h = blockIdx.y, kvh = h / a.group;
+  const int b = blockIdx.z, h = blockIdx.y, kvh = h / args.group;
+  const AttnArgs a = attn_window_args(args, b);
   const int q0 = blockIdx.x * kBQ;
   const int qi = q0 + int(threadIdx.x) / kTPQ, seg = int(threadIdx.x) % kTPQ;
   const bool q_valid = qi < a.q_len;

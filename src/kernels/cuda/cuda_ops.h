@@ -18,6 +18,8 @@ void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int h
           const std::vector<float>& inv_freq, float attention_factor);
 void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s,
                Tensor& out);
+void kv_cache_write(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen);
+void add_i32(ExecContext& ctx, Tensor& x, int32_t v);
 void gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out);
 void scale(ExecContext& ctx, Tensor& x, float s);  // s already rounded to x's dtype
 void softcap(ExecContext& ctx, Tensor& x, float cap);

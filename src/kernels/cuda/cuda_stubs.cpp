@@ -22,6 +22,8 @@ void rope(ExecContext&, Tensor&, const Tensor&, int, int, int, const std::vector
 void attention(ExecContext&, const Tensor&, const Tensor&, const Tensor&, const ops::AttentionShape&, Tensor&) {
   no_cuda_backend("attention");
 }
+void kv_cache_write(ExecContext&, Tensor&, const Tensor&, const Tensor&, int) { no_cuda_backend("kv_cache_write"); }
+void add_i32(ExecContext&, Tensor&, int32_t) { no_cuda_backend("add_i32"); }
 void gated_act(ExecContext&, const Tensor&, const Tensor&, ops::GateAct, Tensor&) { no_cuda_backend("gated_act"); }
 void scale(ExecContext&, Tensor&, float) { no_cuda_backend("scale"); }
 void softcap(ExecContext&, Tensor&, float) { no_cuda_backend("softcap"); }

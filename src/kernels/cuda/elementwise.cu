@@ -191,6 +191,18 @@ void add(ExecContext& ctx, Tensor& x, const Tensor& y) {
 
 void relu(ExecContext& ctx, Tensor& x) { launch_unary(ctx, x, "relu", Relu{}); }
 
+__global__ void add_i32_kernel(int32_t* __restrict__ x, int64_t n, int32_t v) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) x[i] += v;
+}
+
+void add_i32(ExecContext& ctx, Tensor& x, int32_t v) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  add_i32_kernel<<<blocks_for(n, 256), 256, 0, stream_of(ctx)>>>(x.data<int32_t>(), n, v);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
 void convert(ExecContext& ctx, const Tensor& x, Tensor& out) {
   const int64_t n = x.numel();
   if (n == 0) return;
