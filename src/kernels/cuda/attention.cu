@@ -1,11 +1,13 @@
-// Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping; the
-// KV-cache append.
+// Causal grouped-query attention: host-side dispatch over dtype, head_dim and soft-capping (one query
+// per window: the split-KV decode kernel); the KV-cache append.
 // bf16 / f16 with head_dim 16, 32, 64 or 128 run on the tensor cores (attention_mma.cuh); fp32, head_dim 8,
 // 256 (whose register tile would spill) and any other head_dim up to 256 run on the CUDA cores
 // (attention_simt.cuh). Both tile K/V through shared
 // memory with an online softmax, so memory use is independent of the window length.
+#include <algorithm>
 #include <type_traits>
 
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_simt.cuh"
 #include "kernels/cuda/cuda_ops.h"
@@ -66,6 +68,40 @@ void launch_any(const AttnArgs& a, int d, bool mma_ok, int batch, cudaStream_t s
         return launch_mma<T, 128, kCap>(a, batch, stream);
     }
   }
+}
+
+template <typename T, int D, bool kCap>
+void launch_decode_d(ExecContext& ctx, const AttnArgs& a, int batch, int n_kv_heads) {
+  // Enough chunks for about two blocks per SM, chunks of at least 32 keys of the bound kv_len (with
+  // positions, the capacity: the split is fixed when a step is recorded; chunks past a window's
+  // length are empty partials).
+  int dev = 0, sms = 0;
+  SP_CUDA_CHECK(cudaGetDevice(&dev));
+  SP_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const int blocks = n_kv_heads * batch;
+  const int n_splits = std::max(1, std::min((2 * sms + blocks - 1) / blocks, (a.kv_len + 31) / 32));
+  const int chunk = (a.kv_len + n_splits - 1) / n_splits;
+  const int64_t parts = int64_t(batch) * a.n_heads * n_splits;
+  Tensor part_o = Tensor::empty({parts * D}, DType::F32, ctx.device());
+  Tensor part_ml = Tensor::empty({parts * 2}, DType::F32, ctx.device());
+  const cudaStream_t stream = stream_of(ctx);
+  auto* ml = reinterpret_cast<float2*>(part_ml.data<float>());
+  attention_decode_kernel<T, D, kCap><<<dim3(unsigned(n_splits), unsigned(n_kv_heads), unsigned(batch)),
+                                        kDecodeWarps * 32, 0, stream>>>(a, chunk, n_splits, part_o.data<float>(), ml);
+  SP_CUDA_CHECK_LAUNCH();
+  attention_decode_merge_kernel<T, D><<<dim3(unsigned(a.n_heads), unsigned(batch)), D < 128 ? 64 : 128, 0, stream>>>(
+      part_o.data<float>(), ml, n_splits, a.n_heads, a.head_dim, a.q_row, static_cast<T*>(a.out));
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+// A decode step (q_len 1, at most kDecodeMaxGroup query heads per KV head): the split-KV kernel of
+// the smallest D of 32, 64, 128, 256 that holds head_dim.
+template <typename T, bool kCap>
+void launch_decode(ExecContext& ctx, const AttnArgs& a, int batch, int n_kv_heads) {
+  if (a.head_dim <= 32) return launch_decode_d<T, 32, kCap>(ctx, a, batch, n_kv_heads);
+  if (a.head_dim <= 64) return launch_decode_d<T, 64, kCap>(ctx, a, batch, n_kv_heads);
+  if (a.head_dim <= 128) return launch_decode_d<T, 128, kCap>(ctx, a, batch, n_kv_heads);
+  launch_decode_d<T, 256, kCap>(ctx, a, batch, n_kv_heads);
 }
 
 // Row t of x into row (t / seqlen) * capacity + pos[t] of the cache, in 4-byte words (W: words
@@ -140,8 +176,13 @@ void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor&
   const bool mma_ok = (d == 16 || d == 32 || d == 64 || d == 128) && aligned16(k.raw()) && aligned16(v.raw()) &&
                       (reinterpret_cast<uintptr_t>(q.raw()) & 3u) == 0 &&
                       (reinterpret_cast<uintptr_t>(out.raw()) & 3u) == 0;
+  const bool decode = s.q_len == 1 && a.group <= kDecodeMaxGroup && d <= 256;
   dispatch_float(q.dtype(), "attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    if (decode) {
+      if (s.softcap > 0.f) return launch_decode<T, true>(ctx, a, s.batch, s.n_kv_heads);
+      return launch_decode<T, false>(ctx, a, s.batch, s.n_kv_heads);
+    }
     if (s.softcap > 0.f) return launch_any<T, true>(a, d, mma_ok, s.batch, stream);
     launch_any<T, false>(a, d, mma_ok, s.batch, stream);
   });
