@@ -36,12 +36,10 @@ int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
 
 // Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
 // cross block [n, k] with the kept Gram [k, k] and the product [out, k]; the kept Gram with its
-// factor; the damping term (a [k, k] diagonal and the kept weights); the solve's transposes.
+// factor; the solve's transposes (the damping term, the factor with the kept weights, is below it).
 // The F64 weights [out, n] are live throughout.
 int64_t refit(int64_t n, int64_t k, int64_t out) {
-  return (out * n +
-          std::max({n * k + k * k + out * k, 2 * k * k + out * k, 2 * k * k + 2 * out * k, k * k + 4 * out * k})) *
-         kF64;
+  return (out * n + std::max({n * k + k * k + out * k, 2 * k * k + out * k, k * k + 4 * out * k})) * kF64;
 }
 
 }  // namespace

@@ -411,6 +411,19 @@ void add_diagonal_(ExecContext& ctx, Tensor& a, double v) {
   }
 }
 
+void add_scaled_(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x) {
+  require_real(ctx, y, "add_scaled", "y");
+  require_real(ctx, x, "add_scaled", "x");
+  require_same_dtype(y, x, "add_scaled", "y", "x");
+  require_shape(x, y.shape(), "add_scaled", "x");
+  if (y.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::add_scaled(ctx, y, alpha, x);
+  } else {
+    cpu::add_scaled(y, alpha, x);
+  }
+}
+
 Tensor diagonal(ExecContext& ctx, const Tensor& a) {
   require_real(ctx, a, "diagonal", "a");
   require_square(a, "diagonal", "a");

@@ -99,6 +99,9 @@ std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& 
 
 // a[i, i] += v for every i. a: [n, n] F32 / F64.
 void add_diagonal_(ExecContext& ctx, Tensor& a, double v);
+// y += alpha * x with the product rounded to the dtype before the sum (never a fused multiply-add):
+// bit for bit what a GEMM y += x (alpha I) gives, without the identity. y, x: same shape, F32 / F64.
+void add_scaled_(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x);
 // The diagonal of a: [n, n] F32 / F64 -> [n], same dtype.
 Tensor diagonal(ExecContext& ctx, const Tensor& a);
 

@@ -289,11 +289,8 @@ Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const
   }
   const DampedFactor f = damped_cholesky(ctx, hkk, damping, what);
   hkk = Tensor();
-  if (in.toward_weights) {  // + delta W_K: the damping pulls towards the module's own weights
-    Tensor eye = Tensor::zeros({int64_t(kept.size()), int64_t(kept.size())}, DType::F64, ctx.device());
-    ops::add_diagonal_(ctx, eye, f.delta);
-    ops::gemm_(ctx, wb, ops::select_cols(ctx, w64, k), false, eye, false, 1.0, 1.0);
-  }
+  if (in.toward_weights)  // + delta W_K: the damping pulls towards the module's own weights
+    ops::add_scaled_(ctx, wb, f.delta, ops::select_cols(ctx, w64, k));
   Refit r;
   r.w = ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
   if (intercept) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -137,6 +138,23 @@ class LinalgCpu : public ::testing::Test {
 };
 
 // ---- statistics ------------------------------------------------------------------------------
+
+// The refit's damping term: y += alpha x rounds the product, then the sum, exactly as the GEMM
+// y += x (alpha I) it replaces (Eigen's products contract into FMAs on this -march=native build).
+TEST_F(LinalgCpu, AddScaledEqualsTheGemmAgainstAScaledIdentity) {
+  for (const DType dt : {DType::F64, DType::F32}) {
+    const Tensor x = rand_tensor(rng, {300, 71}, dt);
+    Tensor y = rand_tensor(rng, {300, 71}, dt), g = ops::convert(ctx, y, dt);
+    Tensor eye = Tensor::zeros({71, 71}, dt);
+    ops::add_diagonal_(ctx, eye, 0.3719);
+    ops::gemm_(ctx, g, x, false, eye, false, 1.0, 1.0);
+    ops::add_scaled_(ctx, y, 0.3719, x);
+    EXPECT_EQ(std::memcmp(y.raw(), g.raw(), y.nbytes()), 0) << dtype_name(dt);
+    Tensor before = ops::convert(ctx, y, dt);
+    ops::add_scaled_(ctx, y, 0.0, x);  // and it is an update in place (0 leaves y)
+    EXPECT_EQ(std::memcmp(y.raw(), before.raw(), y.nbytes()), 0);
+  }
+}
 
 TEST_F(LinalgCpu, GramAndCrossGramAccumulateOverCalls) {
   for (const DType dt : {DType::F32, DType::F64}) {

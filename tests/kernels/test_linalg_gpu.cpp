@@ -452,6 +452,20 @@ TEST_P(DenseGpu, AddDiagonalAndDiagonal) {
   expect_same_bits(d, dr, tag("diagonal"));
 }
 
+// y += alpha x bit for bit as the CPU body and as the GEMM y += x (alpha I) it replaces in the refit.
+TEST_P(DenseGpu, AddScaledEqualsTheGemmAgainstAScaledIdentity) {
+  const int64_t m = 67, n = 45;
+  Operand y = random_operand(rng_, {m, n}, dt()), x = random_operand(rng_, {m, n}, dt());
+  Tensor yd = y.dev.to(Device::cuda(0)), yh = y.host;
+  cuda::add_scaled(ctx(), yd, 0.3719, x.dev);
+  cpu::add_scaled(yh, 0.3719, x.host);
+  expect_same_bits(yd, yh, tag("add_scaled"));
+  Tensor eye = Tensor::zeros({n, n}, dt(), Device::cuda(0)), yg = y.dev.to(Device::cuda(0));
+  cuda::add_diagonal(ctx(), eye, 0.3719);
+  cuda::gemm(ctx(), yg, x.dev, false, eye, false, 1.0, 1.0);
+  expect_same_bits(yd, yg.to(Device::cpu()), tag("add_scaled_vs_gemm"));
+}
+
 // The OBS greedy's held-update helpers (F64 only): the column dots and the single-column
 // saliencies bit for bit with the CPU bodies (one thread per column, the rows in order, as there),
 // and copy_ into a row range on the stream.

@@ -290,6 +290,24 @@ void add_diagonal(Tensor& a, double v) {
   });
 }
 
+void add_scaled(Tensor& y, double alpha, const Tensor& x) {
+  dispatch_real(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T a = T(alpha);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    // Products in one loop, sums in the next: the stored product cannot be contracted with the add
+    // into an FMA (this file is built with -march=native), so each is rounded as a GEMM rounds it.
+    constexpr int64_t kChunk = 2048;
+    T prod[kChunk];
+    for (int64_t i0 = 0; i0 < y.numel(); i0 += kChunk) {
+      const int64_t n = std::min(kChunk, y.numel() - i0);
+      for (int64_t i = 0; i < n; ++i) prod[i] = a * xp[i0 + i];
+      for (int64_t i = 0; i < n; ++i) yp[i0 + i] += prod[i];
+    }
+  });
+}
+
 void diagonal(const Tensor& a, Tensor& out) {
   dispatch_real(a.dtype(), [&](auto zero) {
     using T = decltype(zero);

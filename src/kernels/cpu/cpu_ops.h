@@ -48,6 +48,7 @@ void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vect
 void divide_by(Tensor& s, const Tensor& d);                         // s[j] /= d[j]; +inf where d[j] <= 0 or NaN
 void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b);  // d[j] -= sum_i a[i, j] b[i, j]
 void add_diagonal(Tensor& a, double v);
+void add_scaled(Tensor& y, double alpha, const Tensor& x);  // product rounded, then the sum
 void diagonal(const Tensor& a, Tensor& out);
 // The CPU bodies' thread count (runtime.threads): Eigen's products and the row-parallel output ops.
 // n <= 0: every core.

@@ -60,6 +60,7 @@ void divide_by(ExecContext& ctx, Tensor& s, const Tensor& d);
 void sub_column_dots(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b);
 void copy(ExecContext& ctx, Tensor& dst, const Tensor& src);
 void add_diagonal(ExecContext& ctx, Tensor& a, double v);
+void add_scaled(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x);
 void diagonal(ExecContext& ctx, const Tensor& a, Tensor& out);
 
 }  // namespace sp::cuda

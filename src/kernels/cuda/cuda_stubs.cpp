@@ -54,6 +54,7 @@ void block_saliencies(ExecContext&, Tensor&, const Tensor&, int64_t, std::vector
   no_cuda_backend("block_saliencies");
 }
 void add_diagonal(ExecContext&, Tensor&, double) { no_cuda_backend("add_diagonal"); }
+void add_scaled(ExecContext&, Tensor&, double, const Tensor&) { no_cuda_backend("add_scaled"); }
 void diagonal(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("diagonal"); }
 
 }  // namespace sp::cuda

@@ -313,6 +313,19 @@ __global__ void add_diagonal_kernel(T* a, int64_t n, double v) {
     a[i * (n + 1)] = T(double(a[i * (n + 1)]) + v);
 }
 
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+
+// y += alpha * x, the product and the sum rounded separately (the _rn intrinsics are never fused).
+template <typename T>
+__global__ void add_scaled_kernel(T* __restrict__ y, const T* __restrict__ x, int64_t n, T alpha) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = add_rn(y[i], mul_rn(alpha, x[i]));
+}
+
 template <typename T>
 __global__ void diagonal_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -832,6 +845,15 @@ void add_diagonal(ExecContext& ctx, Tensor& a, double v) {
   dispatch_real(a.dtype(), "add_diagonal", [&](auto tag) {
     using T = typename decltype(tag)::type;
     add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(a.data<T>(), n, v);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void add_scaled(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x) {
+  const int64_t n = y.numel();
+  dispatch_real(y.dtype(), "add_scaled", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    add_scaled_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(y.data<T>(), x.data<T>(), n, T(alpha));
     SP_CUDA_CHECK_LAUNCH();
   });
 }
