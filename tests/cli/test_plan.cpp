@@ -147,8 +147,8 @@ TEST(Plan, MemoryEstimateFormula) {
     // factors of the updates the greedy holds (obs.cpp), its F64 weights.
     EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + 2 * n2m * 8 + 2 * 1024ll * 11008 * 8 + 4096ll * 11008 * 8);
     // Pass 2, the MLP refit bound (every column kept): the Gram, the F64 weights, then its largest step
-    // here the kept Gram with its factor and the damping term (2 k x k + 2 x [out, k]).
-    EXPECT_EQ(e.stats2_solving, n2m * 8 + (4096ll * 11008 + 2 * n2m + 2 * 4096ll * 11008) * 8);
+    // here the solve's: the factor and four [out, k] (k x k + 4 x [out, k] > 2 k x k + [out, k]).
+    EXPECT_EQ(e.stats2_solving, n2m * 8 + (4096ll * 11008 + n2m + 4 * 4096ll * 11008) * 8);
     // KL chunks of 32 Mi / 32000 = 1048 rows: two logits and one normed block in fp16, fp32 divergences.
     EXPECT_EQ(e.kl_logits, 1048ll * (2 * 32000 + 4096) * 2 + 1048 * 4);
     EXPECT_EQ(e.pass1(), e.globals + e.calib_states + e.probe_states +
