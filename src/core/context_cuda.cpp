@@ -14,6 +14,8 @@
 #include "core/context.h"
 #include "core/cuda_state.h"
 #include "core/device.h"
+#include "core/device_timer.h"
+#include "core/log.h"
 #include "core/device_model.h"
 
 namespace sp {
@@ -209,6 +211,47 @@ CapturedWork::~CapturedWork() {
 
 void CapturedWork::replay() {
   SP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), ctx_.cuda().stream));
+}
+
+DeviceTimer::~DeviceTimer() {
+  for (void* e : events_) cudaEventDestroy(static_cast<cudaEvent_t>(e));
+}
+
+void DeviceTimer::start() {
+  if (!ctx_.is_cuda()) {
+    t0_ = wall_seconds();
+    return;
+  }
+  if (recorded_ + 2 > events_.size())
+    for (int i = 0; i < 2; ++i) {
+      cudaEvent_t e = nullptr;
+      SP_CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+  SP_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(events_[recorded_++]), ctx_.cuda().stream));
+}
+
+void DeviceTimer::stop() {
+  if (!ctx_.is_cuda()) {
+    total_ += wall_seconds() - t0_;
+    return;
+  }
+  SP_CHECK(recorded_ % 2 == 1, "DeviceTimer::stop without start");
+  SP_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(events_[recorded_++]), ctx_.cuda().stream));
+}
+
+double DeviceTimer::seconds() {
+  if (recorded_ >= 2) {
+    SP_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(events_[recorded_ - 1])));
+    for (size_t i = 0; i + 1 < recorded_; i += 2) {
+      float ms = 0.f;
+      SP_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[i]),
+                                         static_cast<cudaEvent_t>(events_[i + 1])));
+      total_ += double(ms) * 1e-3;
+    }
+    recorded_ = 0;
+  }
+  return total_;
 }
 
 }  // namespace sp

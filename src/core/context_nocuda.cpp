@@ -1,6 +1,8 @@
 #include "core/context.h"
 #include "core/device_model.h"
+#include "core/device_timer.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace sp {
 
@@ -23,5 +25,10 @@ std::unique_ptr<CapturedWork> ExecContext::capture(const std::function<void()>&)
 }
 CapturedWork::~CapturedWork() = default;
 void CapturedWork::replay() { SP_CHECK(false, "no CUDA graphs in a CPU-only build"); }
+
+DeviceTimer::~DeviceTimer() = default;
+void DeviceTimer::start() { t0_ = wall_seconds(); }
+void DeviceTimer::stop() { total_ += wall_seconds() - t0_; }
+double DeviceTimer::seconds() { return total_; }
 
 }  // namespace sp

@@ -112,12 +112,10 @@ model::Tap StatsCollector::tap() {
     auto it = want_.find(point);
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
-    ctx_.synchronize();
-    const double t0 = wall_seconds();
+    tap_timer_.start();
     stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross,
                           fp64_);
-    ctx_.synchronize();
-    seconds_ += wall_seconds() - t0;
+    tap_timer_.stop();
   };
 }
 

@@ -19,6 +19,7 @@
 
 #include "core/communicator.h"
 #include "core/context.h"
+#include "core/device_timer.h"
 #include "core/tensor.h"
 #include "model/arch.h"
 
@@ -69,7 +70,8 @@ struct TapsByName {
 class StatsCollector {
  public:
   // fp64_products: fp64 Gram products also for bf16 / fp16 activations (see above).
-  explicit StatsCollector(ExecContext& ctx, bool fp64_products = false) : ctx_(ctx), fp64_(fp64_products) {}
+  explicit StatsCollector(ExecContext& ctx, bool fp64_products = false)
+      : ctx_(ctx), fp64_(fp64_products), tap_timer_(ctx) {}
   // Collect sums / sums of squares at `point`, and its Gram / cross-Gram matrix when asked.
   void want(model::TapPoint point, bool gram = false, bool cross = false);
   // The tap to pass to the forward.
@@ -80,13 +82,15 @@ class StatsCollector {
   // `widths` gives each tap's channel count for ranks that saw no batch). `where` prefixes errors.
   void reduce(Communicator& comm, const std::map<model::TapPoint, int64_t>& widths, const std::string& where);
   ChannelStats& at(model::TapPoint point);
-  // Wall seconds spent in the statistics so far (the tap and the reduction; device synchronised).
-  double seconds() const { return seconds_; }
+  // Seconds spent in the statistics so far: the taps' device time (timed on the device, so the
+  // forward is never stopped for it) and the reductions' wall time.
+  double seconds() const { return seconds_ + tap_timer_.seconds(); }
 
  private:
   ExecContext& ctx_;
   bool fp64_;
   double seconds_ = 0;
+  mutable DeviceTimer tap_timer_;
   std::map<model::TapPoint, TapRequest, TapsByName> want_;  // in reduce()'s order
   std::map<model::TapPoint, ChannelStats> stats_;
   std::map<model::TapPoint, Tensor> reference_;
