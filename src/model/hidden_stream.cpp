@@ -109,11 +109,16 @@ void HiddenStream::forward_batch(int b, int layer, const LayerWeights& w, const 
   Tensor stored = batch_rows(b);
   // Device-resident: in place when advancing; host-resident: uploaded, and downloaded when advancing.
   Tensor x = where_ == Residence::Host ? stored.to(ctx_.device()) : advance ? stored : stored.clone();
-  m_.forward_layer(ctx_, layer, w, x, positions_tensor(ctx_, nb, seqlen_), nb, seqlen_, tap, nullptr, stop_after,
-                   from_mid);
+  m_.forward_layer(ctx_, layer, w, x, positions(nb), nb, seqlen_, tap, nullptr, stop_after, from_mid);
   if (!advance) return;
   if (where_ == Residence::Host) stored.copy_from(x);
   mid = stop_after ? layer : -1;
+}
+
+const Tensor& HiddenStream::positions(int n) const {
+  auto it = positions_.find(n);
+  if (it == positions_.end()) it = positions_.emplace(n, positions_tensor(ctx_, n, seqlen_)).first;
+  return it->second;
 }
 
 void HiddenStream::forward(int layer, const LayerWeights& w, const Tap* tap, bool advance) {

@@ -2,6 +2,7 @@
 // Hidden states of a set of token windows, resident on the context's device and advanced one
 // decoder layer at a time (one layer's weights resident), `batch` windows per forward call. The
 // unit of streaming shared by evaluation (perplexity) and pruning (calibration passes).
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,6 +77,10 @@ class HiddenStream {
   Tensor hidden_;                        // [nwin * seqlen, hidden]: device memory, or a view of host_
   std::shared_ptr<StagingBuffer> host_;  // a host-resident stream's bytes (shared by copies, as a Tensor's)
   std::vector<int> mid_;                 // per batch: the layer it is halfway through (-1: between layers)
+  // Token positions of a batch of n windows on the device, made once (an upload waits for the
+  // device: one per forward would stall every batch).
+  mutable std::map<int, Tensor> positions_;
+  const Tensor& positions(int n) const;
   bool between_layers() const;
   // The rows of batch b: a [windows * seqlen, hidden] view of hidden_ (either residence).
   Tensor batch_rows(int b) const;
