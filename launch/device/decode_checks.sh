@@ -9,13 +9,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 TAG=decode_checks
-TARGETS="${TARGETS:-struprune-dist test_ops_gpu test_linalg_gpu test_model_reference test_family_reference test_phi3}"
+TARGETS="${TARGETS:-struprune-dist test_ops_gpu test_linalg_gpu test_model_reference test_family_reference test_phi3 test_prune}"
 # shellcheck source=launch/device/build_targets.sh
 . launch/device/build_targets.sh
 [ -n "${STORIES:-}" ] && cp -r "$STORIES/stories260K-hf" "$STRUPRUNE_SHARED_DIR/models/" 2>/dev/null
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
 timeout "${TEST_LIMIT:-200}" ctest --test-dir "$B" -j 8 --timeout 180 --output-on-failure \
-  -R "${CHECKS:-OpsGpu|DenseGpu|ModelReference.*cuda|FamilyReference.*cuda|Phi3}" >"$OUT/tests.log" 2>&1
+  -R "${CHECKS:-OpsGpu|DenseGpu|ModelReference.*cuda|FamilyReference.*cuda|Phi3|Pipeline.*cuda}" >"$OUT/tests.log" 2>&1
 say "ctest rc=$?"
 grep -E "tests passed|\(Failed\)|Timeout|Not Run" "$OUT/tests.log" | head -20 | tee -a "$OUT/summary.txt"
 [ "${SPEED:-1}" = 1 ] || exit 0
