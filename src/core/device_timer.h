@@ -24,6 +24,8 @@ class DeviceTimer {
 
   void start();
   void stop();
+  // Adds wall seconds measured on the host (work that is not the device's, e.g. a collective).
+  void add(double seconds) { total_ += seconds; }
   // The intervals' total so far, in seconds (on a GPU this waits for the last stop()).
   double seconds();
 

@@ -19,10 +19,13 @@ DecodeLoop::DecodeLoop(Model& m, ExecContext& ctx, const std::vector<LayerWeight
   SP_REQUIRE(int(layers.size()) == m.n_layers() && caches.size() == layers.size(),
              "DecodeLoop: {} layers and {} caches for a model of {} layers", layers.size(), caches.size(),
              m.n_layers());
-  for (const LayerKvCache& c : caches)
-    SP_REQUIRE(c.len == start && c.capacity == caches.front().capacity,
+  for (LayerKvCache& c : caches) {
+    // An attention-free layer's cache (no KV heads) never advances: it holds what the others do.
+    SP_REQUIRE((c.len == start || c.k.dim(1) == 0) && c.capacity == caches.front().capacity,
                "DecodeLoop: a cache holds {} of {} tokens; expected {} of {}", c.len, c.capacity, start,
                caches.front().capacity);
+    c.len = start;
+  }
   ids_ = Tensor::empty({batch_}, DType::I32, ctx.device());
   ids_.copy_from(first);
   pos_ = positions_tensor(ctx, batch_, 1, start);

@@ -112,10 +112,10 @@ model::Tap StatsCollector::tap() {
     auto it = want_.find(point);
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
-    tap_timer_.start();
+    timer_.start();
     stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross,
                           fp64_);
-    tap_timer_.stop();
+    timer_.stop();
   };
 }
 
@@ -129,7 +129,7 @@ void StatsCollector::reduce(Communicator& comm, const std::map<model::TapPoint, 
     stats_[point].reduce(ctx_, comm, width->second, w.gram, w.cross, fmt::format("{} {}", where, to_string(point)));
   }
   ctx_.synchronize();
-  seconds_ += wall_seconds() - t0;
+  timer_.add(wall_seconds() - t0);
 }
 
 ChannelStats& StatsCollector::at(model::TapPoint point) {

@@ -71,7 +71,7 @@ class StatsCollector {
  public:
   // fp64_products: fp64 Gram products also for bf16 / fp16 activations (see above).
   explicit StatsCollector(ExecContext& ctx, bool fp64_products = false)
-      : ctx_(ctx), fp64_(fp64_products), tap_timer_(ctx) {}
+      : ctx_(ctx), fp64_(fp64_products), timer_(ctx) {}
   // Collect sums / sums of squares at `point`, and its Gram / cross-Gram matrix when asked.
   void want(model::TapPoint point, bool gram = false, bool cross = false);
   // The tap to pass to the forward.
@@ -84,13 +84,12 @@ class StatsCollector {
   ChannelStats& at(model::TapPoint point);
   // Seconds spent in the statistics so far: the taps' device time (timed on the device, so the
   // forward is never stopped for it) and the reductions' wall time.
-  double seconds() const { return seconds_ + tap_timer_.seconds(); }
+  double seconds() const { return timer_.seconds(); }
 
  private:
   ExecContext& ctx_;
   bool fp64_;
-  double seconds_ = 0;
-  mutable DeviceTimer tap_timer_;
+  mutable DeviceTimer timer_;  // the taps on the device, plus the reductions' wall time
   std::map<model::TapPoint, TapRequest, TapsByName> want_;  // in reduce()'s order
   std::map<model::TapPoint, ChannelStats> stats_;
   std::map<model::TapPoint, Tensor> reference_;
