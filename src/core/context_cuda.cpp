@@ -14,9 +14,9 @@
 #include "core/context.h"
 #include "core/cuda_state.h"
 #include "core/device.h"
+#include "core/device_model.h"
 #include "core/device_timer.h"
 #include "core/log.h"
-#include "core/device_model.h"
 
 namespace sp {
 
@@ -209,9 +209,7 @@ CapturedWork::~CapturedWork() {
   cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
 }
 
-void CapturedWork::replay() {
-  SP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), ctx_.cuda().stream));
-}
+void CapturedWork::replay() { SP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), ctx_.cuda().stream)); }
 
 DeviceTimer::~DeviceTimer() {
   for (void* e : events_) cudaEventDestroy(static_cast<cudaEvent_t>(e));
@@ -245,8 +243,8 @@ double DeviceTimer::seconds() {
     SP_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(events_[recorded_ - 1])));
     for (size_t i = 0; i + 1 < recorded_; i += 2) {
       float ms = 0.f;
-      SP_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[i]),
-                                         static_cast<cudaEvent_t>(events_[i + 1])));
+      SP_CUDA_CHECK(
+          cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[i]), static_cast<cudaEvent_t>(events_[i + 1])));
       total_ += double(ms) * 1e-3;
     }
     recorded_ = 0;

@@ -40,9 +40,9 @@ class DecodeLoop {
   const std::vector<LayerWeights>& layers_;
   std::vector<LayerKvCache>& caches_;
   int batch_;
-  int len_;       // tokens in the caches
-  Tensor ids_;    // [batch] I32: the tokens fed next
-  Tensor pos_;    // [batch] I32: their position, len_
+  int len_;     // tokens in the caches
+  Tensor ids_;  // [batch] I32: the tokens fed next
+  Tensor pos_;  // [batch] I32: their position, len_
   bool graphs_;
   std::unique_ptr<CapturedWork> graph_;
 };

@@ -13,7 +13,7 @@ namespace sp::model {
 
 struct ThroughputRun {
   double prefill_seconds = 0.0;
-  double decode_seconds = 0.0;  // all `generate` steps (0 when generate = 0)
+  double decode_seconds = 0.0;   // all `generate` steps (0 when generate = 0)
   bool decode_recorded = false;  // the steps replayed a CUDA graph (model/decode_loop.h)
 };
 

@@ -89,7 +89,7 @@ class StatsCollector {
  private:
   ExecContext& ctx_;
   bool fp64_;
-  mutable DeviceTimer timer_;  // the taps on the device, plus the reductions' wall time
+  mutable DeviceTimer timer_;                               // the taps on the device, plus the reductions' wall time
   std::map<model::TapPoint, TapRequest, TapsByName> want_;  // in reduce()'s order
   std::map<model::TapPoint, ChannelStats> stats_;
   std::map<model::TapPoint, Tensor> reference_;

@@ -150,7 +150,8 @@ TEST_F(OpsCpu, RopeMatchesFloat64Rotation) {
 }
 
 // Causal GQA attention in float64 for one configuration: query i at position p = i + q_offset
-// (or from s.positions) sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x / softcap).
+// (or from s.positions) sees keys j <= p, and j > p - window when window > 0; scores capped as softcap * tanh(x /
+// softcap).
 Vec attention_f64(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s) {
   Vec qv = q.to_f64_vector(), kv = k.to_f64_vector(), vv = v.to_f64_vector();
   const int d = s.head_dim, qw = s.n_heads * d, kw = s.n_kv_heads * d;
@@ -238,7 +239,8 @@ TEST_F(OpsCpu, AttentionPositionsGiveEachWindowItsLength) {
       // Rows past each window's last position are NaN: they must never be read.
       for (int b = 0; b < 3; ++b)
         for (int j = p[size_t(b * q_len + q_len - 1)] + 1; j < 16; ++j)
-          for (int c = 0; c < 12; ++c) k.data<float>()[(b * 16 + j) * 12 + c] = v.data<float>()[(b * 16 + j) * 12 + c] = NAN;
+          for (int c = 0; c < 12; ++c)
+            k.data<float>()[(b * 16 + j) * 12 + c] = v.data<float>()[(b * 16 + j) * 12 + c] = NAN;
       expect_close(ops::attention(ctx, q, k, v, s), attention_f64(q, k, v, s), 1e-5, 1e-4, "attention positions");
     }
   }

@@ -313,9 +313,9 @@ TEST_P(OpsGpu, AttentionPositions) {
         Tensor ref = empty_f32(out.shape());
         s.positions = &pos_host;
         cpu::attention(q.host, k.host, v.host, s, ref);
-        expect_close(out, ref, dt(),
-                     "attention_positions_d" + std::to_string(d) + "_q" + std::to_string(q_len) + "_w" +
-                         std::to_string(window));
+        expect_close(
+            out, ref, dt(),
+            "attention_positions_d" + std::to_string(d) + "_q" + std::to_string(q_len) + "_w" + std::to_string(window));
       }
 }
 

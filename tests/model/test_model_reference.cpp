@@ -47,7 +47,8 @@ TEST_P(ModelReference, DecodeGraphGivesTheOpByOpTokens) {
   SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
   auto m = open(dir);
   const std::vector<int32_t> start = {1, 403, 411};
-  EXPECT_EQ(model::generate_greedy(*m, ctx, start, 150, -1, true), model::generate_greedy(*m, ctx, start, 150, -1, false));
+  EXPECT_EQ(model::generate_greedy(*m, ctx, start, 150, -1, true),
+            model::generate_greedy(*m, ctx, start, 150, -1, false));
   SP_REQUIRE_SHARED(llama, "models/ref-llama");
   model::Model bf(model::open_checkpoint_source(llama), ctx, Precision::BF16);
   std::vector<model::LayerWeights> layers;
@@ -59,7 +60,8 @@ TEST_P(ModelReference, DecodeGraphGivesTheOpByOpTokens) {
     std::vector<int32_t> prompt;
     for (int i = 0; i < 28; ++i) prompt.push_back(int32_t(100 + 37 * i));
     Tensor h = bf.embed(ctx, model::ids_tensor(ctx, prompt), pos);
-    for (int l = 0; l < bf.n_layers(); ++l) bf.forward_layer(ctx, l, layers[size_t(l)], h, pos, 4, 7, nullptr, &caches[size_t(l)]);
+    for (int l = 0; l < bf.n_layers(); ++l)
+      bf.forward_layer(ctx, l, layers[size_t(l)], h, pos, 4, 7, nullptr, &caches[size_t(l)]);
     const Tensor last = ops::embedding(ctx, h, model::ids_tensor(ctx, std::vector<int32_t>{6, 13, 20, 27}));
     model::DecodeLoop loop(bf, ctx, layers, caches, ops::argmax_rows(ctx, bf.logits(ctx, bf.final_norm(ctx, last))), 7,
                            graphs);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -198,6 +199,32 @@ TEST(Journal, ThePristineJournalResumes) {
   Journal j(pristine(), stories().inputs, true, false, stories().expect);
   ASSERT_TRUE(j.pass1().has_value());
   EXPECT_EQ(j.layers_done(), 2);
+}
+
+// A refinement whose measured KL is not finite (a diverged candidate) is journalled as the other
+// numbers are ("nan", "inf") and read back, not written as JSON's null and refused on resume.
+TEST(Journal, ANonFiniteRefineKlResumes) {
+  prune::Pass1Record p = *Journal(pristine(), stories().inputs, true, false, stories().expect).pass1();
+  prune::RefineReport rr;
+  rr.windows = 8;
+  rr.seqlen = 64;
+  rr.start_removed = rr.removed = p.allocation.removed;
+  prune::RefineRound round;
+  round.kl = std::nan("");
+  round.moves = 1;
+  round.candidates = {{1, INFINITY}};
+  rr.rounds = {round};
+  p.refine = rr;
+  const std::string d = temp_dir("refine_nan");
+  {
+    Journal w(d, stories().inputs, false, true, stories().expect);
+    w.save_pass1(p);
+  }
+  Journal r(d, stories().inputs, true, false, stories().expect);
+  ASSERT_TRUE(r.pass1().has_value() && r.pass1()->refine.has_value());
+  ASSERT_EQ(r.pass1()->refine->rounds.size(), 1u);
+  EXPECT_TRUE(std::isnan(r.pass1()->refine->rounds[0].kl));
+  EXPECT_EQ(r.pass1()->refine->rounds[0].candidates.at(0).second, INFINITY);
 }
 
 TEST(Journal, DamagedFilesAreRefusedAndLeftAsTheyAre) {

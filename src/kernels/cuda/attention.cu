@@ -86,11 +86,13 @@ void launch_decode_d(ExecContext& ctx, const AttnArgs& a, int batch, int n_kv_he
   Tensor part_ml = Tensor::empty({parts * 2}, DType::F32, ctx.device());
   const cudaStream_t stream = stream_of(ctx);
   auto* ml = reinterpret_cast<float2*>(part_ml.data<float>());
-  attention_decode_kernel<T, D, kCap><<<dim3(unsigned(n_splits), unsigned(n_kv_heads), unsigned(batch)),
-                                        kDecodeWarps * 32, 0, stream>>>(a, chunk, n_splits, part_o.data<float>(), ml);
+  attention_decode_kernel<T, D, kCap>
+      <<<dim3(unsigned(n_splits), unsigned(n_kv_heads), unsigned(batch)), kDecodeWarps * 32, 0, stream>>>(
+          a, chunk, n_splits, part_o.data<float>(), ml);
   SP_CUDA_CHECK_LAUNCH();
-  attention_decode_merge_kernel<T, D><<<dim3(unsigned(a.n_heads), unsigned(batch)), D < 128 ? 64 : 128, 0, stream>>>(
-      part_o.data<float>(), ml, n_splits, a.n_heads, a.head_dim, a.q_row, static_cast<T*>(a.out));
+  attention_decode_merge_kernel<T, D> < <<dim3(unsigned(a.n_heads), unsigned(batch)), D<128 ? 64 : 128, 0, stream>>>(
+                                            part_o.data<float>(), ml, n_splits, a.n_heads, a.head_dim, a.q_row,
+                                            static_cast<T*>(a.out));
   SP_CUDA_CHECK_LAUNCH();
 }
 
@@ -117,8 +119,7 @@ __global__ void kv_cache_write_kernel(uint32_t* __restrict__ cache, const uint32
 }
 // The same in bytes, for rows of an odd byte count.
 __global__ void kv_cache_write_bytes_kernel(unsigned char* __restrict__ cache, const unsigned char* __restrict__ x,
-                                            const int32_t* __restrict__ pos, int seqlen, int capacity,
-                                            int64_t bytes) {
+                                            const int32_t* __restrict__ pos, int seqlen, int capacity, int64_t bytes) {
   const int64_t t = blockIdx.x;
   const int32_t p = pos[t];
   if (p < 0 || p >= capacity) return;
@@ -139,13 +140,13 @@ void kv_cache_write(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tens
       (reinterpret_cast<uintptr_t>(x.raw()) & 3u) == 0) {
     const int64_t words = bytes / 4;
     const int threads = words >= 256 ? 256 : int((words + 31) / 32 * 32);
-    kv_cache_write_kernel<<<unsigned(rows), threads, 0, stream>>>(
-        static_cast<uint32_t*>(cache.raw()), static_cast<const uint32_t*>(x.raw()), positions.data<int32_t>(), seqlen,
-        capacity, words);
+    kv_cache_write_kernel<<<unsigned(rows), threads, 0, stream>>>(static_cast<uint32_t*>(cache.raw()),
+                                                                  static_cast<const uint32_t*>(x.raw()),
+                                                                  positions.data<int32_t>(), seqlen, capacity, words);
   } else {
-    kv_cache_write_bytes_kernel<<<unsigned(rows), 256, 0, stream>>>(
-        static_cast<unsigned char*>(cache.raw()), static_cast<const unsigned char*>(x.raw()),
-        positions.data<int32_t>(), seqlen, capacity, bytes);
+    kv_cache_write_bytes_kernel<<<unsigned(rows), 256, 0, stream>>>(static_cast<unsigned char*>(cache.raw()),
+                                                                    static_cast<const unsigned char*>(x.raw()),
+                                                                    positions.data<int32_t>(), seqlen, capacity, bytes);
   }
   SP_CUDA_CHECK_LAUNCH();
 }

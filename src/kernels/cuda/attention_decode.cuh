@@ -17,7 +17,7 @@ template <typename T, int D, bool kCap>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     attention_decode_kernel(const AttnArgs args, int chunk, int n_splits, float* __restrict__ part_o,
                             float2* __restrict__ part_ml) {
-  constexpr int kDPL = D / 32;                             // dims per lane
+  constexpr int kDPL = D / 32;                                // dims per lane
   constexpr int kUnroll = D >= 256 ? 1 : (D >= 128 ? 2 : 4);  // keys in flight per warp
   constexpr int G = kDecodeMaxGroup;
   __shared__ float sm_o[kDecodeWarps][G][D];

@@ -853,7 +853,8 @@ void add_scaled(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x) {
   const int64_t n = y.numel();
   dispatch_real(y.dtype(), "add_scaled", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    add_scaled_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(y.data<T>(), x.data<T>(), n, T(alpha));
+    add_scaled_kernel<T>
+        <<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(y.data<T>(), x.data<T>(), n, T(alpha));
     SP_CUDA_CHECK_LAUNCH();
   });
 }
