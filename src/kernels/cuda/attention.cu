@@ -90,9 +90,9 @@ void launch_decode_d(ExecContext& ctx, const AttnArgs& a, int batch, int n_kv_he
       <<<dim3(unsigned(n_splits), unsigned(n_kv_heads), unsigned(batch)), kDecodeWarps * 32, 0, stream>>>(
           a, chunk, n_splits, part_o.data<float>(), ml);
   SP_CUDA_CHECK_LAUNCH();
-  attention_decode_merge_kernel<T, D> < <<dim3(unsigned(a.n_heads), unsigned(batch)), D<128 ? 64 : 128, 0, stream>>>(
-                                            part_o.data<float>(), ml, n_splits, a.n_heads, a.head_dim, a.q_row,
-                                            static_cast<T*>(a.out));
+  constexpr int kMergeThreads = D < 128 ? 64 : 128;
+  attention_decode_merge_kernel<T, D><<<dim3(unsigned(a.n_heads), unsigned(batch)), kMergeThreads, 0, stream>>>(
+      part_o.data<float>(), ml, n_splits, a.n_heads, a.head_dim, a.q_row, static_cast<T*>(a.out));
   SP_CUDA_CHECK_LAUNCH();
 }
 
