@@ -236,7 +236,8 @@ std::vector<KeySpec> build_schema() {
           [](Config& c, V v) { c.runtime.memory_budget_gb = v.f; }),
       0.0, kMaxGiB));
   s.push_back(auto_enum_key("runtime.hidden_states",
-                            "where the calibration and evaluation hidden states live between layers: device, or host "
+                            "where the calibration and evaluation hidden states (and the KL probes' copies) live "
+                            "between layers: device, or host "
                             "memory (page-locked; a batch is uploaded for each forward and downloaded after it: device "
                             "memory for one batch, at the cost of the copies); auto: device, host only when "
                             "runtime.memory_budget_gb cannot hold them in batches of one window",

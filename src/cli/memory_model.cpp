@@ -128,7 +128,7 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   if (o.refine_rounds > 0) e.refine_states = int64_t(2 + 2 * blocks) * in.refine_windows * in.calib_seqlen * h * cb;
   if ((curves && r.normalize == Normalization::Kl) || o.refine_rounds > 0) {
     if (curves && r.normalize == Normalization::Kl)
-      e.probe_states = int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
+      e.probe_states = resident * int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
     // Row chunks of about 32 Mi logits (HiddenStream::window_kl): the dense probe's logits while
     // the perturbed copy's normed rows and logits are formed, and the per-row divergences.
     const int64_t r1 = std::min<int64_t>((int64_t(32) << 20) / m.vocab, in.calib_seqlen);
@@ -162,6 +162,15 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
     e.hidden_states = (int64_t(in.calib_windows) * in.calib_seqlen * (dense_stream ? 2 : 1) +
                        int64_t(in.eval_windows) * in.eval_seqlen) *
                       m.hidden * in.compute_bytes;
+    // normalize kl: the probe and its copies (one per block) live there too.
+    if (r.allocation != AllocationMode::Uniform && r.normalize == Normalization::Kl) {
+      int blocks = 0;
+      for (int l = 0; l < m.n_layers; ++l) {
+        const LayerGroups g = prune::layer_groups(m, l, o.attention, o.mlp);
+        blocks += (g.attention_units > 0) + (g.mlp_units > 0);
+      }
+      e.hidden_states += int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * m.hidden * in.compute_bytes;
+    }
   }
   // The refinement keeps every pruned layer and, per block, two variants of its module (the module's
   // tensors only), in host memory (on a GPU too: uploaded layer by layer when the search assembles its

@@ -36,7 +36,7 @@ struct MemoryEstimate {
   int64_t calib_states = 0;  // the rank's calibration hidden states (0 when they live in host memory)
   int64_t dense_states = 0;  // pass 2: the dense model's copy of them (refit_target dense)
   int64_t eval_states = 0;   // the rank's evaluation hidden states (pass 2; pass 1 too with eval.before)
-  int64_t probe_states = 0;  // normalize kl: the probe and one perturbed copy per block (pass 1)
+  int64_t probe_states = 0;  // normalize kl: the probe and one perturbed copy per block (pass 1; 0 with host states)
   int64_t refine_states = 0;  // refinement: the dense and pruned streams and two one-block copies per block
   int64_t activations = 0;   // one batch's forward through the widest layer, at its largest
   int64_t tap_activations = 0;                    // the same at the tap where a batch's statistics are added

@@ -58,7 +58,7 @@ void Pipeline::pass1() {
   std::vector<HiddenStream> evals;
   if (in_.eval_before)
     for (const auto& e : win_.eval) evals.push_back(make_stream(rc_, in_, e));
-  RemovalCurves curves(rc_, blocks_, win_);
+  RemovalCurves curves(rc_, blocks_, win_, in_.states);
   Progress progress("pass 1 (statistics)", long(rc_.cfg.n_layers));
   for (int l = 0; l < rc_.cfg.n_layers; ++l) {
     const LayerWeights w = rc_.clock.timed("pass1.load", [&] { return rc_.model.load_layer(rc_.ctx, l); });

@@ -63,8 +63,8 @@ LayerWeights without_groups(RunContext& rc, int layer, int module, const LayerWe
 // output: cost(share) = mean KL per probe token.
 class KlProbes {
  public:
-  KlProbes(RunContext& rc, const RankWindows& win)
-      : rc_(rc), win_(win), probe_(rc.model, rc.ctx, win.probe.ids, win.probe.windows, win.probe.seqlen, 1) {}
+  KlProbes(RunContext& rc, const RankWindows& win, model::Residence states)
+      : rc_(rc), win_(win), probe_(rc.model, rc.ctx, win.probe.ids, win.probe.windows, win.probe.seqlen, 1, states) {}
   // The copies of earlier blocks through layer l.
   void forward_copies(int l, const LayerWeights& w) {
     rc_.clock.timed("pass1.kl_probes", [&] {
@@ -138,9 +138,9 @@ Blocks make_blocks(const RunContext& rc) {
   return bs;
 }
 
-RemovalCurves::RemovalCurves(RunContext& rc, Blocks& blocks, const RankWindows& win)
+RemovalCurves::RemovalCurves(RunContext& rc, Blocks& blocks, const RankWindows& win, model::Residence states)
     : rc_(rc), blocks_(blocks), curves_(rc.recipe.allocation != AllocationMode::Uniform) {
-  if (curves_ && rc.recipe.normalize == Normalization::Kl) kl_ = std::make_unique<KlProbes>(rc, win);
+  if (curves_ && rc.recipe.normalize == Normalization::Kl) kl_ = std::make_unique<KlProbes>(rc, win, states);
 }
 
 RemovalCurves::~RemovalCurves() = default;

@@ -30,7 +30,8 @@ class KlProbes;
 
 class RemovalCurves {
  public:
-  RemovalCurves(RunContext& rc, Blocks& blocks, const RankWindows& win);
+  // states: where the KL probes' copies live (runtime.hidden_states, as the calibration stream's).
+  RemovalCurves(RunContext& rc, Blocks& blocks, const RankWindows& win, model::Residence states);
   ~RemovalCurves();
   // Layer l's statistics over the calibration stream, which it advances past layer l (collective).
   StatsCollector statistics(int l, const model::LayerWeights& w, model::HiddenStream& calib);

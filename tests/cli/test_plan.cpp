@@ -197,13 +197,14 @@ TEST(Plan, MemoryEstimateFormula) {
   cfg.calibration.batch = 8;
   cfg.runtime.memory_budget_gb = one_gib * 0.99;
   // Below what one window per forward needs with the states on the device, they move to host memory
-  // (runtime.hidden_states auto): no device memory for them, and the batch starts again from 8 (4 here,
-  // more than the 1 that did not fit on the device).
+  // (runtime.hidden_states auto), the KL probes' copies with them: no device memory for them, and the
+  // batch starts again from 8 (which fits now, more than the 1 that did not fit on the device).
   const Plan host = make_plan(cfg, m, 4);
   EXPECT_TRUE(host.host_states);
-  EXPECT_EQ(host.calib_batch, 4);
+  EXPECT_EQ(host.calib_batch, 8);
   EXPECT_EQ(host.shards[0].memory.calib_states, 0);
   EXPECT_EQ(host.shards[0].memory.eval_states, 0);
+  EXPECT_EQ(host.shards[0].memory.probe_states, 0);
   EXPECT_LE(double(host.peak_shard().memory.peak()), one_gib * 0.99 * gib);
   EXPECT_NE(format_plan(host).find("hidden states in host memory"), std::string::npos) << format_plan(host);
   // Kept on the device by the config, the same budget is refused before anything runs.
@@ -272,9 +273,11 @@ TEST(Plan, DiskOfTheCheckpointAndTheJournal) {
 // hidden states in host memory, by hand. Every rank: the 40 MiB baseline; two read-ahead slabs of a
 // layer (202,383,360 parameters x 2 bytes, each of its 18 tensors rounded up to 256 bytes); its 32
 // calibration windows of 2048 tokens and 8 evaluation windows of 4096 (of 32: one batch of 8 each) x
-// 4096 x 2 bytes; the checkpoint's mmapped pages (6,738,415,616 parameters x 2 bytes). Rank 0 also:
-// the journal's staging (a layer in bf16) and the checkpoint writer's pending shard (2 GiB, the
-// default output.max_shard_gb). A node: twice rank 0's own memory, the mapped pages once.
+// 4096 x 2 bytes, and on ranks 0 and 1 (one of the 2 probe windows each) the KL probe with its 64
+// copies (one per block), 65 x 2048 x 4096 x 2 bytes; the checkpoint's mmapped pages (6,738,415,616
+// parameters x 2 bytes). Rank 0 also: the journal's staging (a layer in bf16) and the checkpoint
+// writer's pending shard (2 GiB, the default output.max_shard_gb). A node: twice rank 0's own
+// memory, the mapped pages once.
 TEST(Plan, HostMemoryPerRankAndNode) {
   Config cfg = default_config();
   cfg.runtime.device = DeviceType::CUDA;
@@ -289,23 +292,24 @@ TEST(Plan, HostMemoryPerRankAndNode) {
   ASSERT_EQ(p.shards.size(), 4u);
   const int64_t baseline = 40ll << 20, layer = 202'383'360ll * 2 + 18 * 256;
   const int64_t states = (32ll * 2048 + 8ll * 4096) * 4096 * 2, mapped = 6'738'415'616ll * 2;
+  const int64_t probes = 65ll * 2048 * 4096 * 2;
   for (const RankShard& s : p.shards) {
     SCOPED_TRACE(s.rank);
     const HostMemoryEstimate& h = s.host;
     EXPECT_EQ(h.baseline, baseline);
     EXPECT_EQ(h.device, 0);  // a GPU run: the device estimate is the GPU's
     EXPECT_EQ(h.read_ahead, 2 * layer);
-    EXPECT_EQ(h.hidden_states, states);
+    EXPECT_EQ(h.hidden_states, states + (s.rank < 2 ? probes : 0));
     EXPECT_EQ(h.mapped, mapped);
     EXPECT_EQ(h.journal, s.rank == 0 ? layer : 0);
     EXPECT_EQ(h.checkpoint, s.rank == 0 ? 4ll << 30 : 0);  // two 2 GiB shards: one written, one filling
   }
-  const int64_t rank0 = baseline + 2 * layer + states + layer + (4ll << 30);
-  EXPECT_EQ(p.shards[0].host.total(), rank0 + mapped);  // 19,833,361,920 bytes
+  const int64_t rank0 = baseline + 2 * layer + states + probes + layer + (4ll << 30);
+  EXPECT_EQ(p.shards[0].host.total(), rank0 + mapped);  // 20,923,880,960 bytes
   EXPECT_EQ(p.peak_host_shard().rank, 0);
-  EXPECT_EQ(p.host_per_node(), 2 * rank0 + mapped);  // 26,189,892,608 bytes
+  EXPECT_EQ(p.host_per_node(), 2 * rank0 + mapped);  // 28,370,930,688 bytes
   const std::string text = format_plan(p);
-  EXPECT_NE(text.find("estimated peak host memory: 18.47 GiB (rank 0); per node of 2 rank(s): 24.39 GiB"),
+  EXPECT_NE(text.find("estimated peak host memory: 19.49 GiB (rank 0); per node of 2 rank(s): 26.42 GiB"),
             std::string::npos)
       << text;
   // Without the journal and a checkpoint rank 0 holds no writer buffer; a small shard limit still
