@@ -42,6 +42,22 @@ int64_t refit(int64_t n, int64_t k, int64_t out) {
   return (out * n + std::max({n * k + k * k + out * k, 2 * k * k + out * k, k * k + 4 * out * k})) * kF64;
 }
 
+// Blocks (layer, module) with groups to prune.
+int prunable_blocks(const io::ModelConfig& m, const PruneOptions& o) {
+  int blocks = 0;
+  for (int l = 0; l < m.n_layers; ++l) {
+    const LayerGroups g = prune::layer_groups(m, l, o.attention, o.mlp);
+    blocks += (g.attention_units > 0) + (g.mlp_units > 0);
+  }
+  return blocks;
+}
+
+// normalize kl: the probe and one perturbed copy per block (pass 1), wherever they live.
+int64_t kl_probe_bytes(const io::ModelConfig& m, const PruneOptions& o, const Recipe& r, const MemoryWorkload& in) {
+  if (r.allocation == AllocationMode::Uniform || r.normalize != Normalization::Kl) return 0;
+  return int64_t(1 + prunable_blocks(m, o)) * in.probe_windows * in.calib_seqlen * m.hidden * in.compute_bytes;
+}
+
 }  // namespace
 
 int64_t MemoryEstimate::pass1() const {
@@ -88,10 +104,8 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
   e.calib_states = resident * in.calib_windows * in.calib_seqlen * h * cb;
   e.dense_states = dense_stream ? e.calib_states : 0;
   e.eval_states = resident * in.eval_windows * in.eval_seqlen * h * cb;
-  int blocks = 0;
   for (int l = 0; l < m.n_layers; ++l) {
     const LayerGroups g = prune::layer_groups(m, l, o.attention, o.mlp);
-    blocks += (g.attention_units > 0) + (g.mlp_units > 0);
     const io::LayerShape& s = m.layers[size_t(l)];
     const int64_t q = int64_t(s.n_heads) * m.head_dim, kv = int64_t(s.n_kv_heads) * m.head_dim, f = s.intermediate;
     e.layer = std::max(e.layer, g.layer_params * cb);
@@ -125,10 +139,10 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
           std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve_n, r.reconstruct ? refit(n, n, h) : 0));
     }
   }
-  if (o.refine_rounds > 0) e.refine_states = int64_t(2 + 2 * blocks) * in.refine_windows * in.calib_seqlen * h * cb;
+  if (o.refine_rounds > 0)
+    e.refine_states = int64_t(2 + 2 * prunable_blocks(m, o)) * in.refine_windows * in.calib_seqlen * h * cb;
+  e.probe_states = resident * kl_probe_bytes(m, o, r, in);
   if ((curves && r.normalize == Normalization::Kl) || o.refine_rounds > 0) {
-    if (curves && r.normalize == Normalization::Kl)
-      e.probe_states = resident * int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * h * cb;
     // Row chunks of about 32 Mi logits (HiddenStream::window_kl): the dense probe's logits while
     // the perturbed copy's normed rows and logits are formed, and the per-row divergences.
     const int64_t r1 = std::min<int64_t>((int64_t(32) << 20) / m.vocab, in.calib_seqlen);
@@ -162,15 +176,7 @@ HostMemoryEstimate estimate_host_memory(const io::ModelConfig& m, const PruneOpt
     e.hidden_states = (int64_t(in.calib_windows) * in.calib_seqlen * (dense_stream ? 2 : 1) +
                        int64_t(in.eval_windows) * in.eval_seqlen) *
                       m.hidden * in.compute_bytes;
-    // normalize kl: the probe and its copies (one per block) live there too.
-    if (r.allocation != AllocationMode::Uniform && r.normalize == Normalization::Kl) {
-      int blocks = 0;
-      for (int l = 0; l < m.n_layers; ++l) {
-        const LayerGroups g = prune::layer_groups(m, l, o.attention, o.mlp);
-        blocks += (g.attention_units > 0) + (g.mlp_units > 0);
-      }
-      e.hidden_states += int64_t(1 + blocks) * in.probe_windows * in.calib_seqlen * m.hidden * in.compute_bytes;
-    }
+    e.hidden_states += kl_probe_bytes(m, o, r, in);  // the KL probes live there too
   }
   // The refinement keeps every pruned layer and, per block, two variants of its module (the module's
   // tensors only), in host memory (on a GPU too: uploaded layer by layer when the search assembles its

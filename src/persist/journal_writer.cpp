@@ -108,15 +108,7 @@ void JournalWriter::save_pass1(const Pass1Record& r) {
               {"allocation_seconds", number(r.allocation_seconds)},
               {"eval_seconds", number(r.eval_seconds)}};
     if (r.refine) {
-      // As report.json's prune.refine, with the KLs written as the journal writes every number (a
-      // NaN as "nan", not JSON's null, which the reader refuses).
-      j["refine"] = refine_json(*r.refine);
-      for (size_t i = 0; i < r.refine->rounds.size(); ++i) {
-        const prune::RefineRound& x = r.refine->rounds[i];
-        json& round = j["refine"]["rounds"][i];
-        round["kl"] = number(x.kl);
-        for (size_t c = 0; c < x.candidates.size(); ++c) round["candidates"][c]["kl"] = number(x.candidates[c].second);
-      }
+      j["refine"] = refine_json(*r.refine, number);  // as report.json's prune.refine, NaN as "nan"
       json secs = json::object();
       for (const auto& [k, v] : r.refine_seconds) secs[k] = number(v);
       j["refine_seconds"] = secs;

@@ -42,12 +42,13 @@ nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, d
   return j;
 }
 
-nlohmann::json refine_json(const prune::RefineReport& r) {
+nlohmann::json refine_json(const prune::RefineReport& r, nlohmann::json (*number)(double)) {
+  auto num = [number](double v) { return number ? number(v) : nlohmann::json(v); };
   nlohmann::json rounds = nlohmann::json::array();
   for (const auto& x : r.rounds) {
     nlohmann::json c = nlohmann::json::array();
-    for (const auto& [m, kl] : x.candidates) c.push_back({{"exchanges", m}, {"kl", kl}});
-    rounds.push_back({{"kl", x.kl},
+    for (const auto& [m, kl] : x.candidates) c.push_back({{"exchanges", m}, {"kl", num(kl)}});
+    rounds.push_back({{"kl", num(x.kl)},
                       {"exchanges_proposed", x.moves},
                       {"candidates", c},
                       {"exchanges_taken", x.taken},

@@ -17,8 +17,9 @@ nlohmann::json perplexity_json(const std::vector<prune::PerplexityRow>& rows, in
 nlohmann::json prune_json(const prune::PruneResult& r, double target_sparsity, double temperature);
 
 // The allocation refinement: its held-out windows, per round the measured KL, the candidates and the
-// exchanges taken, and the groups removed per block before and after.
-nlohmann::json refine_json(const prune::RefineReport& r);
+// exchanges taken, and the groups removed per block before and after. `number` writes the KLs (the
+// journal's writes a non-finite one as "nan" / "inf"; by default a plain JSON number).
+nlohmann::json refine_json(const prune::RefineReport& r, nlohmann::json (*number)(double) = nullptr);
 
 // {"<phase>": seconds, ...}
 nlohmann::json seconds_json(const prune::PruneResult& r);
