@@ -101,8 +101,7 @@ void add_i32_(ExecContext& ctx, Tensor& x, int32_t v) {
   if (ctx.is_cuda()) {
     cuda::add_i32(ctx, x, v);
   } else {
-    int32_t* p = x.data<int32_t>();
-    for (int64_t i = 0; i < x.numel(); ++i) p[i] += v;
+    cpu::add_i32(x, v);
   }
 }
 

@@ -1,5 +1,5 @@
-// CPU bodies of rotate-half RoPE and causal grouped-query attention (F32, optional sliding window
-// and score soft-capping).
+// CPU bodies of rotate-half RoPE, causal grouped-query attention (F32, optional sliding window
+// and score soft-capping), the KV-cache append and the positions' advance.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -45,6 +45,11 @@ void kv_cache_write(Tensor& cache, const Tensor& x, const Tensor& positions, int
     if (pos[t] < 0 || pos[t] >= capacity) continue;
     std::memcpy(dst + size_t(t / seqlen * capacity + pos[t]) * row_bytes, src + size_t(t) * row_bytes, row_bytes);
   }
+}
+
+void add_i32(Tensor& x, int32_t v) {
+  int32_t* p = x.data<int32_t>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] += v;
 }
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s, Tensor& out) {
