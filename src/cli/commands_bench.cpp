@@ -96,6 +96,7 @@ Measured measure(const std::string& label, const std::string& path, std::unique_
   ExecContext ctx(pick_device(cfg, local_rank));
   model::Model m(std::move(source), ctx, cfg.runtime.precision);
   m.pad_mlp_widths(model::kMlpTileMultiple);
+  m.fuse_projections(true);
   check_context(m, cfg, path);
   Measured r;
   r.label = label;

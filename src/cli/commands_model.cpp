@@ -110,6 +110,7 @@ int run_generate(const Args& args, const Config& cfg, Communicator& comm, int lo
   if (!comm.is_root()) return 0;  // one sequence: rank 0 decodes it alone
   Loaded l = load(cfg, local_rank);
   l.model->pad_mlp_widths(model::kMlpTileMultiple);
+  l.model->fuse_projections(true);
   SP_REQUIRE(l.tokenizer != nullptr, "{}: generate needs a tokenizer", cfg.model.path);
   std::vector<int32_t> prompt = l.tokenizer->encode(args.prompt);
   if (l.bos >= 0) prompt.insert(prompt.begin(), l.bos);

@@ -75,6 +75,24 @@ void add_i32_(ExecContext& ctx, Tensor& x, int32_t v);
 // -> shape of gate.
 enum class GateAct { kSilu, kGeluTanh };
 Tensor gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, GateAct act);
+
+// Fused steps of the forward (one kernel each on CUDA, where a decode step is bound by launches).
+// gated_act on halves and add_rms_norm give the separate ops' bits; rope_kv_write, used by
+// inference only, may differ from rope_ in fp32's last bit (how the rotation's products contract).
+// The same on one fused gate / up product: gate_up [M, 2F], gate columns first -> [M, F].
+Tensor gated_act(ExecContext& ctx, const Tensor& gate_up, GateAct act);
+// x += y (rounded to x's dtype, as add_), then rms_norm(x, w, eps, w_offset) -> [M, H].
+Tensor add_rms_norm_(ExecContext& ctx, Tensor& x, const Tensor& y, const Tensor& w, float eps, float w_offset = 0.f);
+// rope_ on q and k, then kv_cache_write_ of k and v, from one fused q / k / v product:
+// qkv [T, (heads + 2 * kv_heads) * head_dim] (q, k, v side by side). k and v go into the caches
+// ([windows * capacity, kv_heads * head_dim]) at the rows positions say -> q rotated [T, heads * head_dim].
+struct RopeArgs {
+  int heads = 0, kv_heads = 0, head_dim = 0, rotary_dim = 0;
+  const std::vector<float>* inv_freq = nullptr;  // rotary_dim / 2
+  float attention_factor = 1.f;
+};
+Tensor rope_kv_write(ExecContext& ctx, const Tensor& qkv, const Tensor& positions, int seqlen, const RopeArgs& r,
+                     Tensor& k_cache, Tensor& v_cache);
 // x *= s, in place, s first rounded to x's dtype (as torch multiplies by a tensor of that dtype).
 void scale_(ExecContext& ctx, Tensor& x, float s);
 // Tanh soft-capping x = cap * tanh(x / cap), in place, fp32 arithmetic (Gemma's logits). cap > 0.

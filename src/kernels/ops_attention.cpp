@@ -11,6 +11,36 @@ namespace sp::ops {
 
 using namespace detail;
 
+namespace {
+
+// rope_'s checks of the head layout and the frequencies (shared with rope_kv_write).
+void require_rope_args(const char* op, int heads, int head_dim, int rotary_dim, const std::vector<float>& inv_freq,
+                       float attention_factor) {
+  SP_REQUIRE(heads > 0 && head_dim > 0 && head_dim % 2 == 0, "ops::{}: heads {} and head_dim {} (must be even)", op,
+             heads, head_dim);
+  SP_REQUIRE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim,
+             "ops::{}: rotary_dim {} must be even, positive and at most head_dim {}", op, rotary_dim, head_dim);
+  SP_REQUIRE(inv_freq.size() == size_t(rotary_dim / 2), "ops::{}: {} inverse frequencies for rotary_dim {}", op,
+             inv_freq.size(), rotary_dim);
+  SP_REQUIRE(attention_factor > 0.f, "ops::{}: attention_factor {} must be > 0", op, attention_factor);
+}
+
+// kv_cache_write_'s checks of the cache against x's rows ([windows * seqlen, width]).
+void require_cache(ExecContext& ctx, const Tensor& cache, const char* name, const Tensor& x, int64_t width, int seqlen,
+                   const char* op) {
+  require_on(ctx, cache, op, name);
+  require_ndim(cache, 2, op, name);
+  require_same_dtype(cache, x, op, name, "x");
+  SP_REQUIRE(seqlen > 0 && x.dim(0) % seqlen == 0 && width == cache.dim(1),
+             "ops::{}: x {} is not windows of {} rows of the {}'s width ({})", op, x.desc(), seqlen, name,
+             cache.desc());
+  const int64_t windows = x.dim(0) / seqlen;
+  SP_REQUIRE(windows > 0 && cache.dim(0) % windows == 0 && cache.dim(0) / windows >= seqlen,
+             "ops::{}: {} {} does not hold {} windows of at least {} rows", op, name, cache.desc(), windows, seqlen);
+}
+
+}  // namespace
+
 void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
            const std::vector<float>& inv_freq, float attention_factor) {
   require_float(ctx, x, "rope", "x");
@@ -18,20 +48,40 @@ void rope_(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int 
   require_on(ctx, positions, "rope", "positions");
   require_dtype(positions, DType::I32, "rope", "positions");
   require_shape(positions, {x.dim(0)}, "rope", "positions");
-  SP_REQUIRE(heads > 0 && head_dim > 0 && head_dim % 2 == 0, "ops::rope: heads {} and head_dim {} (must be even)",
-             heads, head_dim);
+  require_rope_args("rope", heads, head_dim, rotary_dim, inv_freq, attention_factor);
   SP_REQUIRE(x.dim(1) == int64_t(heads) * head_dim, "ops::rope: x {} is not [T, {} heads x {}]", x.desc(), heads,
              head_dim);
-  SP_REQUIRE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim,
-             "ops::rope: rotary_dim {} must be even, positive and at most head_dim {}", rotary_dim, head_dim);
-  SP_REQUIRE(inv_freq.size() == size_t(rotary_dim / 2), "ops::rope: {} inverse frequencies for rotary_dim {}",
-             inv_freq.size(), rotary_dim);
-  SP_REQUIRE(attention_factor > 0.f, "ops::rope: attention_factor {} must be > 0", attention_factor);
   if (ctx.is_cuda()) {
     cuda::rope(ctx, x, positions, heads, head_dim, rotary_dim, inv_freq, attention_factor);
   } else {
     cpu::rope(x, positions, heads, head_dim, rotary_dim, inv_freq, attention_factor);
   }
+}
+
+Tensor rope_kv_write(ExecContext& ctx, const Tensor& qkv, const Tensor& positions, int seqlen, const RopeArgs& r,
+                     Tensor& k_cache, Tensor& v_cache) {
+  const char* op = "rope_kv_write";
+  require_float(ctx, qkv, op, "qkv");
+  require_ndim(qkv, 2, op, "qkv");
+  require_on(ctx, positions, op, "positions");
+  require_dtype(positions, DType::I32, op, "positions");
+  require_shape(positions, {qkv.dim(0)}, op, "positions");
+  SP_REQUIRE(r.inv_freq != nullptr, "ops::rope_kv_write: no inverse frequencies");
+  require_rope_args(op, r.heads, r.head_dim, r.rotary_dim, *r.inv_freq, r.attention_factor);
+  SP_REQUIRE(r.kv_heads > 0 && r.heads % r.kv_heads == 0, "ops::rope_kv_write: {} heads in {} KV groups", r.heads,
+             r.kv_heads);
+  const int64_t q_width = int64_t(r.heads) * r.head_dim, kv_width = int64_t(r.kv_heads) * r.head_dim;
+  SP_REQUIRE(qkv.dim(1) == q_width + 2 * kv_width, "ops::rope_kv_write: qkv {} is not [T, ({} + 2 x {}) heads x {}]",
+             qkv.desc(), r.heads, r.kv_heads, r.head_dim);
+  require_cache(ctx, k_cache, "k_cache", qkv, kv_width, seqlen, op);
+  require_cache(ctx, v_cache, "v_cache", qkv, kv_width, seqlen, op);
+  Tensor q = Tensor::empty({qkv.dim(0), q_width}, qkv.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+    cuda::rope_kv_write(ctx, qkv, positions, seqlen, r, k_cache, v_cache, q);
+  } else {
+    cpu::rope_kv_write(qkv, positions, seqlen, r, k_cache, v_cache, q);
+  }
+  return q;
 }
 
 Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& shape) {
@@ -73,21 +123,12 @@ Tensor attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tenso
 }
 
 void kv_cache_write_(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen) {
-  require_on(ctx, cache, "kv_cache_write", "cache");
   require_on(ctx, x, "kv_cache_write", "x");
-  require_ndim(cache, 2, "kv_cache_write", "cache");
   require_ndim(x, 2, "kv_cache_write", "x");
-  require_same_dtype(cache, x, "kv_cache_write", "cache", "x");
   require_on(ctx, positions, "kv_cache_write", "positions");
   require_dtype(positions, DType::I32, "kv_cache_write", "positions");
   require_shape(positions, {x.dim(0)}, "kv_cache_write", "positions");
-  SP_REQUIRE(seqlen > 0 && x.dim(0) % seqlen == 0 && x.dim(1) == cache.dim(1),
-             "ops::kv_cache_write: x {} is not windows of {} rows of the cache's width ({})", x.desc(), seqlen,
-             cache.desc());
-  const int64_t windows = x.dim(0) / seqlen;
-  SP_REQUIRE(windows > 0 && cache.dim(0) % windows == 0 && cache.dim(0) / windows >= seqlen,
-             "ops::kv_cache_write: cache {} does not hold {} windows of at least {} rows", cache.desc(), windows,
-             seqlen);
+  require_cache(ctx, cache, "cache", x, x.dim(1), seqlen, "kv_cache_write");
   if (ctx.is_cuda()) {
     cuda::kv_cache_write(ctx, cache, x, positions, seqlen);
   } else {

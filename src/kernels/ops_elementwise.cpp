@@ -24,6 +24,19 @@ Tensor gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, GateAct
   return out;
 }
 
+Tensor gated_act(ExecContext& ctx, const Tensor& gate_up, GateAct act) {
+  require_float(ctx, gate_up, "gated_act", "gate_up");
+  require_ndim(gate_up, 2, "gated_act", "gate_up");
+  SP_REQUIRE(gate_up.dim(1) % 2 == 0, "ops::gated_act: gate_up {} is not [M, 2F]", gate_up.desc());
+  Tensor out = Tensor::empty({gate_up.dim(0), gate_up.dim(1) / 2}, gate_up.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+    cuda::gated_act(ctx, gate_up, act, out);
+  } else {
+    cpu::gated_act(gate_up, act, out);
+  }
+  return out;
+}
+
 void scale_(ExecContext& ctx, Tensor& x, float s) {
   require_float(ctx, x, "scale", "x");
   // The factor in x's dtype, as torch's x * torch.tensor(s).to(x.dtype).

@@ -25,6 +25,26 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, f
   return y;
 }
 
+Tensor add_rms_norm_(ExecContext& ctx, Tensor& x, const Tensor& y, const Tensor& w, float eps, float w_offset) {
+  require_float(ctx, x, "add_rms_norm", "x");
+  require_ndim(x, 2, "add_rms_norm", "x");
+  require_on(ctx, y, "add_rms_norm", "y");
+  require_same_dtype(x, y, "add_rms_norm", "x", "y");
+  require_shape(y, x.shape(), "add_rms_norm", "y");
+  require_on(ctx, w, "add_rms_norm", "w");
+  require_same_dtype(x, w, "add_rms_norm", "x", "w");
+  require_shape(w, {x.dim(1)}, "add_rms_norm", "w");
+  SP_REQUIRE(eps >= 0.f, "ops::add_rms_norm: eps {} must be >= 0", eps);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), ctx.device());
+  if (ctx.is_cuda()) {
+    cuda::add_rms_norm(ctx, x, y, w, eps, w_offset, out);
+  } else {
+    cpu::add(x, y);
+    cpu::rms_norm(x, w, eps, w_offset, out);
+  }
+  return out;
+}
+
 Tensor layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
   require_float(ctx, x, "layer_norm", "x");
   require_ndim(x, 2, "layer_norm", "x");

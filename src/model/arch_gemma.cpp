@@ -51,12 +51,7 @@ void forward_layer(const LayerCall& c) {
 
   h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, eps, off);
   if (tap(c, TapPoint::MlpIn, h)) return;
-  Tensor act;
-  if (w.shape.intermediate > 0) {
-    act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
-                         ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision), ops::GateAct::kGeluTanh);
-  }
-  if (down_output(c, act, out)) return;
+  if (down_output(c, gated_mlp_act(c, h, ops::GateAct::kGeluTanh), out)) return;
   add_normed(c, out, w.mlp_post_norm_w);
   tap(c, TapPoint::LayerOut, x);
 }
@@ -71,8 +66,8 @@ Tensor embed(ExecContext& ctx, const io::ModelConfig& c, const GlobalWeights& g,
 }  // namespace
 
 const Arch& gemma_arch() {
-  static const Arch a{io::ArchFamily::Gemma,   "gemma",       decoder_global_specs, layer_specs,
-                      {"rotary_emb.inv_freq"}, forward_layer, embed};
+  static const Arch a{io::ArchFamily::Gemma, "gemma", decoder_global_specs, layer_specs, {"rotary_emb.inv_freq"},
+                      forward_layer,         embed};
   return a;
 }
 

@@ -58,7 +58,6 @@ void append_separate_projections(const io::ModelConfig& c, int i, std::vector<Te
 
 namespace {
 
-
 std::vector<TensorSpec> layer_specs(const io::ModelConfig& c, int i) {
   const io::LayerShape& l = c.layers.at(size_t(i));
   const int64_t h = c.hidden, q = int64_t(l.n_heads) * c.head_dim, kv = int64_t(l.n_kv_heads) * c.head_dim,
@@ -93,21 +92,25 @@ void forward_layer(const LayerCall& c) {
   const LayerWeights& w = c.w;
   Tensor& x = c.hidden;
   Tensor h;
-  if (!c.from_mid) {
+  if (c.from_mid) {
+    h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
+  } else {
     h = ops::rms_norm(c.ctx, x, w.attn_norm_w, c.cfg.norm_eps);
     if (tap(c, TapPoint::AttnIn, h)) return;
-    if (attention_residual(c, h, /*rotary=*/true)) return;
-    if (tap(c, TapPoint::MidResid, x)) return;
+    Tensor out;
+    if (attention_output(c, h, /*rotary=*/true, out)) return;
+    if (c.stop_after == TapPoint::MidResid) {  // the residual is all the caller wants
+      if (out.defined()) ops::add_(c.ctx, x, out);
+      tap(c, TapPoint::MidResid, x);
+      return;
+    }
+    // The residual add and the MLP's norm in one op (the same values as add_ then rms_norm).
+    h = out.defined() ? ops::add_rms_norm_(c.ctx, x, out, w.mlp_norm_w, c.cfg.norm_eps)
+                      : ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
+    tap(c, TapPoint::MidResid, x);
   }
-
-  h = ops::rms_norm(c.ctx, x, w.mlp_norm_w, c.cfg.norm_eps);
   if (tap(c, TapPoint::MlpIn, h)) return;
-  Tensor act;
-  if (w.shape.intermediate > 0) {
-    act = ops::gated_act(c.ctx, ops::linear(c.ctx, h, w.gate_w, w.gate_b, c.precision),
-                         ops::linear(c.ctx, h, w.up_w, w.up_b, c.precision), ops::GateAct::kSilu);
-  }
-  if (down_residual(c, act)) return;
+  if (down_residual(c, gated_mlp_act(c, h, ops::GateAct::kSilu))) return;
   tap(c, TapPoint::LayerOut, x);
 }
 
@@ -118,8 +121,8 @@ Tensor embed(ExecContext& ctx, const io::ModelConfig&, const GlobalWeights& g, c
 }  // namespace
 
 const Arch& llama_arch() {
-  static const Arch a{io::ArchFamily::Llama,   "llama",       decoder_global_specs, layer_specs,
-                      {"rotary_emb.inv_freq"}, forward_layer, embed};
+  static const Arch a{io::ArchFamily::Llama, "llama", decoder_global_specs, layer_specs, {"rotary_emb.inv_freq"},
+                      forward_layer,         embed};
   return a;
 }
 

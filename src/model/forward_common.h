@@ -1,5 +1,6 @@
 #pragma once
 // Pieces of the decoder-layer forward shared by the families.
+#include "kernels/ops.h"
 #include "model/arch.h"
 
 namespace sp::model {
@@ -23,6 +24,10 @@ bool attention_output(const LayerCall& c, const Tensor& h, bool rotary, Tensor& 
 // The attention half of a pre-norm residual block: x += attention_output(h). True when the forward
 // stops at AttnOIn.
 bool attention_residual(const LayerCall& c, const Tensor& h, bool rotary);
+
+// act(gate(h)) * up(h), the gated MLP's down input [B*T, intermediate]: one product over the stacked
+// gate_up_w when the weights have it (inference), else two. Undefined for a layer without neurons.
+Tensor gated_mlp_act(const LayerCall& c, const Tensor& h, ops::GateAct act);
 
 // The MLP's output down(act) into `out`, tapping TapPoint::MlpDownIn (act: the down / fc2 input,
 // [B*T, intermediate]). Without neurons (act undefined) `out` is down's bias in every row, or

@@ -63,6 +63,10 @@ struct LayerWeights {
   Tensor mlp_norm_w, mlp_norm_b;
   Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
   Tensor attn_post_norm_w, mlp_post_norm_w;  // Gemma: [hidden]
+  // Inference only (Model::fuse_projections): q / k / v and gate / up stacked by rows, one product
+  // each; q_w, k_w, v_w (gate_w, up_w, and their biases) are then views into these. Not roles: the
+  // bytes are counted once, through the views.
+  Tensor qkv_w, qkv_b, gate_up_w, gate_up_b;
 
   Tensor& at(Role r);  // SP_CHECK on a global role
   const Tensor& at(Role r) const { return const_cast<LayerWeights*>(this)->at(r); }

@@ -28,6 +28,39 @@ LayerWeights with_padded_mlp(ExecContext& ctx, LayerWeights w, int multiple) {
   return w;
 }
 
+namespace {
+
+// parts stacked by rows (each [n_i, ...] or [n_i]) into one tensor; each part becomes its view.
+Tensor stack_rows(ExecContext& ctx, std::initializer_list<Tensor*> parts) {
+  const Tensor& first = **parts.begin();
+  Shape shape = first.shape();
+  shape[0] = 0;
+  for (const Tensor* p : parts) shape[0] += p->dim(0);
+  Tensor stacked = Tensor::empty(shape, first.dtype(), ctx.device());
+  int64_t row = 0;
+  for (Tensor* p : parts) {
+    Tensor view = stacked.slice_rows(row, row + p->dim(0));
+    view.copy_from(*p);
+    row += p->dim(0);
+    *p = view;
+  }
+  return stacked;
+}
+
+}  // namespace
+
+LayerWeights with_fused_projections(ExecContext& ctx, LayerWeights w) {
+  if (w.q_w.defined()) {
+    w.qkv_w = stack_rows(ctx, {&w.q_w, &w.k_w, &w.v_w});
+    if (w.q_b.defined()) w.qkv_b = stack_rows(ctx, {&w.q_b, &w.k_b, &w.v_b});
+  }
+  if (w.gate_w.defined()) {
+    w.gate_up_w = stack_rows(ctx, {&w.gate_w, &w.up_w});
+    if (w.gate_b.defined()) w.gate_up_b = stack_rows(ctx, {&w.gate_b, &w.up_b});
+  }
+  return w;
+}
+
 DType compute_dtype(Precision p) {
   switch (p) {
     case Precision::Exact32:
@@ -81,7 +114,8 @@ LayerWeights Model::load_layer(ExecContext& ctx, int layer) {
   } else {
     for (const TensorSpec& s : arch_->layer_specs(config(), layer)) w.at(s.role) = source_->load(s, dtype(), device_);
   }
-  return with_padded_mlp(ctx, std::move(w), mlp_multiple_);
+  w = with_padded_mlp(ctx, std::move(w), mlp_multiple_);
+  return fuse_ ? with_fused_projections(ctx, std::move(w)) : w;
 }
 
 Tensor Model::embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const {

@@ -29,6 +29,12 @@ DType compute_dtype(Precision p);
 // pruned width such as 8806 gives rows that are not 16-byte aligned). w itself when already one.
 LayerWeights with_padded_mlp(ExecContext& ctx, LayerWeights w, int multiple);
 
+// w with q / k / v stacked into qkv_w (qkv_b when biased) and gate / up into gate_up_w (gate_up_b),
+// the separate tensors becoming row views of the stacks: no extra memory once the separate copies
+// go. A layer without attention (MLP) leaves qkv_w (gate_up_w) undefined; so do families without a
+// gate (OPT).
+LayerWeights with_fused_projections(ExecContext& ctx, LayerWeights w);
+
 class Model {
  public:
   // Validates the source against the architecture table (every tensor present with its shape,
@@ -53,6 +59,11 @@ class Model {
   // pads every MLP to a multiple of `multiple` neurons with zero rows (gate / up / fc1) and zero
   // columns (down / fc2), which add nothing to the output (with_padded_mlp). 1: off.
   void pad_mlp_widths(int multiple) { mlp_multiple_ = std::max(1, multiple); }
+  // Inference only, where a product's launch costs more than its arithmetic (generate, bench's
+  // decode): load_layer stacks q / k / v and gate / up into one weight each (with_fused_projections).
+  // Products over stacked rows may round differently from the separate ones, so evaluation keeps
+  // them separate.
+  void fuse_projections(bool on) { fuse_ = on; }
 
   // ids, positions: [T] I32 on ctx's device -> hidden [T, hidden].
   Tensor embed(ExecContext& ctx, const Tensor& ids, const Tensor& positions) const;
@@ -81,6 +92,7 @@ class Model {
   GlobalWeights globals_;
   RopeTables rope_;  // computed once from the config (rotary families)
   int mlp_multiple_ = 1;
+  bool fuse_ = false;
   std::unique_ptr<LayerPrefetcher> prefetch_;  // after source_: stopped before the source goes
 };
 

@@ -266,6 +266,69 @@ TEST_F(OpsCpu, KvCacheWriteAndPositionAdvance) {
   EXPECT_THROW(ops::kv_cache_write_(ctx, cache, x, pos, 3), InputError);  // 4 rows are not windows of 3
 }
 
+// The fused inference steps against their definitions: add then RMSNorm in float64, the stacked
+// gate / up halves, and RoPE + cache append against the separate ops (bit for bit).
+TEST_F(OpsCpu, AddRmsNormMatchesFloat64) {
+  Tensor x = rand_f32(rng, {5, 37}, 2.f), y = rand_f32(rng, {5, 37}), w = rand_f32(rng, {37});
+  const Vec xv = x.to_f64_vector(), yv = y.to_f64_vector(), wv = w.to_f64_vector();
+  const Tensor h = ops::add_rms_norm_(ctx, x, y, w, 1e-5f);
+  Vec sum, want;
+  for (int r = 0; r < 5; ++r) {
+    double ss = 0;
+    for (int j = 0; j < 37; ++j) {
+      sum.push_back(xv[size_t(r * 37 + j)] + yv[size_t(r * 37 + j)]);
+      ss += sum.back() * sum.back();
+    }
+    for (int j = 0; j < 37; ++j) want.push_back(sum[size_t(r * 37 + j)] / std::sqrt(ss / 37 + 1e-5) * wv[size_t(j)]);
+  }
+  expect_close(x, sum, 1e-6, 1e-6, "add_rms_norm residual");
+  expect_close(h, want, 1e-5, 1e-5, "add_rms_norm");
+  EXPECT_THROW(ops::add_rms_norm_(ctx, x, rand_f32(rng, {5, 36}), w, 1e-5f), InputError);
+}
+
+TEST_F(OpsCpu, GatedActOfStackedHalves) {
+  const Tensor gu = rand_f32(rng, {3, 2 * 11}, 3.f);
+  Tensor g = Tensor::empty({3, 11}, DType::F32), u = Tensor::empty({3, 11}, DType::F32);
+  for (int r = 0; r < 3; ++r)
+    for (int j = 0; j < 11; ++j) {
+      g.data<float>()[r * 11 + j] = gu.data<float>()[r * 22 + j];
+      u.data<float>()[r * 11 + j] = gu.data<float>()[r * 22 + 11 + j];
+    }
+  for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh})
+    EXPECT_EQ(ops::gated_act(ctx, gu, act).to_f64_vector(), ops::gated_act(ctx, g, u, act).to_f64_vector());
+  EXPECT_THROW(ops::gated_act(ctx, rand_f32(rng, {3, 7}), ops::GateAct::kSilu), InputError);  // odd width
+}
+
+TEST_F(OpsCpu, RopeKvWriteIsRopeThenCacheWrite) {
+  const int heads = 4, kv_heads = 2, hd = 8, seqlen = 3, windows = 2, capacity = 5;
+  const Tensor qkv = rand_f32(rng, {seqlen * windows, (heads + 2 * kv_heads) * hd});
+  const Tensor pos = Tensor::from_i32({0, 1, 2, 3, 4, 5}, {6});  // the second window's 5 is outside: skipped
+  const std::vector<float> inv_freq = {1.f, 0.1f, 0.01f};        // rotary_dim 6 of 8
+  const ops::RopeArgs r{heads, kv_heads, hd, 6, &inv_freq, 1.f};
+  Tensor kc = rand_f32(rng, {windows * capacity, kv_heads * hd}), vc = rand_f32(rng, kc.shape());
+  Tensor kc2 = kc.clone(), vc2 = vc.clone();
+  const Tensor q = ops::rope_kv_write(ctx, qkv, pos, seqlen, r, kc, vc);
+  Tensor q2 = Tensor::empty({6, heads * hd}, DType::F32), k2 = Tensor::empty({6, kv_heads * hd}, DType::F32),
+         v2 = Tensor::empty({6, kv_heads * hd}, DType::F32);
+  for (int t = 0; t < 6; ++t) {
+    const float* row = qkv.data<float>() + t * qkv.dim(1);
+    std::memcpy(q2.data<float>() + t * heads * hd, row, sizeof(float) * heads * hd);
+    std::memcpy(k2.data<float>() + t * kv_heads * hd, row + heads * hd, sizeof(float) * kv_heads * hd);
+    std::memcpy(v2.data<float>() + t * kv_heads * hd, row + (heads + kv_heads) * hd, sizeof(float) * kv_heads * hd);
+  }
+  const Vec unrotated = q2.to_f64_vector();
+  ops::rope_(ctx, q2, pos, heads, hd, 6, inv_freq);
+  ops::rope_(ctx, k2, pos, kv_heads, hd, 6, inv_freq);
+  ops::kv_cache_write_(ctx, kc2, k2, pos, seqlen);
+  ops::kv_cache_write_(ctx, vc2, v2, pos, seqlen);
+  EXPECT_EQ(q.to_f64_vector(), q2.to_f64_vector());
+  EXPECT_EQ(kc.to_f64_vector(), kc2.to_f64_vector());
+  EXPECT_EQ(vc.to_f64_vector(), vc2.to_f64_vector());
+  EXPECT_NE(q.to_f64_vector(), unrotated);                   // the rotation happened (positions > 0)
+  const ops::RopeArgs bad{heads, 3, hd, 6, &inv_freq, 1.f};  // 4 heads in 3 KV groups
+  EXPECT_THROW(ops::rope_kv_write(ctx, qkv, pos, seqlen, bad, kc, vc), InputError);
+}
+
 // Windows longer than the CPU body's query block (64), and a multi-block chunk into a cache.
 TEST_F(OpsCpu, AttentionLongWindowsSpanQueryBlocks) {
   ops::AttentionShape s;

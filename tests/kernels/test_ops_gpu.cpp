@@ -335,6 +335,108 @@ TEST_P(OpsGpu, KvCacheWrite) {
   }
 }
 
+// Bitwise equality of two device tensors (fused op against its separate ops).
+void expect_same_bits(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.nbytes(), b.nbytes()) << what;
+  const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
+  const auto* pa = static_cast<const unsigned char*>(ha.raw());
+  const auto* pb = static_cast<const unsigned char*>(hb.raw());
+  for (size_t i = 0; i < a.nbytes(); ++i) ASSERT_EQ(pa[i], pb[i]) << what << ": byte " << i;
+}
+
+// Operands of the given rows x widths side by side ([rows, sum of widths]), each also on its own:
+// the same rounded values in both.
+std::vector<Operand> side_by_side(std::mt19937& g, int64_t rows, const std::vector<int64_t>& widths, DType dt,
+                                  float scale = 1.f) {
+  int64_t total = 0;
+  for (int64_t w : widths) total += w;
+  std::normal_distribution<float> n(0.f, scale);
+  std::vector<float> all(size_t(rows * total));
+  for (auto& x : all) x = n(g);
+  std::vector<Operand> out = {upload(all, {rows, total}, dt)};
+  int64_t col = 0;
+  for (int64_t w : widths) {
+    std::vector<float> part;
+    for (int64_t r = 0; r < rows; ++r)
+      part.insert(part.end(), all.begin() + r * total + col, all.begin() + r * total + col + w);
+    out.push_back(upload(std::move(part), {rows, w}, dt));
+    col += w;
+  }
+  return out;
+}
+
+// The fused residual add + RMSNorm gives add then rms_norm's bits (sum and output), both row paths.
+TEST_P(OpsGpu, AddRmsNormIsAddThenRmsNorm) {
+  for (const int64_t h : {int64_t(100), int64_t(4096)}) {
+    Operand x = random_operand(rng_, {9, h}, dt(), 2.f), y = random_operand(rng_, {9, h}, dt());
+    Operand w = random_operand(rng_, {h}, dt(), 0.3f, 1.f);
+    Tensor fused_x = x.dev.clone(), fused = poisoned({9, h}, dt());
+    cuda::add_rms_norm(ctx(), fused_x, y.dev, w.dev, 1e-5f, 0.f, fused);
+    Tensor sep_x = x.dev.clone(), sep = poisoned({9, h}, dt());
+    cuda::add(ctx(), sep_x, y.dev);
+    cuda::rms_norm(ctx(), sep_x, w.dev, 1e-5f, 0.f, sep);
+    expect_same_bits(fused_x, sep_x, "add_rms_norm sum h" + std::to_string(h));
+    expect_same_bits(fused, sep, "add_rms_norm h" + std::to_string(h));
+    Tensor ref_x = x.host.clone(), ref = empty_f32({9, h});
+    cpu::add(ref_x, y.host);
+    cpu::rms_norm(ref_x, w.host, 1e-5f, 0.f, ref);
+    expect_close(fused, ref, dt(), "add_rms_norm_h" + std::to_string(h));
+  }
+}
+
+// The gated activation of a stacked gate / up product is that of its two halves, bit for bit.
+TEST_P(OpsGpu, GatedActOfStackedHalves) {
+  for (const int64_t f : {int64_t(256), int64_t(250)})  // vector and element paths
+    for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh}) {
+      const auto ops_ = side_by_side(rng_, 7, {f, f}, dt(), 3.f);
+      Tensor fused = poisoned({7, f}, dt()), sep = poisoned({7, f}, dt());
+      cuda::gated_act(ctx(), ops_[0].dev, act, fused);
+      cuda::gated_act(ctx(), ops_[1].dev, ops_[2].dev, act, sep);
+      expect_same_bits(fused, sep, "gated_act halves f" + std::to_string(f));
+      Tensor ref = empty_f32({7, f});
+      cpu::gated_act(ops_[0].host, act, ref);
+      expect_close(fused, ref, dt(), "gated_act_halves_f" + std::to_string(f));
+    }
+}
+
+// RoPE of q and k and the cache append of k and v from one q / k / v product give what rope then
+// kv_cache_write give (v bit for bit; q and k up to how the compiler contracts the rotation's
+// products, which differs between the two kernels in fp32's last bit): GQA, partial rotary, several
+// windows, a position outside the cache skipped.
+TEST_P(OpsGpu, RopeKvWriteIsRopeThenCacheWrite) {
+  struct Case {
+    int heads, kv_heads, head_dim, rotary_dim;
+  };
+  for (const Case cs : {Case{8, 2, 64, 64}, Case{4, 4, 128, 128}, Case{6, 3, 96, 32}, Case{2, 1, 16, 6}}) {
+    const int seqlen = 2, windows = 3, capacity = 9;
+    const int64_t rows = int64_t(seqlen) * windows, qw = int64_t(cs.heads) * cs.head_dim,
+                  kvw = int64_t(cs.kv_heads) * cs.head_dim;
+    const auto qkv = side_by_side(rng_, rows, {qw, kvw, kvw}, dt());
+    const std::vector<int32_t> p = {0, 1, 7, 8, 8, 9};  // the last window's 9 is outside: skipped
+    const Tensor pos_host = Tensor::from_i32(p, {rows}), pos = pos_host.to(Device::cuda(0));
+    std::vector<float> inv_freq;
+    for (int i = 0; i < cs.rotary_dim / 2; ++i) inv_freq.push_back(float(std::pow(10000.0, -2.0 * i / cs.rotary_dim)));
+    const ops::RopeArgs r{cs.heads, cs.kv_heads, cs.head_dim, cs.rotary_dim, &inv_freq, 1.1f};
+    Operand kc = random_operand(rng_, {windows * capacity, kvw}, dt()), vc = random_operand(rng_, kc.dev.shape(), dt());
+    Tensor fused_k = kc.dev.clone(), fused_v = vc.dev.clone(), fused_q = poisoned({rows, qw}, dt());
+    cuda::rope_kv_write(ctx(), qkv[0].dev, pos, seqlen, r, fused_k, fused_v, fused_q);
+    Tensor q = qkv[1].dev.clone(), k = qkv[2].dev.clone(), sep_k = kc.dev.clone(), sep_v = vc.dev.clone();
+    cuda::rope(ctx(), q, pos, cs.heads, cs.head_dim, cs.rotary_dim, inv_freq, r.attention_factor);
+    cuda::rope(ctx(), k, pos, cs.kv_heads, cs.head_dim, cs.rotary_dim, inv_freq, r.attention_factor);
+    cuda::kv_cache_write(ctx(), sep_k, k, pos, seqlen);
+    cuda::kv_cache_write(ctx(), sep_v, qkv[3].dev, pos, seqlen);
+    const std::string what = "rope_kv_write d" + std::to_string(cs.head_dim) + " r" + std::to_string(cs.rotary_dim);
+    expect_close(fused_q, q, dt(), what + "_q_vs_rope");
+    expect_close(fused_k, sep_k, dt(), what + "_k_vs_rope");
+    expect_same_bits(fused_v, sep_v, what + " v cache");
+    Tensor ref_q = empty_f32({rows, qw}), ref_k = kc.host.clone(), ref_v = vc.host.clone();
+    cpu::rope_kv_write(qkv[0].host, pos_host, seqlen, r, ref_k, ref_v, ref_q);
+    expect_close(fused_q, ref_q, dt(), what + "_q");
+    expect_close(fused_k, ref_k, dt(), what + "_k");
+    expect_close(fused_v, ref_v, dt(), what + "_v");
+  }
+}
+
 TEST_P(OpsGpu, GatedAct) {
   for (const ops::GateAct act : {ops::GateAct::kSilu, ops::GateAct::kGeluTanh}) {
     const std::string name = act == ops::GateAct::kSilu ? "silu_mul" : "gelu_tanh_mul";

@@ -27,16 +27,21 @@ class ModelReference : public ::testing::TestWithParam<Device> {
   }
 };
 
+// With the weights as stored, and stacked as generate loads them (Model::fuse_projections).
 TEST_P(ModelReference, Stories260kGreedyMatchesLlama2c) {
   SP_REQUIRE_SHARED(dir, "models/stories260K-hf");
   const auto expected = test::read_json(dir + "/expected_greedy.json");
   const auto start = json_ids(expected["start_ids"]);
   const auto want = json_ids(expected["generated_ids"]);
   ASSERT_EQ(want.size(), 200u);
-  auto m = open(dir);
-  const auto got = model::generate_greedy(*m, ctx, start, int(want.size()));
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "first mismatch at generated id " << i;
+  for (const bool fused : {false, true}) {
+    auto m = open(dir);
+    m->fuse_projections(fused);
+    const auto got = model::generate_greedy(*m, ctx, start, int(want.size()));
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(got[i], want[i]) << "first mismatch at generated id " << i << (fused ? " (stacked projections)" : "");
+  }
 }
 
 // On a GPU the decode step is recorded once as a CUDA graph and replayed (model/decode_loop.h): the
@@ -51,6 +56,7 @@ TEST_P(ModelReference, DecodeGraphGivesTheOpByOpTokens) {
             model::generate_greedy(*m, ctx, start, 150, -1, false));
   SP_REQUIRE_SHARED(llama, "models/ref-llama");
   model::Model bf(model::open_checkpoint_source(llama), ctx, Precision::BF16);
+  bf.fuse_projections(true);  // as bench loads it
   std::vector<model::LayerWeights> layers;
   for (int l = 0; l < bf.n_layers(); ++l) layers.push_back(bf.load_layer(ctx, l));
   auto decode = [&](bool graphs) {

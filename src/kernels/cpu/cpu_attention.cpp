@@ -47,6 +47,23 @@ void kv_cache_write(Tensor& cache, const Tensor& x, const Tensor& positions, int
   }
 }
 
+void rope_kv_write(const Tensor& qkv, const Tensor& positions, int seqlen, const ops::RopeArgs& r, Tensor& k_cache,
+                   Tensor& v_cache, Tensor& q) {
+  // The separate ops on column copies of q, k and v: the same values by construction.
+  const int64_t rows = qkv.dim(0), qw = q.dim(1), kvw = k_cache.dim(1), w = qkv.dim(1);
+  Tensor k = Tensor::empty({rows, kvw}, DType::F32), v = Tensor::empty({rows, kvw}, DType::F32);
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* row = qkv.data<float>() + t * w;
+    std::memcpy(q.data<float>() + t * qw, row, size_t(qw) * sizeof(float));
+    std::memcpy(k.data<float>() + t * kvw, row + qw, size_t(kvw) * sizeof(float));
+    std::memcpy(v.data<float>() + t * kvw, row + qw + kvw, size_t(kvw) * sizeof(float));
+  }
+  rope(q, positions, r.heads, r.head_dim, r.rotary_dim, *r.inv_freq, r.attention_factor);
+  rope(k, positions, r.kv_heads, r.head_dim, r.rotary_dim, *r.inv_freq, r.attention_factor);
+  kv_cache_write(k_cache, k, positions, seqlen);
+  kv_cache_write(v_cache, v, positions, seqlen);
+}
+
 void add_i32(Tensor& x, int32_t v) {
   int32_t* p = x.data<int32_t>();
   for (int64_t i = 0; i < x.numel(); ++i) p[i] += v;

@@ -1,8 +1,7 @@
 // CPU bodies of the elementwise and output-side ops (F32; convert handles F32 / F64 / BF16 / F16).
+#include <algorithm>
 #include <cmath>
 #include <limits>
-
-#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -37,11 +36,10 @@ void parallel_rows(int64_t m, F&& row) {
 
 }  // namespace
 
-void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out) {
-  const float* g = gate.data<float>();
-  const float* u = up.data<float>();
-  float* o = out.data<float>();
-  const int64_t n = gate.numel();
+namespace {
+
+// o[i] = act(g[i]) * u[i] for n elements.
+void gated_span(const float* g, const float* u, float* o, int64_t n, ops::GateAct act) {
   switch (act) {
     case ops::GateAct::kSilu:
       for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
@@ -55,6 +53,20 @@ void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& o
       }
       break;
     }
+  }
+}
+
+}  // namespace
+
+void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out) {
+  gated_span(gate.data<float>(), up.data<float>(), out.data<float>(), gate.numel(), act);
+}
+
+void gated_act(const Tensor& gate_up, ops::GateAct act, Tensor& out) {
+  const int64_t f = out.dim(1);
+  for (int64_t r = 0; r < out.dim(0); ++r) {
+    const float* row = gate_up.data<float>() + r * 2 * f;
+    gated_span(row, row + f, out.data<float>() + r * f, f, act);
   }
 }
 

@@ -18,8 +18,11 @@ void rope(Tensor& x, const Tensor& positions, int heads, int head_dim, int rotar
           const std::vector<float>& inv_freq, float attention_factor);
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s, Tensor& out);
 void kv_cache_write(Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen);
+void rope_kv_write(const Tensor& qkv, const Tensor& positions, int seqlen, const ops::RopeArgs& r, Tensor& k_cache,
+                   Tensor& v_cache, Tensor& q);
 void add_i32(Tensor& x, int32_t v);
 void gated_act(const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out);
+void gated_act(const Tensor& gate_up, ops::GateAct act, Tensor& out);  // gate_up [M, 2F]
 void scale(Tensor& x, float s);
 void softcap(Tensor& x, float cap);
 void relu(Tensor& x);

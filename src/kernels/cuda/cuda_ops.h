@@ -13,14 +13,19 @@ namespace sp::cuda {
 void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor& out);
 void linear(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Precision p, Tensor& y);
 void rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset, Tensor& y);
+void add_rms_norm(ExecContext& ctx, Tensor& x, const Tensor& y, const Tensor& w, float eps, float w_offset,
+                  Tensor& out);
 void layer_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
 void rope(ExecContext& ctx, Tensor& x, const Tensor& positions, int heads, int head_dim, int rotary_dim,
           const std::vector<float>& inv_freq, float attention_factor);
 void attention(ExecContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionShape& s,
                Tensor& out);
 void kv_cache_write(ExecContext& ctx, Tensor& cache, const Tensor& x, const Tensor& positions, int seqlen);
+void rope_kv_write(ExecContext& ctx, const Tensor& qkv, const Tensor& positions, int seqlen, const ops::RopeArgs& r,
+                   Tensor& k_cache, Tensor& v_cache, Tensor& q);
 void add_i32(ExecContext& ctx, Tensor& x, int32_t v);
 void gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, ops::GateAct act, Tensor& out);
+void gated_act(ExecContext& ctx, const Tensor& gate_up, ops::GateAct act, Tensor& out);  // gate_up [M, 2F]
 void scale(ExecContext& ctx, Tensor& x, float s);  // s already rounded to x's dtype
 void softcap(ExecContext& ctx, Tensor& x, float cap);
 void relu(ExecContext& ctx, Tensor& x);

@@ -13,6 +13,9 @@ void linear(ExecContext&, const Tensor&, const Tensor&, const Tensor&, Precision
   no_cuda_backend("linear");
 }
 void rms_norm(ExecContext&, const Tensor&, const Tensor&, float, float, Tensor&) { no_cuda_backend("rms_norm"); }
+void add_rms_norm(ExecContext&, Tensor&, const Tensor&, const Tensor&, float, float, Tensor&) {
+  no_cuda_backend("add_rms_norm");
+}
 void layer_norm(ExecContext&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&) {
   no_cuda_backend("layer_norm");
 }
@@ -23,8 +26,12 @@ void attention(ExecContext&, const Tensor&, const Tensor&, const Tensor&, const 
   no_cuda_backend("attention");
 }
 void kv_cache_write(ExecContext&, Tensor&, const Tensor&, const Tensor&, int) { no_cuda_backend("kv_cache_write"); }
+void rope_kv_write(ExecContext&, const Tensor&, const Tensor&, int, const ops::RopeArgs&, Tensor&, Tensor&, Tensor&) {
+  no_cuda_backend("rope_kv_write");
+}
 void add_i32(ExecContext&, Tensor&, int32_t) { no_cuda_backend("add_i32"); }
 void gated_act(ExecContext&, const Tensor&, const Tensor&, ops::GateAct, Tensor&) { no_cuda_backend("gated_act"); }
+void gated_act(ExecContext&, const Tensor&, ops::GateAct, Tensor&) { no_cuda_backend("gated_act"); }
 void scale(ExecContext&, Tensor&, float) { no_cuda_backend("scale"); }
 void softcap(ExecContext&, Tensor&, float) { no_cuda_backend("softcap"); }
 void relu(ExecContext&, Tensor&) { no_cuda_backend("relu"); }

@@ -129,6 +129,44 @@ void dispatch_convertible(DType t, F&& f) {
   }
 }
 
+// out[r, j] = op(gu[r, j], gu[r, f + j]): a fused gate / up product's two halves.
+template <typename T, typename Op, bool kWide>
+__global__ void gated_halves_kernel(const T* __restrict__ gu, T* __restrict__ out, int64_t rows, int64_t f, Op op) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  if constexpr (kWide) {
+    using V = Vec16<T>;
+    const int64_t fv = f / V::kN;  // vectors per output row
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows * fv; i += stride) {
+      const int64_t r = i / fv, j = i - r * fv;
+      const V* row = reinterpret_cast<const V*>(gu + r * 2 * f);
+      const V g = row[j], u = row[fv + j];
+      V o;
+#pragma unroll
+      for (int k = 0; k < V::kN; ++k) o.v[k] = from_f32<T>(op(to_f32(g.v[k]), to_f32(u.v[k])));
+      reinterpret_cast<V*>(out)[i] = o;
+    }
+  } else {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows * f; i += stride) {
+      const int64_t r = i / f, j = i - r * f;
+      out[i] = from_f32<T>(op(to_f32(gu[r * 2 * f + j]), to_f32(gu[r * 2 * f + f + j])));
+    }
+  }
+}
+
+template <typename T, typename Op>
+void launch_gated_halves(ExecContext& ctx, const Tensor& gu, Tensor& out, Op op) {
+  const int64_t rows = out.dim(0), f = out.dim(1);
+  if (rows * f == 0) return;
+  constexpr int kThreads = 256;
+  if (f % Vec16<T>::kN == 0 && aligned16(gu.raw()) && aligned16(out.raw()))
+    gated_halves_kernel<T, Op, true><<<blocks_for(rows * f / Vec16<T>::kN, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        gu.data<T>(), out.data<T>(), rows, f, op);
+  else
+    gated_halves_kernel<T, Op, false>
+        <<<blocks_for(rows * f, kThreads), kThreads, 0, stream_of(ctx)>>>(gu.data<T>(), out.data<T>(), rows, f, op);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
 template <typename T, typename Op>
 void launch_binary(ExecContext& ctx, const Tensor& a, const Tensor& b, Tensor& out, Op op) {
   const int64_t n = a.numel();
@@ -155,11 +193,11 @@ void embedding(ExecContext& ctx, const Tensor& table, const Tensor& ids, Tensor&
     const bool wide = hidden % Vec16<T>::kN == 0 && aligned16(table.raw()) && aligned16(out.raw());
     const int threads = 256;
     if (wide)
-      embedding_kernel<T, true><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(
-          table.data<T>(), ids.data<int32_t>(), out.data<T>(), vocab, hidden);
+      embedding_kernel<T, true><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(table.data<T>(), ids.data<int32_t>(),
+                                                                                out.data<T>(), vocab, hidden);
     else
-      embedding_kernel<T, false><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(
-          table.data<T>(), ids.data<int32_t>(), out.data<T>(), vocab, hidden);
+      embedding_kernel<T, false><<<unsigned(rows), threads, 0, stream_of(ctx)>>>(table.data<T>(), ids.data<int32_t>(),
+                                                                                 out.data<T>(), vocab, hidden);
     SP_CUDA_CHECK_LAUNCH();
   });
 }
@@ -173,6 +211,20 @@ void gated_act(ExecContext& ctx, const Tensor& gate, const Tensor& up, ops::Gate
         break;
       case ops::GateAct::kGeluTanh:
         launch_binary<T>(ctx, gate, up, out, GeluTanhMul{});
+        break;
+    }
+  });
+}
+
+void gated_act(ExecContext& ctx, const Tensor& gate_up, ops::GateAct act, Tensor& out) {
+  dispatch_float(gate_up.dtype(), "gated_act", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    switch (act) {
+      case ops::GateAct::kSilu:
+        launch_gated_halves<T>(ctx, gate_up, out, SiluMul{});
+        break;
+      case ops::GateAct::kGeluTanh:
+        launch_gated_halves<T>(ctx, gate_up, out, GeluTanhMul{});
         break;
     }
   });
@@ -228,8 +280,7 @@ __global__ void synthetic_normal_kernel(float* __restrict__ out, int64_t n, uint
 
 void synthetic_normal(ExecContext& ctx, Tensor& out, uint64_t key, float stddev) {
   const int64_t n = out.numel();
-  synthetic_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream_of(ctx)>>>(out.data<float>(), n,
-                                                                                             key, stddev);
+  synthetic_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream_of(ctx)>>>(out.data<float>(), n, key, stddev);
   SP_CUDA_CHECK_LAUNCH();
 }
 
