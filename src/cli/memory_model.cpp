@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/ops_linalg.h"
 #include "prune/groups.h"
 #include "prune/obs.h"
 
@@ -16,30 +17,46 @@ namespace {
 
 constexpr int64_t kF64 = 8, kF32 = 4;
 
-// ChannelStats' exact accumulator of n x m values: 3 integer limbs each, plus a count.
-int64_t accumulator(int64_t n, int64_t m) { return (3 * n * m + 1) * 8; }
+// ChannelStats' exact accumulators (3 integer limbs a value, plus a count): an n-wide Gram keeps its
+// lower triangle, a cross-Gram all n x n values.
+int64_t gram_accumulator(int64_t n) { return (3 * n * (n + 1) / 2 + 1) * 8; }
+int64_t cross_accumulator(int64_t n) { return (3 * n * n + 1) * 8; }
 
-// One batch's Gram product of an n-wide tap while it is added (statistics.cpp): fp32 activations
-// (or fp64 asked for) convert the rows to F64 and form the product in an F64 matrix; 16-bit ones
-// form it in an F64 matrix through an fp32 temporary of at most 2^28 values (gram_accumulate_).
+// One batch's cross-Gram product of an n-wide tap while it is added (statistics.cpp): fp32
+// activations (or fp64 asked for) convert the rows to F64 and form the product in an F64 matrix;
+// 16-bit ones form it in an F64 matrix through an fp32 temporary of at most 2^28 values
+// (gram_accumulate_).
 int64_t product(int64_t n, int64_t rows, bool wide) {
   return n * n * kF64 + (wide ? rows * n * kF64 : std::min<int64_t>(n * n, int64_t(1) << 28) * kF32);
 }
 
-// OBS curve of an n-wide consumer with `out` outputs (obs.cpp): H^-1 and its compacted copy (or the
-// damped factor it is made from), the held updates' two factors and the working copy of the weights,
-// in F64 (the Gram itself is counted by the caller).
+// The same for a Gram: 16-bit activations at least 128 wide go straight into the limbs, one fp32
+// column block of [n, ceil(n / 8)] at a time (gram_exact_accumulate_).
+int64_t gram_product(int64_t n, int64_t rows, bool wide) {
+  return wide || n < 128 ? product(n, rows, wide) : n * ((n + 7) / 8) * kF32;
+}
+
+// The temporaries of ops::select_block / select_square_ gathering `rows` rows of an in_cols-wide F64
+// matrix down to out_cols columns: one chunk of whole rows, then its selected columns.
+int64_t gather_temp(int64_t rows, int64_t in_cols, int64_t out_cols) {
+  const int64_t chunk = std::min(rows, std::max<int64_t>(1, ops::kGatherChunk / std::max<int64_t>(1, in_cols)));
+  return chunk * (in_cols + out_cols) * kF64;
+}
+
+// OBS curve of an n-wide consumer with `out` outputs (obs.cpp): H^-1 (the damped factor inverted in
+// place, compacted in place), the held updates' two factors and the working copy of the weights, in
+// F64 (the Gram itself is counted by the caller).
 // step_columns: the columns one update removes when prune.obs_step is set (0: automatic, ~n / 256).
 int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
-  return (2 * n * n + 2 * prune::obs_pending_rank(n, step_columns) * n + out * n) * kF64;
+  return (n * n + 2 * prune::obs_pending_rank(n, step_columns) * n + out * n) * kF64 + gather_temp(n, n, n);
 }
 
 // Least-squares refit keeping k of n columns (refit_columns), F64, the largest of its steps: the
-// cross block [n, k] with the kept Gram [k, k] and the product [out, k]; the kept Gram with its
-// factor; the solve's transposes (the damping term, the factor with the kept weights, is below it).
-// The F64 weights [out, n] are live throughout.
+// F64 weights [out, n] with the cross block [n, k] and the product [out, k] (and the kept weights
+// [out, k] for the damping term); then the kept Gram [k, k], factored in place, beside the product
+// and the kept weights; then the factor with the product's transpose and the solution.
 int64_t refit(int64_t n, int64_t k, int64_t out) {
-  return (out * n + std::max({n * k + k * k + out * k, 2 * k * k + out * k, k * k + 4 * out * k})) * kF64;
+  return std::max({(out * n + n * k + 2 * out * k) * kF64, (k * k + 2 * out * k) * kF64 + gather_temp(k, n, k)});
 }
 
 // Blocks (layer, module) with groups to prune.
@@ -123,18 +140,22 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
     // Pass 1 collects both modules' consumer inputs in one forward: the wider one's product is
     // formed while both accumulators are live; then the curves run, one at a time, on the reduced
     // F64 Grams.
+    // Reading the sums back, all of them are live with the F64 values being made.
     if (curves) {
+      const int64_t accs = gram_accumulator(wa) + gram_accumulator(wm);
       e.stats1_adding =
-          std::max(e.stats1_adding, accumulator(wa, wa) + accumulator(wm, wm) + product(widest, rows, wide));
+          std::max({e.stats1_adding, accs + gram_product(widest, rows, wide), accs + (wa * wa + wm * wm) * kF64});
       e.stats1_solving = std::max(e.stats1_solving, (wa * wa + wm * wm) * kF64 + std::max(curve_a, curve_m));
     }
     // Pass 2, one module at a time: its accumulators, then the curve to the allocated count and
     // the refit of the kept columns (bounded by keeping them all: the allocation is not known yet).
     for (const auto& [n, curve_n] : {std::pair{wa, curve_a}, std::pair{wm, curve_m}}) {
       if (n == 0) continue;
-      const int64_t mats = cross ? 2 : 1;
-      e.stats2_adding = std::max(
-          e.stats2_adding, mats * accumulator(n, n) + product(n, rows, wide) + (cross && wide ? rows * n * kF64 : 0));
+      const int64_t mats = cross ? 2 : 1, accs = gram_accumulator(n) + (cross ? cross_accumulator(n) : 0);
+      e.stats2_adding = std::max({e.stats2_adding,
+                                  accs + std::max(gram_product(n, rows, wide), cross ? product(n, rows, wide) : 0) +
+                                      (cross && wide ? rows * n * kF64 : 0),
+                                  accs + mats * n * n * kF64});
       e.stats2_solving =
           std::max(e.stats2_solving, mats * n * n * kF64 + std::max(curve_n, r.reconstruct ? refit(n, n, h) : 0));
     }

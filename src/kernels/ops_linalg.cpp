@@ -157,15 +157,70 @@ void exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& x) {
   }
 }
 
+namespace {
+
+// The count of values an accumulator of `values` entries could not add, as an error naming `what`.
+void require_all_added(const Tensor& acc, int64_t values, std::string_view what) {
+  int64_t bad = 0;
+  device_copy(&bad, Device::cpu(), acc.data<int64_t>() + exact::kLimbs * values, acc.device(), sizeof bad);
+  SP_REQUIRE(bad == 0, "{}: {} statistic value(s) are not finite or exceed 2^59 in magnitude (non-finite activations?)",
+             what, bad);
+}
+
+void require_lower_acc(ExecContext& ctx, const Tensor& acc, int64_t n, const char* op) {
+  require_on(ctx, acc, op, "acc");
+  require_dtype(acc, DType::I64, op, "acc");
+  require_shape(acc, {exact::kLimbs * lower_count(n) + 1}, op, "acc");
+}
+
+}  // namespace
+
+void exact_accumulate_lower_(ExecContext& ctx, Tensor& acc, const Tensor& x) {
+  require_on(ctx, x, "exact_accumulate_lower", "x");
+  require_dtype(x, DType::F64, "exact_accumulate_lower", "x");
+  require_square(x, "exact_accumulate_lower", "x");
+  require_lower_acc(ctx, acc, x.dim(0), "exact_accumulate_lower");
+  if (x.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::exact_accumulate_lower(ctx, acc, x);
+  } else {
+    cpu::exact_accumulate_lower(acc, x);
+  }
+}
+
+void gram_exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a) {
+  require_activation(ctx, a, "gram_exact_accumulate", "a");
+  require_ndim(a, 2, "gram_exact_accumulate", "a");
+  require_lower_acc(ctx, acc, a.dim(1), "gram_exact_accumulate");
+  if (a.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::gram_exact_accumulate(ctx, acc, a);
+  } else {  // the CPU's activations are fp32: the two steps (no memory to save on a host)
+    Tensor part = Tensor::zeros({a.dim(1), a.dim(1)}, DType::F64);
+    cpu::gram_accumulate(part, a, a);
+    cpu::exact_accumulate_lower(acc, part);
+  }
+}
+
+Tensor exact_value_symmetric(ExecContext& ctx, const Tensor& acc, int64_t n, std::string_view what) {
+  require_lower_acc(ctx, acc, n, "exact_value_symmetric");
+  require_all_added(acc, lower_count(n), what);
+  Tensor out = Tensor::empty({n, n}, DType::F64, ctx.device());
+  if (n == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::exact_value_symmetric(ctx, acc, out);
+  } else {
+    cpu::exact_value_symmetric(acc, out);
+  }
+  return out;
+}
+
 Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std::string_view what) {
   require_on(ctx, acc, "exact_value", "acc");
   require_dtype(acc, DType::I64, "exact_value", "acc");
   const int64_t n = shape_numel(shape);
   require_shape(acc, {exact::kLimbs * n + 1}, "exact_value", "acc");
-  int64_t bad = 0;
-  device_copy(&bad, Device::cpu(), acc.data<int64_t>() + exact::kLimbs * n, acc.device(), sizeof bad);
-  SP_REQUIRE(bad == 0, "{}: {} statistic value(s) are not finite or exceed 2^59 in magnitude (non-finite activations?)",
-             what, bad);
+  require_all_added(acc, n, what);
   Tensor out = Tensor::empty(shape, DType::F64, ctx.device());
   if (n == 0) return out;
   if (ctx.is_cuda()) {
@@ -204,6 +259,49 @@ Tensor select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx) {
     cpu::select_cols(x, idx, out);
   }
   return out;
+}
+
+namespace {
+
+// Rows of x gathered per chunk so that a chunk's [rows, C] temporary stays within kGatherChunk.
+int64_t gather_rows_per_chunk(int64_t cols) { return std::max<int64_t>(1, kGatherChunk / std::max<int64_t>(1, cols)); }
+
+}  // namespace
+
+Tensor select_block(ExecContext& ctx, const Tensor& x, const Tensor& rows, const Tensor& cols) {
+  require_ndim(x, 2, "select_block", "x");
+  require_index(ctx, rows, "select_block");
+  require_index(ctx, cols, "select_block");
+  const int64_t r = rows.dim(0), k = cols.dim(0), step = gather_rows_per_chunk(x.dim(1));
+  Tensor out = Tensor::empty({r, k}, x.dtype(), ctx.device());
+  for (int64_t r0 = 0; r0 < r; r0 += step) {
+    const int64_t r1 = std::min(r, r0 + step);
+    Tensor dst = out.slice_rows(r0, r1);
+    dst.copy_from(select_cols(ctx, select_rows(ctx, x, rows.slice_rows(r0, r1)), cols));
+  }
+  return out;
+}
+
+void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx) {
+  require_square(a, "select_square", "a");
+  require_index(ctx, idx, "select_square");
+  const int64_t n = a.dim(0), k = idx.dim(0), step = gather_rows_per_chunk(n);
+  SP_REQUIRE(k <= n, "ops::select_square: {} indices for a {}", k, a.desc());
+  if (idx.is_cpu()) {
+    const int32_t* p = idx.data<int32_t>();
+    for (int64_t i = 1; i < k; ++i)
+      SP_REQUIRE(p[i] > p[i - 1], "ops::select_square: indices must ascend (entry {} is {} after {})", i, p[i],
+                 p[i - 1]);
+  }
+  // Rows go in order: chunk [r0, r1) lands in [r0 k, r1 k), below every row a later chunk reads
+  // (idx[r] >= r, so row idx[r] starts at or after r n >= r k).
+  Tensor flat = a.reshape({n * n});
+  for (int64_t r0 = 0; r0 < k; r0 += step) {
+    const int64_t r1 = std::min(k, r0 + step);
+    Tensor dst = flat.slice_rows(r0 * k, r1 * k);
+    dst.copy_from(select_cols(ctx, select_rows(ctx, a, idx.slice_rows(r0, r1)), idx));
+  }
+  a = flat.slice_rows(0, k * k).reshape({k, k});
 }
 
 Tensor expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t rows) {
@@ -329,6 +427,16 @@ Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l) {
     cpu::cholesky_inverse(l, out);
   }
   return out;
+}
+
+void cholesky_inverse_(ExecContext& ctx, Tensor& l) {
+  require_real(ctx, l, "cholesky_inverse", "l");
+  require_square(l, "cholesky_inverse", "l");
+  if (ctx.is_cuda() && l.dim(0) >= cuda::kRecursiveInverseFrom) {
+    cuda::cholesky_inverse(ctx, l, l);  // the recursive inverse works in place
+    return;
+  }
+  l = cholesky_inverse(ctx, l);
 }
 
 Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& d) {

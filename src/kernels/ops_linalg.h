@@ -40,6 +40,18 @@ void column_stats_(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x
 Tensor exact_zeros(ExecContext& ctx, int64_t n);
 void exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& x);
 Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std::string_view what);
+// The same for a symmetric [n, n] matrix kept as its lower triangle, packed by rows (entry (i, j),
+// j <= i, at i (i + 1) / 2 + j): acc = exact_zeros(n (n + 1) / 2), half the limbs of the full one.
+//   exact_accumulate_lower_: acc += the lower triangle of x ([n, n] F64; its upper one is not read).
+//   gram_exact_accumulate_: acc += a^T a (a: [T, n] compute dtype) exactly as gram_accumulate_ into
+//   zeros and then exact_accumulate_lower_ would add it, without the [n, n] F64 matrix: on CUDA each
+//   fp32 column block goes into the limbs as it is formed (bit for bit the same limbs).
+//   exact_value_symmetric: the sums as [n, n] F64, both triangles from the lower one.
+void exact_accumulate_lower_(ExecContext& ctx, Tensor& acc, const Tensor& x);
+void gram_exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a);
+Tensor exact_value_symmetric(ExecContext& ctx, const Tensor& acc, int64_t n, std::string_view what);
+// Values in a packed lower triangle of an n x n matrix.
+inline int64_t lower_count(int64_t n) { return n * (n + 1) / 2; }
 
 // Gathers: out = x[idx, :] and out = x[:, idx]. x: [R, C] any float dtype (F32, F64, BF16, F16);
 // idx: [k] I32 on the op's device, every entry in range (checked on the CPU; an out-of-range index
@@ -47,6 +59,15 @@ Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std:
 // than read out of bounds). Entries may repeat. -> [k, C] / [R, k], dtype of x.
 Tensor select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx);
 Tensor select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx);
+// x[rows, cols]: both gathers at once, through temporaries of at most kGatherChunk elements (a few
+// hundred rows of a wide x) instead of an [|rows|, C] or [R, |cols|] intermediate.
+inline constexpr int64_t kGatherChunk = int64_t(1) << 22;
+Tensor select_block(ExecContext& ctx, const Tensor& x, const Tensor& rows, const Tensor& cols);
+// a := a[idx, idx] in place for a square a: [n, n] -> [k, k], k = |idx|, the result in the first k^2
+// elements of a's buffer (no second matrix). idx ascending and distinct (the caller's contract: a
+// chunk of rows is written only below the rows still to be read).
+void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx);
+
 // Scatters into zeros, the inverse of the gathers: out = zeros [rows, C], out[idx[i], :] = x[i, :]
 // (and out = zeros [R, cols], out[:, idx[i]] = x[:, i]). Entries of idx are distinct and in range
 // (both checked on the CPU; on the GPU an out-of-range entry is dropped).
@@ -77,6 +98,9 @@ Tensor cholesky_solve(ExecContext& ctx, const Tensor& l, const Tensor& b);
 // (L L^T)^{-1}, full (both triangles, exactly symmetric), from L (lower triangle read, as above).
 // l: [n, n] -> [n, n].
 Tensor cholesky_inverse(ExecContext& ctx, const Tensor& l);
+// The same into l's own memory where the body allows (CUDA from kRecursiveInverseFrom columns on:
+// no second [n, n] matrix); the same bits as cholesky_inverse.
+void cholesky_inverse_(ExecContext& ctx, Tensor& l);
 
 // Single-column OBS saliencies: out[j] = sum_i w[i, j]^2 / d[j] (d: the diagonal of H^-1), +inf where
 // d[j] is not finite and positive. w: [out, n], d: [n], both F64 -> [n] F64 on ctx's device (no host

@@ -51,15 +51,14 @@ class LiveColumns {
     for (int32_t g : which)
       for (int32_t j : groups[size_t(g)]) gone_[size_t(j)] = true, ++dead_;
   }
-  // W and H^-1 restricted to the live columns, one copy at a time (the old matrix is released
-  // before the next is made: at most 2 n^2 F64, as cli/memory_model.cpp counts the curve).
+  // W and H^-1 restricted to the live columns, H^-1 in its own memory (one n^2 F64 matrix, as
+  // cli/memory_model.cpp counts the curve).
   void compact(ExecContext& ctx, Tensor& w, Tensor& hinv) {
     std::vector<int32_t> keep, at;
     for (size_t p = 0; p < at_.size(); ++p)
       if (!gone_[size_t(at_[p])]) keep.push_back(int32_t(p)), at.push_back(at_[p]);
-    const Tensor k = index_tensor(ctx, keep);
-    hinv = ops::select_rows(ctx, hinv, k);
-    hinv = ops::select_cols(ctx, hinv, k);
+    const Tensor k = index_tensor(ctx, keep);  // ascending
+    ops::select_square_(ctx, hinv, k);
     w = ops::select_cols(ctx, w, k);
     at_ = std::move(at);
     std::fill(pos_.begin(), pos_.end(), -1);
@@ -162,14 +161,24 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, LazyInverse& h
 }  // namespace
 
 DampedFactor damped_cholesky(ExecContext& ctx, const Tensor& h, double damping, const std::string& what) {
-  const auto d = ops::diagonal(ctx, h).to_f64_vector();
+  return damped_cholesky(
+      ctx, [&] { return h.clone(); }, damping, what);
+}
+
+DampedFactor damped_cholesky(ExecContext& ctx, const std::function<Tensor()>& make, double damping,
+                             const std::string& what) {
+  DampedFactor f;
+  f.l = make();
+  const auto d = ops::diagonal(ctx, f.l).to_f64_vector();
   double mean = d.empty() ? 0.0 : std::accumulate(d.begin(), d.end(), 0.0) / double(d.size());
   SP_REQUIRE(std::isfinite(mean), "{}: the calibration statistics are not finite (NaN/Inf activations)", what);
-  DampedFactor f;
   f.delta = damping * (mean > 0 ? mean : 1.0);
   if (f.delta <= 0) f.delta = 1e-8 * (mean > 0 ? mean : 1.0);
   for (; f.escalations <= 8; ++f.escalations, f.delta *= 10) {
-    f.l = h.clone();
+    if (f.escalations > 0) {
+      f.l = Tensor();  // the failed factor goes before the next copy is made
+      f.l = make();
+    }
     ops::add_diagonal_(ctx, f.l, f.delta);
     if (ops::cholesky_(ctx, f.l)) {
       if (f.escalations > 0)
@@ -267,34 +276,49 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
 Refit refit_columns(ExecContext& ctx, const Tensor& w, const Tensor& bias, const RefitStats& in,
                     const std::vector<int32_t>& kept, double damping, const std::string& what) {
   const Tensor k = index_tensor(ctx, kept);
-  const Tensor w64 = to_f64(ctx, w);
-  // Temporaries are scoped to free them as soon as they are used: for a 28672-wide MLP each [n, n]
-  // F64 matrix is 6.6 GB (cli/memory_model.cpp counts what is live here).
-  Tensor sk, sr, wb, hkk;
+  // Temporaries are scoped and released as soon as they are used: for a 28672-wide MLP each [n, n]
+  // F64 matrix is 6.6 GB, and at most one [n, |K|] or [|K|, |K|] one is live at a time beside the
+  // [out, n] / [out, |K|] ones (cli/memory_model.cpp counts the steps).
+  Tensor sk, sr, wb, wk;
+  std::vector<double> full;  // W s_R (intercept)
   const bool intercept = in.sum != nullptr;
-  {
-    Tensor cross = ops::select_cols(ctx, *in.cross, k);  // [n, |K|]
-    // [|K|, |K|]: from the cross block when that is the Gram's own (no second [n, |K|] copy).
-    hkk = in.cross == in.gram ? ops::select_rows(ctx, cross, k)
-                              : ops::select_rows(ctx, ops::select_cols(ctx, *in.gram, k), k);
-    if (intercept) {
-      SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
-      const double t = double(in.tokens);
-      sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
-      sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                    // [n, 1]
-      ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
-      ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
-    }
-    wb = ops::matmul(ctx, w64, false, cross, false);  // [out, |K|]
-  }
-  const DampedFactor f = damped_cholesky(ctx, hkk, damping, what);
-  hkk = Tensor();
-  if (in.toward_weights)  // + delta W_K: the damping pulls towards the module's own weights
-    ops::add_scaled_(ctx, wb, f.delta, ops::select_cols(ctx, w64, k));
-  Refit r;
-  r.w = ops::transpose(ctx, ops::cholesky_solve(ctx, f.l, ops::transpose(ctx, wb)));
+  const double t = double(in.tokens);
   if (intercept) {
-    const auto full = ops::matmul(ctx, w64, false, sr, false).to_f64_vector();       // W s_R
+    SP_CHECK(in.tokens > 0 && in.ref_sum != nullptr, "intercept refit needs sums and a token count");
+    sk = ops::select_rows(ctx, in.sum->reshape({in.sum->dim(0), 1}), k);  // [|K|, 1]
+    sr = in.ref_sum->reshape({in.ref_sum->dim(0), 1});                    // [n, 1]
+  }
+  {
+    const Tensor w64 = to_f64(ctx, w);
+    Tensor cross = ops::select_cols(ctx, *in.cross, k);  // [n, |K|]
+    if (intercept) ops::gemm_(ctx, cross, sr, false, sk, true, -1.0 / t, 1.0);
+    wb = ops::matmul(ctx, w64, false, cross, false);  // [out, |K|]
+    if (intercept) full = ops::matmul(ctx, w64, false, sr, false).to_f64_vector();
+    if (in.toward_weights) wk = ops::select_cols(ctx, w64, k);
+  }
+  // [|K|, |K|] straight from the Gram, centred for the intercept.
+  DampedFactor f = damped_cholesky(
+      ctx,
+      [&] {
+        Tensor hkk = ops::select_block(ctx, *in.gram, k, k);
+        if (intercept) ops::gemm_(ctx, hkk, sk, false, sk, true, -1.0 / t, 1.0);
+        return hkk;
+      },
+      damping, what);
+  if (in.toward_weights) {  // + delta W_K: the damping pulls towards the module's own weights
+    ops::add_scaled_(ctx, wb, f.delta, wk);
+    wk = Tensor();
+  }
+  Tensor x;
+  {
+    const Tensor wbt = ops::transpose(ctx, wb);
+    wb = Tensor();
+    x = ops::cholesky_solve(ctx, f.l, wbt);
+  }
+  f.l = Tensor();
+  Refit r;
+  r.w = ops::transpose(ctx, x);
+  if (intercept) {
     const auto kept_part = ops::matmul(ctx, r.w, false, sk, false).to_f64_vector();  // W'_K s_K
     std::vector<double> b = bias.defined() ? bias.to_f64_vector() : std::vector<double>(full.size(), 0.0);
     for (size_t i = 0; i < b.size(); ++i) b[i] += (full[i] - kept_part[i]) / double(in.tokens);

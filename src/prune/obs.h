@@ -10,6 +10,7 @@
 // (SlimGPT, ZipLM); after removal, W and H^-1 are updated in closed form, so a greedy removal
 // gives an error curve E(k) for k groups removed, in one unit (squared output error over the
 // calibration tokens) for every module of every layer.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct DampedFactor {
   int escalations = 0;
 };
 DampedFactor damped_cholesky(ExecContext& ctx, const Tensor& h, double damping, const std::string& what);
+// The same for a matrix made on demand: `make` gives a fresh copy, factored in place (one [n, n]
+// matrix beside whatever `make` reads; a failed attempt asks for another copy).
+DampedFactor damped_cholesky(ExecContext& ctx, const std::function<Tensor()>& make, double damping,
+                             const std::string& what);
 
 struct RemovalCurve {
   std::vector<int32_t> order;    // groups in removal order (cheapest first), max_removed of them

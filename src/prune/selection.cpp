@@ -41,7 +41,9 @@ Choice choose(RunContext& rc, const char* phase, int layer, int module, const mo
     ChannelStats& s = col.at(kConsumerIn[module]);
     const std::string key = fmt::format("{}.obs_{}", phase, kModuleName[module]);
     Tensor hinv = rc.clock.timed(key + "_inverse", [&] {
-      return ops::cholesky_inverse(ctx, damped_cholesky(ctx, s.gram, rc.opt.damping, what).l);
+      Tensor l = damped_cholesky(ctx, s.gram, rc.opt.damping, what).l;
+      ops::cholesky_inverse_(ctx, l);  // in l's memory: the Gram and one more [n, n] matrix
+      return l;
     });
     const Tensor& wc = consumer_weight(w, module);
     Tensor target;

@@ -20,7 +20,7 @@ void ChannelStats::start(ExecContext& ctx, int64_t n, bool want_gram, bool want_
   if (acc_[kSum].defined()) return;
   acc_[kSum] = ops::exact_zeros(ctx, n);
   acc_[kSumsq] = ops::exact_zeros(ctx, n);
-  if (want_gram) acc_[kGram] = ops::exact_zeros(ctx, n * n);
+  if (want_gram) acc_[kGram] = ops::exact_zeros(ctx, ops::lower_count(n));  // symmetric: its lower triangle
   if (want_cross) {
     acc_[kCross] = ops::exact_zeros(ctx, n * n);
     acc_[kRefSum] = ops::exact_zeros(ctx, n);
@@ -58,8 +58,12 @@ void ChannelStats::add(ExecContext& ctx, const Tensor& x, const Tensor* referenc
     }
   };
   if (acc_[kGram].defined()) {
-    product(x, x64);
-    ops::exact_accumulate_(ctx, acc_[kGram], part);
+    if (wide) {
+      product(x, x64);
+      ops::exact_accumulate_lower_(ctx, acc_[kGram], part);
+    } else {  // straight into the limbs, without an [n, n] F64 product (a 28672-wide MLP: 6.1 GiB)
+      ops::gram_exact_accumulate_(ctx, acc_[kGram], x);
+    }
   }
   if (acc_[kCross].defined()) {
     SP_CHECK(reference != nullptr && reference->shape() == x.shape(), "cross-Gram without matching reference rows");
@@ -81,8 +85,10 @@ void ChannelStats::reduce(ExecContext& ctx, Communicator& comm, int64_t n, bool 
   for (int i = 0; i < 5; ++i) {
     if (!acc_[i].defined()) continue;
     comm.allreduce_sum(acc_[i]);
-    const Shape shape = (i == kGram || i == kCross) ? Shape{n, n} : Shape{n};
-    *out[i] = ops::exact_value(ctx, acc_[i], shape, fmt::format("{}: {}", what, names[i]));
+    const std::string where = fmt::format("{}: {}", what, names[i]);
+    *out[i] = i == kGram    ? ops::exact_value_symmetric(ctx, acc_[i], n, where)
+              : i == kCross ? ops::exact_value(ctx, acc_[i], Shape{n, n}, where)
+                            : ops::exact_value(ctx, acc_[i], Shape{n}, where);
     acc_[i] = Tensor();
   }
   reduced_ = true;

@@ -141,14 +141,21 @@ TEST(Plan, MemoryEstimateFormula) {
     EXPECT_EQ(e.probe_states, 65ll * 1 * 2048 * 4096 * 2);        // the probe + 64 perturbed copies
     EXPECT_EQ(e.activations, rows * (2 * 4096 + 3 * 11008) * 2);  // the MLP half: gate, up, product
     EXPECT_EQ(e.tap_activations, rows * (2 * 4096 + 11008) * 2);  // at mlp_down_in: the product
-    // Pass 1, adding a batch: both accumulators (3 limbs + 1) and the MLP product through its fp32 temporary.
-    EXPECT_EQ(e.stats1_adding, (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + n2m * 4);
-    // Pass 1's curves: both F64 Grams, the MLP's inverse and its compacted copy, the two [1024, n]
-    // factors of the updates the greedy holds (obs.cpp), its F64 weights.
-    EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + 2 * n2m * 8 + 2 * 1024ll * 11008 * 8 + 4096ll * 11008 * 8);
-    // Pass 2, the MLP refit bound (every column kept): the Gram, the F64 weights, then its largest step
-    // here the solve's: the factor and four [out, k] (k x k + 4 x [out, k] > 2 k x k + [out, k]).
-    EXPECT_EQ(e.stats2_solving, n2m * 8 + (4096ll * 11008 + n2m + 4 * 4096ll * 11008) * 8);
+    // Pass 1's statistics: both Grams' accumulators (3 limbs a value of the lower triangle, + 1); the
+    // largest moment is reading them back, with both F64 Grams made (adding a batch only needs the
+    // fp32 column block of [11008, 1376] on top).
+    const int64_t accs = (3 * (4096ll * 4097 / 2) + 1) * 8 + (3 * (11008ll * 11009 / 2) + 1) * 8;
+    EXPECT_EQ(e.stats1_adding, accs + (n2a + n2m) * 8);
+    EXPECT_GT(e.stats1_adding, accs + 11008ll * 1376 * 4);
+    // Pass 1's curves: both F64 Grams, the MLP's inverse (made and compacted in place), the two
+    // [1024, n] factors of the updates the greedy holds (obs.cpp), its F64 weights, and a compaction's
+    // chunk of 2^22 / 11008 = 381 rows, whole and then their kept columns (at most all of them).
+    const int64_t gather = 381ll * (11008 + 11008) * 8;
+    EXPECT_EQ(e.stats1_solving, (n2a + n2m) * 8 + n2m * 8 + 2 * 1024ll * 11008 * 8 + 4096ll * 11008 * 8 + gather);
+    // Pass 2, the MLP refit bound (every column kept): the Gram, then the refit's largest step, here
+    // the first: the F64 weights, the cross block [n, k], the product and the kept weights [out, k]
+    // (above the kept Gram with the two [out, k] and a gather: n x k + out x n > k x k + gather).
+    EXPECT_EQ(e.stats2_solving, n2m * 8 + (4096ll * 11008 + n2m + 2 * 4096ll * 11008) * 8);
     // KL chunks of 32 Mi / 32000 = 1048 rows: two logits and one normed block in fp16, fp32 divergences.
     EXPECT_EQ(e.kl_logits, 1048ll * (2 * 32000 + 4096) * 2 + 1048 * 4);
     EXPECT_EQ(e.pass1(), e.globals + e.calib_states + e.probe_states +
@@ -176,22 +183,25 @@ TEST(Plan, MemoryEstimateFormula) {
   Config wide = cfg;
   wide.runtime.precision = Precision::Exact32;
   EXPECT_EQ(make_plan(wide, m, 4).shards[0].memory.stats1_adding,
-            (3 * n2a + 1) * 8 + (3 * n2m + 1) * 8 + n2m * 8 + rows * 11008 * 8);
+            (3 * (4096ll * 4097 / 2) + 1) * 8 + (3 * (11008ll * 11009 / 2) + 1) * 8 + n2m * 8 + rows * 11008 * 8);
   // More ranks: a smaller share of the windows each.
   EXPECT_LT(make_plan(cfg, m, 8).shards[0].memory.calib_states, p.shards[0].memory.calib_states);
 
   // A budget above the estimate keeps the batch. Below it the batch halves until every rank fits
-  // (8 -> 4 here: the MLP's batch product and activations halve); below what one window per forward
-  // needs, the run is refused before anything runs.
-  const double gib = double(1ll << 30), peak_gib = double(p.shards[0].memory.peak()) / gib;
+  // (32 -> 16 here, where a batch's activations are the largest term: they halve); below what one
+  // window per forward needs, the run is refused before anything runs.
+  const double gib = double(1ll << 30);
+  cfg.calibration.batch = 32;
+  const Plan p32 = make_plan(cfg, m, 4);
+  const double peak_gib = double(p32.shards[0].memory.peak()) / gib;
   cfg.runtime.memory_budget_gb = peak_gib * 1.01;
-  EXPECT_EQ(make_plan(cfg, m, 4).calib_batch, 8);
+  EXPECT_EQ(make_plan(cfg, m, 4).calib_batch, 32);
   cfg.runtime.memory_budget_gb = peak_gib * 0.99;
   const Plan halved = make_plan(cfg, m, 4);
-  EXPECT_EQ(halved.calib_batch, 4);
-  EXPECT_EQ(halved.shards[0].memory.activations, p.shards[0].memory.activations / 2);
+  EXPECT_EQ(halved.calib_batch, 16);
+  EXPECT_EQ(halved.shards[0].memory.activations, p32.shards[0].memory.activations / 2);
   EXPECT_LE(double(halved.shards[0].memory.peak()), peak_gib * 0.99 * gib);
-  EXPECT_NE(format_plan(halved).find("calibration.batch 8 -> 4"), std::string::npos) << format_plan(halved);
+  EXPECT_NE(format_plan(halved).find("calibration.batch 32 -> 16"), std::string::npos) << format_plan(halved);
   cfg.calibration.batch = 1;
   const double one_gib = double(make_plan(cfg, m, 4).shards[0].memory.peak()) / gib;
   cfg.calibration.batch = 8;

@@ -529,6 +529,46 @@ TEST_F(LinalgCpu, FrontEndsRejectBadOperandsByName) {
   EXPECT_THROW(ops::diagonal(ctx, a16), InputError);
 }
 
+// A symmetric matrix's exact sums kept as its lower triangle: the same values as the full
+// accumulator's (both triangles from the lower one), in half the limbs; a Gram formed through
+// gram_exact_accumulate_ is the one gram_accumulate_ forms, summed exactly.
+TEST(ExactSum, LowerTriangleOfASymmetricSumGivesTheFullSums) {
+  ExecContext ctx(Device::cpu());
+  std::mt19937 g(9);
+  const int64_t n = 37;
+  Tensor full = ops::exact_zeros(ctx, n * n), lower = ops::exact_zeros(ctx, ops::lower_count(n));
+  EXPECT_EQ(lower.numel(), 3 * n * (n + 1) / 2 + 1);
+  for (int t = 0; t < 3; ++t) {
+    Tensor a = rand_tensor(g, {50, n}, DType::F32);
+    Tensor part = Tensor::zeros({n, n}, DType::F64);
+    ops::gram_accumulate_(ctx, part, a, a);
+    // The upper triangle is not read: poison it in the copy the lower accumulator sees.
+    Tensor poisoned = part.clone();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j) poisoned.data<double>()[i * n + j] = kNaN;
+    ops::exact_accumulate_(ctx, full, part);
+    ops::exact_accumulate_lower_(ctx, lower, poisoned);
+  }
+  Tensor via_gram = ops::exact_zeros(ctx, ops::lower_count(n));
+  std::mt19937 g2(9);
+  for (int t = 0; t < 3; ++t) ops::gram_exact_accumulate_(ctx, via_gram, rand_tensor(g2, {50, n}, DType::F32));
+  for (int64_t i = 0; i < lower.numel(); ++i) ASSERT_EQ(lower.data<int64_t>()[i], via_gram.data<int64_t>()[i]) << i;
+  const Tensor vf = ops::exact_value(ctx, full, {n, n}, "full"),
+               vl = ops::exact_value_symmetric(ctx, lower, n, "lower");
+  ASSERT_EQ(vl.shape(), (Shape{n, n}));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const double want = vf.data<double>()[std::max(i, j) * n + std::min(i, j)];
+      EXPECT_EQ(vl.data<double>()[i * n + j], want) << i << "," << j;
+    }
+  EXPECT_THROW(ops::exact_accumulate_lower_(ctx, full, Tensor::zeros({n, n}, DType::F64)), InputError);
+  Tensor bad = Tensor::zeros({n, n}, DType::F64);
+  bad.data<double>()[5 * n + 2] = kNaN;
+  Tensor c = ops::exact_zeros(ctx, ops::lower_count(n));
+  ops::exact_accumulate_lower_(ctx, c, bad);
+  EXPECT_THROW(ops::exact_value_symmetric(ctx, c, n, "layer 0 mlp_down_in"), InputError);
+}
+
 // Exact sums: any grouping of the same terms gives the same bits, and the value is the true sum
 // (computed here with exact rational arithmetic on the doubles' integer mantissas, via long double
 // pairs would not be exact; a sorted two-sum cascade is) within one rounding of the final read-back.

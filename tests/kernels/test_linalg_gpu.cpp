@@ -236,6 +236,43 @@ TEST(ExactSumGpu, LimbsAndValuesEqualTheCpu) {
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(vc.data<double>()[i], vg.data<double>()[i]) << i;
 }
 
+// A Gram summed as its packed lower triangle: on the GPU the 16-bit products go into the limbs block
+// by block (gram_exact_accumulate_), which must give the limbs of the two-step path (the F64 matrix of
+// gram_accumulate_, then exact_accumulate_lower_) bit for bit, both below and above the width where
+// the symmetric blocks start (128); read back, both triangles equal the full accumulator's lower one.
+TEST(ExactSumGpu, GramStraightIntoLowerLimbsEqualsTheTwoSteps) {
+  SP_REQUIRE_GPU();
+  ExecContext gpu(Device::cuda(0)), cpu(Device::cpu());
+  std::mt19937 g(12);
+  for (const DType dt : {DType::BF16, DType::F16, DType::F32})
+    for (const int64_t n : {int64_t(100), int64_t(300)}) {
+      Tensor fused = ops::exact_zeros(gpu, ops::lower_count(n)), steps = ops::exact_zeros(gpu, ops::lower_count(n));
+      Tensor full = ops::exact_zeros(gpu, n * n);
+      for (int t = 0; t < 3; ++t) {
+        const Tensor a = random_operand(g, {257, n}, dt).dev;
+        ops::gram_exact_accumulate_(gpu, fused, a);
+        Tensor part = Tensor::zeros({n, n}, DType::F64, gpu.device());
+        ops::gram_accumulate_(gpu, part, a, a);
+        ops::exact_accumulate_lower_(gpu, steps, part);
+        ops::exact_accumulate_(gpu, full, part);
+      }
+      const Tensor lf = fused.to(Device::cpu()), ls = steps.to(Device::cpu());
+      for (int64_t i = 0; i < lf.numel(); ++i)
+        ASSERT_EQ(lf.data<int64_t>()[i], ls.data<int64_t>()[i]) << dtype_name(dt) << " n " << n << " limb " << i;
+      const Tensor v = ops::exact_value_symmetric(gpu, fused, n, "t").to(Device::cpu());
+      const Tensor vf = ops::exact_value(gpu, full, {n, n}, "t").to(Device::cpu());
+      const Tensor vc = ops::exact_value_symmetric(cpu, lf, n, "t");
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          const double want = vf.data<double>()[std::max(i, j) * n + std::min(i, j)];
+          ASSERT_EQ(v.data<double>()[i * n + j], want) << dtype_name(dt) << " n " << n << " " << i << "," << j;
+          ASSERT_EQ(vc.data<double>()[i * n + j], want) << "the CPU's read-back";
+          // The full matrix is itself symmetric (so its lower triangle loses nothing).
+          ASSERT_EQ(vf.data<double>()[i * n + j], vf.data<double>()[j * n + i]) << i << "," << j;
+        }
+    }
+}
+
 class SelectGpu : public GpuFixture {};
 
 TEST_P(SelectGpu, GathersScattersAndTransposeAreExact) {

@@ -99,6 +99,33 @@ void exact_accumulate(Tensor& acc, const Tensor& x) {
   }
 }
 
+void exact_accumulate_lower(Tensor& acc, const Tensor& x) {
+  const int64_t n = x.dim(0), count = n * (n + 1) / 2;
+  const double* v = x.data<double>();
+  int64_t* a = acc.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      const int64_t p = i * (i + 1) / 2 + j;
+      int64_t l[exact::kLimbs];
+      if (!exact::split(v[i * n + j], l)) {
+        a[exact::kLimbs * count] += 1;
+        continue;
+      }
+      for (int k = 0; k < exact::kLimbs; ++k) a[k * count + p] += l[k];
+    }
+}
+
+void exact_value_symmetric(const Tensor& acc, Tensor& out) {
+  const int64_t n = out.dim(0), count = n * (n + 1) / 2;
+  const int64_t* a = acc.data<int64_t>();
+  double* o = out.data<double>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      const int64_t p = i * (i + 1) / 2 + j;
+      o[i * n + j] = o[j * n + i] = exact::value(a[p], a[count + p], a[2 * count + p]);
+    }
+}
+
 void exact_value(const Tensor& acc, Tensor& out) {
   const int64_t n = out.numel();
   const int64_t* a = acc.data<int64_t>();

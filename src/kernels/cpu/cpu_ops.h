@@ -37,6 +37,8 @@ void convert(const Tensor& x, Tensor& out);  // F32 / F64 / BF16 / F16 in any di
 void gram_accumulate(Tensor& acc, const Tensor& a, const Tensor& b);
 void exact_accumulate(Tensor& acc, const Tensor& x);
 void exact_value(const Tensor& acc, Tensor& out);
+void exact_accumulate_lower(Tensor& acc, const Tensor& x);  // packed lower triangle (ops_linalg.h)
+void exact_value_symmetric(const Tensor& acc, Tensor& out);
 void synthetic_normal(Tensor& out, uint64_t key, float stddev);
 void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x);  // either output may be undefined
 void select_rows(const Tensor& x, const Tensor& idx, Tensor& out);

@@ -43,6 +43,9 @@ void convert(ExecContext& ctx, const Tensor& x, Tensor& out);  // F32 / F64 / BF
 void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b);
 void exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& x);
 void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out);
+void exact_accumulate_lower(ExecContext& ctx, Tensor& acc, const Tensor& x);
+void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a);
+void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out);
 void synthetic_normal(ExecContext& ctx, Tensor& out, uint64_t key, float stddev);
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
 void select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);

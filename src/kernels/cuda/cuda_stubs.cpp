@@ -43,6 +43,9 @@ void convert(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("convert");
 void gram_accumulate(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("gram_accumulate"); }
 void exact_accumulate(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("exact_accumulate"); }
 void exact_value(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("exact_value"); }
+void exact_accumulate_lower(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("exact_accumulate_lower"); }
+void gram_exact_accumulate(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("gram_exact_accumulate"); }
+void exact_value_symmetric(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("exact_value_symmetric"); }
 void synthetic_normal(ExecContext&, Tensor&, uint64_t, float) { no_cuda_backend("synthetic_normal"); }
 void column_stats(ExecContext&, Tensor&, Tensor&, const Tensor&) { no_cuda_backend("column_stats"); }
 void select_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("select_rows"); }

@@ -475,6 +475,51 @@ void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
 // diagonal (gram_accumulate): 9/16 of the full product's arithmetic.
 constexpr int64_t kSymmetricGramMin = 128, kSymmetricGramBlocks = 8;
 
+// The symmetric Gram a^T a of 16-bit or fp32 a ([T, n], n >= kSymmetricGramMin), one fp32 column
+// block at a time: per column block J only rows [0, end of J) are formed ((B + 1) / 2B of the full
+// product's arithmetic for B blocks); on_block(part, j0, wj) takes each, part row-major
+// [j0 + wj, wj] = a[:, :j0 + wj]^T a[:, J] (its rows above J are the transpose of the block's part
+// left of the diagonal, so adding them mirrored gives a Gram that is exactly symmetric).
+template <typename OnBlock>
+void symmetric_gram_blocks(CudaState& cs, const Tensor& a, OnBlock&& on_block) {
+  const int64_t n = a.dim(1);
+  const int ti = as_int(a.dim(0), "gram_accumulate: rows beyond cuBLAS int range");
+  const int ni = as_int(n, "gram_accumulate: columns beyond cuBLAS int range");
+  const cudaDataType_t type = cuda_type(a.dtype());
+  const cublasComputeType_t compute = a.dtype() == DType::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.f, beta = 0.f;
+  const int64_t c = (n + kSymmetricGramBlocks - 1) / kSymmetricGramBlocks;
+  Tensor part = Tensor::empty({n, c}, DType::F32, a.device());
+  for (int64_t j0 = 0; j0 < n; j0 += c) {
+    const int64_t wj = std::min(c, n - j0), rows = j0 + wj;
+    // part^T [wj, rows] (column-major, ld wj) = a[:, J]^T a[:, :rows].
+    SP_CUBLAS_CHECK(cublasGemmEx(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, int(wj), int(rows), ti, &alpha,
+                                 byte_offset(a, j0), type, ni, a.raw(), type, ni, &beta, part.raw(), CUDA_R_32F,
+                                 int(wj), compute, CUBLAS_GEMM_DEFAULT));
+    on_block(part, j0, wj);
+  }
+}
+
+// One column block of symmetric_gram_blocks into packed lower-triangle limbs (count values): block
+// entry (r, c) (c = j0 + its column) goes to (r, c) when r >= c, to (c, r) when r < j0 (the mirrored
+// half), and nowhere inside the diagonal block above its diagonal (its mirror is the entry taken) --
+// the lower triangle gram_accumulate's F64 matrix would hold, entry for entry.
+__global__ void add_f32_block_into_lower_limbs_kernel(int64_t* __restrict__ acc, const float* __restrict__ part,
+                                                      int64_t rows, int64_t w, int64_t j0, int64_t count) {
+  const int64_t total = rows * w, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t r = e / w, c = j0 + (e - r * w);
+    if (r < c && r >= j0) continue;
+    const int64_t p = r >= c ? r * (r + 1) / 2 + c : c * (c + 1) / 2 + r;
+    int64_t l[exact::kLimbs];
+    if (!exact::split(double(part[e]), l)) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
+      continue;
+    }
+    for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
+  }
+}
+
 void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b) {
   const int64_t t = a.dim(0), n = a.dim(1), m = b.dim(1);
   if (t == 0 || n == 0 || m == 0) return;
@@ -496,25 +541,16 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
   const cublasComputeType_t compute = a.dtype() == DType::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
   if (a.raw() == b.raw() && n == m && n >= kSymmetricGramMin) {
-    // A Gram (b is a): symmetric, so per column block J only rows [0, end of J) are formed, and the
-    // part above the diagonal block is also added transposed below it: (B + 1) / 2B of the full
-    // product's arithmetic for B blocks, and a Gram that is exactly symmetric.
-    const int64_t c = (n + kSymmetricGramBlocks - 1) / kSymmetricGramBlocks;
-    Tensor part = Tensor::empty({n, c}, DType::F32, acc.device());
-    for (int64_t j0 = 0; j0 < n; j0 += c) {
-      const int64_t wj = std::min(c, n - j0), rows = j0 + wj;
-      // part^T [wj, rows] (column-major, ld wj) = a[:, J]^T a[:, :rows].
-      SP_CUBLAS_CHECK(cublasGemmEx(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, int(wj), int(rows), ti, &alpha,
-                                   byte_offset(a, j0), type, ni, a.raw(), type, ni, &beta, part.raw(), CUDA_R_32F,
-                                   int(wj), compute, CUBLAS_GEMM_DEFAULT));
+    symmetric_gram_blocks(cs, a, [&](const Tensor& part, int64_t j0, int64_t wj) {
+      const int64_t rows = j0 + wj;
       add_f32_into_f64_kernel<<<blocks_for(rows * wj, kThreads), kThreads, 0, cs.stream>>>(
           acc.data<double>() + j0, part.data<float>(), rows, wj, n);
       SP_CUDA_CHECK_LAUNCH();
-      if (j0 == 0) continue;
+      if (j0 == 0) return;
       add_f32_transposed_into_f64_kernel<<<blocks_for(j0 * wj, kThreads), kThreads, 0, cs.stream>>>(
           acc.data<double>(), part.data<float>(), j0, wj, n, j0);
       SP_CUDA_CHECK_LAUNCH();
-    }
+    });
     return;
   }
   const int64_t w = std::min(m, std::max<int64_t>(1, kTempElems / n));
@@ -561,6 +597,63 @@ void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out) {
   const int64_t n = out.numel();
   exact_value_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(),
                                                                                n);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+// Entry (i, j) of x [n, n] with j <= i into packed index i (i + 1) / 2 + j of acc (count values).
+__global__ void exact_accumulate_lower_kernel(int64_t* __restrict__ acc, const double* __restrict__ x, int64_t n,
+                                              int64_t count) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n * n; e += stride) {
+    const int64_t i = e / n, j = e - i * n;
+    if (j > i) continue;
+    int64_t l[exact::kLimbs];
+    if (!exact::split(x[e], l)) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
+      continue;
+    }
+    const int64_t p = i * (i + 1) / 2 + j;
+    for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
+  }
+}
+
+__global__ void exact_value_symmetric_kernel(const int64_t* __restrict__ acc, double* __restrict__ out, int64_t n,
+                                             int64_t count) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n * n; e += stride) {
+    const int64_t i = e / n, j = e - i * n, a = i >= j ? i : j, b = i >= j ? j : i;
+    const int64_t p = a * (a + 1) / 2 + b;
+    out[e] = exact::value(acc[p], acc[count + p], acc[2 * count + p]);
+  }
+}
+
+void exact_accumulate_lower(ExecContext& ctx, Tensor& acc, const Tensor& x) {
+  const int64_t n = x.dim(0);
+  exact_accumulate_lower_kernel<<<blocks_for(n * n, kThreads), kThreads, 0, stream_of(ctx)>>>(
+      acc.data<int64_t>(), x.data<double>(), n, n * (n + 1) / 2);
+  SP_CUDA_CHECK_LAUNCH();
+}
+
+void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a) {
+  const int64_t n = a.dim(1);
+  if (a.dtype() == DType::F64 || n < kSymmetricGramMin) {  // gram_accumulate's other paths, then the limbs
+    Tensor part = Tensor::zeros({n, n}, DType::F64, a.device());
+    gram_accumulate(ctx, part, a, a);
+    exact_accumulate_lower(ctx, acc, part);
+    return;
+  }
+  CudaState& cs = ctx.cuda();
+  symmetric_gram_blocks(cs, a, [&](const Tensor& part, int64_t j0, int64_t wj) {
+    add_f32_block_into_lower_limbs_kernel<<<blocks_for((j0 + wj) * wj, kThreads), kThreads, 0, cs.stream>>>(
+        acc.data<int64_t>(), part.data<float>(), j0 + wj, wj, j0, n * (n + 1) / 2);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out) {
+  const int64_t n = out.dim(0);
+  exact_value_symmetric_kernel<<<blocks_for(n * n, kThreads), kThreads, 0, stream_of(ctx)>>>(
+      acc.data<int64_t>(), out.data<double>(), n, n * (n + 1) / 2);
   SP_CUDA_CHECK_LAUNCH();
 }
 
@@ -744,6 +837,7 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
   CudaState& cs = ctx.cuda();
   const int ni = as_int(n, "cholesky_inverse: n beyond cuBLAS int range");
   if (n < recursive_from) {  // the identity solved in place: A^{-1} = U^{-1} U^{-T}, then mirrored
+    if (out.raw() == l.raw()) fail_check("cholesky_inverse: in place only from the recursive width on");
     SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), cs.stream));
     dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -758,8 +852,10 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
     return;
   }
   // U = L^T is l's column-major upper triangle (zeros below it, as cholesky_ leaves them); inverted in
-  // place on a copy, then the column-major upper triangle of A^{-1} (row-major lower) is mirrored.
-  SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
+  // place on a copy (or on l itself when out is l), then the column-major upper triangle of A^{-1}
+  // (row-major lower) is mirrored.
+  if (out.raw() != l.raw())
+    SP_CUDA_CHECK(cudaMemcpyAsync(out.raw(), l.raw(), l.nbytes(), cudaMemcpyDeviceToDevice, cs.stream));
   dispatch_real(l.dtype(), "cholesky_inverse", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
