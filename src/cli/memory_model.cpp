@@ -138,9 +138,8 @@ MemoryEstimate estimate_memory(const io::ModelConfig& m, const PruneOptions& o, 
     const int64_t curve_a = wa > 0 ? curve(wa, h, o.obs_step > 0 ? o.obs_step * (wa / g.attention_units) : 0) : 0;
     const int64_t curve_m = wm > 0 ? curve(wm, h, o.obs_step > 0 ? o.obs_step : 0) : 0;
     // Pass 1 collects both modules' consumer inputs in one forward: the wider one's product is
-    // formed while both accumulators are live; then the curves run, one at a time, on the reduced
-    // F64 Grams.
-    // Reading the sums back, all of them are live with the F64 values being made.
+    // formed while both accumulators are live, and while the sums are read back all of them are
+    // live with the F64 values being made; then the curves run, one at a time, on the F64 Grams.
     if (curves) {
       const int64_t accs = gram_accumulator(wa) + gram_accumulator(wm);
       e.stats1_adding =

@@ -7,12 +7,13 @@
 //
 // Each batch's contribution is formed on its own (products of that batch alone), then added
 // exactly (integer limbs, kernels/exact_sum.h; a Gram's lower triangle only, since it is symmetric,
-// and for 16-bit activations on a GPU straight from the fp32 product blocks). Products: fp64 for fp32 activations (the
-// CPU and the GPU then choose the same groups); for bf16 / fp16 activations, tensor-core products of the exact 16-bit
-// values summed in fp32 within the batch (about 1e-6 relative, far below the 2^-8 of the activations themselves, at
-// ~10x the fp64 rate), or fp64 with `fp64_products`. After the last local batch, reduce() sums the limbs over the ranks
-// (each holds a share of the windows) and reads the F64 values: the result is the same bits for any number of ranks and
-// any assignment of batches to ranks.
+// and for 16-bit activations on a GPU straight from the fp32 product blocks). Products: fp64 for
+// fp32 activations (the CPU and the GPU then choose the same groups); for bf16 / fp16 activations,
+// tensor-core products of the exact 16-bit values summed in fp32 within the batch (about 1e-6
+// relative, far below the 2^-8 of the activations themselves, at ~10x the fp64 rate), or fp64 with
+// `fp64_products`. After the last local batch, reduce() sums the limbs over the ranks (each holds a
+// share of the windows) and reads the F64 values: the result is the same bits for any number of
+// ranks and any assignment of batches to ranks.
 #include <map>
 #include <string>
 #include <string_view>

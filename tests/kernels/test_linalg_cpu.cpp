@@ -215,6 +215,34 @@ TEST_F(LinalgCpu, ColumnStatsAccumulateInFloat64) {
 
 // ---- gathers, scatters, transpose ------------------------------------------------------------
 
+// The chunked gathers: a block of rows and columns, and a square matrix narrowed in its own memory,
+// against the element definitions, with chunks smaller than the matrix (a 2100-wide F64 matrix:
+// 2^22 / 2100 = 1997 rows a chunk, so two chunks).
+TEST_F(LinalgCpu, SelectBlockAndSquareInPlaceAreTheGathers) {
+  const int64_t n = 2100;
+  Tensor a = rand_tensor(rng, {n, n}, DType::F64);
+  const Vec av = a.to_f64_vector();
+  std::vector<int32_t> keep;
+  for (int32_t i = 0; i < int32_t(n); ++i)
+    if (i % 7 != 3) keep.push_back(i);  // ascending, most of them: rows move down by little
+  const int64_t k = int64_t(keep.size());
+  const std::vector<int32_t> rows = {2099, 5, 5, 0};
+  const Tensor block = ops::select_block(ctx, a, Tensor::from_i32(rows, {4}), Tensor::from_i32(keep, {k}));
+  ASSERT_EQ(block.shape(), (Shape{4, k}));
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      ASSERT_EQ(block.data<double>()[i * k + j], av[size_t(rows[size_t(i)] * n + keep[size_t(j)])]) << i << "," << j;
+  const void* before = a.raw();
+  ops::select_square_(ctx, a, Tensor::from_i32(keep, {k}));
+  ASSERT_EQ(a.shape(), (Shape{k, k}));
+  EXPECT_EQ(a.raw(), before);  // in its own memory
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      ASSERT_EQ(a.data<double>()[i * k + j], av[size_t(keep[size_t(i)] * n + keep[size_t(j)])]) << i << "," << j;
+  Tensor b = rand_tensor(rng, {5, 5}, DType::F64);
+  EXPECT_THROW(ops::select_square_(ctx, b, Tensor::from_i32({3, 1}, {2})), InputError);  // not ascending
+}
+
 TEST_F(LinalgCpu, SelectAndExpandAreExactForEveryFloatDtype) {
   for (const DType dt : {DType::F32, DType::F64, DType::BF16, DType::F16}) {
     const int64_t r = 9, c = 7;
