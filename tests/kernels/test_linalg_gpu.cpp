@@ -273,6 +273,28 @@ TEST(ExactSumGpu, GramStraightIntoLowerLimbsEqualsTheTwoSteps) {
     }
 }
 
+// The chunked gathers on the GPU: stream-ordered chunks, the in-place narrowing included, give the
+// CPU's result bit for bit (a 2100-wide F64 matrix: two chunks of rows).
+TEST(SelectSquareGpu, InPlaceNarrowingEqualsTheCpu) {
+  SP_REQUIRE_GPU();
+  ExecContext gpu(Device::cuda(0)), cpu(Device::cpu());
+  std::mt19937 g(13);
+  const int64_t n = 2100;
+  Tensor a = random_operand(g, {n, n}, DType::F64).dev, ah = a.to(Device::cpu());
+  std::vector<int32_t> keep;
+  for (int32_t i = 0; i < int32_t(n); ++i)
+    if (i % 5 != 1) keep.push_back(i);
+  const int64_t k = int64_t(keep.size());
+  const Tensor kh = Tensor::from_i32(keep, {k});
+  const Tensor block = ops::select_block(gpu, a, kh.slice_rows(0, 9).to(gpu.device()), kh.to(gpu.device()));
+  const Tensor block_ref = ops::select_block(cpu, ah, kh.slice_rows(0, 9), kh);
+  ops::select_square_(gpu, a, kh.to(gpu.device()));
+  ops::select_square_(cpu, ah, kh);
+  ASSERT_EQ(a.shape(), ah.shape());
+  EXPECT_EQ(a.to(Device::cpu()).to_f64_vector(), ah.to_f64_vector());
+  EXPECT_EQ(block.to(Device::cpu()).to_f64_vector(), block_ref.to_f64_vector());
+}
+
 class SelectGpu : public GpuFixture {};
 
 TEST_P(SelectGpu, GathersScattersAndTransposeAreExact) {
