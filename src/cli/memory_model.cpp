@@ -30,10 +30,10 @@ int64_t product(int64_t n, int64_t rows, bool wide) {
   return n * n * kF64 + (wide ? rows * n * kF64 : std::min<int64_t>(n * n, int64_t(1) << 28) * kF32);
 }
 
-// The same for a Gram: 16-bit activations at least 128 wide go straight into the limbs, one fp32
-// column block of [n, ceil(n / 8)] at a time (gram_exact_accumulate_).
+// The same for a Gram: 16-bit activations at least ops::kGramBlocksFrom wide go straight into the
+// limbs, one fp32 column block of [n, ceil(n / 8)] at a time (gram_exact_accumulate_).
 int64_t gram_product(int64_t n, int64_t rows, bool wide) {
-  return wide || n < 128 ? product(n, rows, wide) : n * ((n + 7) / 8) * kF32;
+  return wide || n < ops::kGramBlocksFrom ? product(n, rows, wide) : n * ((n + 7) / 8) * kF32;
 }
 
 // The temporaries of ops::select_block / select_square_ gathering `rows` rows of an in_cols-wide F64

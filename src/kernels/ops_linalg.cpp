@@ -193,13 +193,14 @@ void gram_exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a) {
   require_ndim(a, 2, "gram_exact_accumulate", "a");
   require_lower_acc(ctx, acc, a.dim(1), "gram_exact_accumulate");
   if (a.numel() == 0) return;
-  if (ctx.is_cuda()) {
+  const int64_t n = a.dim(1);
+  if (ctx.is_cuda() && a.dtype() != DType::F64 && n >= kGramBlocksFrom) {
     cuda::gram_exact_accumulate(ctx, acc, a);
-  } else {  // the CPU's activations are fp32: the two steps (no memory to save on a host)
-    Tensor part = Tensor::zeros({a.dim(1), a.dim(1)}, DType::F64);
-    cpu::gram_accumulate(part, a, a);
-    cpu::exact_accumulate_lower(acc, part);
+    return;
   }
+  Tensor part = Tensor::zeros({n, n}, DType::F64, ctx.device());  // the two steps
+  gram_accumulate_(ctx, part, a, a);
+  exact_accumulate_lower_(ctx, acc, part);
 }
 
 Tensor exact_value_symmetric(ExecContext& ctx, const Tensor& acc, int64_t n, std::string_view what) {

@@ -44,12 +44,15 @@ Tensor exact_value(ExecContext& ctx, const Tensor& acc, const Shape& shape, std:
 // j <= i, at i (i + 1) / 2 + j): acc = exact_zeros(n (n + 1) / 2), half the limbs of the full one.
 //   exact_accumulate_lower_: acc += the lower triangle of x ([n, n] F64; its upper one is not read).
 //   gram_exact_accumulate_: acc += a^T a (a: [T, n] compute dtype) exactly as gram_accumulate_ into
-//   zeros and then exact_accumulate_lower_ would add it, without the [n, n] F64 matrix: on CUDA each
-//   fp32 column block goes into the limbs as it is formed (bit for bit the same limbs).
+//   zeros and then exact_accumulate_lower_ would add it; on CUDA, for 16-bit or fp32 a at least
+//   kGramBlocksFrom wide, without the [n, n] F64 matrix: each fp32 column block (gram_accumulate_'s
+//   symmetric blocks) goes into the limbs as it is formed (bit for bit the same limbs).
 //   exact_value_symmetric: the sums as [n, n] F64, both triangles from the lower one.
 void exact_accumulate_lower_(ExecContext& ctx, Tensor& acc, const Tensor& x);
 void gram_exact_accumulate_(ExecContext& ctx, Tensor& acc, const Tensor& a);
 Tensor exact_value_symmetric(ExecContext& ctx, const Tensor& acc, int64_t n, std::string_view what);
+// From this width on a Gram is formed in column blocks, each only down to its diagonal.
+inline constexpr int64_t kGramBlocksFrom = 128;
 // Values in a packed lower triangle of an n x n matrix.
 inline int64_t lower_count(int64_t n) { return n * (n + 1) / 2; }
 

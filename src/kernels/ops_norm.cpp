@@ -9,13 +9,22 @@ namespace sp::ops {
 
 using namespace detail;
 
+namespace {
+
+// An RMSNorm's operands: x [M, H] float, w [H] of x's dtype, eps >= 0.
+void require_rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, const char* op) {
+  require_float(ctx, x, op, "x");
+  require_ndim(x, 2, op, "x");
+  require_on(ctx, w, op, "w");
+  require_same_dtype(x, w, op, "x", "w");
+  require_shape(w, {x.dim(1)}, op, "w");
+  SP_REQUIRE(eps >= 0.f, "ops::{}: eps {} must be >= 0", op, eps);
+}
+
+}  // namespace
+
 Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, float w_offset) {
-  require_float(ctx, x, "rms_norm", "x");
-  require_ndim(x, 2, "rms_norm", "x");
-  require_on(ctx, w, "rms_norm", "w");
-  require_same_dtype(x, w, "rms_norm", "x", "w");
-  require_shape(w, {x.dim(1)}, "rms_norm", "w");
-  SP_REQUIRE(eps >= 0.f, "ops::rms_norm: eps {} must be >= 0", eps);
+  require_rms_norm(ctx, x, w, eps, "rms_norm");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
     cuda::rms_norm(ctx, x, w, eps, w_offset, y);
@@ -26,15 +35,10 @@ Tensor rms_norm(ExecContext& ctx, const Tensor& x, const Tensor& w, float eps, f
 }
 
 Tensor add_rms_norm_(ExecContext& ctx, Tensor& x, const Tensor& y, const Tensor& w, float eps, float w_offset) {
-  require_float(ctx, x, "add_rms_norm", "x");
-  require_ndim(x, 2, "add_rms_norm", "x");
+  require_rms_norm(ctx, x, w, eps, "add_rms_norm");
   require_on(ctx, y, "add_rms_norm", "y");
   require_same_dtype(x, y, "add_rms_norm", "x", "y");
   require_shape(y, x.shape(), "add_rms_norm", "y");
-  require_on(ctx, w, "add_rms_norm", "w");
-  require_same_dtype(x, w, "add_rms_norm", "x", "w");
-  require_shape(w, {x.dim(1)}, "add_rms_norm", "w");
-  SP_REQUIRE(eps >= 0.f, "ops::add_rms_norm: eps {} must be >= 0", eps);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), ctx.device());
   if (ctx.is_cuda()) {
     cuda::add_rms_norm(ctx, x, y, w, eps, w_offset, out);

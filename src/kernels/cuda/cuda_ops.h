@@ -44,7 +44,7 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
 void exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& x);
 void exact_value(ExecContext& ctx, const Tensor& acc, Tensor& out);
 void exact_accumulate_lower(ExecContext& ctx, Tensor& acc, const Tensor& x);
-void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a);
+void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a);  // a: 16-bit / F32, >= kGramBlocksFrom
 void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out);
 void synthetic_normal(ExecContext& ctx, Tensor& out, uint64_t key, float stddev);
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);

@@ -29,6 +29,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/exact_sum.h"
+#include "kernels/ops_linalg.h"
 
 namespace sp::cuda {
 namespace {
@@ -471,11 +472,11 @@ void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
 
 // ---- statistics ------------------------------------------------------------------------------
 
-// A Gram at least this wide is formed in kSymmetricGramBlocks column blocks, each only down to its
+// A Gram at least ops::kGramBlocksFrom wide is formed in this many column blocks, each only down to its
 // diagonal (gram_accumulate): 9/16 of the full product's arithmetic.
-constexpr int64_t kSymmetricGramMin = 128, kSymmetricGramBlocks = 8;
+constexpr int64_t kSymmetricGramBlocks = 8;
 
-// The symmetric Gram a^T a of 16-bit or fp32 a ([T, n], n >= kSymmetricGramMin), one fp32 column
+// The symmetric Gram a^T a of 16-bit or fp32 a ([T, n], n >= ops::kGramBlocksFrom), one fp32 column
 // block at a time: per column block J only rows [0, end of J) are formed ((B + 1) / 2B of the full
 // product's arithmetic for B blocks); on_block(part, j0, wj) takes each, part row-major
 // [j0 + wj, wj] = a[:, :j0 + wj]^T a[:, J] (its rows above J are the transpose of the block's part
@@ -540,7 +541,7 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
   const cudaDataType_t type = cuda_type(a.dtype());
   const cublasComputeType_t compute = a.dtype() == DType::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
-  if (a.raw() == b.raw() && n == m && n >= kSymmetricGramMin) {
+  if (a.raw() == b.raw() && n == m && n >= ops::kGramBlocksFrom) {
     symmetric_gram_blocks(cs, a, [&](const Tensor& part, int64_t j0, int64_t wj) {
       const int64_t rows = j0 + wj;
       add_f32_into_f64_kernel<<<blocks_for(rows * wj, kThreads), kThreads, 0, cs.stream>>>(
@@ -635,13 +636,7 @@ void exact_accumulate_lower(ExecContext& ctx, Tensor& acc, const Tensor& x) {
 }
 
 void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a) {
-  const int64_t n = a.dim(1);
-  if (a.dtype() == DType::F64 || n < kSymmetricGramMin) {  // gram_accumulate's other paths, then the limbs
-    Tensor part = Tensor::zeros({n, n}, DType::F64, a.device());
-    gram_accumulate(ctx, part, a, a);
-    exact_accumulate_lower(ctx, acc, part);
-    return;
-  }
+  const int64_t n = a.dim(1);  // >= ops::kGramBlocksFrom, 16-bit or fp32 (the front end's choice)
   CudaState& cs = ctx.cuda();
   symmetric_gram_blocks(cs, a, [&](const Tensor& part, int64_t j0, int64_t wj) {
     add_f32_block_into_lower_limbs_kernel<<<blocks_for((j0 + wj) * wj, kThreads), kThreads, 0, cs.stream>>>(
