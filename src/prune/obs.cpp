@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace_range.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
@@ -215,6 +217,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   RemovalCurve c;
   c.cost.push_back(0.0);
   while (int(c.order.size()) < max_removed) {
+    std::optional<TraceRange> range(std::in_place, "greedy.select");
     const std::vector<double> s = saliencies(ctx, w, inv, groups, removed, live);
     if (c.order.empty()) c.saliency = s;
     std::vector<int32_t> cand;
@@ -234,8 +237,13 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       parts += s[size_t(g)];
     }
     std::sort(cols.begin(), cols.end());
-    if (int64_t(cols.size()) > inv.room()) inv.flushed();
     const Tensor gi = index_tensor(ctx, cols);
+    range.reset();
+    if (int64_t(cols.size()) > inv.room()) {
+      const TraceRange flush("greedy.flush");
+      inv.flushed();
+    }
+    range.emplace("greedy.update");
     // One factor of A = H^-1[G, G] serves the joint saliency and the update.
     Tensor sg = inv.columns(gi);  // S = H^-1[:, G]
     Tensor a = ops::select_rows(ctx, sg, gi);
@@ -256,7 +264,9 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     live.drop(groups, cand);
     // The removed columns stay in W and H^-1 (never read again) until they are an eighth of them;
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
+    range.reset();
     if (live.dead() * 8 >= live.size() && int(c.order.size()) < max_removed) {
+      const TraceRange compact("greedy.compact");
       live.compact(ctx, w, inv.flushed());
       inv.reset();
     }

@@ -9,6 +9,7 @@
 #include "core/communicator.h"
 #include "core/context.h"
 #include "core/log.h"
+#include "core/trace_range.h"
 #include "model/layer_weights.h"
 #include "model/model.h"
 #include "prune/groups.h"
@@ -46,6 +47,7 @@ class PhaseClock {
   // Adds the wall time of f() to seconds[key] and returns f()'s result.
   template <class F>
   auto timed(const std::string& key, F&& f) {
+    const TraceRange range(key.c_str());
     ctx_.synchronize();
     struct Charge {
       ExecContext& ctx;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace_range.h"
 #include "kernels/ops.h"
 #include "kernels/ops_linalg.h"
 
@@ -118,6 +119,7 @@ model::Tap StatsCollector::tap() {
     auto it = want_.find(point);
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
+    const TraceRange range("statistics");
     timer_.start();
     stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross,
                           fp64_);
