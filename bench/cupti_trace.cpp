@@ -5,7 +5,7 @@
 //   SP_TRACE_OUT=trace.json struprune-dist prune job.yaml          (the three variables in one environment)
 //
 // It records every kernel, copy and memset (CUPTI activity records: device start / end), every
-// runtime / driver API call (host start / end, thread) and the NVTX ranges the program opens
+// runtime / driver API call (host start / end) and the NVTX ranges the program opens
 // (core/trace_range.h: the phases of report.json, the OBS greedy's steps). At exit it charges each
 // kernel to the innermost range open on the launching thread when it was launched, and writes, per
 // range path: how often it was entered, its host wall time, the device time of its kernels and
@@ -13,8 +13,12 @@
 // table goes to stderr, the whole trace summary as JSON to SP_TRACE_OUT.
 #include <cupti.h>
 #include <cxxabi.h>
+#include <generated_nvtx_meta.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,11 +42,10 @@ struct Api {  // a runtime / driver call on the host
   uint32_t thread;
   const char* name;  // CUPTI's own static string
 };
-struct Mark {  // an NVTX push (start) or pop (end)
+struct Mark {  // an NVTX push (start) or pop (end), seen by a callback on the pushing thread
   uint64_t time;
-  uint32_t thread;
+  pid_t thread;
   bool push;
-  uint32_t id;
   std::string name;
 };
 
@@ -51,7 +54,6 @@ std::vector<Launch> g_launches;
 std::unordered_map<uint32_t, Api> g_api;  // by correlation id
 std::vector<Api> g_waits;                 // the calls that wait for the device
 std::vector<Mark> g_marks;
-std::unordered_map<uint32_t, std::string> g_mark_names;  // an end record carries only its id
 
 std::string demangle_uncached(const char* name) {
   int status = 0;
@@ -87,12 +89,28 @@ void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_recor
   *max_records = 0;
 }
 
+// Where record() is, for the crash handler (a record layout that differs from the headers').
+volatile int g_stage = 0, g_kind = -1;
+
+void on_crash(int sig) {
+  char line[96];
+  const int n = std::snprintf(line, sizeof line, "cupti_trace: signal %d in record kind %d at stage %d\n", sig,
+                              g_kind, g_stage);
+  if (write(2, line, size_t(n)) < 0) _exit(128 + sig);
+  _exit(128 + sig);
+}
+
 void record(CUpti_Activity* r) {
+  g_kind = int(r->kind);
+  g_stage = 1;
   switch (r->kind) {
     case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
     case CUPTI_ACTIVITY_KIND_KERNEL: {
       auto* k = reinterpret_cast<CUpti_ActivityKernel10*>(r);
-      g_launches.push_back({k->correlationId, k->start, k->end, demangle(k->name)});
+      g_stage = 2;
+      const std::string& name = demangle(k->name);
+      g_stage = 3;
+      g_launches.push_back({k->correlationId, k->start, k->end, name});
       break;
     }
     case CUPTI_ACTIVITY_KIND_MEMCPY: {
@@ -111,9 +129,11 @@ void record(CUpti_Activity* r) {
     case CUPTI_ACTIVITY_KIND_DRIVER: {
       auto* a = reinterpret_cast<CUpti_ActivityAPI*>(r);
       const char* name = nullptr;
+      g_stage = 4;
       cuptiGetCallbackName(r->kind == CUPTI_ACTIVITY_KIND_RUNTIME ? CUPTI_CB_DOMAIN_RUNTIME_API
                                                                   : CUPTI_CB_DOMAIN_DRIVER_API,
                            a->cbid, &name);
+      g_stage = 5;
       Api api{a->start, a->end, a->threadId, name ? name : "?"};
       if (name && is_wait(name)) g_waits.push_back(api);
       // A runtime call and the driver call beneath it share the id: keep the outer (runtime) one.
@@ -121,20 +141,26 @@ void record(CUpti_Activity* r) {
       if (it == g_api.end() || r->kind == CUPTI_ACTIVITY_KIND_RUNTIME) g_api[a->correlationId] = api;
       break;
     }
-    case CUPTI_ACTIVITY_KIND_MARKER: {
-      auto* m = reinterpret_cast<CUpti_ActivityMarker2*>(r);
-      const bool push = (m->flags & CUPTI_ACTIVITY_FLAG_MARKER_START) != 0;
-      const bool pop = (m->flags & CUPTI_ACTIVITY_FLAG_MARKER_END) != 0;
-      if (!push && !pop) break;
-      std::string name = m->name ? m->name : "";
-      if (push) g_mark_names[m->id] = name;
-      else name = g_mark_names[m->id];
-      g_marks.push_back({m->timestamp, m->objectId.pt.threadId, push, m->id, std::move(name)});
-      break;
-    }
     default:
       break;
   }
+}
+
+// NVTX ranges through the callback API, on the thread that opens them (the host clock of the
+// activity records: cuptiGetTimestamp).
+void CUPTIAPI on_nvtx(void*, CUpti_CallbackDomain domain, CUpti_CallbackId id, const void* data) {
+  if (domain != CUPTI_CB_DOMAIN_NVTX) return;
+  const bool push = id == CUPTI_CBID_NVTX_nvtxRangePushA;
+  if (!push && id != CUPTI_CBID_NVTX_nvtxRangePop) return;
+  uint64_t t = 0;
+  cuptiGetTimestamp(&t);
+  std::string name;
+  if (push) {
+    const auto* p = static_cast<const nvtxRangePushA_params*>(static_cast<const CUpti_NvtxData*>(data)->functionParams);
+    name = p && p->message ? p->message : "";
+  }
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_marks.push_back({t, pid_t(syscall(SYS_gettid)), push, std::move(name)});
 }
 
 void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, size_t valid) {
@@ -150,85 +176,72 @@ struct Totals {
   std::map<std::string, std::pair<int64_t, double>> kernels;  // name -> count, ms
 };
 
-// Ranges of one thread as intervals with their full path ("pass1.curves/greedy.update").
-struct Interval {
-  uint64_t start, end;
-  std::string path;
-};
-
-std::map<uint32_t, std::vector<Interval>> intervals_by_thread() {
-  std::map<uint32_t, std::vector<Mark>> by_thread;
-  for (const Mark& m : g_marks) by_thread[m.thread].push_back(m);
-  std::map<uint32_t, std::vector<Interval>> out;
-  for (auto& [thread, marks] : by_thread) {
-    std::stable_sort(marks.begin(), marks.end(), [](const Mark& a, const Mark& b) { return a.time < b.time; });
-    std::vector<std::pair<uint64_t, std::string>> stack;  // start, path
-    for (const Mark& m : marks) {
+// The path of the range open at a time ("pass1.curves/greedy.update"), for times asked in
+// increasing order: a sweep over the pushes and pops of the thread that opened the first range (the
+// program's main thread, where its phases and hot loops run). Launches are charged by time alone, so
+// a helper thread's launches (the layer read-ahead's copies) land in the main thread's range of the moment.
+class RangeAt {
+ public:
+  explicit RangeAt(std::map<std::string, Totals>& totals) : totals_(totals) {
+    for (const Mark& m : g_marks)
+      if (m.thread == g_marks.front().thread) marks_.push_back(&m);
+  }
+  const std::string& operator()(uint64_t t) {
+    for (; next_ < marks_.size() && marks_[next_]->time <= t; ++next_) {
+      const Mark& m = *marks_[next_];
       if (m.push) {
-        stack.push_back({m.time, stack.empty() ? m.name : stack.back().second + "/" + m.name});
-      } else if (!stack.empty()) {
-        out[thread].push_back({stack.back().first, m.time, stack.back().second});
-        stack.pop_back();
+        stack_.push_back({m.time, stack_.empty() ? m.name : stack_.back().second + "/" + m.name});
+      } else if (!stack_.empty()) {
+        Totals& x = totals_[stack_.back().second];
+        ++x.entered;
+        x.wall_ms += double(m.time - stack_.back().first) / 1e6;
+        stack_.pop_back();
       }
     }
+    return stack_.empty() ? none_ : stack_.back().second;
   }
-  return out;
-}
 
-// The innermost interval containing t (intervals of one thread nest): the latest start <= t whose end >= t.
-const Interval* innermost(const std::vector<Interval>& v, uint64_t t) {
-  const Interval* best = nullptr;
-  auto it = std::upper_bound(v.begin(), v.end(), t, [](uint64_t x, const Interval& i) { return x < i.start; });
-  while (it != v.begin()) {
-    --it;
-    if (it->end >= t) {
-      best = &*it;
-      break;
-    }
-    if (t - it->start > 600ull * 1000000000ull) break;  // ranges longer than 10 min are not nested this deep
-  }
-  return best;
-}
+ private:
+  std::map<std::string, Totals>& totals_;
+  std::vector<const Mark*> marks_;
+  size_t next_ = 0;
+  std::vector<std::pair<uint64_t, std::string>> stack_;  // start, path
+  const std::string none_ = "(no range)";
+};
 
 void report() {
   cuptiActivityFlushAll(1);
   std::lock_guard<std::mutex> lock(g_mutex);
-  auto threads = intervals_by_thread();
-  for (auto& [t, v] : threads)
-    std::sort(v.begin(), v.end(), [](const Interval& a, const Interval& b) { return a.start < b.start; });
   std::map<std::string, Totals> totals;
-  for (const auto& [t, v] : threads)
-    for (const Interval& i : v) {
-      Totals& x = totals[i.path];
-      ++x.entered;
-      x.wall_ms += double(i.end - i.start) / 1e6;
-    }
   Totals all;
   uint64_t first = UINT64_MAX, last = 0;
+  // Device work in the order of its launch calls, then the waits in theirs.
+  std::vector<std::pair<uint64_t, const Launch*>> launches;
   for (const Launch& l : g_launches) {
-    const double ms = double(l.end - l.start) / 1e6;
-    first = std::min(first, l.start), last = std::max(last, l.end);
-    std::string path = "(no range)";
     const auto api = g_api.find(l.correlation);
-    if (api != g_api.end()) {
-      const auto th = threads.find(api->second.thread);
-      if (th != threads.end())
-        if (const Interval* i = innermost(th->second, api->second.start)) path = i->path;
-    }
-    for (Totals* x : {&totals[path], &all}) {
-      x->device_ms += ms;
-      auto& k = x->kernels[l.name];
-      ++k.first, k.second += ms;
-    }
+    launches.push_back({api != g_api.end() ? api->second.start : 0, &l});
   }
+  std::sort(launches.begin(), launches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  {
+    RangeAt at(totals);
+    for (const auto& [t, l] : launches) {
+      const double ms = double(l->end - l->start) / 1e6;
+      first = std::min(first, l->start), last = std::max(last, l->end);
+      for (Totals* x : {&totals[t ? at(t) : std::string("(no launch record)")], &all}) {
+        x->device_ms += ms;
+        auto& k = x->kernels[l->name];
+        ++k.first, k.second += ms;
+      }
+    }
+    at(UINT64_MAX);  // closes every range: their counts and wall times
+  }
+  std::sort(g_waits.begin(), g_waits.end(), [](const Api& a, const Api& b) { return a.start < b.start; });
+  std::map<std::string, Totals> unused;
+  RangeAt wait_at(unused);
   for (const Api& w : g_waits) {
     const double ms = double(w.end - w.start) / 1e6;
     all.wait_ms += ms;
-    const auto th = threads.find(w.thread);
-    std::string path = "(no range)";
-    if (th != threads.end())
-      if (const Interval* i = innermost(th->second, w.start)) path = i->path;
-    totals[path].wait_ms += ms;
+    totals[wait_at(w.start)].wait_ms += ms;
   }
   auto top = [](const Totals& x, size_t n) {
     std::vector<std::pair<std::string, std::pair<int64_t, double>>> v(x.kernels.begin(), x.kernels.end());
@@ -262,10 +275,19 @@ void report() {
 
 extern "C" int InitializeInjection() {
   cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
+  if (std::getenv("SP_TRACE_CRASH")) std::signal(SIGSEGV, on_crash);
+  CUpti_SubscriberHandle subscriber;
+  CUptiResult rc = cuptiSubscribe(&subscriber, on_nvtx, nullptr);
+  if (rc == CUPTI_SUCCESS) rc = cuptiEnableDomain(1, subscriber, CUPTI_CB_DOMAIN_NVTX);
+  if (rc != CUPTI_SUCCESS) {
+    const char* why = "?";
+    cuptiGetResultString(rc, &why);
+    std::fprintf(stderr, "cupti_trace: no NVTX callbacks, ranges not recorded (%s)\n", why);
+  }
   for (CUpti_ActivityKind k : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-                               CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER,
-                               CUPTI_ACTIVITY_KIND_MARKER})
+                               CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
     if (cuptiActivityEnable(k) != CUPTI_SUCCESS) std::fprintf(stderr, "cupti_trace: activity kind %d not enabled\n", k);
+  std::fprintf(stderr, "cupti_trace: recording\n");
   std::atexit(report);
   return 1;
 }

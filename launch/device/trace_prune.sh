@@ -24,8 +24,8 @@ run() {  # tag [env...] -- [prune_scaling args]
   grep -hE "^\||seconds|wall" "$OUT/run-$tag.txt" | head -40
 }
 SETS="$*"
-run plain
-[ -n "$CUPTI" ] && run traced CUDA_INJECTION64_PATH="$PWD/$B/bench/libcupti_trace.so" NVTX_INJECTION64_PATH="$CUPTI" \
+[ "${PLAIN:-1}" = 1 ] && run plain
+[ -n "$CUPTI" ] && run traced SP_TRACE_CRASH=1 CUDA_INJECTION64_PATH="$PWD/$B/bench/libcupti_trace.so" NVTX_INJECTION64_PATH="$CUPTI" \
   SP_TRACE_OUT="$OUT/trace-$L.json"
 cp /tmp/trace/*.json "$OUT/" 2>/dev/null
 grep -A400 "cupti_trace:" /tmp/trace/*traced*.log "$OUT/run-traced.txt" 2>/dev/null | head -200 >"$OUT/trace-$L.txt"

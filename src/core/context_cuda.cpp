@@ -108,10 +108,18 @@ void cuda_copy_impl(void* dst, Device dd, const void* src, Device sd, size_t byt
   const cudaStream_t stream = device_stream(index);
   SP_CUDA_CHECK(cudaSetDevice(index));
   // Queued behind the device's work on its stream. A copy within one device is stream-ordered like
-  // a kernel (no wait: decode steps copy ids and cache rows without a host round trip); one that
-  // involves the host or another device is waited for, so the caller may use its memory at once.
+  // a kernel (no wait: decode steps copy ids and cache rows without a host round trip), and so is
+  // one from pageable host memory, which CUDA stages before it returns (the caller may free it at
+  // once; the OBS greedy uploads indices every step). Any other copy that involves the host or
+  // another device is waited for, so the caller may use its memory at once.
   SP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
-  if (!(dd.is_cuda() && sd.is_cuda() && dd.index == sd.index)) SP_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (dd.is_cuda() && sd.is_cuda() && dd.index == sd.index) return;
+  if (dd.is_cuda() && sd.is_cpu()) {
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, src) == cudaSuccess && a.type == cudaMemoryTypeUnregistered) return;
+    cudaGetLastError();  // a failed query is not an error of the copy
+  }
+  SP_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void cuda_memset0_impl(int index, void* p, size_t bytes) {

@@ -501,24 +501,56 @@ void symmetric_gram_blocks(CudaState& cs, const Tensor& a, OnBlock&& on_block) {
   }
 }
 
-// One column block of symmetric_gram_blocks into packed lower-triangle limbs (count values): block
-// entry (r, c) (c = j0 + its column) goes to (r, c) when r >= c, to (c, r) when r < j0 (the mirrored
-// half), and nowhere inside the diagonal block above its diagonal (its mirror is the entry taken) --
-// the lower triangle gram_accumulate's F64 matrix would hold, entry for entry.
-__global__ void add_f32_block_into_lower_limbs_kernel(int64_t* __restrict__ acc, const float* __restrict__ part,
-                                                      int64_t rows, int64_t w, int64_t j0, int64_t count) {
-  const int64_t total = rows * w, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const int64_t r = e / w, c = j0 + (e - r * w);
-    if (r < c && r >= j0) continue;
-    const int64_t p = r >= c ? r * (r + 1) / 2 + c : c * (c + 1) / 2 + r;
-    int64_t l[exact::kLimbs];
-    if (!exact::split(double(part[e]), l)) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
-      continue;
-    }
-    for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
+// One column block J = [j0, j0 + w) of symmetric_gram_blocks into packed lower-triangle limbs (count
+// values): block entry (r, c) (column j0 + c) goes to (r, j0 + c) when r >= j0 + c, to (j0 + c, r)
+// when r < j0 (the mirrored half), and nowhere inside the diagonal block above its diagonal (its
+// mirror is the entry taken) -- the lower triangle gram_accumulate's F64 matrix would hold, entry
+// for entry. Two kernels, so that every limb write is coalesced: the diagonal block row by row, the
+// rows above it (most of the entries) transposed through shared memory.
+__device__ inline void add_into_limbs(int64_t* __restrict__ acc, int64_t count, int64_t p, float v) {
+  int64_t l[exact::kLimbs];
+  if (!exact::split(double(v), l)) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
+    return;
   }
+  for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
+}
+
+// Grid (ceil(w / blockDim.x), w): block row y is part row j0 + y.
+__global__ void add_f32_diagonal_block_into_lower_limbs_kernel(int64_t* __restrict__ acc,
+                                                               const float* __restrict__ part, int64_t w, int64_t j0,
+                                                               int64_t count) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, r = j0 + blockIdx.y;
+  if (c >= w || j0 + c > r) return;
+  add_into_limbs(acc, count, r * (r + 1) / 2 + j0 + c, part[r * w + c]);
+}
+
+// Grid (ceil(w / kTile), ceil(j0 / kTile)), blocks kTile x kTileRows (the transpose's tiles): a tile of part rows r < j0 read
+// along c, written along r to (j0 + c, r).
+__global__ void add_f32_block_above_into_lower_limbs_kernel(int64_t* __restrict__ acc, const float* __restrict__ part,
+                                                            int64_t w, int64_t j0, int64_t count) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t c0 = int64_t(blockIdx.x) * kTile, r0 = int64_t(blockIdx.y) * kTile;
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t r = r0 + k, c = c0 + threadIdx.x;
+    if (r < j0 && c < w) tile[k][threadIdx.x] = part[r * w + c];
+  }
+  __syncthreads();
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t c = c0 + k, r = r0 + threadIdx.x, col = j0 + c;
+    if (r < j0 && c < w) add_into_limbs(acc, count, col * (col + 1) / 2 + r, tile[threadIdx.x][k]);
+  }
+}
+
+void add_f32_block_into_lower_limbs(cudaStream_t stream, int64_t* acc, const float* part, int64_t w, int64_t j0,
+                                    int64_t count) {
+  add_f32_diagonal_block_into_lower_limbs_kernel<<<dim3(blocks_for(w, kThreads), unsigned(w)), kThreads, 0, stream>>>(
+      acc, part, w, j0, count);
+  SP_CUDA_CHECK_LAUNCH();
+  if (j0 == 0) return;
+  const dim3 grid(unsigned((w + kTile - 1) / kTile), unsigned((j0 + kTile - 1) / kTile));
+  add_f32_block_above_into_lower_limbs_kernel<<<grid, dim3(kTile, kTileRows), 0, stream>>>(acc, part, w, j0, count);
+  SP_CUDA_CHECK_LAUNCH();
 }
 
 void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tensor& b) {
@@ -639,9 +671,7 @@ void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a) {
   const int64_t n = a.dim(1);  // >= ops::kGramBlocksFrom, 16-bit or fp32 (the front end's choice)
   CudaState& cs = ctx.cuda();
   symmetric_gram_blocks(cs, a, [&](const Tensor& part, int64_t j0, int64_t wj) {
-    add_f32_block_into_lower_limbs_kernel<<<blocks_for((j0 + wj) * wj, kThreads), kThreads, 0, cs.stream>>>(
-        acc.data<int64_t>(), part.data<float>(), j0 + wj, wj, j0, n * (n + 1) / 2);
-    SP_CUDA_CHECK_LAUNCH();
+    add_f32_block_into_lower_limbs(cs.stream, acc.data<int64_t>(), part.data<float>(), wj, j0, n * (n + 1) / 2);
   });
 }
 
