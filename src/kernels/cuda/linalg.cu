@@ -516,13 +516,13 @@ __device__ inline void add_into_limbs(int64_t* __restrict__ acc, int64_t count, 
   for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
 }
 
-// Grid (ceil(w / blockDim.x), w): block row y is part row j0 + y.
+// Grid (ceil(w / blockDim.x), min(w, 65535)): block row y takes part rows j0 + y, j0 + y + gridDim.y, ...
 __global__ void add_f32_diagonal_block_into_lower_limbs_kernel(int64_t* __restrict__ acc,
                                                                const float* __restrict__ part, int64_t w, int64_t j0,
                                                                int64_t count) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, r = j0 + blockIdx.y;
-  if (c >= w || j0 + c > r) return;
-  add_into_limbs(acc, count, r * (r + 1) / 2 + j0 + c, part[r * w + c]);
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t r = j0 + blockIdx.y; r < j0 + w; r += gridDim.y)  // rows beyond the grid's 65535 loop
+    if (c < w && j0 + c <= r) add_into_limbs(acc, count, r * (r + 1) / 2 + j0 + c, part[r * w + c]);
 }
 
 // Grid (ceil(w / kTile), ceil(j0 / kTile)), blocks kTile x kTileRows (the transpose's tiles): a tile of part rows r < j0 read
@@ -544,8 +544,8 @@ __global__ void add_f32_block_above_into_lower_limbs_kernel(int64_t* __restrict_
 
 void add_f32_block_into_lower_limbs(cudaStream_t stream, int64_t* acc, const float* part, int64_t w, int64_t j0,
                                     int64_t count) {
-  add_f32_diagonal_block_into_lower_limbs_kernel<<<dim3(blocks_for(w, kThreads), unsigned(w)), kThreads, 0, stream>>>(
-      acc, part, w, j0, count);
+  add_f32_diagonal_block_into_lower_limbs_kernel<<<dim3(blocks_for(w, kThreads), unsigned(std::min<int64_t>(w, 65535))),
+                                                   kThreads, 0, stream>>>(acc, part, w, j0, count);
   SP_CUDA_CHECK_LAUNCH();
   if (j0 == 0) return;
   const dim3 grid(unsigned((w + kTile - 1) / kTile), unsigned((j0 + kTile - 1) / kTile));
@@ -650,13 +650,31 @@ __global__ void exact_accumulate_lower_kernel(int64_t* __restrict__ acc, const d
   }
 }
 
-__global__ void exact_value_symmetric_kernel(const int64_t* __restrict__ acc, double* __restrict__ out, int64_t n,
-                                             int64_t count) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n * n; e += stride) {
-    const int64_t i = e / n, j = e - i * n, a = i >= j ? i : j, b = i >= j ? j : i;
-    const int64_t p = a * (a + 1) / 2 + b;
-    out[e] = exact::value(acc[p], acc[count + p], acc[2 * count + p]);
+// The lower triangle of out [n, n] from packed limbs, row by row (consecutive j, consecutive p).
+__global__ void exact_value_lower_kernel(const int64_t* __restrict__ acc, double* __restrict__ out, int64_t n,
+                                         int64_t count) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t i = blockIdx.y; i < n; i += gridDim.y) {  // rows beyond the grid's 65535 loop
+    if (j > i) continue;
+    const int64_t p = i * (i + 1) / 2 + j;
+    out[i * n + j] = exact::value(acc[p], acc[count + p], acc[2 * count + p]);
+  }
+}
+
+// out[j, i] = out[i, j] for i > j: the upper triangle as the transpose of the lower, tile by tile
+// through shared memory (kTile x kTileRows threads; tiles wholly above the diagonal return at once).
+__global__ void mirror_lower_kernel(double* __restrict__ out, int64_t n) {
+  __shared__ double tile[kTile][kTile + 1];
+  const int64_t c0 = int64_t(blockIdx.x) * kTile, r0 = int64_t(blockIdx.y) * kTile;  // a tile of the lower part
+  if (c0 > r0 + kTile - 1) return;
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t r = r0 + k, c = c0 + threadIdx.x;
+    if (r < n && c < n && c < r) tile[k][threadIdx.x] = out[r * n + c];
+  }
+  __syncthreads();
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t c = c0 + k, r = r0 + threadIdx.x;  // writes out[c, r] = out[r, c]
+    if (r < n && c < n && c < r) out[c * n + r] = tile[threadIdx.x][k];
   }
 }
 
@@ -677,8 +695,14 @@ void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a) {
 
 void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out) {
   const int64_t n = out.dim(0);
-  exact_value_symmetric_kernel<<<blocks_for(n * n, kThreads), kThreads, 0, stream_of(ctx)>>>(
+  if (n == 0) return;
+  SP_CHECK(n <= 65535 * int64_t(kTile), "exact_value_symmetric: {} rows exceed the grid", n);
+  exact_value_lower_kernel<<<dim3(blocks_for(n, kThreads), unsigned(std::min<int64_t>(n, 65535))), kThreads, 0,
+                             stream_of(ctx)>>>(
       acc.data<int64_t>(), out.data<double>(), n, n * (n + 1) / 2);
+  SP_CUDA_CHECK_LAUNCH();
+  const unsigned tiles = unsigned((n + kTile - 1) / kTile);
+  mirror_lower_kernel<<<dim3(tiles, tiles), dim3(kTile, kTileRows), 0, stream_of(ctx)>>>(out.data<double>(), n);
   SP_CUDA_CHECK_LAUNCH();
 }
 
