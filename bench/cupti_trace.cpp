@@ -72,8 +72,8 @@ volatile int g_stage = 0, g_kind = -1;
 
 void on_crash(int sig) {
   char line[96];
-  const int n = std::snprintf(line, sizeof line, "cupti_trace: signal %d in record kind %d at stage %d\n", sig,
-                              g_kind, g_stage);
+  const int n =
+      std::snprintf(line, sizeof line, "cupti_trace: signal %d in record kind %d at stage %d\n", sig, g_kind, g_stage);
   if (write(2, line, size_t(n)) < 0) _exit(128 + sig);
   _exit(128 + sig);
 }
@@ -107,9 +107,9 @@ void record(CUpti_Activity* r) {
       auto* a = reinterpret_cast<CUpti_ActivityAPI*>(r);
       const char* name = nullptr;
       g_stage = 4;
-      cuptiGetCallbackName(r->kind == CUPTI_ACTIVITY_KIND_RUNTIME ? CUPTI_CB_DOMAIN_RUNTIME_API
-                                                                  : CUPTI_CB_DOMAIN_DRIVER_API,
-                           a->cbid, &name);
+      cuptiGetCallbackName(
+          r->kind == CUPTI_ACTIVITY_KIND_RUNTIME ? CUPTI_CB_DOMAIN_RUNTIME_API : CUPTI_CB_DOMAIN_DRIVER_API, a->cbid,
+          &name);
       g_stage = 5;
       Api api{a->start, a->end, a->threadId, name ? name : "?"};
       if (name && is_wait(name)) g_waits.push_back(api);
@@ -231,14 +231,18 @@ void report() {
   j["device_ms"] = all.device_ms;
   j["wait_ms"] = all.wait_ms;
   for (const auto& [path, x] : totals) {
-    nlohmann::json r{{"entered", x.entered}, {"wall_ms", x.wall_ms}, {"device_ms", x.device_ms}, {"wait_ms", x.wait_ms}};
-    for (const auto& [name, k] : top(x, 12)) r["kernels"].push_back({{"name", name}, {"count", k.first}, {"ms", k.second}});
+    nlohmann::json r{
+        {"entered", x.entered}, {"wall_ms", x.wall_ms}, {"device_ms", x.device_ms}, {"wait_ms", x.wait_ms}};
+    for (const auto& [name, k] : top(x, 12))
+      r["kernels"].push_back({{"name", name}, {"count", k.first}, {"ms", k.second}});
     j["ranges"][path] = r;
   }
-  for (const auto& [name, k] : top(all, 40)) j["kernels"].push_back({{"name", name}, {"count", k.first}, {"ms", k.second}});
+  for (const auto& [name, k] : top(all, 40))
+    j["kernels"].push_back({{"name", name}, {"count", k.first}, {"ms", k.second}});
   std::fprintf(stderr, "\ncupti_trace: device busy %.1f ms of a %.1f ms span; host waits %.1f ms\n", all.device_ms,
                j["span_ms"].get<double>(), all.wait_ms);
-  std::fprintf(stderr, "| range | entered | wall ms | device ms | waits ms | top kernel |\n|---|---:|---:|---:|---:|---|\n");
+  std::fprintf(stderr,
+               "| range | entered | wall ms | device ms | waits ms | top kernel |\n|---|---:|---:|---:|---:|---|\n");
   for (const auto& [path, x] : totals) {
     const auto t = top(x, 1);
     std::fprintf(stderr, "| %s | %lld | %.1f | %.1f | %.1f | %s |\n", path.c_str(), static_cast<long long>(x.entered),

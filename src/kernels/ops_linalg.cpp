@@ -2,6 +2,7 @@
 // dense linear algebra. Checks, output sizing and one dispatch per op, as in ops_dense.cpp.
 #include "kernels/ops_linalg.h"
 
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -456,6 +457,47 @@ Tensor column_saliencies(ExecContext& ctx, const Tensor& w, const Tensor& d) {
     cpu::divide_by(s, d);
   }
   return s;
+}
+
+void pick_cheapest_(ExecContext& ctx, const Tensor& cost, const Tensor& at, Tensor& live, Tensor& picked,
+                    Tensor& picked_cost) {
+  for (const auto& [t, name, dtype] : {std::tuple<const Tensor*, const char*, DType>{&cost, "cost", DType::F64},
+                                       {&at, "at", DType::I32},
+                                       {&live, "live", DType::I32},
+                                       {&picked, "picked", DType::I32},
+                                       {&picked_cost, "picked_cost", DType::F64}}) {
+    require_on(ctx, *t, "pick_cheapest", name);
+    require_dtype(*t, dtype, "pick_cheapest", name);
+    require_ndim(*t, 1, "pick_cheapest", name);
+  }
+  SP_REQUIRE(at.numel() == live.numel() && picked.numel() == picked_cost.numel() && picked.numel() <= live.numel(),
+             "ops::pick_cheapest: at {}, live {}, picked {} and picked_cost {} disagree", at.desc(), live.desc(),
+             picked.desc(), picked_cost.desc());
+  if (picked.numel() == 0) return;
+  if (ctx.is_cuda()) {
+    cuda::pick_cheapest(ctx, cost, at, live, picked, picked_cost);
+  } else {
+    cpu::pick_cheapest(cost, at, live, picked, picked_cost);
+  }
+}
+
+Tensor group_columns(ExecContext& ctx, const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b) {
+  for (const auto& [t, name] :
+       {std::pair<const Tensor*, const char*>{&picked, "picked"}, {&members, "members"}, {&pos, "pos"}}) {
+    require_on(ctx, *t, "group_columns", name);
+    require_dtype(*t, DType::I32, "group_columns", name);
+    require_ndim(*t, 1, "group_columns", name);
+  }
+  SP_REQUIRE(b >= 1 && members.numel() % b == 0, "ops::group_columns: members {} is not whole groups of {}",
+             members.desc(), b);
+  Tensor out = Tensor::empty({picked.numel() * b}, DType::I32, ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::group_columns(ctx, picked, members, pos, b, out);
+  } else {
+    cpu::group_columns(picked, members, pos, b, out);
+  }
+  return out;
 }
 
 void sub_column_dots_(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b) {

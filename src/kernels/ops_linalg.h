@@ -116,6 +116,19 @@ void sub_column_dots_(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor
 // (Tensor::copy_from waits). dst and src share no memory.
 void copy_(ExecContext& ctx, Tensor& dst, const Tensor& src);
 
+// The OBS greedy's choice on the device (no host round trip per step). Among the groups g with
+// live[g] != 0, the picked.numel() with the smallest cost[at[g]], cheapest first and ties by g (the
+// order std::partial_sort gives with that comparison; a cost of -0 counts as +0). Writes their ids to
+// picked and their costs to picked_cost, and clears their live flags. cost: [m] F64; at: [G] I32 (a
+// group's position in cost, read only where live); live: [G] I32; picked: [k] I32, picked_cost: [k]
+// F64, k at most the live count (checked on the CPU; the CUDA body would pick dead groups).
+void pick_cheapest_(ExecContext& ctx, const Tensor& cost, const Tensor& at, Tensor& live, Tensor& picked,
+                    Tensor& picked_cost);
+// The columns of the picked groups at their current positions, ascending: pos[members[g * b + j]]
+// for each g in picked and j < b. picked: [k] I32; members: [G * b] I32 (group g's columns);
+// pos: [n] I32 (distinct for the picked groups' columns) -> [k * b] I32.
+Tensor group_columns(ExecContext& ctx, const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b);
+
 // Structured OBS saliencies of m column blocks of one size b at once (prune/obs.h): for each g,
 //   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, gb : (g+1)b],  W_g = w[:, gb : (g+1)b],
 // from one batched Cholesky factorisation of the diagonal blocks (only their lower triangles are

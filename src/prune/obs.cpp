@@ -38,24 +38,30 @@ double sum_of(const Tensor& t) {
 }
 
 // The columns still held in W and H^-1 while obs_greedy removes groups: removed columns stay
-// (never read again) until compact() drops them, so the updates shrink with the live width.
+// (never read again) until compact() drops them, so the updates shrink with the live width. Each
+// column's position is also on the device (positions()), with each group's first column's (firsts():
+// a single-column group's place in the column saliencies), for the choice made there.
 class LiveColumns {
  public:
-  explicit LiveColumns(int64_t n) : at_(size_t(n)), pos_(size_t(n)), gone_(size_t(n), false) {
+  LiveColumns(ExecContext& ctx, int64_t n, const std::vector<std::vector<int32_t>>& groups)
+      : groups_(groups), at_(size_t(n)), pos_(size_t(n)), gone_(size_t(n), false) {
     std::iota(at_.begin(), at_.end(), 0);
     std::iota(pos_.begin(), pos_.end(), 0);
+    upload(ctx);
   }
   int32_t local(int32_t column) const { return pos_[size_t(column)]; }
   int64_t size() const { return int64_t(at_.size()); }
   int64_t dead() const { return dead_; }
+  const Tensor& positions() const { return pos_dev_; }  // [n] I32 by original column, -1: dropped
+  const Tensor& firsts() const { return first_dev_; }   // [groups] I32, a group's first column's position
 
-  void drop(const std::vector<std::vector<int32_t>>& groups, const std::vector<int32_t>& which) {
-    for (int32_t g : which)
-      for (int32_t j : groups[size_t(g)]) gone_[size_t(j)] = true, ++dead_;
-  }
-  // W and H^-1 restricted to the live columns, H^-1 in its own memory (one n^2 F64 matrix, as
-  // cli/memory_model.cpp counts the curve).
-  void compact(ExecContext& ctx, Tensor& w, Tensor& hinv) {
+  // `columns` more removed since the last compaction (their groups are named at the compaction).
+  void count(int64_t columns) { dead_ += columns; }
+  // W and H^-1 restricted to the live columns (those of no group in `removed`, every group removed
+  // so far), H^-1 in its own memory (one n^2 F64 matrix, as cli/memory_model.cpp counts the curve).
+  void compact(ExecContext& ctx, Tensor& w, Tensor& hinv, const std::vector<int32_t>& removed) {
+    for (int32_t g : removed)
+      for (int32_t j : groups_[size_t(g)]) gone_[size_t(j)] = true;
     std::vector<int32_t> keep, at;
     for (size_t p = 0; p < at_.size(); ++p)
       if (!gone_[size_t(at_[p])]) keep.push_back(int32_t(p)), at.push_back(at_[p]);
@@ -66,13 +72,22 @@ class LiveColumns {
     std::fill(pos_.begin(), pos_.end(), -1);
     for (size_t p = 0; p < at_.size(); ++p) pos_[size_t(at_[p])] = int32_t(p);
     dead_ = 0;
+    upload(ctx);
   }
 
  private:
+  void upload(ExecContext& ctx) {
+    std::vector<int32_t> first(groups_.size());
+    for (size_t g = 0; g < groups_.size(); ++g) first[g] = pos_[size_t(groups_[g][0])];
+    pos_dev_ = index_tensor(ctx, pos_);
+    first_dev_ = index_tensor(ctx, first);
+  }
+  const std::vector<std::vector<int32_t>>& groups_;
   std::vector<int32_t> at_;   // original column at each local position
   std::vector<int32_t> pos_;  // local position of each original column (-1: dropped)
   std::vector<bool> gone_;    // removed (by original column)
   int64_t dead_ = 0;          // removed columns still held
+  Tensor pos_dev_, first_dev_;
 };
 
 // H^-1 while obs_greedy removes groups: a base B and the updates since the last flush, held as
@@ -202,44 +217,59 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
            max_removed);
   SP_CHECK(std::all_of(groups.begin(), groups.end(), [&](const auto& g) { return g.size() == groups[0].size(); }),
            "obs_greedy: groups of one size expected");
-  LiveColumns live(w.dim(1));
+  LiveColumns live(ctx, w.dim(1), groups);
   const int64_t width = groups.empty() ? 0 : int64_t(groups[0].size());
   LazyInverse inv(ctx, std::move(hinv), obs_pending_rank(w.dim(1), int64_t(step) * width));
-  std::vector<bool> removed(groups.size(), false);
+  RemovalCurve c;
+  c.cost.push_back(0.0);
+  if (max_removed == 0) {
+    c.saliency = saliencies(ctx, w, inv, groups, std::vector<bool>(groups.size(), false), live);
+    return c;
+  }
+  // Each step's choice is made on the device (ops::pick_cheapest_): the host queues the steps
+  // without waiting for their saliencies, and reads the picks when it compacts and at the end.
+  std::vector<int32_t> flat;
+  for (const auto& g : groups) flat.insert(flat.end(), g.begin(), g.end());
+  const Tensor members = index_tensor(ctx, flat);
+  Tensor alive = index_tensor(ctx, std::vector<int32_t>(groups.size(), 1));
+  Tensor picked = Tensor::empty({max_removed}, DType::I32, ctx.device());
+  Tensor picked_cost = Tensor::empty({max_removed}, DType::F64, ctx.device());
+  std::vector<bool> removed(groups.size(), false);  // multi-column groups: their saliencies skip these
+  auto picks_so_far = [&](int64_t k) {
+    const Tensor h = picked.slice_rows(0, k).to(Device::cpu());
+    return std::vector<int32_t>(h.data<int32_t>(), h.data<int32_t>() + k);
+  };
   struct Step {
-    Tensor terms;                // diagonal of A^{-1} W_G^T W_G (several groups), on the device
-    double single = 0;           // the saliency of a lone group
-    std::vector<double> shares;  // each group's part of the step's error
+    Tensor terms;         // diagonal of A^{-1} W_G^T W_G (several groups), on the device
+    int64_t first, take;  // its picks in picked / picked_cost
   };
   std::vector<Step> steps;
   // Factorisations that failed, counted on the device and read once at the end (no wait per update).
   Tensor failures = Tensor::zeros({1}, DType::I32, ctx.device());
-  RemovalCurve c;
-  c.cost.push_back(0.0);
-  while (int(c.order.size()) < max_removed) {
+  Tensor first_cost;  // step 0's single-column saliencies (every group's saliency against the full module)
+  const Tensor each_group = width == 1 ? Tensor() : index_tensor(ctx, [&] {  // a group's place in its saliencies
+    std::vector<int32_t> at(groups.size());
+    std::iota(at.begin(), at.end(), 0);
+    return at;
+  }());
+  int64_t done = 0;
+  while (done < max_removed) {
     std::optional<TraceRange> range(std::in_place, "greedy.select");
-    const std::vector<double> s = saliencies(ctx, w, inv, groups, removed, live);
-    if (c.order.empty()) c.saliency = s;
-    std::vector<int32_t> cand;
-    for (size_t g = 0; g < groups.size(); ++g)
-      if (!removed[g]) cand.push_back(int32_t(g));
-    const size_t take = std::min<size_t>({size_t(step), cand.size(), size_t(max_removed) - c.order.size()});
-    // The cheapest `take` groups, ties by index (a total order, so every run and rank agrees): a
-    // partial sort, since `take` is a small share of the candidates.
-    std::partial_sort(cand.begin(), cand.begin() + std::ptrdiff_t(take), cand.end(), [&](int32_t a, int32_t b) {
-      return s[size_t(a)] < s[size_t(b)] || (s[size_t(a)] == s[size_t(b)] && a < b);
-    });
-    cand.resize(take);
-    std::vector<int32_t> cols;
-    double parts = 0;
-    for (int32_t g : cand) {
-      for (int32_t j : groups[size_t(g)]) cols.push_back(live.local(j));
-      parts += s[size_t(g)];
+    const int64_t take = std::min<int64_t>({step, int64_t(groups.size()) - done, max_removed - done});
+    Tensor cost;
+    if (width == 1) {
+      cost = ops::column_saliencies(ctx, w, inv.diagonal());  // by position; a group's is at firsts()
+      if (done == 0) first_cost = cost;
+    } else {
+      const std::vector<double> s = saliencies(ctx, w, inv, groups, removed, live);
+      if (done == 0) c.saliency = s;
+      cost = f64_tensor(ctx, s);  // by group
     }
-    std::sort(cols.begin(), cols.end());
-    const Tensor gi = index_tensor(ctx, cols);
+    Tensor pk = picked.slice_rows(done, done + take), pc = picked_cost.slice_rows(done, done + take);
+    ops::pick_cheapest_(ctx, cost, width == 1 ? live.firsts() : each_group, alive, pk, pc);
+    const Tensor gi = ops::group_columns(ctx, pk, members, live.positions(), width);  // ascending
     range.reset();
-    if (int64_t(cols.size()) > inv.room()) {
+    if (take * width > inv.room()) {
       const TraceRange flush("greedy.flush");
       inv.flushed();
     }
@@ -250,35 +280,43 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     ops::cholesky_(ctx, a, &failures);
     Tensor wg = ops::select_cols(ctx, w, gi);
     // The joint saliency stays on the device until the end: no wait for the stream here.
-    steps.push_back({take == 1 ? Tensor() : trace_terms(ctx, a, wg), s[size_t(cand[0])], {}});
-    for (int32_t g : cand) {
-      steps.back().shares.push_back(parts > 0 ? s[size_t(g)] / parts : 1.0 / double(take));
-      c.order.push_back(g);
-      removed[size_t(g)] = true;
-    }
+    steps.push_back({take == 1 ? Tensor() : trace_terms(ctx, a, wg), done, take});
     // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T.
     const Tensor st = ops::transpose(ctx, sg);
     const Tensor x = ops::cholesky_solve(ctx, a, st);  // [|G|, n]
     ops::gemm_(ctx, w, wg, false, x, false, -1.0, 1.0);
     inv.push(st, x);
-    live.drop(groups, cand);
+    done += take;
+    range.reset();
+    if (width > 1) {  // the next saliencies are read on the host anyway
+      const std::vector<int32_t> now = picks_so_far(done);
+      for (int64_t i = done - take; i < done; ++i) removed[size_t(now[size_t(i)])] = true;
+    }
     // The removed columns stay in W and H^-1 (never read again) until they are an eighth of them;
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
-    range.reset();
-    if (live.dead() * 8 >= live.size() && int(c.order.size()) < max_removed) {
+    live.count(take * width);
+    if (live.dead() * 8 >= live.size() && done < max_removed) {
       const TraceRange compact("greedy.compact");
-      live.compact(ctx, w, inv.flushed());
+      live.compact(ctx, w, inv.flushed(), picks_so_far(done));
       inv.reset();
     }
   }
   SP_REQUIRE(failures.to(Device::cpu()).data<int32_t>()[0] == 0,
              "OBS update: a principal block of H^-1 is not positive definite");
-  if (c.saliency.empty()) c.saliency = saliencies(ctx, w, inv, groups, removed, live);
-  // A step's error is split over its groups in proportion to their saliencies.
+  c.order = picks_so_far(max_removed);
+  const std::vector<double> pcost = picked_cost.to_f64_vector();
+  if (width == 1) {  // step 0 came before any compaction: group g's column is at its original place
+    const std::vector<double> v = first_cost.to_f64_vector();
+    for (const auto& g : groups) c.saliency.push_back(v[size_t(g[0])]);
+  }
+  // A step's error is split over its groups in proportion to their saliencies (summed cheapest first).
   for (const Step& st : steps) {
-    const double joint = st.terms.defined() ? sum_of(st.terms) : st.single;
+    const double joint = st.terms.defined() ? sum_of(st.terms) : pcost[size_t(st.first)];
     SP_REQUIRE(std::isfinite(joint), "OBS saliency is not finite: the Gram matrix is degenerate");
-    for (double share : st.shares) c.cost.push_back(c.cost.back() + joint * share);
+    double parts = 0;
+    for (int64_t i = st.first; i < st.first + st.take; ++i) parts += pcost[size_t(i)];
+    for (int64_t i = st.first; i < st.first + st.take; ++i)
+      c.cost.push_back(c.cost.back() + joint * (parts > 0 ? pcost[size_t(i)] / parts : 1.0 / double(st.take)));
   }
   return c;
 }

@@ -479,6 +479,59 @@ TEST_F(LinalgCpu, SubColumnDotsAndCopyIntoRows) {
   EXPECT_THROW(ops::copy_(ctx, rows, Tensor::zeros({k, n}, DType::F32)), InputError);
 }
 
+// The greedy's pick against its definition: every live group sorted by (cost, index), the first k.
+TEST_F(LinalgCpu, PickCheapestTakesTheCheapestLiveGroupsTiesByIndex) {
+  const int64_t groups = 40, m = 50, k = 7;
+  std::vector<double> cost(static_cast<size_t>(m));
+  std::uniform_int_distribution<int> level(0, 5);  // few distinct values: many ties
+  for (auto& c : cost) c = level(rng) * 0.25;
+  cost[3] = -0.0;  // ties with +0
+  cost[4] = std::numeric_limits<double>::infinity();
+  std::vector<int32_t> at(static_cast<size_t>(groups)), live(static_cast<size_t>(groups), 1);
+  std::uniform_int_distribution<int32_t> place(0, int32_t(m - 1));
+  for (auto& a : at) a = place(rng);
+  for (int64_t g = 0; g < groups; g += 3) live[size_t(g)] = 0;
+  at[1] = 3, at[2] = 4;
+  std::vector<int32_t> want;
+  for (int32_t g = 0; g < int32_t(groups); ++g)
+    if (live[size_t(g)]) want.push_back(g);
+  std::stable_sort(want.begin(), want.end(),
+                   [&](int32_t a, int32_t b) { return cost[size_t(at[size_t(a)])] < cost[size_t(at[size_t(b)])]; });
+  want.resize(size_t(k));
+  Tensor c = from_vec(cost, {m}, DType::F64), alive = Tensor::from_i32(live, {groups});
+  Tensor picked = Tensor::empty({k}, DType::I32), picked_cost = Tensor::empty({k}, DType::F64);
+  ops::pick_cheapest_(ctx, c, Tensor::from_i32(at, {groups}), alive, picked, picked_cost);
+  for (int64_t i = 0; i < k; ++i) {
+    const int32_t g = picked.data<int32_t>()[i];
+    EXPECT_EQ(g, want[size_t(i)]) << i;
+    const double v = cost[size_t(at[size_t(g)])];
+    EXPECT_EQ(picked_cost.data<double>()[i], v == 0.0 ? 0.0 : v) << i;
+    EXPECT_FALSE(std::signbit(picked_cost.data<double>()[i]) && picked_cost.data<double>()[i] == 0.0) << i;
+  }
+  for (int32_t g = 0; g < int32_t(groups); ++g) {
+    const bool was_picked = std::find(want.begin(), want.end(), g) != want.end();
+    EXPECT_EQ(alive.data<int32_t>()[g], live[size_t(g)] && !was_picked ? 1 : 0) << g;
+  }
+  Tensor too_many = Tensor::empty({groups}, DType::I32), too_many_cost = Tensor::empty({groups}, DType::F64);
+  EXPECT_THROW(ops::pick_cheapest_(ctx, c, Tensor::from_i32(at, {groups}), alive, too_many, too_many_cost), InputError);
+}
+
+TEST_F(LinalgCpu, GroupColumnsArePositionsAscending) {
+  const int64_t b = 3;
+  const std::vector<int32_t> members = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};  // 4 groups of 3
+  std::vector<int32_t> pos(12);
+  for (int32_t j = 0; j < 12; ++j) pos[size_t(j)] = (j * 7) % 12;  // a permutation
+  const std::vector<int32_t> picked = {3, 0};
+  const Tensor out = ops::group_columns(ctx, Tensor::from_i32(picked, {2}), Tensor::from_i32(members, {12}),
+                                        Tensor::from_i32(pos, {12}), b);
+  std::vector<int32_t> want;
+  for (int32_t g : picked)
+    for (int64_t j = 0; j < b; ++j) want.push_back(pos[size_t(members[size_t(g * b + j)])]);
+  std::sort(want.begin(), want.end());
+  ASSERT_EQ(out.numel(), int64_t(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(out.data<int32_t>()[i], want[i]) << i;
+}
+
 TEST_F(LinalgCpu, SetCpuThreadsKeepsResults) {
   Tensor a = rand_tensor(rng, {200, 150}, DType::F64), b = rand_tensor(rng, {150, 170}, DType::F64);
   const Vec want = matmul_f64(a.to_f64_vector(), 200, 150, false, b.to_f64_vector(), 150, 170, false);

@@ -295,6 +295,45 @@ TEST(SelectSquareGpu, InPlaceNarrowingEqualsTheCpu) {
   EXPECT_EQ(block.to(Device::cpu()).to_f64_vector(), block_ref.to_f64_vector());
 }
 
+// The greedy's device pick against the CPU's: many ties, dead groups, -0, +inf; a width past one
+// radix-sort tile (11008, an MLP's neurons); then the picked groups' columns.
+TEST(PickGpu, CheapestGroupsAndTheirColumnsEqualTheCpu) {
+  SP_REQUIRE_GPU();
+  ExecContext gpu(Device::cuda(0)), cpu(Device::cpu());
+  std::mt19937 g(17);
+  for (const int64_t groups : {int64_t(37), int64_t(11008)}) {
+    const int64_t m = groups + 5, k = std::min<int64_t>(43, groups / 2);
+    std::vector<double> cost(static_cast<size_t>(m));
+    std::uniform_int_distribution<int> level(0, 40);
+    for (auto& c : cost) c = level(g) * 0.125;
+    cost[0] = -0.0, cost[1] = std::numeric_limits<double>::infinity();
+    std::vector<int32_t> at(static_cast<size_t>(groups)), live(static_cast<size_t>(groups), 1);
+    std::uniform_int_distribution<int32_t> place(0, int32_t(m - 1));
+    for (auto& a : at) a = place(g);
+    for (int64_t i = 0; i < groups; i += 4) live[size_t(i)] = 0;
+    Tensor ch = Tensor::empty({m}, DType::F64);
+    std::copy(cost.begin(), cost.end(), ch.data<double>());
+    const Tensor ath = Tensor::from_i32(at, {groups});
+    Tensor alive_h = Tensor::from_i32(live, {groups}), alive_d = alive_h.to(gpu.device());
+    Tensor pk_h = Tensor::empty({k}, DType::I32), pc_h = Tensor::empty({k}, DType::F64);
+    Tensor pk_d = poisoned({k}, DType::I32), pc_d = poisoned({k}, DType::F64);
+    ops::pick_cheapest_(cpu, ch, ath, alive_h, pk_h, pc_h);
+    ops::pick_cheapest_(gpu, ch.to(gpu.device()), ath.to(gpu.device()), alive_d, pk_d, pc_d);
+    const std::string tag = "groups " + std::to_string(groups);
+    expect_same_bits(pk_d, pk_h, tag + " picks");
+    expect_same_bits(pc_d, pc_h, tag + " costs");
+    expect_same_bits(alive_d, alive_h, tag + " live flags");
+    // Their columns: groups of 2 over a shuffled position map.
+    std::vector<int32_t> members(size_t(2 * groups)), pos(size_t(2 * groups));
+    for (size_t i = 0; i < members.size(); ++i) members[i] = int32_t(i), pos[i] = int32_t(i);
+    std::shuffle(pos.begin(), pos.end(), g);
+    const Tensor mh = Tensor::from_i32(members, {2 * groups}), ph = Tensor::from_i32(pos, {2 * groups});
+    const Tensor cols_h = ops::group_columns(cpu, pk_h, mh, ph, 2);
+    const Tensor cols_d = ops::group_columns(gpu, pk_d, mh.to(gpu.device()), ph.to(gpu.device()), 2);
+    expect_same_bits(cols_d, cols_h, tag + " columns");
+  }
+}
+
 class SelectGpu : public GpuFixture {};
 
 TEST_P(SelectGpu, GathersScattersAndTransposeAreExact) {

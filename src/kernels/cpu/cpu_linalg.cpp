@@ -291,6 +291,36 @@ void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b) {
   }
 }
 
+void pick_cheapest(const Tensor& cost, const Tensor& at, Tensor& live, Tensor& picked, Tensor& picked_cost) {
+  const double* c = cost.data<double>();
+  const int32_t* pos = at.data<int32_t>();
+  int32_t* alive = live.data<int32_t>();
+  std::vector<int32_t> cand;
+  for (int32_t g = 0; g < int32_t(live.numel()); ++g)
+    if (alive[g] != 0) cand.push_back(g);
+  const size_t take = size_t(picked.numel());
+  SP_REQUIRE(take <= cand.size(), "ops::pick_cheapest: {} groups asked of {} live", take, cand.size());
+  auto key = [&](int32_t g) { return c[pos[g]]; };  // -0 == +0 under <
+  // A partial sort: `take` is a small share of the candidates.
+  std::partial_sort(cand.begin(), cand.begin() + std::ptrdiff_t(take), cand.end(),
+                    [&](int32_t a, int32_t b) { return key(a) < key(b) || (key(a) == key(b) && a < b); });
+  for (size_t i = 0; i < take; ++i) {
+    picked.data<int32_t>()[i] = cand[i];
+    picked_cost.data<double>()[i] = key(cand[i]) == 0.0 ? 0.0 : key(cand[i]);
+    alive[cand[i]] = 0;
+  }
+}
+
+void group_columns(const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b, Tensor& out) {
+  const int32_t* g = picked.data<int32_t>();
+  const int32_t* m = members.data<int32_t>();
+  const int32_t* p = pos.data<int32_t>();
+  int32_t* o = out.data<int32_t>();
+  for (int64_t i = 0; i < picked.numel(); ++i)
+    for (int64_t j = 0; j < b; ++j) o[i * b + j] = p[m[int64_t(g[i]) * b + j]];
+  std::sort(o, o + out.numel());
+}
+
 void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
   const int64_t n = a.dim(0), rows = w.dim(0);
   ConstMap<double> am(a.data<double>(), n, n);

@@ -53,6 +53,8 @@ void cholesky_inverse(const Tensor& l, Tensor& out);
 void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
 void divide_by(Tensor& s, const Tensor& d);                         // s[j] /= d[j]; +inf where d[j] <= 0 or NaN
 void sub_column_dots(Tensor& d, const Tensor& a, const Tensor& b);  // d[j] -= sum_i a[i, j] b[i, j]
+void pick_cheapest(const Tensor& cost, const Tensor& at, Tensor& live, Tensor& picked, Tensor& picked_cost);
+void group_columns(const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b, Tensor& out);
 void add_diagonal(Tensor& a, double v);
 void add_scaled(Tensor& y, double alpha, const Tensor& x);  // product rounded, then the sum
 void diagonal(const Tensor& a, Tensor& out);

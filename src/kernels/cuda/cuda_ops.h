@@ -66,6 +66,10 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
 void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out);
 void divide_by(ExecContext& ctx, Tensor& s, const Tensor& d);
 void sub_column_dots(ExecContext& ctx, Tensor& d, const Tensor& a, const Tensor& b);
+void pick_cheapest(ExecContext& ctx, const Tensor& cost, const Tensor& at, Tensor& live, Tensor& picked,
+                   Tensor& picked_cost);  // pick.cu
+void group_columns(ExecContext& ctx, const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b,
+                   Tensor& out);  // pick.cu
 void copy(ExecContext& ctx, Tensor& dst, const Tensor& src);
 void add_diagonal(ExecContext& ctx, Tensor& a, double v);
 void add_scaled(ExecContext& ctx, Tensor& y, double alpha, const Tensor& x);

@@ -59,6 +59,12 @@ void cholesky_solve(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cu
 void cholesky_inverse(ExecContext&, const Tensor&, Tensor&, int64_t) { no_cuda_backend("cholesky_inverse"); }
 void divide_by(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("divide_by"); }
 void sub_column_dots(ExecContext&, Tensor&, const Tensor&, const Tensor&) { no_cuda_backend("sub_column_dots"); }
+void pick_cheapest(ExecContext&, const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) {
+  no_cuda_backend("pick_cheapest");
+}
+void group_columns(ExecContext&, const Tensor&, const Tensor&, const Tensor&, int64_t, Tensor&) {
+  no_cuda_backend("group_columns");
+}
 void copy(ExecContext&, Tensor&, const Tensor&) { no_cuda_backend("copy"); }
 void block_saliencies(ExecContext&, Tensor&, const Tensor&, int64_t, std::vector<double>&) {
   no_cuda_backend("block_saliencies");

@@ -525,8 +525,8 @@ __global__ void add_f32_diagonal_block_into_lower_limbs_kernel(int64_t* __restri
     if (c < w && j0 + c <= r) add_into_limbs(acc, count, r * (r + 1) / 2 + j0 + c, part[r * w + c]);
 }
 
-// Grid (ceil(w / kTile), ceil(j0 / kTile)), blocks kTile x kTileRows (the transpose's tiles): a tile of part rows r < j0 read
-// along c, written along r to (j0 + c, r).
+// Grid (ceil(w / kTile), ceil(j0 / kTile)), blocks kTile x kTileRows (the transpose's tiles): a tile of part rows r <
+// j0 read along c, written along r to (j0 + c, r).
 __global__ void add_f32_block_above_into_lower_limbs_kernel(int64_t* __restrict__ acc, const float* __restrict__ part,
                                                             int64_t w, int64_t j0, int64_t count) {
   __shared__ float tile[kTile][kTile + 1];
@@ -698,8 +698,7 @@ void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out) {
   if (n == 0) return;
   SP_CHECK(n <= 65535 * int64_t(kTile), "exact_value_symmetric: {} rows exceed the grid", n);
   exact_value_lower_kernel<<<dim3(blocks_for(n, kThreads), unsigned(std::min<int64_t>(n, 65535))), kThreads, 0,
-                             stream_of(ctx)>>>(
-      acc.data<int64_t>(), out.data<double>(), n, n * (n + 1) / 2);
+                             stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(), n, n * (n + 1) / 2);
   SP_CUDA_CHECK_LAUNCH();
   const unsigned tiles = unsigned((n + kTile - 1) / kTile);
   mirror_lower_kernel<<<dim3(tiles, tiles), dim3(kTile, kTileRows), 0, stream_of(ctx)>>>(out.data<double>(), n);
