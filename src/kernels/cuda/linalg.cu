@@ -297,14 +297,32 @@ __global__ void finish_factor_kernel(T* a, int64_t n, int* bad) {
   }
 }
 
-// Row-major upper triangle := lower triangle (the solves round the two apart).
+// Row-major upper triangle := lower triangle (the solves round the two apart; a Gram's limbs hold
+// only the lower one): a[c, r] = a[r, c] for r > c, tile by tile through shared memory so that reads
+// and writes are both coalesced (kTile x kTileRows threads, grid tiles x tiles; tiles wholly above
+// the diagonal return at once).
 template <typename T>
-__global__ void mirror_lower_kernel(T* a, int64_t n) {
-  const int64_t total = n * n, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const int64_t i = e / n, j = e - i * n;
-    if (j > i) a[e] = a[j * n + i];
+__global__ void mirror_lower_kernel(T* __restrict__ a, int64_t n) {
+  __shared__ T tile[kTile][kTile + 1];
+  const int64_t c0 = int64_t(blockIdx.x) * kTile, r0 = int64_t(blockIdx.y) * kTile;  // a tile of the lower part
+  if (c0 > r0 + kTile - 1) return;
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t r = r0 + k, c = c0 + threadIdx.x;
+    if (r < n && c < n && c < r) tile[k][threadIdx.x] = a[r * n + c];
   }
+  __syncthreads();
+  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
+    const int64_t c = c0 + k, r = r0 + threadIdx.x;
+    if (r < n && c < n && c < r) a[c * n + r] = tile[threadIdx.x][k];
+  }
+}
+
+template <typename T>
+void mirror_lower(cudaStream_t stream, T* a, int64_t n) {
+  SP_CHECK(n <= 65535 * int64_t(kTile), "mirror_lower: {} rows exceed the grid", n);
+  const unsigned tiles = unsigned((n + kTile - 1) / kTile);
+  mirror_lower_kernel<T><<<dim3(tiles, tiles), dim3(kTile, kTileRows), 0, stream>>>(a, n);
+  SP_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T>
@@ -661,23 +679,6 @@ __global__ void exact_value_lower_kernel(const int64_t* __restrict__ acc, double
   }
 }
 
-// out[j, i] = out[i, j] for i > j: the upper triangle as the transpose of the lower, tile by tile
-// through shared memory (kTile x kTileRows threads; tiles wholly above the diagonal return at once).
-__global__ void mirror_lower_kernel(double* __restrict__ out, int64_t n) {
-  __shared__ double tile[kTile][kTile + 1];
-  const int64_t c0 = int64_t(blockIdx.x) * kTile, r0 = int64_t(blockIdx.y) * kTile;  // a tile of the lower part
-  if (c0 > r0 + kTile - 1) return;
-  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
-    const int64_t r = r0 + k, c = c0 + threadIdx.x;
-    if (r < n && c < n && c < r) tile[k][threadIdx.x] = out[r * n + c];
-  }
-  __syncthreads();
-  for (int k = int(threadIdx.y); k < kTile; k += kTileRows) {
-    const int64_t c = c0 + k, r = r0 + threadIdx.x;  // writes out[c, r] = out[r, c]
-    if (r < n && c < n && c < r) out[c * n + r] = tile[threadIdx.x][k];
-  }
-}
-
 void exact_accumulate_lower(ExecContext& ctx, Tensor& acc, const Tensor& x) {
   const int64_t n = x.dim(0);
   exact_accumulate_lower_kernel<<<blocks_for(n * n, kThreads), kThreads, 0, stream_of(ctx)>>>(
@@ -696,13 +697,10 @@ void gram_exact_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a) {
 void exact_value_symmetric(ExecContext& ctx, const Tensor& acc, Tensor& out) {
   const int64_t n = out.dim(0);
   if (n == 0) return;
-  SP_CHECK(n <= 65535 * int64_t(kTile), "exact_value_symmetric: {} rows exceed the grid", n);
   exact_value_lower_kernel<<<dim3(blocks_for(n, kThreads), unsigned(std::min<int64_t>(n, 65535))), kThreads, 0,
                              stream_of(ctx)>>>(acc.data<int64_t>(), out.data<double>(), n, n * (n + 1) / 2);
   SP_CUDA_CHECK_LAUNCH();
-  const unsigned tiles = unsigned((n + kTile - 1) / kTile);
-  mirror_lower_kernel<<<dim3(tiles, tiles), dim3(kTile, kTileRows), 0, stream_of(ctx)>>>(out.data<double>(), n);
-  SP_CUDA_CHECK_LAUNCH();
+  mirror_lower(stream_of(ctx), out.data<double>(), n);
 }
 
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x) {
@@ -894,8 +892,7 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
       SP_CUDA_CHECK_LAUNCH();
       SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_N, ni, ni, l.data<T>(), p));
       SP_CUBLAS_CHECK(trsm_right_upper(cs.cublas, CUBLAS_OP_T, ni, ni, l.data<T>(), p));
-      mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
-      SP_CUDA_CHECK_LAUNCH();
+      mirror_lower(cs.stream, p, n);
     });
     return;
   }
@@ -911,8 +908,7 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
     invert_upper(cs, p, ni, ni, work.data<T>());
     upper_times_transpose(cs, p, ni, ni, work.data<T>());
     // Exactly symmetric, as the CPU body: the lower triangle is mirrored into the upper one.
-    mirror_lower_kernel<T><<<blocks_for(n * n, kThreads), kThreads, 0, cs.stream>>>(p, n);
-    SP_CUDA_CHECK_LAUNCH();
+    mirror_lower(cs.stream, p, n);
   });
 }
 
