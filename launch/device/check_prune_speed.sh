@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call for issue 26's checks at the current commit, most valuable first, each writing under
+# $OUT as it ends: the whole tree built for sm_90, the LLaMA-2-7B-shaped prune (32 layers, 128 x 2048
+# calibration tokens, bf16, 50%: report.json's phases), the whole `ctest -L gpu` label and the CUDA
+# variants of the other tests, then the 8-layer prune under bench/cupti_trace (device time per phase).
+#   carry [".device/ranks", ".device/stories"]:
+#   R=.device/ranks; mkdir -p /tmp/dd && tar -xJf $R/devdata.tar.xz -C /tmp/dd &&
+#     tar -xJf .device/stories/devdata-extra.tar.xz -C /tmp/dd
+#   DEBS=$R/debs DEVDATA=/tmp/dd/devdata bash launch/device/check_prune_speed.sh
+set -uo pipefail
+TAG=check BENCH=1 TARGETS=all BUILD_LIMIT=${BUILD_LIMIT:-240} . launch/device/build_targets.sh
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+D=$STRUPRUNE_SHARED_DIR
+prune() {  # tag layers [env...]
+  local tag=$1 layers=$2
+  shift 2
+  env "$@" timeout 200 python3 bench/prune_scaling.py --bin "$B/src/cli/struprune-dist" \
+    --tokenizer "$D/models/ref-llama/tokenizer.json" --calib "$D/data/refcorpus/heldout-calib.txt" --out /tmp/speed \
+    --shapes llama2-7b --layers "$layers" --nsamples 128 --seqlen 2048 --timeout 190 --tag="-$tag" \
+    >"$OUT/prune-$tag.txt" 2>&1
+  say "prune $tag rc=$?"
+  cp /tmp/speed/scaling-np1-"$tag".json "$OUT/" 2>/dev/null
+}
+prune 32l 32
+timeout "${TEST_LIMIT:-200}" ctest --test-dir "$B" -L gpu -j 4 --timeout 180 >"$OUT/tests-gpu.log" 2>&1
+say "ctest -L gpu rc=$?"
+grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/tests-gpu.log" | head -20 | tee -a "$OUT/summary.txt"
+timeout 120 ctest --test-dir "$B" -R "cuda|Cuda|Gpu|bf16" -LE gpu -j 4 --timeout 110 >"$OUT/tests-cuda.log" 2>&1
+say "ctest cuda variants rc=$?"
+grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/tests-cuda.log" | head -20 | tee -a "$OUT/summary.txt"
+CUPTI=$(find /usr/local/cuda/ /usr/local/cuda-*/ -name 'libcupti.so*' 2>/dev/null | head -1)
+[ -n "$CUPTI" ] && prune trace8 8 SP_TRACE_CRASH=1 CUDA_INJECTION64_PATH="$PWD/$B/bench/libcupti_trace.so" \
+  NVTX_INJECTION64_PATH="$CUPTI" SP_TRACE_OUT="$OUT/trace-8.json"
+grep -h -A60 "cupti_trace: device" /tmp/speed/*trace8*.log 2>/dev/null | head -60 >"$OUT/trace-8.txt"
+say "done"
