@@ -8,7 +8,9 @@
 #     tar -xJf .device/stories/devdata-extra.tar.xz -C /tmp/dd
 #   DEBS=$R/debs DEVDATA=/tmp/dd/devdata bash launch/device/check_prune_speed.sh
 set -uo pipefail
-TAG=check BENCH=1 TARGETS=all BUILD_LIMIT=${BUILD_LIMIT:-240} . launch/device/build_targets.sh
+# QUICK=1: only the binaries of the prune and of the GPU tests of the pruning ops and pipeline (a short lease).
+if [ "${QUICK:-0}" = 1 ]; then T="struprune-dist cupti_trace test_linalg_gpu test_prune"; else T=all; fi
+TAG=check BENCH=1 TARGETS="$T" BUILD_LIMIT=${BUILD_LIMIT:-240} . launch/device/build_targets.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 D=$STRUPRUNE_SHARED_DIR
 prune() {  # tag layers [env...]
@@ -22,12 +24,20 @@ prune() {  # tag layers [env...]
   cp /tmp/speed/scaling-np1-"$tag".json "$OUT/" 2>/dev/null
 }
 prune 32l 32
+if [ "${QUICK:-0}" = 1 ]; then
+  timeout 60 "$B/tests/kernels/test_linalg_gpu" >"$OUT/tests-gpu.log" 2>&1
+  say "test_linalg_gpu rc=$?"
+  timeout 150 "$B/tests/prune/test_prune" --gtest_filter="*cuda*:*Cuda*:*Gpu*:*bf16*" >>"$OUT/tests-gpu.log" 2>&1
+  say "test_prune (cuda variants) rc=$?"
+  grep -E "^\[  (PASSED|FAILED) |^\[==========\]" "$OUT/tests-gpu.log" | tee -a "$OUT/summary.txt"
+else
 timeout "${TEST_LIMIT:-200}" ctest --test-dir "$B" -L gpu -j 4 --timeout 180 >"$OUT/tests-gpu.log" 2>&1
 say "ctest -L gpu rc=$?"
 grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/tests-gpu.log" | head -20 | tee -a "$OUT/summary.txt"
 timeout 120 ctest --test-dir "$B" -R "cuda|Cuda|Gpu|bf16" -LE gpu -j 4 --timeout 110 >"$OUT/tests-cuda.log" 2>&1
 say "ctest cuda variants rc=$?"
 grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/tests-cuda.log" | head -20 | tee -a "$OUT/summary.txt"
+fi
 CUPTI=$(find /usr/local/cuda/ /usr/local/cuda-*/ -name 'libcupti.so*' 2>/dev/null | head -1)
 [ -n "$CUPTI" ] && prune trace8 8 SP_TRACE_CRASH=1 CUDA_INJECTION64_PATH="$PWD/$B/bench/libcupti_trace.so" \
   NVTX_INJECTION64_PATH="$CUPTI" SP_TRACE_OUT="$OUT/trace-8.json"
