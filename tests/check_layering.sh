@@ -3,8 +3,9 @@
 # each rule and expects this to fail). usage: check_layering.sh [REPO_ROOT]
 #  1. A room (src/<room>) includes only the rooms below it, "..." and <...> alike (table `allowed`).
 #  2. mpi.h only in src/dist.
-#  3. CUDA / cuBLAS / cuSOLVER / NCCL headers and device code only in src/kernels/cuda, the core's CUDA
-#     context (core/cuda_state.h, core/context_cuda.cpp) and dist's NCCL files (nccl_*.cpp, *_cuda.cpp).
+#  3. CUDA / cuBLAS / cuSOLVER / NCCL / NVTX headers and device code only in src/kernels/cuda, the core's CUDA
+#     context (core/cuda_state.h, core/context_cuda.cpp, core/trace_range_nvtx.cpp) and dist's NCCL files
+#     (nccl_*.cpp, *_cuda.cpp).
 #  4. The public headers (include/) expose no CUDA, MPI or HDF5.
 #  5. core does not publish src/ as an include root (it links the top-level struprune_headers
 #     PRIVATE; every other room publishes it).
@@ -38,8 +39,8 @@ done
 bad=$(grep -rnE '#[[:space:]]*include[[:space:]]*[<"]mpi\.h' "$root/src" "$root/include" 2>/dev/null | grep -v "^$root/src/dist/")
 [ -n "$bad" ] && report "mpi.h outside src/dist:" "$bad"
 
-cuda_core='kernels/cuda/|core/cuda_state\.h:|core/context_cuda\.cpp:'
-bad=$(grep -rnE '#[[:space:]]*include[[:space:]]*[<"](cuda|cublas|cusolver|curand|nccl|cub/|thrust/)' "$root/src" 2>/dev/null |
+cuda_core='kernels/cuda/|core/cuda_state\.h:|core/context_cuda\.cpp:|core/trace_range_nvtx\.cpp:'
+bad=$(grep -rnE '#[[:space:]]*include[[:space:]]*[<"](cuda|cublas|cusolver|curand|nccl|nvtx|cub/|thrust/)' "$root/src" 2>/dev/null |
   grep -vE "^$root/src/($cuda_core|dist/nccl_[a-z_]*\.cpp:|dist/[a-z_]*_cuda\.cpp:)")
 [ -n "$bad" ] && report "CUDA headers outside kernels/cuda, the core's CUDA context and dist's NCCL files:" "$bad"
 # Device code and library calls (dist's comments may name the NCCL calls its abort path stands for).
