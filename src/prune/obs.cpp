@@ -37,26 +37,37 @@ double sum_of(const Tensor& t) {
   return std::accumulate(d.begin(), d.end(), 0.0);
 }
 
+// Where the live columns are, on the device, for the choice made there: each original column's
+// position (-1: dropped) and each group's first column's (a single-column group's place in the column
+// saliencies).
+struct ColumnMaps {
+  Tensor positions;  // [n] I32
+  Tensor firsts;     // [groups] I32
+};
+
+ColumnMaps column_maps(ExecContext& ctx, const std::vector<int32_t>& pos,
+                       const std::vector<std::vector<int32_t>>& groups) {
+  std::vector<int32_t> first(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) first[g] = pos[size_t(groups[g][0])];
+  return {index_tensor(ctx, pos), index_tensor(ctx, first)};
+}
+
 // The columns still held in W and H^-1 while obs_greedy removes groups: removed columns stay
-// (never read again) until compact() drops them, so the updates shrink with the live width. Each
-// column's position is also on the device (positions()), with each group's first column's (firsts():
-// a single-column group's place in the column saliencies), for the choice made there.
+// (never read again) until compact() drops them, so the updates shrink with the live width.
 class LiveColumns {
  public:
   LiveColumns(ExecContext& ctx, int64_t n, const std::vector<std::vector<int32_t>>& groups)
       : groups_(groups), at_(size_t(n)), pos_(size_t(n)), gone_(size_t(n), false) {
     std::iota(at_.begin(), at_.end(), 0);
     std::iota(pos_.begin(), pos_.end(), 0);
-    upload(ctx);
+    maps_ = column_maps(ctx, pos_, groups_);
   }
   int32_t local(int32_t column) const { return pos_[size_t(column)]; }
-  int64_t size() const { return int64_t(at_.size()); }
-  int64_t dead() const { return dead_; }
-  const Tensor& positions() const { return pos_dev_; }  // [n] I32 by original column, -1: dropped
-  const Tensor& firsts() const { return first_dev_; }   // [groups] I32, a group's first column's position
-
+  const ColumnMaps& on_device() const { return maps_; }
   // `columns` more removed since the last compaction (their groups are named at the compaction).
   void count(int64_t columns) { dead_ += columns; }
+  // Time to compact: the removed columns still held are an eighth of them.
+  bool due() const { return dead_ * 8 >= int64_t(at_.size()); }
   // W and H^-1 restricted to the live columns (those of no group in `removed`, every group removed
   // so far), H^-1 in its own memory (one n^2 F64 matrix, as cli/memory_model.cpp counts the curve).
   void compact(ExecContext& ctx, Tensor& w, Tensor& hinv, const std::vector<int32_t>& removed) {
@@ -72,22 +83,16 @@ class LiveColumns {
     std::fill(pos_.begin(), pos_.end(), -1);
     for (size_t p = 0; p < at_.size(); ++p) pos_[size_t(at_[p])] = int32_t(p);
     dead_ = 0;
-    upload(ctx);
+    maps_ = column_maps(ctx, pos_, groups_);
   }
 
  private:
-  void upload(ExecContext& ctx) {
-    std::vector<int32_t> first(groups_.size());
-    for (size_t g = 0; g < groups_.size(); ++g) first[g] = pos_[size_t(groups_[g][0])];
-    pos_dev_ = index_tensor(ctx, pos_);
-    first_dev_ = index_tensor(ctx, first);
-  }
   const std::vector<std::vector<int32_t>>& groups_;
   std::vector<int32_t> at_;   // original column at each local position
   std::vector<int32_t> pos_;  // local position of each original column (-1: dropped)
   std::vector<bool> gone_;    // removed (by original column)
   int64_t dead_ = 0;          // removed columns still held
-  Tensor pos_dev_, first_dev_;
+  ColumnMaps maps_;
 };
 
 // H^-1 while obs_greedy removes groups: a base B and the updates since the last flush, held as
@@ -258,7 +263,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     const int64_t take = std::min<int64_t>({step, int64_t(groups.size()) - done, max_removed - done});
     Tensor cost;
     if (width == 1) {
-      cost = ops::column_saliencies(ctx, w, inv.diagonal());  // by position; a group's is at firsts()
+      cost = ops::column_saliencies(ctx, w, inv.diagonal());  // by position; a group's is at its first
       if (done == 0) first_cost = cost;
     } else {
       const std::vector<double> s = saliencies(ctx, w, inv, groups, removed, live);
@@ -266,8 +271,8 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       cost = f64_tensor(ctx, s);  // by group
     }
     Tensor pk = picked.slice_rows(done, done + take), pc = picked_cost.slice_rows(done, done + take);
-    ops::pick_cheapest_(ctx, cost, width == 1 ? live.firsts() : each_group, alive, pk, pc);
-    const Tensor gi = ops::group_columns(ctx, pk, members, live.positions(), width);  // ascending
+    ops::pick_cheapest_(ctx, cost, width == 1 ? live.on_device().firsts : each_group, alive, pk, pc);
+    const Tensor gi = ops::group_columns(ctx, pk, members, live.on_device().positions, width);  // ascending
     range.reset();
     if (take * width > inv.room()) {
       const TraceRange flush("greedy.flush");
@@ -295,7 +300,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     // The removed columns stay in W and H^-1 (never read again) until they are an eighth of them;
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
     live.count(take * width);
-    if (live.dead() * 8 >= live.size() && done < max_removed) {
+    if (live.due() && done < max_removed) {
       const TraceRange compact("greedy.compact");
       live.compact(ctx, w, inv.flushed(), picks_so_far(done));
       inv.reset();
