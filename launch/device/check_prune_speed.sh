@@ -3,6 +3,10 @@
 # $OUT as it ends: the whole tree built for sm_90, the LLaMA-2-7B-shaped prune (32 layers, 128 x 2048
 # calibration tokens, bf16, 50%: report.json's phases), the whole `ctest -L gpu` label and the CUDA
 # variants of the other tests, then the 8-layer prune under bench/cupti_trace (device time per phase).
+# .device/ranks: launch/device/ranks_bundle.sh ranks ref-llama; .device/stories (the GPU tests' other models):
+#   mkdir -p /tmp/st/devdata/models /tmp/st/devdata/data .device/stories && cp -r ../shared/models/stories260K-hf \
+#     /tmp/st/devdata/models/ && cp -r ../shared/data/tokenizers ../shared/data/c4 /tmp/st/devdata/data/ &&
+#     tar -cJf .device/stories/devdata-extra.tar.xz -C /tmp/st devdata
 #   carry [".device/ranks", ".device/stories"]:
 #   R=.device/ranks; mkdir -p /tmp/dd && tar -xJf $R/devdata.tar.xz -C /tmp/dd &&
 #     tar -xJf .device/stories/devdata-extra.tar.xz -C /tmp/dd
