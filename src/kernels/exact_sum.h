@@ -33,6 +33,15 @@ SP_EXACT_HD bool split(double v, int64_t limbs[kLimbs]) {
   return true;
 }
 
+// Adds v at index p of an accumulator of `count` values (limb k of value p at acc[k * count + p]).
+// Returns false (nothing added) where split() refuses v: the caller counts it at acc[kLimbs * count].
+SP_EXACT_HD bool add(int64_t* acc, int64_t count, int64_t p, double v) {
+  int64_t l[kLimbs];
+  if (!split(v, l)) return false;
+  for (int k = 0; k < kLimbs; ++k) acc[k * count + p] += l[k];
+  return true;
+}
+
 SP_EXACT_HD int64_t floor_div_limb(int64_t v) {
   constexpr int64_t base = int64_t(1) << 40;
   return v >= 0 ? v / base : -((-v + base - 1) / base);

@@ -265,8 +265,18 @@ Tensor select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx) {
 
 namespace {
 
-// Rows of x gathered per chunk so that a chunk's [rows, C] temporary stays within kGatherChunk.
-int64_t gather_rows_per_chunk(int64_t cols) { return std::max<int64_t>(1, kGatherChunk / std::max<int64_t>(1, cols)); }
+// x[rows, cols] written row-major from the start of out (flat, at least |rows| |cols| elements), a
+// chunk of rows at a time so that a chunk's [rows, C] temporary stays within kGatherChunk; chunks go
+// in order, so out may be x's own buffer when each chunk lands below the rows still to be read.
+void gather_block_into(ExecContext& ctx, const Tensor& x, const Tensor& rows, const Tensor& cols, Tensor& out) {
+  const int64_t r = rows.dim(0), k = cols.dim(0);
+  const int64_t step = std::max<int64_t>(1, kGatherChunk / std::max<int64_t>(1, x.dim(1)));
+  for (int64_t r0 = 0; r0 < r; r0 += step) {
+    const int64_t r1 = std::min(r, r0 + step);
+    Tensor dst = out.slice_rows(r0 * k, r1 * k);
+    dst.copy_from(select_cols(ctx, select_rows(ctx, x, rows.slice_rows(r0, r1)), cols));
+  }
+}
 
 }  // namespace
 
@@ -274,20 +284,15 @@ Tensor select_block(ExecContext& ctx, const Tensor& x, const Tensor& rows, const
   require_ndim(x, 2, "select_block", "x");
   require_index(ctx, rows, "select_block");
   require_index(ctx, cols, "select_block");
-  const int64_t r = rows.dim(0), k = cols.dim(0), step = gather_rows_per_chunk(x.dim(1));
-  Tensor out = Tensor::empty({r, k}, x.dtype(), ctx.device());
-  for (int64_t r0 = 0; r0 < r; r0 += step) {
-    const int64_t r1 = std::min(r, r0 + step);
-    Tensor dst = out.slice_rows(r0, r1);
-    dst.copy_from(select_cols(ctx, select_rows(ctx, x, rows.slice_rows(r0, r1)), cols));
-  }
-  return out;
+  Tensor out = Tensor::empty({rows.dim(0) * cols.dim(0)}, x.dtype(), ctx.device());
+  gather_block_into(ctx, x, rows, cols, out);
+  return out.reshape({rows.dim(0), cols.dim(0)});
 }
 
 void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx) {
   require_square(a, "select_square", "a");
   require_index(ctx, idx, "select_square");
-  const int64_t n = a.dim(0), k = idx.dim(0), step = gather_rows_per_chunk(n);
+  const int64_t n = a.dim(0), k = idx.dim(0);
   SP_REQUIRE(k <= n, "ops::select_square: {} indices for a {}", k, a.desc());
   if (idx.is_cpu()) {
     const int32_t* p = idx.data<int32_t>();
@@ -295,14 +300,10 @@ void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx) {
       SP_REQUIRE(p[i] > p[i - 1], "ops::select_square: indices must ascend (entry {} is {} after {})", i, p[i],
                  p[i - 1]);
   }
-  // Rows go in order: chunk [r0, r1) lands in [r0 k, r1 k), below every row a later chunk reads
-  // (idx[r] >= r, so row idx[r] starts at or after r n >= r k).
+  // Chunk [r0, r1) lands in [r0 k, r1 k), below every row a later chunk reads (idx[r] >= r, so row
+  // idx[r] starts at or after r n >= r k).
   Tensor flat = a.reshape({n * n});
-  for (int64_t r0 = 0; r0 < k; r0 += step) {
-    const int64_t r1 = std::min(k, r0 + step);
-    Tensor dst = flat.slice_rows(r0 * k, r1 * k);
-    dst.copy_from(select_cols(ctx, select_rows(ctx, a, idx.slice_rows(r0, r1)), idx));
-  }
+  gather_block_into(ctx, a, idx, idx, flat);
   a = flat.slice_rows(0, k * k).reshape({k, k});
 }
 

@@ -89,14 +89,8 @@ void exact_accumulate(Tensor& acc, const Tensor& x) {
   const int64_t n = x.numel();
   const double* v = x.data<double>();
   int64_t* a = acc.data<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t l[exact::kLimbs];
-    if (!exact::split(v[i], l)) {
-      a[exact::kLimbs * n] += 1;
-      continue;
-    }
-    for (int k = 0; k < exact::kLimbs; ++k) a[k * n + i] += l[k];
-  }
+  for (int64_t i = 0; i < n; ++i)
+    if (!exact::add(a, n, i, v[i])) a[exact::kLimbs * n] += 1;
 }
 
 void exact_accumulate_lower(Tensor& acc, const Tensor& x) {
@@ -104,15 +98,8 @@ void exact_accumulate_lower(Tensor& acc, const Tensor& x) {
   const double* v = x.data<double>();
   int64_t* a = acc.data<int64_t>();
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j <= i; ++j) {
-      const int64_t p = i * (i + 1) / 2 + j;
-      int64_t l[exact::kLimbs];
-      if (!exact::split(v[i * n + j], l)) {
-        a[exact::kLimbs * count] += 1;
-        continue;
-      }
-      for (int k = 0; k < exact::kLimbs; ++k) a[k * count + p] += l[k];
-    }
+    for (int64_t j = 0; j <= i; ++j)
+      if (!exact::add(a, count, i * (i + 1) / 2 + j, v[i * n + j])) a[exact::kLimbs * count] += 1;
 }
 
 void exact_value_symmetric(const Tensor& acc, Tensor& out) {

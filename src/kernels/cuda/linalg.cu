@@ -525,13 +525,9 @@ void symmetric_gram_blocks(CudaState& cs, const Tensor& a, OnBlock&& on_block) {
 // mirror is the entry taken) -- the lower triangle gram_accumulate's F64 matrix would hold, entry
 // for entry. Two kernels, so that every limb write is coalesced: the diagonal block row by row, the
 // rows above it (most of the entries) transposed through shared memory.
-__device__ inline void add_into_limbs(int64_t* __restrict__ acc, int64_t count, int64_t p, float v) {
-  int64_t l[exact::kLimbs];
-  if (!exact::split(double(v), l)) {
+__device__ inline void add_into_limbs(int64_t* __restrict__ acc, int64_t count, int64_t p, double v) {
+  if (!exact::add(acc, count, p, v))
     atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
-    return;
-  }
-  for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
 }
 
 // Grid (ceil(w / blockDim.x), min(w, 65535)): block row y takes part rows j0 + y, j0 + y + gridDim.y, ...
@@ -621,14 +617,7 @@ void gram_accumulate(ExecContext& ctx, Tensor& acc, const Tensor& a, const Tenso
 
 __global__ void exact_accumulate_kernel(int64_t* __restrict__ acc, const double* __restrict__ x, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    int64_t l[exact::kLimbs];
-    if (!exact::split(x[i], l)) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * n), 1ull);
-      continue;
-    }
-    for (int k = 0; k < exact::kLimbs; ++k) acc[k * n + i] += l[k];
-  }
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) add_into_limbs(acc, n, i, x[i]);
 }
 
 __global__ void exact_value_kernel(const int64_t* __restrict__ acc, double* __restrict__ out, int64_t n) {
@@ -657,14 +646,7 @@ __global__ void exact_accumulate_lower_kernel(int64_t* __restrict__ acc, const d
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n * n; e += stride) {
     const int64_t i = e / n, j = e - i * n;
-    if (j > i) continue;
-    int64_t l[exact::kLimbs];
-    if (!exact::split(x[e], l)) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(acc + exact::kLimbs * count), 1ull);
-      continue;
-    }
-    const int64_t p = i * (i + 1) / 2 + j;
-    for (int k = 0; k < exact::kLimbs; ++k) acc[k * count + p] += l[k];
+    if (j <= i) add_into_limbs(acc, count, i * (i + 1) / 2 + j, x[e]);
   }
 }
 
