@@ -98,7 +98,13 @@ eval: {{datasets: [], before: false}}
         row = {"shape": name, "status": "ok", "ranks": a.np, "params": rep["model"]["parameters"], "wall_s": wall,
                "seconds": rep["seconds"], "peak_bytes": rep["runtime"]["peak_memory_bytes_per_rank"],
                "model_bytes": rep["model"]["parameters"] * (2 if a.precision != "fp32" else 4),
-               "achieved_sparsity": rep["prune"]["achieved_sparsity"]}
+               "achieved_sparsity": rep["prune"]["achieved_sparsity"],
+               "kept": [[x["num_attention_heads"], x["num_key_value_heads"], x["intermediate_size"]]
+                        for x in rep["prune"]["layers"]]}  # per layer: compare allocations across builds
+        if "range_seconds" in rep:  # STRUPRUNE_RANGE_SECONDS=1: device seconds per named range
+            row["range_seconds"] = rep["range_seconds"]
+            print("ranges: " + ", ".join(f"{k} {v['seconds']:.3f} s / {v['count']}"
+                                          for k, v in sorted(rep["range_seconds"].items())), flush=True)
         rows.append(row)
         print(f"{name}: {row['params']/1e9:.2f} B params, wall {wall:.1f} s, phases {rep['seconds']}, "
               f"peak {max(row['peak_bytes'])/2**30:.2f} GiB per rank (whole model {row['model_bytes']/2**30:.2f} GiB)",

@@ -18,6 +18,7 @@
 #include "cli/session.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/trace_range.h"
 #include "dist/device_communicator.h"
 #include "io/atomic_file.h"
 #include "persist/journal.h"
@@ -72,38 +73,43 @@ nlohmann::json report_json(const Config& cfg, const Loaded& l, const prune::Prun
     estimates.push_back(s.memory.peak());
     host_estimates.push_back(s.host.total());
   }
-  return {{"command", "prune"},
-          {"version", STRUPRUNE_VERSION},
-          {"model",
-           {{"path", cfg.model.path},
-            {"source", l.model->source().describe()},
-            {"model_type", l.model->config().model_type},
-            {"parameters", prune::count_model_params(l.model->config())},
-            {"parameters_after", prune::count_model_params(r.pruned_config)}}},
-          {"prune", persist::prune_json(r, cfg.prune.sparsity, cfg.prune.temperature)},
-          {"perplexity_before", persist::perplexity_json(r.before, eval_seqlen)},
-          {"perplexity_after", persist::perplexity_json(r.after, eval_seqlen)},
-          {"seconds", persist::seconds_json(r)},
-          {"runtime",
-           {{"ranks", comm.size()},
-            {"device", l.ctx->device().str()},
-            {"collectives", plan.collectives},
-            {"ranks_per_gpu", plan.ranks_per_gpu},
-            {"precision", to_string(cfg.runtime.precision)},
-            {"calibration_batch", plan.calib_batch},
-            {"hidden_states", plan.host_states ? "host" : "device"},
-            {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())},
-            {"estimated_peak_memory_bytes_per_rank", estimates},
-            {"ranks_per_node", plan.ranks_per_node},
-            {"estimated_host_memory_bytes_per_rank", host_estimates},
-            {"estimated_host_memory_bytes_per_node", plan.host_per_node()},
-            {"peak_host_memory_bytes_per_rank", std::vector<int64_t>(host_peaks.begin(), host_peaks.end())},
-            {"peak_host_memory_bytes_max", int64_t(*std::max_element(host_peaks.begin(), host_peaks.end()))}}},
-          {"outputs",
-           {{"masks", out.masks_path()},
-            {"checkpoint", cfg.output.checkpoint == CheckpointForm::None ? "" : out.model_path()},
-            {"checkpoint_form", to_string(cfg.output.checkpoint)}}},
-          {"config", cfg.effective}};
+  nlohmann::json j = {
+      {"command", "prune"},
+      {"version", STRUPRUNE_VERSION},
+      {"model",
+       {{"path", cfg.model.path},
+        {"source", l.model->source().describe()},
+        {"model_type", l.model->config().model_type},
+        {"parameters", prune::count_model_params(l.model->config())},
+        {"parameters_after", prune::count_model_params(r.pruned_config)}}},
+      {"prune", persist::prune_json(r, cfg.prune.sparsity, cfg.prune.temperature)},
+      {"perplexity_before", persist::perplexity_json(r.before, eval_seqlen)},
+      {"perplexity_after", persist::perplexity_json(r.after, eval_seqlen)},
+      {"seconds", persist::seconds_json(r)},
+      {"runtime",
+       {{"ranks", comm.size()},
+        {"device", l.ctx->device().str()},
+        {"collectives", plan.collectives},
+        {"ranks_per_gpu", plan.ranks_per_gpu},
+        {"precision", to_string(cfg.runtime.precision)},
+        {"calibration_batch", plan.calib_batch},
+        {"hidden_states", plan.host_states ? "host" : "device"},
+        {"peak_memory_bytes_per_rank", std::vector<int64_t>(peaks.begin(), peaks.end())},
+        {"estimated_peak_memory_bytes_per_rank", estimates},
+        {"ranks_per_node", plan.ranks_per_node},
+        {"estimated_host_memory_bytes_per_rank", host_estimates},
+        {"estimated_host_memory_bytes_per_node", plan.host_per_node()},
+        {"peak_host_memory_bytes_per_rank", std::vector<int64_t>(host_peaks.begin(), host_peaks.end())},
+        {"peak_host_memory_bytes_max", int64_t(*std::max_element(host_peaks.begin(), host_peaks.end()))}}},
+      {"outputs",
+       {{"masks", out.masks_path()},
+        {"checkpoint", cfg.output.checkpoint == CheckpointForm::None ? "" : out.model_path()},
+        {"checkpoint_form", to_string(cfg.output.checkpoint)}}},
+      {"config", cfg.effective}};
+  if (range_seconds_on())  // STRUPRUNE_RANGE_SECONDS=1: the device time of every named range
+    for (const auto& [name, t] : range_seconds())
+      j["range_seconds"][name] = {{"seconds", t.seconds}, {"count", t.count}};
+  return j;
 }
 
 // What was removed, in two lines: the parameter counts, then each layer's kept query heads / KV heads /

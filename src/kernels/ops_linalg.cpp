@@ -307,6 +307,23 @@ void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx) {
   a = flat.slice_rows(0, k * k).reshape({k, k});
 }
 
+Tensor select_diagonal_blocks(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t b) {
+  require_any_float(ctx, x, "select_diagonal_blocks", "x");
+  require_square(x, "select_diagonal_blocks", "x");
+  require_index(ctx, idx, "select_diagonal_blocks");
+  SP_REQUIRE(b >= 1 && idx.dim(0) % b == 0, "ops::select_diagonal_blocks: {} indices are not whole blocks of {}",
+             idx.dim(0), b);
+  check_indices_on_cpu(idx, x.dim(0), false, "select_diagonal_blocks", "rows of x");
+  Tensor out = Tensor::empty({idx.dim(0), b}, x.dtype(), ctx.device());
+  if (out.numel() == 0) return out;
+  if (ctx.is_cuda()) {
+    cuda::select_diagonal_blocks(ctx, x, idx, out);
+  } else {
+    cpu::select_diagonal_blocks(x, idx, out);
+  }
+  return out;
+}
+
 Tensor expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t rows) {
   require_any_float(ctx, x, "expand_rows", "x");
   require_ndim(x, 2, "expand_rows", "x");
@@ -534,14 +551,15 @@ void copy_(ExecContext& ctx, Tensor& dst, const Tensor& src) {
 }
 
 std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block) {
-  require_square(a, "block_saliencies", "a");
+  require_ndim(a, 2, "block_saliencies", "a");
   require_ndim(w, 2, "block_saliencies", "w");
   SP_REQUIRE(a.dtype() == DType::F64 && w.dtype() == DType::F64, "ops::block_saliencies: a {} and w {} must be F64",
              a.desc(), w.desc());
   SP_REQUIRE(a.device() == ctx.device() && w.device() == ctx.device(),
              "ops::block_saliencies: operands must be on {} (a {}, w {})", ctx.device().str(), a.desc(), w.desc());
-  SP_REQUIRE(block >= 1 && a.dim(0) % block == 0 && w.dim(1) == a.dim(0),
-             "ops::block_saliencies: a {} and w {} must hold whole blocks of {} columns", a.desc(), w.desc(), block);
+  SP_REQUIRE(block >= 1 && a.dim(1) == block && a.dim(0) % block == 0 && w.dim(1) == a.dim(0),
+             "ops::block_saliencies: a {} (stacked blocks) and w {} must hold whole blocks of {} columns", a.desc(),
+             w.desc(), block);
   std::vector<double> out(size_t(a.dim(0) / block));
   if (out.empty()) return out;
   if (ctx.is_cuda()) {

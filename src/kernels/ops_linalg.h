@@ -70,6 +70,11 @@ Tensor select_block(ExecContext& ctx, const Tensor& x, const Tensor& rows, const
 // elements of a's buffer (no second matrix). idx ascending and distinct (the caller's contract: a
 // chunk of rows is written only below the rows still to be read).
 void select_square_(ExecContext& ctx, Tensor& a, const Tensor& idx);
+// The diagonal blocks of x[idx, idx] for runs of b indices, stacked: out[g b + i, j] =
+// x[idx[g b + i], idx[g b + j]] (block g is rows g b .. g b + b - 1), without the off-diagonal blocks.
+// x: [n, n] any float dtype; idx: [k] I32, k a multiple of b, entries in range (as the gathers
+// above) -> [k, b].
+Tensor select_diagonal_blocks(ExecContext& ctx, const Tensor& x, const Tensor& idx, int64_t b);
 
 // Scatters into zeros, the inverse of the gathers: out = zeros [rows, C], out[idx[i], :] = x[i, :]
 // (and out = zeros [R, cols], out[:, idx[i]] = x[:, i]). Entries of idx are distinct and in range
@@ -130,11 +135,12 @@ void pick_cheapest_(ExecContext& ctx, const Tensor& cost, const Tensor& at, Tens
 Tensor group_columns(ExecContext& ctx, const Tensor& picked, const Tensor& members, const Tensor& pos, int64_t b);
 
 // Structured OBS saliencies of m column blocks of one size b at once (prune/obs.h): for each g,
-//   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, gb : (g+1)b],  W_g = w[:, gb : (g+1)b],
-// from one batched Cholesky factorisation of the diagonal blocks (only their lower triangles are
-// read; a's contents are unspecified afterwards). +inf where a block is not numerically positive
-// definite or the value is not finite. a: [m b, m b], w: [out, m b], both F64. The m values come
-// back to the host (the CUDA body waits for the stream once).
+//   out[g] = tr( A_g^{-1} W_g^T W_g ),  A_g = a[gb : (g+1)b, :],  W_g = w[:, gb : (g+1)b],
+// from one batched Cholesky factorisation of the blocks (only their lower triangles are read; a's
+// contents are unspecified afterwards). +inf where a block is not numerically positive definite or
+// the value is not finite. a: [m b, b] (the diagonal blocks of a matrix, stacked:
+// select_diagonal_blocks), w: [out, m b], both F64. The m values come back to the host (the CUDA
+// body waits for the stream once).
 std::vector<double> block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block);
 
 // a[i, i] += v for every i. a: [n, n] F32 / F64.

@@ -174,7 +174,7 @@ std::vector<double> saliencies(ExecContext& ctx, const Tensor& w, LazyInverse& h
     for (int32_t j : groups[g]) cols.push_back(live.local(j));
   }
   const Tensor gi = index_tensor(ctx, cols);
-  Tensor a = ops::select_rows(ctx, ops::select_cols(ctx, hinv.flushed(), gi), gi);
+  Tensor a = ops::select_diagonal_blocks(ctx, hinv.flushed(), gi, int64_t(b));  // A_g = H^-1[g, g] only
   const std::vector<double> v = ops::block_saliencies(ctx, a, ops::select_cols(ctx, w, gi), int64_t(b));
   for (size_t i = 0; i < live_groups.size(); ++i) s[size_t(live_groups[i])] = v[i];
   return s;
@@ -259,7 +259,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
   }());
   int64_t done = 0;
   while (done < max_removed) {
-    std::optional<TraceRange> range(std::in_place, "greedy.select");
+    std::optional<TraceRange> range(std::in_place, ctx, "greedy.select");
     const int64_t take = std::min<int64_t>({step, int64_t(groups.size()) - done, max_removed - done});
     Tensor cost;
     if (width == 1) {
@@ -275,10 +275,10 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     const Tensor gi = ops::group_columns(ctx, pk, members, live.on_device().positions, width);  // ascending
     range.reset();
     if (take * width > inv.room()) {
-      const TraceRange flush("greedy.flush");
+      const TraceRange flush(ctx, "greedy.flush");
       inv.flushed();
     }
-    range.emplace("greedy.update");
+    range.emplace(ctx, "greedy.update");
     // One factor of A = H^-1[G, G] serves the joint saliency and the update.
     Tensor sg = inv.columns(gi);  // S = H^-1[:, G]
     Tensor a = ops::select_rows(ctx, sg, gi);
@@ -301,7 +301,7 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     // then both shrink to the live columns, so the updates cost ~(n - k)^2, not n^2.
     live.count(take * width);
     if (live.due() && done < max_removed) {
-      const TraceRange compact("greedy.compact");
+      const TraceRange compact(ctx, "greedy.compact");
       live.compact(ctx, w, inv.flushed(), picks_so_far(done));
       inv.reset();
     }

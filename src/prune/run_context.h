@@ -47,7 +47,7 @@ class PhaseClock {
   // Adds the wall time of f() to seconds[key] and returns f()'s result.
   template <class F>
   auto timed(const std::string& key, F&& f) {
-    const TraceRange range(key.c_str());
+    const TraceRange range(ctx_, key.c_str());
     ctx_.synchronize();
     struct Charge {
       ExecContext& ctx;

@@ -119,7 +119,7 @@ model::Tap StatsCollector::tap() {
     auto it = want_.find(point);
     if (it == want_.end()) return;
     const auto ref = reference_.find(it->first);
-    const TraceRange range("statistics");
+    const TraceRange range(ctx_, "statistics");
     timer_.start();
     stats_[it->first].add(ctx_, x, ref == reference_.end() ? nullptr : &ref->second, it->second.gram, it->second.cross,
                           fp64_);

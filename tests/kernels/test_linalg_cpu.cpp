@@ -281,6 +281,18 @@ TEST_F(LinalgCpu, SelectAndExpandAreExactForEveryFloatDtype) {
     EXPECT_EQ(ops::select_rows(ctx, er, Tensor::from_i32(into_rows, {3})).to_f64_vector(), xrv);
     EXPECT_EQ(ops::select_cols(ctx, ec, Tensor::from_i32(into_cols, {4})).to_f64_vector(), xcv);
 
+    // The diagonal blocks of x[idx, idx] (blocks of 3; indices may repeat and need not ascend).
+    Tensor sq = rand_tensor(rng, {r, r}, dt);
+    const Vec sqv = sq.to_f64_vector();
+    const std::vector<int32_t> idx = {8, 0, 3, 3, 5, 1};
+    Tensor db = ops::select_diagonal_blocks(ctx, sq, Tensor::from_i32(idx, {6}), 3);
+    ASSERT_EQ(db.shape(), (Shape{6, 3}));
+    Vec wd;
+    for (int g = 0; g < 2; ++g)
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) wd.push_back(sqv[size_t(idx[size_t(g * 3 + i)] * r + idx[size_t(g * 3 + j)])]);
+    EXPECT_EQ(db.to_f64_vector(), wd) << dtype_name(dt);
+
     Tensor tr = ops::transpose(ctx, x);
     ASSERT_EQ(tr.shape(), (Shape{c, r}));
     Vec wt;
@@ -302,8 +314,12 @@ TEST_F(LinalgCpu, IndexErrorsNameTheOpAndTheEntry) {
   const std::string e2 = test::input_error([&] { ops::select_cols(ctx, x, Tensor::from_i32({-1}, {1})); });
   EXPECT_NE(e2.find("select_cols"), std::string::npos) << e2;
   EXPECT_THROW(ops::select_cols(ctx, x, Tensor::from_i32({5}, {1})), InputError);
-  EXPECT_THROW(ops::expand_rows(ctx, x, Tensor::from_i32({0, 1, 2, 6}, {4}), 6), InputError);  // 6 >= rows
-  EXPECT_THROW(ops::expand_rows(ctx, x, Tensor::from_i32({0, 1, 2}, {3}), 6), InputError);     // 3 entries, 4 rows
+  Tensor sq = rand_tensor(rng, {4, 4}, DType::F64);
+  EXPECT_THROW(ops::select_diagonal_blocks(ctx, sq, Tensor::from_i32({0, 1, 2}, {3}), 2), InputError);  // 1.5 blocks
+  EXPECT_THROW(ops::select_diagonal_blocks(ctx, sq, Tensor::from_i32({0, 4}, {2}), 2), InputError);     // 4 >= n
+  EXPECT_THROW(ops::select_diagonal_blocks(ctx, x, Tensor::from_i32({0, 1}, {2}), 2), InputError);      // not square
+  EXPECT_THROW(ops::expand_rows(ctx, x, Tensor::from_i32({0, 1, 2, 6}, {4}), 6), InputError);           // 6 >= rows
+  EXPECT_THROW(ops::expand_rows(ctx, x, Tensor::from_i32({0, 1, 2}, {3}), 6), InputError);  // 3 entries, 4 rows
   const std::string e3 = test::input_error([&] {
     ops::expand_cols(ctx, x, Tensor::from_i32({0, 1, 2, 1, 3}, {5}), 8);
   });

@@ -357,6 +357,15 @@ TEST_P(SelectGpu, GathersScattersAndTransposeAreExact) {
     cpu::select_cols(xh, Tensor::from_i32(cols, {21}), ref);
     expect_same_bits(out, ref, tag("select_cols"));
   }
+  {  // The diagonal blocks of a square x[idx, idx], blocks of 7.
+    Operand sq = random_operand(rng_, {r, r}, dt());
+    std::vector<int32_t> idx(35);
+    for (auto& i : idx) i = ur(rng_);
+    Tensor out = poisoned({35, 7}, dt()), ref = Tensor::empty({35, 7}, dt());
+    cuda::select_diagonal_blocks(ctx(), sq.dev, ids_on_device(idx), out);
+    cpu::select_diagonal_blocks(sq.dev.to(Device::cpu()), Tensor::from_i32(idx, {35}), ref);
+    expect_same_bits(out, ref, tag("select_diagonal_blocks"));
+  }
   // Scatters into zeros: distinct targets.
   std::vector<int32_t> perm_r(100), perm_c(64);
   for (size_t i = 0; i < perm_r.size(); ++i) perm_r[i] = int32_t(i);

@@ -132,6 +132,12 @@ Tensor on_f64(const Device& dev, const Mat& v, Shape s) {
   return dev.is_cpu() ? t : t.to(dev);
 }
 
+// Indices v on dev (I32).
+Tensor index_on(const Device& dev, const std::vector<int32_t>& v) {
+  Tensor t = Tensor::from_i32(v, {int64_t(v.size())});
+  return dev.is_cpu() ? t : t.to(dev);
+}
+
 struct Stats {
   Tensor gram, cross;
 };
@@ -308,7 +314,10 @@ TEST_P(Obs, BlockSaliencesMatchAPerBlockSolve) {
       Mat ab = a;
       if (bad >= 0)
         for (int i = 0; i < block; ++i) ab[size_t((bad * block + i) * n + bad * block + i)] = -1.0;
-      Tensor at = on_f64(ctx.device(), ab, {n, n});
+      std::vector<int32_t> all(static_cast<size_t>(n));
+      std::iota(all.begin(), all.end(), 0);
+      Tensor at =
+          ops::select_diagonal_blocks(ctx, on_f64(ctx.device(), ab, {n, n}), index_on(ctx.device(), all), block);
       const std::vector<double> got = ops::block_saliencies(ctx, at, on_f64(ctx.device(), w, {out, n}), block);
       ASSERT_EQ(got.size(), size_t(m));
       for (int q = 0; q < m; ++q) {

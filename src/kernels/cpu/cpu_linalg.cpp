@@ -151,6 +151,20 @@ void select_cols(const Tensor& x, const Tensor& idx, Tensor& out) {
   });
 }
 
+void select_diagonal_blocks(const Tensor& x, const Tensor& idx, Tensor& out) {
+  dispatch_bits(x.dtype(), [&](auto zero) {
+    using E = decltype(zero);
+    const int64_t n = x.dim(0), b = out.dim(1);
+    const int32_t* id = idx.data<int32_t>();
+    E* dst = out.data<E>();
+    for (int64_t r = 0; r < idx.numel(); ++r) {
+      const E* src = x.data<E>() + int64_t(id[r]) * n;
+      const int32_t* cols = id + r / b * b;  // the indices of this row's block
+      for (int64_t j = 0; j < b; ++j) dst[r * b + j] = src[cols[j]];
+    }
+  });
+}
+
 void expand_rows(const Tensor& x, const Tensor& idx, Tensor& out) {
   std::memset(out.raw(), 0, out.nbytes());
   const size_t row = size_t(x.dim(1)) * dtype_size(x.dtype());
@@ -310,11 +324,11 @@ void group_columns(const Tensor& picked, const Tensor& members, const Tensor& po
 
 void block_saliencies(const Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
   const int64_t n = a.dim(0), rows = w.dim(0);
-  ConstMap<double> am(a.data<double>(), n, n);
+  ConstMap<double> am(a.data<double>(), n, block);  // the blocks, stacked
   ConstMap<double> wm(w.data<double>(), rows, n);
   for (size_t g = 0; g < out.size(); ++g) {
     const int64_t o = int64_t(g) * block;
-    const Eigen::LLT<RowMajor<double>, Eigen::Lower> llt(RowMajor<double>(am.block(o, o, block, block)));
+    const Eigen::LLT<RowMajor<double>, Eigen::Lower> llt(RowMajor<double>(am.block(o, 0, block, block)));
     const auto d = llt.matrixLLT().diagonal();
     out[g] = std::numeric_limits<double>::infinity();
     if (llt.info() != Eigen::Success || !((d.array() > 0.0) && d.array().isFinite()).all()) continue;

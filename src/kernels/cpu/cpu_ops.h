@@ -43,6 +43,7 @@ void synthetic_normal(Tensor& out, uint64_t key, float stddev);
 void column_stats(Tensor& sum, Tensor& sumsq, const Tensor& x);  // either output may be undefined
 void select_rows(const Tensor& x, const Tensor& idx, Tensor& out);
 void select_cols(const Tensor& x, const Tensor& idx, Tensor& out);
+void select_diagonal_blocks(const Tensor& x, const Tensor& idx, Tensor& out);
 void expand_rows(const Tensor& x, const Tensor& idx, Tensor& out);  // zeros outside idx
 void expand_cols(const Tensor& x, const Tensor& idx, Tensor& out);
 void transpose(const Tensor& x, Tensor& out);

@@ -50,6 +50,7 @@ void synthetic_normal(ExecContext& ctx, Tensor& out, uint64_t key, float stddev)
 void column_stats(ExecContext& ctx, Tensor& sum, Tensor& sumsq, const Tensor& x);
 void select_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
 void select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
+void select_diagonal_blocks(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
 void expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
 void expand_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out);
 void transpose(ExecContext& ctx, const Tensor& x, Tensor& out);

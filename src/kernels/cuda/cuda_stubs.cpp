@@ -50,6 +50,9 @@ void synthetic_normal(ExecContext&, Tensor&, uint64_t, float) { no_cuda_backend(
 void column_stats(ExecContext&, Tensor&, Tensor&, const Tensor&) { no_cuda_backend("column_stats"); }
 void select_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("select_rows"); }
 void select_cols(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("select_cols"); }
+void select_diagonal_blocks(ExecContext&, const Tensor&, const Tensor&, Tensor&) {
+  no_cuda_backend("select_diagonal_blocks");
+}
 void expand_rows(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("expand_rows"); }
 void expand_cols(ExecContext&, const Tensor&, const Tensor&, Tensor&) { no_cuda_backend("expand_cols"); }
 void transpose(ExecContext&, const Tensor&, Tensor&) { no_cuda_backend("transpose"); }

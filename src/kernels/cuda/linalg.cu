@@ -224,6 +224,18 @@ __global__ void gather_cols_kernel(const E* __restrict__ x, const int32_t* __res
   }
 }
 
+// out[r, j] = x[idx[r], idx[r / b * b + j]]: the diagonal blocks of x[idx, idx]. x: [n, n]; out: [k, b].
+template <typename E>
+__global__ void gather_diagonal_blocks_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx,
+                                              E* __restrict__ out, int64_t k, int64_t b, int64_t n) {
+  const int64_t total = k * b, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t r = e / b, j = e - r * b;
+    const int64_t row = idx[r], col = idx[r / b * b + j];
+    out[e] = row >= 0 && row < n && col >= 0 && col < n ? x[row * n + col] : poison_bits<E>();
+  }
+}
+
 // out[idx[i], :] = x[i, :] into a zeroed out: [rows, c]. x: [k, c]. Out-of-range entries are skipped.
 template <typename E>
 __global__ void scatter_rows_kernel(const E* __restrict__ x, const int32_t* __restrict__ idx, E* __restrict__ out,
@@ -373,11 +385,11 @@ __global__ void sub_column_dots_kernel(double* __restrict__ d, const double* __r
   }
 }
 
-// Device pointer arrays of the batched calls: a's diagonal block g (ld n) and y's rows g*b (ld n).
-__global__ void block_pointers_kernel(double* a, double* y, int64_t block, int64_t n, int64_t m, double** out) {
+// Device pointer arrays of the batched calls: a's block g (stacked, ld block) and y's rows g*b (ld n).
+__global__ void block_pointers_kernel(double* a, double* y, int64_t block, int64_t m, double** out) {
   const int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (g >= m) return;
-  out[g] = a + g * block * n + g * block;
+  out[g] = a + g * block * block;
   out[m + g] = y + g * block;
 }
 
@@ -736,6 +748,16 @@ void select_cols(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& o
   });
 }
 
+void select_diagonal_blocks(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
+  const int64_t k = idx.numel(), b = out.dim(1), n = x.dim(0);
+  dispatch_bits(x.dtype(), "select_diagonal_blocks", [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    gather_diagonal_blocks_kernel<E><<<blocks_for(k * b, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        x.data<E>(), idx.data<int32_t>(), out.data<E>(), k, b, n);
+    SP_CUDA_CHECK_LAUNCH();
+  });
+}
+
 void expand_rows(ExecContext& ctx, const Tensor& x, const Tensor& idx, Tensor& out) {
   if (out.numel() == 0) return;
   SP_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), stream_of(ctx)));
@@ -911,9 +933,9 @@ void copy(ExecContext& ctx, Tensor& dst, const Tensor& src) {
   SP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_of(ctx)));
 }
 
-// Row-major a [n, n] read column-major is a^T, so its diagonal blocks are themselves (symmetric);
-// row-major w [rows, n] read column-major is W^T [n, rows] (ld n), whose rows g*b.. are W_g^T.
-// LOWER: A_g = L L^T in the column-major lower triangle; y_g := L^{-1} W_g^T, and
+// Row-major a [m b, b] (stacked blocks) read column-major is a^T: block g, at a + g b^2 with ld b, is
+// itself (symmetric); row-major w [rows, n] read column-major is W^T [n, rows] (ld n), whose rows g*b..
+// are W_g^T. LOWER: A_g = L L^T in the column-major lower triangle; y_g := L^{-1} W_g^T, and
 // tr(A_g^{-1} W_g^T W_g) = ||y_g||^2, the column sums of squares of y over block g.
 void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t block, std::vector<double>& out) {
   const int64_t n = a.dim(0), rows = w.dim(0), m = int64_t(out.size());
@@ -933,21 +955,21 @@ void block_saliencies(ExecContext& ctx, Tensor& a, const Tensor& w, int64_t bloc
   if (block <= kBatchedBlock) {
     Tensor ptrs = Tensor::empty({2 * m}, DType::I64, a.device());
     double** dp = reinterpret_cast<double**>(ptrs.raw());
-    block_pointers_kernel<<<blocks_for(m, kThreads), kThreads, 0, cs.stream>>>(pa, py, block, n, m, dp);
+    block_pointers_kernel<<<blocks_for(m, kThreads), kThreads, 0, cs.stream>>>(pa, py, block, m, dp);
     SP_CUDA_CHECK_LAUNCH();
-    SP_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, dp, ni, info.data<int>(), mi));
+    SP_CUSOLVER_CHECK(cusolverDnDpotrfBatched(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, dp, bi, info.data<int>(), mi));
     SP_CUBLAS_CHECK(cublasDtrsmBatched(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
-                                       CUBLAS_DIAG_NON_UNIT, bi, ri, &one, dp, ni, dp + m, ni, mi));
+                                       CUBLAS_DIAG_NON_UNIT, bi, ri, &one, dp, bi, dp + m, ni, mi));
   } else {
     int lwork = 0;
-    SP_CUSOLVER_CHECK(cusolverDnDpotrf_bufferSize(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, pa, ni, &lwork));
+    SP_CUSOLVER_CHECK(cusolverDnDpotrf_bufferSize(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, pa, bi, &lwork));
     Tensor work = Tensor::empty({std::max(lwork, 1)}, DType::F64, a.device());
     for (int64_t g = 0; g < m; ++g) {
-      double* ag = pa + g * block * n + g * block;
-      SP_CUSOLVER_CHECK(cusolverDnDpotrf(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, ag, ni, work.data<double>(), lwork,
+      double* ag = pa + g * block * block;
+      SP_CUSOLVER_CHECK(cusolverDnDpotrf(cs.cusolver, CUBLAS_FILL_MODE_LOWER, bi, ag, bi, work.data<double>(), lwork,
                                          info.data<int>() + g));
       SP_CUBLAS_CHECK(cublasDtrsm(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
-                                  CUBLAS_DIAG_NON_UNIT, bi, ri, &one, ag, ni, py + g * block, ni));
+                                  CUBLAS_DIAG_NON_UNIT, bi, ri, &one, ag, bi, py + g * block, ni));
     }
   }
   Tensor none, sq = Tensor::zeros({n}, DType::F64, a.device());
