@@ -5,7 +5,8 @@
 # (report.json's range_seconds: device time per named range, from CUDA events), then the GPU tests, then the
 # 8-layer prune under bench/cupti_trace (device time per NVTX range, kernel by kernel).
 #   QUICK=1 (a short lease): only struprune-dist, test_linalg_gpu (every CUDA body of the pruning ops
-#   against the CPU's) and test_prune's GPU cases, those tests and the two prunes; no trace. Otherwise: the whole tree, the whole
+#   against the CPU's) and test_prune's GPU cases, those tests and the two prunes; no trace.
+#   EXTRA_TARGETS (with BENCH=1 for bench/ targets) are built too. Otherwise: the whole tree, the whole
 #   `ctest -L gpu` label and the CUDA variants of the other tests.
 # .device/ranks: launch/device/ranks_bundle.sh ranks ref-llama; .device/stories (the GPU tests' other models):
 #   mkdir -p /tmp/st/devdata/models /tmp/st/devdata/data .device/stories && cp -r ../shared/models/stories260K-hf \
@@ -21,7 +22,7 @@ R=.device/ranks
 mkdir -p /tmp/dd && tar -xJf $R/devdata.tar.xz -C /tmp/dd
 [ -f .device/stories/devdata-extra.tar.xz ] && tar -xJf .device/stories/devdata-extra.tar.xz -C /tmp/dd
 export DEBS=$R/debs DEVDATA=/tmp/dd/devdata
-if [ "${QUICK:-0}" = 1 ]; then T="struprune-dist test_linalg_gpu test_prune" BENCH=0; else T=all BENCH=1; fi
+if [ "${QUICK:-0}" = 1 ]; then T="struprune-dist test_linalg_gpu test_prune ${EXTRA_TARGETS:-}" BENCH=${BENCH:-0}; else T=all BENCH=1; fi
 TAG=check TARGETS="$T" BUILD_LIMIT=${BUILD_LIMIT:-240} . launch/device/build_targets.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$OUT/summary.txt"
 D=$STRUPRUNE_SHARED_DIR

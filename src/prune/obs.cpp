@@ -270,9 +270,11 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
       if (done == 0) c.saliency = s;
       cost = f64_tensor(ctx, s);  // by group
     }
+    std::optional<TraceRange> part(std::in_place, ctx, "greedy.select.pick");  // the steps' parts, for the range clock
     Tensor pk = picked.slice_rows(done, done + take), pc = picked_cost.slice_rows(done, done + take);
     ops::pick_cheapest_(ctx, cost, width == 1 ? live.on_device().firsts : each_group, alive, pk, pc);
     const Tensor gi = ops::group_columns(ctx, pk, members, live.on_device().positions, width);  // ascending
+    part.reset();
     range.reset();
     if (take * width > inv.room()) {
       const TraceRange flush(ctx, "greedy.flush");
@@ -280,17 +282,24 @@ RemovalCurve obs_greedy(ExecContext& ctx, Tensor w, Tensor hinv, const std::vect
     }
     range.emplace(ctx, "greedy.update");
     // One factor of A = H^-1[G, G] serves the joint saliency and the update.
+    part.emplace(ctx, "greedy.update.columns");
     Tensor sg = inv.columns(gi);  // S = H^-1[:, G]
     Tensor a = ops::select_rows(ctx, sg, gi);
+    part.emplace(ctx, "greedy.update.factor");
     ops::cholesky_(ctx, a, &failures);
+    part.emplace(ctx, "greedy.update.terms");
     Tensor wg = ops::select_cols(ctx, w, gi);
     // The joint saliency stays on the device until the end: no wait for the stream here.
     steps.push_back({take == 1 ? Tensor() : trace_terms(ctx, a, wg), done, take});
     // W -= W_G A^{-1} S^T and H^-1 -= S A^{-1} S^T.
+    part.emplace(ctx, "greedy.update.solve");
     const Tensor st = ops::transpose(ctx, sg);
     const Tensor x = ops::cholesky_solve(ctx, a, st);  // [|G|, n]
+    part.emplace(ctx, "greedy.update.w");
     ops::gemm_(ctx, w, wg, false, x, false, -1.0, 1.0);
+    part.emplace(ctx, "greedy.update.push");
     inv.push(st, x);
+    part.reset();
     done += take;
     range.reset();
     if (width > 1) {  // the next saliencies are read on the host anyway
