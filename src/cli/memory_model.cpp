@@ -47,6 +47,8 @@ int64_t gather_temp(int64_t rows, int64_t in_cols, int64_t out_cols) {
 // place, compacted in place), the held updates' two factors and the working copy of the weights, in
 // F64 (the Gram itself is counted by the caller).
 // step_columns: the columns one update removes when prune.obs_step is set (0: automatic, ~n / 256).
+// The inverse's own scratch on a GPU (kernels/cuda/linalg.cu: kPanel x n / 2, 256 n values) lives
+// before the factors (at least 2 x min(1024, n / 4) x n values) are made, so it is below this peak.
 int64_t curve(int64_t n, int64_t out, int64_t step_columns) {
   return (n * n + 2 * prune::obs_pending_rank(n, step_columns) * n + out * n) * kF64 + gather_temp(n, n, n);
 }

@@ -504,9 +504,10 @@ TEST_P(DenseGpu, CholeskyReturnsFalseWhenNotPositiveDefinite) {
 }
 
 // n = 200 and 700: the inverse's recursion (blocks of at most 128) one and three levels deep, halves
-// of odd sizes included.
+// of odd sizes included; 1100: its top halves (550) multiplied as general products over panels of
+// 512 and a partial one.
 TEST_P(DenseGpu, CholeskySolveAndInverse) {
-  for (const int64_t n : {int64_t(1), int64_t(45), int64_t(200), int64_t(700)}) {
+  for (const int64_t n : {int64_t(1), int64_t(45), int64_t(200), int64_t(700), int64_t(1100)}) {
     // One factor, from the CPU, given to both bodies: only the solve / inverse are compared.
     Operand m = upload(spd_values(rng_, n), {n, n}, dt());
     Tensor lh = m.host;

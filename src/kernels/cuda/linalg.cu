@@ -452,6 +452,63 @@ cublasStatus_t trsm_left_upper(cublasHandle_t h, int n, const float* u, int ldu,
                      x, n);
 }
 
+// c = alpha op(a) op(b) + beta c, column-major; fp32 exact (pedantic), as every F32 product here.
+cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha,
+                    const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  return cublasDgemm(h, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc);
+}
+cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
+                    const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  return cublasGemmEx(h, ta, tb, m, n, k, &alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, &beta, c, CUDA_R_32F, ldc,
+                      CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT);
+}
+
+// In-place products with an upper-triangular u (column-major, zeros below its diagonal, as the
+// factor and its inverse are kept) as general products over panels of kPanel columns or rows, each
+// through `scratch` (at least kPanel x max(m, n) elements) and only over u's nonzero part: cuBLAS's
+// F64 trmm runs far below its gemm rate on these shapes. A panel is written back only after the
+// last product that reads its old values (the order of the panels below guarantees it).
+constexpr int kPanel = 512;
+
+// x := x u (x: m x n, ld ldx; u: n x n upper). Panels of columns right to left: column panel J of
+// x u reads x's columns up to J's end only.
+template <typename T>
+void times_upper_right(CudaState& cs, int m, int n, const T* u, int ldu, T* x, int ldx, T* scratch) {
+  for (int j1 = n; j1 > 0; j1 -= kPanel) {
+    const int j0 = std::max(0, j1 - kPanel), w = j1 - j0;
+    SP_CUBLAS_CHECK(
+        gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_N, m, w, j1, T(1), x, ldx, u + size_t(j0) * ldu, ldu, T(0), scratch, m));
+    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + size_t(j0) * ldx, size_t(ldx) * sizeof(T), scratch, size_t(m) * sizeof(T),
+                                    size_t(m) * sizeof(T), size_t(w), cudaMemcpyDeviceToDevice, cs.stream));
+  }
+}
+
+// x := alpha u x (x: m x n, ld ldx; u: m x m upper). Panels of rows top to bottom: row panel I of
+// u x reads x's rows from I's start on only.
+template <typename T>
+void times_upper_left(CudaState& cs, int m, int n, T alpha, const T* u, int ldu, T* x, int ldx, T* scratch) {
+  for (int i0 = 0; i0 < m; i0 += kPanel) {
+    const int h = std::min(kPanel, m - i0);
+    SP_CUBLAS_CHECK(gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_N, h, n, m - i0, alpha, u + size_t(i0) * ldu + i0, ldu,
+                         x + i0, ldx, T(0), scratch, h));
+    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + i0, size_t(ldx) * sizeof(T), scratch, size_t(h) * sizeof(T),
+                                    size_t(h) * sizeof(T), size_t(n), cudaMemcpyDeviceToDevice, cs.stream));
+  }
+}
+
+// x := x u^T (x: m x n, ld ldx; u: n x n upper). Panels of columns left to right: column panel J of
+// x u^T reads x's columns from J's start on only.
+template <typename T>
+void times_upper_transpose_right(CudaState& cs, int m, int n, const T* u, int ldu, T* x, int ldx, T* scratch) {
+  for (int j0 = 0; j0 < n; j0 += kPanel) {
+    const int w = std::min(kPanel, n - j0);
+    SP_CUBLAS_CHECK(gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m, w, n - j0, T(1), x + size_t(j0) * ldx, ldx,
+                         u + size_t(j0) * ldu + j0, ldu, T(0), scratch, m));
+    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + size_t(j0) * ldx, size_t(ldx) * sizeof(T), scratch, size_t(m) * sizeof(T),
+                                    size_t(m) * sizeof(T), size_t(w), cudaMemcpyDeviceToDevice, cs.stream));
+  }
+}
+
 // The n x n block at a (ld) := work (ld n), column-major.
 template <typename T>
 void copy_block(cudaStream_t s, T* a, int ld, const T* work, int n) {
@@ -459,9 +516,9 @@ void copy_block(cudaStream_t s, T* a, int ld, const T* work, int n) {
                                   size_t(n), cudaMemcpyDeviceToDevice, s));
 }
 
-// a := U^{-1} (upper). work: kInverseBase^2 elements.
+// a := U^{-1} (upper). work: kInverseBase^2 elements; panel: kPanel x (n + 1) / 2 elements.
 template <typename T>
-void invert_upper(CudaState& cs, T* a, int n, int ld, T* work) {
+void invert_upper(CudaState& cs, T* a, int n, int ld, T* work, T* panel) {
   if (n <= kInverseBase) {  // against the identity, in the scratch block
     SP_CUDA_CHECK(cudaMemsetAsync(work, 0, size_t(n) * n * sizeof(T), cs.stream));
     add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(work, n, 1.0);
@@ -473,16 +530,21 @@ void invert_upper(CudaState& cs, T* a, int n, int ld, T* work) {
   const int n1 = n / 2, n2 = n - n1;
   T* a12 = a + size_t(n1) * ld;
   T* a22 = a12 + n1;
-  invert_upper(cs, a, n1, ld, work);
-  invert_upper(cs, a22, n2, ld, work);
+  invert_upper(cs, a, n1, ld, work, panel);
+  invert_upper(cs, a22, n2, ld, work, panel);
   // V12 = -V11 U12 V22, in place on U12.
+  if (n1 >= kPanel) {
+    times_upper_right(cs, n1, n2, a22, ld, a12, ld, panel);
+    times_upper_left(cs, n1, n2, T(-1), a, ld, a12, ld, panel);
+    return;
+  }
   SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_N, n1, n2, T(1), a22, ld, a12, ld, a12, ld));
   SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_LEFT, CUBLAS_OP_N, n1, n2, T(-1), a, ld, a12, ld, a12, ld));
 }
 
 // Upper triangle of a := V V^T (V upper, zero below its diagonal).
 template <typename T>
-void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
+void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work, T* panel) {
   if (n <= kInverseBase) {
     SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n, n, T(1), a, ld, a, ld, work, n));
     copy_block(cs.stream, a, ld, work, n);
@@ -491,11 +553,13 @@ void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work) {
   const int n1 = n / 2, n2 = n - n1;
   T* a12 = a + size_t(n1) * ld;
   T* a22 = a12 + n1;
-  upper_times_transpose(cs, a, n1, ld, work);                      // V11 V11^T
+  upper_times_transpose(cs, a, n1, ld, work, panel);               // V11 V11^T
   SP_CUBLAS_CHECK(syrk_upper(cs.cublas, n1, n2, a12, ld, a, ld));  // + V12 V12^T
-  SP_CUBLAS_CHECK(
-      trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n1, n2, T(1), a22, ld, a12, ld, a12, ld));  // V12 V22^T
-  upper_times_transpose(cs, a22, n2, ld, work);                                                   // V22 V22^T
+  if (n1 >= kPanel)                                                // V12 V22^T
+    times_upper_transpose_right(cs, n1, n2, a22, ld, a12, ld, panel);
+  else
+    SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n1, n2, T(1), a22, ld, a12, ld, a12, ld));
+  upper_times_transpose(cs, a22, n2, ld, work, panel);  // V22 V22^T
 }
 
 }  // namespace
@@ -909,8 +973,9 @@ void cholesky_inverse(ExecContext& ctx, const Tensor& l, Tensor& out, int64_t re
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
     Tensor work = Tensor::empty({int64_t(kInverseBase) * kInverseBase}, l.dtype(), l.device());
-    invert_upper(cs, p, ni, ni, work.data<T>());
-    upper_times_transpose(cs, p, ni, ni, work.data<T>());
+    Tensor panel = Tensor::empty({int64_t(kPanel) * ((n + 1) / 2)}, l.dtype(), l.device());
+    invert_upper(cs, p, ni, ni, work.data<T>(), panel.data<T>());
+    upper_times_transpose(cs, p, ni, ni, work.data<T>(), panel.data<T>());
     // Exactly symmetric, as the CPU body: the lower triangle is mirrored into the upper one.
     mirror_lower(cs.stream, p, n);
   });
