@@ -419,7 +419,8 @@ cublasStatus_t trsm_right_upper(cublasHandle_t h, cublasOperation_t op, int m, i
 
 // The inverse of A = U^T U from U (column-major upper, ld) in place, in two recursive level-3 passes
 // (LAPACK's trtri + lauum, blocked by halves down to kInverseBase): V = U^{-1}, then A^{-1} = V V^T
-// in the upper triangle. 2 n^3 / 3 flops, almost all of them in trmm / syrk on large blocks, instead
+// in the upper triangle. 2 n^3 / 3 flops, almost all of them in triangular products (as general products
+// over panels from kPanel columns on, trmm below) and syrk on large blocks, instead
 // of the 2 n^3 of two triangular solves against the identity (cuSOLVER's potri does the same passes
 // at a far lower rate). The strictly lower part of every diagonal block stays zero until that block's
 // own lauum, which the recursion reaches only after its last use as a triangle.
