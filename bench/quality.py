@@ -13,12 +13,15 @@ and the time from each run's report.json. Prints a Markdown table and writes eve
       --out out/quality [--sparsity 0.2 0.3 0.5 0.6 0.7] [--nsamples 64] [--seqlen 1024] [--device cuda]
 
 --variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows;
---require-best METHOD makes it a regression check (exit 1 unless METHOD wins every cell).
-Only the standard library: it runs the binary and reads JSON.
+--require-best METHOD makes it a regression check (exit 1 unless METHOD wins every cell); --equal-size
+compares rows at the same number of removed parameters (rows whose budget counts other parameters, e.g.
+query_per_group without k / v, get the target that removes as many as the first row; its achieved
+sparsity is then of its own budget). Only the standard library: it runs the binary and reads JSON.
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,6 +69,24 @@ def dense_ppl(args, model):
         return json.load(f)["eval"]["heldout"]["perplexity"]
 
 
+def prunable_params(args, model, sets):
+    """The prunable parameter count of a row's configuration (struprune-dist --dry-run), no computation."""
+    out = os.path.join(args.out, "runs", "dry-run")
+    os.makedirs(out, exist_ok=True)
+    cfg = os.path.join(out, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write(config_yaml(args, model))
+    cmd = [args.bin, cfg, "--dry-run", "--set", f"output.dir={out}"]
+    for k, v in sets.items():
+        cmd += ["--set", f"{k}={v}"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    m = re.search(r"target: remove \d+ of (\d+) prunable parameters", p.stdout)
+    if p.returncode != 0 or m is None:
+        sys.stderr.write(p.stdout[-4000:])
+        raise SystemExit(f"--equal-size: no prunable count from the dry run of {model} with {sets}")
+    return int(m.group(1))
+
+
 def run(args, model, name, sets, sparsity, eval_before=False):
     tag = f"{os.path.basename(os.path.normpath(model))}-{name}-{sparsity}".replace(" ", "_").replace("(", "").replace(")", "")
     out = os.path.join(args.out, "runs", tag)
@@ -87,6 +108,7 @@ def run(args, model, name, sets, sparsity, eval_before=False):
         rep = json.load(f)
     row = {"method": name, "sparsity": sparsity, "overrides": sets, "wall_seconds": wall,
            "achieved": rep["prune"]["achieved_sparsity"], "ppl": rep["perplexity_after"]["heldout"]["perplexity"],
+           "removed_params": rep["prune"]["removed_params"], "prunable_params": rep["prune"]["prunable_params"],
            "seconds": rep["seconds"], "layers": rep["prune"]["layers"]}
     if eval_before:
         row["dense_ppl"] = rep["perplexity_before"]["heldout"]["perplexity"]
@@ -137,6 +159,10 @@ def main():
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE,KEY=VALUE (a structprune ablation)")
+    ap.add_argument("--equal-size", action="store_true",
+                    help="every row removes as many parameters as the first row at each sparsity: a row whose budget "
+                         "counts other parameters (query_per_group leaves k / v out) takes the target that removes "
+                         "that many (its cells are still listed under the nominal sparsity)")
     args = ap.parse_args()
 
     rows_to_run = [(n, METHODS[n]) for n in args.methods]
@@ -151,9 +177,15 @@ def main():
         print(f"{model}:", flush=True)
         res = {"rows": [], "dense_ppl": dense_ppl(args, model)}
         print(f"  dense ppl {res['dense_ppl']}", flush=True)
+        base = prunable_params(args, model, rows_to_run[0][1]) if args.equal_size else None
         for name, sets in rows_to_run:
+            own = prunable_params(args, model, sets) if args.equal_size else None
             for s in args.sparsity:
-                res["rows"].append(run(args, model, name, sets, s))
+                target = s if not args.equal_size else round(s * base / own, 6)
+                row = run(args, model, name, sets, target)
+                row["sparsity"] = s  # the nominal column; "target" is what the row was given
+                row["target"] = target
+                res["rows"].append(row)
                 with open(os.path.join(args.out, "quality.json"), "w") as f:
                     json.dump({"args": vars(args), "results": {**results, model: res}}, f, indent=1)
         results[model] = res

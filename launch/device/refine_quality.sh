@@ -4,7 +4,7 @@
 # then ../shared/peers/tyr_like.py beside it on the same calibration text (PEERS: a folder holding
 # tyr_like.py and peer_baselines.py, carried in). Logs and JSON under $OUT.
 #   DEBS=dir-of-debs DEVDATA=shared-subset MODEL=ref-llama PEERS=dir [SPARSITIES="0.2 0.5"] [TYR=0.2,0.5] \
-#     [VARIANTS="refine:prune.refine_rounds=2"] bash launch/device/refine_quality.sh
+#     [VARIANTS="refine:prune.refine_rounds=2"] [EQUAL_SIZE=1] bash launch/device/refine_quality.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 TAG=refine_quality
@@ -20,7 +20,7 @@ for v in ${VARIANTS:-refine:prune.refine_rounds=2}; do VARGS+=(--variant "$v"); 
 # shellcheck disable=SC2086
 timeout "${QUALITY_LIMIT:-240}" python3 bench/quality.py --bin "$B/src/cli/struprune-dist" --model "$M" --calib "$CAL" \
   --eval "$EV" --out "$OUT/quality" --device cuda --sparsity ${SPARSITIES:-0.2 0.3 0.5 0.6 0.7} \
-  --methods "structprune (admm)" "${VARGS[@]}" >"$OUT/quality.txt" 2>&1
+  --methods "structprune (admm)" "${VARGS[@]}" ${EQUAL_SIZE:+--equal-size} >"$OUT/quality.txt" 2>&1
 say "quality rc=$?"
 tail -8 "$OUT/quality.txt" | tee -a "$OUT/summary.txt"
 if [ -n "${TYR:-}" ] && [ -f "${PEERS:-}/tyr_like.py" ]; then
