@@ -464,6 +464,13 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
                       CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT);
 }
 
+// The rows x cols block at dst (ld) := src (ld src_ld), column-major.
+template <typename T>
+void copy_block(cudaStream_t s, T* dst, int ld, const T* src, int src_ld, int rows, int cols) {
+  SP_CUDA_CHECK(cudaMemcpy2DAsync(dst, size_t(ld) * sizeof(T), src, size_t(src_ld) * sizeof(T),
+                                  size_t(rows) * sizeof(T), size_t(cols), cudaMemcpyDeviceToDevice, s));
+}
+
 // In-place products with an upper-triangular u (column-major, zeros below its diagonal, as the
 // factor and its inverse are kept) as general products over panels of kPanel columns or rows, each
 // through `scratch` (at least kPanel x max(m, n) elements) and only over u's nonzero part: cuBLAS's
@@ -479,8 +486,7 @@ void times_upper_right(CudaState& cs, int m, int n, const T* u, int ldu, T* x, i
     const int j0 = std::max(0, j1 - kPanel), w = j1 - j0;
     SP_CUBLAS_CHECK(
         gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_N, m, w, j1, T(1), x, ldx, u + size_t(j0) * ldu, ldu, T(0), scratch, m));
-    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + size_t(j0) * ldx, size_t(ldx) * sizeof(T), scratch, size_t(m) * sizeof(T),
-                                    size_t(m) * sizeof(T), size_t(w), cudaMemcpyDeviceToDevice, cs.stream));
+    copy_block(cs.stream, x + size_t(j0) * ldx, ldx, scratch, m, m, w);
   }
 }
 
@@ -492,8 +498,7 @@ void times_upper_left(CudaState& cs, int m, int n, T alpha, const T* u, int ldu,
     const int h = std::min(kPanel, m - i0);
     SP_CUBLAS_CHECK(gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_N, h, n, m - i0, alpha, u + size_t(i0) * ldu + i0, ldu,
                          x + i0, ldx, T(0), scratch, h));
-    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + i0, size_t(ldx) * sizeof(T), scratch, size_t(h) * sizeof(T),
-                                    size_t(h) * sizeof(T), size_t(n), cudaMemcpyDeviceToDevice, cs.stream));
+    copy_block(cs.stream, x + i0, ldx, scratch, h, h, n);
   }
 }
 
@@ -505,16 +510,8 @@ void times_upper_transpose_right(CudaState& cs, int m, int n, const T* u, int ld
     const int w = std::min(kPanel, n - j0);
     SP_CUBLAS_CHECK(gemm(cs.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m, w, n - j0, T(1), x + size_t(j0) * ldx, ldx,
                          u + size_t(j0) * ldu + j0, ldu, T(0), scratch, m));
-    SP_CUDA_CHECK(cudaMemcpy2DAsync(x + size_t(j0) * ldx, size_t(ldx) * sizeof(T), scratch, size_t(m) * sizeof(T),
-                                    size_t(m) * sizeof(T), size_t(w), cudaMemcpyDeviceToDevice, cs.stream));
+    copy_block(cs.stream, x + size_t(j0) * ldx, ldx, scratch, m, m, w);
   }
-}
-
-// The n x n block at a (ld) := work (ld n), column-major.
-template <typename T>
-void copy_block(cudaStream_t s, T* a, int ld, const T* work, int n) {
-  SP_CUDA_CHECK(cudaMemcpy2DAsync(a, size_t(ld) * sizeof(T), work, size_t(n) * sizeof(T), size_t(n) * sizeof(T),
-                                  size_t(n), cudaMemcpyDeviceToDevice, s));
 }
 
 // a := U^{-1} (upper). work: kInverseBase^2 elements; panel: kPanel x (n + 1) / 2 elements.
@@ -525,7 +522,7 @@ void invert_upper(CudaState& cs, T* a, int n, int ld, T* work, T* panel) {
     add_diagonal_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, cs.stream>>>(work, n, 1.0);
     SP_CUDA_CHECK_LAUNCH();
     SP_CUBLAS_CHECK(trsm_left_upper(cs.cublas, n, a, ld, work));
-    copy_block(cs.stream, a, ld, work, n);
+    copy_block(cs.stream, a, ld, work, n, n, n);
     return;
   }
   const int n1 = n / 2, n2 = n - n1;
@@ -548,7 +545,7 @@ template <typename T>
 void upper_times_transpose(CudaState& cs, T* a, int n, int ld, T* work, T* panel) {
   if (n <= kInverseBase) {
     SP_CUBLAS_CHECK(trmm(cs.cublas, CUBLAS_SIDE_RIGHT, CUBLAS_OP_T, n, n, T(1), a, ld, a, ld, work, n));
-    copy_block(cs.stream, a, ld, work, n);
+    copy_block(cs.stream, a, ld, work, n, n, n);
     return;
   }
   const int n1 = n / 2, n2 = n - n1;
