@@ -15,8 +15,8 @@ and the time from each run's report.json. Prints a Markdown table and writes eve
 --variant NAME:KEY=VALUE,KEY=VALUE adds a row (an ablation of structprune, say); --methods picks rows;
 --require-best METHOD makes it a regression check (exit 1 unless METHOD wins every cell); --equal-size
 compares rows at the same number of removed parameters (rows whose budget counts other parameters, e.g.
-query_per_group without k / v, get the target that removes as many as the first row; its achieved
-sparsity is then of its own budget). Only the standard library: it runs the binary and reads JSON.
+`prune.structures.attention: none` without the attention, get the target that removes as many as the first
+row; its achieved sparsity is then of its own budget). Only the standard library: it runs the binary and reads JSON.
 """
 import argparse
 import json
@@ -41,12 +41,12 @@ def config_yaml(args, model):
     opt = os.path.basename(os.path.normpath(model)).startswith("ref-opt")
     return "\n".join([
         f"model: {{path: {os.path.abspath(model)}}}",
-        f"calibration: {{path: {os.path.abspath(args.calib)}, format: text, nsamples: {args.nsamples}, "
+        f"calibration: {{path: {os.path.abspath(args.calib)}, nsamples: {args.nsamples}, "
         f"seqlen: {args.seqlen}, seed: {args.seed}}}",
         f"prune: {{structures: {{attention: {'heads' if opt else 'kv_groups'}, mlp: true}}}}",
         f"runtime: {{device: {args.device}, precision: {args.precision}}}",
         "output: {checkpoint: none, overwrite: true}",
-        f"eval: {{datasets: [{{name: heldout, path: {os.path.abspath(args.eval)}, format: text}}], "
+        f"eval: {{datasets: [{{name: heldout, path: {os.path.abspath(args.eval)}}}], "
         f"seqlen: {args.eval_seqlen}, max_windows: {args.max_windows}}}",
         "logging: {level: warn}",
         "",
@@ -161,7 +161,7 @@ def main():
     ap.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE,KEY=VALUE (a structprune ablation)")
     ap.add_argument("--equal-size", action="store_true",
                     help="every row removes as many parameters as the first row at each sparsity: a row whose budget "
-                         "counts other parameters (query_per_group leaves k / v out) takes the target that removes "
+                         "counts other parameters (attention: none leaves the attention out) takes the target that removes "
                          "that many (its cells are still listed under the nominal sparsity)")
     args = ap.parse_args()
 

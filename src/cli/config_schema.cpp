@@ -118,7 +118,8 @@ std::vector<KeySpec> build_schema() {
                "pruning method: structprune (the configured metric, allocation and refit), or a baseline with its "
                "published recipe: magnitude-sp, wanda-sp, flap, wanda-sp+ls, obs-sp+ls",
                prune::kMethodNames, [](Config& c, Method v) { c.prune.method = v; }));
-  s.push_back(ranged(key("prune.sparsity", K::Float, "0.5", "target fraction of prunable parameters to remove",
+  s.push_back(ranged(key("prune.sparsity", K::Float, "0.5",
+                         "target fraction of the pruned projections' parameters to remove (q, k, v, o; MLP)",
                          [](Config& c, V v) { c.prune.sparsity = v.f; }),
                      0.0, 1.0, false, true));
   s.push_back(enum_key("prune.structures.attention", "kv_groups",

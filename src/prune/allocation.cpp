@@ -73,9 +73,11 @@ class ByteReader {
 // Empty when the block is well formed, else the message (thrown on every rank by the caller).
 std::string check_block(const Block& b) {
   const std::string name = block_name(b.layer, b.module);
-  if (b.unit_params <= 0 || b.n_units <= 0)
-    return fmt::format("allocation: block ({}): unit_params = {} and n_units = {} must both be positive", name,
-                       b.unit_params, b.n_units);
+  if (b.unit_params <= 0 || b.n_units <= 0 || b.fixed_params < 0)
+    return fmt::format(
+        "allocation: block ({}): unit_params = {} and n_units = {} must both be positive, fixed_params = {} not "
+        "negative",
+        name, b.unit_params, b.n_units, b.fixed_params);
   if (b.cost.size() != static_cast<size_t>(b.n_units) + 1)
     return fmt::format("allocation: block ({}): removal curve has {} values, expected n_units + 1 = {}", name,
                        b.cost.size(), b.n_units + 1);
@@ -201,7 +203,7 @@ GlobalBlocks validate_and_gather(const std::vector<Block>& local, const Allocati
   out.put<int64_t>(static_cast<int64_t>(local.size()));
   for (const Block& b : local) {
     out.put(b.layer), out.put(b.module), out.put(b.unit_params);
-    out.put(b.n_units), out.put(b.min_removed), out.put(b.max_removed);
+    out.put(b.n_units), out.put(b.min_removed), out.put(b.max_removed), out.put(b.fixed_params);
   }
   const std::vector<std::string> all = comm.allgather(out.str());
 
@@ -218,6 +220,7 @@ GlobalBlocks validate_and_gather(const std::vector<Block>& local, const Allocati
       BlockInfo bi;
       bi.layer = in.get<int>(), bi.module = in.get<int>(), bi.unit_params = in.get<int64_t>();
       bi.n_units = in.get<int>(), bi.min_removed = in.get<int>(), bi.max_removed = in.get<int>();
+      bi.fixed_params = in.get<int64_t>();
       flat.push_back(bi);
       owner.push_back(static_cast<int>(r));
     }
@@ -240,7 +243,7 @@ GlobalBlocks validate_and_gather(const std::vector<Block>& local, const Allocati
   for (size_t i = 0; i < local.size(); ++i) gb.of_local.push_back(gb.of_position[offset + i]);
 
   for (const BlockInfo& bi : gb.info) {
-    gb.total_params += bi.params();
+    gb.total_params += bi.params() + bi.fixed_params;
     gb.min_params += bi.min_removed * bi.unit_params;
     gb.max_params += bi.max_removed * bi.unit_params;
   }

@@ -40,7 +40,8 @@ struct Block {
   std::vector<double> cost;  // n_units + 1 values: cost[0] = 0, non-decreasing
   int min_removed = 0;       // bounds on removed groups (from s_min / s_max), 0 <= min <= max <= n
   int max_removed = 0;
-  int64_t params() const { return unit_params * n_units; }
+  int64_t fixed_params = 0;  // kept whatever the allocation, counted in the budget's total (groups.h)
+  int64_t params() const { return unit_params * n_units; }  // removable
 };
 
 enum class AllocationMode { Uniform, Global, Softmax, Admm };
@@ -52,7 +53,7 @@ inline const char* to_string(AllocationMode m) { return enum_name<AllocationMode
 
 struct AllocationOptions {
   AllocationMode mode = AllocationMode::Admm;
-  double sparsity = 0.5;     // target fraction of the prunable parameters of ALL blocks
+  double sparsity = 0.5;     // target fraction of the prunable parameters of ALL blocks (fixed ones included)
   double temperature = 0.0;  // tau (softmax, admm); dimensionless, see allocation.cpp
   double rho = 1.0;          // ADMM penalty
   int max_iters = 200;

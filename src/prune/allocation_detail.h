@@ -23,7 +23,8 @@ struct BlockInfo {
   int layer = 0, module = 0;
   int64_t unit_params = 0;
   int n_units = 0, min_removed = 0, max_removed = 0;
-  int64_t params() const { return unit_params * n_units; }
+  int64_t fixed_params = 0;
+  int64_t params() const { return unit_params * n_units; }  // removable
 };
 
 // All blocks of all ranks, sorted by (layer, module); the same on every rank.
@@ -32,8 +33,8 @@ struct GlobalBlocks {
   std::vector<int> of_local;     // global index of this rank's block i
   std::vector<int> of_position;  // global index of the j-th block in rank-major gather order
   std::vector<int> rank_count;   // blocks per rank
-  int64_t total_params = 0, min_params = 0, max_params = 0;
-  int64_t budget = 0;  // B = llround(sparsity * total_params)
+  int64_t total_params = 0, min_params = 0, max_params = 0;  // total: removable and fixed
+  int64_t budget = 0;                                        // B = llround(sparsity * total_params)
 
   int size() const { return static_cast<int>(info.size()); }
   // Every local block contributes one row (local order); every rank receives all rows in global

@@ -71,6 +71,7 @@ LayerGroups layer_groups(const io::ModelConfig& m, int layer, AttentionUnit unit
     case AttentionUnit::QueryPerGroup:
       g.attention_units = int(group);
       g.params_per_attention_unit = KV * (2 * hd * h + qb * hd);
+      g.fixed_params = 2 * KV * hd * (h + qb);
       break;
     case AttentionUnit::None:
       break;

@@ -31,9 +31,14 @@ struct LayerGroups {
   int mlp_units = 0;  // intermediate neurons (0 when not pruned)
   int64_t params_per_mlp_unit = 0;
   int64_t layer_params = 0;  // every parameter of the layer (norms included)
-  int64_t prunable_params() const {
+  // Parameters of the pruned projections that no unit removes: k / v (with their biases) under
+  // query_per_group. They count in the budget's total, so that a sparsity means the same model size
+  // whatever the attention unit (q, k, v, o and the MLP are the prunable projections).
+  int64_t fixed_params = 0;
+  int64_t removable_params() const {
     return int64_t(attention_units) * params_per_attention_unit + int64_t(mlp_units) * params_per_mlp_unit;
   }
+  int64_t prunable_params() const { return removable_params() + fixed_params; }
 };
 
 // Throws InputError when the unit does not fit the layer (heads on GQA, query_per_group on MHA).

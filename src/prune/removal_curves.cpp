@@ -27,6 +27,7 @@ Block make_block(const RunContext& rc, int l, int mod) {
   b.layer = l;
   b.module = mod;
   b.unit_params = rc.unit_params(l, mod);
+  b.fixed_params = mod == kAttention ? rc.groups[size_t(l)].fixed_params : 0;
   b.n_units = n;
   b.min_removed = std::min(n, int(std::ceil(rc.opt.s_min * n - 1e-9)));
   b.max_removed = std::max(b.min_removed, int(std::floor(rc.opt.s_max * n + 1e-9)));
@@ -124,7 +125,7 @@ Blocks make_blocks(const RunContext& rc) {
         bs.blocks.push_back(make_block(rc, l, mod));
         bs.z.emplace_back();
         const Block& b = bs.blocks.back();
-        total += b.params();
+        total += b.params() + b.fixed_params;
         lo += b.min_removed * b.unit_params;
         hi += b.max_removed * b.unit_params;
       }

@@ -105,6 +105,14 @@ TEST(Plan, GroupsPerAttentionUnit) {
   EXPECT_EQ(int64_t(kv.attention_units) * kv.params_per_attention_unit,
             int64_t(q.attention_units) * q.params_per_attention_unit + 2 * 8 * 128 * 4096);
   EXPECT_THROW(prune::layer_groups(mistral, 0, AttentionUnit::Heads, true), InputError);
+  // k / v stay under query_per_group but count in the prunable total: a sparsity is the same share of
+  // q, k, v, o (and the MLP) whatever the unit.
+  EXPECT_EQ(kv.fixed_params, 0);
+  EXPECT_EQ(q.fixed_params, 2 * 8 * 128 * 4096);
+  EXPECT_EQ(q.prunable_params(), 2 * 4096 * 4096 + 2 * 4096 * 1024);  // q, o; k, v (no MLP asked)
+  EXPECT_EQ(q.removable_params(), 2 * 4096 * 4096);
+  EXPECT_EQ(prune::layer_groups(mistral, 0, AttentionUnit::QueryPerGroup, true).prunable_params(),
+            kv.prunable_params());
 
   const auto opt = opt_1_3b();
   const auto h = prune::layer_groups(opt, 0, AttentionUnit::Heads, true);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <barrier>
 #include <cmath>
 #include <cstdlib>
@@ -476,6 +477,32 @@ TEST(AllocationUniform, ExactFractionsAndClippedBlocks) {
 
 using test::input_error;
 
+// Parameters no unit removes (k / v under query_per_group) count in the total the budget is a share
+// of, and in nothing else: every mode gives the allocation of the same blocks without them at the
+// sparsity whose budget is the same number of parameters.
+TEST(AllocationFixed, CountInTheBudgetOnly) {
+  auto comm = make_self_communicator();
+  for (int seed = 0; seed < 24; ++seed) {
+    std::mt19937 rng(31000 + seed);
+    std::vector<Block> blocks = model_like(rng, 2 + seed % 4, seed % 2 == 0, false), fixed = blocks;
+    int64_t kept = 0;
+    for (Block& b : fixed)
+      if (b.module == 0) b.fixed_params = 2 * b.unit_params / 4, kept += b.fixed_params;
+    const int64_t all = total_params(blocks) + kept;
+    const double s = std::uniform_real_distribution<double>(0.1, 0.8)(rng);
+    const int64_t budget = std::llround(s * double(all));
+    const AllocationMode mode = std::array{AllocationMode::Global, AllocationMode::Admm, AllocationMode::Softmax,
+                                           AllocationMode::Uniform}[size_t(seed % 4)];
+    const Allocation a = allocate(fixed, options(mode, s, 0.5), *comm);
+    const Allocation b = allocate(blocks, options(mode, sparsity_for(blocks, budget), 0.5), *comm);
+    EXPECT_EQ(a.total_params, all) << "seed " << seed;
+    EXPECT_EQ(a.budget, budget) << "seed " << seed;
+    EXPECT_EQ(b.budget, budget) << "seed " << seed;
+    EXPECT_EQ(a.removed, b.removed) << "seed " << seed << " mode " << to_string(mode);
+    EXPECT_EQ(a.removed_params, removed_params(blocks, a.removed));
+  }
+}
+
 TEST(AllocationValidation, NamesTheCulprit) {
   auto comm = make_self_communicator();
   std::mt19937 rng(13000);
@@ -801,7 +828,8 @@ TEST(AllocationShape, AnySplitGivesTheSameBits) {
     const Allocation ref = allocate(blocks, opt, *one);
     std::vector<std::vector<Block>> parts(3);
     for (size_t b = 0; b < blocks.size(); ++b) parts[(b / 2) % 3].push_back(blocks[b]);
-    const auto res = run_ranks(parts, [&](const std::vector<Block>& mine, Communicator& c) { return allocate(mine, opt, c); });
+    const auto res =
+        run_ranks(parts, [&](const std::vector<Block>& mine, Communicator& c) { return allocate(mine, opt, c); });
     for (size_t r = 0; r < parts.size(); ++r) {
       ASSERT_EQ(res[r].error, "");
       for (size_t i = 0; i < parts[r].size(); ++i) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -169,6 +170,38 @@ TEST_P(Pipeline, NoHalfPrunedGroupRemains) {
   }
   EXPECT_GT(removed_groups, 0);
   EXPECT_NEAR(r.result.achieved_sparsity(), 0.4, 0.02);
+  fs::remove_all(r.out);
+}
+
+// Under query_per_group the budget is a share of q, k, v, o and the MLP as under kv_groups (k / v
+// count although no slice removes them): the zeros of the masked dense checkpoint's projections,
+// counted here, are the target's share of those projections' parameters, counted from the config.
+TEST_P(Pipeline, QuerySlicesTakeTheirBudgetOverKeysAndValuesToo) {
+  Fixture f = load(stories(), GetParam(), shakespeare(), 8, 128, 0);
+  PruneOptions o = structprune(0.4);
+  o.attention = AttentionUnit::QueryPerGroup;
+  const PruneRun r = prune_to(f, o, CheckpointForm::Dense, "qpg");
+  const io::ModelConfig& c = f.model->config();
+  model::Model dense(model::open_checkpoint_source(r.out + "/model"), *f.ctx, Precision::Exact32);
+  int64_t projections = 0, zeros = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const model::LayerWeights w = dense.load_layer(*f.ctx, l);
+    for (const Tensor* t : {&w.q_w, &w.k_w, &w.v_w, &w.o_w, &w.gate_w, &w.up_w, &w.down_w}) {
+      const auto v = t->to_f64_vector();
+      projections += int64_t(v.size());
+      zeros += std::count(v.begin(), v.end(), 0.0);
+    }
+    const auto& s = c.layers[size_t(l)];
+    EXPECT_EQ(r.result.pruned_config.layers[size_t(l)].n_kv_heads, s.n_kv_heads) << "layer " << l;
+  }
+  const auto& s = c.layers[0];
+  EXPECT_EQ(projections,
+            int64_t(c.n_layers) * (2 * c.hidden * s.n_heads * c.head_dim + 2 * c.hidden * s.n_kv_heads * c.head_dim +
+                                   3 * c.hidden * s.intermediate));
+  EXPECT_EQ(r.result.prunable_params, projections);
+  EXPECT_EQ(r.result.removed_params, zeros);
+  // Within half a slice (every layer's query head j: n_kv_heads x 2 x head_dim x hidden) of the target.
+  EXPECT_LE(std::abs(double(zeros) - 0.4 * double(projections)), s.n_kv_heads * c.head_dim * c.hidden + 0.5);
   fs::remove_all(r.out);
 }
 
