@@ -117,8 +117,14 @@ void Pipeline::allocate() {
           result_.allocation.iterations, result_.allocation.primal_residual, result_.allocation.dual_residual);
   }
   const Allocation& a = result_.allocation;
-  SP_LOG_INFO("allocation ({}): remove {} of {} prunable parameters (target {}), lambda {:.4g}, {} iteration(s)",
-              recipe.summary(), a.removed_params, a.total_params, a.budget, a.lambda, a.iterations);
+  // The objective at the allocation: the curves' total (mean KL per token under normalize kl).
+  double predicted = 0.0;
+  for (size_t i = 0; i < blocks_.blocks.size() && i < a.removed.size(); ++i)
+    predicted += blocks_.blocks[i].cost[size_t(a.removed[i])];
+  SP_LOG_INFO(
+      "allocation ({}): remove {} of {} prunable parameters (target {}), lambda {:.4g}, {} iteration(s), the curves' "
+      "total {:.6g}",
+      recipe.summary(), a.removed_params, a.total_params, a.budget, a.lambda, a.iterations, predicted);
   rc_.clock["allocation"] = wall_seconds() - t0;
 }
 
