@@ -243,7 +243,7 @@ GlobalBlocks validate_and_gather(const std::vector<Block>& local, const Allocati
   for (size_t i = 0; i < local.size(); ++i) gb.of_local.push_back(gb.of_position[offset + i]);
 
   for (const BlockInfo& bi : gb.info) {
-    gb.total_params += bi.params() + bi.fixed_params;
+    gb.total_params += bi.budget_params();
     gb.min_params += bi.min_removed * bi.unit_params;
     gb.max_params += bi.max_removed * bi.unit_params;
   }

@@ -41,7 +41,8 @@ struct Block {
   int min_removed = 0;       // bounds on removed groups (from s_min / s_max), 0 <= min <= max <= n
   int max_removed = 0;
   int64_t fixed_params = 0;  // kept whatever the allocation, counted in the budget's total (groups.h)
-  int64_t params() const { return unit_params * n_units; }  // removable
+  int64_t params() const { return unit_params * n_units; }           // removable
+  int64_t budget_params() const { return params() + fixed_params; }  // what the budget's total counts
 };
 
 enum class AllocationMode { Uniform, Global, Softmax, Admm };

@@ -24,7 +24,8 @@ struct BlockInfo {
   int64_t unit_params = 0;
   int n_units = 0, min_removed = 0, max_removed = 0;
   int64_t fixed_params = 0;
-  int64_t params() const { return unit_params * n_units; }  // removable
+  int64_t params() const { return unit_params * n_units; }           // removable
+  int64_t budget_params() const { return params() + fixed_params; }  // what the budget's total counts
 };
 
 // All blocks of all ranks, sorted by (layer, module); the same on every rank.

@@ -15,7 +15,7 @@ Allocation flap_allocation(const std::vector<Block>& blocks, const std::vector<s
   };
   std::vector<Entry> all;
   for (size_t b = 0; b < blocks.size(); ++b) {
-    a.total_params += blocks[b].params() + blocks[b].fixed_params;
+    a.total_params += blocks[b].budget_params();
     for (size_t p = 0; p < z[b].size(); ++p) all.push_back({z[b][p], int(b), int(p)});
   }
   std::stable_sort(all.begin(), all.end(), [](const Entry& x, const Entry& y) { return x.z < y.z; });

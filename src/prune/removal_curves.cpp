@@ -125,7 +125,7 @@ Blocks make_blocks(const RunContext& rc) {
         bs.blocks.push_back(make_block(rc, l, mod));
         bs.z.emplace_back();
         const Block& b = bs.blocks.back();
-        total += b.params() + b.fixed_params;
+        total += b.budget_params();
         lo += b.min_removed * b.unit_params;
         hi += b.max_removed * b.unit_params;
       }
